@@ -1,0 +1,191 @@
+"""The data shapes shopsync works with: products as the platform contract defines them.
+
+Field names and rules follow ``platform-api.md`` §2 exactly, so a :class:`Product` that
+validates here is one the platform accepts. Two things are added on the way in, because
+spreadsheets need them: strings are trimmed, and ``images`` may be one cell holding
+several URLs separated by ``|``, ``;`` or line breaks.
+
+Prices and weights are :class:`~decimal.Decimal` from the reader to the wire: a float
+never touches them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
+
+SKU_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+"""1 to 64 characters of ``A-Z a-z 0-9 . _ -`` (platform-api.md §2)."""
+
+MAX_IMAGES = 20
+MAX_ATTRIBUTES = 50
+_IMAGE_SEPARATORS = re.compile(r"[|;\r\n]+")
+_CENT = Decimal("0.01")
+
+
+def _split_images(value: object) -> object:
+    """Accept one spreadsheet cell holding several URLs, as sellers write them."""
+    if isinstance(value, str):
+        return [part.strip() for part in _IMAGE_SEPARATORS.split(value) if part.strip()]
+    return value
+
+
+def _check_https(urls: list[str]) -> list[str]:
+    for url in urls:
+        if not url.startswith("https://") or len(url) <= len("https://") or " " in url:
+            raise ValueError(f"image {url!r} is not an absolute https:// URL")
+    return urls
+
+
+def _quantize_price(price: Decimal) -> Decimal:
+    # "10", "10.0" and "10.00" are one price; the platform answers "10.00". Normalising
+    # here keeps content hashes and diffs from seeing a change where there is none.
+    return price.quantize(_CENT)
+
+
+def _normalize_decimal(value: Decimal) -> Decimal:
+    # Decimal("1.500") and Decimal("1.5") are equal but hash and print differently.
+    normalized = value.normalize()
+    return normalized if normalized.as_tuple().exponent <= 0 else normalized.quantize(Decimal(1))
+
+
+Sku = Annotated[str, StringConstraints(strip_whitespace=True, pattern=SKU_PATTERN)]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)]
+Price = Annotated[
+    Decimal, Field(gt=0, decimal_places=2, allow_inf_nan=False), AfterValidator(_quantize_price)
+]
+Weight = Annotated[Decimal, Field(ge=0, allow_inf_nan=False), AfterValidator(_normalize_decimal)]
+Currency = Annotated[
+    str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{3}$")
+]
+Images = Annotated[
+    list[Annotated[str, StringConstraints(strip_whitespace=True)]],
+    BeforeValidator(_split_images),
+    Field(max_length=MAX_IMAGES),
+    AfterValidator(_check_https),
+]
+Attributes = Annotated[
+    dict[
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)],
+        Annotated[str, StringConstraints(strip_whitespace=True)],
+    ],
+    Field(max_length=MAX_ATTRIBUTES),
+]
+
+
+class Product(BaseModel):
+    """One catalog entry, valid by the platform's rules (platform-api.md §2).
+
+    Construct it with :meth:`pydantic.BaseModel.model_validate`; lax mode lets the
+    readers hand over spreadsheet strings ("12" for stock, "3999.00" for price).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    sku: Sku
+    title: Title
+    price: Price
+    currency: Currency = "CNY"
+    stock: Annotated[int, Field(ge=0)] = 0
+    images: Images = Field(default_factory=list)
+    description: Annotated[str, StringConstraints(max_length=20_000)] | None = None
+    category: ShortText | None = None
+    brand: ShortText | None = None
+    barcode: ShortText | None = None
+    weight_kg: Weight | None = None
+    status: Literal["active", "draft"] = "active"
+    attributes: Attributes = Field(default_factory=dict)
+
+    def to_api(self) -> dict[str, Any]:
+        """The JSON body the platform expects: decimals as strings, unset optionals left out."""
+        body: dict[str, Any] = {
+            "sku": self.sku,
+            "title": self.title,
+            "price": str(self.price),
+            "currency": self.currency,
+            "stock": self.stock,
+            "images": list(self.images),
+            "status": self.status,
+        }
+        for name in ("description", "category", "brand", "barcode"):
+            value = getattr(self, name)
+            if value is not None:
+                body[name] = value
+        if self.weight_kg is not None:
+            body["weight_kg"] = str(self.weight_kg)
+        if self.attributes:
+            body["attributes"] = dict(self.attributes)
+        return body
+
+
+PRODUCT_FIELDS: tuple[str, ...] = tuple(Product.model_fields)
+"""The product's field names in contract order."""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRow:
+    """One record as read from a file, before validation.
+
+    ``line`` is the physical line (1-based) the record starts on, counting the lines a
+    quoted newline spans; for JSON it is the line of the object's opening brace.
+    ``cells`` holds the original column names and values, kept for the rejects file.
+    """
+
+    file: str
+    line: int
+    cells: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One reason a row was refused: the column (as the file names it), its value, why."""
+
+    column: str
+    value: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """A row that did not become a :class:`Product`, with every reason."""
+
+    row: SourceRow
+    errors: tuple[FieldError, ...]
+
+    @property
+    def message(self) -> str:
+        """All reasons in one line, as written to the rejects file's ``error`` column."""
+        return "; ".join(
+            f"{error.column}: {error.message}" if error.column else error.message
+            for error in self.errors
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ValidRow:
+    """A row that became a :class:`Product`."""
+
+    row: SourceRow
+    product: Product
+
+
+@dataclass(slots=True)
+class Warning_:  # noqa: N801 - "Warning" is a builtin exception class
+    """A problem with a file that does not reject any row (an unknown column, say)."""
+
+    file: str
+    message: str
+    line: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
