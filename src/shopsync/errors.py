@@ -13,6 +13,7 @@ reaches the CLI is a bug in shopsync, reported as such (exit 70)::
     │   └── ScopeError         the token lacks a scope the command needs           exit 4
     ├── PlatformError          the platform failed or could not be reached         exit 5
     │   ├── TransportError     connection refused or reset, timeout, TLS           exit 5
+    │   │   └── AmbiguousWriteError  a write was sent, its outcome is unknown         exit 5
     │   └── APIError           an error answer that retrying cannot fix            exit 5
     ├── LockedError            another run holds the profile's lock                exit 6
     └── Interrupted            Ctrl-C or SIGTERM; state was saved                  exit 130
@@ -106,6 +107,15 @@ class PlatformError(ShopsyncError):
 
 class TransportError(PlatformError):
     """Raised when no HTTP answer could be had (connection refused or reset, timeout, TLS)."""
+
+
+class AmbiguousWriteError(TransportError):
+    """Raised when a write was sent but no answer came back (a timeout or reset after sending).
+
+    The platform may or may not have applied it. The HTTP layer raises this instead of
+    retrying only for writes it was told not to replay blindly (a platform that ignores
+    ``Idempotency-Key``); the platform adapter then reconciles by reading the state back.
+    """
 
 
 class APIError(PlatformError):
