@@ -1,0 +1,164 @@
+"""One rate limiter shared by every worker: a token bucket that adapts to the platform.
+
+The bucket is kept as GCRA (the "generic cell rate algorithm"): instead of a token
+count it remembers the theoretical arrival time ``tat`` of the next request. A caller
+reserves its slot under the lock and sleeps outside it, so sixteen threads are served
+in arrival order, spaced ``1/rate`` apart after the first ``burst``, and the lock is
+never held while sleeping.
+
+The rate adapts like TCP congestion control (AIMD): a 429 halves it and pauses every
+worker until ``Retry-After``; ``RateLimit-Remaining`` running low cuts it gently before
+the platform has to refuse anything; and each quiet second adds back a twentieth of the
+configured rate, so the client recovers once the platform stops throttling. The rate
+never exceeds what was configured.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], None]
+
+
+class RateLimiter:
+    """A thread-safe, adaptive token bucket.
+
+    ``rate`` is requests per second for all callers together, ``burst`` how many may go
+    at once from a full bucket. ``clock`` (monotonic seconds) and ``sleep`` are injected
+    so tests are exact and instant.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        burst: int = 1,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = time.sleep,
+        adaptive: bool = True,
+        min_rate: float = 0.5,
+        decrease: float = 0.5,
+        soft_decrease: float = 0.8,
+        increase_interval: float = 1.0,
+        increase_step: float | None = None,
+        cooldown: float = 0.5,
+    ) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError("rate must be > 0 and burst >= 1")
+        self._lock = threading.Lock()
+        self._clock = clock
+        self._sleep = sleep
+        self.max_rate = float(rate)
+        self._rate = float(rate)
+        self.burst = int(burst)
+        self.adaptive = adaptive
+        self.min_rate = min(min_rate, self.max_rate)
+        self._decrease = decrease
+        self._soft_decrease = soft_decrease
+        self._increase_interval = increase_interval
+        self._increase_step = increase_step if increase_step is not None else self.max_rate / 20
+        self._cooldown = cooldown
+        now = clock()
+        self._tat = now
+        self._paused_until = -math.inf
+        self._last_change = now
+        self._last_decrease = -math.inf
+
+    @property
+    def rate(self) -> float:
+        """The current (possibly adapted) rate in requests per second."""
+        with self._lock:
+            return self._rate
+
+    @property
+    def paused_until(self) -> float:
+        """Clock time before which no request is let through (after a 429)."""
+        with self._lock:
+            return self._paused_until
+
+    def reserve(self) -> float:
+        """Reserve the next slot; return how long the caller must wait before sending."""
+        with self._lock:
+            now = self._clock()
+            self._maybe_increase(now)
+            interval = 1.0 / self._rate
+            tolerance = (self.burst - 1) * interval
+            tat = max(self._tat, now)
+            send_at = max(tat - tolerance, now)
+            self._tat = max(tat, send_at) + interval
+            return send_at - now
+
+    def acquire(self) -> float:
+        """Block until a request may be sent; return the seconds waited."""
+        wait = self.reserve()
+        if wait > 0:
+            self._sleep(wait)
+        return wait
+
+    def pause(self, seconds: float) -> None:
+        """Let nobody through for ``seconds`` (a 429's ``Retry-After``), then no burst.
+
+        Pushing ``tat`` to ``until + tolerance`` makes the first request after the pause
+        go at ``until`` and the rest follow at the rate, instead of all waiting workers
+        stampeding the platform the moment the pause ends.
+        """
+        with self._lock:
+            now = self._clock()
+            until = now + max(0.0, seconds)
+            self._paused_until = max(self._paused_until, until)
+            tolerance = (self.burst - 1) / self._rate
+            self._tat = max(self._tat, until + tolerance)
+
+    def on_throttled(self, retry_after: float | None) -> None:
+        """A 429 arrived: pause everyone until ``Retry-After`` and halve the rate."""
+        with self._lock:
+            fallback = 1.0 / self._rate
+        self.pause(retry_after if retry_after is not None else fallback)
+        self._cut(self._decrease)
+
+    def on_rate_headers(
+        self, *, limit: float | None, remaining: float | None, reset: float | None
+    ) -> None:
+        """Slow down before the wall, from ``RateLimit-*`` headers of any answer.
+
+        With the bucket nearly empty the rate is cut gently; with it empty every worker
+        waits for about one refill interval of the platform's bucket.
+        """
+        if remaining is None:
+            return
+        low_water = max(1.0, (limit or 0) * 0.1)
+        if remaining > low_water:
+            return
+        self._cut(self._soft_decrease)
+        if remaining <= 0:
+            if limit and reset:
+                self.pause(min(reset / limit, reset))
+            else:
+                self.pause(1.0 / self.rate)
+
+    def _cut(self, factor: float) -> None:
+        if not self.adaptive:
+            return
+        with self._lock:
+            now = self._clock()
+            # Answers to requests sent at the old rate keep arriving for a while: one cut
+            # per cooldown stops them from collapsing the rate to its floor.
+            if now - self._last_decrease < self._cooldown:
+                return
+            self._rate = max(self.min_rate, self._rate * factor)
+            self._last_decrease = now
+            self._last_change = now
+
+    def _maybe_increase(self, now: float) -> None:
+        # Called with the lock held.
+        if not self.adaptive or self._rate >= self.max_rate:
+            self._last_change = now
+            return
+        steps = math.floor((now - self._last_change) / self._increase_interval)
+        if steps > 0:
+            self._rate = min(self.max_rate, self._rate + steps * self._increase_step)
+            self._last_change += steps * self._increase_interval

@@ -1,0 +1,133 @@
+"""Sending HTTP requests safely from many threads.
+
+``requests.Session`` is not documented as thread-safe (its cookie jar and adapters are
+shared mutable state), so each worker thread gets its own session from a
+``threading.local``. Each session keeps one keep-alive connection per host, so the
+connections in use grow with the number of workers and no more. Every request carries
+connect and read timeouts, verifies TLS (with ``ca_bundle`` if given), and identifies
+itself as ``shopsync/<version>``.
+
+Redirects: requests itself drops ``Authorization`` when a redirect changes the host,
+but it then re-reads ``~/.netrc`` for the new host and may attach other credentials.
+:class:`_Session` strips credentials whenever the origin (scheme, host, port) changes
+and never adds any.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from shopsync import __version__
+
+USER_AGENT = f"shopsync/{__version__}"
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    return (parts.scheme, (parts.hostname or "").lower(), parts.port or default)
+
+
+class _Session(requests.Session):
+    def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: Any) -> None:
+        """Drop credentials on a redirect to another origin; never add netrc ones."""
+        original = response.request.url
+        if _origin(str(original)) != _origin(str(prepared_request.url)):
+            prepared_request.headers.pop("Authorization", None)
+            prepared_request.headers.pop("Cookie", None)
+
+
+class _NoAuth(requests.auth.AuthBase):
+    """Explicitly no auth: stops requests from reaching into ``~/.netrc``."""
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        return r
+
+
+class BearerAuth(requests.auth.AuthBase):
+    """``Authorization: Bearer <token>``; the repr never shows the token."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        r.headers["Authorization"] = f"Bearer {self._token}"
+        return r
+
+    def __repr__(self) -> str:
+        return "BearerAuth(***)"
+
+
+class Transport:
+    """A per-thread ``requests.Session`` factory with the project's fixed HTTP policy."""
+
+    def __init__(
+        self,
+        *,
+        verify: bool | str = True,
+        user_agent: str = USER_AGENT,
+        max_redirects: int = 5,
+    ) -> None:
+        self.verify = verify
+        self.user_agent = user_agent
+        self.max_redirects = max_redirects
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._sessions: list[requests.Session] = []
+
+    def session(self) -> requests.Session:
+        """This thread's session, created on first use."""
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = _Session()
+            # One connection per host per thread: the platform plus its token host.
+            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=1, max_retries=0)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+            session.headers["User-Agent"] = self.user_agent
+            session.max_redirects = self.max_redirects
+            self._local.session = session
+            with self._lock:
+                self._sessions.append(session)
+        return session
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        timeout: tuple[float, float],
+        token: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+        data: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        """Send one request (no retries here); raise requests' exceptions unchanged."""
+        auth: requests.auth.AuthBase = BearerAuth(token) if token is not None else _NoAuth()
+        return self.session().request(
+            method,
+            url,
+            headers=dict(headers or {}),
+            params=dict(params) if params else None,
+            json=json,
+            data=dict(data) if data is not None else None,
+            auth=auth,
+            timeout=timeout,
+            verify=self.verify,
+            allow_redirects=True,
+        )
+
+    def close(self) -> None:
+        """Close every thread's session and its connections."""
+        with self._lock:
+            sessions, self._sessions = self._sessions, []
+        for session in sessions:
+            session.close()
+        self._local = threading.local()
