@@ -147,6 +147,10 @@ class ClientCredentials:
     def __repr__(self) -> str:
         return f"ClientCredentials(token_url={self.token_url!r}, client_id={self.client_id!r})"
 
+    def now(self) -> float:
+        """The wall clock this provider measures expiry with."""
+        return self._clock()
+
     def token(self) -> AccessToken:
         """A token usable now: from memory, from the disk cache, or freshly fetched."""
         token = self._token

@@ -1,0 +1,78 @@
+"""``shopsync config show`` and ``shopsync auth check``: what is configured, and does it work."""
+
+from __future__ import annotations
+
+import click
+
+from shopsync.cli.options import config_dir, platform_options, settings_from_context
+from shopsync.errors import ScopeError
+
+KNOWN_SCOPES = ("products", "inventory", "orders")
+
+
+@click.group("config")
+def config_group() -> None:
+    """Inspect the configuration (profiles, environment, flags)."""
+
+
+@config_group.command("show")
+@platform_options
+@click.pass_context
+def config_show(ctx: click.Context) -> None:
+    """Print the effective settings, where each comes from, and the data paths.
+
+    The client secret is never printed, only whether it is set.
+    """
+    settings = settings_from_context(ctx)
+    if settings.config_file is not None:
+        click.echo(f"Config file: {settings.config_file}")
+    else:
+        click.echo(f"Config file: none (looked for {config_dir() / 'config.toml'})")
+    rows = settings.describe()
+    name_width = max(len(name) for name, _, _ in rows)
+    value_width = min(48, max(len(value) for _, value, _ in rows))
+    for name, value, source in rows:
+        click.echo(f"  {name:<{name_width}}  {value:<{value_width}}  ({source})")
+    click.echo("Paths:")
+    click.echo(f"  token cache  {settings.token_cache_dir}")
+    click.echo(f"  ledger       {settings.ledger_dir()}")
+    click.echo(f"  audit log    {settings.audit_path}")
+
+
+@click.group("auth")
+def auth_group() -> None:
+    """Check the platform credentials."""
+
+
+@auth_group.command("check")
+@platform_options
+@click.pass_context
+def auth_check(ctx: click.Context) -> None:
+    """Fetch an access token and report whether the credentials and scopes work.
+
+    The token itself is never printed. Exits 4 if the platform refuses the credentials
+    or the token lacks a scope shopsync uses.
+    """
+    from shopsync.platforms import connect  # noqa: PLC0415 - requests loads only when needed
+
+    settings = settings_from_context(ctx)
+    settings.require_credentials()
+    with connect(settings) as platform:
+        status = platform.check_auth()
+    click.echo(f"Credentials OK: client {status.client_id!r} got a token from {status.token_url}")
+    click.echo(f"Token valid for another {status.expires_in:.0f} s (cached for reuse).")
+    if status.granted_scopes is None:
+        click.echo("The platform did not say which scopes the token carries.")
+        return
+    click.echo(f"Scopes: {' '.join(sorted(status.granted_scopes)) or '(none)'}")
+    wanted = settings.scope.split() if settings.scope else KNOWN_SCOPES
+    missing = [scope for scope in wanted if scope not in status.granted_scopes]
+    if missing:
+        raise ScopeError(
+            f"The token lacks the scope(s) {', '.join(missing)}: commands that need them "
+            "will be refused.",
+            hint="Ask the shop's admin to grant them, or set `scope` in the profile.",
+        )
+
+
+COMMANDS = [config_group, auth_group]

@@ -1,0 +1,379 @@
+"""The adapter for the generic platform API (``/work/shared/platform-api.md``, v1).
+
+Writes go to the batch endpoints with a content-derived ``Idempotency-Key``. The
+contract promises that the platform honours keys, so by default an ambiguous failure
+(a timeout or reset after the request left) is simply retried with the same key and the
+platform replays its first answer. For a platform that ignores keys,
+``trust_idempotency_keys=False`` makes the adapter reconcile instead: it looks the
+batch's SKUs up (``GET /products?sku=``) before sending anything again, counts the
+creates it finds as done, and resends only the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from shopsync.config import Settings
+from shopsync.errors import AmbiguousWriteError, APIError
+from shopsync.http.client import ApiResponse, HttpClient
+from shopsync.http.redact import redacting_logger
+from shopsync.models import Product
+from shopsync.platforms.base import (
+    AuthStatus,
+    BatchResult,
+    ItemResult,
+    OrderLine,
+    ProductUpdate,
+    RemoteOrder,
+    RemoteProduct,
+    StockChange,
+    derive_idempotency_key,
+)
+
+log = redacting_logger(__name__)
+
+MAX_BATCH = 100
+_SERVER_FIELDS = frozenset({"product_id", "created_at", "updated_at", "version"})
+_MAX_RECONCILE_ROUNDS = 3
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class GenericPlatform:
+    """:class:`~shopsync.platforms.base.Platform` for the generic API, over an HttpClient."""
+
+    name = "generic"
+    max_batch_size = MAX_BATCH
+
+    def __init__(
+        self, client: HttpClient, *, namespace: str, trust_idempotency_keys: bool = True
+    ) -> None:
+        self.client = client
+        self.namespace = namespace
+        self.trust_idempotency_keys = trust_idempotency_keys
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, trust_idempotency_keys: bool = True, **client_options: Any
+    ) -> GenericPlatform:
+        """The adapter for ``settings``; ``client_options`` go to HttpClient.from_settings."""
+        client = HttpClient.from_settings(settings, **client_options)
+        return cls(
+            client,
+            namespace=f"{settings.profile}|{settings.base_url}",
+            trust_idempotency_keys=trust_idempotency_keys,
+        )
+
+    # -- products ----------------------------------------------------------------------
+
+    def write_products(
+        self,
+        creates: Sequence[Product],
+        updates: Sequence[ProductUpdate] = (),
+        *,
+        idempotency_key: str | None = None,
+    ) -> BatchResult:
+        """``POST /products/batch``; see :meth:`Platform.write_products`."""
+        if len(creates) + len(updates) > MAX_BATCH:
+            raise ValueError(f"a batch holds at most {MAX_BATCH} items")
+        if not creates and not updates:
+            return BatchResult()
+        create_bodies = [product.to_api() for product in creates]
+        update_bodies = [update.to_api() for update in updates]
+        skus = [p.sku for p in creates] + [u.sku for u in updates]
+        done: dict[int, ItemResult] = {}  # reconciled creates, by position
+        pending = list(range(len(creates)))
+        for _round in range(_MAX_RECONCILE_ROUNDS + 1):
+            if not pending and not update_bodies:
+                return BatchResult(created=[done[i] for i in range(len(creates))])
+            body = {
+                "create": [create_bodies[i] for i in pending],
+                "update": update_bodies,
+            }
+            key = idempotency_key if not done else None
+            key = key or derive_idempotency_key(self.namespace, "POST /products/batch", body)
+            try:
+                response = self.client.request(
+                    "POST",
+                    "/products/batch",
+                    json=body,
+                    idempotency_key=key,
+                    retry_ambiguous=self.trust_idempotency_keys,
+                )
+            except AmbiguousWriteError:
+                if _round == _MAX_RECONCILE_ROUNDS:
+                    raise
+                found = self.lookup_skus([creates[i].sku for i in pending])
+                log.info(
+                    "batch outcome unknown; %d of %d creates found on the platform, "
+                    "resending the rest",
+                    sum(1 for i in pending if creates[i].sku in found),
+                    len(pending),
+                )
+                for i in pending:
+                    remote = found.get(creates[i].sku)
+                    if remote is not None:
+                        done[i] = ItemResult(
+                            sku=creates[i].sku,
+                            ok=True,
+                            product_id=remote.product_id,
+                            idempotency_key=key,
+                            reconciled=True,
+                        )
+                pending = [i for i in pending if i not in done]
+                continue
+            answer = _dict(response.body)
+            created = _results(answer.get("create"), len(pending), response, "create")
+            updated = _results(answer.get("update"), len(updates), response, "update")
+            for position, result in zip(pending, created, strict=True):
+                done[position] = result
+            ordered = [done[i] for i in range(len(creates))]
+            # The platform's own sku is authoritative only if it answered one.
+            fixed = [_with_sku(r, skus[n]) for n, r in enumerate(ordered)]
+            upd = [_with_sku(r, u.sku) for r, u in zip(updated, updates, strict=True)]
+            return BatchResult(created=fixed, updated=upd)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def lookup_skus(self, skus: Sequence[str]) -> dict[str, RemoteProduct]:
+        """``GET /products?sku=...`` in chunks of 100."""
+        found: dict[str, RemoteProduct] = {}
+        unique = list(dict.fromkeys(skus))
+        for chunk in _chunks(unique, MAX_BATCH):
+            response = self.client.request("GET", "/products", params={"sku": ",".join(chunk)})
+            for item in _dict(response.body).get("items") or []:
+                product = _remote_product(item)
+                if product is not None:
+                    found[product.sku] = product
+        return found
+
+    def iter_products(self, *, page_size: int = 100) -> Iterator[RemoteProduct]:
+        """``GET /products?cursor=...`` until ``next_cursor`` is null."""
+        for item in self._pages("/products", {"limit": str(min(page_size, MAX_BATCH))}):
+            product = _remote_product(item)
+            if product is not None:
+                yield product
+
+    def get_product(self, product_id: str) -> RemoteProduct | None:
+        """``GET /products/{id}``, or None on 404."""
+        try:
+            response = self.client.request("GET", f"/products/{product_id}")
+        except APIError as error:
+            if error.status == 404:
+                return None
+            raise
+        return _remote_product(response.body)
+
+    # -- inventory ---------------------------------------------------------------------
+
+    def update_inventory(
+        self, changes: Sequence[StockChange], *, idempotency_key: str | None = None
+    ) -> list[ItemResult]:
+        """``POST /inventory/batch``; see :meth:`Platform.update_inventory`.
+
+        Without trusted idempotency keys an ambiguous failure resends the changes that
+        are safe to repeat (absolute ``stock``, with or without ``expected``) and reports
+        ``delta`` changes as ``OUTCOME_UNKNOWN``: adding twice would corrupt the count.
+        """
+        if len(changes) > MAX_BATCH:
+            raise ValueError(f"a batch holds at most {MAX_BATCH} items")
+        if not changes:
+            return []
+        body = {"updates": [change.to_api() for change in changes]}
+        key = idempotency_key or derive_idempotency_key(
+            self.namespace, "POST /inventory/batch", body
+        )
+        try:
+            response = self.client.request(
+                "POST",
+                "/inventory/batch",
+                json=body,
+                idempotency_key=key,
+                retry_ambiguous=self.trust_idempotency_keys,
+            )
+        except AmbiguousWriteError:
+            safe = [c for c in changes if c.delta is None]
+            resent = iter(self.update_inventory(safe) if safe else [])
+            return [
+                next(resent)
+                if change.delta is None
+                else ItemResult(
+                    sku=change.sku,
+                    ok=False,
+                    code="OUTCOME_UNKNOWN",
+                    message="the request was sent but no answer came back; a delta "
+                    "cannot be safely repeated: check the stock on the platform",
+                    idempotency_key=key,
+                )
+                for change in changes
+            ]
+        results = _results(_dict(response.body).get("results"), len(changes), response, "results")
+        return [_with_sku(r, c.sku) for r, c in zip(results, changes, strict=True)]
+
+    # -- orders ------------------------------------------------------------------------
+
+    def iter_orders(
+        self,
+        *,
+        updated_since: datetime | None = None,
+        status: str | None = None,
+        page_size: int = 100,
+    ) -> Iterator[RemoteOrder]:
+        """``GET /orders`` page by page, oldest update first."""
+        params = {"limit": str(min(page_size, MAX_BATCH))}
+        if updated_since is not None:
+            if updated_since.tzinfo is None:
+                updated_since = updated_since.replace(tzinfo=timezone.utc)
+            params["updated_since"] = updated_since.isoformat().replace("+00:00", "Z")
+        if status:
+            params["status"] = status
+        for item in self._pages("/orders", params):
+            yield _order(item)
+
+    def get_order(self, order_id: str) -> RemoteOrder | None:
+        """``GET /orders/{id}``, or None on 404."""
+        try:
+            response = self.client.request("GET", f"/orders/{order_id}")
+        except APIError as error:
+            if error.status == 404:
+                return None
+            raise
+        return _order(_dict(response.body))
+
+    # -- the rest ----------------------------------------------------------------------
+
+    def check_auth(self) -> AuthStatus:
+        """Fetch (or reuse) a token and report its scopes; never exposes the token."""
+        token = self.client.token()
+        credentials = self.client.credentials
+        assert credentials is not None
+        return AuthStatus(
+            token_url=credentials.token_url,
+            client_id=credentials.client_id,
+            granted_scopes=frozenset(token.scope.split()) if token.scope else None,
+            expires_in=max(0.0, token.expires_at - credentials.now()),
+        )
+
+    def stats(self) -> dict[str, int]:
+        """The client's traffic counters."""
+        return self.client.stats.snapshot()
+
+    def close(self) -> None:
+        """Close the client."""
+        self.client.close()
+
+    def __enter__(self) -> GenericPlatform:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _pages(self, path: str, params: dict[str, str]) -> Iterator[Mapping[str, Any]]:
+        cursor: str | None = None
+        while True:
+            query = dict(params)
+            if cursor:
+                query["cursor"] = cursor
+            answer = _dict(self.client.request("GET", path, params=query).body)
+            for item in answer.get("items") or []:
+                if isinstance(item, dict):
+                    yield item
+            next_cursor = answer.get("next_cursor")
+            if not next_cursor or next_cursor == cursor:
+                return
+            cursor = str(next_cursor)
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _results(raw: Any, expected: int, response: ApiResponse, name: str) -> list[ItemResult]:
+    items = raw if isinstance(raw, list) else []
+    if len(items) != expected:
+        raise APIError(
+            f"The platform answered {len(items)} {name} results for {expected} items; "
+            "the batch's outcome cannot be matched to its items.",
+            status=response.status,
+            request_id=response.request_id,
+        )
+    return [_item_result(_dict(item), response) for item in items]
+
+
+def _item_result(item: Mapping[str, Any], response: ApiResponse) -> ItemResult:
+    ok = item.get("status") == "ok"
+    error = _dict(item.get("error"))
+    stock = item.get("stock")
+    if stock is None:
+        stock = error.get("current_stock", error.get("stock"))
+    return ItemResult(
+        sku=str(item.get("sku", "")),
+        ok=ok,
+        product_id=_str_or_none(item.get("product_id") or error.get("product_id")),
+        code=None if ok else _str_or_none(error.get("code")) or "UNKNOWN",
+        message=None if ok else _str_or_none(error.get("message")),
+        field=None if ok else _str_or_none(error.get("field")),
+        http_status=response.status,
+        request_id=response.request_id,
+        idempotency_key=response.idempotency_key,
+        replayed=response.replayed,
+        stock=stock if isinstance(stock, int) and not isinstance(stock, bool) else None,
+    )
+
+
+def _with_sku(result: ItemResult, sku: str) -> ItemResult:
+    return result if result.sku == sku else replace(result, sku=sku)
+
+
+def _str_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _remote_product(item: Any) -> RemoteProduct | None:
+    if not isinstance(item, dict) or "product_id" not in item or "sku" not in item:
+        return None
+    version = item.get("version")
+    return RemoteProduct(
+        product_id=str(item["product_id"]),
+        sku=str(item["sku"]),
+        fields={k: v for k, v in item.items() if k not in _SERVER_FIELDS},
+        version=version if isinstance(version, int) else None,
+        updated_at=_str_or_none(item.get("updated_at")),
+    )
+
+
+def _decimal(value: Any) -> Decimal:
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return Decimal(0)
+
+
+def _order(item: Mapping[str, Any]) -> RemoteOrder:
+    buyer = _dict(item.get("buyer"))
+    lines = tuple(
+        OrderLine(
+            sku=str(line.get("sku", "")),
+            quantity=int(line.get("quantity", 0)),
+            unit_price=_decimal(line.get("unit_price", "0")),
+        )
+        for line in item.get("lines") or []
+        if isinstance(line, dict)
+    )
+    return RemoteOrder(
+        order_id=str(item.get("order_id", "")),
+        status=str(item.get("status", "")),
+        created_at=str(item.get("created_at", "")),
+        updated_at=str(item.get("updated_at", "")),
+        currency=str(item.get("currency", "")),
+        total=_decimal(item.get("total", "0")),
+        lines=lines,
+        buyer_name=_str_or_none(buyer.get("name")),
+        buyer_country=_str_or_none(buyer.get("country")),
+    )
