@@ -56,8 +56,14 @@ def _quantize_price(price: Decimal) -> Decimal:
 
 def _normalize_decimal(value: Decimal) -> Decimal:
     # Decimal("1.500") and Decimal("1.5") are equal but hash and print differently.
+    # normalize() writes 10 as 1E+1; quantize brings such values back to plain digits.
     normalized = value.normalize()
-    return normalized if normalized.as_tuple().exponent <= 0 else normalized.quantize(Decimal(1))
+    exponent = normalized.as_tuple().exponent
+    return (
+        normalized.quantize(Decimal(1))
+        if isinstance(exponent, int) and exponent > 0
+        else normalized
+    )
 
 
 Sku = Annotated[str, StringConstraints(strip_whitespace=True, pattern=SKU_PATTERN)]
@@ -182,7 +188,7 @@ class ValidRow:
 
 
 @dataclass(slots=True)
-class Warning_:  # noqa: N801 - "Warning" is a builtin exception class
+class Warning_:
     """A problem with a file that does not reject any row (an unknown column, say)."""
 
     file: str

@@ -1,0 +1,483 @@
+"""From catalog files to validated products: the first stage of every command.
+
+:class:`Catalog` opens the input files (refusing whole files that cannot be catalogs
+before reading a single row), then streams their records through header mapping,
+value clean-up and the :class:`~shopsync.models.Product` model. Each record comes out
+either as a :class:`~shopsync.models.ValidRow` or as a :class:`~shopsync.models.RowError`
+naming file, line, column and reason. A SKU seen twice keeps its first row; the later
+one is rejected with both places named.
+"""
+
+from __future__ import annotations
+
+import re
+from array import array
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from shopsync.errors import InputError
+from shopsync.io.headers import PRODUCT_SCHEMA, Column, HeaderMap
+from shopsync.io.readers import OpenedFile, ReadOptions, iter_rows, open_file
+from shopsync.io.writers import FORMULA_STARTS
+from shopsync.models import FieldError, Product, RowError, SourceRow, ValidRow, Warning_
+
+_DECIMAL_COMMA_FIELDS = ("price", "weight_kg")
+_DECIMAL_COMMA = re.compile(r"^[+-]?(?:\d{1,3}(?:\.\d{3})+|\d+)(?:,\d+)?$")
+
+
+def from_decimal_comma(value: str) -> str:
+    """``1.299,00`` → ``1299.00``; values not written that way are returned unchanged.
+
+    Only numbers that are unambiguous in the decimal-comma convention are converted:
+    digits with ``.`` between groups of three, and at most one ``,`` before the decimals.
+    ``49.90`` is left alone (not a thousands group), so a file that mixes styles still
+    reads as the seller meant.
+    """
+    stripped = value.strip()
+    if _DECIMAL_COMMA.match(stripped) and ("," in stripped or stripped.count(".") >= 1):
+        return stripped.replace(".", "").replace(",", ".")
+    return value
+
+
+def unescape_formula(value: str) -> str:
+    """Undo the ``'`` that shopsync's writers put before formula-like cells."""
+    if len(value) > 1 and value[0] == "'" and value[1] in FORMULA_STARTS:
+        return value[1:]
+    return value
+
+
+class SeenSkus:
+    """Which SKUs have been read, and where each first stood, in 32 bytes per SKU.
+
+    A dict of SKU strings would cost about 150 bytes per row and grow a million-row run
+    by 150 MB. This open-addressing table keeps only each SKU's 64-bit hash and packed
+    location in two arrays. Two different SKUs with the same 64-bit hash (odds of about
+    1 in 36 million for a million SKUs) would be reported as duplicates; the message
+    names both places, so the seller can see that they are not.
+    """
+
+    __slots__ = ("_count", "_hashes", "_locations", "_mask")
+
+    _LINE_BITS = 40
+
+    def __init__(self, capacity: int = 1 << 12) -> None:
+        """``capacity`` must be a power of two; the table doubles when half full."""
+        self._hashes = array("q", bytes(8 * capacity))
+        self._locations = array("q", bytes(8 * capacity))
+        self._mask = capacity - 1
+        self._count = 0
+
+    def first_or_add(self, sku: str, file_index: int, line: int) -> tuple[int, int] | None:
+        """The (file index, line) where ``sku`` was first seen, or None after recording it here."""
+        key = hash(sku) or 1  # 0 marks an empty slot
+        mask = self._mask
+        hashes = self._hashes
+        slot = key & mask
+        while True:
+            found = hashes[slot]
+            if found == 0:
+                break
+            if found == key:
+                location = self._locations[slot]
+                return location >> self._LINE_BITS, location & ((1 << self._LINE_BITS) - 1)
+            slot = (slot + 1) & mask
+        hashes[slot] = key
+        self._locations[slot] = (file_index << self._LINE_BITS) | line
+        self._count += 1
+        if self._count * 2 > mask:
+            self._grow()
+        return None
+
+    def _grow(self) -> None:
+        old_hashes, old_locations = self._hashes, self._locations
+        capacity = (self._mask + 1) * 2
+        self._hashes = array("q", bytes(8 * capacity))
+        self._locations = array("q", bytes(8 * capacity))
+        self._mask = mask = capacity - 1
+        hashes, locations = self._hashes, self._locations
+        for key, location in zip(old_hashes, old_locations, strict=True):
+            if key:
+                slot = key & mask
+                while hashes[slot]:
+                    slot = (slot + 1) & mask
+                hashes[slot] = key
+                locations[slot] = location
+
+    def __len__(self) -> int:
+        return self._count
+
+
+@dataclass(slots=True)
+class CatalogStats:
+    """Running counts, complete once the catalog has been iterated."""
+
+    rows: int = 0
+    valid: int = 0
+    invalid: int = 0
+
+
+@dataclass(slots=True)
+class _FilePlan:
+    opened: OpenedFile
+    columns: list[tuple[str, Column]] = field(default_factory=list)
+    column_of_field: dict[str, str] = field(default_factory=dict)
+    warned: set[str] = field(default_factory=set)
+
+
+class Catalog:
+    """One or more catalog files, read lazily as validated products or row errors."""
+
+    def __init__(
+        self,
+        paths: Sequence[Path],
+        options: ReadOptions | None = None,
+        mapping: Mapping[str, str] | None = None,
+    ) -> None:
+        """Open every file now, so a file that cannot be read stops the run before it starts."""
+        self.options = options or ReadOptions()
+        self.header_map = HeaderMap(PRODUCT_SCHEMA, mapping or {})
+        self.stats = CatalogStats()
+        self.warnings: list[Warning_] = []
+        self._plans = [self._plan(open_file(path, self.options)) for path in paths]
+
+    @property
+    def files(self) -> list[OpenedFile]:
+        """What was learned about each input file (format, encoding, delimiter, header)."""
+        return [plan.opened for plan in self._plans]
+
+    def _plan(self, opened: OpenedFile) -> _FilePlan:
+        plan = _FilePlan(opened)
+        if opened.format not in ("csv", "tsv"):
+            return plan
+        try:
+            columns = self.header_map.resolve_header(opened.header)
+        except InputError as error:
+            raise InputError(f"{opened.path}: {error.message}") from None
+        missing = self.header_map.missing_required(columns)
+        if missing:
+            raise InputError(
+                f"{opened.path}: no column for {', '.join(missing)} "
+                f"(the columns are: {', '.join(opened.header)}).",
+                hint="Rename the column, or name it with --map, e.g. "
+                f'--map {missing[0].split("/")[0]}="Your Column".',
+            )
+        for column in columns:
+            if column.kind in ("field", "attribute"):
+                plan.columns.append((column.name, column))
+                if column.kind == "field":
+                    plan.column_of_field[column.target] = column.name
+            elif column.kind == "unknown":
+                self._warn_unknown(plan, column.name)
+        return plan
+
+    def _warn_unknown(self, plan: _FilePlan, name: str) -> None:
+        if name in plan.warned:
+            return
+        plan.warned.add(name)
+        self.warnings.append(
+            Warning_(
+                plan.opened.name,
+                f"column {name!r} is not a product field and is ignored; name it "
+                f"'attr:{name}' to keep it as an attribute, or map it with --map FIELD={name}.",
+            )
+        )
+
+    def __iter__(self) -> Iterator[ValidRow | RowError]:
+        seen = SeenSkus()
+        for file_index, plan in enumerate(self._plans):
+            for record in iter_rows(plan.opened):
+                self.stats.rows += 1
+                outcome = record if isinstance(record, RowError) else self._validate(plan, record)
+                if isinstance(outcome, ValidRow):
+                    sku = outcome.product.sku
+                    first = seen.first_or_add(sku, file_index, outcome.row.line)
+                    if first is not None:
+                        column = plan.column_of_field.get("sku", "sku")
+                        outcome = RowError(
+                            outcome.row,
+                            (
+                                FieldError(
+                                    column,
+                                    sku,
+                                    f"duplicate SKU: already at "
+                                    f"{self._plans[first[0]].opened.name}:{first[1]}; "
+                                    "this later row is not used",
+                                ),
+                            ),
+                        )
+                if isinstance(outcome, ValidRow):
+                    self.stats.valid += 1
+                else:
+                    self.stats.invalid += 1
+                yield outcome
+
+    def _validate(self, plan: _FilePlan, row: SourceRow) -> ValidRow | RowError:
+        if plan.columns:
+            data, sources = self._from_cells(plan, row.cells)
+        else:
+            data, sources = self._from_object(plan, row.cells)
+        try:
+            product = Product.model_validate(data)
+        except ValidationError as error:
+            return RowError(row, tuple(_field_errors(error, sources, data)))
+        return ValidRow(row, product)
+
+    def _from_cells(
+        self, plan: _FilePlan, cells: Mapping[str, str]
+    ) -> tuple[dict[str, Any], Mapping[str, str]]:
+        data: dict[str, Any] = {}
+        attributes: dict[str, str] = {}
+        for name, column in plan.columns:
+            value = cells.get(name)
+            if not value or value.isspace():
+                continue
+            if value[0] == "'":
+                value = unescape_formula(value)
+            if column.kind == "field":
+                data[column.target] = value
+            else:
+                attributes[column.target] = value
+        if attributes:
+            data["attributes"] = attributes
+        if plan.opened.decimal_comma:
+            for name in _DECIMAL_COMMA_FIELDS:
+                if name in data:
+                    data[name] = from_decimal_comma(data[name])
+        return data, plan.column_of_field
+
+    def _from_object(
+        self, plan: _FilePlan, item: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], Mapping[str, str]]:
+        data: dict[str, Any] = {}
+        sources: dict[str, str] = {}
+        attributes: dict[str, Any] = {}
+        for key, value in item.items():
+            if value is None or (isinstance(value, str) and not value.strip()):
+                continue
+            column = self.header_map.resolve(key)
+            if column.kind == "field":
+                if column.target == "attributes" and isinstance(value, dict):
+                    attributes.update(value)
+                else:
+                    data[column.target] = value
+                sources[column.target] = key
+            elif column.kind == "attribute":
+                attributes[column.target] = value
+            elif column.kind == "unknown":
+                self._warn_unknown(plan, key)
+        if attributes:
+            data["attributes"] = attributes
+        return data, sources
+
+
+_MESSAGES: dict[str, str] = {
+    "missing": "is required",
+    "string_too_short": "must not be empty",
+    "string_too_long": "is longer than {max_length} characters",
+    "greater_than": "must be greater than {gt}",
+    "greater_than_equal": "must be {ge} or more",
+    "decimal_max_places": "has more than {decimal_places} decimal places",
+    "decimal_parsing": "is not a number",
+    "decimal_type": "is not a number",
+    "int_parsing": "is not a whole number",
+    "int_from_float": "is not a whole number",
+    "int_type": "is not a whole number",
+    "finite_number": "is not a finite number",
+    "literal_error": "must be one of {expected}",
+    "too_long": "has more than {max_length} entries",
+    "string_type": "must be text",
+    "list_type": "must be a list (or one cell separated by |)",
+    "dict_type": "must be an object of names to values",
+}
+_PATTERN_MESSAGES = {
+    "sku": "may hold only letters, digits, '.', '_' and '-' (1 to 64 characters, no spaces)",
+    "currency": "must be a three-letter ISO 4217 code such as CNY or EUR",
+}
+
+
+def describe(error: ErrorDetails) -> str:
+    """A plain sentence for one pydantic error, without pydantic's jargon."""
+    kind = error["type"]
+    location = error["loc"]
+    if kind == "string_pattern_mismatch" and location and location[0] in _PATTERN_MESSAGES:
+        return _PATTERN_MESSAGES[str(location[0])]
+    if kind == "value_error":
+        return str(error["ctx"]["error"]) if "ctx" in error else error["msg"]
+    if kind == "too_long" and location and location[0] == "images":
+        return "has more than {max_length} images".format(**error.get("ctx", {}))
+    template = _MESSAGES.get(kind)
+    if template is None:
+        return error["msg"]
+    try:
+        return template.format(**error.get("ctx", {}))
+    except (KeyError, IndexError):
+        return error["msg"]
+
+
+def _field_errors(
+    error: ValidationError, sources: Mapping[str, str], data: Mapping[str, Any]
+) -> Iterator[FieldError]:
+    for detail in error.errors(include_url=False):
+        location = detail["loc"]
+        name = str(location[0]) if location else ""
+        if name == "attributes" and len(location) > 1:
+            column = f"attr:{location[1]}"
+        else:
+            column = sources.get(name, name)
+        value = data.get(name, "") if detail["type"] != "missing" else ""
+        yield FieldError(column, _shorten(value), describe(detail))
+
+
+def _shorten(value: object, limit: int = 40) -> str:
+    text = value if isinstance(value, str) else ("" if value is None else str(value))
+    text = text.replace("\r", "\\r").replace("\n", "\\n")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def rejected_cells(row: SourceRow) -> dict[str, Any]:
+    """The row's original cells, shaped so that the rejects CSV can be fed back in.
+
+    CSV rows are returned as they were read. JSON objects are flattened the way the
+    CSV reader expects them: image lists joined with ``|``, attributes as ``attr:``
+    columns, other nested values as JSON text.
+    """
+    cells: dict[str, Any] = {}
+    for key, value in row.cells.items():
+        if isinstance(value, dict) and key.strip().casefold() == "attributes":
+            for name, inner in value.items():
+                cells[f"attr:{name}"] = inner
+        else:
+            cells[key] = value
+    return cells
+
+
+class RejectsFile:
+    """The ``--rejects`` output: every rejected row's cells plus an ``error`` column.
+
+    Files with different headers can feed one run. Columns that mean the same field
+    (``sku`` in one file, ``商品编码`` in another) share the first name seen, so the
+    rejects file has one column per field and reads back without a conflict.
+    """
+
+    def __init__(self, path: Path, header_map: HeaderMap) -> None:
+        """Rows are spooled to disk and the CSV is written atomically by :meth:`close`."""
+        from shopsync.io.writers import SpooledRowsWriter  # noqa: PLC0415 - only with --rejects
+
+        self.path = path
+        self._header_map = header_map
+        self._name_of_field: dict[str, str] = {}
+        self._writer = SpooledRowsWriter(path, trailing=("error",))
+
+    def add(self, rejected: RowError) -> None:
+        """Record one rejected row."""
+        cells: dict[str, Any] = {}
+        for name, value in rejected_cells(rejected.row).items():
+            column = self._header_map.resolve(name)
+            shared = (
+                self._name_of_field.setdefault(column.target, name)
+                if column.kind == "field"
+                else name
+            )
+            cells[shared] = value
+        cells["error"] = f"{rejected.row.file}:{rejected.row.line}: {rejected.message}"
+        self._writer.add(cells)
+
+    @property
+    def count(self) -> int:
+        """How many rows were recorded."""
+        return self._writer.count
+
+    def close(self) -> int:
+        """Write the file; returns the number of rows in it."""
+        return self._writer.close()
+
+    def discard(self) -> None:
+        """Give up without writing (the run failed before the rows were complete)."""
+        self._writer.discard()
+
+
+@dataclass(slots=True)
+class ValidationReport:
+    """What ``shopsync validate`` found: counts, warnings and the row errors it kept."""
+
+    files: list[OpenedFile]
+    stats: CatalogStats
+    warnings: list[Warning_]
+    errors: list[RowError]
+    errors_dropped: int = 0
+    """Row errors beyond the number asked to keep (still counted and still in --rejects)."""
+    rejects_path: Path | None = None
+    rejects_written: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``--json`` document: one entry per field error, in file order."""
+        return {
+            "rows": self.stats.rows,
+            "valid": self.stats.valid,
+            "invalid": self.stats.invalid,
+            "errors": [
+                {
+                    "file": error.row.file,
+                    "line": error.row.line,
+                    "column": field_error.column,
+                    "value": field_error.value,
+                    "message": field_error.message,
+                }
+                for error in self.errors
+                for field_error in error.errors
+            ],
+            "warnings": [
+                {"file": warning.file, "message": warning.message} for warning in self.warnings
+            ],
+            "files": [
+                {
+                    "file": opened.name,
+                    "format": opened.format,
+                    "encoding": opened.detected.encoding,
+                    "delimiter": opened.delimiter,
+                    "decimal_comma": opened.decimal_comma,
+                }
+                for opened in self.files
+            ],
+            "rejects": str(self.rejects_path) if self.rejects_path else None,
+        }
+
+
+def validate(
+    catalog: Catalog, *, rejects: Path | None = None, keep_errors: int | None = None
+) -> ValidationReport:
+    """Read the whole catalog once, collect row errors, and write ``rejects`` if asked.
+
+    ``keep_errors`` bounds how many row errors are held in memory (``None``: all).
+    """
+    kept: list[RowError] = []
+    dropped = 0
+    rejects_file = RejectsFile(rejects, catalog.header_map) if rejects else None
+    try:
+        for outcome in catalog:
+            if isinstance(outcome, RowError):
+                if keep_errors is None or len(kept) < keep_errors:
+                    kept.append(outcome)
+                else:
+                    dropped += 1
+                if rejects_file:
+                    rejects_file.add(outcome)
+    except BaseException:
+        if rejects_file:
+            rejects_file.discard()
+        raise
+    written = rejects_file.close() if rejects_file else 0
+    return ValidationReport(
+        files=catalog.files,
+        stats=catalog.stats,
+        warnings=catalog.warnings,
+        errors=kept,
+        errors_dropped=dropped,
+        rejects_path=rejects,
+        rejects_written=written,
+    )

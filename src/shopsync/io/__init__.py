@@ -1,0 +1,1 @@
+"""Reading catalog files (any format and encoding sellers produce) and writing safe outputs."""

@@ -1,0 +1,197 @@
+"""Mapping a file's column names (or JSON keys) to model fields.
+
+Matching is case-, space- and punctuation-insensitive: ``Product Name``, ``product_name``
+and ``PRODUCT-NAME`` are one name. Each field has aliases, Chinese ones included, and the
+user can add their own (``--map title="Artikelbezeichnung"``). A column named
+``attr:NAME`` becomes the attribute ``NAME``. The ``error``, ``error_code`` and
+``error_message`` columns that shopsync itself writes into rejects and failed files are
+ignored, so those files can be fed back in as they are. Any other column is reported
+once per file and otherwise ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from shopsync.errors import InputError, UsageError
+
+ATTRIBUTE_PREFIX = "attr:"
+OUTPUT_COLUMNS = frozenset({"error", "errorcode", "errormessage"})
+"""Columns shopsync writes into rejects/failed files; ignored on the way back in."""
+
+_PUNCTUATION = re.compile(r"[\s_\-()（）\[\]【】.:：/]+")
+
+
+def normalize(name: str) -> str:
+    """The form in which column names are compared: case-folded, without spaces or punctuation."""
+    return _PUNCTUATION.sub("", name.strip().lstrip("\ufeff")).casefold()
+
+
+PRODUCT_ALIASES: dict[str, tuple[str, ...]] = {
+    "sku": (
+        "sku",
+        "商品编码",
+        "编码",
+        "货号",
+        "商家编码",
+        "sellersku",
+        "itemcode",
+        "productcode",
+        "artikelnummer",
+        "référence",
+    ),
+    "title": (
+        "title",
+        "name",
+        "productname",
+        "商品名称",
+        "标题",
+        "名称",
+        "品名",
+        "商品标题",
+        "bezeichnung",
+        "titel",
+        "nom",
+    ),
+    "price": ("price", "价格", "售价", "单价", "销售价", "saleprice", "preis", "prix"),
+    "currency": ("currency", "币种", "货币", "währung", "devise"),
+    "stock": ("stock", "库存", "数量", "库存数量", "quantity", "qty", "inventory", "bestand"),
+    "images": (
+        "images",
+        "image",
+        "imageurl",
+        "imageurls",
+        "图片",
+        "主图",
+        "图片链接",
+        "pictures",
+        "photos",
+        "bilder",
+    ),
+    "description": ("description", "描述", "商品描述", "详情", "desc", "beschreibung"),
+    "category": ("category", "类目", "分类", "商品分类", "kategorie", "catégorie"),
+    "brand": ("brand", "品牌", "marke", "marque"),
+    "barcode": ("barcode", "条码", "条形码", "ean", "ean13", "gtin", "upc"),
+    "weight_kg": ("weightkg", "weight", "重量", "重量kg", "gewicht", "gewichtkg", "poids"),
+    "status": ("status", "状态"),
+    "attributes": ("attributes", "属性"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RecordSchema:
+    """What a kind of record (a product, a stock line) expects of its columns."""
+
+    aliases: Mapping[str, tuple[str, ...]]
+    required: tuple[tuple[str, ...], ...]
+    """Each entry is a set of alternatives, one of which must have a column."""
+    allow_attributes: bool = False
+
+
+PRODUCT_SCHEMA = RecordSchema(
+    aliases=PRODUCT_ALIASES,
+    required=(("sku",), ("title",), ("price",)),
+    allow_attributes=True,
+)
+
+ColumnKind = Literal["field", "attribute", "ignored", "unknown"]
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """What one column of a file means."""
+
+    name: str
+    kind: ColumnKind
+    target: str = ""
+    """The field name (kind "field") or attribute key (kind "attribute")."""
+
+
+def parse_user_mapping(pairs: Iterable[str], fields: Iterable[str]) -> dict[str, str]:
+    """Parse ``--map FIELD=COLUMN`` options into {field: column}; unknown fields are refused."""
+    known = set(fields)
+    mapping: dict[str, str] = {}
+    for pair in pairs:
+        target, sep, column = pair.partition("=")
+        target = target.strip()
+        column = column.strip().strip("\"'")
+        if not sep or not target or not column:
+            raise UsageError(
+                f'--map {pair!r} is not FIELD=COLUMN, e.g. --map title="Product Name".'
+            )
+        if target not in known:
+            raise UsageError(
+                f"--map {pair!r}: {target!r} is not a field; "
+                f"fields are: {', '.join(sorted(known))}."
+            )
+        mapping[target] = column
+    return mapping
+
+
+@dataclass(slots=True)
+class HeaderMap:
+    """Resolves column names to :class:`Column` for one schema and user mapping, with a cache."""
+
+    schema: RecordSchema
+    user_mapping: Mapping[str, str] = field(default_factory=dict)
+    _lookup: dict[str, str] = field(init=False, default_factory=dict)
+    _cache: dict[str, Column] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for target, aliases in self.schema.aliases.items():
+            for alias in (target, *aliases):
+                self._lookup.setdefault(normalize(alias), target)
+        # User mappings win over built-in aliases: a file whose "name" column is the
+        # brand and whose "Artikel" column is the title must be expressible.
+        for target, column in self.user_mapping.items():
+            self._lookup[normalize(column)] = target
+
+    def resolve(self, name: str) -> Column:
+        """What the column ``name`` means."""
+        column = self._cache.get(name)
+        if column is None:
+            column = self._resolve(name)
+            self._cache[name] = column
+        return column
+
+    def _resolve(self, name: str) -> Column:
+        stripped = name.strip().lstrip("\ufeff")
+        if self.schema.allow_attributes and stripped.casefold().startswith(ATTRIBUTE_PREFIX):
+            key = stripped[len(ATTRIBUTE_PREFIX) :].strip()
+            if key:
+                return Column(name, "attribute", key)
+        key = normalize(stripped)
+        target = self._lookup.get(key)
+        if target is not None:
+            return Column(name, "field", target)
+        if key in OUTPUT_COLUMNS or not key:
+            return Column(name, "ignored")
+        return Column(name, "unknown")
+
+    def resolve_header(self, names: list[str]) -> list[Column]:
+        """Resolve a whole header row; two columns for one field is an error (which to take?)."""
+        columns = [self.resolve(name) for name in names]
+        seen: dict[str, str] = {}
+        for column in columns:
+            if column.kind != "field":
+                continue
+            if column.target in seen:
+                raise InputError(
+                    f"columns {seen[column.target]!r} and {column.name!r} both mean "
+                    f"{column.target!r}; rename one, or choose with --map "
+                    f"{column.target}=COLUMN."
+                )
+            seen[column.target] = column.name
+        return columns
+
+    def missing_required(self, columns: list[Column]) -> list[str]:
+        """Required fields that no column provides, each shown as 'a' or 'a/b'."""
+        present = {column.target for column in columns if column.kind == "field"}
+        return [
+            "/".join(alternatives)
+            for alternatives in self.schema.required
+            if not present.intersection(alternatives)
+        ]

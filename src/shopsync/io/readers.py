@@ -1,0 +1,416 @@
+"""Streaming readers for catalog files: CSV, TSV, JSON and JSON Lines.
+
+Each reader yields :class:`~shopsync.models.SourceRow` records one at a time, with the
+file name and the physical line the record starts on, so a file of ten million rows is
+read in constant memory. Problems with the file as a whole (not text, empty, no header)
+raise :class:`~shopsync.errors.InputError` when the file is opened, before any row is
+read; a problem found later (a syntax error halfway through a JSON array) ends that
+file with a :class:`~shopsync.models.RowError` that says the rest was not read.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any, Literal
+
+from shopsync.errors import InputError
+from shopsync.io.encoding import Detected, decode_error, detect_encoding, open_text, sniff_binary
+from shopsync.models import FieldError, RowError, SourceRow
+
+Format = Literal["csv", "tsv", "json", "jsonl"]
+FORMATS: tuple[Format, ...] = ("csv", "tsv", "json", "jsonl")
+_EXTENSIONS: dict[str, Format] = {
+    ".csv": "csv",
+    ".txt": "csv",  # Excel's "Unicode Text" is tab-separated; the sniffer finds the tabs
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
+_DELIMITERS = (",", ";", "\t")
+_JSON_LIST_KEYS = ("products", "items", "data")
+_CHUNK = 1 << 16
+
+# csv refuses fields over 128 KiB by default; a 20,000-character description in a
+# 4-byte encoding plus quoting stays well under 1 MiB.
+csv.field_size_limit(1 << 20)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadOptions:
+    """How to read input files; every ``None`` means "work it out from the file"."""
+
+    format: Format | None = None
+    encoding: str | None = None
+    delimiter: str | None = None
+    decimal_comma: bool | None = None
+    """``None``: decimal commas are read when the file is semicolon-separated."""
+
+
+@dataclass(slots=True)
+class OpenedFile:
+    """What was learned about a file when it was opened, and how to read its rows."""
+
+    path: Path
+    format: Format
+    detected: Detected
+    delimiter: str | None = None
+    header: list[str] = field(default_factory=list)
+    decimal_comma: bool = False
+
+    @property
+    def name(self) -> str:
+        """The name rows and messages use for the file: the path as the user gave it."""
+        return str(self.path)
+
+
+def format_for(path: Path, override: Format | None = None) -> Format:
+    """The file format, from ``--format`` or else the file's extension."""
+    if override:
+        return override
+    suffix = path.suffix.lower()
+    if suffix in (".gz", ".zip", ".xlsx", ".xls", ".xlsm", ".ods"):
+        raise InputError(
+            f"{path}: {suffix} files cannot be read directly.",
+            hint="Export the sheet as CSV (in Excel: File > Save As > 'CSV UTF-8').",
+        )
+    try:
+        return _EXTENSIONS[suffix]
+    except KeyError:
+        raise InputError(
+            f"{path}: cannot tell the format from the extension {suffix or '(none)'!r}.",
+            hint="Name it .csv, .tsv, .json or .jsonl, or pass --format.",
+        ) from None
+
+
+def open_file(path: Path, options: ReadOptions) -> OpenedFile:
+    """Check that ``path`` is a readable catalog file and learn its shape (not its rows)."""
+    if not path.exists():
+        raise InputError(f"{path}: no such file.")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, not a file.")
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(4096)
+    except OSError as error:
+        raise InputError(f"{path}: cannot be read: {error.strerror}.") from None
+    fmt = format_for(path, options.format)
+    sniff_binary(path, head)
+    if not head.strip(b" \t\r\n\xef\xbb\xbf\xff\xfe\x00"):
+        raise InputError(f"{path}: the file is empty.")
+    detected = detect_encoding(path, options.encoding)
+    if b"\x00" in head and "16" not in detected.encoding and "32" not in detected.encoding:
+        raise InputError(
+            f"{path}: this is a binary file (it contains NUL bytes), not a catalog.",
+            hint="If it is UTF-16 text without a byte-order mark, pass --encoding utf-16-le.",
+        )
+    opened = OpenedFile(path=path, format=fmt, detected=detected)
+    if fmt in ("csv", "tsv"):
+        _read_header(opened, options)
+    elif fmt == "json":
+        # Find the list of products now, so that a document holding none is refused
+        # before anything else happens; iteration walks to it again.
+        with open_text(path, detected) as text:
+            try:
+                _to_products_array(opened, _JsonScanner(text))
+            except UnicodeDecodeError as error:
+                raise decode_error(path, detected, error) from None
+            except _JsonSyntaxError as error:
+                raise InputError(
+                    f"{path}: invalid JSON at line {error.line}: {error.message}."
+                ) from None
+    return opened
+
+
+def _read_header(opened: OpenedFile, options: ReadOptions) -> None:
+    with open_text(opened.path, opened.detected) as text:
+        try:
+            first = _first_nonblank_line(text)
+        except UnicodeDecodeError as error:
+            raise decode_error(opened.path, opened.detected, error) from None
+        if first is None:
+            raise InputError(f"{opened.path}: the file is empty.")
+        delimiter = "\t" if opened.format == "tsv" else options.delimiter or _sniff_delimiter(first)
+        header = next(csv.reader([first], delimiter=delimiter), [])
+        if not any(cell.strip() for cell in header):
+            raise InputError(f"{opened.path}: the first line holds no column names.")
+        if _first_nonblank_line(text) is None:
+            raise InputError(
+                f"{opened.path}: the file has a header ({', '.join(header[:6])}) but no rows."
+            )
+    opened.delimiter = delimiter
+    opened.header = [cell.strip().lstrip("\ufeff") for cell in header]
+    opened.decimal_comma = (
+        options.decimal_comma if options.decimal_comma is not None else delimiter == ";"
+    )
+
+
+def _first_nonblank_line(text: IO[str]) -> str | None:
+    for line in text:
+        if line.strip():
+            return line
+    return None
+
+
+def _sniff_delimiter(header_line: str) -> str:
+    # The header names the columns, so it holds the delimiter more often than any other
+    # character among the three candidates; csv.Sniffer guesses wrong on short files.
+    counts = {delimiter: _count_unquoted(header_line, delimiter) for delimiter in _DELIMITERS}
+    best = max(_DELIMITERS, key=lambda delimiter: counts[delimiter])
+    return best if counts[best] else ","
+
+
+def _count_unquoted(line: str, char: str) -> int:
+    count = 0
+    quoted = False
+    for c in line:
+        if c == '"':
+            quoted = not quoted
+        elif c == char and not quoted:
+            count += 1
+    return count
+
+
+def iter_rows(opened: OpenedFile) -> Iterator[SourceRow | RowError]:
+    """Yield the file's records; a file-level failure part-way ends it with a RowError."""
+    if opened.format in ("csv", "tsv"):
+        rows = _iter_csv(opened)
+    elif opened.format == "jsonl":
+        rows = _iter_jsonl(opened)
+    else:
+        rows = _iter_json(opened)
+    try:
+        yield from rows
+    except UnicodeDecodeError as error:
+        failure = decode_error(opened.path, opened.detected, error)
+        yield _file_failure(opened, None, failure.message)
+
+
+def _file_failure(opened: OpenedFile, line: int | None, message: str) -> RowError:
+    return RowError(
+        SourceRow(opened.name, line or 0, {}),
+        (FieldError("", "", f"{message} The rest of the file was not read."),),
+    )
+
+
+def _iter_csv(opened: OpenedFile) -> Iterator[SourceRow | RowError]:
+    name = opened.name
+    header = opened.header
+    width = len(header)
+    with open_text(opened.path, opened.detected) as text:
+        # Skip to the header line the same way _read_header found it.
+        line_number = 0
+        for header_line in text:
+            line_number += 1
+            if header_line.strip():
+                break
+        reader = csv.reader(text, delimiter=opened.delimiter or ",", strict=False)
+        start = line_number + 1
+        for values in reader:
+            line = start
+            start = line_number + reader.line_num + 1
+            if not values or (len(values) == 1 and not values[0].strip()):
+                continue
+            if len(values) > width and any(v.strip() for v in values[width:]):
+                yield RowError(
+                    SourceRow(name, line, dict(zip(header, values, strict=False))),
+                    (
+                        FieldError(
+                            "",
+                            "",
+                            f"the row has {len(values)} cells but the header names {width} "
+                            "columns (an unquoted delimiter in a value?)",
+                        ),
+                    ),
+                )
+                continue
+            yield SourceRow(name, line, dict(zip(header, values, strict=False)))
+
+
+def _iter_jsonl(opened: OpenedFile) -> Iterator[SourceRow | RowError]:
+    name = opened.name
+    with open_text(opened.path, opened.detected) as text:
+        for number, line in enumerate(text, start=1):
+            stripped = line.strip()
+            if not stripped:
+                continue
+            try:
+                item = json.loads(stripped, parse_float=Decimal)
+            except json.JSONDecodeError as error:
+                yield RowError(
+                    SourceRow(name, number, {"raw": stripped}),
+                    (FieldError("", _shorten(stripped), f"not valid JSON: {error.msg}"),),
+                )
+                continue
+            yield _json_item(name, number, item)
+
+
+def _json_item(name: str, line: int, item: Any) -> SourceRow | RowError:
+    if isinstance(item, dict):
+        return SourceRow(name, line, item)
+    return RowError(
+        SourceRow(name, line, {"raw": json.dumps(item, default=str)}),
+        (FieldError("", _shorten(str(item)), f"expected a product object, found {_kind(item)}"),),
+    )
+
+
+def _kind(value: Any) -> str:
+    return {
+        list: "a list",
+        str: "a string",
+        int: "a number",
+        Decimal: "a number",
+        bool: "true/false",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
+
+
+def _shorten(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _iter_json(opened: OpenedFile) -> Iterator[SourceRow | RowError]:
+    with open_text(opened.path, opened.detected) as text:
+        scanner = _JsonScanner(text)
+        try:
+            yield from _json_products(opened, scanner)
+        except _JsonSyntaxError as error:
+            yield _file_failure(
+                opened, error.line, f"invalid JSON at line {error.line}: {error.message}."
+            )
+
+
+def _json_products(opened: OpenedFile, scanner: _JsonScanner) -> Iterator[SourceRow | RowError]:
+    _to_products_array(opened, scanner)
+    yield from _json_array(opened, scanner)
+
+
+def _to_products_array(opened: OpenedFile, scanner: _JsonScanner) -> None:
+    """Move ``scanner`` to the ``[`` of the products list: the document or its "products"."""
+    first = scanner.peek()
+    if first == "[":
+        return
+    if first != "{":
+        value = scanner.value()
+        raise InputError(
+            f"{opened.path}: the JSON document is {_kind(value)}, not a list of products.",
+            hint='Expected [ {...}, ... ] or {"products": [ {...}, ... ]}.',
+        )
+    scanner.expect("{")
+    keys: list[str] = []
+    while scanner.peek() != "}":
+        if keys:
+            scanner.expect(",")
+        key = scanner.value()
+        scanner.expect(":")
+        keys.append(str(key))
+        if key in _JSON_LIST_KEYS and scanner.peek() == "[":
+            return
+        scanner.value()  # another key's value: skip it
+    raise InputError(
+        f"{opened.path}: the JSON object holds no list of products "
+        f"(keys: {', '.join(keys) or 'none'}).",
+        hint=f"Put the products in a list under one of: {', '.join(_JSON_LIST_KEYS)}.",
+    )
+
+
+def _json_array(opened: OpenedFile, scanner: _JsonScanner) -> Iterator[SourceRow | RowError]:
+    scanner.expect("[")
+    first = True
+    while scanner.peek() != "]":
+        if not first:
+            scanner.expect(",")
+        first = False
+        line = scanner.line_of_next()
+        yield _json_item(opened.name, line, scanner.value())
+    scanner.expect("]")
+
+
+class _JsonSyntaxError(Exception):
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+
+class _JsonScanner:
+    """Reads one JSON value at a time from a text stream, tracking line numbers.
+
+    Only the structure around the products (the outer array or object) is walked by
+    hand; each value inside is parsed by the standard library's decoder.
+    """
+
+    def __init__(self, text: IO[str]) -> None:
+        self._text = text
+        self._buffer = ""
+        self._pos = 0
+        self._line = 1
+        self._eof = False
+        self._decoder = json.JSONDecoder(parse_float=Decimal)
+
+    def _fill(self) -> bool:
+        if self._eof:
+            return False
+        chunk = self._text.read(_CHUNK)
+        if not chunk:
+            self._eof = True
+            return False
+        self._buffer = self._buffer[self._pos :] + chunk
+        self._pos = 0
+        return True
+
+    def _advance(self, to: int) -> None:
+        self._line += self._buffer.count("\n", self._pos, to)
+        self._pos = to
+
+    def _skip_whitespace(self) -> None:
+        while True:
+            buffer = self._buffer
+            pos = self._pos
+            length = len(buffer)
+            while pos < length and buffer[pos] in " \t\r\n\ufeff":
+                pos += 1
+            self._advance(pos)
+            if pos < length or not self._fill():
+                return
+
+    def peek(self) -> str:
+        """The next non-blank character, without consuming it ("" at the end)."""
+        self._skip_whitespace()
+        return self._buffer[self._pos] if self._pos < len(self._buffer) else ""
+
+    def line_of_next(self) -> int:
+        """The line on which the next value starts."""
+        self._skip_whitespace()
+        return self._line
+
+    def expect(self, char: str) -> None:
+        """Consume ``char`` or fail with the line where something else stood."""
+        found = self.peek()
+        if found != char:
+            shown = repr(found) if found else "the end of the file"
+            raise _JsonSyntaxError(f"expected {char!r} but found {shown}", self._line)
+        self._advance(self._pos + 1)
+
+    def value(self) -> Any:
+        """Parse and consume the next complete JSON value."""
+        self._skip_whitespace()
+        while True:
+            try:
+                value, end = self._decoder.raw_decode(self._buffer, self._pos)
+            except json.JSONDecodeError as error:
+                if self._fill():
+                    continue
+                line = self._line + self._buffer.count("\n", self._pos, error.pos)
+                raise _JsonSyntaxError(error.msg, line) from None
+            # A number that ends the buffer may go on in the next chunk.
+            if end == len(self._buffer) and self._fill():
+                continue
+            self._advance(end)
+            return value
