@@ -1,0 +1,1378 @@
+"""The sandbox's ASGI application: the platform contract (platform-api.md) on starlette.
+
+A request goes through these steps, in this order::
+
+    outer wrapper   request id, fault draw (reset / 5xx answered here; slow waits here),
+                    stats, X-Request-Id and RateLimit-* on every answer, commit-then-drop
+    starlette       routing; 404 / 405 as problem+json
+    _api            body (5 MiB) → bearer token and scope → rate limit → content type →
+                    JSON → idempotency (replay, mismatch, in flight, reserve) → latency →
+                    validation → one SQLite transaction: the change and the stored answer
+
+Everything between the idempotency check and the end of the transaction runs on the event
+loop thread; the only ``await`` in that stretch is the latency sleep, and the key is
+reserved before it. So two concurrent requests with one key cannot both run, without a
+lock held across an ``await``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import math
+import secrets
+import socket
+import struct
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from http import HTTPStatus
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, unquote_plus
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
+
+from shopsync.sandbox.config import ALL_SCOPES, SandboxConfig
+from shopsync.sandbox.faults import Fault, FaultInjector
+from shopsync.sandbox.openapi import openapi_document
+from shopsync.sandbox.orders import ORDER_STATUSES, OrderGenerator
+from shopsync.sandbox.ratelimit import RateLimiter
+from shopsync.sandbox.stats import Stats
+from shopsync.sandbox.store import ProductRow, Store, StoredReply, TokenInfo
+from shopsync.sandbox.timefmt import normalize_rfc3339, rfc3339
+from shopsync.sandbox.validation import (
+    INVENTORY_FIELD_SET,
+    MAX_INTEGER,
+    PRODUCT_FIELD_SET,
+    UPDATE_FIELD_SET,
+    FieldError,
+    StockChange,
+    unknown_fields,
+    validate_product_values,
+    validate_stock_update,
+)
+
+logger = logging.getLogger("shopsync.sandbox")
+
+T = TypeVar("T")
+
+JSON_TYPE = "application/json; charset=utf-8"
+PROBLEM_TYPE = "application/problem+json"
+REALM = "shopsync-sandbox"
+MAX_SKUS_PER_LOOKUP = 100
+MAX_PAGE = 100
+DEFAULT_PAGE = 50
+DRAIN_LIMIT = 64 * 1024 * 1024
+"""Read (and discard) up to this much of an oversize body, so the client gets to read the 413
+instead of a reset while it is still sending."""
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+_WRITE_METHODS = frozenset({"POST", "PATCH", "DELETE"})
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+@dataclass
+class Reply:
+    """An answer before it becomes a starlette ``Response`` (and what an idempotency key keeps)."""
+
+    status: int
+    body: bytes = b""
+    content_type: str | None = JSON_TYPE
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+    @classmethod
+    def json(cls, status: int, value: Any, headers: Iterable[tuple[str, str]] = ()) -> Reply:
+        """A JSON answer."""
+        return cls(status, _dumps(value), JSON_TYPE, list(headers))
+
+    def stored_headers(self) -> list[tuple[str, str]]:
+        """The headers an idempotent replay repeats (never per-request ones)."""
+        out = list(self.headers)
+        if self.content_type is not None:
+            out.insert(0, ("Content-Type", self.content_type))
+        return out
+
+    def response(self) -> Response:
+        """The starlette response."""
+        return Response(
+            content=self.body,
+            status_code=self.status,
+            headers=dict(self.headers),
+            media_type=self.content_type,
+        )
+
+
+class ApiError(Exception):
+    """An error answer, as RFC 9457 problem details with the contract's ``code``."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        *,
+        errors: Iterable[FieldError] = (),
+        headers: Iterable[tuple[str, str]] = (),
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.errors = list(errors)
+        self.headers = list(headers)
+        self.extra = extra or {}
+
+    def reply(self) -> Reply:
+        """The problem+json answer."""
+        body: dict[str, Any] = {
+            # about:blank: the status says what happened, ``code`` says why (RFC 9457 §4.2.1).
+            "type": "about:blank",
+            "title": HTTPStatus(self.status).phrase,
+            "status": self.status,
+            "detail": self.detail,
+            "code": self.code,
+            "errors": [error.as_dict() for error in self.errors],
+        }
+        body.update(self.extra)
+        return Reply(self.status, _dumps(body), PROBLEM_TYPE, list(self.headers))
+
+
+class OAuthError(Exception):
+    """An RFC 6749 §5.2 error of the token endpoint."""
+
+    def __init__(self, error: str, description: str, *, status: int = 400) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+        self.status = status
+
+    def reply(self) -> Reply:
+        """The ``{"error", "error_description"}`` answer."""
+        headers = [("Cache-Control", "no-store"), ("Pragma", "no-cache")]
+        if self.status == 401:
+            headers.append(("WWW-Authenticate", f'Basic realm="{REALM}"'))
+        body = {"error": self.error, "error_description": self.description}
+        return Reply.json(self.status, body, headers)
+
+
+def _validation_error(errors: list[FieldError], detail: str | None = None) -> ApiError:
+    if detail is None:
+        count = len(errors)
+        detail = f"{count} field{'s' if count != 1 else ''} failed validation: " + "; ".join(
+            f"{e.field} {e.message}" for e in errors[:5]
+        )
+    return ApiError(422, "VALIDATION_ERROR", detail, errors=errors)
+
+
+@dataclass
+class RequestContext:
+    """Per-request state shared by the outer wrapper and the handlers."""
+
+    request_id: str
+    fault: Fault | None
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    """Headers the outer wrapper adds to the answer (the RateLimit-* ones)."""
+    dropped: bool = False
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The client an access token stands for, and its scopes."""
+
+    client_id: str
+    scopes: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """An idempotency key being processed: its slot and the fingerprint of its request."""
+
+    slot: tuple[str, str]
+    fingerprint: str
+
+
+@dataclass
+class CreateItem:
+    """One ``create`` item of a batch, validated."""
+
+    sku: str | None
+    values: dict[str, Any]
+    errors: list[FieldError]
+
+
+@dataclass
+class UpdateItem:
+    """One ``update`` item of a batch, validated."""
+
+    sku: str | None
+    product_id: str | None
+    changes: dict[str, Any]
+    errors: list[FieldError]
+
+
+@dataclass
+class BatchPlan:
+    """A validated ``POST /products/batch``."""
+
+    creates: list[CreateItem]
+    updates: list[UpdateItem]
+
+
+@dataclass
+class StockItem:
+    """One item of ``POST /inventory/batch``, validated."""
+
+    sku: str | None
+    change: StockChange | None
+    errors: list[FieldError]
+
+
+def endpoint_label(method: str, path: str) -> str:
+    """The route template a request is counted under in the stats."""
+    parts = path.rstrip("/").split("/")
+    if len(parts) == 3 and parts[1] == "products" and parts[2] != "batch":
+        return f"{method} /products/{{product_id}}"
+    if len(parts) == 3 and parts[1] == "orders":
+        return f"{method} /orders/{{order_id}}"
+    known = {
+        "/auth/token",
+        "/products",
+        "/products/batch",
+        "/inventory/batch",
+        "/orders",
+        "/openapi.json",
+        "/_sandbox/stats",
+        "/_sandbox/reset",
+    }
+    return f"{method} {path}" if path in known else f"{method} (unknown)"
+
+
+def _encode_cursor(value: dict[str, Any]) -> str:
+    raw = json.dumps(value, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _decode_cursor(text: str, kind: str) -> dict[str, Any]:
+    try:
+        padded = text + "=" * (-len(text) % 4)
+        value = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (ValueError, binascii.Error, UnicodeError):
+        value = None
+    if not isinstance(value, dict) or value.get("k") != kind:
+        raise _validation_error([FieldError("cursor", "is not a cursor this server gave")])
+    return value
+
+
+def _page_limit(request: Request) -> int:
+    raw = request.query_params.get("limit")
+    if raw is None:
+        return DEFAULT_PAGE
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+        raise _validation_error([FieldError("limit", f"must be an integer from 1 to {MAX_PAGE}")])
+    return int(raw)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _parse_json(raw: bytes) -> Any:
+    try:
+        text = raw.decode("utf-8")
+        # RFC 8259 §8.1: a parser may ignore a byte order mark; clients on Windows send one.
+        text = text.removeprefix("\ufeff")
+        return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, "MALFORMED_JSON", f"The body is not UTF-8: {exc.reason}.") from None
+    except json.JSONDecodeError as exc:
+        raise ApiError(
+            400,
+            "MALFORMED_JSON",
+            f"The body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).",
+        ) from None
+    except (ValueError, RecursionError) as exc:
+        raise ApiError(400, "MALFORMED_JSON", f"The body is not valid JSON: {exc}.") from None
+
+
+def _fingerprint(method: str, path: str, payload: Any) -> str:
+    # "The same body" means the same JSON value: key order and whitespace do not matter,
+    # and a number stays distinct from a string holding the same digits.
+    def mark(value: object) -> object:
+        if isinstance(value, Decimal):
+            return {"$decimal": str(value)}
+        raise TypeError(type(value).__name__)
+
+    canonical = json.dumps(
+        payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=mark
+    )
+    digest = hashlib.sha256(f"{method} {path}\n".encode())
+    digest.update(canonical.encode("utf-8"))
+    return digest.hexdigest()
+
+
+def _object(payload: Any) -> dict[str, Any]:
+    if not isinstance(payload, dict):
+        raise _validation_error([FieldError("body", "must be a JSON object")])
+    return payload
+
+
+def _item_shape_errors(name: str, items: list[Any], allowed: frozenset[str]) -> list[FieldError]:
+    """Items that are not objects, and unknown fields, with paths like ``create[3].colour``."""
+    errors: list[FieldError] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            errors.append(FieldError(f"{name}[{index}]", "must be an object"))
+        else:
+            errors.extend(e.prefixed(f"{name}[{index}]") for e in unknown_fields(item, allowed))
+    return errors
+
+
+def _item_error(code: str, message: str, field_name: str | None, **extra: Any) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message, "field": field_name}
+    error.update(extra)
+    return error
+
+
+def _validation_item_error(errors: list[FieldError]) -> dict[str, Any]:
+    first = errors[0]
+    return _item_error(
+        "VALIDATION_ERROR",
+        f"{first.field} {first.message}",
+        first.field,
+        errors=[error.as_dict() for error in errors],
+    )
+
+
+def _abort_connection(receive: Receive) -> bool:
+    """Cut the client's connection with a TCP reset, sending nothing; ``False`` if impossible.
+
+    ASGI has no message for "drop this connection", so this reaches uvicorn's transport
+    through the ``receive`` callable, which is a bound method of uvicorn's per-request cycle
+    object in both its h11 and httptools protocols.
+    """
+    cycle = getattr(receive, "__self__", None)
+    transport = getattr(cycle, "transport", None)
+    if transport is None:
+        return False
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        # SO_LINGER with a zero timeout makes close() send RST rather than FIN: the client
+        # sees "connection reset by peer", as when a proxy or a crashed worker cuts it.
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+    return True
+
+
+async def _after_abort(receive: Receive) -> None:
+    # transport.abort() tells the protocol in a later loop iteration; wait for that so
+    # uvicorn knows the client is gone and does not try to send a 500 of its own.
+    cycle = getattr(receive, "__self__", None)
+    for _ in range(10):
+        if getattr(cycle, "disconnected", True):
+            return
+        await asyncio.sleep(0)
+
+
+async def _drain(receive: Receive) -> None:
+    seen = 0
+    while seen <= DRAIN_LIMIT:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        seen += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
+
+
+class SandboxApp:
+    """The ASGI application, with its store, limiter, fault injector and counters."""
+
+    def __init__(self, config: SandboxConfig, store: Store | None = None) -> None:
+        self.config = config
+        self.store = store if store is not None else Store(config.db_path)
+        self.stats = Stats()
+        self.faults = FaultInjector(config)
+        self.limiter = RateLimiter(config.rate, config.burst)
+        self.orders = OrderGenerator(self.store, config.seed, config.clock)
+        self._in_flight: dict[tuple[str, str], str] = {}
+        self._token_cache: dict[str, TokenInfo] = {}
+        self._saves = 0
+        self._openapi = _dumps(openapi_document(config))
+        self._starlette = Starlette(
+            routes=self._routes(),
+            exception_handlers={
+                HTTPException: self._http_exception,
+                Exception: self._server_error,
+            },
+            lifespan=self._lifespan,
+        )
+
+    # -- ASGI ----------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The outer wrapper: request id, faults, extra headers, stats."""
+        if scope["type"] != "http":
+            await self._starlette(scope, receive, send)
+            return
+        method: str = scope["method"]
+        path: str = scope["path"]
+        internal = path.startswith("/_sandbox/") or path == "/openapi.json"
+        ctx = RequestContext(uuid.uuid4().hex, None if internal else self.faults.draw())
+        scope.setdefault("state", {})["sandbox"] = ctx
+        label = endpoint_label(method, path)
+        write = method in _WRITE_METHODS and not internal and path != "/auth/token"
+        outcome = "incomplete"
+
+        async def send_wrapped(message: Message) -> None:
+            nonlocal outcome
+            if ctx.dropped:
+                return
+            if message["type"] == "http.response.start":
+                if ctx.fault is Fault.DROP_AFTER_COMMIT and _abort_connection(receive):
+                    ctx.dropped = True
+                    outcome = "dropped"
+                    await _after_abort(receive)
+                    return
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", ctx.request_id.encode()))
+                headers.extend((k.lower().encode(), v.encode()) for k, v in ctx.headers)
+                message = {**message, "headers": headers}
+                outcome = str(message["status"])
+            await send(message)
+
+        try:
+            if ctx.fault is not None:
+                self.stats.fault(ctx.fault)
+            if ctx.fault is Fault.RESET and _abort_connection(receive):
+                outcome = "reset"
+                await _after_abort(receive)
+                return
+            status = ctx.fault.status if ctx.fault is not None else None
+            if status is not None:
+                await _drain(receive)
+                headers = [("Retry-After", "1")] if status == 503 else []
+                error = ApiError(
+                    status,
+                    {500: "INTERNAL_ERROR", 502: "BAD_GATEWAY", 503: "SERVICE_UNAVAILABLE"}[status],
+                    "An injected fault: the sandbox was told to fail this request.",
+                    headers=headers,
+                )
+                await error.reply().response()(scope, receive, send_wrapped)
+                return
+            if ctx.fault is Fault.SLOW:
+                await asyncio.sleep(self.config.slow_ms / 1000.0)
+            await self._starlette(scope, receive, send_wrapped)
+        finally:
+            if not internal:
+                self.stats.request(label, outcome, write=write)
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        now = self.config.clock()
+        self.store.purge_tokens(now)
+        self.store.purge_replies(now - self.config.idempotency_ttl)
+        if self.config.orders:
+            self.orders.ensure(self.config.orders)
+        task = None
+        if self.config.order_rate > 0:
+            task = asyncio.get_running_loop().create_task(self._order_loop())
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _order_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        interval = 1.0 / self.config.order_rate
+        due = loop.time()
+        while True:
+            due += interval
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            # Catch up in one go after a stall, but never by more than 100 events.
+            events = min(100, 1 + max(0, int((loop.time() - due) / interval)))
+            due += (events - 1) * interval
+            try:
+                self.orders.step(events)
+            except Exception:  # the generator must not take the server down
+                logger.exception("order generator failed")
+
+    def _routes(self) -> list[Route]:
+        return [
+            Route("/auth/token", self.token, methods=["POST"]),
+            Route("/products", self.create_product, methods=["POST"]),
+            Route("/products", self.list_products, methods=["GET"]),
+            Route("/products/batch", self.batch_products, methods=["POST"]),
+            Route("/products/{product_id}", self.get_product, methods=["GET"]),
+            Route("/products/{product_id}", self.patch_product, methods=["PATCH"]),
+            Route("/products/{product_id}", self.delete_product, methods=["DELETE"]),
+            Route("/inventory/batch", self.inventory_batch, methods=["POST"]),
+            Route("/orders", self.list_orders, methods=["GET"]),
+            Route("/orders/{order_id}", self.get_order, methods=["GET"]),
+            Route("/openapi.json", self.openapi, methods=["GET"]),
+            Route("/_sandbox/stats", self.sandbox_stats, methods=["GET"]),
+            Route("/_sandbox/reset", self.sandbox_reset, methods=["POST"]),
+        ]
+
+    async def _http_exception(self, _request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 405:
+            error = ApiError(
+                405,
+                "METHOD_NOT_ALLOWED",
+                "This path does not take that method.",
+                headers=list((exc.headers or {}).items()),
+            )
+        elif exc.status_code == 404:
+            error = ApiError(404, "NOT_FOUND", "There is nothing at this path.")
+        else:
+            error = ApiError(exc.status_code, "HTTP_ERROR", str(exc.detail))
+        return error.reply().response()
+
+    async def _server_error(self, _request: Request, _exc: Exception) -> Response:
+        return (
+            ApiError(500, "INTERNAL_ERROR", "The sandbox failed; see its log.").reply().response()
+        )
+
+    # -- the request pipeline ------------------------------------------------------------
+
+    async def _read_body(self, request: Request) -> bytes:
+        limit = self.config.max_body_bytes
+        declared = request.headers.get("content-length", "")
+        too_big = declared.isdigit() and int(declared) > limit
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    too_big = True
+                if too_big:
+                    if size > DRAIN_LIMIT:
+                        break
+                    continue
+                chunks.append(chunk)
+        except ClientDisconnect:
+            raise ApiError(400, "CLIENT_DISCONNECTED", "The client went away.") from None
+        if too_big:
+            raise ApiError(
+                413,
+                "BODY_TOO_LARGE",
+                f"The request body is larger than {limit} bytes.",
+                extra={"max_bytes": limit},
+            )
+        return b"".join(chunks)
+
+    def _authenticate(self, request: Request, needed: str) -> Principal:
+        header = request.headers.get("authorization")
+        scheme, _, token = (header or "").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise ApiError(
+                401,
+                "UNAUTHORIZED",
+                "This endpoint needs 'Authorization: Bearer <token>'; get a token from "
+                "POST /auth/token.",
+                headers=[("WWW-Authenticate", f'Bearer realm="{REALM}"')],
+            )
+        info = self._token_cache.get(token)
+        if info is None:
+            info = self.store.token(token)
+            if info is not None:
+                if len(self._token_cache) > 10_000:
+                    self._token_cache.clear()
+                self._token_cache[token] = info
+        now = self.config.clock()
+        if info is None or info.client_id != self.config.client_id or info.expires_at <= now:
+            why = "expired" if info is not None and info.expires_at <= now else "is not known"
+            raise ApiError(
+                401,
+                "INVALID_TOKEN",
+                f"The access token {why}; get a new one from POST /auth/token.",
+                headers=[
+                    (
+                        "WWW-Authenticate",
+                        f'Bearer realm="{REALM}", error="invalid_token", '
+                        f'error_description="The access token {why}"',
+                    )
+                ],
+            )
+        if needed not in info.scopes:
+            raise ApiError(
+                403,
+                "INSUFFICIENT_SCOPE",
+                f"The access token lacks the '{needed}' scope.",
+                headers=[
+                    (
+                        "WWW-Authenticate",
+                        f'Bearer realm="{REALM}", error="insufficient_scope", scope="{needed}"',
+                    )
+                ],
+                extra={"required_scope": needed},
+            )
+        return Principal(info.client_id, info.scopes)
+
+    async def _api(
+        self,
+        request: Request,
+        scope: str,
+        parse: Callable[[Request, Any], T],
+        execute: Callable[[T], Reply],
+        *,
+        json_body: bool,
+    ) -> Response:
+        ctx: RequestContext = request.state.sandbox
+        try:
+            raw = await self._read_body(request)
+            principal = self._authenticate(request, scope)
+            decision = self.limiter.acquire(principal.client_id)
+            ctx.headers.extend(h for h in decision.headers() if h[0] != "Retry-After")
+            if not decision.allowed:
+                self.stats.rate_limited()
+                raise ApiError(
+                    429,
+                    "RATE_LIMITED",
+                    f"Over the rate limit of {self.config.rate:g} requests per second "
+                    f"(burst {self.config.burst}); retry after {decision.retry_after} s.",
+                    headers=[("Retry-After", str(decision.retry_after))],
+                )
+            payload: Any = None
+            if json_body:
+                self._check_json_type(request)
+                payload = _parse_json(raw)
+            reservation: Reservation | None = None
+            key = request.headers.get("idempotency-key")
+            if request.method == "POST" and key is not None:
+                begun = self._idempotency_begin(principal, key, request, payload)
+                if isinstance(begun, Reply):
+                    return begun.response()
+                reservation = begun
+            try:
+                delay = self.faults.latency()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                parsed = parse(request, payload)
+                reply = self._run(execute, parsed, reservation)
+            finally:
+                if reservation is not None:
+                    self._in_flight.pop(reservation.slot, None)
+        except ApiError as error:
+            reply = error.reply()
+        return reply.response()
+
+    @staticmethod
+    def _check_json_type(request: Request) -> None:
+        header = request.headers.get("content-type")
+        media_type, _, params = (header or "").partition(";")
+        ok = media_type.strip().lower() == "application/json"
+        for param in params.split(";"):
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in (
+                "utf-8",
+                "utf8",
+            ):
+                ok = False
+        if not ok:
+            raise ApiError(
+                415,
+                "UNSUPPORTED_MEDIA_TYPE",
+                f"Send the body as 'Content-Type: application/json' (UTF-8), not {header!r}."
+                if header
+                else "The body needs 'Content-Type: application/json'.",
+            )
+
+    def _idempotency_begin(
+        self, principal: Principal, key: str, request: Request, payload: Any
+    ) -> Reply | Reservation:
+        if not 1 <= len(key) <= 255 or any(not " " <= ch <= "~" for ch in key):
+            raise ApiError(
+                400,
+                "INVALID_IDEMPOTENCY_KEY",
+                "Idempotency-Key must be 1 to 255 printable ASCII characters.",
+            )
+        fingerprint = _fingerprint(request.method, request.url.path, payload)
+        slot = (principal.client_id, key)
+        now = self.config.clock()
+        stored = self.store.stored_reply(*slot, not_before=now - self.config.idempotency_ttl)
+        pending = self._in_flight.get(slot)
+        seen = stored.fingerprint if stored is not None else pending
+        if seen is not None and seen != fingerprint:
+            raise ApiError(
+                422,
+                "IDEMPOTENCY_KEY_REUSED",
+                "This Idempotency-Key was used with another request; use a new key for a "
+                "new request.",
+            )
+        if stored is not None:
+            self.stats.replayed()
+            headers = [h for h in stored.headers if h[0].lower() != "content-type"]
+            content_type = next((v for k, v in stored.headers if k.lower() == "content-type"), None)
+            headers.append(("Idempotent-Replayed", "true"))
+            return Reply(stored.status, stored.body, content_type, headers)
+        if pending is not None:
+            raise ApiError(
+                409,
+                "IDEMPOTENCY_IN_FLIGHT",
+                "A request with this Idempotency-Key is still being processed; retry "
+                "the same request shortly.",
+                headers=[("Retry-After", "1")],
+            )
+        self._in_flight[slot] = fingerprint
+        return Reservation(slot, fingerprint)
+
+    def _run(
+        self, execute: Callable[[T], Reply], parsed: T, reservation: Reservation | None
+    ) -> Reply:
+        with self.store.transaction():
+            try:
+                with self.store.savepoint():
+                    reply = execute(parsed)
+            except ApiError as error:
+                # A refusal by the endpoint itself (SKU_EXISTS, NOT_FOUND) is its answer to
+                # the key, and kept like a success; the savepoint undid any partial write.
+                reply = error.reply()
+            if reservation is not None:
+                now = self.config.clock()
+                stored = StoredReply(
+                    reservation.fingerprint, reply.status, reply.stored_headers(), reply.body
+                )
+                self.store.save_reply(*reservation.slot, stored, now)
+                self._saves += 1
+                if self._saves % 1000 == 0:
+                    self.store.purge_replies(now - self.config.idempotency_ttl)
+        return reply
+
+    # -- token endpoint ------------------------------------------------------------------
+
+    async def token(self, request: Request) -> Response:
+        """``POST /auth/token``: OAuth 2.0 client credentials (RFC 6749 §4.4)."""
+        try:
+            try:
+                raw = await self._read_body(request)
+            except ApiError as error:
+                raise OAuthError("invalid_request", error.detail) from None
+            return self._issue_token(request, raw).response()
+        except OAuthError as error:
+            return error.reply().response()
+
+    def _issue_token(self, request: Request, raw: bytes) -> Reply:
+        content_type = request.headers.get("content-type", "")
+        if content_type.partition(";")[0].strip().lower() != "application/x-www-form-urlencoded":
+            raise OAuthError(
+                "invalid_request",
+                "The token request must be 'application/x-www-form-urlencoded'.",
+            )
+        try:
+            pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+        except (UnicodeDecodeError, ValueError):
+            raise OAuthError("invalid_request", "The form body is not UTF-8.") from None
+        form: dict[str, str] = {}
+        for name, value in pairs:
+            if name in form:
+                # RFC 6749 §3.2: parameters must not be included more than once.
+                raise OAuthError("invalid_request", f"The parameter '{name}' is repeated.")
+            form[name] = value
+        if not form.get("grant_type"):
+            raise OAuthError("invalid_request", "The 'grant_type' parameter is missing.")
+
+        client_id, client_secret = self._client_credentials(request, form)
+        id_ok = hmac.compare_digest(client_id.encode(), self.config.client_id.encode())
+        secret_ok = hmac.compare_digest(client_secret.encode(), self.config.client_secret.encode())
+        if not (id_ok and secret_ok):
+            raise OAuthError("invalid_client", "Unknown client or wrong secret.", status=401)
+        if form["grant_type"] != "client_credentials":
+            raise OAuthError(
+                "unsupported_grant_type",
+                f"The grant type '{form['grant_type']}' is not supported; use "
+                "'client_credentials'.",
+            )
+        requested = form.get("scope", "").split()
+        unknown = [s for s in requested if s not in ALL_SCOPES]
+        if unknown:
+            raise OAuthError(
+                "invalid_scope",
+                f"Unknown scope {' '.join(unknown)!r}; the scopes are {' '.join(ALL_SCOPES)}.",
+            )
+        granted = frozenset(requested) if requested else frozenset(ALL_SCOPES)
+        token = secrets.token_urlsafe(32)
+        ttl = self.config.token_ttl
+        self.store.save_token(token, TokenInfo(client_id, granted, self.config.clock() + ttl))
+        self.stats.token_issued()
+        body = {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": max(1, math.ceil(ttl)),
+            "scope": " ".join(s for s in ALL_SCOPES if s in granted),
+        }
+        return Reply.json(200, body, [("Cache-Control", "no-store"), ("Pragma", "no-cache")])
+
+    @staticmethod
+    def _client_credentials(request: Request, form: dict[str, str]) -> tuple[str, str]:
+        header = request.headers.get("authorization")
+        if header is None:
+            if "client_id" not in form:
+                raise OAuthError(
+                    "invalid_client",
+                    "No client authentication: send HTTP Basic credentials or "
+                    "client_id and client_secret.",
+                    status=401,
+                )
+            return form["client_id"], form.get("client_secret", "")
+        scheme, _, encoded = header.partition(" ")
+        if scheme.lower() != "basic":
+            raise OAuthError(
+                "invalid_client", "Only HTTP Basic client authentication is taken.", status=401
+            )
+        if "client_secret" in form:
+            # RFC 6749 §2.3: a client must not use more than one authentication method.
+            raise OAuthError(
+                "invalid_request",
+                "Send the client secret in the Basic header or the body, not both.",
+            )
+        try:
+            decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise OAuthError(
+                "invalid_client", "The Basic credentials are not valid base64.", status=401
+            ) from None
+        user, sep, password = decoded.partition(":")
+        if not sep:
+            raise OAuthError(
+                "invalid_client", "The Basic credentials have no ':' separator.", status=401
+            )
+        # RFC 6749 §2.3.1: the id and secret are form-encoded before Basic encoding.
+        client_id, client_secret = unquote_plus(user), unquote_plus(password)
+        if "client_id" in form and form["client_id"] != client_id:
+            raise OAuthError(
+                "invalid_request", "The client_id in the body differs from the Basic one."
+            )
+        return client_id, client_secret
+
+    # -- products ------------------------------------------------------------------------
+
+    def _new_row(self, values: dict[str, Any], now: str) -> ProductRow:
+        return ProductRow(0, "prod_" + uuid.uuid4().hex[:20], 1, now, now, values)
+
+    async def create_product(self, request: Request) -> Response:
+        """``POST /products``."""
+        return await self._api(
+            request, "products", self._parse_create, self._exec_create, json_body=True
+        )
+
+    @staticmethod
+    def _parse_create(_request: Request, payload: Any) -> dict[str, Any]:
+        data = _object(payload)
+        values, errors = validate_product_values(data, partial=False)
+        errors = unknown_fields(data, PRODUCT_FIELD_SET) + errors
+        if errors:
+            raise _validation_error(errors)
+        return values
+
+    def _exec_create(self, values: dict[str, Any]) -> Reply:
+        existing = self.store.product_ids_by_skus([values["sku"]])
+        if existing:
+            raise self._sku_exists(values["sku"], existing[values["sku"]])
+        row = self._new_row(values, rfc3339(self.config.clock()))
+        self.store.insert_products([row])
+        return Reply.json(201, row.to_json(), [("Location", f"/products/{row.product_id}")])
+
+    @staticmethod
+    def _sku_exists(sku: str, product_id: str) -> ApiError:
+        return ApiError(
+            409,
+            "SKU_EXISTS",
+            f"A product with SKU {sku!r} exists already ({product_id}).",
+            errors=[FieldError("sku", "is taken by another product")],
+            extra={"product_id": product_id, "sku": sku},
+        )
+
+    async def batch_products(self, request: Request) -> Response:
+        """``POST /products/batch``."""
+        return await self._api(
+            request, "products", self._parse_batch, self._exec_batch, json_body=True
+        )
+
+    def _parse_batch(self, _request: Request, payload: Any) -> BatchPlan:
+        data = _object(payload)
+        errors = unknown_fields(data, frozenset({"create", "update"}))
+        lists: dict[str, list[Any]] = {}
+        for name in ("create", "update"):
+            value = data.get(name, [])
+            lists[name] = value if isinstance(value, list) else []
+            if not isinstance(value, list):
+                errors.append(FieldError(name, "must be an array"))
+        total = len(lists["create"]) + len(lists["update"])
+        self._check_batch_size(total)
+        for name, allowed in (("create", PRODUCT_FIELD_SET), ("update", UPDATE_FIELD_SET)):
+            errors.extend(_item_shape_errors(name, lists[name], allowed))
+        if errors:
+            raise _validation_error(errors)
+
+        creates = []
+        for item in lists["create"]:
+            values, problems = validate_product_values(item, partial=False)
+            sku = item.get("sku")
+            creates.append(CreateItem(sku if isinstance(sku, str) else None, values, problems))
+        updates = []
+        for item in lists["update"]:
+            changes, problems = validate_product_values(item, partial=True)
+            product_id = item.get("product_id")
+            if not isinstance(product_id, str) or not product_id:
+                problems.insert(0, FieldError("product_id", "is required and must be a string"))
+                product_id = None
+            sku = item.get("sku")
+            updates.append(
+                UpdateItem(sku if isinstance(sku, str) else None, product_id, changes, problems)
+            )
+        return BatchPlan(creates, updates)
+
+    def _check_batch_size(self, total: int) -> None:
+        if total > self.config.max_batch:
+            raise ApiError(
+                413,
+                "BATCH_TOO_LARGE",
+                f"The batch holds {total} items; at most {self.config.max_batch} are taken.",
+                extra={"max_items": self.config.max_batch},
+            )
+
+    def _exec_batch(self, plan: BatchPlan) -> Reply:
+        now = rfc3339(self.config.clock())
+        # Creates first, then updates, each list in input order; later items see earlier ones.
+        taken = self.store.product_ids_by_skus(
+            item.values["sku"] for item in plan.creates if not item.errors
+        )
+        new_rows: list[ProductRow] = []
+        create_results: list[dict[str, Any]] = []
+        for item in plan.creates:
+            if item.errors:
+                create_results.append(
+                    {
+                        "sku": item.sku,
+                        "status": "error",
+                        "error": _validation_item_error(item.errors),
+                    }
+                )
+                continue
+            sku = item.values["sku"]
+            existing = taken.get(sku)
+            if existing is not None:
+                create_results.append(
+                    {
+                        "sku": sku,
+                        "product_id": existing,
+                        "status": "error",
+                        "error": _item_error(
+                            "SKU_EXISTS",
+                            f"A product with SKU {sku!r} exists already.",
+                            "sku",
+                            product_id=existing,
+                        ),
+                    }
+                )
+                continue
+            row = self._new_row(item.values, now)
+            taken[sku] = row.product_id
+            new_rows.append(row)
+            create_results.append({"sku": sku, "product_id": row.product_id, "status": "ok"})
+        if new_rows:
+            self.store.insert_products(new_rows)
+
+        update_results = [self._apply_update(item, now) for item in plan.updates]
+        return Reply.json(200, {"create": create_results, "update": update_results})
+
+    def _apply_update(self, item: UpdateItem, now: str) -> dict[str, Any]:
+        if item.errors:
+            return {
+                "sku": item.sku,
+                "product_id": item.product_id,
+                "status": "error",
+                "error": _validation_item_error(item.errors),
+            }
+        assert item.product_id is not None
+        row = self.store.product(item.product_id)
+        if row is None:
+            return {
+                "sku": item.sku,
+                "product_id": item.product_id,
+                "status": "error",
+                "error": _item_error(
+                    "NOT_FOUND", f"No product has the id {item.product_id!r}.", "product_id"
+                ),
+            }
+        try:
+            self._change(row, item.changes, now)
+        except ApiError as error:
+            return {
+                "sku": item.sku or row.sku,
+                "product_id": item.product_id,
+                "status": "error",
+                "error": _item_error(
+                    error.code, error.detail, "sku", product_id=error.extra.get("product_id")
+                ),
+            }
+        return {
+            "sku": row.sku,
+            "product_id": row.product_id,
+            "status": "ok",
+            "version": row.version,
+        }
+
+    def _change(self, row: ProductRow, changes: dict[str, Any], now: str) -> None:
+        """Apply ``changes`` to ``row`` and store it, if anything changes at all."""
+        new_sku = changes.get("sku")
+        if new_sku is not None and new_sku != row.sku:
+            other = self.store.product_ids_by_skus([new_sku]).get(new_sku)
+            if other is not None:
+                raise self._sku_exists(new_sku, other)
+        if all(row.values.get(name) == value for name, value in changes.items()):
+            return  # nothing changes: no new version (as an HTTP PUT of the same state)
+        row.values.update(changes)
+        row.version += 1
+        row.updated_at = now
+        self.store.update_products([row])
+
+    async def list_products(self, request: Request) -> Response:
+        """``GET /products?sku=A,B`` or ``GET /products?cursor=&limit=``."""
+        return await self._api(
+            request, "products", self._parse_list, self._exec_list, json_body=False
+        )
+
+    def _parse_list(self, request: Request, _payload: Any) -> tuple[list[str] | None, int, int]:
+        params = request.query_params
+        if "sku" in params:
+            clash = [name for name in ("cursor", "limit") if name in params]
+            if clash:
+                raise _validation_error(
+                    [FieldError(name, "cannot be combined with sku") for name in clash]
+                )
+            skus = [s for value in params.getlist("sku") for s in value.split(",") if s]
+            if not skus:
+                raise _validation_error([FieldError("sku", "must name at least one SKU")])
+            if len(skus) > MAX_SKUS_PER_LOOKUP:
+                raise _validation_error(
+                    [FieldError("sku", f"must name at most {MAX_SKUS_PER_LOOKUP} SKUs")]
+                )
+            return skus, 0, 0
+        limit = _page_limit(request)
+        cursor = params.get("cursor")
+        after = 0
+        if cursor:
+            position = _decode_cursor(cursor, "products").get("after")
+            if not isinstance(position, int) or isinstance(position, bool):
+                raise _validation_error([FieldError("cursor", "is not a cursor this server gave")])
+            after = position
+        return None, after, limit
+
+    def _exec_list(self, query: tuple[list[str] | None, int, int]) -> Reply:
+        skus, after, limit = query
+        if skus is not None:
+            rows = self.store.products_by_skus(skus)
+            items = [rows[sku].to_json() for sku in dict.fromkeys(skus) if sku in rows]
+            return Reply.json(200, {"items": items, "next_cursor": None})
+        page = self.store.list_products(after, limit + 1)
+        next_cursor = None
+        if len(page) > limit:
+            page = page[:limit]
+            next_cursor = _encode_cursor({"k": "products", "after": page[-1].id})
+        return Reply.json(
+            200, {"items": [row.to_json() for row in page], "next_cursor": next_cursor}
+        )
+
+    def _require_product(self, product_id: str) -> ProductRow:
+        row = self.store.product(product_id)
+        if row is None:
+            raise ApiError(404, "NOT_FOUND", f"No product has the id {product_id!r}.")
+        return row
+
+    async def get_product(self, request: Request) -> Response:
+        """``GET /products/{product_id}``."""
+        return await self._api(
+            request,
+            "products",
+            lambda req, _payload: str(req.path_params["product_id"]),
+            lambda product_id: Reply.json(200, self._require_product(product_id).to_json()),
+            json_body=False,
+        )
+
+    async def patch_product(self, request: Request) -> Response:
+        """``PATCH /products/{product_id}``: a partial update."""
+        return await self._api(
+            request, "products", self._parse_patch, self._exec_patch, json_body=True
+        )
+
+    @staticmethod
+    def _parse_patch(request: Request, payload: Any) -> tuple[str, dict[str, Any]]:
+        data = _object(payload)
+        changes, errors = validate_product_values(data, partial=True)
+        errors = unknown_fields(data, PRODUCT_FIELD_SET) + errors
+        if errors:
+            raise _validation_error(errors)
+        return str(request.path_params["product_id"]), changes
+
+    def _exec_patch(self, parsed: tuple[str, dict[str, Any]]) -> Reply:
+        product_id, changes = parsed
+        row = self._require_product(product_id)
+        self._change(row, changes, rfc3339(self.config.clock()))
+        return Reply.json(200, row.to_json())
+
+    async def delete_product(self, request: Request) -> Response:
+        """``DELETE /products/{product_id}``: archive the product."""
+        return await self._api(
+            request,
+            "products",
+            lambda req, _payload: str(req.path_params["product_id"]),
+            self._exec_delete,
+            json_body=False,
+        )
+
+    def _exec_delete(self, product_id: str) -> Reply:
+        if not self.store.archive_product(product_id, rfc3339(self.config.clock())):
+            raise ApiError(404, "NOT_FOUND", f"No product has the id {product_id!r}.")
+        return Reply(204, b"", None)
+
+    # -- inventory -----------------------------------------------------------------------
+
+    async def inventory_batch(self, request: Request) -> Response:
+        """``POST /inventory/batch``."""
+        return await self._api(
+            request, "inventory", self._parse_inventory, self._exec_inventory, json_body=True
+        )
+
+    def _parse_inventory(self, _request: Request, payload: Any) -> list[StockItem]:
+        data = _object(payload)
+        errors = unknown_fields(data, frozenset({"updates"}))
+        updates = data.get("updates")
+        if not isinstance(updates, list):
+            errors.append(FieldError("updates", "is required and must be an array"))
+            raise _validation_error(errors)
+        self._check_batch_size(len(updates))
+        errors.extend(_item_shape_errors("updates", updates, INVENTORY_FIELD_SET))
+        if errors:
+            raise _validation_error(errors)
+        items = []
+        for item in updates:
+            change, problems = validate_stock_update(item)
+            sku = item.get("sku")
+            items.append(StockItem(sku if isinstance(sku, str) else None, change, problems))
+        return items
+
+    def _exec_inventory(self, items: list[StockItem]) -> Reply:
+        now = rfc3339(self.config.clock())
+        stocks = self.store.stocks_by_skus(
+            item.change.sku for item in items if item.change is not None
+        )
+        dirty: set[str] = set()
+        results: list[dict[str, Any]] = []
+        for item in items:
+            change = item.change
+            if change is None:
+                results.append(
+                    {
+                        "sku": item.sku,
+                        "status": "error",
+                        "error": _validation_item_error(item.errors),
+                    }
+                )
+                continue
+            entry = stocks.get(change.sku)
+            if entry is None:
+                results.append(
+                    {
+                        "sku": change.sku,
+                        "status": "error",
+                        "error": _item_error(
+                            "SKU_NOT_FOUND",
+                            f"No product has the SKU {change.sku!r}; inventory updates never "
+                            "create products.",
+                            "sku",
+                        ),
+                    }
+                )
+                continue
+            row_id, current, version = entry
+            error: dict[str, Any] | None = None
+            if change.expected is not None and current != change.expected:
+                error = _item_error(
+                    "STOCK_CONFLICT",
+                    f"The stock is {current}, not the expected {change.expected}.",
+                    "expected",
+                    current_stock=current,
+                )
+                new = current
+            elif change.stock is not None:
+                new = change.stock
+            else:
+                assert change.delta is not None
+                new = current + change.delta
+                if new < 0:
+                    error = _item_error(
+                        "STOCK_NEGATIVE",
+                        f"The stock is {current}; a delta of {change.delta} would make it {new}.",
+                        "delta",
+                        current_stock=current,
+                    )
+                elif new > MAX_INTEGER:
+                    error = _item_error(
+                        "VALIDATION_ERROR", f"The stock would exceed {MAX_INTEGER}.", "delta"
+                    )
+            if error is not None:
+                results.append(
+                    {"sku": change.sku, "status": "error", "stock": current, "error": error}
+                )
+                continue
+            if new != current:
+                stocks[change.sku] = (row_id, new, version + 1)
+                dirty.add(change.sku)
+            results.append({"sku": change.sku, "status": "ok", "stock": new})
+        if dirty:
+            self.store.update_stocks(
+                [(stocks[sku][1], stocks[sku][2], now, stocks[sku][0]) for sku in sorted(dirty)]
+            )
+        return Reply.json(200, {"results": results})
+
+    # -- orders --------------------------------------------------------------------------
+
+    async def list_orders(self, request: Request) -> Response:
+        """``GET /orders?updated_since=&status=&cursor=&limit=``."""
+        return await self._api(
+            request, "orders", self._parse_orders, self._exec_orders, json_body=False
+        )
+
+    @staticmethod
+    def _parse_orders(
+        request: Request, _payload: Any
+    ) -> tuple[str | None, str | None, tuple[str, str] | None, int]:
+        params = request.query_params
+        errors: list[FieldError] = []
+        since = params.get("updated_since")
+        since_norm = None
+        if since is not None:
+            since_norm = normalize_rfc3339(since)
+            if since_norm is None:
+                errors.append(
+                    FieldError("updated_since", "must be an RFC 3339 date-time with a time zone")
+                )
+        status = params.get("status")
+        if status is not None and status not in ORDER_STATUSES:
+            errors.append(FieldError("status", "must be one of " + ", ".join(ORDER_STATUSES)))
+        if errors:
+            raise _validation_error(errors)
+        limit = _page_limit(request)
+        after = None
+        cursor = params.get("cursor")
+        if cursor:
+            value = _decode_cursor(cursor, "orders")
+            u, o = value.get("u"), value.get("o")
+            if not isinstance(u, str) or not isinstance(o, str):
+                raise _validation_error([FieldError("cursor", "is not a cursor this server gave")])
+            after = (u, o)
+        return since_norm, status, after, limit
+
+    def _exec_orders(
+        self, query: tuple[str | None, str | None, tuple[str, str] | None, int]
+    ) -> Reply:
+        since, status, after, limit = query
+        page = self.store.orders_page(
+            updated_since=since, status=status, after=after, limit=limit + 1
+        )
+        next_cursor = None
+        if len(page) > limit:
+            page = page[:limit]
+            last = page[-1]
+            next_cursor = _encode_cursor(
+                {"k": "orders", "u": last["updated_at"], "o": last["order_id"]}
+            )
+        return Reply.json(200, {"items": page, "next_cursor": next_cursor})
+
+    async def get_order(self, request: Request) -> Response:
+        """``GET /orders/{order_id}``."""
+
+        def execute(order_id: str) -> Reply:
+            order = self.store.order(order_id)
+            if order is None:
+                raise ApiError(404, "NOT_FOUND", f"No order has the id {order_id!r}.")
+            return Reply.json(200, order)
+
+        return await self._api(
+            request,
+            "orders",
+            lambda req, _payload: str(req.path_params["order_id"]),
+            execute,
+            json_body=False,
+        )
+
+    # -- documents and the sandbox's own routes ------------------------------------------
+
+    async def openapi(self, _request: Request) -> Response:
+        """``GET /openapi.json``: the contract as an OpenAPI 3 document."""
+        return Response(self._openapi, media_type="application/json")
+
+    @staticmethod
+    def _loopback_only(request: Request) -> None:
+        host = request.client.host if request.client is not None else ""
+        if host not in _LOOPBACK:
+            raise ApiError(404, "NOT_FOUND", "There is nothing at this path.")
+
+    def stats_snapshot(self) -> dict[str, Any]:
+        """What ``GET /_sandbox/stats`` answers."""
+        live, archived = self.store.product_counts()
+        snapshot = self.stats.snapshot()
+        snapshot.update(
+            {
+                "products_stored": live,
+                "products_archived": archived,
+                "orders_stored": self.store.order_count(),
+                "in_flight": len(self._in_flight),
+                "seed": self.config.seed,
+            }
+        )
+        return snapshot
+
+    async def sandbox_stats(self, request: Request) -> Response:
+        """``GET /_sandbox/stats`` (loopback only; not part of the platform API)."""
+        try:
+            self._loopback_only(request)
+        except ApiError as error:
+            return error.reply().response()
+        return Reply.json(200, self.stats_snapshot()).response()
+
+    def reset(self) -> None:
+        """Empty the shop and zero the counters and rate limits (tokens stay valid)."""
+        self.store.reset()
+        self.stats.reset()
+        self.limiter.reset()
+
+    async def sandbox_reset(self, request: Request) -> Response:
+        """``POST /_sandbox/reset`` (loopback only; not part of the platform API)."""
+        try:
+            self._loopback_only(request)
+        except ApiError as error:
+            return error.reply().response()
+        self.reset()
+        return Response(status_code=204)
+
+
+def create_app(config: SandboxConfig | None = None) -> SandboxApp:
+    """The sandbox ASGI application for ``config`` (serve it with any ASGI server)."""
+    return SandboxApp(config or SandboxConfig())
+
+
+__all__ = ["ApiError", "SandboxApp", "create_app", "endpoint_label"]
