@@ -87,13 +87,16 @@ def make_client(
     fake: FakeTime | None = None,
     *,
     jitter: Callable[[float], float] = lambda cap: cap,
+    disk_cache: bool = True,
     **overrides: Any,
 ) -> HttpClient:
     """A client for ``srv`` with pinned jitter and, if given, an injected clock and sleep."""
     settings = make_settings(tmp_path, srv.url_for("").rstrip("/"), **overrides)
     if fake is None:
-        return HttpClient.from_settings(settings, jitter=jitter)
-    return HttpClient.from_settings(settings, clock=fake.clock, sleep=fake.sleep, jitter=jitter)
+        return HttpClient.from_settings(settings, jitter=jitter, disk_cache=disk_cache)
+    return HttpClient.from_settings(
+        settings, clock=fake.clock, sleep=fake.sleep, jitter=jitter, disk_cache=disk_cache
+    )
 
 
 class TokenEndpoint:
