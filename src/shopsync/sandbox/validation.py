@@ -96,7 +96,7 @@ def type_name(value: object) -> str:
         return "null"
     if isinstance(value, bool):
         return "a boolean"
-    if isinstance(value, (int, Decimal)):
+    if isinstance(value, (int, float, Decimal)):
         return "a number"
     if isinstance(value, str):
         return "a string"
@@ -115,6 +115,10 @@ class _Invalid(Exception):
 
 def _decimal_parts(value: object, *, positive: bool, max_places: int) -> tuple[str, str]:
     """The whole and fractional digits of a decimal, without redundant zeros."""
+    if isinstance(value, float):
+        # The server parses JSON numbers as Decimal; a float comes from Python callers, and
+        # its repr is the shortest text that reads back as the same float.
+        value = Decimal(repr(value))
     if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
         raise _Invalid(f"must be a decimal number or a string holding one, not {type_name(value)}")
     if isinstance(value, str):
