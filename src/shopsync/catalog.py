@@ -145,6 +145,13 @@ class Catalog:
         self.warnings: list[Warning_] = []
         self._plans = [self._plan(open_file(path, self.options)) for path in paths]
 
+    def progress(self) -> tuple[int, int]:
+        """``(bytes read, bytes in all files)``, for a progress bar with an ETA."""
+        return (
+            sum(plan.opened.bytes_read for plan in self._plans),
+            sum(plan.opened.size for plan in self._plans),
+        )
+
     @property
     def files(self) -> list[OpenedFile]:
         """What was learned about each input file (format, encoding, delimiter, header)."""
@@ -188,6 +195,7 @@ class Catalog:
         )
 
     def __iter__(self) -> Iterator[ValidRow | RowError]:
+        self.stats = CatalogStats()
         seen = SeenSkus()
         for file_index, plan in enumerate(self._plans):
             for record in iter_rows(plan.opened):

@@ -8,7 +8,10 @@ understand, and with no colour or box drawing.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, TextIO
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console
 from rich.table import Table
@@ -16,7 +19,9 @@ from rich.text import Text
 
 if TYPE_CHECKING:
     from shopsync.catalog import ValidationReport
+    from shopsync.engine import RunCounts, RunReport
     from shopsync.io.readers import OpenedFile
+    from shopsync.sync import PlanResult, Progress
 
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
 
@@ -108,3 +113,190 @@ def _error_table(output: Output, report: ValidationReport) -> None:
                 Text(field_error.message),
             )
     output.out.print(table)
+
+
+# -- plan ---------------------------------------------------------------------------
+
+
+def _short(value: object, limit: int = 60) -> str:
+    text = "" if value is None else str(value)
+    text = text.replace("\n", "\\n")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def show_plan(output: Output, result: PlanResult) -> None:
+    """Print a plan the way terraform does: what would be created, changed, left alone."""
+    counts = result.counts
+    if not output.quiet:
+        for change in result.creates:
+            output.line(f"+ create {change.sku}  ({change.row.file}:{change.row.line})")
+        if counts.created > len(result.creates):
+            output.line(f"  ... and {counts.created - len(result.creates)} more to create")
+        for change in result.updates:
+            product_id = change.entry.product_id if change.entry else "?"
+            output.line(
+                f"~ update {change.sku} [{product_id}]  ({change.row.file}:{change.row.line})"
+            )
+            for name, before, after in change.diff():
+                output.line(f"    {name}: {_short(before)!s} -> {_short(after)!s}")
+        if counts.updated > len(result.updates):
+            output.line(f"  ... and {counts.updated - len(result.updates)} more to update")
+        for error in result.rejected[:10]:
+            output.line(f"! rejected {error.row.file}:{error.row.line}: {error.message}")
+    output.line(
+        f"Plan: {counts.created} to create, {counts.updated} to update, "
+        f"{counts.unchanged} unchanged, {counts.rejected} rejected."
+    )
+    if result.rejects_path:
+        output.line(f"Rejected rows written to {result.rejects_path}.")
+
+
+# -- a run in progress -----------------------------------------------------------------
+
+
+def _done_text(counts: RunCounts) -> str:
+    return (
+        f"created {counts.created}, updated {counts.updated}, unchanged {counts.unchanged}, "
+        f"failed {counts.failed}, rejected {counts.rejected}"
+    )
+
+
+class RunView:
+    """Shows a run while it goes: a live rich view on a terminal, a line every few seconds
+    elsewhere, nothing with ``--quiet``. Use as a context manager around the run.
+    """
+
+    def __init__(
+        self,
+        output: Output,
+        progress: Callable[[], Progress],
+        *,
+        interval: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``progress`` is polled from a background thread; ``interval`` is for plain lines."""
+        self.output = output
+        self.progress = progress
+        self.interval = interval
+        self.clock = clock
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._live: Any = None
+
+    def __enter__(self) -> RunView:
+        if self.output.quiet:
+            return self
+        if self.output.is_terminal:
+            self._start_live()
+        else:
+            self._thread = threading.Thread(target=self._plain_loop, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+        if self._live is not None:
+            self._live.update(self._render())
+            self._live.stop()
+
+    def _plain_loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.output.line(self.plain_line(self.progress()))
+
+    @staticmethod
+    def plain_line(progress: Progress) -> str:
+        """One progress line for logs: counts, speed, how far through the input."""
+        counts = progress.counts
+        rate = counts.processed / progress.elapsed if progress.elapsed > 0 else 0.0
+        share = (
+            f", {100 * progress.bytes_read // progress.bytes_total}% of input read"
+            if progress.bytes_total
+            else ""
+        )
+        waiting = (
+            f", waiting {progress.throttled_for:.1f}s for the platform's rate limit"
+            if progress.throttled_for > 0
+            else ""
+        )
+        return (
+            f"progress: {counts.processed} products ({_done_text(counts)}), "
+            f"{rate:.0f}/s{share}{waiting}"
+        )
+
+    def _start_live(self) -> None:
+        from rich.live import Live  # noqa: PLC0415 - only on a terminal
+
+        self._live = Live(
+            self._render(),
+            console=self.output.out,
+            refresh_per_second=4,
+            transient=False,
+            get_renderable=self._render,
+        )
+        self._live.start()
+
+    def _render(self) -> Any:
+        from rich.progress_bar import ProgressBar  # noqa: PLC0415
+        from rich.table import Table as Grid  # noqa: PLC0415
+
+        progress = self.progress()
+        counts = progress.counts
+        rate = counts.processed / progress.elapsed if progress.elapsed > 0 else 0.0
+        grid = Grid.grid(padding=(0, 1))
+        grid.add_column()
+        grid.add_column()
+        total = max(progress.bytes_total, 1)
+        eta = ""
+        if progress.bytes_read and progress.bytes_read < total and progress.elapsed > 1:
+            remaining = progress.elapsed * (total - progress.bytes_read) / progress.bytes_read
+            eta = f"  ETA {remaining:.0f}s"
+        grid.add_row(
+            ProgressBar(total=total, completed=min(progress.bytes_read, total), width=40),
+            Text(f"{100 * progress.bytes_read // total}%  {rate:.0f} products/s{eta}"),
+        )
+        status = Text(
+            f"created {counts.created}  updated {counts.updated}  unchanged {counts.unchanged}  "
+        )
+        status.append(f"failed {counts.failed}", style="red" if counts.failed else "")
+        status.append(f"  rejected {counts.rejected}", style="yellow" if counts.rejected else "")
+        grid.add_row(Text(""), status)
+        if progress.throttled_for > 0:
+            grid.add_row(
+                Text(""),
+                Text(f"platform rate limit: waiting {progress.throttled_for:.1f}s", style="yellow"),
+            )
+        return grid
+
+
+def show_run_summary(output: Output, report: RunReport, elapsed: float) -> None:
+    """The end of a run: a table on a terminal, one line elsewhere (and with --quiet)."""
+    counts = report.counts
+    traffic = report.to_json()
+    done = sum(counts.get(name, 0) for name in ("created", "updated", "unchanged", "failed"))
+    rate = done / elapsed if elapsed > 0 else 0.0
+    if output.is_terminal and not output.quiet:
+        table = Table(title=f"Run {report.run_id}", title_justify="left")
+        for name in ("created", "updated", "unchanged", "failed", "rejected"):
+            table.add_column(name, justify="right")
+        table.add_row(
+            *(
+                str(counts.get(name, 0))
+                for name in ("created", "updated", "unchanged", "failed", "rejected")
+            )
+        )
+        output.out.print(table)
+    output.line(
+        f"Done in {elapsed:.1f}s ({rate:.0f} products/s): {counts.get('created', 0)} created, "
+        f"{counts.get('updated', 0)} updated, {counts.get('unchanged', 0)} unchanged, "
+        f"{counts.get('failed', 0)} failed, {counts.get('rejected', 0)} rejected; "
+        f"{traffic['requests']} requests, {traffic['retries']} retries, "
+        f"{traffic['throttled']} throttled."
+    )
+    for name, path in report.outputs.items():
+        output.line(
+            f"{name.capitalize()} rows written to {path}."
+            if name != "succeeded"
+            else f"Succeeded rows written to {path}."
+        )

@@ -22,7 +22,6 @@ import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 from shopsync.errors import InputError
 
@@ -117,7 +116,7 @@ def _looks_chinese(sample: bytes) -> bool:
     return len(_GB2312_PAIR.findall(sample)) >= 0.8 * multibyte
 
 
-def open_text(path: Path, detected: Detected) -> IO[str]:
+def open_text(path: Path, detected: Detected) -> io.TextIOWrapper:
     """Open ``path`` as strict text in ``detected.encoding``, newlines untranslated for csv."""
     return io.TextIOWrapper(
         path.open("rb"), encoding=detected.encoding, errors="strict", newline=""

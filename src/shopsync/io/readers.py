@@ -11,12 +11,13 @@ file with a :class:`~shopsync.models.RowError` that says the rest was not read.
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, BinaryIO, Literal, cast
 
 from shopsync.errors import InputError
 from shopsync.io.encoding import Detected, decode_error, detect_encoding, open_text, sniff_binary
@@ -63,6 +64,10 @@ class OpenedFile:
     delimiter: str | None = None
     header: list[str] = field(default_factory=list)
     decimal_comma: bool = False
+    size: int = 0
+    """The file's size in bytes."""
+    bytes_read: int = 0
+    """How far reading has got, in bytes of the file, for progress displays."""
 
     @property
     def name(self) -> str:
@@ -110,7 +115,7 @@ def open_file(path: Path, options: ReadOptions) -> OpenedFile:
             f"{path}: this is a binary file (it contains NUL bytes), not a catalog.",
             hint="If it is UTF-16 text without a byte-order mark, pass --encoding utf-16-le.",
         )
-    opened = OpenedFile(path=path, format=fmt, detected=detected)
+    opened = OpenedFile(path=path, format=fmt, detected=detected, size=path.stat().st_size)
     if fmt in ("csv", "tsv"):
         _read_header(opened, options)
     elif fmt == "json":
@@ -151,6 +156,11 @@ def _read_header(opened: OpenedFile, options: ReadOptions) -> None:
     )
 
 
+def _position(text: io.TextIOWrapper) -> int:
+    """Bytes of the file consumed so far (read-ahead included: close enough for progress)."""
+    return cast(BinaryIO, text.buffer).tell()
+
+
 def _first_nonblank_line(text: IO[str]) -> str | None:
     for line in text:
         if line.strip():
@@ -187,6 +197,7 @@ def iter_rows(opened: OpenedFile) -> Iterator[SourceRow | RowError]:
         rows = _iter_json(opened)
     try:
         yield from rows
+        opened.bytes_read = opened.size
     except UnicodeDecodeError as error:
         failure = decode_error(opened.path, opened.detected, error)
         yield _file_failure(opened, None, failure.message)
@@ -214,6 +225,8 @@ def _iter_csv(opened: OpenedFile) -> Iterator[SourceRow | RowError]:
         start = line_number + 1
         for values in reader:
             line = start
+            if not line & 511:
+                opened.bytes_read = _position(text)
             start = line_number + reader.line_num + 1
             if not values or (len(values) == 1 and not values[0].strip()):
                 continue
@@ -237,6 +250,8 @@ def _iter_jsonl(opened: OpenedFile) -> Iterator[SourceRow | RowError]:
     name = opened.name
     with open_text(opened.path, opened.detected) as text:
         for number, line in enumerate(text, start=1):
+            if not number & 511:
+                opened.bytes_read = _position(text)
             stripped = line.strip()
             if not stripped:
                 continue
@@ -328,6 +343,7 @@ def _json_array(opened: OpenedFile, scanner: _JsonScanner) -> Iterator[SourceRow
             scanner.expect(",")
         first = False
         line = scanner.line_of_next()
+        opened.bytes_read = scanner.bytes_read()
         yield _json_item(opened.name, line, scanner.value())
     scanner.expect("]")
 
@@ -346,7 +362,7 @@ class _JsonScanner:
     hand; each value inside is parsed by the standard library's decoder.
     """
 
-    def __init__(self, text: IO[str]) -> None:
+    def __init__(self, text: io.TextIOWrapper) -> None:
         self._text = text
         self._buffer = ""
         self._pos = 0
@@ -379,6 +395,10 @@ class _JsonScanner:
             self._advance(pos)
             if pos < length or not self._fill():
                 return
+
+    def bytes_read(self) -> int:
+        """How many bytes of the file the underlying reader has consumed."""
+        return _position(self._text)
 
     def peek(self) -> str:
         """The next non-blank character, without consuming it ("" at the end)."""

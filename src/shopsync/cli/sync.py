@@ -1,0 +1,300 @@
+"""Commands that sync a catalog to a platform: ``plan``, ``upload``, and ``audit``."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import replace
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from shopsync.cli.catalog import FILES, build_catalog, input_options
+from shopsync.cli.main import AppContext
+from shopsync.cli.options import platform_options, settings_from_context
+from shopsync.errors import ExitCode, ShopsyncError
+
+if TYPE_CHECKING:
+    from shopsync.config import Settings
+    from shopsync.sync import Target
+
+SANDBOX_PROFILE = "sandbox"
+
+
+@contextmanager
+def open_target(
+    ctx: click.Context, *, sandbox: bool, need_platform: bool
+) -> Iterator[tuple[Settings, Target]]:
+    """Settings and the sync target for a command; with ``sandbox``, an embedded sandbox.
+
+    The embedded sandbox keeps its shop in the data directory and its ledger under a
+    fixed name, so a second ``--sandbox`` run finds everything it sent the first time
+    (the sandbox's port changes from run to run; the ledger must not follow it).
+    """
+    from shopsync.sync import Target  # noqa: PLC0415 - keeps --help fast
+
+    settings = settings_from_context(ctx)
+    with ExitStack() as stack:
+        if sandbox:
+            from shopsync.sandbox import SandboxConfig, running_sandbox  # noqa: PLC0415
+
+            shop_dir = settings.data_dir / "sandbox"
+            shop_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            handle = stack.enter_context(running_sandbox(SandboxConfig(db=shop_dir / "shop.db")))
+            settings = replace(
+                settings,
+                profile=SANDBOX_PROFILE,
+                base_url=handle.base_url,
+                token_url=f"{handle.base_url}/auth/token",
+                client_id=handle.client_id,
+                client_secret=handle.client_secret,
+                client_secret_env=None,
+            )
+            ledger_dir = settings.data_dir / "ledger" / "sandbox-embedded"
+            namespace = "sandbox|embedded"
+        else:
+            ledger_dir = settings.ledger_dir()
+            namespace = f"{settings.profile}|{settings.base_url}"
+        platform = None
+        if need_platform:
+            from shopsync.platforms.generic import GenericPlatform  # noqa: PLC0415
+
+            platform = GenericPlatform.from_settings(settings)
+            stack.callback(platform.close)
+        yield (
+            settings,
+            Target(
+                platform=platform,
+                ledger_dir=ledger_dir,
+                namespace=namespace,
+                profile=settings.profile,
+                audit_path=settings.audit_path,
+            ),
+        )
+
+
+def _job_options(settings: Settings, **flags: Any) -> Any:
+    from shopsync.sync import JobOptions  # noqa: PLC0415
+
+    return JobOptions(batch_size=settings.batch_size, workers=settings.workers, **flags)
+
+
+SANDBOX_OPTION = click.option(
+    "--sandbox",
+    is_flag=True,
+    help="Use a built-in sandbox platform kept in the data directory (no account needed).",
+)
+FORCE_OPTION = click.option(
+    "--force", is_flag=True, help="Send every product again, changed or not."
+)
+REFRESH_OPTION = click.option(
+    "--refresh",
+    is_flag=True,
+    help="First read the products' current state from the platform (for catalogs edited "
+    "elsewhere).",
+)
+
+
+def _path_option(name: str, text: str) -> Callable[[Any], Any]:
+    return click.option(name, type=click.Path(path_type=Path, dir_okay=False), help=text)
+
+
+@click.command("plan")
+@FILES
+@input_options
+@platform_options
+@SANDBOX_OPTION
+@FORCE_OPTION
+@REFRESH_OPTION
+@_path_option("--rejects", "Write rejected rows (cells plus an 'error' column) to this CSV.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 0 with no changes, 2 with changes, 1 on any error (as terraform does).",
+)
+@click.pass_context
+def plan_command(
+    ctx: click.Context,
+    files: tuple[Path, ...],
+    file_format: str | None,
+    encoding: str | None,
+    delimiter: str | None,
+    decimal_comma: bool | None,
+    mappings: tuple[str, ...],
+    sandbox: bool,
+    force: bool,
+    refresh: bool,
+    rejects: Path | None,
+    as_json: bool,
+    detailed_exitcode: bool,
+) -> None:
+    """Show what an upload of FILES would change; send no write request.
+
+    Without --refresh, nothing is sent at all: the ledger of earlier uploads decides.
+    """
+    from shopsync.sync import Outputs, plan  # noqa: PLC0415
+
+    app: AppContext = ctx.find_object(AppContext) or AppContext()
+    try:
+        catalog = build_catalog(files, file_format, encoding, delimiter, decimal_comma, mappings)
+        with open_target(ctx, sandbox=sandbox, need_platform=refresh) as (settings, target):
+            result = plan(
+                catalog,
+                target,
+                _job_options(settings, force=force, refresh=refresh),
+                Outputs(rejects=rejects),
+            )
+    except ShopsyncError as error:
+        if detailed_exitcode:
+            error.exit_code = ExitCode.ITEMS_FAILED  # terraform: 1 for any error
+        raise
+    if as_json:
+        import json  # noqa: PLC0415
+
+        click.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2, default=str))
+    else:
+        from shopsync.ui import Output, show_plan  # noqa: PLC0415
+
+        show_plan(Output(quiet=app.quiet, verbose=app.verbose), result)
+    if result.counts.rejected:
+        ctx.exit(1 if detailed_exitcode else int(ExitCode.INPUT_REJECTED))
+    if detailed_exitcode and result.has_changes:
+        ctx.exit(2)
+
+
+@click.command("upload")
+@FILES
+@input_options
+@platform_options
+@SANDBOX_OPTION
+@FORCE_OPTION
+@REFRESH_OPTION
+@click.option("--strict", is_flag=True, help="Send nothing if any row is invalid.")
+@_path_option(
+    "--rejects", "Rejected input rows go here (default: shopsync-RUN-rejects.csv, if any)."
+)
+@_path_option(
+    "--failed", "Rows the platform refused go here (default: shopsync-RUN-failed.csv, if any)."
+)
+@_path_option("--succeeded", "Write sku, product_id and action of every product sent.")
+@_path_option("--report", "Write a JSON report of the run (counts, traffic, exit code).")
+@click.pass_context
+def upload_command(
+    ctx: click.Context,
+    files: tuple[Path, ...],
+    file_format: str | None,
+    encoding: str | None,
+    delimiter: str | None,
+    decimal_comma: bool | None,
+    mappings: tuple[str, ...],
+    sandbox: bool,
+    force: bool,
+    refresh: bool,
+    strict: bool,
+    rejects: Path | None,
+    failed: Path | None,
+    succeeded: Path | None,
+    report: Path | None,
+) -> None:
+    """Validate FILES, plan the changes, and send them to the platform.
+
+    Only what changed since the last upload is sent. Invalid rows are set aside
+    (--rejects) and the valid ones still go, unless --strict. A re-run after a crash
+    or Ctrl-C resumes where the last one stopped, and never creates a product twice.
+    """
+    from shopsync.sync import Outputs, UploadJob  # noqa: PLC0415
+    from shopsync.ui import Output, RunView, show_run_summary  # noqa: PLC0415
+
+    app: AppContext = ctx.find_object(AppContext) or AppContext()
+    output = Output(quiet=app.quiet, verbose=app.verbose)
+    catalog = build_catalog(files, file_format, encoding, delimiter, decimal_comma, mappings)
+    with open_target(ctx, sandbox=sandbox, need_platform=True) as (settings, target):
+        job = UploadJob(
+            catalog,
+            target,
+            _job_options(settings, force=force, refresh=refresh, strict=strict),
+            Outputs(rejects=rejects, failed=failed, succeeded=succeeded, report=report),
+        )
+        for warning in catalog.warnings:
+            output.warn(f"{warning.file}: {warning.message}")
+        started = time.monotonic()
+        with _stop_on_signals(job.stop, output), RunView(output, job.progress):
+            try:
+                result = job.run()
+            finally:
+                show_run_summary(output, job.report, time.monotonic() - started)
+    if result.exit_code:
+        ctx.exit(result.exit_code)
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event, output: Any) -> Iterator[None]:
+    """First Ctrl-C or SIGTERM: finish the batches in flight, save, exit 130. Second: now."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = 0
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        nonlocal received
+        received += 1
+        if received > 1:
+            os.write(2, b"\nAborted.\n")
+            os._exit(int(ExitCode.INTERRUPTED))
+        stop.set()
+        os.write(
+            2,
+            b"\nStopping: waiting for the batches in flight, then saving "
+            b"(Ctrl-C again to abort at once).\n",
+        )
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@click.command("audit")
+@platform_options
+@click.option("--run", "run_id", metavar="ID", help="Only this run's changes.")
+@click.option("--sku", metavar="SKU", help="Only this SKU's changes.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON Lines, as stored.")
+@SANDBOX_OPTION
+@click.pass_context
+def audit_command(
+    ctx: click.Context, run_id: str | None, sku: str | None, as_json: bool, sandbox: bool
+) -> None:
+    """Show the audit log: every change shopsync made on the platform, oldest first."""
+    import json  # noqa: PLC0415
+
+    from shopsync.audit import read_audit  # noqa: PLC0415
+
+    settings = settings_from_context(ctx)
+    if sandbox:
+        settings = replace(settings, profile=SANDBOX_PROFILE)
+    found = 0
+    for record in read_audit(settings.audit_path, run_id=run_id, sku=sku):
+        found += 1
+        if as_json:
+            click.echo(json.dumps(record, ensure_ascii=False))
+        else:
+            detail = f" {record.get('code')}: {record.get('message')}" if record.get("code") else ""
+            click.echo(
+                f"{record.get('time')} {record.get('run_id')} {record.get('action')} "
+                f"{record.get('sku')} {record.get('product_id') or '-'} "
+                f"{record.get('outcome')}{detail}"
+            )
+    if not found and not as_json:
+        click.echo(f"No audit records in {settings.audit_path} match.", err=True)
+
+
+COMMANDS = [plan_command, upload_command, audit_command]

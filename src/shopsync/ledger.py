@@ -1,0 +1,164 @@
+"""What shopsync has put on a platform: the ledger that makes runs incremental and resumable.
+
+One ledger per profile and base URL (see :meth:`shopsync.config.Settings.ledger_dir`),
+kept in a diskcache directory (mode 0700, eviction off: losing entries would make the
+next run re-send everything). It holds, per SKU, the product's id on the platform and the
+content last confirmed there; and, per batch being sent, the exact request and its
+``Idempotency-Key``. A batch's record is written before its request leaves and removed
+after its results are recorded, so after a crash the next run sends exactly those
+batches again with the same keys, and the platform answers from its idempotency store
+instead of applying them twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shopsync.errors import ConfigError
+
+_PRODUCT = "p:"
+_BATCH = "b:"
+_FORMAT = 1
+
+
+def content_hash(body: Mapping[str, Any]) -> str:
+    """A short, stable digest of a product's API body (sorted keys, decimals as strings)."""
+    from shopsync.platforms.base import canonical_json  # noqa: PLC0415 - avoids a cycle
+
+    return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """What the platform holds for one SKU, as far as shopsync knows.
+
+    ``body`` is the product's content as last confirmed on the platform (API field
+    names, decimals as strings); ``content_hash`` its digest. ``stock`` is the count the
+    last ``shopsync stock`` run set, kept apart from ``body["stock"]`` (the product
+    file's stock) so a stock sync is not undone by the next upload of an unchanged file.
+    """
+
+    product_id: str
+    content_hash: str
+    body: dict[str, Any]
+    outcome: str
+    stock: int | None = None
+    updated_at: float = field(default_factory=time.time)
+
+    def to_record(self) -> dict[str, Any]:
+        """The plain value stored on disk (no classes, so any version can read it)."""
+        return {
+            "v": _FORMAT,
+            "product_id": self.product_id,
+            "hash": self.content_hash,
+            "body": self.body,
+            "outcome": self.outcome,
+            "stock": self.stock,
+            "at": self.updated_at,
+        }
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> LedgerEntry:
+        """Read an entry stored by :meth:`to_record`."""
+        return cls(
+            product_id=record["product_id"],
+            content_hash=record["hash"],
+            body=dict(record["body"]),
+            outcome=record["outcome"],
+            stock=record.get("stock"),
+            updated_at=record.get("at", 0.0),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PendingBatch:
+    """A batch whose request may have reached the platform but whose results were not recorded."""
+
+    idempotency_key: str
+    request: dict[str, Any]
+    """What is needed to send it again unchanged (the engine's own shape)."""
+    started_at: float
+
+
+class Ledger:
+    """The on-disk ledger of one profile at one base URL. Safe across threads and processes."""
+
+    def __init__(self, directory: Path) -> None:
+        """Open (or create, mode 0700) the ledger in ``directory``."""
+        import diskcache  # noqa: PLC0415 - only commands that sync need it
+
+        self.directory = directory
+        try:
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            directory.chmod(0o700)
+            self._cache = diskcache.Cache(
+                str(directory), eviction_policy="none", size_limit=1 << 62, statistics=False
+            )
+        except OSError as error:
+            raise ConfigError(
+                f"cannot open the ledger in {directory}: {error.strerror or error}.",
+                hint="Set SHOPSYNC_DATA_DIR to a writable directory.",
+            ) from None
+
+    def get(self, sku: str) -> LedgerEntry | None:
+        """The entry for ``sku``, or None if shopsync has not put it on this platform."""
+        record = self._cache.get(_PRODUCT + sku)
+        return None if record is None else LedgerEntry.from_record(record)
+
+    def put(self, sku: str, entry: LedgerEntry) -> None:
+        """Record one SKU."""
+        self._cache.set(_PRODUCT + sku, entry.to_record())
+
+    def record(
+        self, entries: Mapping[str, LedgerEntry], *, finished_batch: str | None = None
+    ) -> None:
+        """Record the results of one batch, and clear its pending record, in one transaction."""
+        with self._cache.transact():
+            for sku, entry in entries.items():
+                self._cache.set(_PRODUCT + sku, entry.to_record())
+            if finished_batch is not None:
+                self._cache.delete(_BATCH + finished_batch)
+
+    def begin_batch(self, key: str, request: dict[str, Any]) -> None:
+        """Note that the batch ``key`` is about to be sent (call before the request leaves)."""
+        self._cache.set(_BATCH + key, {"request": request, "at": time.time()})
+
+    def finish_batch(self, key: str) -> None:
+        """Forget a pending batch whose outcome is settled."""
+        self._cache.delete(_BATCH + key)
+
+    def pending_batches(self) -> list[PendingBatch]:
+        """Batches a crashed or interrupted run left unsettled, oldest first."""
+        found = []
+        for raw_key in self._cache.iterkeys():
+            if isinstance(raw_key, str) and raw_key.startswith(_BATCH):
+                value = self._cache.get(raw_key)
+                if value is not None:
+                    found.append(
+                        PendingBatch(raw_key[len(_BATCH) :], value["request"], value["at"])
+                    )
+        return sorted(found, key=lambda batch: batch.started_at)
+
+    def skus(self) -> Iterator[str]:
+        """Every SKU in the ledger."""
+        for raw_key in self._cache.iterkeys():
+            if isinstance(raw_key, str) and raw_key.startswith(_PRODUCT):
+                yield raw_key[len(_PRODUCT) :]
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self.skus())
+
+    def close(self) -> None:
+        """Close the underlying database."""
+        self._cache.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

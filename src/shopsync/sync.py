@@ -1,0 +1,360 @@
+"""The ``plan`` and ``upload`` jobs: catalog in, changes planned, sent, and accounted for.
+
+A job strings the stages together — :class:`~shopsync.catalog.Catalog` (read and
+validate), :class:`~shopsync.engine.Planner` (ledger), :class:`~shopsync.engine.Engine`
+(send) — and owns the outputs of a run: the rejects, failed and succeeded files, the
+report, the audit log. It prints nothing: a UI polls :meth:`UploadJob.progress`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shopsync.audit import AuditLog, now_rfc3339
+from shopsync.catalog import Catalog, RejectsFile, rejected_cells
+from shopsync.engine import (
+    Change,
+    Engine,
+    EngineOptions,
+    ItemOutcome,
+    Planner,
+    RunCounts,
+    RunReport,
+    new_run_id,
+)
+from shopsync.errors import ExitCode, RowsRejected, ShopsyncError
+from shopsync.io.writers import SpooledRowsWriter, write_json
+from shopsync.ledger import Ledger
+from shopsync.models import RowError, SourceRow, ValidRow
+from shopsync.platforms.base import Platform
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a job writes: the platform, and where its ledger and audit log live."""
+
+    platform: Platform | None
+    """``None`` for a plan that needs no network (no ``--refresh``)."""
+    ledger_dir: Path
+    namespace: str
+    """Profile and base URL: keeps two shops' idempotency keys apart."""
+    profile: str
+    audit_path: Path | None = None
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Files the user asked for; ``None`` leaves one out (rejects and failed have defaults)."""
+
+    rejects: Path | None = None
+    failed: Path | None = None
+    succeeded: Path | None = None
+    report: Path | None = None
+    default_dir: Path | None = None
+    """Where rejects and failed files go when not named, if there is anything to write."""
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """How to plan and send."""
+
+    force: bool = False
+    refresh: bool = False
+    strict: bool = False
+    batch_size: int = 50
+    workers: int = 4
+    grace_seconds: float = 15.0
+    sample: int = 10
+    """How many creates and updates a plan shows as examples."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a progress display needs, read while the job runs."""
+
+    counts: RunCounts
+    bytes_read: int
+    bytes_total: int
+    elapsed: float
+    throttled_for: float
+    """Seconds until the platform's rate limit lets requests go again (0: not waiting)."""
+
+
+@dataclass
+class PlanResult:
+    """What ``shopsync plan`` found: counts and examples of each kind of change."""
+
+    counts: RunCounts
+    creates: list[Change] = field(default_factory=list)
+    updates: list[Change] = field(default_factory=list)
+    rejected: list[RowError] = field(default_factory=list)
+    rejects_path: Path | None = None
+
+    @property
+    def has_changes(self) -> bool:
+        """Whether an upload would write anything."""
+        return bool(self.counts.created or self.counts.updated)
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``--json`` document for CI."""
+        return {
+            "counts": {
+                "create": self.counts.created,
+                "update": self.counts.updated,
+                "unchanged": self.counts.unchanged,
+                "rejected": self.counts.rejected,
+            },
+            "creates": [
+                {"sku": c.sku, "file": c.row.file, "line": c.row.line} for c in self.creates
+            ],
+            "updates": [
+                {
+                    "sku": c.sku,
+                    "product_id": c.entry.product_id if c.entry else None,
+                    "file": c.row.file,
+                    "line": c.row.line,
+                    "changes": [
+                        {"field": name, "before": before, "after": after}
+                        for name, before, after in c.diff()
+                    ],
+                }
+                for c in self.updates
+            ],
+            "rejected": [
+                {"file": e.row.file, "line": e.row.line, "message": e.message}
+                for e in self.rejected
+            ],
+            "rejects": str(self.rejects_path) if self.rejects_path else None,
+        }
+
+
+def _valid_rows(
+    catalog: Catalog, rejects: RejectsFile | None, counts: RunCounts, keep: list[RowError] | None
+) -> Iterator[ValidRow]:
+    for outcome in catalog:
+        if isinstance(outcome, RowError):
+            counts.rejected += 1
+            if rejects is not None:
+                rejects.add(outcome)
+            if keep is not None and len(keep) < 50:
+                keep.append(outcome)
+            continue
+        yield outcome
+
+
+def plan(catalog: Catalog, target: Target, options: JobOptions, outputs: Outputs) -> PlanResult:
+    """Work out what an upload would do, sending no write request.
+
+    Without ``--refresh`` nothing is sent at all: the ledger alone decides.
+    """
+    counts = RunCounts()
+    rejected: list[RowError] = []
+    rejects = RejectsFile(outputs.rejects, catalog.header_map) if outputs.rejects else None
+    result = PlanResult(counts, rejected=rejected, rejects_path=outputs.rejects)
+    with Ledger(target.ledger_dir) as ledger:
+        planner = Planner(
+            ledger,
+            force=options.force,
+            refresh_from=target.platform if options.refresh else None,
+        )
+        try:
+            for change in planner.plan(_valid_rows(catalog, rejects, counts, rejected)):
+                if change.kind == "create":
+                    counts.created += 1
+                    if len(result.creates) < options.sample:
+                        result.creates.append(change)
+                elif change.kind == "update":
+                    counts.updated += 1
+                    if len(result.updates) < options.sample:
+                        result.updates.append(change)
+                else:
+                    counts.unchanged += 1
+        except BaseException:
+            if rejects is not None:
+                rejects.discard()
+            raise
+    if rejects is not None:
+        rejects.close()
+    return result
+
+
+class UploadJob:
+    """One ``shopsync upload`` run. Build it, hand :meth:`progress` to a UI, call :meth:`run`."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        target: Target,
+        options: JobOptions,
+        outputs: Outputs,
+        *,
+        command: str = "upload",
+        run_id: str | None = None,
+    ) -> None:
+        """Nothing is read or sent until :meth:`run`."""
+        if target.platform is None:
+            raise ValueError("an upload needs a platform")
+        self.catalog = catalog
+        self.target = target
+        self.options = options
+        self.outputs = outputs
+        self.run_id = run_id or new_run_id()
+        self.stop = threading.Event()
+        self.report = RunReport(
+            run_id=self.run_id,
+            command=command,
+            profile=target.profile,
+            started_at=now_rfc3339(),
+            files=[opened.name for opened in catalog.files],
+        )
+        self._counts = RunCounts()
+        self._engine: Engine | None = None
+        self._started = time.monotonic()
+        self._failed: SpooledRowsWriter | None = None
+        self._succeeded: SpooledRowsWriter | None = None
+        self._outcome_lock = threading.Lock()
+
+    def progress(self) -> Progress:
+        """A snapshot for progress displays; safe to call from another thread."""
+        engine = self._engine
+        counts = engine.snapshot() if engine else RunCounts()
+        counts.rejected = self._counts.rejected
+        done, total = self.catalog.progress()
+        wait = 0.0
+        if self.target.platform is not None:
+            throttle = getattr(self.target.platform, "throttle_wait", None)
+            wait = float(throttle()) if callable(throttle) else 0.0
+        return Progress(counts, done, total, time.monotonic() - self._started, wait)
+
+    def run(self) -> RunReport:
+        """Validate, plan and send; write every output; return the report.
+
+        Raises :class:`~shopsync.errors.ShopsyncError` subclasses for runs that could
+        not finish (the outputs and report are written first); item failures and
+        rejected rows are not exceptions, they are counted and set the exit code.
+        """
+        platform = self.target.platform
+        assert platform is not None
+        if self.options.strict:
+            self._check_strict()
+        rejects_path = self.outputs.rejects or self._default_path("rejects")
+        rejects = RejectsFile(rejects_path, self.catalog.header_map)
+        self._failed = SpooledRowsWriter(
+            self.outputs.failed or self._default_path("failed"),
+            trailing=("error_code", "error_message"),
+        )
+        if self.outputs.succeeded:
+            self._succeeded = SpooledRowsWriter(self.outputs.succeeded)
+        audit = AuditLog(self.target.audit_path) if self.target.audit_path else None
+        error: ShopsyncError | None = None
+        try:
+            with Ledger(self.target.ledger_dir) as ledger:
+                engine = Engine(
+                    platform,
+                    ledger,
+                    namespace=self.target.namespace,
+                    run_id=self.run_id,
+                    profile=self.target.profile,
+                    audit=audit,
+                    options=EngineOptions(
+                        batch_size=self.options.batch_size,
+                        workers=self.options.workers,
+                        grace_seconds=self.options.grace_seconds,
+                    ),
+                    on_outcome=self._record_outcome,
+                    stop=self.stop,
+                )
+                self._engine = engine
+                engine.resume_pending()
+                planner = Planner(
+                    ledger,
+                    force=self.options.force,
+                    refresh_from=platform if self.options.refresh else None,
+                )
+                rows = _valid_rows(self.catalog, rejects, self._counts, None)
+                engine.apply(planner.plan(rows))
+        except ShopsyncError as failure:
+            error = failure
+            raise
+        finally:
+            self._finish(rejects, error)
+        return self.report
+
+    def _check_strict(self) -> None:
+        from shopsync.catalog import validate  # noqa: PLC0415 - only under --strict
+
+        found = validate(self.catalog, rejects=self.outputs.rejects, keep_errors=1)
+        if found.stats.invalid:
+            first = found.errors[0]
+            raise RowsRejected(
+                f"{found.stats.invalid} of {found.stats.rows} rows are invalid and --strict "
+                f"is set, so nothing was sent. First: {first.row.file}:{first.row.line}: "
+                f"{first.message}",
+                hint="Fix the rows (shopsync validate FILE --rejects rejects.csv lists them), "
+                "or drop --strict to send the valid rows.",
+            )
+
+    def _default_path(self, kind: str) -> Path:
+        directory = self.outputs.default_dir or Path()
+        return directory / f"shopsync-{self.run_id}-{kind}.csv"
+
+    def _record_outcome(self, outcome: ItemOutcome) -> None:
+        with self._outcome_lock:
+            if outcome.action == "failed":
+                assert self._failed is not None
+                cells = _cells(outcome.row, outcome.body)
+                cells["error_code"] = outcome.code or ""
+                cells["error_message"] = outcome.message or ""
+                self._failed.add(cells)
+            elif self._succeeded is not None:
+                self._succeeded.add(
+                    {"sku": outcome.sku, "product_id": outcome.product_id, "action": outcome.action}
+                )
+
+    def _finish(self, rejects: RejectsFile, error: ShopsyncError | None) -> None:
+        counts = self._engine.snapshot() if self._engine else RunCounts()
+        counts.rejected = self._counts.rejected
+        outputs: dict[str, str] = {}
+        if rejects.count:
+            rejects.close()
+            outputs["rejects"] = str(rejects.path)
+        else:
+            rejects.discard()
+        for name, writer in (("failed", self._failed), ("succeeded", self._succeeded)):
+            if writer is None:
+                continue
+            if writer.count or (name == "succeeded") or (name == "failed" and self.outputs.failed):
+                writer.close()
+                outputs[name] = str(writer.path)
+            else:
+                writer.discard()
+        self.report.finished_at = now_rfc3339()
+        self.report.counts = counts.as_dict()
+        platform = self.target.platform
+        self.report.traffic = platform.stats() if platform is not None else {}
+        self.report.outputs = outputs
+        self.report.exit_code = int(error.exit_code if error else exit_code_for(counts))
+        self.report.error = error.message if error else None
+        if self.outputs.report:
+            write_json(self.outputs.report, self.report.to_json())
+
+
+def exit_code_for(counts: RunCounts) -> ExitCode:
+    """A finished run's exit code: items refused beat rows rejected beat success."""
+    if counts.failed:
+        return ExitCode.ITEMS_FAILED
+    if counts.rejected:
+        return ExitCode.INPUT_REJECTED
+    return ExitCode.OK
+
+
+def _cells(row: SourceRow | None, body: dict[str, Any]) -> dict[str, Any]:
+    """The cells to write for a failed item: the original row, re-feedable as it is."""
+    if row is not None and row.cells:
+        return rejected_cells(row)
+    return rejected_cells(SourceRow("", 0, body))
