@@ -7,10 +7,11 @@ in arrival order, spaced ``1/rate`` apart after the first ``burst``, and the loc
 never held while sleeping.
 
 The rate adapts like TCP congestion control (AIMD): a 429 halves it and pauses every
-worker until ``Retry-After``; ``RateLimit-Remaining`` running low cuts it gently before
-the platform has to refuse anything; and each quiet second adds back a twentieth of the
-configured rate, so the client recovers once the platform stops throttling. The rate
-never exceeds what was configured.
+worker until ``Retry-After``; ``RateLimit-Remaining`` running low caps it just under the
+platform's refill rate (read from the headers) before the platform has to refuse
+anything; and each quiet second adds back a twentieth of the configured rate, so the
+client recovers once the platform stops throttling. The rate never exceeds what was
+configured.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ class RateLimiter:
         self._paused_until = -math.inf
         self._last_change = now
         self._last_decrease = -math.inf
+        self._last_hard_decrease = -math.inf
 
     @property
     def rate(self) -> float:
@@ -88,7 +90,7 @@ class RateLimiter:
             interval = 1.0 / self._rate
             tolerance = (self.burst - 1) * interval
             tat = max(self._tat, now)
-            send_at = max(tat - tolerance, now)
+            send_at = max(tat - tolerance, now, self._paused_until)
             self._tat = max(tat, send_at) + interval
             return send_at - now
 
@@ -110,6 +112,7 @@ class RateLimiter:
             now = self._clock()
             until = now + max(0.0, seconds)
             self._paused_until = max(self._paused_until, until)
+            self._last_change = max(self._last_change, until)  # paused time is not quiet time
             tolerance = (self.burst - 1) / self._rate
             self._tat = max(self._tat, until + tolerance)
 
@@ -118,47 +121,78 @@ class RateLimiter:
         with self._lock:
             fallback = 1.0 / self._rate
         self.pause(retry_after if retry_after is not None else fallback)
-        self._cut(self._decrease)
+        self._cut(self._decrease, hard=True)
 
     def on_rate_headers(
         self, *, limit: float | None, remaining: float | None, reset: float | None
     ) -> None:
-        """Slow down before the wall, from ``RateLimit-*`` headers of any answer.
+        """Slow down before the wall, from the ``RateLimit-*`` headers of any answer.
 
-        With the bucket nearly empty the rate is cut gently; with it empty every worker
-        waits for about one refill interval of the platform's bucket.
+        platform-api.md §6 describes a token bucket: ``RateLimit-Reset`` is the time until
+        the bucket is full again. With ``remaining`` tokens left, the platform refills
+        ``(limit - remaining) / reset`` per second: its sustainable rate. When the bucket
+        runs low, the client caps its own rate a little under that estimate, and with
+        the bucket empty every worker waits one refill interval. Far from the wall the
+        headers change nothing.
         """
         if remaining is None:
             return
-        low_water = max(1.0, (limit or 0) * 0.1)
-        if remaining > low_water:
+        if remaining > max(2.0, (limit or 0) * 0.2):
             return
-        self._cut(self._soft_decrease)
+        estimate = None
+        if limit and reset and reset > 0 and limit > remaining:
+            estimate = (limit - remaining) / reset
+            self._cap(estimate * 0.9)
+        else:
+            self._cut(self._soft_decrease)
         if remaining <= 0:
-            if limit and reset:
-                self.pause(min(reset / limit, reset))
-            else:
-                self.pause(1.0 / self.rate)
+            self.pause(1.0 / estimate if estimate else 1.0 / self.rate)
 
-    def _cut(self, factor: float) -> None:
+    def _cap(self, target: float) -> None:
+        if not self.adaptive:
+            return
+        with self._lock:
+            if target < self._rate:
+                self._slow_to(max(self.min_rate, target), self._clock())
+            # While the platform's bucket stays low, the rate is not raised.
+            self._last_change = max(self._last_change, self._clock())
+
+    def _cut(self, factor: float, *, hard: bool = False) -> None:
         if not self.adaptive:
             return
         with self._lock:
             now = self._clock()
             # Answers to requests sent at the old rate keep arriving for a while: one cut
-            # per cooldown stops them from collapsing the rate to its floor.
-            if now - self._last_decrease < self._cooldown:
+            # per cooldown stops them from collapsing the rate to its floor. A 429 has its
+            # own cooldown, so a gentle cut just before cannot swallow it.
+            last = self._last_hard_decrease if hard else self._last_decrease
+            if now - last < self._cooldown:
                 return
-            self._rate = max(self.min_rate, self._rate * factor)
+            self._slow_to(max(self.min_rate, self._rate * factor), now)
+            if hard:
+                self._last_hard_decrease = now
             self._last_decrease = now
-            self._last_change = now
+            self._last_change = max(self._last_change, now)
+
+    def _slow_to(self, rate: float, now: float) -> None:
+        # Called with the lock held. The burst tolerance is (burst - 1) / rate: a lower
+        # rate would widen it and let a fresh burst through at the worst moment. Slowing
+        # down empties the local bucket instead; requests then follow at the new rate.
+        self._rate = rate
+        start = max(now, self._paused_until)
+        self._tat = max(self._tat, start + (self.burst - 1) / rate)
 
     def _maybe_increase(self, now: float) -> None:
         # Called with the lock held.
         if not self.adaptive or self._rate >= self.max_rate:
-            self._last_change = now
+            self._last_change = max(self._last_change, now)
             return
         steps = math.floor((now - self._last_change) / self._increase_interval)
         if steps > 0:
+            old = self._rate
             self._rate = min(self.max_rate, self._rate + steps * self._increase_step)
             self._last_change += steps * self._increase_interval
+            # Keep the backlog the same in requests, so that speeding up never delays
+            # anyone (GCRA's tolerance shrinks as the rate grows).
+            if self._tat > now:
+                self._tat = now + (self._tat - now) * old / self._rate

@@ -1,0 +1,235 @@
+"""The shared rate limiter: exact on an injected clock, checked against real servers too."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from shopsync.config import load_settings
+from shopsync.http.client import HttpClient
+from shopsync.http.ratelimit import RateLimiter
+from test_http_support import (
+    FakeTime,
+    TokenEndpoint,
+    _loopback_server,
+    json_response,
+    make_client,
+    server,
+)
+
+__all__ = ["_loopback_server", "server"]
+
+
+def test_burst_then_one_request_per_interval() -> None:
+    fake = FakeTime(start=0.0)
+    limiter = RateLimiter(10, 5, clock=fake.clock, sleep=fake.sleep, adaptive=False)
+    sent = []
+    for _ in range(9):
+        limiter.acquire()
+        sent.append(round(fake.clock(), 9))
+    assert sent == [0.0, 0.0, 0.0, 0.0, 0.0, 0.1, 0.2, 0.3, 0.4]
+
+
+def test_an_idle_bucket_refills_up_to_burst_only() -> None:
+    fake = FakeTime(start=0.0)
+    limiter = RateLimiter(10, 3, clock=fake.clock, sleep=fake.sleep, adaptive=False)
+    for _ in range(3):
+        limiter.acquire()
+    fake.advance(60.0)
+    waits = [limiter.acquire() for _ in range(5)]
+    assert [round(w, 9) for w in waits] == [0.0, 0.0, 0.0, 0.1, 0.1]
+
+
+def test_sixteen_threads_get_distinct_slots_at_the_rate() -> None:
+    fake = FakeTime(start=0.0)  # the clock stands still: only reservations move
+    limiter = RateLimiter(20, 4, clock=fake.clock, sleep=lambda s: None, adaptive=False)
+    slots: list[float] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(16)
+
+    def worker() -> None:
+        barrier.wait()
+        for _ in range(10):
+            wait = limiter.reserve()
+            with lock:
+                slots.append(wait)
+
+    threads = [threading.Thread(target=worker) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    slots.sort()
+    # 160 requests: 4 at once, then one every 1/20 s, none sooner.
+    expected = [0.0] * 4 + [(n - 3) / 20 for n in range(4, 160)]
+    assert [round(s, 9) for s in slots] == [round(e, 9) for e in expected]
+
+
+def test_a_429_pauses_everyone_then_resumes_without_a_burst() -> None:
+    fake = FakeTime(start=0.0)
+    limiter = RateLimiter(10, 10, clock=fake.clock, sleep=fake.sleep)
+    limiter.on_throttled(retry_after=2.0)
+    assert limiter.rate == 5.0  # halved
+    times = []
+    for _ in range(3):
+        limiter.acquire()
+        times.append(round(fake.clock(), 9))
+    assert times == [2.0, 2.2, 2.4]
+
+
+def test_low_remaining_caps_the_rate_under_the_platforms_refill_rate() -> None:
+    fake = FakeTime(start=0.0)
+    limiter = RateLimiter(100, 20, clock=fake.clock, sleep=fake.sleep)
+    limiter.on_rate_headers(limit=50, remaining=40, reset=1)
+    assert limiter.rate == 100.0  # far from the wall: nothing changes
+    limiter.on_rate_headers(limit=50, remaining=5, reset=1)
+    assert limiter.rate == pytest.approx(0.9 * 45)
+    limiter.on_rate_headers(limit=50, remaining=0, reset=1)
+    assert limiter.rate == pytest.approx(0.9 * 45)  # the cap never raises the rate
+    assert limiter.paused_until == pytest.approx(1 / 50)
+
+
+def test_the_rate_recovers_additively_once_throttling_stops() -> None:
+    fake = FakeTime(start=0.0)
+    limiter = RateLimiter(100, 1, clock=fake.clock, sleep=fake.sleep)
+    limiter.on_throttled(retry_after=0.0)
+    assert limiter.rate == 50.0
+    fake.advance(3.0)
+    limiter.reserve()
+    assert limiter.rate == 65.0  # +5 (a twentieth of 100) per quiet second
+    fake.advance(60.0)
+    limiter.reserve()
+    assert limiter.rate == 100.0  # never above what was configured
+
+
+class _ServerBucket:
+    """The platform's token bucket (platform-api.md §6), with whole-second headers."""
+
+    def __init__(self, rate: float, burst: int, now: float) -> None:
+        self.rate, self.burst, self.tokens, self.last = rate, burst, float(burst), now
+
+    def take(self, now: float) -> tuple[bool, dict[str, Any], float]:
+        self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        allowed = self.tokens >= 1
+        if allowed:
+            self.tokens -= 1
+        headers = {
+            "limit": self.burst,
+            "remaining": math.floor(self.tokens),
+            "reset": math.ceil((self.burst - self.tokens) / self.rate - 1e-9),
+        }
+        return allowed, headers, max(1, math.ceil((1 - self.tokens) / self.rate))
+
+
+def test_configured_at_twice_the_limit_it_converges_and_recovers() -> None:
+    fake = FakeTime(start=0.0)
+    limiter = RateLimiter(100, 20, clock=fake.clock, sleep=fake.sleep)
+    platform = _ServerBucket(50, 50, 0.0)
+    outcomes: list[tuple[float, bool]] = []
+
+    def run_until(end: float) -> None:
+        while fake.clock() < end:
+            limiter.acquire()
+            allowed, headers, retry_after = platform.take(fake.clock())
+            outcomes.append((fake.clock(), allowed))
+            if allowed:
+                limiter.on_rate_headers(**headers)
+            else:
+                limiter.on_throttled(retry_after)
+
+    run_until(10.0)
+    late = [ok for t, ok in outcomes if t >= 2.0]
+    assert late.count(False) / len(late) < 0.05
+    sent_late = len(late) / 8.0
+    assert 30 < sent_late <= 55  # near the platform's 50/s, not hammering at 100/s
+    platform.rate, platform.burst = 1000.0, 1000  # the platform stops throttling
+    run_until(25.0)
+    assert limiter.rate == 100.0
+
+
+def test_sixteen_threads_never_exceed_the_rate_by_the_servers_clock(
+    server: HTTPServer, tmp_path: Path
+) -> None:
+    TokenEndpoint().install(server)
+    arrivals: list[float] = []
+    lock = threading.Lock()
+
+    def handler(request: Request) -> Response:
+        with lock:
+            arrivals.append(time.monotonic())
+        return json_response({"items": []})
+
+    server.expect_request("/products").respond_with_handler(handler)
+    rate, burst, total = 50.0, 5, 80
+    with make_client(tmp_path, server, rate=rate, burst=burst) as client:
+        client.token()
+        counter = iter(range(total))
+        counter_lock = threading.Lock()
+
+        def worker() -> None:
+            while True:
+                with counter_lock:
+                    if next(counter, None) is None:
+                        return
+                client.request("GET", "/products")
+
+        threads = [threading.Thread(target=worker) for _ in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert len(arrivals) == total
+    arrivals.sort()
+    # In any window of w seconds the server saw at most burst + rate * w requests
+    # (one more for scheduling noise: a late thread can land next to an on-time one).
+    for i, start in enumerate(arrivals):
+        for j in range(i, len(arrivals)):
+            window = arrivals[j] - start
+            assert j - i + 1 <= burst + rate * window + 1, (i, j, window)
+    assert arrivals[-1] - arrivals[0] >= (total - burst) / rate - 0.02
+
+
+@pytest.mark.parametrize("server_rate", [50])
+def test_against_the_sandbox_at_twice_its_limit_under_5_percent_429(
+    make_sandbox: Any, tmp_path: Path, server_rate: int
+) -> None:
+    sandbox = make_sandbox(rate=server_rate, burst=server_rate)
+    environ = {
+        "SHOPSYNC_BASE_URL": sandbox.base_url,
+        "SHOPSYNC_CLIENT_ID": sandbox.client_id,
+        "SHOPSYNC_CLIENT_SECRET": sandbox.client_secret,
+        "SHOPSYNC_DATA_DIR": str(tmp_path / "data"),
+        "SHOPSYNC_RATE": str(2 * server_rate),
+        "SHOPSYNC_BURST": "20",
+    }
+    settings = load_settings(config_dir=tmp_path, environ=environ)
+    with HttpClient.from_settings(settings) as client:
+        client.token()
+        stop = time.monotonic() + 3.0
+        marks: list[dict[str, int]] = []
+
+        def worker() -> None:
+            while time.monotonic() < stop:
+                client.request("GET", "/products", params={"limit": "1"})
+
+        threads = [threading.Thread(target=worker) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        time.sleep(1.0)  # the first second is the ramp: measure after it
+        marks.append(client.stats.snapshot())
+        for thread in threads:
+            thread.join()
+        marks.append(client.stats.snapshot())
+    sent = marks[1]["requests"] - marks[0]["requests"]
+    throttled = marks[1]["throttled"] - marks[0]["throttled"]
+    assert sent > 40  # it kept working
+    assert throttled / sent < 0.05
+    assert sandbox.stats()["rate_limited"] == marks[1]["throttled"]
