@@ -397,19 +397,26 @@ def _merge(
         ),
         ("file", lambda spec: section.get(spec.name), lambda spec: file_label),
     ]
+    # The secret and its indirection are one setting: the highest layer that says
+    # anything about the secret decides it (a flag --client-secret-env beats an
+    # environment SHOPSYNC_CLIENT_SECRET, which beats a secret in the file).
+    secret_specs = [_SPEC_BY_NAME["client_secret"], _SPEC_BY_NAME["client_secret_env"]]
+    secret_layer = next(
+        (
+            layer
+            for layer, lookup, _ in layers
+            if any(lookup(spec) is not None for spec in secret_specs)
+        ),
+        None,
+    )
     values: dict[str, Any] = {}
-    secret_layer: str | None = None
     for spec in SPECS:
         for layer, lookup, label in layers:
             raw = lookup(spec)
             if raw is None:
                 continue
-            if spec.name in ("client_secret", "client_secret_env"):
-                # The secret and its indirection are one setting: the highest layer that
-                # says anything about the secret decides it.
-                if secret_layer is not None and secret_layer != layer:
-                    break
-                secret_layer = layer
+            if spec in secret_specs and layer != secret_layer:
+                break
             try:
                 values[spec.name] = spec.parse(raw)
             except ValueError as error:
