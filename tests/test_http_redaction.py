@@ -26,9 +26,10 @@ from test_http_support import (
     make_client,
     make_settings,
     server,
+    shopsync_logs,
 )
 
-__all__ = ["_loopback_server", "server"]
+__all__ = ["_loopback_server", "server", "shopsync_logs"]
 
 
 def _assert_clean(text: str) -> None:
@@ -37,7 +38,10 @@ def _assert_clean(text: str) -> None:
 
 
 def test_nothing_secret_in_debug_logs_errors_or_tracebacks(
-    server: HTTPServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    server: HTTPServer,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    shopsync_logs: None,
 ) -> None:
     caplog.set_level(logging.DEBUG)  # every logger, urllib3's included
     TokenEndpoint().install(server)
@@ -74,7 +78,9 @@ def test_nothing_secret_in_debug_logs_errors_or_tracebacks(
     assert "retrying POST /products" in caplog.text  # the debug log did run
 
 
-def test_an_error_logged_with_its_traceback_is_masked(caplog: pytest.LogCaptureFixture) -> None:
+def test_an_error_logged_with_its_traceback_is_masked(
+    caplog: pytest.LogCaptureFixture, shopsync_logs: None
+) -> None:
     register_secret(CANARY_SECRET)
     log = logging.getLogger("shopsync.http.client")  # carries the redacting filter
     caplog.set_level(logging.DEBUG)

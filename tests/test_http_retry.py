@@ -39,9 +39,10 @@ from test_http_support import (
     make_client,
     make_settings,
     server,
+    shopsync_logs,
 )
 
-__all__ = ["_loopback_server", "server"]  # fixtures, imported to be found
+__all__ = ["_loopback_server", "server", "shopsync_logs"]  # fixtures, imported to be found
 
 
 def problem(status: int, code: str, **headers: str) -> Response:
@@ -308,7 +309,10 @@ def test_retry_budget_stops_a_dead_platform_from_multiplying_traffic() -> None:
 
 
 def test_each_retry_is_logged_at_debug_with_its_reason(
-    server: HTTPServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    server: HTTPServer,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    shopsync_logs: None,
 ) -> None:
     TokenEndpoint().install(server)
     script(server, "/products", [problem(503, "UNAVAILABLE"), json_response({"items": []})])

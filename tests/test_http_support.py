@@ -7,6 +7,7 @@ from here (pytest puts tests/ on sys.path). The one test below checks the helper
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import threading
 import time
@@ -65,6 +66,19 @@ def server(_loopback_server: HTTPServer) -> Iterator[HTTPServer]:
     _loopback_server.clear()
     yield _loopback_server
     _loopback_server.clear()
+
+
+@pytest.fixture
+def shopsync_logs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let ``shopsync.*`` records reach caplog even after a CLI test configured logging.
+
+    The CLI's logging setup stops propagation on the ``shopsync`` logger (process-wide
+    state that outlives a CliRunner test); this undoes it for one test.
+    """
+    root = logging.getLogger("shopsync")
+    monkeypatch.setattr(root, "propagate", True)
+    monkeypatch.setattr(root, "handlers", [])
+    monkeypatch.setattr(root, "level", logging.NOTSET)
 
 
 def make_settings(tmp_path: Path, base_url: str, **overrides: Any) -> Settings:
