@@ -30,7 +30,7 @@ import secrets
 import socket
 import struct
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from http import HTTPStatus
@@ -437,32 +437,41 @@ class SandboxApp:
         scope.setdefault("state", {})["sandbox"] = ctx
         label = endpoint_label(method, path)
         write = method in _WRITE_METHODS and not internal and path != "/auth/token"
-        outcome = "incomplete"
+        recorded = False
+
+        def record(outcome: str) -> None:
+            # Counted before the answer (or the cut) leaves: a client that reads the stats
+            # right after its response must find that response counted.
+            nonlocal recorded
+            if not recorded and not internal:
+                recorded = True
+                self.stats.request(label, outcome, write=write)
 
         async def send_wrapped(message: Message) -> None:
-            nonlocal outcome
             if ctx.dropped:
                 return
             if message["type"] == "http.response.start":
-                if ctx.fault is Fault.DROP_AFTER_COMMIT and _abort_connection(receive):
-                    ctx.dropped = True
-                    outcome = "dropped"
-                    await _after_abort(receive)
-                    return
+                if ctx.fault is Fault.DROP_AFTER_COMMIT:
+                    record("dropped")
+                    if _abort_connection(receive):
+                        ctx.dropped = True
+                        await _after_abort(receive)
+                        return
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", ctx.request_id.encode()))
                 headers.extend((k.lower().encode(), v.encode()) for k, v in ctx.headers)
                 message = {**message, "headers": headers}
-                outcome = str(message["status"])
+                record(str(message["status"]))
             await send(message)
 
         try:
             if ctx.fault is not None:
                 self.stats.fault(ctx.fault)
-            if ctx.fault is Fault.RESET and _abort_connection(receive):
-                outcome = "reset"
-                await _after_abort(receive)
-                return
+            if ctx.fault is Fault.RESET:
+                record("reset")
+                if _abort_connection(receive):
+                    await _after_abort(receive)
+                    return
             status = ctx.fault.status if ctx.fault is not None else None
             if status is not None:
                 await _drain(receive)
@@ -479,8 +488,7 @@ class SandboxApp:
                 await asyncio.sleep(self.config.slow_ms / 1000.0)
             await self._starlette(scope, receive, send_wrapped)
         finally:
-            if not internal:
-                self.stats.request(label, outcome, write=write)
+            record("incomplete")
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
@@ -518,12 +526,20 @@ class SandboxApp:
     def _routes(self) -> list[Route]:
         return [
             Route("/auth/token", self.token, methods=["POST"]),
-            Route("/products", self.create_product, methods=["POST"]),
-            Route("/products", self.list_products, methods=["GET"]),
+            # One route per path, so that a 405 lists every method of the path in Allow.
+            Route(
+                "/products",
+                self._by_method(POST=self.create_product, GET=self.list_products),
+                methods=["GET", "POST"],
+            ),
             Route("/products/batch", self.batch_products, methods=["POST"]),
-            Route("/products/{product_id}", self.get_product, methods=["GET"]),
-            Route("/products/{product_id}", self.patch_product, methods=["PATCH"]),
-            Route("/products/{product_id}", self.delete_product, methods=["DELETE"]),
+            Route(
+                "/products/{product_id}",
+                self._by_method(
+                    GET=self.get_product, PATCH=self.patch_product, DELETE=self.delete_product
+                ),
+                methods=["GET", "PATCH", "DELETE"],
+            ),
             Route("/inventory/batch", self.inventory_batch, methods=["POST"]),
             Route("/orders", self.list_orders, methods=["GET"]),
             Route("/orders/{order_id}", self.get_order, methods=["GET"]),
@@ -531,6 +547,16 @@ class SandboxApp:
             Route("/_sandbox/stats", self.sandbox_stats, methods=["GET"]),
             Route("/_sandbox/reset", self.sandbox_reset, methods=["POST"]),
         ]
+
+    @staticmethod
+    def _by_method(
+        **endpoints: Callable[[Request], Awaitable[Response]],
+    ) -> Callable[[Request], Awaitable[Response]]:
+        async def dispatch(request: Request) -> Response:
+            method = "GET" if request.method == "HEAD" else request.method
+            return await endpoints[method](request)
+
+        return dispatch
 
     async def _http_exception(self, _request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)

@@ -4,6 +4,8 @@ so that port 0 can be resolved to the real port before anyone is told the base U
 
 from __future__ import annotations
 
+import dataclasses
+import signal
 import socket
 import threading
 import time
@@ -112,6 +114,32 @@ class SandboxHandle:
         self.store.save_token(token, TokenInfo(self.client_id, granted, expires))
         return token
 
+    def configure_faults(self, **rates: float) -> None:
+        """Change fault injection while running: ``configure_faults(drop_after_commit_rate=0)``.
+
+        Takes the fault fields of :class:`SandboxConfig` (``fault_rate``, ``reset_rate``,
+        ``slow_rate``, ``slow_ms``, ``drop_after_commit_rate``, ``seed``, ``latency_ms``,
+        ``jitter_ms``); the fault sequence restarts from the seed.
+        """
+        allowed = {
+            "fault_rate",
+            "reset_rate",
+            "slow_rate",
+            "slow_ms",
+            "drop_after_commit_rate",
+            "seed",
+            "latency_ms",
+            "jitter_ms",
+        }
+        unknown = set(rates) - allowed
+        if unknown:
+            raise TypeError(f"not fault settings: {', '.join(sorted(unknown))}")
+        from shopsync.sandbox.faults import FaultInjector  # noqa: PLC0415
+
+        self.config = dataclasses.replace(self.config, **rates)  # type: ignore[arg-type]
+        self.app.config = self.config
+        self.app.faults = FaultInjector(self.config)
+
     def advance_orders(self, events: int = 1) -> None:
         """Run ``events`` order-generator events now (new orders or status changes)."""
         self.app.orders.step(events)
@@ -172,7 +200,7 @@ def running_sandbox(config: SandboxConfig | None = None) -> Iterator[SandboxHand
 
 
 def serve(config: SandboxConfig, *, on_ready: Callable[[str], None] | None = None) -> None:
-    """Run a sandbox in the foreground until SIGINT or SIGTERM.
+    """Run a sandbox in the foreground until SIGINT or SIGTERM, then return normally.
 
     ``on_ready`` is called with the base URL once the port is bound, before requests are
     served (the CLI prints it with the credentials).
@@ -182,10 +210,24 @@ def serve(config: SandboxConfig, *, on_ready: Callable[[str], None] | None = Non
 
     sock = _bind(config.host, config.port)
     app = SandboxApp(config)
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGTERM) if in_main else None
+    if in_main:
+        # uvicorn shuts down gracefully, then raises the signal it caught again; turning
+        # SIGTERM into KeyboardInterrupt lets both ways of stopping end here, not by a kill.
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         if on_ready is not None:
             on_ready(_base_url(sock, config.host))
         _uvicorn_server(app, config).run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass  # stopping is how a foreground server ends; uvicorn has already shut down
     finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
         sock.close()
         app.store.close()
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
