@@ -370,6 +370,10 @@ class Engine:
         return _Batch(key, creates, updates, follow_up)
 
     def _send_safely(self, batch: _Batch) -> None:
+        if self._fatal is not None or self.stop.is_set():
+            # Queued before the run had to stop: not sent, so not failed either; the
+            # next run plans these rows again.
+            return
         try:
             self._send(batch)
         except Exception as error:  # a worker must record, never die silently

@@ -294,9 +294,6 @@ def show_run_summary(output: Output, report: RunReport, elapsed: float) -> None:
         f"{traffic['requests']} requests, {traffic['retries']} retries, "
         f"{traffic['throttled']} throttled."
     )
+    labels = {"rejects": "Rejected rows", "failed": "Refused rows", "succeeded": "Sent products"}
     for name, path in report.outputs.items():
-        output.line(
-            f"{name.capitalize()} rows written to {path}."
-            if name != "succeeded"
-            else f"Succeeded rows written to {path}."
-        )
+        output.line(f"{labels.get(name, name)} written to {path}.")
