@@ -60,7 +60,7 @@ def auth_check(ctx: click.Context) -> None:
     with connect(settings) as platform:
         status = platform.check_auth()
     click.echo(f"Credentials OK: client {status.client_id!r} got a token from {status.token_url}")
-    click.echo(f"Token valid for another {status.expires_in:.0f} s (cached for reuse).")
+    click.echo(f"Token valid for {status.expires_in:.0f} s (cached for the next runs).")
     if status.granted_scopes is None:
         click.echo("The platform did not say which scopes the token carries.")
         return

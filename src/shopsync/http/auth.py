@@ -173,6 +173,13 @@ class ClientCredentials:
             self._token = self._fetch()
             return self._token
 
+    def fetch_new(self) -> AccessToken:
+        """Ask the token endpoint now, whatever is cached (``auth check`` proves the
+        credentials this way); the new token replaces the cached one."""
+        with self._lock:
+            self._token = self._fetch()
+            return self._token
+
     def refresh(self, rejected: str) -> AccessToken:
         """Replace the token the platform rejected (401 ``invalid_token``), once for all threads.
 

@@ -170,10 +170,10 @@ class HttpClient:
 
         return self.retry.call(attempt, what=what)
 
-    def token(self) -> AccessToken:
-        """A valid access token (fetching one if needed); for ``auth check``."""
+    def token(self, *, fresh: bool = False) -> AccessToken:
+        """A valid access token, cached if possible; ``fresh`` always asks the endpoint."""
         assert self.credentials is not None
-        return self.credentials.token()
+        return self.credentials.fetch_new() if fresh else self.credentials.token()
 
     # -- API requests ------------------------------------------------------------------
 

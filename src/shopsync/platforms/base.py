@@ -210,7 +210,7 @@ class Platform(Protocol):
         ...
 
     def check_auth(self) -> AuthStatus:
-        """Fetch a token and report what it allows (raises AuthError if refused)."""
+        """Fetch a new token and report what it allows (raises AuthError if refused)."""
         ...
 
     def stats(self) -> dict[str, int]:

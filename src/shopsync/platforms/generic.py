@@ -249,8 +249,11 @@ class GenericPlatform:
     # -- the rest ----------------------------------------------------------------------
 
     def check_auth(self) -> AuthStatus:
-        """Fetch (or reuse) a token and report its scopes; never exposes the token."""
-        token = self.client.token()
+        """Fetch a new token and report its scopes; never exposes the token.
+
+        A new one, not the cached one: the point is to prove the credentials work now.
+        """
+        token = self.client.token(fresh=True)
         credentials = self.client.credentials
         assert credentials is not None
         return AuthStatus(
