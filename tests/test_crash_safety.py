@@ -8,6 +8,7 @@ process, with 5% 5xx answers, 2% commit-then-drop and 1% connection resets.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import random
 import signal
@@ -199,3 +200,66 @@ def test_killed_uploads_converge_to_exactly_the_file(
     assert {sku: entry.product_id for sku, entry in recorded.items() if entry} == {
         item["sku"]: item["product_id"] for item in remote
     }
+
+
+@pytest.mark.slow
+def test_sigterm_stops_cleanly_and_a_rerun_resumes(tmp_path: Path, catalog_file: Path) -> None:
+    port = _free_port()
+    sandbox = subprocess.Popen(
+        [
+            *SHOPSYNC,
+            "sandbox",
+            "serve",
+            "--port",
+            str(port),
+            "--db",
+            str(tmp_path / "shop.db"),
+            "--latency-ms",
+            "100",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                requests.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        env = {
+            **os.environ,
+            "SHOPSYNC_BASE_URL": f"http://127.0.0.1:{port}",
+            "SHOPSYNC_CLIENT_ID": "demo-client",
+            "SHOPSYNC_CLIENT_SECRET": "demo-secret",
+            "SHOPSYNC_DATA_DIR": str(tmp_path / "data"),
+            "SHOPSYNC_WORKERS": "2",
+            "SHOPSYNC_BATCH_SIZE": "50",
+            "HOME": str(tmp_path),
+        }
+        report = tmp_path / "report.json"
+        command = [*SHOPSYNC, "upload", str(catalog_file), "--report", str(report)]
+        process = subprocess.Popen(
+            command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        time.sleep(1.5)
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=60)
+        assert process.returncode == 130, stderr.decode()
+        assert b"Stopping: waiting for the batches in flight" in stderr
+        assert b"run the same command again to resume" in stderr
+        first = json.loads(report.read_text())
+        assert first["exit_code"] == 130
+        assert 0 < first["counts"]["created"] < ROWS
+
+        second = subprocess.run(
+            command, env=env, cwd=tmp_path, capture_output=True, timeout=300, check=False
+        )
+        assert second.returncode == 0, second.stderr.decode()
+        resumed = json.loads(report.read_text())
+        assert resumed["counts"]["created"] + first["counts"]["created"] == ROWS
+        assert resumed["counts"]["unchanged"] == first["counts"]["created"]
+    finally:
+        sandbox.terminate()
+        sandbox.wait(timeout=10)
