@@ -245,7 +245,7 @@ def test_sigterm_stops_cleanly_and_a_rerun_resumes(tmp_path: Path, catalog_file:
         )
         time.sleep(1.5)
         process.send_signal(signal.SIGTERM)
-        stdout, stderr = process.communicate(timeout=60)
+        _, stderr = process.communicate(timeout=60)
         assert process.returncode == 130, stderr.decode()
         assert b"Stopping: waiting for the batches in flight" in stderr
         assert b"run the same command again to resume" in stderr

@@ -225,10 +225,8 @@ class UploadJob:
         counts = engine.snapshot() if engine else RunCounts()
         counts.rejected = self._counts.rejected
         done, total = self.catalog.progress()
-        wait = 0.0
-        if self.target.platform is not None:
-            throttle = getattr(self.target.platform, "throttle_wait", None)
-            wait = float(throttle()) if callable(throttle) else 0.0
+        platform = self.target.platform
+        wait = platform.throttle_wait() if platform is not None else 0.0
         return Progress(counts, done, total, time.monotonic() - self._started, wait)
 
     def run(self) -> RunReport:

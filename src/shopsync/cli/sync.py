@@ -225,9 +225,10 @@ def upload_command(
         for warning in catalog.warnings:
             output.warn(f"{warning.file}: {warning.message}")
         started = time.monotonic()
-        with _stop_on_signals(job.stop, output), RunView(output, job.progress):
+        with _stop_on_signals(job.stop, output):
             try:
-                result = job.run()
+                with RunView(output, job.progress):
+                    result = job.run()
             finally:
                 show_run_summary(output, job.report, time.monotonic() - started)
     if result.exit_code:

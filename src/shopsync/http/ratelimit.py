@@ -82,6 +82,11 @@ class RateLimiter:
         with self._lock:
             return self._paused_until
 
+    def pause_remaining(self) -> float:
+        """Seconds left of the current pause after a 429 (0 when not paused)."""
+        with self._lock:
+            return max(0.0, self._paused_until - self._clock())
+
     def reserve(self) -> float:
         """Reserve the next slot; return how long the caller must wait before sending."""
         with self._lock:

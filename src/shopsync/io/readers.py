@@ -225,7 +225,7 @@ def _iter_csv(opened: OpenedFile) -> Iterator[SourceRow | RowError]:
         start = line_number + 1
         for values in reader:
             line = start
-            if not line & 511:
+            if not line & 63:
                 opened.bytes_read = _position(text)
             start = line_number + reader.line_num + 1
             if not values or (len(values) == 1 and not values[0].strip()):
@@ -250,7 +250,7 @@ def _iter_jsonl(opened: OpenedFile) -> Iterator[SourceRow | RowError]:
     name = opened.name
     with open_text(opened.path, opened.detected) as text:
         for number, line in enumerate(text, start=1):
-            if not number & 511:
+            if not number & 63:
                 opened.bytes_read = _position(text)
             stripped = line.strip()
             if not stripped:

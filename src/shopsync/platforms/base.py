@@ -217,6 +217,10 @@ class Platform(Protocol):
         """Traffic counters for the run report (requests, retries, throttled, ...)."""
         ...
 
+    def throttle_wait(self) -> float:
+        """Seconds until the platform's rate limit lets requests go again (0: not waiting)."""
+        ...
+
     def close(self) -> None:
         """Release connections and caches."""
         ...

@@ -263,6 +263,10 @@ class GenericPlatform:
             expires_in=max(0.0, token.expires_at - credentials.now()),
         )
 
+    def throttle_wait(self) -> float:
+        """Seconds left of the pause a 429 imposed on every worker (0 when not paused)."""
+        return self.client.limiter.pause_remaining()
+
     def stats(self) -> dict[str, int]:
         """The client's traffic counters."""
         return self.client.stats.snapshot()
