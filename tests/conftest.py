@@ -6,6 +6,7 @@ free loopback port in a background thread: tests talk to it over real sockets.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from typing import Any
@@ -44,6 +45,20 @@ class SandboxApi:
 
     def close(self) -> None:
         self.session.close()
+
+
+@pytest.fixture(autouse=True)
+def _restore_shopsync_logger() -> Iterator[None]:
+    """Undo what a CLI invocation does to the ``shopsync`` logger.
+
+    The CLI gives the logger its own stderr handler and stops propagation, which is right
+    for a process that runs one command; in a test session it would leave a handler on a
+    closed CliRunner stream and hide later records from ``caplog``.
+    """
+    logger = logging.getLogger("shopsync")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved
 
 
 @pytest.fixture
