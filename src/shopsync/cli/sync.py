@@ -6,7 +6,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -29,9 +29,16 @@ SANDBOX_PROFILE = "sandbox"
 
 @contextmanager
 def open_target(
-    ctx: click.Context, *, sandbox: bool, need_platform: bool
+    ctx: click.Context,
+    *,
+    sandbox: bool,
+    need_platform: bool,
+    sandbox_options: Mapping[str, Any] | None = None,
 ) -> Iterator[tuple[Settings, Target]]:
     """Settings and the sync target for a command; with ``sandbox``, an embedded sandbox.
+
+    ``sandbox_options`` are extra :class:`~shopsync.sandbox.SandboxConfig` fields for the
+    embedded sandbox (``shopsync orders`` asks for generated orders this way).
 
     The embedded sandbox keeps its shop in the data directory and its ledger under a
     fixed name, so a second ``--sandbox`` run finds everything it sent the first time
@@ -46,7 +53,9 @@ def open_target(
 
             shop_dir = settings.data_dir / "sandbox"
             shop_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            handle = stack.enter_context(running_sandbox(SandboxConfig(db=shop_dir / "shop.db")))
+            handle = stack.enter_context(
+                running_sandbox(SandboxConfig(db=shop_dir / "shop.db", **(sandbox_options or {})))
+            )
             settings = replace(
                 settings,
                 profile=SANDBOX_PROFILE,
