@@ -15,16 +15,25 @@ from array import array
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Generic, cast
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from shopsync.errors import InputError
-from shopsync.io.headers import PRODUCT_SCHEMA, Column, HeaderMap
+from shopsync.io.headers import PRODUCT_SCHEMA, Column, HeaderMap, RecordSchema
 from shopsync.io.readers import OpenedFile, ReadOptions, iter_rows, open_file
 from shopsync.io.writers import FORMULA_STARTS
-from shopsync.models import FieldError, Product, RowError, SourceRow, ValidRow, Warning_
+from shopsync.models import (
+    FieldError,
+    Product,
+    RecordT,
+    RowError,
+    SkuRecord,
+    SourceRow,
+    ValidRow,
+    Warning_,
+)
 
 _DECIMAL_COMMA_FIELDS = ("price", "weight_kg")
 _DECIMAL_COMMA = re.compile(r"^[+-]?(?:\d{1,3}(?:\.\d{3})+|\d+)(?:,\d+)?$")
@@ -129,8 +138,16 @@ class _FilePlan:
     warned: set[str] = field(default_factory=set)
 
 
-class Catalog:
-    """One or more catalog files, read lazily as validated products or row errors."""
+class RecordReader(Generic[RecordT]):
+    """One or more input files, read lazily as validated records or row errors.
+
+    Subclasses name the record model and its column schema: :class:`Catalog` reads
+    products, :class:`shopsync.stock.StockFile` stock lines.
+    """
+
+    schema: ClassVar[RecordSchema]
+    model: ClassVar[type[SkuRecord]]
+    noun: ClassVar[str] = "record"
 
     def __init__(
         self,
@@ -140,7 +157,7 @@ class Catalog:
     ) -> None:
         """Open every file now, so a file that cannot be read stops the run before it starts."""
         self.options = options or ReadOptions()
-        self.header_map = HeaderMap(PRODUCT_SCHEMA, mapping or {})
+        self.header_map = HeaderMap(self.schema, mapping or {})
         self.stats = CatalogStats()
         self.warnings: list[Warning_] = []
         self._plans = [self._plan(open_file(path, self.options)) for path in paths]
@@ -165,6 +182,7 @@ class Catalog:
             columns = self.header_map.resolve_header(opened.header)
         except InputError as error:
             raise InputError(f"{opened.path}: {error.message}") from None
+        columns = [column for column in columns if self._accepts(column)]
         missing = self.header_map.missing_required(columns)
         if missing:
             raise InputError(
@@ -182,19 +200,28 @@ class Catalog:
                 self._warn_unknown(plan, column.name)
         return plan
 
+    def _accepts(self, column: Column) -> bool:
+        """Whether this reader uses ``column`` (a stock file in set mode ignores deltas)."""
+        return True
+
     def _warn_unknown(self, plan: _FilePlan, name: str) -> None:
         if name in plan.warned:
             return
         plan.warned.add(name)
+        keep = (
+            f"name it 'attr:{name}' to keep it as an attribute, or "
+            if self.schema.allow_attributes
+            else ""
+        )
         self.warnings.append(
             Warning_(
                 plan.opened.name,
-                f"column {name!r} is not a product field and is ignored; name it "
-                f"'attr:{name}' to keep it as an attribute, or map it with --map FIELD={name}.",
+                f"column {name!r} is not a {self.noun} field and is ignored; "
+                f"{keep}map it with --map FIELD={name}.",
             )
         )
 
-    def __iter__(self) -> Iterator[ValidRow | RowError]:
+    def __iter__(self) -> Iterator[ValidRow[RecordT] | RowError]:
         self.stats = CatalogStats()
         seen = SeenSkus()
         for file_index, plan in enumerate(self._plans):
@@ -224,16 +251,16 @@ class Catalog:
                     self.stats.invalid += 1
                 yield outcome
 
-    def _validate(self, plan: _FilePlan, row: SourceRow) -> ValidRow | RowError:
+    def _validate(self, plan: _FilePlan, row: SourceRow) -> ValidRow[RecordT] | RowError:
         if plan.columns:
             data, sources = self._from_cells(plan, row.cells)
         else:
             data, sources = self._from_object(plan, row.cells)
         try:
-            product = Product.model_validate(data)
+            record = self.model.model_validate(data)
         except ValidationError as error:
             return RowError(row, tuple(_field_errors(error, sources, data)))
-        return ValidRow(row, product)
+        return ValidRow(row, cast(RecordT, record))
 
     def _from_cells(
         self, plan: _FilePlan, cells: Mapping[str, str]
@@ -268,6 +295,8 @@ class Catalog:
             if value is None or (isinstance(value, str) and not value.strip()):
                 continue
             column = self.header_map.resolve(key)
+            if not self._accepts(column):
+                continue
             if column.kind == "field":
                 if column.target == "attributes" and isinstance(value, dict):
                     attributes.update(value)
@@ -281,6 +310,14 @@ class Catalog:
         if attributes:
             data["attributes"] = attributes
         return data, sources
+
+
+class Catalog(RecordReader[Product]):
+    """Catalog files, read lazily as validated products or row errors."""
+
+    schema = PRODUCT_SCHEMA
+    model = Product
+    noun = "product"
 
 
 _MESSAGES: dict[str, str] = {

@@ -230,6 +230,11 @@ class Settings:
         return self.data_dir / "ledger" / name
 
     @property
+    def lock_path(self) -> Path:
+        """The lock file that keeps two runs for this profile from overlapping."""
+        return self.data_dir / "locks" / f"{_slug(self.profile)}.lock"
+
+    @property
     def audit_path(self) -> Path:
         """The append-only JSONL audit log of this profile."""
         return self.data_dir / "audit" / f"{_slug(self.profile)}.jsonl"

@@ -115,13 +115,13 @@ class Planner:
         self.refresh_from = refresh_from
         self.refresh_chunk = refresh_chunk
 
-    def plan(self, rows: Iterable[ValidRow]) -> Iterator[Change]:
+    def plan(self, rows: Iterable[ValidRow[Product]]) -> Iterator[Change]:
         """One :class:`Change` per row, in input order, streaming."""
         if self.refresh_from is None:
             for row in rows:
                 yield self.decide(row, self.ledger.get(row.product.sku))
             return
-        chunk: list[ValidRow] = []
+        chunk: list[ValidRow[Product]] = []
         for row in rows:
             chunk.append(row)
             if len(chunk) >= self.refresh_chunk:
@@ -130,7 +130,7 @@ class Planner:
         if chunk:
             yield from self._refreshed(chunk)
 
-    def _refreshed(self, rows: list[ValidRow]) -> Iterator[Change]:
+    def _refreshed(self, rows: list[ValidRow[Product]]) -> Iterator[Change]:
         assert self.refresh_from is not None
         remote = self.refresh_from.lookup_skus([row.product.sku for row in rows])
         for row in rows:
@@ -149,12 +149,11 @@ class Planner:
                     content_hash=content_hash(body),
                     body=body,
                     outcome="refreshed",
-                    stock=known.stock if known else None,
                 )
                 self.ledger.put(sku, entry)
             yield self.decide(row, entry)
 
-    def decide(self, row: ValidRow, entry: LedgerEntry | None) -> Change:
+    def decide(self, row: ValidRow[Product], entry: LedgerEntry | None) -> Change:
         """The change for one row given what the ledger knows of its SKU."""
         product = row.product
         body = product.to_api()
@@ -457,7 +456,6 @@ class Engine:
                     content_hash(body),
                     body,
                     "updated",
-                    stock=change.entry.stock,
                 )
                 outcomes.append(
                     ItemOutcome(
@@ -480,7 +478,17 @@ class Engine:
             audit.append(self._audit("update", change.sku, item, batch.key))
         # Results first, then the pending mark goes: a crash between the two only
         # makes the next run replay a batch whose answers the platform has stored.
-        self.ledger.record(entries, finished_batch=batch.key)
+        # Stock the upload set is now the platform's count, as far as a stock sync knows:
+        # every create sets it, an update only when the stock column changed.
+        stock_sent = {c.sku for c in batch.creates} | {
+            c.sku for c in batch.updates if "stock" in (c.fields or ())
+        }
+        stocks = {
+            sku: int(entry.body["stock"])
+            for sku, entry in entries.items()
+            if sku in stock_sent and "stock" in entry.body
+        }
+        self.ledger.record(entries, stocks=stocks, finished_batch=batch.key)
         if self.audit is not None:
             self.audit.append(audit)
         self._count(outcomes)

@@ -23,6 +23,8 @@ from shopsync.errors import ConfigError
 
 _PRODUCT = "p:"
 _BATCH = "b:"
+_STOCK = "s:"
+_DONE = "d:"
 _FORMAT = 1
 
 
@@ -38,16 +40,16 @@ class LedgerEntry:
     """What the platform holds for one SKU, as far as shopsync knows.
 
     ``body`` is the product's content as last confirmed on the platform (API field
-    names, decimals as strings); ``content_hash`` its digest. ``stock`` is the count the
-    last ``shopsync stock`` run set, kept apart from ``body["stock"]`` (the product
-    file's stock) so a stock sync is not undone by the next upload of an unchanged file.
+    names, decimals as strings); ``content_hash`` its digest. ``body["stock"]`` is the
+    product file's stock as last sent; the count on the platform is tracked apart
+    (:meth:`Ledger.stock`), so a stock sync is not undone by the next upload of an
+    unchanged product file.
     """
 
     product_id: str
     content_hash: str
     body: dict[str, Any]
     outcome: str
-    stock: int | None = None
     updated_at: float = field(default_factory=time.time)
 
     def to_record(self) -> dict[str, Any]:
@@ -58,7 +60,6 @@ class LedgerEntry:
             "hash": self.content_hash,
             "body": self.body,
             "outcome": self.outcome,
-            "stock": self.stock,
             "at": self.updated_at,
         }
 
@@ -70,7 +71,6 @@ class LedgerEntry:
             content_hash=record["hash"],
             body=dict(record["body"]),
             outcome=record["outcome"],
-            stock=record.get("stock"),
             updated_at=record.get("at", 0.0),
         )
 
@@ -115,14 +115,33 @@ class Ledger:
         self._cache.set(_PRODUCT + sku, entry.to_record())
 
     def record(
-        self, entries: Mapping[str, LedgerEntry], *, finished_batch: str | None = None
+        self,
+        entries: Mapping[str, LedgerEntry],
+        *,
+        stocks: Mapping[str, int] | None = None,
+        finished_batch: str | None = None,
     ) -> None:
-        """Record the results of one batch, and clear its pending record, in one transaction."""
+        """Record one batch's results (products, stock counts set) and settle it, atomically."""
         with self._cache.transact():
             for sku, entry in entries.items():
                 self._cache.set(_PRODUCT + sku, entry.to_record())
+            for sku, count in (stocks or {}).items():
+                self._cache.set(_STOCK + sku, count)
             if finished_batch is not None:
                 self._cache.delete(_BATCH + finished_batch)
+
+    def stock(self, sku: str) -> int | None:
+        """The count shopsync last set for ``sku`` on the platform (by upload or stock sync)."""
+        value = self._cache.get(_STOCK + sku)
+        return None if value is None else int(value)
+
+    def mark_done(self, key: str) -> None:
+        """Remember that the write with idempotency key ``key`` was applied for good."""
+        self._cache.set(_DONE + key, time.time())
+
+    def is_done(self, key: str) -> bool:
+        """Whether the write with idempotency key ``key`` was applied by an earlier run."""
+        return (_DONE + key) in self._cache
 
     def begin_batch(self, key: str, request: dict[str, Any]) -> None:
         """Note that the batch ``key`` is about to be sent (call before the request leaves)."""

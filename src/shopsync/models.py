@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -23,6 +23,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    model_validator,
 )
 
 SKU_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
@@ -91,16 +92,21 @@ Attributes = Annotated[
 ]
 
 
-class Product(BaseModel):
+class SkuRecord(BaseModel):
+    """What every input record has: a SKU by the platform's rules, which identifies it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    sku: Sku
+
+
+class Product(SkuRecord):
     """One catalog entry, valid by the platform's rules (platform-api.md §2).
 
     Construct it with :meth:`pydantic.BaseModel.model_validate`; lax mode lets the
     readers hand over spreadsheet strings ("12" for stock, "3999.00" for price).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
-
-    sku: Sku
     title: Title
     price: Price
     currency: Currency = "CNY"
@@ -138,6 +144,23 @@ class Product(BaseModel):
 
 PRODUCT_FIELDS: tuple[str, ...] = tuple(Product.model_fields)
 """The product's field names in contract order."""
+
+
+class StockLine(SkuRecord):
+    """One line of a stock file: set a SKU's count (``stock``) or change it (``delta``).
+
+    Exactly one of the two is given; which one a file uses is decided per file by its
+    columns (or ``--mode``). Inventory updates never create products (platform-api.md §3).
+    """
+
+    stock: Annotated[int, Field(ge=0)] | None = None
+    delta: int | None = None
+
+    @model_validator(mode="after")
+    def _one_of_stock_or_delta(self) -> StockLine:
+        if (self.stock is None) == (self.delta is None):
+            raise ValueError("give either a stock count or a delta, not both or neither")
+        return self
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,12 +202,15 @@ class RowError:
         )
 
 
+RecordT = TypeVar("RecordT", bound=SkuRecord)
+
+
 @dataclass(frozen=True, slots=True)
-class ValidRow:
-    """A row that became a :class:`Product`."""
+class ValidRow(Generic[RecordT]):
+    """A row that became a valid record: a :class:`Product`, or a :class:`StockLine`."""
 
     row: SourceRow
-    product: Product
+    product: RecordT
 
 
 @dataclass(slots=True)

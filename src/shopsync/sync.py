@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from shopsync.audit import AuditLog, now_rfc3339
-from shopsync.catalog import Catalog, RejectsFile, rejected_cells
+from shopsync.catalog import Catalog, RecordReader, RejectsFile, rejected_cells
 from shopsync.engine import (
     Change,
     Engine,
@@ -30,7 +30,9 @@ from shopsync.engine import (
 from shopsync.errors import ExitCode, RowsRejected, ShopsyncError
 from shopsync.io.writers import SpooledRowsWriter, write_json
 from shopsync.ledger import Ledger
-from shopsync.models import RowError, SourceRow, ValidRow
+from shopsync.lock import ProfileLock
+from shopsync.metrics import write_metrics
+from shopsync.models import RecordT, RowError, SourceRow, ValidRow
 from shopsync.platforms.base import Platform
 
 
@@ -45,6 +47,8 @@ class Target:
     """Profile and base URL: keeps two shops' idempotency keys apart."""
     profile: str
     audit_path: Path | None = None
+    lock_path: Path | None = None
+    """The profile's lock file; runs that change the platform hold it (None: no lock)."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,8 @@ class Outputs:
     failed: Path | None = None
     succeeded: Path | None = None
     report: Path | None = None
+    metrics: Path | None = None
+    """Prometheus text-format metrics of the run (node_exporter's textfile collector)."""
     default_dir: Path | None = None
     """Where rejects and failed files go when not named, if there is anything to write."""
 
@@ -134,9 +140,12 @@ class PlanResult:
 
 
 def _valid_rows(
-    catalog: Catalog, rejects: RejectsFile | None, counts: RunCounts, keep: list[RowError] | None
-) -> Iterator[ValidRow]:
-    for outcome in catalog:
+    reader: RecordReader[RecordT],
+    rejects: RejectsFile | None,
+    counts: RunCounts,
+    keep: list[RowError] | None,
+) -> Iterator[ValidRow[RecordT]]:
+    for outcome in reader:
         if isinstance(outcome, RowError):
             counts.rejected += 1
             if rejects is not None:
@@ -183,25 +192,27 @@ def plan(catalog: Catalog, target: Target, options: JobOptions, outputs: Outputs
     return result
 
 
-class UploadJob:
-    """One ``shopsync upload`` run. Build it, hand :meth:`progress` to a UI, call :meth:`run`."""
+class RunJob:
+    """What every run that changes a platform shares: outputs, report, lock, metrics.
+
+    Subclasses implement :meth:`_execute` (read, plan, send) and :meth:`_current_counts`.
+    Build a job, hand :meth:`progress` to a UI, call :meth:`run`.
+    """
 
     def __init__(
         self,
-        catalog: Catalog,
+        reader: RecordReader[Any],
         target: Target,
-        options: JobOptions,
         outputs: Outputs,
         *,
-        command: str = "upload",
+        command: str,
         run_id: str | None = None,
     ) -> None:
         """Nothing is read or sent until :meth:`run`."""
         if target.platform is None:
-            raise ValueError("an upload needs a platform")
-        self.catalog = catalog
+            raise ValueError(f"{command} needs a platform")
+        self.reader = reader
         self.target = target
-        self.options = options
         self.outputs = outputs
         self.run_id = run_id or new_run_id()
         self.stop = threading.Event()
@@ -210,38 +221,60 @@ class UploadJob:
             command=command,
             profile=target.profile,
             started_at=now_rfc3339(),
-            files=[opened.name for opened in catalog.files],
+            files=[opened.name for opened in reader.files],
         )
-        self._counts = RunCounts()
-        self._engine: Engine | None = None
+        self._input = RunCounts()  # rejected rows, counted while reading
         self._started = time.monotonic()
         self._failed: SpooledRowsWriter | None = None
         self._succeeded: SpooledRowsWriter | None = None
         self._outcome_lock = threading.Lock()
 
+    @property
+    def platform(self) -> Platform:
+        """The platform this job writes to."""
+        assert self.target.platform is not None
+        return self.target.platform
+
+    def _current_counts(self) -> RunCounts:
+        raise NotImplementedError
+
+    def _execute(self, ledger: Ledger, rejects: RejectsFile, audit: AuditLog | None) -> None:
+        raise NotImplementedError
+
     def progress(self) -> Progress:
         """A snapshot for progress displays; safe to call from another thread."""
-        engine = self._engine
-        counts = engine.snapshot() if engine else RunCounts()
-        counts.rejected = self._counts.rejected
-        done, total = self.catalog.progress()
-        platform = self.target.platform
-        wait = platform.throttle_wait() if platform is not None else 0.0
+        counts = self._current_counts()
+        counts.rejected = self._input.rejected
+        done, total = self.reader.progress()
+        wait = self.platform.throttle_wait()
         return Progress(counts, done, total, time.monotonic() - self._started, wait)
 
     def run(self) -> RunReport:
-        """Validate, plan and send; write every output; return the report.
+        """Take the profile's lock, then read, plan and send; write every output.
 
         Raises :class:`~shopsync.errors.ShopsyncError` subclasses for runs that could
-        not finish (the outputs and report are written first); item failures and
-        rejected rows are not exceptions, they are counted and set the exit code.
+        not finish (the outputs, report and metrics are written first); item failures
+        and rejected rows are not exceptions, they are counted and set the exit code.
         """
-        platform = self.target.platform
-        assert platform is not None
-        if self.options.strict:
-            self._check_strict()
+        lock = (
+            ProfileLock(
+                self.target.lock_path, profile=self.target.profile, command=self.report.command
+            )
+            if self.target.lock_path
+            else None
+        )
+        if lock is not None:
+            lock.acquire()  # before anything is written: a locked-out run leaves no trace
+        try:
+            self._run_locked()
+        finally:
+            if lock is not None:
+                lock.release()
+        return self.report
+
+    def _run_locked(self) -> None:
         rejects_path = self.outputs.rejects or self._default_path("rejects")
-        rejects = RejectsFile(rejects_path, self.catalog.header_map)
+        rejects = RejectsFile(rejects_path, self.reader.header_map)
         self._failed = SpooledRowsWriter(
             self.outputs.failed or self._default_path("failed"),
             trailing=("error_code", "error_message"),
@@ -252,50 +285,15 @@ class UploadJob:
         error: ShopsyncError | None = None
         try:
             with Ledger(self.target.ledger_dir) as ledger:
-                engine = Engine(
-                    platform,
-                    ledger,
-                    namespace=self.target.namespace,
-                    run_id=self.run_id,
-                    profile=self.target.profile,
-                    audit=audit,
-                    options=EngineOptions(
-                        batch_size=self.options.batch_size,
-                        workers=self.options.workers,
-                        grace_seconds=self.options.grace_seconds,
-                    ),
-                    on_outcome=self._record_outcome,
-                    stop=self.stop,
-                )
-                self._engine = engine
-                engine.resume_pending()
-                planner = Planner(
-                    ledger,
-                    force=self.options.force,
-                    refresh_from=platform if self.options.refresh else None,
-                )
-                rows = _valid_rows(self.catalog, rejects, self._counts, None)
-                engine.apply(planner.plan(rows))
+                self._execute(ledger, rejects, audit)
         except ShopsyncError as failure:
             error = failure
             raise
         finally:
             self._finish(rejects, error)
-        return self.report
 
-    def _check_strict(self) -> None:
-        from shopsync.catalog import validate  # noqa: PLC0415 - only under --strict
-
-        found = validate(self.catalog, rejects=self.outputs.rejects, keep_errors=1)
-        if found.stats.invalid:
-            first = found.errors[0]
-            raise RowsRejected(
-                f"{found.stats.invalid} of {found.stats.rows} rows are invalid and --strict "
-                f"is set, so nothing was sent. First: {first.row.file}:{first.row.line}: "
-                f"{first.message}",
-                hint="Fix the rows (shopsync validate FILE --rejects rejects.csv lists them), "
-                "or drop --strict to send the valid rows.",
-            )
+    def _valid_rows(self, rejects: RejectsFile) -> Iterator[ValidRow[Any]]:
+        return _valid_rows(self.reader, rejects, self._input, None)
 
     def _default_path(self, kind: str) -> Path:
         directory = self.outputs.default_dir or Path()
@@ -315,8 +313,8 @@ class UploadJob:
                 )
 
     def _finish(self, rejects: RejectsFile, error: ShopsyncError | None) -> None:
-        counts = self._engine.snapshot() if self._engine else RunCounts()
-        counts.rejected = self._counts.rejected
+        counts = self._current_counts()
+        counts.rejected = self._input.rejected
         outputs: dict[str, str] = {}
         if rejects.count:
             rejects.close()
@@ -333,13 +331,87 @@ class UploadJob:
                 writer.discard()
         self.report.finished_at = now_rfc3339()
         self.report.counts = counts.as_dict()
-        platform = self.target.platform
-        self.report.traffic = platform.stats() if platform is not None else {}
+        self.report.traffic = self.platform.stats()
         self.report.outputs = outputs
         self.report.exit_code = int(error.exit_code if error else exit_code_for(counts))
         self.report.error = error.message if error else None
         if self.outputs.report:
             write_json(self.outputs.report, self.report.to_json())
+        if self.outputs.metrics:
+            write_metrics(
+                self.outputs.metrics,
+                command=self.report.command,
+                profile=self.target.profile,
+                succeeded=self.report.exit_code == 0,
+                exit_code=self.report.exit_code,
+                duration=time.monotonic() - self._started,
+                items=counts.as_dict(),
+                traffic=self.report.traffic,
+            )
+
+
+class UploadJob(RunJob):
+    """One ``shopsync upload`` run: validate, plan against the ledger, send, account."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        target: Target,
+        options: JobOptions,
+        outputs: Outputs,
+        *,
+        command: str = "upload",
+        run_id: str | None = None,
+    ) -> None:
+        """Nothing is read or sent until :meth:`run`."""
+        super().__init__(catalog, target, outputs, command=command, run_id=run_id)
+        self.catalog = catalog
+        self.options = options
+        self._engine: Engine | None = None
+
+    def _current_counts(self) -> RunCounts:
+        return self._engine.snapshot() if self._engine else RunCounts()
+
+    def _execute(self, ledger: Ledger, rejects: RejectsFile, audit: AuditLog | None) -> None:
+        if self.options.strict:
+            self._check_strict()
+        engine = Engine(
+            self.platform,
+            ledger,
+            namespace=self.target.namespace,
+            run_id=self.run_id,
+            profile=self.target.profile,
+            audit=audit,
+            options=EngineOptions(
+                batch_size=self.options.batch_size,
+                workers=self.options.workers,
+                grace_seconds=self.options.grace_seconds,
+            ),
+            on_outcome=self._record_outcome,
+            stop=self.stop,
+        )
+        self._engine = engine
+        engine.resume_pending()
+        planner = Planner(
+            ledger,
+            force=self.options.force,
+            refresh_from=self.platform if self.options.refresh else None,
+        )
+        engine.apply(planner.plan(self._valid_rows(rejects)))
+
+    def _check_strict(self) -> None:
+        from shopsync.catalog import validate  # noqa: PLC0415 - only under --strict
+
+        found = validate(self.catalog, rejects=self.outputs.rejects, keep_errors=1)
+        if found.stats.invalid:
+            first = found.errors[0]
+            raise RowsRejected(
+                f"{found.stats.invalid} of {found.stats.rows} rows are invalid and --strict "
+                f"is set, so nothing was sent. First: {first.row.file}:{first.row.line}: "
+                f"{first.message}",
+                hint="Fix the rows (shopsync validate FILE --rejects rejects.csv lists them), "
+                "or drop --strict to send the valid rows.",
+            )
 
 
 def exit_code_for(counts: RunCounts) -> ExitCode:

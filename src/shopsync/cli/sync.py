@@ -84,6 +84,7 @@ def open_target(
                 namespace=namespace,
                 profile=settings.profile,
                 audit_path=settings.audit_path,
+                lock_path=settings.lock_path,
             ),
         )
 
@@ -194,6 +195,7 @@ def plan_command(
 )
 @_path_option("--succeeded", "Write sku, product_id and action of every product sent.")
 @_path_option("--report", "Write a JSON report of the run (counts, traffic, exit code).")
+@_path_option("--metrics-file", "Write Prometheus metrics of the run (textfile collector).")
 @click.pass_context
 def upload_command(
     ctx: click.Context,
@@ -211,6 +213,7 @@ def upload_command(
     failed: Path | None,
     succeeded: Path | None,
     report: Path | None,
+    metrics_file: Path | None,
 ) -> None:
     """Validate FILES, plan the changes, and send them to the platform.
 
@@ -229,7 +232,13 @@ def upload_command(
             catalog,
             target,
             _job_options(settings, force=force, refresh=refresh, strict=strict),
-            Outputs(rejects=rejects, failed=failed, succeeded=succeeded, report=report),
+            Outputs(
+                rejects=rejects,
+                failed=failed,
+                succeeded=succeeded,
+                report=report,
+                metrics=metrics_file,
+            ),
         )
         for warning in catalog.warnings:
             output.warn(f"{warning.file}: {warning.message}")

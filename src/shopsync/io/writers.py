@@ -46,8 +46,14 @@ def format_cell(value: object) -> str:
 
 
 @contextmanager
-def atomic_write(path: Path, *, newline: str | None = None) -> Iterator[IO[str]]:
-    """Open a temporary file beside ``path`` for writing; on success it replaces ``path``."""
+def atomic_write(
+    path: Path, *, newline: str | None = None, mode: int | None = None
+) -> Iterator[IO[str]]:
+    """Open a temporary file beside ``path`` for writing; on success it replaces ``path``.
+
+    The file is created private (0600) unless ``mode`` says otherwise: a metrics file
+    must be readable by the collector's user.
+    """
     directory = path.parent if str(path.parent) else Path()
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -58,6 +64,8 @@ def atomic_write(path: Path, *, newline: str | None = None) -> Iterator[IO[str]]
         with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as handle:
             yield handle
             handle.flush()
+            if mode is not None:
+                os.fchmod(handle.fileno(), mode)
             os.fsync(handle.fileno())
         Path(temporary).replace(path)
     except BaseException:
