@@ -18,9 +18,14 @@ from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Literal
+
     from shopsync.catalog import ValidationReport
     from shopsync.engine import RunCounts, RunReport
     from shopsync.io.readers import OpenedFile
+    from shopsync.orders import OrderEvent
+    from shopsync.platforms.base import RemoteOrder
     from shopsync.sync import PlanResult, Progress
 
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
@@ -287,13 +292,183 @@ def show_run_summary(output: Output, report: RunReport, elapsed: float) -> None:
             )
         )
         output.out.print(table)
+    if report.command == "stock":
+        done_text = (
+            f"{counts.get('updated', 0)} counts changed, {counts.get('unchanged', 0)} unchanged, "
+            f"{counts.get('failed', 0)} failed, {counts.get('rejected', 0)} rejected"
+        )
+        unit = "SKUs"
+    else:
+        done_text = (
+            f"{counts.get('created', 0)} created, {counts.get('updated', 0)} updated, "
+            f"{counts.get('unchanged', 0)} unchanged, {counts.get('failed', 0)} failed, "
+            f"{counts.get('rejected', 0)} rejected"
+        )
+        unit = "products"
+    ended = "Done" if report.error is None else "Stopped"
     output.line(
-        f"Done in {elapsed:.1f}s ({rate:.0f} products/s): {counts.get('created', 0)} created, "
-        f"{counts.get('updated', 0)} updated, {counts.get('unchanged', 0)} unchanged, "
-        f"{counts.get('failed', 0)} failed, {counts.get('rejected', 0)} rejected; "
+        f"{ended} in {elapsed:.1f}s ({rate:.0f} {unit}/s): {done_text}; "
         f"{traffic['requests']} requests, {traffic['retries']} retries, "
         f"{traffic['throttled']} throttled."
     )
     labels = {"rejects": "Rejected rows", "failed": "Refused rows", "succeeded": "Sent products"}
     for name, path in report.outputs.items():
         output.line(f"{labels.get(name, name)} written to {path}.")
+
+
+# -- orders ----------------------------------------------------------------------------
+
+
+def _order_cells(order: RemoteOrder) -> tuple[str, str, str, str, str, str]:
+    buyer = order.buyer_name or ""
+    if order.buyer_country:
+        buyer = f"{buyer} ({order.buyer_country})" if buyer else order.buyer_country
+    items = sum(line.quantity for line in order.lines)
+    return (
+        order.order_id,
+        order.status,
+        order.updated_at,
+        f"{order.total} {order.currency}",
+        str(items),
+        buyer,
+    )
+
+
+def show_orders(output: Output, orders: Sequence[RemoteOrder], fmt: str) -> None:
+    """Print an order listing: ``json`` (one array), ``csv`` (header and rows), or ``table``.
+
+    ``table`` is a rich table on a terminal and aligned plain columns elsewhere (no
+    header, so ``wc -l`` counts orders). JSON and CSV are written to the stream as is,
+    never through rich, so they stay exact; CSV cells are formula-safe.
+    """
+    import csv  # noqa: PLC0415 - only commands that list orders need these
+    import json  # noqa: PLC0415
+
+    from shopsync.io.writers import safe_cell  # noqa: PLC0415
+    from shopsync.orders import ORDER_COLUMNS, order_row, order_to_json  # noqa: PLC0415
+
+    stream = output.out.file
+    if fmt == "json":
+        stream.write(
+            json.dumps([order_to_json(o) for o in orders], ensure_ascii=False, indent=2) + "\n"
+        )
+    elif fmt == "csv":
+        writer = csv.writer(stream)
+        writer.writerow(ORDER_COLUMNS)
+        for order in orders:
+            row = order_row(order)
+            writer.writerow([safe_cell(row[name]) for name in ORDER_COLUMNS])
+    elif output.is_terminal:
+        table = Table(show_lines=False, box=None, header_style="bold")
+        for name, justify in _ORDER_TABLE_COLUMNS:
+            table.add_column(name, justify=justify, no_wrap=name != "Buyer")
+        for order in orders:
+            cells = _order_cells(order)
+            table.add_row(*(Text(cell) for cell in cells))
+        output.out.print(table)
+    else:
+        lines = [_order_cells(order) for order in orders]
+        widths = [max((len(line[i]) for line in lines), default=0) for i in range(6)]
+        for line in lines:
+            padded = [
+                cell.rjust(width) if justify == "right" else cell.ljust(width)
+                for cell, width, (_name, justify) in zip(
+                    line, widths, _ORDER_TABLE_COLUMNS, strict=True
+                )
+            ]
+            output.line("  ".join(padded).rstrip())
+    stream.flush()
+
+
+_ORDER_TABLE_COLUMNS: tuple[tuple[str, Literal["left", "right"]], ...] = (
+    ("Order", "left"),
+    ("Status", "left"),
+    ("Updated", "left"),
+    ("Total", "right"),
+    ("Items", "right"),
+    ("Buyer", "left"),
+)
+
+
+def show_orders_summary(output: Output, count: int, *, cached_age: float | None) -> None:
+    """``12 orders.`` on stderr, saying when the answer came from the cache (not --quiet)."""
+    if output.quiet:
+        return
+    text = f"{count} order{'s' if count != 1 else ''}."
+    if cached_age is not None:
+        text += f" From the cache ({cached_age:.0f}s old; --no-cache to ask the platform)."
+    output.err.print(Text(text))
+
+
+class OrderEventPrinter:
+    """Prints a watch's events as they come, one line each, flushed at once.
+
+    ``json``: JSON Lines, ``{"event", "previous_status", "order"}``. ``csv``: a header,
+    then ``event``, ``previous_status`` and the listing's columns. Otherwise:
+    ``UPDATED_AT  new     ORDER_ID  STATUS  TOTAL CURRENCY, N items, BUYER`` or
+    ``UPDATED_AT  status  ORDER_ID  STATUS  (was PREVIOUS)``.
+    """
+
+    def __init__(self, output: Output, fmt: str) -> None:
+        """Prints the CSV header at once, so a consumer knows the columns before events."""
+        import csv  # noqa: PLC0415 - only a watch needs it
+
+        from shopsync.orders import ORDER_COLUMNS  # noqa: PLC0415
+
+        self.output = output
+        self.fmt = fmt
+        self.counts = {"new": 0, "status": 0}
+        self._columns = ("event", "previous_status", *ORDER_COLUMNS)
+        self._csv = csv.writer(output.out.file) if fmt == "csv" else None
+        if self._csv is not None:
+            self._csv.writerow(self._columns)
+            output.out.file.flush()
+
+    def __call__(self, event: OrderEvent) -> None:
+        """Print one event."""
+        import json  # noqa: PLC0415
+
+        from shopsync.io.writers import safe_cell  # noqa: PLC0415
+        from shopsync.orders import order_row  # noqa: PLC0415
+
+        self.counts[event.kind] += 1
+        stream = self.output.out.file
+        if self.fmt == "json":
+            stream.write(json.dumps(event.to_json(), ensure_ascii=False) + "\n")
+        elif self._csv is not None:
+            row = {"event": event.kind, "previous_status": event.previous_status or ""}
+            row.update(order_row(event.order))
+            self._csv.writerow([safe_cell(row[name]) for name in self._columns])
+        else:
+            self.output.line(self.plain_line(event))
+        # A pipe is block-buffered: without this, `| grep paid` would see lines minutes late.
+        stream.flush()
+
+    @staticmethod
+    def plain_line(event: OrderEvent) -> str:
+        """The one-line text form of an event."""
+        order = event.order
+        if event.kind == "new":
+            order_id, status, _updated, total, items, buyer = _order_cells(order)
+            detail = f"{total}, {items} item{'s' if items != '1' else ''}"
+            detail += f", {buyer}" if buyer else ""
+        else:
+            order_id, status = order.order_id, order.status
+            detail = f"(was {event.previous_status})" if event.previous_status else ""
+        return f"{order.updated_at}  {event.kind:<6}  {order_id}  {status:<9}  {detail}".rstrip()
+
+
+def show_watch_start(output: Output, target: str, interval: float) -> None:
+    """``Watching orders at TARGET every 30s; Ctrl-C to stop.`` on stderr (not --quiet)."""
+    if not output.quiet:
+        output.err.print(Text(f"Watching orders at {target} every {interval:g}s; Ctrl-C to stop."))
+
+
+def show_watch_stopped(output: Output, printer: OrderEventPrinter, polls: int) -> None:
+    """The ``Stopped`` line on stderr: how many polls, new orders and status changes."""
+    output.err.print(
+        Text(
+            f"Stopped after {polls} poll{'s' if polls != 1 else ''}: "
+            f"{printer.counts['new']} new, {printer.counts['status']} status changes."
+        )
+    )
