@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from shopsync.audit import AuditLog, AuditRecord, now_rfc3339
 from shopsync.errors import APIError, AuthError, Interrupted, PlatformError, ShopsyncError
@@ -50,6 +50,7 @@ ChangeKind = Literal["create", "update", "unchanged"]
 REQUIRED_FIELDS = frozenset({"sku", "title", "price"})
 _BATCH_OPERATION = "products.batch"
 _RETRIED = frozenset({408, 409, 429})
+T = TypeVar("T")
 
 
 def new_run_id() -> str:
@@ -325,7 +326,7 @@ class Engine:
         was set, and re-raises a fatal platform or auth error once in-flight batches
         are settled; the ledger holds what is needed to resume either way.
         """
-        pool = _WorkerPool(self.options.workers, self._send_safely)
+        pool: WorkerPool[_Batch] = WorkerPool(self.options.workers, self._send_safely)
         creates: list[Change] = []
         updates: list[Change] = []
         try:
@@ -605,7 +606,7 @@ def _restore_batch(key: str, request: Mapping[str, Any]) -> _Batch:
     )
 
 
-class _WorkerPool:
+class WorkerPool(Generic[T]):
     """A few daemon threads taking batches from a bounded queue.
 
     Bounded, so reading the file never runs far ahead of sending (memory stays flat and
@@ -613,8 +614,9 @@ class _WorkerPool:
     gave up waiting for a hung request can still exit.
     """
 
-    def __init__(self, workers: int, handle: Callable[[_Batch], None]) -> None:
-        self._queue: queue.Queue[_Batch | None] = queue.Queue(maxsize=max(1, workers) * 2)
+    def __init__(self, workers: int, handle: Callable[[T], None]) -> None:
+        """Start ``workers`` threads that call ``handle`` on each submitted item."""
+        self._queue: queue.Queue[T | None] = queue.Queue(maxsize=max(1, workers) * 2)
         self._handle = handle
         self._threads = [
             threading.Thread(target=self._run, name=f"shopsync-worker-{n}", daemon=True)
@@ -630,7 +632,7 @@ class _WorkerPool:
                 return
             self._handle(batch)
 
-    def submit(self, batch: _Batch, stop: threading.Event) -> None:
+    def submit(self, batch: T, stop: threading.Event) -> None:
         """Queue ``batch``, waiting for room unless ``stop`` is set meanwhile."""
         while not stop.is_set():
             try:

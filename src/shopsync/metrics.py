@@ -30,6 +30,11 @@ def _labels(labels: Mapping[str, str]) -> str:
     return "{" + ",".join(f'{name}="{_escape(value)}"' for name, value in labels.items()) + "}"
 
 
+def _number(value: float) -> str:
+    # Not "%g": it would print a Unix timestamp as 1.79578e+09, to the nearest 5 minutes.
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
 def previous_success(path: Path, labels: Mapping[str, str]) -> float | None:
     """The last success time recorded in an earlier metrics file for the same labels."""
     try:
@@ -70,7 +75,7 @@ def write_metrics(
         lines.append(f"# HELP {name} {help_text}")
         lines.append(f"# TYPE {name} {kind}")
         for extra, value in samples:
-            lines.append(f"{name}{_labels({**labels, **extra})} {value:g}")
+            lines.append(f"{name}{_labels({**labels, **extra})} {_number(value)}")
 
     if last_success is not None:
         metric(

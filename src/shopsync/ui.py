@@ -292,10 +292,22 @@ def show_run_summary(output: Output, report: RunReport, elapsed: float) -> None:
             )
         )
         output.out.print(table)
+    if report.command == "stock":
+        done_text = (
+            f"{counts.get('updated', 0)} counts changed, {counts.get('unchanged', 0)} unchanged, "
+            f"{counts.get('failed', 0)} failed, {counts.get('rejected', 0)} rejected"
+        )
+        unit = "SKUs"
+    else:
+        done_text = (
+            f"{counts.get('created', 0)} created, {counts.get('updated', 0)} updated, "
+            f"{counts.get('unchanged', 0)} unchanged, {counts.get('failed', 0)} failed, "
+            f"{counts.get('rejected', 0)} rejected"
+        )
+        unit = "products"
+    ended = "Done" if report.error is None else "Stopped"
     output.line(
-        f"Done in {elapsed:.1f}s ({rate:.0f} products/s): {counts.get('created', 0)} created, "
-        f"{counts.get('updated', 0)} updated, {counts.get('unchanged', 0)} unchanged, "
-        f"{counts.get('failed', 0)} failed, {counts.get('rejected', 0)} rejected; "
+        f"{ended} in {elapsed:.1f}s ({rate:.0f} {unit}/s): {done_text}; "
         f"{traffic['requests']} requests, {traffic['retries']} retries, "
         f"{traffic['throttled']} throttled."
     )

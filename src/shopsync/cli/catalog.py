@@ -63,16 +63,24 @@ def build_catalog(
     """Open ``files`` as a :class:`shopsync.catalog.Catalog` from the shared input options."""
     from shopsync.catalog import Catalog  # noqa: PLC0415 - keeps --help fast
     from shopsync.io.headers import parse_user_mapping  # noqa: PLC0415
-    from shopsync.io.readers import ReadOptions  # noqa: PLC0415
     from shopsync.models import PRODUCT_FIELDS  # noqa: PLC0415
 
-    options = ReadOptions(
+    options = read_options(file_format, encoding, delimiter, decimal_comma)
+    return Catalog(list(files), options, parse_user_mapping(mappings, PRODUCT_FIELDS))
+
+
+def read_options(
+    file_format: str | None, encoding: str | None, delimiter: str | None, decimal_comma: bool | None
+) -> Any:
+    """:class:`shopsync.io.readers.ReadOptions` from the shared input options."""
+    from shopsync.io.readers import ReadOptions  # noqa: PLC0415
+
+    return ReadOptions(
         format=file_format,  # type: ignore[arg-type] # click.Choice guarantees the literal
         encoding=encoding,
         delimiter="\t" if delimiter == "tab" else delimiter,
         decimal_comma=decimal_comma,
     )
-    return Catalog(list(files), options, parse_user_mapping(mappings, PRODUCT_FIELDS))
 
 
 FILES = click.argument(

@@ -222,7 +222,7 @@ def upload_command(
     or Ctrl-C resumes where the last one stopped, and never creates a product twice.
     """
     from shopsync.sync import Outputs, UploadJob  # noqa: PLC0415
-    from shopsync.ui import Output, RunView, show_run_summary  # noqa: PLC0415
+    from shopsync.ui import Output  # noqa: PLC0415
 
     app: AppContext = ctx.find_object(AppContext) or AppContext()
     output = Output(quiet=app.quiet, verbose=app.verbose)
@@ -240,17 +240,100 @@ def upload_command(
                 metrics=metrics_file,
             ),
         )
-        for warning in catalog.warnings:
-            output.warn(f"{warning.file}: {warning.message}")
-        started = time.monotonic()
-        with _stop_on_signals(job.stop, output):
-            try:
-                with RunView(output, job.progress):
-                    result = job.run()
-            finally:
+        code = _run_job(job, output, catalog.warnings)
+    if code:
+        ctx.exit(code)
+
+
+def _run_job(job: Any, output: Any, warnings: list[Any]) -> int:
+    """Run an upload or stock job with the progress view and signal handling; its exit code."""
+    from shopsync.ui import RunView, show_run_summary  # noqa: PLC0415
+
+    for warning in warnings:
+        output.warn(f"{warning.file}: {warning.message}")
+    started = time.monotonic()
+    with _stop_on_signals(job.stop, output):
+        try:
+            with RunView(output, job.progress):
+                report = job.run()
+        finally:
+            if job.report.finished_at:  # a run refused before it began has nothing to sum up
                 show_run_summary(output, job.report, time.monotonic() - started)
-    if result.exit_code:
-        ctx.exit(result.exit_code)
+    return int(report.exit_code)
+
+
+@click.command("stock")
+@FILES
+@input_options
+@platform_options
+@SANDBOX_OPTION
+@click.option(
+    "--mode",
+    type=click.Choice(["set", "delta"]),
+    help="set: the file holds counts; delta: changes to counts (default: from the columns).",
+)
+@click.option(
+    "--cas",
+    is_flag=True,
+    help="Only change a count that still is what shopsync last set; report the rest as conflicts.",
+)
+@click.option(
+    "--force", is_flag=True, help="Send every count, changed or not (delta: apply the file again)."
+)
+@_path_option("--rejects", "Rejected input rows go here (default: shopsync-RUN-rejects.csv).")
+@_path_option("--failed", "Refused and unknown SKUs go here (default: shopsync-RUN-failed.csv).")
+@_path_option("--report", "Write a JSON report of the run (counts, traffic, exit code).")
+@_path_option("--metrics-file", "Write Prometheus metrics of the run (textfile collector).")
+@click.pass_context
+def stock_command(
+    ctx: click.Context,
+    files: tuple[Path, ...],
+    file_format: str | None,
+    encoding: str | None,
+    delimiter: str | None,
+    decimal_comma: bool | None,
+    mappings: tuple[str, ...],
+    sandbox: bool,
+    mode: str | None,
+    cas: bool,
+    force: bool,
+    rejects: Path | None,
+    failed: Path | None,
+    report: Path | None,
+    metrics_file: Path | None,
+) -> None:
+    """Sync stock counts from FILES (columns sku and stock, or sku and delta).
+
+    Only counts that changed since the last sync are sent. Unknown SKUs are reported,
+    never created. Safe under cron: one run per profile at a time, plain output off a
+    terminal, --report and --metrics-file for monitoring.
+    """
+    from shopsync.cli.catalog import read_options  # noqa: PLC0415
+    from shopsync.io.headers import STOCK_SCHEMA, parse_user_mapping  # noqa: PLC0415
+    from shopsync.stock import StockFile, StockJob, StockOptions  # noqa: PLC0415
+    from shopsync.sync import Outputs  # noqa: PLC0415
+    from shopsync.ui import Output  # noqa: PLC0415
+
+    app: AppContext = ctx.find_object(AppContext) or AppContext()
+    output = Output(quiet=app.quiet, verbose=app.verbose)
+    stock_file = StockFile(
+        list(files),
+        read_options(file_format, encoding, delimiter, decimal_comma),
+        parse_user_mapping(mappings, STOCK_SCHEMA.aliases),
+        mode=mode,  # type: ignore[arg-type] # click.Choice guarantees the literal
+    )
+    with open_target(ctx, sandbox=sandbox, need_platform=True) as (settings, target):
+        job = StockJob(
+            stock_file,
+            target,
+            StockOptions(
+                cas=cas, force=force, batch_size=settings.batch_size, workers=settings.workers
+            ),
+            Outputs(rejects=rejects, failed=failed, report=report, metrics=metrics_file),
+        )
+        code = _run_job(job, output, stock_file.warnings)
+    if code:
+        ctx.exit(code)
 
 
 @contextmanager
@@ -316,4 +399,4 @@ def audit_command(
         click.echo(f"No audit records in {settings.audit_path} match.", err=True)
 
 
-COMMANDS = [plan_command, upload_command, audit_command]
+COMMANDS = [plan_command, upload_command, stock_command, audit_command]

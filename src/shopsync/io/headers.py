@@ -97,6 +97,24 @@ PRODUCT_SCHEMA = RecordSchema(
     allow_attributes=True,
 )
 
+STOCK_SCHEMA = RecordSchema(
+    aliases={
+        "sku": PRODUCT_ALIASES["sku"],
+        "stock": PRODUCT_ALIASES["stock"],
+        "delta": (
+            "delta",
+            "change",
+            "adjustment",
+            "adjust",
+            "增减",
+            "变化",
+            "库存变化",
+            "änderung",
+        ),
+    },
+    required=(("sku",), ("stock", "delta")),
+)
+
 ColumnKind = Literal["field", "attribute", "ignored", "unknown"]
 
 

@@ -1,0 +1,333 @@
+"""The nightly stock sync: ``shopsync stock FILE``.
+
+A stock file holds ``sku`` and either ``stock`` (set the count) or ``delta`` (change
+it), read through the same readers, encodings and header aliases as a catalog. What is
+sent goes through ``POST /inventory/batch``, which never creates products: an unknown
+SKU is reported and written to the failed file.
+
+- **Set mode** sends only the counts that differ from the count shopsync last set for
+  the SKU (kept in the ledger, by upload or by stock sync), so a second run with the
+  same file sends nothing. With ``--cas`` each count goes as a compare-and-set against
+  that last count: stock that moved since (orders) comes back as a conflict with the
+  current count instead of being overwritten.
+- **Delta mode** applies a file once. Each batch's idempotency key is derived from the
+  file's content and the batch's place in it, and recorded when done, so re-running the
+  same file (after a crash, or by mistake) applies nothing twice; ``--force`` applies it
+  again on purpose.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from shopsync.audit import AuditLog, AuditRecord, now_rfc3339
+from shopsync.catalog import RecordReader, RejectsFile
+from shopsync.engine import ItemOutcome, RunCounts, WorkerPool
+from shopsync.errors import (
+    APIError,
+    AuthError,
+    InputError,
+    Interrupted,
+    PlatformError,
+    ShopsyncError,
+)
+from shopsync.io.headers import STOCK_SCHEMA, Column
+from shopsync.io.readers import ReadOptions
+from shopsync.ledger import Ledger
+from shopsync.models import SourceRow, StockLine, ValidRow
+from shopsync.platforms.base import ItemResult, StockChange, canonical_json, derive_idempotency_key
+from shopsync.sync import Outputs, RunJob, Target
+
+StockMode = Literal["set", "delta"]
+_OPERATION = "inventory.batch"
+
+
+class StockFile(RecordReader[StockLine]):
+    """Stock files, read lazily as validated stock lines or row errors."""
+
+    schema = STOCK_SCHEMA
+    model = StockLine
+    noun = "stock"
+    _other: ClassVar[dict[str, str]] = {"set": "delta", "delta": "stock"}
+
+    def __init__(
+        self,
+        paths: Sequence[Path],
+        options: ReadOptions | None = None,
+        mapping: Mapping[str, str] | None = None,
+        *,
+        mode: StockMode | None = None,
+    ) -> None:
+        """``mode`` None: each file's columns decide (a file with both must be told)."""
+        self.requested_mode = mode
+        super().__init__(paths, options, mapping)
+        self.mode: StockMode = mode or self._mode_from_files()
+
+    def _accepts(self, column: Column) -> bool:
+        if column.kind != "field" or self.requested_mode is None:
+            return True
+        return column.target != self._other[self.requested_mode]
+
+    def _mode_from_files(self) -> StockMode:
+        modes: set[StockMode] = set()
+        for opened in self.files:
+            if opened.format not in ("csv", "tsv"):
+                continue
+            targets = {self.header_map.resolve(name).target for name in opened.header}
+            if {"stock", "delta"} <= targets:
+                raise InputError(
+                    f"{opened.path} has both a stock and a delta column.",
+                    hint="Choose which to use with --mode set or --mode delta.",
+                )
+            modes.add("delta" if "delta" in targets else "set")
+        if len(modes) > 1:
+            raise InputError(
+                "some files set counts (a stock column) and others change them (a delta "
+                "column); run them separately, or choose with --mode."
+            )
+        return modes.pop() if modes else "set"
+
+
+@dataclass(frozen=True)
+class StockOptions:
+    """How to send stock."""
+
+    cas: bool = False
+    force: bool = False
+    batch_size: int = 100
+    workers: int = 4
+    grace_seconds: float = 15.0
+
+
+@dataclass
+class _StockBatch:
+    index: int
+    lines: list[ValidRow[StockLine]]
+    changes: list[StockChange]
+    key: str
+
+
+def file_digest(paths: Sequence[Path]) -> str:
+    """A digest of the files' bytes: the identity of a delta file, for its idempotency keys."""
+    digest = hashlib.sha256()
+    for path in paths:
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+class StockJob(RunJob):
+    """One ``shopsync stock`` run."""
+
+    def __init__(
+        self,
+        stock_file: StockFile,
+        target: Target,
+        options: StockOptions,
+        outputs: Outputs,
+        *,
+        run_id: str | None = None,
+    ) -> None:
+        """Nothing is read or sent until :meth:`run`."""
+        super().__init__(stock_file, target, outputs, command="stock", run_id=run_id)
+        self.stock_file = stock_file
+        self.options = options
+        self.batch_size = max(1, min(options.batch_size, self.platform.max_batch_size))
+        self.counts = RunCounts()
+        self._lock = threading.Lock()
+        self._fatal: ShopsyncError | None = None
+        self._ledger: Ledger | None = None
+        self._audit: AuditLog | None = None
+
+    def _current_counts(self) -> RunCounts:
+        with self._lock:
+            return RunCounts(**self.counts.as_dict())
+
+    def _execute(self, ledger: Ledger, rejects: RejectsFile, audit: AuditLog | None) -> None:
+        self._ledger = ledger
+        self._audit = audit
+        salt_base = (
+            file_digest([opened.path for opened in self.stock_file.files])
+            if self.stock_file.mode == "delta"
+            else ""
+        )
+        pool: WorkerPool[_StockBatch] = WorkerPool(self.options.workers, self._send_safely)
+        try:
+            for batch in self._batches(ledger, rejects, salt_base):
+                if self.stop.is_set() or self._fatal is not None:
+                    break
+                pool.submit(batch, self.stop)
+        finally:
+            settled = pool.close(self.options.grace_seconds if self.stop.is_set() else None)
+        if self._fatal is not None:
+            raise self._fatal
+        if self.stop.is_set():
+            raise Interrupted(
+                "Interrupted: no new batches were sent"
+                + ("" if settled else "; some sent batches had no answer yet")
+                + ". Run the same command again to finish.",
+            )
+
+    def _batches(self, ledger: Ledger, rejects: RejectsFile, salt: str) -> Iterator[_StockBatch]:
+        lines: list[ValidRow[StockLine]] = []
+        changes: list[StockChange] = []
+        index = 0
+        for row in self._valid_rows(rejects):
+            if self.stop.is_set() or self._fatal is not None:
+                return
+            line: StockLine = row.product
+            last = ledger.stock(line.sku)
+            if line.stock is not None:
+                if last == line.stock and not self.options.force:
+                    with self._lock:
+                        self.counts.unchanged += 1
+                    continue
+                change = StockChange(
+                    line.sku,
+                    stock=line.stock,
+                    expected=last if self.options.cas and last is not None else None,
+                )
+            else:
+                change = StockChange(
+                    line.sku,
+                    delta=line.delta,
+                    expected=last if self.options.cas and last is not None else None,
+                )
+            lines.append(row)
+            changes.append(change)
+            if len(changes) >= self.batch_size:
+                yield self._batch(index, lines, changes, salt, ledger)
+                index += 1
+                lines, changes = [], []
+        if changes:
+            yield self._batch(index, lines, changes, salt, ledger)
+
+    def _batch(
+        self,
+        index: int,
+        lines: list[ValidRow[StockLine]],
+        changes: list[StockChange],
+        salt: str,
+        ledger: Ledger,
+    ) -> _StockBatch:
+        body = {"updates": [change.to_api() for change in changes]}
+        if self.stock_file.mode == "delta":
+            # The file and the batch's place in it: the same file re-run gives the same
+            # keys (nothing applied twice); a new file, new keys.
+            batch_salt = f"{salt}:{index}:{self.batch_size}"
+            if self.options.force:
+                batch_salt += f":{self.run_id}"
+        else:
+            # What each count replaces, so setting 5, then 7, then 5 again is three writes.
+            batch_salt = canonical_json([[c.sku, ledger.stock(c.sku)] for c in changes])
+        key = derive_idempotency_key(self.target.namespace, _OPERATION, body, batch_salt)
+        return _StockBatch(index, lines, changes, key)
+
+    def _send_safely(self, batch: _StockBatch) -> None:
+        if self._fatal is not None or self.stop.is_set():
+            return
+        try:
+            self._send(batch)
+        except ShopsyncError as error:
+            self._fail(batch, getattr(error, "code", None) or type(error).__name__, error.message)
+            with self._lock:
+                if self._fatal is None and not _batch_only(error):
+                    self._fatal = error
+        except Exception as error:  # a worker must record, never die silently
+            self._fail(batch, "INTERNAL", str(error))
+            with self._lock:
+                self._fatal = self._fatal or PlatformError(f"unexpected error: {error}")
+
+    def _send(self, batch: _StockBatch) -> None:
+        ledger = self._ledger
+        assert ledger is not None
+        if ledger.is_done(batch.key):
+            with self._lock:
+                self.counts.unchanged += len(batch.changes)
+            return
+        results = self.platform.update_inventory(batch.changes, idempotency_key=batch.key)
+        stocks: dict[str, int] = {}
+        outcomes: list[ItemOutcome] = []
+        audit: list[AuditRecord] = []
+        for row, change, item in zip(batch.lines, batch.changes, results, strict=True):
+            outcome = self._outcome(row.row, change, item)
+            if outcome.action != "failed" and item.stock is not None:
+                stocks[change.sku] = item.stock
+            elif outcome.action != "failed" and change.stock is not None:
+                stocks[change.sku] = change.stock
+            outcomes.append(outcome)
+            audit.append(
+                AuditRecord(
+                    time=now_rfc3339(),
+                    run_id=self.run_id,
+                    profile=self.target.profile,
+                    action=f"stock.{self.stock_file.mode}",
+                    sku=change.sku,
+                    product_id=None,
+                    http_status=item.http_status,
+                    request_id=item.request_id,
+                    idempotency_key=batch.key,
+                    outcome="ok" if outcome.action != "failed" else "error",
+                    code=item.code,
+                    message=item.message,
+                )
+            )
+        ledger.record({}, stocks=stocks)
+        if self.stock_file.mode == "delta":
+            ledger.mark_done(batch.key)
+        if self._audit is not None:
+            self._audit.append(audit)
+        with self._lock:
+            for outcome in outcomes:
+                if outcome.action == "failed":
+                    self.counts.failed += 1
+                else:
+                    self.counts.updated += 1
+        for outcome in outcomes:
+            self._record_outcome(outcome)
+
+    def _outcome(self, row: SourceRow, change: StockChange, item: ItemResult) -> ItemOutcome:
+        body: dict[str, Any] = change.to_api()
+        if item.ok:
+            return ItemOutcome(change.sku, "updated", None, row, body)
+        if (
+            item.code == "STOCK_CONFLICT"
+            and change.stock is not None
+            and item.stock == change.stock
+        ):
+            # An earlier attempt of this very change was applied; its answer was lost.
+            return ItemOutcome(change.sku, "updated", None, row, body)
+        message = item.message or "refused by the platform"
+        if item.code == "SKU_NOT_FOUND":
+            message = (
+                "no product with this SKU on the platform; stock updates never create products"
+            )
+        elif item.code == "STOCK_CONFLICT":
+            message = (
+                f"the count on the platform is {item.stock}, not {change.expected} as shopsync "
+                "last set it: it moved since (orders?), so it was not overwritten"
+            )
+        return ItemOutcome(change.sku, "failed", None, row, body, item.code or "ERROR", message)
+
+    def _fail(self, batch: _StockBatch, code: str, message: str) -> None:
+        with self._lock:
+            self.counts.failed += len(batch.changes)
+        for row, change in zip(batch.lines, batch.changes, strict=True):
+            self._record_outcome(
+                ItemOutcome(change.sku, "failed", None, row.row, change.to_api(), code, message)
+            )
+
+
+def _batch_only(error: ShopsyncError) -> bool:
+    """Whether ``error`` concerns only the batch (refused as a whole), not the platform."""
+    if isinstance(error, AuthError):
+        return False
+    if isinstance(error, APIError) and error.status is not None:
+        return error.status < 500 and error.status not in (408, 409, 429)
+    return False
