@@ -13,9 +13,9 @@ import pytest
 import requests
 from click.testing import CliRunner
 
+from shopsync.cli.sandbox_cmds import sandbox_group
 from shopsync.errors import UsageError
 from shopsync.sandbox import running_sandbox
-from shopsync.sandbox.cli import sandbox_group
 
 
 def test_serve_help_lists_every_knob() -> None:

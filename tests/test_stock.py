@@ -213,14 +213,18 @@ def test_two_processes_one_runs_and_a_killed_holder_blocks_nothing(
     }
     counts = write(tmp_path / "s.csv", "sku,stock\nA-1,1\n")
     command = [sys.executable, "-m", "shopsync", "stock", str(counts)]
-    first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = subprocess.Popen(
+        command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     lock_file = tmp_path / "data" / "locks" / "default.lock"
     deadline = time.monotonic() + 30
     while f'"pid": {first.pid}' not in (lock_file.read_text() if lock_file.exists() else ""):
         assert time.monotonic() < deadline, "the first run never took the lock"
         time.sleep(0.02)
     # The first now holds the lock, and waits seconds on the slow platform.
-    second = subprocess.run(command, env=env, capture_output=True, timeout=60, check=False)
+    second = subprocess.run(
+        command, env=env, cwd=tmp_path, capture_output=True, timeout=60, check=False
+    )
     first.communicate(timeout=60)
     assert second.returncode == 6, second.stderr.decode()
     assert b"holds the lock" in second.stderr
@@ -243,9 +247,13 @@ def test_two_processes_one_runs_and_a_killed_holder_blocks_nothing(
     )
     assert holder.stdout is not None
     assert holder.stdout.readline() == b"locked\n"
-    blocked = subprocess.run(command, env=env, capture_output=True, timeout=60, check=False)
+    blocked = subprocess.run(
+        command, env=env, cwd=tmp_path, capture_output=True, timeout=60, check=False
+    )
     assert blocked.returncode == 6
     holder.send_signal(signal.SIGKILL)
     holder.wait(timeout=10)
-    after = subprocess.run(command, env=env, capture_output=True, timeout=60, check=False)
+    after = subprocess.run(
+        command, env=env, cwd=tmp_path, capture_output=True, timeout=60, check=False
+    )
     assert after.returncode == 1, after.stderr.decode()  # it ran: the unknown SKU is reported

@@ -1,7 +1,204 @@
-"""``shopsync sandbox ...``: the local platform server's commands (see docs/sandbox.md)."""
+"""``shopsync sandbox``: the click group that ``shopsync.cli`` registers.
+
+Kept thin: flags become a :class:`SandboxConfig`, and :func:`shopsync.sandbox.serve` does
+the rest. starlette and uvicorn are imported only when ``serve`` runs.
+"""
 
 from __future__ import annotations
 
-from shopsync.sandbox.cli import sandbox_group
+from pathlib import Path
+
+import click
+
+from shopsync.sandbox.config import SandboxConfig
+
+_FRACTION = click.FloatRange(0.0, 1.0)
+_NON_NEGATIVE = click.FloatRange(min=0.0)
+
+
+@click.group(name="sandbox")
+def sandbox_group() -> None:
+    """A local platform server that speaks the platform API, for demos and rehearsals."""
+
+
+@sandbox_group.command(name="serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8000,
+    show_default=True,
+    help="TCP port (0 picks a free one).",
+)
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="SQLite file that keeps the shop across restarts [default: in memory].",
+)
+@click.option("--client-id", default="demo-client", show_default=True)
+@click.option("--client-secret", default="demo-secret", show_default=True)
+@click.option(
+    "--token-ttl",
+    type=click.FloatRange(min=0.001),
+    default=3600.0,
+    show_default=True,
+    help="Access token lifetime, seconds.",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0.001),
+    default=100.0,
+    show_default=True,
+    help="Rate limit per client, requests per second.",
+)
+@click.option(
+    "--burst",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="Rate limit burst (bucket size).",
+)
+@click.option(
+    "--max-batch",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="Most items in one batch request.",
+)
+@click.option(
+    "--latency-ms",
+    type=_NON_NEGATIVE,
+    default=0.0,
+    show_default=True,
+    help="Fixed delay added to every API request.",
+)
+@click.option(
+    "--jitter-ms",
+    type=_NON_NEGATIVE,
+    default=0.0,
+    show_default=True,
+    help="Extra random delay, uniform in [0, jitter].",
+)
+@click.option(
+    "--fault-rate",
+    type=_FRACTION,
+    default=0.0,
+    show_default=True,
+    help="Fraction of requests answered 500/502/503.",
+)
+@click.option(
+    "--reset-rate",
+    type=_FRACTION,
+    default=0.0,
+    show_default=True,
+    help="Fraction of connections reset before any response.",
+)
+@click.option(
+    "--slow-rate",
+    type=_FRACTION,
+    default=0.0,
+    show_default=True,
+    help="Fraction of requests delayed by --slow-ms.",
+)
+@click.option("--slow-ms", type=_NON_NEGATIVE, default=5000.0, show_default=True)
+@click.option(
+    "--drop-after-commit-rate",
+    type=_FRACTION,
+    default=0.0,
+    show_default=True,
+    help="Fraction of requests committed, then cut without a response.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed of faults, jitter and orders (same seed, same faults).",
+)
+@click.option(
+    "--orders",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Orders to have in the shop at start.",
+)
+@click.option(
+    "--order-rate",
+    type=_NON_NEGATIVE,
+    default=0.0,
+    show_default=True,
+    help="New orders and status changes per second.",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+    default="info",
+    show_default=True,
+)
+def serve_command(
+    host: str,
+    port: int,
+    db: Path | None,
+    client_id: str,
+    client_secret: str,
+    token_ttl: float,
+    rate: float,
+    burst: int,
+    max_batch: int,
+    latency_ms: float,
+    jitter_ms: float,
+    fault_rate: float,
+    reset_rate: float,
+    slow_rate: float,
+    slow_ms: float,
+    drop_after_commit_rate: float,
+    seed: int,
+    orders: int,
+    order_rate: float,
+    log_level: str,
+) -> None:
+    """Serve the platform API on HTTP until Ctrl-C.
+
+    The base URL it prints is what clients are given (the API is at its root), with the
+    client credentials. /openapi.json describes the API; /_sandbox/stats (loopback only,
+    not part of the platform API) counts what happened.
+    """
+    from shopsync.sandbox.server import serve  # noqa: PLC0415 - keeps `--help` fast
+
+    config = SandboxConfig(
+        host=host,
+        port=port,
+        db=db,
+        client_id=client_id,
+        client_secret=client_secret,
+        token_ttl=token_ttl,
+        rate=rate,
+        burst=burst,
+        max_batch=max_batch,
+        latency_ms=latency_ms,
+        jitter_ms=jitter_ms,
+        fault_rate=fault_rate,
+        reset_rate=reset_rate,
+        slow_rate=slow_rate,
+        slow_ms=slow_ms,
+        drop_after_commit_rate=drop_after_commit_rate,
+        seed=seed,
+        orders=orders,
+        order_rate=order_rate,
+        log_level=log_level,
+        access_log=log_level in ("info", "debug"),
+    )
+
+    def ready(base_url: str) -> None:
+        click.echo(f"shopsync sandbox serving the platform API at {base_url}")
+        click.echo(f"  client id:     {client_id}")
+        click.echo(f"  client secret: {client_secret}")
+        click.echo(f"  shop:          {db if db is not None else 'in memory (gone on exit)'}")
+        click.echo(f"  try:           shopsync upload products.csv --base-url {base_url}")
+        click.echo("Press Ctrl-C to stop.")
+
+    serve(config, on_ready=ready)
+
 
 COMMANDS = [sandbox_group]
