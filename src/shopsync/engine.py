@@ -326,34 +326,32 @@ class Engine:
         was set, and re-raises a fatal platform or auth error once in-flight batches
         are settled; the ledger holds what is needed to resume either way.
         """
-        pool: WorkerPool[_Batch] = WorkerPool(self.options.workers, self._send_safely)
+        send_batches(
+            self._batches(changes),
+            self._send_safely,
+            workers=self.options.workers,
+            stop=self.stop,
+            grace_seconds=self.options.grace_seconds,
+            fatal=lambda: self._fatal,
+        )
+        return self.snapshot()
+
+    def _batches(self, changes: Iterable[Change]) -> Iterator[_Batch]:
         creates: list[Change] = []
         updates: list[Change] = []
-        try:
-            for change in changes:
-                if self.stop.is_set() or self._fatal is not None:
-                    break
-                if change.kind == "unchanged":
-                    with self._lock:
-                        self.counts.unchanged += 1
-                    continue
-                (creates if change.kind == "create" else updates).append(change)
-                if len(creates) + len(updates) >= self.batch_size:
-                    pool.submit(self._batch(creates, updates), self.stop)
-                    creates, updates = [], []
-            if (creates or updates) and not self.stop.is_set() and self._fatal is None:
-                pool.submit(self._batch(creates, updates), self.stop)
-        finally:
-            settled = pool.close(self.options.grace_seconds if self.stop.is_set() else None)
-        if self._fatal is not None:
-            raise self._fatal
-        if self.stop.is_set():
-            raise Interrupted(
-                "Interrupted: no new batches were sent"
-                + ("" if settled else "; some sent batches had no answer yet")
-                + ". The ledger is saved: run the same command again to resume.",
-            )
-        return self.snapshot()
+        for change in changes:
+            if self.stop.is_set() or self._fatal is not None:
+                return
+            if change.kind == "unchanged":
+                with self._lock:
+                    self.counts.unchanged += 1
+                continue
+            (creates if change.kind == "create" else updates).append(change)
+            if len(creates) + len(updates) >= self.batch_size:
+                yield self._batch(creates, updates)
+                creates, updates = [], []
+        if creates or updates:
+            yield self._batch(creates, updates)
 
     def _batch(
         self, creates: list[Change], updates: list[Change], *, follow_up: bool = False
@@ -658,6 +656,40 @@ class WorkerPool(Generic[T]):
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             thread.join(remaining)
         return not any(thread.is_alive() for thread in self._threads)
+
+
+def send_batches(
+    batches: Iterable[T],
+    send: Callable[[T], None],
+    *,
+    workers: int,
+    stop: threading.Event,
+    grace_seconds: float,
+    fatal: Callable[[], ShopsyncError | None],
+) -> None:
+    """Hand ``batches`` to ``workers`` threads calling ``send``, until done, stopped or failed.
+
+    Raises the error ``fatal()`` reports once the batches in flight are settled, or
+    :class:`~shopsync.errors.Interrupted` if ``stop`` was set (after waiting at most
+    ``grace_seconds`` for answers to batches already sent).
+    """
+    pool: WorkerPool[T] = WorkerPool(workers, send)
+    try:
+        for batch in batches:
+            if stop.is_set() or fatal() is not None:
+                break
+            pool.submit(batch, stop)
+    finally:
+        settled = pool.close(grace_seconds if stop.is_set() else None)
+    error = fatal()
+    if error is not None:
+        raise error
+    if stop.is_set():
+        raise Interrupted(
+            "Interrupted: no new batches were sent"
+            + ("" if settled else "; some sent batches had no answer yet")
+            + ". The ledger is saved: run the same command again to resume.",
+        )
 
 
 @dataclass

@@ -27,12 +27,11 @@ from typing import Any, ClassVar, Literal
 
 from shopsync.audit import AuditLog, AuditRecord, now_rfc3339
 from shopsync.catalog import RecordReader, RejectsFile
-from shopsync.engine import ItemOutcome, RunCounts, WorkerPool
+from shopsync.engine import ItemOutcome, RunCounts, send_batches
 from shopsync.errors import (
     APIError,
     AuthError,
     InputError,
-    Interrupted,
     PlatformError,
     ShopsyncError,
 )
@@ -157,22 +156,14 @@ class StockJob(RunJob):
             if self.stock_file.mode == "delta"
             else ""
         )
-        pool: WorkerPool[_StockBatch] = WorkerPool(self.options.workers, self._send_safely)
-        try:
-            for batch in self._batches(ledger, rejects, salt_base):
-                if self.stop.is_set() or self._fatal is not None:
-                    break
-                pool.submit(batch, self.stop)
-        finally:
-            settled = pool.close(self.options.grace_seconds if self.stop.is_set() else None)
-        if self._fatal is not None:
-            raise self._fatal
-        if self.stop.is_set():
-            raise Interrupted(
-                "Interrupted: no new batches were sent"
-                + ("" if settled else "; some sent batches had no answer yet")
-                + ". Run the same command again to finish.",
-            )
+        send_batches(
+            self._batches(ledger, rejects, salt_base),
+            self._send_safely,
+            workers=self.options.workers,
+            stop=self.stop,
+            grace_seconds=self.options.grace_seconds,
+            fatal=lambda: self._fatal,
+        )
 
     def _batches(self, ledger: Ledger, rejects: RejectsFile, salt: str) -> Iterator[_StockBatch]:
         lines: list[ValidRow[StockLine]] = []
