@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import zipfile
 from decimal import Decimal
@@ -261,3 +262,15 @@ def test_duplicates_across_files_name_both_places(tmp_path: Path) -> None:
         outcomes[1].message
         == f"sku: duplicate SKU: already at {first}:2; this later row is not used"
     )
+
+
+@pytest.mark.parametrize("title", ["=SUM(A1)", "'quoted", "'=x", "''", "-3 dB", "@home", "plain"])
+def test_guarded_cells_read_back_as_written(tmp_path: Path, title: str) -> None:
+    from shopsync.io.writers import safe_cell  # noqa: PLC0415
+
+    path = tmp_path / "guarded.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows([["sku", "title", "price"], ["G-1", safe_cell(title), "1"]])
+    (row,) = list(Catalog([path]))
+    assert isinstance(row, ValidRow)
+    assert row.product.title == title

@@ -23,7 +23,7 @@ from pydantic_core import ErrorDetails
 from shopsync.errors import InputError
 from shopsync.io.headers import PRODUCT_SCHEMA, Column, HeaderMap, RecordSchema
 from shopsync.io.readers import OpenedFile, ReadOptions, iter_rows, open_file
-from shopsync.io.writers import FORMULA_STARTS
+from shopsync.io.writers import GUARDED_STARTS
 from shopsync.models import (
     FieldError,
     Product,
@@ -54,8 +54,8 @@ def from_decimal_comma(value: str) -> str:
 
 
 def unescape_formula(value: str) -> str:
-    """Undo the ``'`` that shopsync's writers put before formula-like cells."""
-    if len(value) > 1 and value[0] == "'" and value[1] in FORMULA_STARTS:
+    """Undo the ``'`` that shopsync's writers put before formula-like cells (and before ``'``)."""
+    if len(value) > 1 and value[0] == "'" and value[1] in GUARDED_STARTS:
         return value[1:]
     return value
 
@@ -133,7 +133,12 @@ class CatalogStats:
 @dataclass(slots=True)
 class _FilePlan:
     opened: OpenedFile
-    columns: list[tuple[str, Column]] = field(default_factory=list)
+    tabular: bool = False
+    """CSV/TSV: rows are lists of cells in header order."""
+    fields: list[tuple[int, str]] = field(default_factory=list)
+    """(cell index, field) of every CSV column that feeds a field."""
+    attributes: list[tuple[int, str]] = field(default_factory=list)
+    """(cell index, attribute key) of every ``attr:`` column."""
     column_of_field: dict[str, str] = field(default_factory=dict)
     warned: set[str] = field(default_factory=set)
 
@@ -182,8 +187,8 @@ class RecordReader(Generic[RecordT]):
             columns = self.header_map.resolve_header(opened.header)
         except InputError as error:
             raise InputError(f"{opened.path}: {error.message}") from None
-        columns = [column for column in columns if self._accepts(column)]
-        missing = self.header_map.missing_required(columns)
+        used = [(index, column) for index, column in enumerate(columns) if self._accepts(column)]
+        missing = self.header_map.missing_required([column for _, column in used])
         if missing:
             raise InputError(
                 f"{opened.path}: no column for {', '.join(missing)} "
@@ -191,11 +196,13 @@ class RecordReader(Generic[RecordT]):
                 hint="Rename the column, or name it with --map, e.g. "
                 f'--map {missing[0].split("/")[0]}="Your Column".',
             )
-        for column in columns:
-            if column.kind in ("field", "attribute"):
-                plan.columns.append((column.name, column))
-                if column.kind == "field":
-                    plan.column_of_field[column.target] = column.name
+        plan.tabular = True
+        for index, column in used:
+            if column.kind == "field":
+                plan.fields.append((index, column.target))
+                plan.column_of_field[column.target] = column.name
+            elif column.kind == "attribute":
+                plan.attributes.append((index, column.target))
             elif column.kind == "unknown":
                 self._warn_unknown(plan, column.name)
         return plan
@@ -252,10 +259,10 @@ class RecordReader(Generic[RecordT]):
                 yield outcome
 
     def _validate(self, plan: _FilePlan, row: SourceRow) -> ValidRow[RecordT] | RowError:
-        if plan.columns:
-            data, sources = self._from_cells(plan, row.cells)
+        if plan.tabular:
+            data, sources = self._from_cells(plan, row.raw)
         else:
-            data, sources = self._from_object(plan, row.cells)
+            data, sources = self._from_object(plan, row.raw)
         try:
             record = self.model.model_validate(data)
         except ValidationError as error:
@@ -263,22 +270,25 @@ class RecordReader(Generic[RecordT]):
         return ValidRow(row, cast(RecordT, record))
 
     def _from_cells(
-        self, plan: _FilePlan, cells: Mapping[str, str]
+        self, plan: _FilePlan, cells: list[str]
     ) -> tuple[dict[str, Any], Mapping[str, str]]:
-        data: dict[str, Any] = {}
-        attributes: dict[str, str] = {}
-        for name, column in plan.columns:
-            value = cells.get(name)
-            if not value or value.isspace():
-                continue
-            if value[0] == "'":
-                value = unescape_formula(value)
-            if column.kind == "field":
-                data[column.target] = value
-            else:
-                attributes[column.target] = value
-        if attributes:
-            data["attributes"] = attributes
+        # The hot loop of every command: comprehensions over precomputed cell indexes,
+        # no per-row dict of the whole row. Empty and blank cells are left out, so that
+        # defaults apply and a missing required value reads "is required".
+        width = len(cells)
+        data: dict[str, Any] = {
+            target: value if value[0] != "'" else unescape_formula(value)
+            for index, target in plan.fields
+            if index < width and (value := cells[index]) and not value.isspace()
+        }
+        if plan.attributes:
+            attributes = {
+                key: value if value[0] != "'" else unescape_formula(value)
+                for index, key in plan.attributes
+                if index < width and (value := cells[index]) and not value.isspace()
+            }
+            if attributes:
+                data["attributes"] = attributes
         if plan.opened.decimal_comma:
             for name in _DECIMAL_COMMA_FIELDS:
                 if name in data:

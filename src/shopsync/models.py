@@ -169,12 +169,22 @@ class SourceRow:
 
     ``line`` is the physical line (1-based) the record starts on, counting the lines a
     quoted newline spans; for JSON it is the line of the object's opening brace.
-    ``cells`` holds the original column names and values, kept for the rejects file.
+    The original cells are kept for the rejects and failed files. A CSV row keeps its
+    list of cells and shares the file's header, rather than building a dict per row.
     """
 
     file: str
     line: int
-    cells: dict[str, Any]
+    raw: Any
+    """A JSON object as read, or a CSV row's list of cells (then ``header`` names them)."""
+    header: tuple[str, ...] | None = None
+
+    @property
+    def cells(self) -> dict[str, Any]:
+        """The record as column name → value (a CSV row's missing trailing cells left out)."""
+        if self.header is None:
+            return dict(self.raw)
+        return dict(zip(self.header, self.raw, strict=False))
 
 
 @dataclass(frozen=True, slots=True)

@@ -212,7 +212,7 @@ def _file_failure(opened: OpenedFile, line: int | None, message: str) -> RowErro
 
 def _iter_csv(opened: OpenedFile) -> Iterator[SourceRow | RowError]:
     name = opened.name
-    header = opened.header
+    header = tuple(opened.header)
     width = len(header)
     with open_text(opened.path, opened.detected) as text:
         # Skip to the header line the same way _read_header found it.
@@ -232,7 +232,7 @@ def _iter_csv(opened: OpenedFile) -> Iterator[SourceRow | RowError]:
                 continue
             if len(values) > width and any(v.strip() for v in values[width:]):
                 yield RowError(
-                    SourceRow(name, line, dict(zip(header, values, strict=False))),
+                    SourceRow(name, line, values, header),
                     (
                         FieldError(
                             "",
@@ -243,7 +243,7 @@ def _iter_csv(opened: OpenedFile) -> Iterator[SourceRow | RowError]:
                     ),
                 )
                 continue
-            yield SourceRow(name, line, dict(zip(header, values, strict=False)))
+            yield SourceRow(name, line, values, header)
 
 
 def _iter_jsonl(opened: OpenedFile) -> Iterator[SourceRow | RowError]:

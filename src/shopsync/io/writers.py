@@ -22,12 +22,17 @@ from typing import IO, Any
 from shopsync.errors import UsageError
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""Cell starts that spreadsheets run as formulas (OWASP)."""
+GUARDED_STARTS = (*FORMULA_STARTS, "'")
+"""Cell starts written with a ``'`` in front. A value that itself begins with ``'`` is
+guarded too, so the reader's rule (drop one ``'`` before any of these) gives it back
+unchanged."""
 
 
 def safe_cell(value: object) -> str:
     """A value as a CSV cell that no spreadsheet will execute."""
     text = format_cell(value)
-    if text.startswith(FORMULA_STARTS):
+    if text.startswith(GUARDED_STARTS):
         return "'" + text
     return text
 
