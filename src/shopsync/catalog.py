@@ -349,27 +349,29 @@ _MESSAGES: dict[str, str] = {
     "list_type": "must be a list (or one cell separated by |)",
     "dict_type": "must be an object of names to values",
 }
-_PATTERN_MESSAGES = {
-    "sku": "may hold only letters, digits, '.', '_' and '-' (1 to 64 characters, no spaces)",
-    "currency": "must be a three-letter ISO 4217 code such as CNY or EUR",
+_FIELD_MESSAGES: dict[tuple[str, str], str] = {
+    ("sku", "string_pattern_mismatch"): "may hold only letters, digits, '.', '_' and '-' "
+    "(1 to 64 characters, no spaces)",
+    ("currency", "string_pattern_mismatch"): "must be a three-letter ISO 4217 code such as "
+    "CNY or EUR",
+    ("images", "string_pattern_mismatch"): "image {input!r} is not an absolute https:// URL",
+    ("images", "too_long"): "has more than {max_length} images",
 }
+"""Messages for one field's error, where the generic one would not say enough."""
 
 
 def describe(error: ErrorDetails) -> str:
     """A plain sentence for one pydantic error, without pydantic's jargon."""
     kind = error["type"]
-    location = error["loc"]
-    if kind == "string_pattern_mismatch" and location and location[0] in _PATTERN_MESSAGES:
-        return _PATTERN_MESSAGES[str(location[0])]
-    if kind == "value_error":
-        return str(error["ctx"]["error"]) if "ctx" in error else error["msg"]
-    if kind == "too_long" and location and location[0] == "images":
-        return "has more than {max_length} images".format(**error.get("ctx", {}))
-    template = _MESSAGES.get(kind)
+    field_name = str(error["loc"][0]) if error["loc"] else ""
+    context = error.get("ctx", {})
+    if kind == "value_error" and "error" in context:
+        return str(context["error"])
+    template = _FIELD_MESSAGES.get((field_name, kind)) or _MESSAGES.get(kind)
     if template is None:
         return error["msg"]
     try:
-        return template.format(**error.get("ctx", {}))
+        return template.format(**context, input=error.get("input"))
     except (KeyError, IndexError):
         return error["msg"]
 

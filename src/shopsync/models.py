@@ -38,15 +38,14 @@ _CENT = Decimal("0.01")
 def _split_images(value: object) -> object:
     """Accept one spreadsheet cell holding several URLs, as sellers write them."""
     if isinstance(value, str):
-        return [part.strip() for part in _IMAGE_SEPARATORS.split(value) if part.strip()]
+        # Most cells use "|" alone; str.split is several times faster than the regex.
+        parts = (
+            value.split("|")
+            if ";" not in value and "\n" not in value and "\r" not in value
+            else _IMAGE_SEPARATORS.split(value)
+        )
+        return [part for part in parts if part and not part.isspace()]
     return value
-
-
-def _check_https(urls: list[str]) -> list[str]:
-    for url in urls:
-        if not url.startswith("https://") or len(url) <= len("https://") or " " in url:
-            raise ValueError(f"image {url!r} is not an absolute https:// URL")
-    return urls
 
 
 def _quantize_price(price: Decimal) -> Decimal:
@@ -77,11 +76,13 @@ Weight = Annotated[Decimal, Field(ge=0, allow_inf_nan=False), AfterValidator(_no
 Currency = Annotated[
     str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{3}$")
 ]
+HTTPS_URL_PATTERN = r"^https://\S+$"
+"""An absolute https:// URL with no white space (checked in pydantic's core, per image)."""
+
 Images = Annotated[
-    list[Annotated[str, StringConstraints(strip_whitespace=True)]],
+    list[Annotated[str, StringConstraints(strip_whitespace=True, pattern=HTTPS_URL_PATTERN)]],
     BeforeValidator(_split_images),
     Field(max_length=MAX_IMAGES),
-    AfterValidator(_check_https),
 ]
 Attributes = Annotated[
     dict[
