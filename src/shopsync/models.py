@@ -56,7 +56,13 @@ def _quantize_price(price: Decimal) -> Decimal:
 
 def _normalize_decimal(value: Decimal) -> Decimal:
     # Decimal("1.500") and Decimal("1.5") are equal but hash and print differently.
-    # normalize() writes 10 as 1E+1; quantize brings such values back to plain digits.
+    _, digits, exponent = value.as_tuple()
+    if not isinstance(exponent, int):
+        return value
+    if exponent > 0:  # 1E+1: back to plain digits
+        return value.quantize(Decimal(1))
+    if exponent == 0 or digits[-1] != 0:  # no trailing zero: nothing to strip (most values)
+        return value
     normalized = value.normalize()
     exponent = normalized.as_tuple().exponent
     return (
