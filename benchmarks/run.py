@@ -731,7 +731,7 @@ def targets(results: dict[str, Any]) -> list[Target]:
             _at_least("local", "validate rows/s ÷ csv.DictReader", loc["validate_ratio"], 0.35)
         )
         found.append(_at_least("local", "plan rows/s ÷ csv.DictReader", loc["plan_ratio"], 0.35))
-        found.append(_at_most("local", "peak RSS (validate, plan)", loc["peak_rss_mb"], 150, "MB"))
+        found.append(_at_most("local", "peak RSS (validate, plan)", loc["peak_rss_mb"], 150, "MiB"))
         growth = max(loc["rss_growth"].values())
         found.append(
             _at_most("local", "peak RSS, large ÷ small file", growth, 1.10, "", "≤ 1.10 (flat)")
