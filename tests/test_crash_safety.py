@@ -147,8 +147,10 @@ def test_killed_uploads_converge_to_exactly_the_file(
         "SHOPSYNC_CLIENT_ID": "demo-client",
         "SHOPSYNC_CLIENT_SECRET": "demo-secret",
         "SHOPSYNC_DATA_DIR": str(tmp_path / "data"),
-        "SHOPSYNC_RATE": "400",
-        "SHOPSYNC_BURST": "50",
+        # Slow enough (100 batches at 40 requests/s: 2.5 s and more) that the first
+        # kills always land mid-run, whatever the machine's speed.
+        "SHOPSYNC_RATE": "40",
+        "SHOPSYNC_BURST": "5",
         "SHOPSYNC_WORKERS": "4",
         "SHOPSYNC_BATCH_SIZE": "50",
         "HOME": str(tmp_path),
@@ -165,7 +167,7 @@ def test_killed_uploads_converge_to_exactly_the_file(
         )
         try:
             _, stderr = process.communicate(
-                timeout=chance.uniform(0.4, 2.5) if attempt < 6 else 120
+                timeout=chance.uniform(0.3, 2.0) if attempt < 4 else 120
             )
         except subprocess.TimeoutExpired:
             process.send_signal(signal.SIGKILL)

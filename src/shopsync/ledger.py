@@ -175,9 +175,8 @@ class Ledger:
 
     def skus(self) -> Iterator[str]:
         """Every SKU in the ledger."""
-        for raw_key in self._cache.iterkeys():
-            if isinstance(raw_key, str) and raw_key.startswith(_PRODUCT):
-                yield raw_key[len(_PRODUCT) :]
+        for raw_key in self._keys_with_prefix(_PRODUCT):
+            yield raw_key[len(_PRODUCT) :]
 
     def __len__(self) -> int:
         return sum(1 for _ in self.skus())
