@@ -32,15 +32,15 @@ from datetime import datetime, timezone
 from typing import Any, Generic, Literal, TypeVar
 
 from shopsync.audit import AuditLog, AuditRecord, now_rfc3339
+from shopsync.digest import canonical_body, canonical_json
 from shopsync.errors import APIError, AuthError, Interrupted, PlatformError, ShopsyncError
-from shopsync.ledger import Ledger, LedgerEntry, content_hash
+from shopsync.ledger import Ledger, LedgerEntry
 from shopsync.models import Product, SourceRow, ValidRow
 from shopsync.platforms.base import (
     BatchResult,
     ItemResult,
     Platform,
     ProductUpdate,
-    canonical_json,
     derive_idempotency_key,
 )
 
@@ -81,6 +81,9 @@ class Change:
     entry: LedgerEntry | None
     fields: frozenset[str] | None = None
     """For updates: the fields that changed, the only ones sent."""
+    body_json: str = ""
+    """The body's canonical JSON, of which ``content_hash`` is the digest (kept for the
+    ledger, so a created product's body is not encoded twice)."""
 
     @property
     def sku(self) -> str:
@@ -141,16 +144,12 @@ class Planner:
             entry: LedgerEntry | None = None
             if found is not None:
                 body = _normalized_remote_body(found.fields, sku)
-                if known is not None and "stock" in known.body:
+                known_body = known.body if known is not None else {}
+                if "stock" in known_body:
                     # Stock on the platform moves with orders and stock syncs; what the
                     # product file said last time is what decides if its stock changed.
-                    body["stock"] = known.body["stock"]
-                entry = LedgerEntry(
-                    product_id=found.product_id,
-                    content_hash=content_hash(body),
-                    body=body,
-                    outcome="refreshed",
-                )
+                    body["stock"] = known_body["stock"]
+                entry = LedgerEntry.of(found.product_id, body, "refreshed")
                 self.ledger.put(sku, entry)
             yield self.decide(row, entry)
 
@@ -158,18 +157,19 @@ class Planner:
         """The change for one row given what the ledger knows of its SKU."""
         product = row.product
         body = product.to_api()
-        digest = content_hash(body)
+        text, digest = canonical_body(body)
         if entry is None:
-            return Change("create", row.row, product, body, digest, None)
+            return Change("create", row.row, product, body, digest, None, body_json=text)
         if self.force:
             fields = managed_fields(product) - {"sku"}
             return Change("update", row.row, product, body, digest, entry, frozenset(fields))
         if entry.content_hash == digest and entry.outcome != "failed":
             return Change("unchanged", row.row, product, body, digest, entry)
+        before = entry.body
         changed = frozenset(
             name
             for name in managed_fields(product)
-            if name != "sku" and entry.body.get(name) != body.get(name)
+            if name != "sku" and before.get(name) != body.get(name)
         )
         if not changed:
             return Change("unchanged", row.row, product, body, digest, entry)
@@ -435,6 +435,9 @@ class Engine:
 
     def _record(self, batch: _Batch, result: BatchResult) -> None:
         entries: dict[str, LedgerEntry] = {}
+        # Stock the upload set is now the platform's count, as far as a stock sync knows:
+        # every create sets it, an update only when the stock column changed.
+        stocks: dict[str, int] = {}
         outcomes: list[ItemOutcome] = []
         audit: list[AuditRecord] = []
         follow_creates: list[Change] = []
@@ -442,8 +445,12 @@ class Engine:
         for change, item in zip(batch.creates, result.created, strict=True):
             if item.ok and item.product_id:
                 entries[change.sku] = LedgerEntry(
-                    item.product_id, change.content_hash, change.body, "created"
+                    item.product_id,
+                    change.content_hash,
+                    change.body_json or canonical_json(change.body),
+                    "created",
                 )
+                stocks[change.sku] = int(change.body["stock"])
                 outcomes.append(
                     ItemOutcome(change.sku, "created", item.product_id, change.row, change.body)
                 )
@@ -462,12 +469,11 @@ class Engine:
                     **{name: change.body[name] for name in change.fields or ()},
                 }
                 body["sku"] = change.sku
-                entries[change.sku] = LedgerEntry(
-                    item.product_id or change.entry.product_id,
-                    content_hash(body),
-                    body,
-                    "updated",
+                entries[change.sku] = LedgerEntry.of(
+                    item.product_id or change.entry.product_id, body, "updated"
                 )
+                if "stock" in (change.fields or ()):
+                    stocks[change.sku] = int(change.body["stock"])
                 outcomes.append(
                     ItemOutcome(
                         change.sku,
@@ -489,16 +495,6 @@ class Engine:
             audit.append(self._audit("update", change.sku, item, batch.key))
         # Results first, then the pending mark goes: a crash between the two only
         # makes the next run replay a batch whose answers the platform has stored.
-        # Stock the upload set is now the platform's count, as far as a stock sync knows:
-        # every create sets it, an update only when the stock column changed.
-        stock_sent = {c.sku for c in batch.creates} | {
-            c.sku for c in batch.updates if "stock" in (c.fields or ())
-        }
-        stocks = {
-            sku: int(entry.body["stock"])
-            for sku, entry in entries.items()
-            if sku in stock_sent and "stock" in entry.body
-        }
         self.ledger.record(entries, stocks=stocks, finished_batch=batch.key)
         if self.audit is not None:
             self.audit.append(audit)
@@ -563,7 +559,7 @@ class Engine:
 
 def _adopt(change: Change, product_id: str) -> Change:
     """An update of ``product_id`` to the change's content, limited to the file's columns."""
-    entry = LedgerEntry(product_id, "", {}, "adopted")
+    entry = LedgerEntry(product_id, "", "{}", "adopted")
     fields = managed_fields(change.product) - {"sku"}
     return Change(
         "update", change.row, change.product, change.body, change.content_hash, entry, fields
@@ -607,7 +603,8 @@ def _restore_batch(key: str, request: Mapping[str, Any]) -> _Batch:
         row = SourceRow(item.get("file") or "(resumed)", item.get("line") or 0, body)
         entry = LedgerEntry.from_record(item["entry"]) if item.get("entry") else None
         fields = frozenset(item.get("fields") or ()) if kind == "update" else None
-        return Change(kind, row, product, body, content_hash(body), entry, fields)
+        text, digest = canonical_body(body)
+        return Change(kind, row, product, body, digest, entry, fields, body_json=text)
 
     return _Batch(
         key,

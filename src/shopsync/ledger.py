@@ -12,13 +12,14 @@ instead of applying them twice.
 
 from __future__ import annotations
 
-import hashlib
+import json
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shopsync.digest import canonical_body, canonical_json
 from shopsync.errors import ConfigError
 
 _PRODUCT = "p:"
@@ -28,29 +29,35 @@ _DONE = "d:"
 _FORMAT = 1
 
 
-def content_hash(body: Mapping[str, Any]) -> str:
-    """A short, stable digest of a product's API body (sorted keys, decimals as strings)."""
-    from shopsync.platforms.base import canonical_json  # noqa: PLC0415 - avoids a cycle
-
-    return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()[:32]
-
-
 @dataclass(frozen=True, slots=True)
 class LedgerEntry:
     """What the platform holds for one SKU, as far as shopsync knows.
 
     ``body`` is the product's content as last confirmed on the platform (API field
-    names, decimals as strings); ``content_hash`` its digest. ``body["stock"]`` is the
-    product file's stock as last sent; the count on the platform is tracked apart
-    (:meth:`Ledger.stock`), so a stock sync is not undone by the next upload of an
-    unchanged product file.
+    names, decimals as strings), kept as its canonical JSON text, ``body_json``, and
+    parsed only when needed: an unchanged product is recognised by ``content_hash``
+    alone. ``body["stock"]`` is the product file's stock as last sent; the count on the
+    platform is tracked apart (:meth:`Ledger.stock`), so a stock sync is not undone by
+    the next upload of an unchanged product file.
     """
 
     product_id: str
     content_hash: str
-    body: dict[str, Any]
+    body_json: str
     outcome: str
     updated_at: float = field(default_factory=time.time)
+
+    @classmethod
+    def of(cls, product_id: str, body: Mapping[str, Any], outcome: str) -> LedgerEntry:
+        """An entry for ``body``, hashed here."""
+        text, digest = canonical_body(body)
+        return cls(product_id, digest, text, outcome)
+
+    @property
+    def body(self) -> dict[str, Any]:
+        """The body as a new dict."""
+        value: dict[str, Any] = json.loads(self.body_json)
+        return value
 
     def to_record(self) -> dict[str, Any]:
         """The plain value stored on disk (no classes, so any version can read it)."""
@@ -58,7 +65,7 @@ class LedgerEntry:
             "v": _FORMAT,
             "product_id": self.product_id,
             "hash": self.content_hash,
-            "body": self.body,
+            "body": self.body_json,
             "outcome": self.outcome,
             "at": self.updated_at,
         }
@@ -66,10 +73,11 @@ class LedgerEntry:
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> LedgerEntry:
         """Read an entry stored by :meth:`to_record`."""
+        body = record["body"]
         return cls(
             product_id=record["product_id"],
             content_hash=record["hash"],
-            body=dict(record["body"]),
+            body_json=body if isinstance(body, str) else canonical_json(body),
             outcome=record["outcome"],
             updated_at=record.get("at", 0.0),
         )

@@ -36,6 +36,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from shopsync.digest import canonical_json
 from shopsync.errors import (
     APIError,
     AuthError,
@@ -44,7 +45,7 @@ from shopsync.errors import (
     TransportError,
     UsageError,
 )
-from shopsync.platforms.base import OrderLine, RemoteOrder, canonical_json
+from shopsync.platforms.base import OrderLine, RemoteOrder
 
 if TYPE_CHECKING:
     from shopsync.platforms.base import Platform

@@ -27,6 +27,7 @@ from typing import Any, ClassVar, Literal
 
 from shopsync.audit import AuditLog, AuditRecord, now_rfc3339
 from shopsync.catalog import RecordReader, RejectsFile
+from shopsync.digest import canonical_json
 from shopsync.engine import ItemOutcome, RunCounts, send_batches
 from shopsync.errors import (
     APIError,
@@ -39,7 +40,7 @@ from shopsync.io.headers import STOCK_SCHEMA, Column
 from shopsync.io.readers import ReadOptions
 from shopsync.ledger import Ledger
 from shopsync.models import SourceRow, StockLine, ValidRow
-from shopsync.platforms.base import ItemResult, StockChange, canonical_json, derive_idempotency_key
+from shopsync.platforms.base import ItemResult, StockChange, derive_idempotency_key
 from shopsync.sync import Outputs, RunJob, Target
 
 StockMode = Literal["set", "delta"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from shopsync.config import Settings
+from shopsync.digest import canonical_json
 from shopsync.platforms.base import (
     AuthStatus,
     BatchResult,
@@ -22,7 +23,6 @@ from shopsync.platforms.base import (
     RemoteOrder,
     RemoteProduct,
     StockChange,
-    canonical_json,
     derive_idempotency_key,
 )
 from shopsync.platforms.generic import GenericPlatform

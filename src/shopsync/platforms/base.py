@@ -9,13 +9,13 @@ traced at the platform's support desk.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
+from shopsync.digest import canonical_json
 from shopsync.models import Product
 
 
@@ -224,11 +224,6 @@ class Platform(Protocol):
     def close(self) -> None:
         """Release connections and caches."""
         ...
-
-
-def canonical_json(value: Any) -> str:
-    """JSON with sorted keys and no spaces: equal content, equal text (decimals as strings)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def derive_idempotency_key(namespace: str, operation: str, body: Any, salt: str = "") -> str:
