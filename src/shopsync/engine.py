@@ -111,35 +111,41 @@ class Planner:
         *,
         force: bool = False,
         refresh_from: Platform | None = None,
-        refresh_chunk: int = 100,
+        chunk_size: int = 100,
     ) -> None:
-        """``refresh_from``: first reconcile the ledger with that platform (``--refresh``)."""
+        """``refresh_from``: first reconcile the ledger with that platform (``--refresh``).
+
+        ``chunk_size`` SKUs are looked up at once (the platform takes at most 100).
+        """
         self.ledger = ledger
         self.force = force
         self.refresh_from = refresh_from
-        self.refresh_chunk = refresh_chunk
+        self.chunk_size = chunk_size
 
     def plan(self, rows: Iterable[ValidRow[Product]]) -> Iterator[Change]:
         """One :class:`Change` per row, in input order, streaming."""
-        if self.refresh_from is None:
-            for row in rows:
-                yield self.decide(row, self.ledger.get(row.product.sku))
-            return
         chunk: list[ValidRow[Product]] = []
         for row in rows:
             chunk.append(row)
-            if len(chunk) >= self.refresh_chunk:
-                yield from self._refreshed(chunk)
+            if len(chunk) >= self.chunk_size:
+                yield from self._plan_chunk(chunk)
                 chunk = []
         if chunk:
-            yield from self._refreshed(chunk)
+            yield from self._plan_chunk(chunk)
 
-    def _refreshed(self, rows: list[ValidRow[Product]]) -> Iterator[Change]:
-        assert self.refresh_from is not None
-        remote = self.refresh_from.lookup_skus([row.product.sku for row in rows])
+    def _plan_chunk(self, rows: list[ValidRow[Product]]) -> Iterator[Change]:
+        # Rows are planned in chunks so that the ledger (and with --refresh, the
+        # platform) is asked about many SKUs at once, not one query per row.
+        skus = [row.product.sku for row in rows]
+        ledger = self.ledger.get_many(skus)
+        if self.refresh_from is None:
+            for row in rows:
+                yield self.decide(row, ledger.get(row.product.sku))
+            return
+        remote = self.refresh_from.lookup_skus(skus)
         for row in rows:
             sku = row.product.sku
-            known = self.ledger.get(sku)
+            known = ledger.get(sku)
             found = remote.get(sku)
             entry: LedgerEntry | None = None
             if found is not None:

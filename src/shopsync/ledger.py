@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ _PRODUCT = "p:"
 _BATCH = "b:"
 _STOCK = "s:"
 _DONE = "d:"
+_LOOKUP_CHUNK = 500
 _FORMAT = 1
 
 
@@ -117,6 +118,29 @@ class Ledger:
         """The entry for ``sku``, or None if shopsync has not put it on this platform."""
         record = self._cache.get(_PRODUCT + sku)
         return None if record is None else LedgerEntry.from_record(record)
+
+    def get_many(self, skus: Sequence[str]) -> dict[str, LedgerEntry]:
+        """The entries of those ``skus`` that the ledger holds, in one query per 500 SKUs.
+
+        Planning looks every SKU of the input up; one ``get`` per SKU is one SQL
+        statement each, the largest cost of re-planning an unchanged catalog.
+        """
+        found: dict[str, LedgerEntry] = {}
+        keys = [_PRODUCT + sku for sku in skus]
+        for start in range(0, len(keys), _LOOKUP_CHUNK):
+            chunk = keys[start : start + _LOOKUP_CHUNK]
+            # diskcache has no multi-get; entries never expire here (no expire_time is
+            # ever set), and Disk.fetch decodes a row exactly as Cache.get does.
+            placeholders = ",".join("?" * len(chunk))  # the SKUs themselves are bound
+            query = f"SELECT key, mode, filename, value FROM Cache WHERE raw = 1 AND key IN ({placeholders})"  # noqa: S608, E501 - only "?" placeholders are formatted in
+            rows = self._cache._sql(query, chunk).fetchall()
+            for key, mode, filename, value in rows:
+                try:
+                    record = self._cache.disk.fetch(mode, filename, value, False)
+                except OSError:  # removed meanwhile by another process
+                    continue
+                found[key[len(_PRODUCT) :]] = LedgerEntry.from_record(record)
+        return found
 
     def put(self, sku: str, entry: LedgerEntry) -> None:
         """Record one SKU."""
