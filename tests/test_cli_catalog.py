@@ -228,3 +228,31 @@ def test_installed_entry_point_runs(tmp_path: Path) -> None:
         timeout=60,
     )
     assert module.stdout == f"shopsync, version {__version__}\n"
+
+
+def test_input_options_reach_the_reader(runner: CliRunner, tmp_path: Path) -> None:
+    source = tmp_path / "own.txt"
+    source.write_text("Artikel\tName\tPreis\nA-1\tKaffee\t4,50\n", encoding="utf-8")
+    result = runner.invoke(
+        cli,
+        [
+            "validate",
+            str(source),
+            "--json",
+            "--format",
+            "csv",
+            "--delimiter",
+            "tab",
+            "--decimal-comma",
+            "--map",
+            "sku=Artikel",
+            "--map",
+            'title="Name"',
+            "--map",
+            "price=Preis",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert (document["valid"], document["files"][0]["delimiter"]) == (1, "\t")
+    assert document["files"][0]["decimal_comma"] is True

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -15,72 +15,89 @@ F = TypeVar("F", bound=Callable[..., Any])
 FORMAT_CHOICES = ("csv", "tsv", "json", "jsonl")
 
 
+_META_KEY = "shopsync.input_options"
+
+
+def _store(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    if param.name is not None:
+        ctx.meta.setdefault(_META_KEY, {})[param.name] = value
+    return value
+
+
+def _option(*names: str, **kwargs: Any) -> Callable[[F], F]:
+    return click.option(*names, expose_value=False, callback=_store, **kwargs)
+
+
+INPUT_OPTIONS: tuple[Callable[[F], F], ...] = (
+    _option(
+        "--format",
+        "file_format",
+        type=click.Choice(FORMAT_CHOICES),
+        help="Read every file as this format (default: from the extension).",
+    ),
+    _option(
+        "--encoding",
+        metavar="NAME",
+        help="Text encoding of the files (default: detected; see README 'Encodings').",
+    ),
+    _option(
+        "--delimiter",
+        type=click.Choice([",", ";", "tab"]),
+        help="CSV column separator (default: sniffed from the header line).",
+    ),
+    _option(
+        "--decimal-comma/--no-decimal-comma",
+        default=None,
+        help="Read 1.299,00 as 1299.00 (default: on for semicolon-separated files).",
+    ),
+    _option(
+        "--map",
+        "mappings",
+        multiple=True,
+        metavar='FIELD="COLUMN"',
+        help="Read FIELD from the column named COLUMN (repeatable).",
+    ),
+)
+
+
 def input_options(function: F) -> F:
-    """The options every command that reads catalog files shares."""
-    options = [
-        click.option(
-            "--format",
-            "file_format",
-            type=click.Choice(FORMAT_CHOICES),
-            help="Read every file as this format (default: from the extension).",
-        ),
-        click.option(
-            "--encoding",
-            metavar="NAME",
-            help="Text encoding of the files (default: detected; see README 'Encodings').",
-        ),
-        click.option(
-            "--delimiter",
-            type=click.Choice([",", ";", "tab"]),
-            help="CSV column separator (default: sniffed from the header line).",
-        ),
-        click.option(
-            "--decimal-comma/--no-decimal-comma",
-            default=None,
-            help="Read 1.299,00 as 1299.00 (default: on for semicolon-separated files).",
-        ),
-        click.option(
-            "--map",
-            "mappings",
-            multiple=True,
-            metavar='FIELD="COLUMN"',
-            help="Read FIELD from the column named COLUMN (repeatable).",
-        ),
-    ]
-    for option in reversed(options):
+    """Add the options every command that reads input files shares.
+
+    Like the platform flags, they are not passed to the command function: they land in
+    ``ctx.meta``, where :func:`read_options` and :func:`user_mapping` find them.
+    """
+    for option in reversed(INPUT_OPTIONS):
         function = option(function)
     return function
 
 
-def build_catalog(
-    files: tuple[Path, ...],
-    file_format: str | None,
-    encoding: str | None,
-    delimiter: str | None,
-    decimal_comma: bool | None,
-    mappings: tuple[str, ...],
-) -> Any:
-    """Open ``files`` as a :class:`shopsync.catalog.Catalog` from the shared input options."""
-    from shopsync.catalog import Catalog  # noqa: PLC0415 - keeps --help fast
+def read_options(ctx: click.Context) -> Any:
+    """:class:`shopsync.io.readers.ReadOptions` from this command's input options."""
+    from shopsync.io.readers import ReadOptions  # noqa: PLC0415 - keeps --help fast
+
+    given = ctx.meta.get(_META_KEY, {})
+    delimiter = given.get("delimiter")
+    return ReadOptions(
+        format=given.get("file_format"),
+        encoding=given.get("encoding"),
+        delimiter="\t" if delimiter == "tab" else delimiter,
+        decimal_comma=given.get("decimal_comma"),
+    )
+
+
+def user_mapping(ctx: click.Context, fields: Iterable[str]) -> dict[str, str]:
+    """The ``--map FIELD=COLUMN`` options of this command, checked against ``fields``."""
     from shopsync.io.headers import parse_user_mapping  # noqa: PLC0415
+
+    return parse_user_mapping(ctx.meta.get(_META_KEY, {}).get("mappings", ()), fields)
+
+
+def open_catalog(ctx: click.Context, files: tuple[Path, ...]) -> Any:
+    """Open ``files`` as a :class:`shopsync.catalog.Catalog` with this command's options."""
+    from shopsync.catalog import Catalog  # noqa: PLC0415
     from shopsync.models import PRODUCT_FIELDS  # noqa: PLC0415
 
-    options = read_options(file_format, encoding, delimiter, decimal_comma)
-    return Catalog(list(files), options, parse_user_mapping(mappings, PRODUCT_FIELDS))
-
-
-def read_options(
-    file_format: str | None, encoding: str | None, delimiter: str | None, decimal_comma: bool | None
-) -> Any:
-    """:class:`shopsync.io.readers.ReadOptions` from the shared input options."""
-    from shopsync.io.readers import ReadOptions  # noqa: PLC0415
-
-    return ReadOptions(
-        format=file_format,  # type: ignore[arg-type] # click.Choice guarantees the literal
-        encoding=encoding,
-        delimiter="\t" if delimiter == "tab" else delimiter,
-        decimal_comma=decimal_comma,
-    )
+    return Catalog(list(files), read_options(ctx), user_mapping(ctx, PRODUCT_FIELDS))
 
 
 FILES = click.argument(
@@ -104,15 +121,10 @@ FILES = click.argument(
     show_default=True,
     help="Rejected rows to list (the counts and --rejects always cover all).",
 )
-@click.pass_obj
+@click.pass_context
 def validate(
-    app: AppContext,
+    ctx: click.Context,
     files: tuple[Path, ...],
-    file_format: str | None,
-    encoding: str | None,
-    delimiter: str | None,
-    decimal_comma: bool | None,
-    mappings: tuple[str, ...],
     rejects: Path | None,
     as_json: bool,
     max_errors: int,
@@ -124,7 +136,8 @@ def validate(
     from shopsync.catalog import validate as run_validation  # noqa: PLC0415
     from shopsync.errors import ExitCode  # noqa: PLC0415
 
-    catalog = build_catalog(files, file_format, encoding, delimiter, decimal_comma, mappings)
+    app = ctx.find_object(AppContext) or AppContext()
+    catalog = open_catalog(ctx, files)
     report = run_validation(catalog, rejects=rejects, keep_errors=None if as_json else max_errors)
     if as_json:
         import json  # noqa: PLC0415
@@ -135,7 +148,7 @@ def validate(
 
         show_validation(Output(quiet=app.quiet, verbose=app.verbose), report)
     if report.stats.invalid:
-        raise SystemExit(int(ExitCode.INPUT_REJECTED))
+        ctx.exit(int(ExitCode.INPUT_REJECTED))
 
 
 @click.command()

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from shopsync.cli.catalog import FILES, build_catalog, input_options
+from shopsync.cli.catalog import FILES, input_options, open_catalog, read_options, user_mapping
 from shopsync.cli.main import AppContext
 from shopsync.cli.options import platform_options, settings_from_context
 from shopsync.errors import ExitCode, ShopsyncError
@@ -133,11 +133,6 @@ def _path_option(name: str, text: str) -> Callable[[Any], Any]:
 def plan_command(
     ctx: click.Context,
     files: tuple[Path, ...],
-    file_format: str | None,
-    encoding: str | None,
-    delimiter: str | None,
-    decimal_comma: bool | None,
-    mappings: tuple[str, ...],
     sandbox: bool,
     force: bool,
     refresh: bool,
@@ -153,7 +148,7 @@ def plan_command(
 
     app: AppContext = ctx.find_object(AppContext) or AppContext()
     try:
-        catalog = build_catalog(files, file_format, encoding, delimiter, decimal_comma, mappings)
+        catalog = open_catalog(ctx, files)
         with open_target(ctx, sandbox=sandbox, need_platform=refresh) as (settings, target):
             result = plan(
                 catalog,
@@ -200,11 +195,6 @@ def plan_command(
 def upload_command(
     ctx: click.Context,
     files: tuple[Path, ...],
-    file_format: str | None,
-    encoding: str | None,
-    delimiter: str | None,
-    decimal_comma: bool | None,
-    mappings: tuple[str, ...],
     sandbox: bool,
     force: bool,
     refresh: bool,
@@ -226,7 +216,7 @@ def upload_command(
 
     app: AppContext = ctx.find_object(AppContext) or AppContext()
     output = Output(quiet=app.quiet, verbose=app.verbose)
-    catalog = build_catalog(files, file_format, encoding, delimiter, decimal_comma, mappings)
+    catalog = open_catalog(ctx, files)
     with open_target(ctx, sandbox=sandbox, need_platform=True) as (settings, target):
         job = UploadJob(
             catalog,
@@ -288,11 +278,6 @@ def _run_job(job: Any, output: Any, warnings: list[Any]) -> int:
 def stock_command(
     ctx: click.Context,
     files: tuple[Path, ...],
-    file_format: str | None,
-    encoding: str | None,
-    delimiter: str | None,
-    decimal_comma: bool | None,
-    mappings: tuple[str, ...],
     sandbox: bool,
     mode: str | None,
     cas: bool,
@@ -308,8 +293,7 @@ def stock_command(
     never created. Safe under cron: one run per profile at a time, plain output off a
     terminal, --report and --metrics-file for monitoring.
     """
-    from shopsync.cli.catalog import read_options  # noqa: PLC0415
-    from shopsync.io.headers import STOCK_SCHEMA, parse_user_mapping  # noqa: PLC0415
+    from shopsync.io.headers import STOCK_SCHEMA  # noqa: PLC0415
     from shopsync.stock import StockFile, StockJob, StockOptions  # noqa: PLC0415
     from shopsync.sync import Outputs  # noqa: PLC0415
     from shopsync.ui import Output  # noqa: PLC0415
@@ -318,8 +302,8 @@ def stock_command(
     output = Output(quiet=app.quiet, verbose=app.verbose)
     stock_file = StockFile(
         list(files),
-        read_options(file_format, encoding, delimiter, decimal_comma),
-        parse_user_mapping(mappings, STOCK_SCHEMA.aliases),
+        read_options(ctx),
+        user_mapping(ctx, STOCK_SCHEMA.aliases),
         mode=mode,  # type: ignore[arg-type] # click.Choice guarantees the literal
     )
     with open_target(ctx, sandbox=sandbox, need_platform=True) as (settings, target):
