@@ -137,15 +137,15 @@ class Planner:
         # Rows are planned in chunks so that the ledger (and with --refresh, the
         # platform) is asked about many SKUs at once, not one query per row.
         skus = [row.product.sku for row in rows]
-        ledger = self.ledger.get_many(skus)
+        recorded = self.ledger.get_many(skus)
         if self.refresh_from is None:
             for row in rows:
-                yield self.decide(row, ledger.get(row.product.sku))
+                yield self.decide(row, recorded.get(row.product.sku))
             return
         remote = self.refresh_from.lookup_skus(skus)
         for row in rows:
             sku = row.product.sku
-            known = ledger.get(sku)
+            known = recorded.get(sku)
             found = remote.get(sku)
             entry: LedgerEntry | None = None
             if found is not None:
