@@ -53,6 +53,18 @@ _RETRIED = frozenset({408, 409, 429})
 T = TypeVar("T")
 
 
+def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """``items`` in lists of ``size`` (the last one shorter), as they come."""
+    chunk: list[T] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
 def new_run_id() -> str:
     """A run id that sorts by time and is unique: ``20261127T120102Z-3f9a1c``."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -124,13 +136,7 @@ class Planner:
 
     def plan(self, rows: Iterable[ValidRow[Product]]) -> Iterator[Change]:
         """One :class:`Change` per row, in input order, streaming."""
-        chunk: list[ValidRow[Product]] = []
-        for row in rows:
-            chunk.append(row)
-            if len(chunk) >= self.chunk_size:
-                yield from self._plan_chunk(chunk)
-                chunk = []
-        if chunk:
+        for chunk in chunked(rows, self.chunk_size):
             yield from self._plan_chunk(chunk)
 
     def _plan_chunk(self, rows: list[ValidRow[Product]]) -> Iterator[Change]:

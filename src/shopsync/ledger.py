@@ -125,21 +125,29 @@ class Ledger:
         Planning looks every SKU of the input up; one ``get`` per SKU is one SQL
         statement each, the largest cost of re-planning an unchanged catalog.
         """
-        found: dict[str, LedgerEntry] = {}
-        keys = [_PRODUCT + sku for sku in skus]
+        return {
+            sku: LedgerEntry.from_record(record)
+            for sku, record in self._fetch_many(_PRODUCT, skus).items()
+        }
+
+    def stocks(self, skus: Sequence[str]) -> dict[str, int]:
+        """The counts shopsync last set for those ``skus`` that have one, in few queries."""
+        return {sku: int(value) for sku, value in self._fetch_many(_STOCK, skus).items()}
+
+    def _fetch_many(self, prefix: str, skus: Sequence[str]) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        keys = [prefix + sku for sku in skus]
         for start in range(0, len(keys), _LOOKUP_CHUNK):
             chunk = keys[start : start + _LOOKUP_CHUNK]
             # diskcache has no multi-get; entries never expire here (no expire_time is
             # ever set), and Disk.fetch decodes a row exactly as Cache.get does.
             placeholders = ",".join("?" * len(chunk))  # the SKUs themselves are bound
             query = f"SELECT key, mode, filename, value FROM Cache WHERE raw = 1 AND key IN ({placeholders})"  # noqa: S608, E501 - only "?" placeholders are formatted in
-            rows = self._cache._sql(query, chunk).fetchall()
-            for key, mode, filename, value in rows:
+            for key, mode, filename, value in self._cache._sql(query, chunk).fetchall():
                 try:
-                    record = self._cache.disk.fetch(mode, filename, value, False)
+                    found[key[len(prefix) :]] = self._cache.disk.fetch(mode, filename, value, False)
                 except OSError:  # removed meanwhile by another process
                     continue
-                found[key[len(_PRODUCT) :]] = LedgerEntry.from_record(record)
         return found
 
     def put(self, sku: str, entry: LedgerEntry) -> None:

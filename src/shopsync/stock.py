@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Literal
 from shopsync.audit import AuditLog, AuditRecord, now_rfc3339
 from shopsync.catalog import RecordReader, RejectsFile
 from shopsync.digest import canonical_json
-from shopsync.engine import ItemOutcome, RunCounts, send_batches
+from shopsync.engine import ItemOutcome, RunCounts, chunked, send_batches
 from shopsync.errors import (
     APIError,
     AuthError,
@@ -45,6 +45,7 @@ from shopsync.sync import Outputs, RunJob, Target
 
 StockMode = Literal["set", "delta"]
 _OPERATION = "inventory.batch"
+_LOOKUP_CHUNK = 100
 
 
 class StockFile(RecordReader[StockLine]):
@@ -169,44 +170,44 @@ class StockJob(RunJob):
     def _batches(self, ledger: Ledger, rejects: RejectsFile, salt: str) -> Iterator[_StockBatch]:
         lines: list[ValidRow[StockLine]] = []
         changes: list[StockChange] = []
+        lasts: list[int | None] = []
         index = 0
-        for row in self._valid_rows(rejects):
+        for chunk in chunked(self._valid_rows(rejects), _LOOKUP_CHUNK):
             if self.stop.is_set() or self._fatal is not None:
                 return
-            line: StockLine = row.product
-            last = ledger.stock(line.sku)
-            if line.stock is not None:
-                if last == line.stock and not self.options.force:
-                    with self._lock:
-                        self.counts.unchanged += 1
+            known = ledger.stocks([row.product.sku for row in chunk])
+            for row in chunk:
+                change = self._change(row.product, known.get(row.product.sku))
+                if change is None:
                     continue
-                change = StockChange(
-                    line.sku,
-                    stock=line.stock,
-                    expected=last if self.options.cas and last is not None else None,
-                )
-            else:
-                change = StockChange(
-                    line.sku,
-                    delta=line.delta,
-                    expected=last if self.options.cas and last is not None else None,
-                )
-            lines.append(row)
-            changes.append(change)
-            if len(changes) >= self.batch_size:
-                yield self._batch(index, lines, changes, salt, ledger)
-                index += 1
-                lines, changes = [], []
+                lines.append(row)
+                changes.append(change)
+                lasts.append(known.get(row.product.sku))
+                if len(changes) >= self.batch_size:
+                    yield self._batch(index, lines, changes, lasts, salt)
+                    index += 1
+                    lines, changes, lasts = [], [], []
         if changes:
-            yield self._batch(index, lines, changes, salt, ledger)
+            yield self._batch(index, lines, changes, lasts, salt)
+
+    def _change(self, line: StockLine, last: int | None) -> StockChange | None:
+        """What to send for ``line`` given the count shopsync last set (None: nothing)."""
+        expected = last if self.options.cas and last is not None else None
+        if line.stock is None:
+            return StockChange(line.sku, delta=line.delta, expected=expected)
+        if last == line.stock and not self.options.force:
+            with self._lock:
+                self.counts.unchanged += 1
+            return None
+        return StockChange(line.sku, stock=line.stock, expected=expected)
 
     def _batch(
         self,
         index: int,
         lines: list[ValidRow[StockLine]],
         changes: list[StockChange],
+        lasts: list[int | None],
         salt: str,
-        ledger: Ledger,
     ) -> _StockBatch:
         body = {"updates": [change.to_api() for change in changes]}
         if self.stock_file.mode == "delta":
@@ -217,7 +218,9 @@ class StockJob(RunJob):
                 batch_salt += f":{self.run_id}"
         else:
             # What each count replaces, so setting 5, then 7, then 5 again is three writes.
-            batch_salt = canonical_json([[c.sku, ledger.stock(c.sku)] for c in changes])
+            batch_salt = canonical_json(
+                [[c.sku, last] for c, last in zip(changes, lasts, strict=True)]
+            )
         key = derive_idempotency_key(self.target.namespace, _OPERATION, body, batch_salt)
         return _StockBatch(index, lines, changes, key)
 
