@@ -129,7 +129,7 @@ SPECS: tuple[_Spec, ...] = (
     _Spec("rate", _parse_positive_float, 50.0, help="requests per second, all workers together"),
     _Spec("burst", _int_between(1, 10_000), 20, help="requests allowed at once above the rate"),
     _Spec("batch_size", _int_between(1, 1000), 50, help="items per batch request"),
-    _Spec("workers", _int_between(1, 64), 4, help="concurrent requests"),
+    _Spec("workers", _int_between(1, 64), 8, help="concurrent requests"),
     _Spec("connect_timeout", _parse_positive_float, 5.0, help="seconds to connect"),
     _Spec("read_timeout", _parse_positive_float, 30.0, help="seconds to wait for an answer"),
     _Spec("max_attempts", _int_between(1, 20), 5, help="attempts per request, retries included"),
@@ -198,7 +198,7 @@ class Settings:
     rate: float = 50.0
     burst: int = 20
     batch_size: int = 50
-    workers: int = 4
+    workers: int = 8
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
     max_attempts: int = 5
