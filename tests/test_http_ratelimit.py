@@ -90,10 +90,12 @@ def test_low_remaining_caps_the_rate_under_the_platforms_refill_rate() -> None:
     limiter.on_rate_headers(limit=50, remaining=40, reset=1)
     assert limiter.rate == 100.0  # far from the wall: nothing changes
     limiter.on_rate_headers(limit=50, remaining=5, reset=1)
-    assert limiter.rate == pytest.approx(0.9 * 45)
+    assert limiter.rate == pytest.approx(45)  # whole seconds are rounded up: no margin
     limiter.on_rate_headers(limit=50, remaining=0, reset=1)
-    assert limiter.rate == pytest.approx(0.9 * 45)  # the cap never raises the rate
+    assert limiter.rate == pytest.approx(45)  # the cap never raises the rate
     assert limiter.paused_until == pytest.approx(1 / 50)
+    limiter.on_rate_headers(limit=50, remaining=5, reset=1.5)
+    assert limiter.rate == pytest.approx(0.9 * 30)  # an exact Reset keeps a 10% margin
 
 
 def test_the_rate_recovers_additively_once_throttling_stops() -> None:

@@ -147,7 +147,12 @@ class RateLimiter:
         estimate = None
         if limit and reset and reset > 0 and limit > remaining:
             estimate = (limit - remaining) / reset
-            self._cap(estimate * 0.9)
+            # RateLimit-Reset in whole seconds is rounded up (RFC 9110 delay-seconds), so
+            # the estimate is already at or under the true refill rate, by up to 20% when
+            # the bucket is low: a further margin would only waste capacity. A fractional
+            # Reset is exact, and gets a 10% margin for the answers still in flight.
+            margin = 1.0 if float(reset).is_integer() else 0.9
+            self._cap(estimate * margin)
         else:
             self._cut(self._soft_decrease)
         if remaining <= 0:
