@@ -38,7 +38,7 @@ class LedgerEntry:
     names, decimals as strings), kept as its canonical JSON text, ``body_json``, and
     parsed only when needed: an unchanged product is recognised by ``content_hash``
     alone. ``body["stock"]`` is the product file's stock as last sent; the count on the
-    platform is tracked apart (:meth:`Ledger.stock`), so a stock sync is not undone by
+    platform is tracked apart (:meth:`Ledger.stocks`), so a stock sync is not undone by
     the next upload of an unchanged product file.
     """
 
@@ -169,11 +169,6 @@ class Ledger:
                 self._cache.set(_STOCK + sku, count)
             if finished_batch is not None:
                 self._cache.delete(_BATCH + finished_batch)
-
-    def stock(self, sku: str) -> int | None:
-        """The count shopsync last set for ``sku`` on the platform (by upload or stock sync)."""
-        value = self._cache.get(_STOCK + sku)
-        return None if value is None else int(value)
 
     def mark_done(self, key: str) -> None:
         """Remember that the write with idempotency key ``key`` was applied for good."""

@@ -12,7 +12,7 @@ never touches them.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import cached_property
 from typing import Annotated, Any, Generic, Literal, TypeVar
@@ -227,11 +227,9 @@ class ValidRow(Generic[RecordT]):
     product: RecordT
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Warning_:
     """A problem with a file that does not reject any row (an unknown column, say)."""
 
     file: str
     message: str
-    line: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
