@@ -105,8 +105,14 @@ class Ledger:
         try:
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)
             directory.chmod(0o700)
+            # Nothing in the ledger expires and nothing may be evicted: with cull_limit 0
+            # diskcache also skips the query for expired keys it runs on every set.
             self._cache = diskcache.Cache(
-                str(directory), eviction_policy="none", size_limit=1 << 62, statistics=False
+                str(directory),
+                eviction_policy="none",
+                size_limit=1 << 62,
+                cull_limit=0,
+                statistics=False,
             )
         except OSError as error:
             raise ConfigError(
