@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
-from functools import partial
-from typing import Any
 
-canonical_json = partial(
-    json.dumps, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
-)
+# One encoder for every call: json.dumps with options builds a new JSONEncoder each time,
+# a fifth of the cost of encoding a product body. encode() keeps no state between calls.
+canonical_json = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+).encode
 """JSON with sorted keys and no spaces (decimals, should any get here, as strings)."""
 
 
@@ -23,12 +22,5 @@ def hash_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
-def canonical_body(body: Mapping[str, Any]) -> tuple[str, str]:
-    """``(canonical JSON, its digest)`` of a product body: both are kept in the ledger."""
-    text = canonical_json(body)
-    return text, hash_text(text)
-
-
-def content_hash(body: Mapping[str, Any]) -> str:
-    """A short, stable digest of a product's API body (sorted keys, decimals as strings)."""
-    return hash_text(canonical_json(body))
+compact_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+"""JSON with no spaces, keys in the order given (non-ASCII characters as they are)."""

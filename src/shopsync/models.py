@@ -12,6 +12,7 @@ never touches them.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cached_property
@@ -26,6 +27,8 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
+
+from shopsync.digest import compact_json, hash_text
 
 SKU_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 """1 to 64 characters of ``A-Z a-z 0-9 . _ -`` (platform-api.md §2)."""
@@ -145,9 +148,42 @@ class Product(SkuRecord):
             del body["attributes"]
         return body
 
+    @cached_property
+    def api_json(self) -> str:
+        """:meth:`to_api` as JSON text, exactly as :func:`product_json` writes it.
+
+        Encoded once, by pydantic-core (four times faster than the json module): its
+        digest is the content hash the ledger keeps, and an adapter whose wire format
+        is this body sends the text as it is.
+        """
+        text: bytes = self.__pydantic_serializer__.to_json(
+            self, exclude_none=True, exclude=None if self.attributes else {"attributes"}
+        )
+        return text.decode("utf-8")
+
 
 PRODUCT_FIELDS: tuple[str, ...] = tuple(Product.model_fields)
 """The product's field names in contract order."""
+
+
+def product_json(body: Mapping[str, Any]) -> str:
+    """A product body as the JSON text the ledger hashes: fields in contract order.
+
+    For the body of a :class:`Product` this is exactly :attr:`Product.api_json` (the
+    same separators, escapes and order as pydantic-core writes), so a body rebuilt from
+    the ledger or the platform hashes like the product it came from. Keys that are not
+    product fields follow, sorted.
+    """
+    ordered = {name: body[name] for name in PRODUCT_FIELDS if name in body}
+    if len(ordered) != len(body):
+        ordered.update(sorted((k, v) for k, v in body.items() if k not in ordered))
+    return compact_json(ordered)
+
+
+def product_digest(body: Mapping[str, Any]) -> tuple[str, str]:
+    """``(product_json(body), its digest)``: both are kept in the ledger."""
+    text = product_json(body)
+    return text, hash_text(text)
 
 
 class StockLine(SkuRecord):

@@ -184,6 +184,7 @@ class HttpClient:
         *,
         params: Mapping[str, str] | None = None,
         json: Any = None,
+        json_text: str | None = None,
         idempotency_key: str | None = None,
         retry_ambiguous: bool = True,
     ) -> ApiResponse:
@@ -191,7 +192,8 @@ class HttpClient:
 
         Every POST carries ``Idempotency-Key``: ``idempotency_key`` if given (content-
         derived keys for batches), else a random one, fixed here before the first
-        attempt. ``retry_ambiguous=False`` raises
+        attempt. ``json_text`` is a body already encoded as JSON, sent as it is (instead
+        of ``json``). ``retry_ambiguous=False`` raises
         :class:`~shopsync.errors.AmbiguousWriteError` instead of resending after a
         failure that may have been applied (for platforms that ignore keys).
         """
@@ -202,6 +204,10 @@ class HttpClient:
         if method == "POST" and key is None:
             key = str(uuid.uuid4())
         headers = {"Accept": "application/json"}
+        content = None
+        if json_text is not None:
+            content = json_text.encode("utf-8")
+            headers["Content-Type"] = "application/json"
         if key is not None:
             headers["Idempotency-Key"] = key
         refreshed = False
@@ -218,6 +224,7 @@ class HttpClient:
                     headers=headers,
                     params=params,
                     json=json,
+                    content=content,
                 )
             except requests.RequestException as error:
                 self.stats.add("transport_errors")

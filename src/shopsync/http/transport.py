@@ -108,8 +108,13 @@ class Transport:
         params: Mapping[str, str] | None = None,
         json: Any = None,
         data: Mapping[str, str] | None = None,
+        content: bytes | None = None,
     ) -> requests.Response:
-        """Send one request (no retries here); raise requests' exceptions unchanged."""
+        """Send one request (no retries here); raise requests' exceptions unchanged.
+
+        The body is ``json`` (encoded here), ``data`` (a form) or ``content`` (bytes
+        sent as they are; the caller sets their Content-Type).
+        """
         auth: requests.auth.AuthBase = BearerAuth(token) if token is not None else _NoAuth()
         return self.session().request(
             method,
@@ -117,7 +122,7 @@ class Transport:
             headers=dict(headers or {}),
             params=dict(params) if params else None,
             json=json,
-            data=dict(data) if data is not None else None,
+            data=dict(data) if data is not None else content,
             auth=auth,
             timeout=timeout,
             verify=self.verify,

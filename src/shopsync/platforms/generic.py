@@ -11,6 +11,7 @@ creates it finds as done, and resends only the rest.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -85,25 +86,31 @@ class GenericPlatform:
             raise ValueError(f"a batch holds at most {MAX_BATCH} items")
         if not creates and not updates:
             return BatchResult()
-        create_bodies = [product.to_api() for product in creates]
+        # A create item is the product's API body, which the product keeps encoded (it
+        # was encoded once to hash it): the request is put together from those texts.
+        create_texts = [product.api_json for product in creates]
         update_bodies = [update.to_api() for update in updates]
+        update_text = json.dumps(update_bodies, ensure_ascii=False, separators=(",", ":"))
         skus = [p.sku for p in creates] + [u.sku for u in updates]
         done: dict[int, ItemResult] = {}  # reconciled creates, by position
         pending = list(range(len(creates)))
         for _round in range(_MAX_RECONCILE_ROUNDS + 1):
             if not pending and not update_bodies:
                 return BatchResult(created=[done[i] for i in range(len(creates))])
-            body = {
-                "create": [create_bodies[i] for i in pending],
-                "update": update_bodies,
-            }
+            text = (
+                '{"create":['
+                + ",".join(create_texts[i] for i in pending)
+                + '],"update":'
+                + update_text
+                + "}"
+            )
             key = idempotency_key if not done else None
-            key = key or derive_idempotency_key(self.namespace, "POST /products/batch", body)
+            key = key or derive_idempotency_key(self.namespace, "POST /products/batch", text)
             try:
                 response = self.client.request(
                     "POST",
                     "/products/batch",
-                    json=body,
+                    json_text=text,
                     idempotency_key=key,
                     retry_ambiguous=self.trust_idempotency_keys,
                 )
