@@ -235,3 +235,46 @@ def test_against_the_sandbox_at_twice_its_limit_under_5_percent_429(
     assert sent > 40  # it kept working
     assert throttled / sent < 0.05
     assert sandbox.stats()["rate_limited"] == marks[1]["throttled"]
+
+
+def test_the_refill_rate_is_measured_from_remaining_and_the_answers_between() -> None:
+    fake = FakeTime(start=0.0)
+    limiter = RateLimiter(1000, 1, clock=fake.clock, sleep=fake.sleep)
+    platform = _ServerBucket(40, 100, 0.0)
+    assert limiter.measured_refill is None
+    while fake.clock() < 3.0:
+        fake.advance(1 / 60)  # the client sends 60/s; the platform refills 40/s
+        allowed, headers, _ = platform.take(fake.clock())
+        assert allowed
+        limiter.on_rate_headers(**headers)
+    assert limiter.measured_refill == pytest.approx(40, abs=1.5)
+
+
+def test_a_full_bucket_hides_the_refill_so_nothing_is_measured() -> None:
+    fake = FakeTime(start=0.0)
+    limiter = RateLimiter(1000, 1, clock=fake.clock, sleep=fake.sleep)
+    for _ in range(300):
+        fake.advance(0.1)
+        limiter.on_rate_headers(limit=100, remaining=99, reset=0)
+    assert limiter.measured_refill is None
+
+
+def test_at_twice_a_small_burst_limit_it_sends_near_the_refill_rate() -> None:
+    # With a burst of 20, "low" is 4 tokens left, where a whole-second Reset of 1 makes
+    # (limit - remaining) / reset read 16/s for a platform refilling 100/s: capped
+    # there, a client used about two thirds of the limit. Measured, it uses nearly all.
+    fake = FakeTime(start=0.0)
+    limiter = RateLimiter(200, 20, clock=fake.clock, sleep=fake.sleep)
+    platform = _ServerBucket(100, 20, 0.0)
+    outcomes: list[tuple[float, bool]] = []
+    while fake.clock() < 20.0:
+        limiter.acquire()
+        allowed, headers, retry_after = platform.take(fake.clock())
+        outcomes.append((fake.clock(), allowed))
+        if allowed:
+            limiter.on_rate_headers(**headers)
+        else:
+            limiter.on_throttled(retry_after)
+    late = [ok for t, ok in outcomes if t >= 2.0]
+    assert late.count(False) / len(late) < 0.02
+    assert sum(late) / 18.0 >= 85  # of the platform's 100/s

@@ -8,10 +8,10 @@ never held while sleeping.
 
 The rate adapts like TCP congestion control (AIMD): a 429 halves it and pauses every
 worker until ``Retry-After``; ``RateLimit-Remaining`` running low caps it just under the
-platform's refill rate (read from the headers) before the platform has to refuse
-anything; and each quiet second adds back a twentieth of the configured rate, so the
-client recovers once the platform stops throttling. The rate never exceeds what was
-configured.
+platform's refill rate (measured from how ``Remaining`` moves against the answers
+received) before the platform has to refuse anything; and each quiet second adds back
+a twentieth of the configured rate, so the client recovers once the platform stops
+throttling. The rate never exceeds what was configured.
 """
 
 from __future__ import annotations
@@ -69,6 +69,10 @@ class RateLimiter:
         self._last_change = now
         self._last_decrease = -math.inf
         self._last_hard_decrease = -math.inf
+        # The platform's refill rate as measured from RateLimit-Remaining (see
+        # _measure_refill): a window opens at one answer and closes a second later.
+        self._window: tuple[float, float, int] | None = None  # (opened at, remaining, answers)
+        self._measured_refill: float | None = None
 
     @property
     def rate(self) -> float:
@@ -133,30 +137,71 @@ class RateLimiter:
     ) -> None:
         """Slow down before the wall, from the ``RateLimit-*`` headers of any answer.
 
-        platform-api.md §6 describes a token bucket: ``RateLimit-Reset`` is the time until
-        the bucket is full again. With ``remaining`` tokens left, the platform refills
-        ``(limit - remaining) / reset`` per second: its sustainable rate. When the bucket
-        runs low, the client caps its own rate a little under that estimate, and with
-        the bucket empty every worker waits one refill interval. Far from the wall the
-        headers change nothing.
+        platform-api.md §6 describes a token bucket. When it runs low, the client caps
+        its own rate just under the platform's refill rate, and with the bucket empty
+        every worker waits one refill interval. Far from the wall the headers change
+        nothing.
+
+        The refill rate is measured: between two answers a second or more apart, the
+        bucket gained ``remaining2 - remaining1`` plus one token for each answer in
+        between (each one spent a token). Until a measurement exists, it is estimated
+        from ``RateLimit-Reset`` as ``(limit - remaining) / reset``; but a whole-second
+        Reset is rounded up, which puts that estimate up to 20 % under the true rate
+        when the bucket is low, and a client capped there leaves that much unused.
         """
         if remaining is None:
             return
+        measured = self._measure_refill(limit, remaining)
         if remaining > max(2.0, (limit or 0) * 0.2):
             return
         estimate = None
-        if limit and reset and reset > 0 and limit > remaining:
+        if measured is not None:
+            # Measured at the rate the client sent: 3% under it, so the platform's
+            # bucket fills back up slowly instead of hovering at empty.
+            estimate = measured
+            self._cap(estimate * 0.97)
+        elif limit and reset and reset > 0 and limit > remaining:
             estimate = (limit - remaining) / reset
-            # RateLimit-Reset in whole seconds is rounded up (RFC 9110 delay-seconds), so
-            # the estimate is already at or under the true refill rate, by up to 20% when
-            # the bucket is low: a further margin would only waste capacity. A fractional
-            # Reset is exact, and gets a 10% margin for the answers still in flight.
+            # A whole-second Reset is rounded up, so this is already at or under the
+            # true rate: no further margin. A fractional Reset is exact, and gets a 10%
+            # margin for the answers still in flight.
             margin = 1.0 if float(reset).is_integer() else 0.9
             self._cap(estimate * margin)
         else:
             self._cut(self._soft_decrease)
         if remaining <= 0:
             self.pause(1.0 / estimate if estimate else 1.0 / self.rate)
+
+    @property
+    def measured_refill(self) -> float | None:
+        """The platform's refill rate (requests/s) as last measured, if it could be."""
+        with self._lock:
+            return self._measured_refill
+
+    def _measure_refill(self, limit: float | None, remaining: float) -> float | None:
+        with self._lock:
+            now = self._clock()
+            if limit is not None and remaining >= limit - 1:
+                # A full bucket drops tokens it cannot hold: its refill is invisible.
+                self._window = None
+                return self._measured_refill
+            if self._window is None:
+                self._window = (now, remaining, 0)
+                return self._measured_refill
+            opened, at_open, answers = self._window
+            answers += 1
+            elapsed = now - opened
+            if elapsed < 1.0 or answers < 10:
+                self._window = (opened, at_open, answers)
+                return self._measured_refill
+            refill = (remaining - at_open + answers) / elapsed
+            self._window = (now, remaining, 0)
+            if refill > 0:
+                previous = self._measured_refill
+                # Half the weight on the newest second: quick to follow a change of
+                # limit, steady against one window's ±1 token of rounding.
+                self._measured_refill = refill if previous is None else (previous + refill) / 2
+            return self._measured_refill
 
     def _cap(self, target: float) -> None:
         if not self.adaptive:
