@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
+from json.encoder import encode_basestring
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,9 @@ from typing import Any
 from shopsync.errors import ConfigError
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, though never changed after construction: a frozen dataclass's __init__ sets
+# each field through object.__setattr__, six times slower, and one is made per product.
+@dataclass(slots=True)
 class AuditRecord:
     """One mutation of one item."""
 
@@ -40,8 +43,39 @@ class AuditRecord:
 
 
 _FIELDS: tuple[str, ...] = tuple(item.name for item in fields(AuditRecord))
+_LINE = "{" + ",".join(f'"{name}":%s' for name in _FIELDS) + "}\n"  # plain identifiers
 _values = attrgetter(*_FIELDS)
-_encode_line = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def encode_lines(records: Iterable[AuditRecord]) -> str:
+    """The JSON Lines text of ``records``: one compact object per line, fields in order.
+
+    The same text as ``json.dumps(record_as_dict, ensure_ascii=False,
+    separators=(",", ":"))``, written faster: every field is a string, an integer or
+    None, and most of a batch's values (time, run, profile, key, action, outcome) are
+    the same for all its records, so each distinct value is encoded once and a line
+    is one ``%`` of a template. One ``json.dumps`` per record was 6% of an upload's CPU.
+    """
+    encoded: dict[object, str] = {None: "null"}
+    known = encoded.get
+    lines = []
+    for record in records:
+        values = _values(record)
+        texts = list(map(known, values))
+        for position, text in enumerate(texts):
+            if text is None:
+                texts[position] = encoded[values[position]] = _scalar(values[position])
+        lines.append(_LINE % tuple(texts))
+    return "".join(lines)
+
+
+def _scalar(value: object) -> str:
+    if isinstance(value, str):
+        text: str = encode_basestring(value)
+        return text
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False)
 
 
 def now_rfc3339() -> str:
@@ -63,12 +97,7 @@ class AuditLog:
 
     def append(self, records: Iterable[AuditRecord]) -> None:
         """Append ``records`` and fsync, so an acknowledged change is never missing from the log."""
-        # A flat dict by field name, not dataclasses.asdict(): the fields are all scalars,
-        # and asdict's recursive deep copy was two thirds of the cost of a line.
-        lines = "".join(
-            _encode_line(dict(zip(_FIELDS, _values(record), strict=True))) + "\n"
-            for record in records
-        )
+        lines = encode_lines(records)
         if not lines:
             return
         with self._lock:

@@ -67,7 +67,9 @@ _UPSERT_PRODUCT = "INSERT OR REPLACE INTO product VALUES (?, ?, ?, ?, ?, ?)"
 _UPSERT_STOCK = "INSERT OR REPLACE INTO stock VALUES (?, ?)"
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, though never changed after construction: a frozen dataclass's __init__ sets
+# each field through object.__setattr__, six times slower, and one is made per product.
+@dataclass(slots=True)
 class LedgerEntry:
     """What the platform holds for one SKU, as far as shopsync knows.
 

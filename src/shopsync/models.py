@@ -203,7 +203,9 @@ class StockLine(SkuRecord):
         return self
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, though never changed after construction: a frozen dataclass's __init__ sets
+# each field through object.__setattr__, six times slower, and one is made per product.
+@dataclass(slots=True)
 class SourceRow:
     """One record as read from a file, before validation.
 
@@ -255,7 +257,9 @@ class RowError:
 RecordT = TypeVar("RecordT", bound=SkuRecord)
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, though never changed after construction: a frozen dataclass's __init__ sets
+# each field through object.__setattr__, six times slower, and one is made per product.
+@dataclass(slots=True)
 class ValidRow(Generic[RecordT]):
     """A row that became a valid record: a :class:`Product`, or a :class:`StockLine`."""
 
