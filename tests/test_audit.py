@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -48,3 +50,32 @@ def test_appended_records_read_back(tmp_path: Path) -> None:
     log.append([])
     assert list(read_audit(log.path)) == [asdict(first), asdict(second)]
     assert [r["sku"] for r in read_audit(log.path, sku="B-2")] == ["B-2"]
+
+
+def test_appends_are_forced_to_disk_at_most_once_a_second_and_on_close(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[int] = []
+    real_fsync = os.fsync
+
+    def counting_fsync(fd: int) -> None:
+        synced.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr("shopsync.audit.os.fsync", counting_fsync)
+    now = [100.0]
+    log = AuditLog(tmp_path / "audit.jsonl", sync_interval=1.0, clock=lambda: now[0])
+    record = AuditRecord("t", "run-1", "default", "create", "A-1", "p1", 200, "r", "k", "ok")
+    log.append([record])
+    now[0] += 0.5
+    log.append([record])
+    assert synced == []  # written (a killed process loses nothing), not yet forced
+    now[0] += 0.6
+    log.append([record])
+    assert len(synced) == 1
+    log.close()
+    assert len(synced) == 1  # nothing appended since the last fsync
+    log.append([record])
+    log.close()
+    assert len(synced) == 2
+    assert len(list(read_audit(log.path))) == 4

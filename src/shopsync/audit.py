@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from json.encoder import encode_basestring
@@ -84,19 +85,33 @@ def now_rfc3339() -> str:
 
 
 class AuditLog:
-    """Appends records to the JSON Lines audit log; safe to share between threads."""
+    """Appends records to the JSON Lines audit log; safe to share between threads.
 
-    def __init__(self, path: Path) -> None:
+    Each :meth:`append` is one ``write`` to a file opened with ``O_APPEND``: a batch's
+    lines are never interleaved with another's, and once ``append`` returns they
+    survive the process being killed. They are forced to the disk (``fsync``) at most
+    ``sync_interval`` seconds apart and by :meth:`close`, the same promise the ledger
+    makes: an fsync per batch, with the lock held, made eight workers queue behind the
+    disk (a 50,000-product upload spent more worker time there than on the network).
+    """
+
+    def __init__(
+        self, path: Path, *, sync_interval: float = 1.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         """Create the directory (mode 0700) if needed; the file is opened per write."""
         self.path = path
+        self.sync_interval = sync_interval
+        self._clock = clock
         self._lock = threading.Lock()
+        self._last_sync = clock()
+        self._unsynced = False
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as error:
             raise ConfigError(f"cannot create {path.parent}: {error.strerror}.") from None
 
     def append(self, records: Iterable[AuditRecord]) -> None:
-        """Append ``records`` and fsync, so an acknowledged change is never missing from the log."""
+        """Append ``records`` (fsynced within ``sync_interval`` seconds, or by close())."""
         lines = encode_lines(records)
         if not lines:
             return
@@ -104,9 +119,36 @@ class AuditLog:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
                 os.write(fd, lines.encode("utf-8"))
-                os.fsync(fd)
             finally:
                 os.close(fd)
+            self._unsynced = True
+            due = self._clock() - self._last_sync >= self.sync_interval
+            if due:
+                self._last_sync = self._clock()
+                self._unsynced = False
+        if due:
+            self._fsync()  # outside the lock: other workers go on appending meanwhile
+
+    def close(self) -> None:
+        """Force everything appended so far to the disk."""
+        with self._lock:
+            pending, self._unsynced = self._unsynced, False
+            self._last_sync = self._clock()
+        if pending:
+            self._fsync()
+
+    def _fsync(self) -> None:
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def __enter__(self) -> AuditLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def read_audit(

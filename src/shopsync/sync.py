@@ -290,6 +290,8 @@ class RunJob:
             error = failure
             raise
         finally:
+            if audit is not None:
+                audit.close()
             self._finish(rejects, error)
 
     def _valid_rows(self, rejects: RejectsFile) -> Iterator[ValidRow[Any]]:
