@@ -309,19 +309,23 @@ def _parse_json(raw: bytes) -> Any:
         raise ApiError(400, "MALFORMED_JSON", f"The body is not valid JSON: {exc}.") from None
 
 
+def _mark_decimal(value: object) -> object:
+    if isinstance(value, Decimal):
+        return {"$decimal": str(value)}
+    raise TypeError(type(value).__name__)
+
+
+# Built once: json.dumps with options builds a new encoder for every call.
+_canonical = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_mark_decimal
+).encode
+
+
 def _fingerprint(method: str, path: str, payload: Any) -> str:
     # "The same body" means the same JSON value: key order and whitespace do not matter,
     # and a number stays distinct from a string holding the same digits.
-    def mark(value: object) -> object:
-        if isinstance(value, Decimal):
-            return {"$decimal": str(value)}
-        raise TypeError(type(value).__name__)
-
-    canonical = json.dumps(
-        payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=mark
-    )
     digest = hashlib.sha256(f"{method} {path}\n".encode())
-    digest.update(canonical.encode("utf-8"))
+    digest.update(_canonical(payload).encode("utf-8"))
     return digest.hexdigest()
 
 

@@ -100,12 +100,11 @@ def _row(raw: Sequence[Any]) -> ProductRow:
     return ProductRow(raw[0], raw[1], raw[2], raw[3], raw[4], values)
 
 
+_compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def _data(values: dict[str, Any]) -> str:
-    return json.dumps(
-        {k: v for k, v in values.items() if k not in ("sku", "stock")},
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
+    return _compact({k: v for k, v in values.items() if k not in ("sku", "stock")})
 
 
 @dataclass(frozen=True)

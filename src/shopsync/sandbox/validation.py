@@ -203,7 +203,13 @@ def _text(value: object, *, limit: int, trim: bool = False) -> str:
     return text
 
 
+_PLAIN_HTTPS_URL = re.compile(r"https://[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*(?:[/?#][^\s]*)?")
+"""A common shape that the full check below accepts, recognised without urlsplit()."""
+
+
 def _is_https_url(value: str) -> bool:
+    if _PLAIN_HTTPS_URL.fullmatch(value):
+        return True
     if any(ch.isspace() for ch in value):
         return False
     try:
