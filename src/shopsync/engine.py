@@ -90,14 +90,12 @@ class Change:
     kind: ChangeKind
     row: SourceRow
     product: Product
-    body: dict[str, Any]
-    """The product's full API body."""
     content_hash: str
     entry: LedgerEntry | None
     fields: frozenset[str] | None = None
     """For updates: the fields that changed, the only ones sent."""
     body_json: str = ""
-    """The body's canonical JSON, of which ``content_hash`` is the digest (kept for the
+    """The body's JSON text, of which ``content_hash`` is the digest (kept for the
     ledger, so a created product's body is not encoded twice)."""
 
     @property
@@ -105,16 +103,18 @@ class Change:
         """The product's SKU."""
         return self.product.sku
 
+    @property
+    def body(self) -> dict[str, Any]:
+        """The product's full API body (a new dict; made only when something needs it:
+        planning a create, or an unchanged product, needs only its hash)."""
+        return self.product.to_api()
+
     def diff(self) -> list[tuple[str, Any, Any]]:
         """``(field, before, after)`` for each changed field of an update, in field order."""
         if self.kind != "update" or self.entry is None or self.fields is None:
             return []
-        before = self.entry.body
-        return [
-            (name, before.get(name), self.body.get(name))
-            for name in self.body
-            if name in self.fields
-        ]
+        before, after = self.entry.body, self.body
+        return [(name, before.get(name), after.get(name)) for name in after if name in self.fields]
 
 
 class Planner:
@@ -171,18 +171,16 @@ class Planner:
     def decide(self, row: ValidRow[Product], entry: LedgerEntry | None) -> Change:
         """The change for one row given what the ledger knows of its SKU."""
         product = row.product
-        body = product.to_api()
         text = product.api_json
         digest = hash_text(text)
         if entry is None:
-            return Change("create", row.row, product, body, digest, None, body_json=text)
+            return Change("create", row.row, product, digest, None, body_json=text)
         if self.force:
             fields = managed_fields(product) - {"sku"}
-            return Change(
-                "update", row.row, product, body, digest, entry, frozenset(fields), body_json=text
-            )
+            return Change("update", row.row, product, digest, entry, frozenset(fields), text)
         if entry.content_hash == digest and entry.outcome != "failed":
-            return Change("unchanged", row.row, product, body, digest, entry, body_json=text)
+            return Change("unchanged", row.row, product, digest, entry, body_json=text)
+        body = product.to_api()
         before = entry.body
         changed = frozenset(
             name
@@ -190,8 +188,8 @@ class Planner:
             if name != "sku" and before.get(name) != body.get(name)
         )
         if not changed:
-            return Change("unchanged", row.row, product, body, digest, entry, body_json=text)
-        return Change("update", row.row, product, body, digest, entry, changed, body_json=text)
+            return Change("unchanged", row.row, product, digest, entry, body_json=text)
+        return Change("update", row.row, product, digest, entry, changed, body_json=text)
 
 
 def _normalized_remote_body(fields: Mapping[str, Any], sku: str) -> dict[str, Any]:
@@ -246,9 +244,16 @@ class ItemOutcome:
     """``created``, ``updated``, or ``failed``."""
     product_id: str | None
     row: SourceRow | None
-    body: dict[str, Any]
+    source: Mapping[str, Any] | Product
+    """The body sent, or the product it is the body of (made into one only if an output
+    file asks: most outcomes are only counted)."""
     code: str | None = None
     message: str | None = None
+
+    @property
+    def body(self) -> Mapping[str, Any]:
+        """The API body of the item."""
+        return self.source.to_api() if isinstance(self.source, Product) else self.source
 
 
 @dataclass
@@ -472,9 +477,9 @@ class Engine:
                     change.body_json or product_json(change.body),
                     "created",
                 )
-                stocks[change.sku] = int(change.body["stock"])
+                stocks[change.sku] = change.product.stock
                 outcomes.append(
-                    ItemOutcome(change.sku, "created", item.product_id, change.row, change.body)
+                    ItemOutcome(change.sku, "created", item.product_id, change.row, change.product)
                 )
             elif item.code == "SKU_EXISTS" and item.product_id and not batch.follow_up:
                 # On the platform already (made elsewhere, or by a run whose ledger was
@@ -486,30 +491,37 @@ class Engine:
         for change, item in zip(batch.updates, result.updated, strict=True):
             assert change.entry is not None
             if item.ok:
+                sent = change.body
                 body = {
                     **change.entry.body,
-                    **{name: change.body[name] for name in change.fields or ()},
+                    **{name: sent[name] for name in change.fields or ()},
                 }
                 body["sku"] = change.sku
                 entries[change.sku] = LedgerEntry.of(
                     item.product_id or change.entry.product_id, body, "updated"
                 )
                 if "stock" in (change.fields or ()):
-                    stocks[change.sku] = int(change.body["stock"])
+                    stocks[change.sku] = change.product.stock
                 outcomes.append(
                     ItemOutcome(
                         change.sku,
                         "updated",
                         item.product_id or change.entry.product_id,
                         change.row,
-                        change.body,
+                        change.product,
                     )
                 )
             elif item.code == "NOT_FOUND" and not batch.follow_up:
                 # Deleted on the platform since: what the file holds must exist again.
                 follow_creates.append(
                     Change(
-                        "create", change.row, change.product, change.body, change.content_hash, None
+                        "create",
+                        change.row,
+                        change.product,
+                        change.content_hash,
+                        None,
+                        None,
+                        change.body_json,
                     )
                 )
             else:
@@ -539,7 +551,7 @@ class Engine:
                 "failed",
                 change.entry.product_id if change.entry else None,
                 change.row,
-                change.body,
+                change.product,
                 code,
                 message,
             )
@@ -584,7 +596,7 @@ def _adopt(change: Change, product_id: str) -> Change:
     entry = LedgerEntry(product_id, "", "{}", "adopted")
     fields = managed_fields(change.product) - {"sku"}
     return Change(
-        "update", change.row, change.product, change.body, change.content_hash, entry, fields
+        "update", change.row, change.product, change.content_hash, entry, fields, change.body_json
     )
 
 
@@ -594,7 +606,7 @@ def _failed(change: Change, item: ItemResult) -> ItemOutcome:
         "failed",
         item.product_id or (change.entry.product_id if change.entry else None),
         change.row,
-        change.body,
+        change.product,
         item.code or "ERROR",
         (f"{item.field}: " if item.field else "") + (item.message or "refused by the platform"),
     )
@@ -635,7 +647,7 @@ def _restore_batch(key: str, request: Mapping[str, Any]) -> _Batch:
         entry = LedgerEntry.from_record(item["entry"]) if item.get("entry") else None
         fields = frozenset(item.get("fields") or ()) if kind == "update" else None
         text, digest = product_digest(body)
-        return Change(kind, row, product, body, digest, entry, fields, body_json=text)
+        return Change(kind, row, product, digest, entry, fields, body_json=text)
 
     return _Batch(
         key,

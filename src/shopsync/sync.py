@@ -305,7 +305,7 @@ class RunJob:
         with self._outcome_lock:
             if outcome.action == "failed":
                 assert self._failed is not None
-                cells = _cells(outcome.row, outcome.body)
+                cells = _cells(outcome)
                 cells["error_code"] = outcome.code or ""
                 cells["error_message"] = outcome.message or ""
                 self._failed.add(cells)
@@ -425,8 +425,8 @@ def exit_code_for(counts: RunCounts) -> ExitCode:
     return ExitCode.OK
 
 
-def _cells(row: SourceRow | None, body: dict[str, Any]) -> dict[str, Any]:
+def _cells(outcome: ItemOutcome) -> dict[str, Any]:
     """The cells to write for a failed item: the original row, re-feedable as it is."""
-    if row is not None and row.cells:
-        return rejected_cells(row)
-    return rejected_cells(SourceRow("", 0, body))
+    if outcome.row is not None and outcome.row.cells:
+        return rejected_cells(outcome.row)
+    return rejected_cells(SourceRow("", 0, dict(outcome.body)))
