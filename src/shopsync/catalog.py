@@ -11,7 +11,6 @@ one is rejected with both places named.
 from __future__ import annotations
 
 import re
-from array import array
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ from shopsync.models import (
     ValidRow,
     Warning_,
 )
+from shopsync.skuindex import SeenSkus
 
 _DECIMAL_COMMA_FIELDS = ("price", "weight_kg")
 _DECIMAL_COMMA = re.compile(r"^[+-]?(?:\d{1,3}(?:\.\d{3})+|\d+)(?:,\d+)?$")
@@ -58,67 +58,6 @@ def unescape_formula(value: str) -> str:
     if len(value) > 1 and value[0] == "'" and value[1] in GUARDED_STARTS:
         return value[1:]
     return value
-
-
-class SeenSkus:
-    """Which SKUs have been read, and where each first stood, in 32 bytes per SKU.
-
-    A dict of SKU strings would cost about 150 bytes per row and grow a million-row run
-    by 150 MB. This open-addressing table keeps only each SKU's 64-bit hash and packed
-    location in two arrays. Two different SKUs with the same 64-bit hash (odds of about
-    1 in 36 million for a million SKUs) would be reported as duplicates; the message
-    names both places, so the seller can see that they are not.
-    """
-
-    __slots__ = ("_count", "_hashes", "_locations", "_mask")
-
-    _LINE_BITS = 40
-
-    def __init__(self, capacity: int = 1 << 12) -> None:
-        """``capacity`` must be a power of two; the table doubles when half full."""
-        self._hashes = array("q", bytes(8 * capacity))
-        self._locations = array("q", bytes(8 * capacity))
-        self._mask = capacity - 1
-        self._count = 0
-
-    def first_or_add(self, sku: str, file_index: int, line: int) -> tuple[int, int] | None:
-        """The (file index, line) where ``sku`` was first seen, or None after recording it here."""
-        key = hash(sku) or 1  # 0 marks an empty slot
-        mask = self._mask
-        hashes = self._hashes
-        slot = key & mask
-        while True:
-            found = hashes[slot]
-            if found == 0:
-                break
-            if found == key:
-                location = self._locations[slot]
-                return location >> self._LINE_BITS, location & ((1 << self._LINE_BITS) - 1)
-            slot = (slot + 1) & mask
-        hashes[slot] = key
-        self._locations[slot] = (file_index << self._LINE_BITS) | line
-        self._count += 1
-        if self._count * 2 > mask:
-            self._grow()
-        return None
-
-    def _grow(self) -> None:
-        old_hashes, old_locations = self._hashes, self._locations
-        capacity = (self._mask + 1) * 2
-        self._hashes = array("q", bytes(8 * capacity))
-        self._locations = array("q", bytes(8 * capacity))
-        self._mask = mask = capacity - 1
-        hashes, locations = self._hashes, self._locations
-        for key, location in zip(old_hashes, old_locations, strict=True):
-            if key:
-                slot = key & mask
-                while hashes[slot]:
-                    slot = (slot + 1) & mask
-                hashes[slot] = key
-                locations[slot] = location
-
-    def __len__(self) -> int:
-        return self._count
 
 
 @dataclass(slots=True)
@@ -230,33 +169,37 @@ class RecordReader(Generic[RecordT]):
 
     def __iter__(self) -> Iterator[ValidRow[RecordT] | RowError]:
         self.stats = CatalogStats()
-        seen = SeenSkus()
-        for file_index, plan in enumerate(self._plans):
-            for record in iter_rows(plan.opened):
-                self.stats.rows += 1
-                outcome = record if isinstance(record, RowError) else self._validate(plan, record)
-                if isinstance(outcome, ValidRow):
-                    sku = outcome.product.sku
-                    first = seen.first_or_add(sku, file_index, outcome.row.line)
-                    if first is not None:
-                        column = plan.column_of_field.get("sku", "sku")
-                        outcome = RowError(
-                            outcome.row,
-                            (
-                                FieldError(
-                                    column,
-                                    sku,
-                                    f"duplicate SKU: already at "
-                                    f"{self._plans[first[0]].opened.name}:{first[1]}; "
-                                    "this later row is not used",
+        # The index may spill to a temporary file; closing it (also when the caller
+        # abandons this generator, whose close() runs the with's exit) deletes the file.
+        with SeenSkus() as seen:
+            for file_index, plan in enumerate(self._plans):
+                for record in iter_rows(plan.opened):
+                    self.stats.rows += 1
+                    outcome = (
+                        record if isinstance(record, RowError) else self._validate(plan, record)
+                    )
+                    if isinstance(outcome, ValidRow):
+                        sku = outcome.product.sku
+                        first = seen.first_or_add(sku, file_index, outcome.row.line)
+                        if first is not None:
+                            column = plan.column_of_field.get("sku", "sku")
+                            outcome = RowError(
+                                outcome.row,
+                                (
+                                    FieldError(
+                                        column,
+                                        sku,
+                                        f"duplicate SKU: already at "
+                                        f"{self._plans[first[0]].opened.name}:{first[1]}; "
+                                        "this later row is not used",
+                                    ),
                                 ),
-                            ),
-                        )
-                if isinstance(outcome, ValidRow):
-                    self.stats.valid += 1
-                else:
-                    self.stats.invalid += 1
-                yield outcome
+                            )
+                    if isinstance(outcome, ValidRow):
+                        self.stats.valid += 1
+                    else:
+                        self.stats.invalid += 1
+                    yield outcome
 
     def _validate(self, plan: _FilePlan, row: SourceRow) -> ValidRow[RecordT] | RowError:
         if plan.tabular:
