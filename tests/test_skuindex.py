@@ -16,6 +16,7 @@ import pytest
 
 import shopsync.catalog
 from shopsync.catalog import Catalog
+from shopsync.errors import ConfigError
 from shopsync.models import RowError, ValidRow
 from shopsync.skuindex import SeenSkus
 
@@ -187,3 +188,14 @@ def test_a_failing_consumer_leaves_no_file(tmp_path: Path, spill_dir: Path) -> N
                 raise RuntimeError("consumer failed")
     gc.collect()
     assert list(spill_dir.iterdir()) == []
+
+
+def test_a_temporary_directory_that_cannot_be_written_is_a_clear_error(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-directory"
+    with (
+        SeenSkus(capacity=2, memory_slots=8, spill_dir=missing) as seen,
+        pytest.raises(ConfigError, match="temporary file") as caught,
+    ):
+        for number in range(100):
+            seen.first_or_add(f"S-{number}", 0, number + 2)
+    assert "TMPDIR" in (caught.value.hint or "")

@@ -38,6 +38,8 @@ from operator import itemgetter
 from pathlib import Path
 from types import TracebackType
 
+from shopsync.errors import ConfigError
+
 _LINE_BITS = 40
 _LINE_MASK = (1 << _LINE_BITS) - 1
 
@@ -211,7 +213,10 @@ class SeenSkus:
         self.close()
 
     def _on_disk(self, key: int) -> tuple[int, int] | None:
-        row = self._store().execute("SELECT loc FROM seen WHERE h = ?", (key,)).fetchone()
+        try:
+            row = self._store().execute("SELECT loc FROM seen WHERE h = ?", (key,)).fetchone()
+        except (OSError, sqlite3.Error) as error:
+            raise self._disk_error(error) from None
         if row is None:
             return None
         location: int = row[0]
@@ -239,8 +244,23 @@ class SeenSkus:
                 hashes[slot] = key
                 locations[slot] = location
 
+    def _disk_error(self, error: BaseException) -> ConfigError:
+        place = self._directory or self._spill_dir or Path(tempfile.gettempdir())
+        return ConfigError(
+            f"cannot keep the index of SKUs already read in a temporary file in {place}: "
+            f"{getattr(error, 'strerror', None) or error}.",
+            hint="Free some space there, or set TMPDIR to a directory with room "
+            "(it needs about 40 bytes per SKU past the first 131,072).",
+        )
+
     def _spill(self) -> None:
         """Move every entry of the in-memory table to SQLite, and empty the table."""
+        try:
+            self._spill_unchecked()
+        except (OSError, sqlite3.Error) as error:
+            raise self._disk_error(error) from None
+
+    def _spill_unchecked(self) -> None:
         db = self._store()
         hashes, locations = self._hashes, self._locations
         filter_, filter_mask = self._filter, self._filter_mask
