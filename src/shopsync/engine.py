@@ -36,7 +36,7 @@ from shopsync.audit import AuditLog, AuditRecord, now_rfc3339
 from shopsync.digest import compact_json, hash_text
 from shopsync.errors import APIError, AuthError, Interrupted, PlatformError, ShopsyncError
 from shopsync.ledger import Ledger, LedgerEntry
-from shopsync.models import Product, SourceRow, ValidRow, product_digest, product_json
+from shopsync.models import Product, SourceRow, ValidRow, product_digest
 from shopsync.platforms.base import (
     BatchResult,
     ItemResult,
@@ -90,13 +90,26 @@ class Change:
     kind: ChangeKind
     row: SourceRow
     product: Product
-    content_hash: str
     entry: LedgerEntry | None
     fields: frozenset[str] | None = None
     """For updates: the fields that changed, the only ones sent."""
-    body_json: str = ""
-    """The body's JSON text, of which ``content_hash`` is the digest (kept for the
-    ledger, so a created product's body is not encoded twice)."""
+    _text: str = ""
+    _digest: str = ""
+
+    @property
+    def body_json(self) -> str:
+        """The body's JSON text (:attr:`Product.api_json`, unless restored from a ledger)."""
+        if not self._text:
+            self._text = self.product.api_json
+        return self._text
+
+    @property
+    def content_hash(self) -> str:
+        """The digest of :attr:`body_json`, worked out when first needed: a ``plan`` of
+        new products never needs it, an upload needs it when it batches them."""
+        if not self._digest:
+            self._digest = hash_text(self.body_json)
+        return self._digest
 
     @property
     def sku(self) -> str:
@@ -171,15 +184,15 @@ class Planner:
     def decide(self, row: ValidRow[Product], entry: LedgerEntry | None) -> Change:
         """The change for one row given what the ledger knows of its SKU."""
         product = row.product
+        if entry is None:
+            return Change("create", row.row, product, None)
         text = product.api_json
         digest = hash_text(text)
-        if entry is None:
-            return Change("create", row.row, product, digest, None, body_json=text)
         if self.force:
-            fields = managed_fields(product) - {"sku"}
-            return Change("update", row.row, product, digest, entry, frozenset(fields), text)
+            fields = frozenset(managed_fields(product) - {"sku"})
+            return Change("update", row.row, product, entry, fields, text, digest)
         if entry.content_hash == digest and entry.outcome != "failed":
-            return Change("unchanged", row.row, product, digest, entry, body_json=text)
+            return Change("unchanged", row.row, product, entry, None, text, digest)
         body = product.to_api()
         before = entry.body
         changed = frozenset(
@@ -188,8 +201,8 @@ class Planner:
             if name != "sku" and before.get(name) != body.get(name)
         )
         if not changed:
-            return Change("unchanged", row.row, product, digest, entry, body_json=text)
-        return Change("update", row.row, product, digest, entry, changed, body_json=text)
+            return Change("unchanged", row.row, product, entry, None, text, digest)
+        return Change("update", row.row, product, entry, changed, text, digest)
 
 
 def _normalized_remote_body(fields: Mapping[str, Any], sku: str) -> dict[str, Any]:
@@ -474,7 +487,7 @@ class Engine:
                 entries[change.sku] = LedgerEntry(
                     item.product_id,
                     change.content_hash,
-                    change.body_json or product_json(change.body),
+                    change.body_json,
                     "created",
                 )
                 stocks[change.sku] = change.product.stock
@@ -518,10 +531,10 @@ class Engine:
                         "create",
                         change.row,
                         change.product,
-                        change.content_hash,
                         None,
                         None,
                         change.body_json,
+                        change.content_hash,
                     )
                 )
             else:
@@ -596,7 +609,7 @@ def _adopt(change: Change, product_id: str) -> Change:
     entry = LedgerEntry(product_id, "", "{}", "adopted")
     fields = managed_fields(change.product) - {"sku"}
     return Change(
-        "update", change.row, change.product, change.content_hash, entry, fields, change.body_json
+        "update", change.row, change.product, entry, fields, change.body_json, change.content_hash
     )
 
 
@@ -621,7 +634,7 @@ def _request_of(creates: Sequence[Change], updates: Sequence[Change]) -> str:
 
     def item(change: Change, extra: dict[str, Any]) -> str:
         place = json.dumps({"file": change.row.file, "line": change.row.line, **extra})
-        body = change.body_json or product_json(change.body)
+        body = change.body_json
         return '{"body":' + body + "," + place[1:]
 
     created = ",".join(item(c, {}) for c in creates)
@@ -647,7 +660,7 @@ def _restore_batch(key: str, request: Mapping[str, Any]) -> _Batch:
         entry = LedgerEntry.from_record(item["entry"]) if item.get("entry") else None
         fields = frozenset(item.get("fields") or ()) if kind == "update" else None
         text, digest = product_digest(body)
-        return Change(kind, row, product, digest, entry, fields, body_json=text)
+        return Change(kind, row, product, entry, fields, text, digest)
 
     return _Batch(
         key,
