@@ -115,3 +115,12 @@ def test_unknown_fields_are_refused() -> None:
 def test_price_is_never_a_float() -> None:
     assert isinstance(make(price=Decimal("19.9")).price, Decimal)
     assert make(price="19.9").to_api()["price"] == "19.90"
+
+
+def test_a_copy_with_changes_does_not_keep_the_originals_cached_body() -> None:
+    product = Product.model_validate({"sku": "A-1", "title": "Mug", "price": "10"})
+    assert '"price":"10.00"' in product.api_json and product.to_api()["price"] == "10.00"
+    copy = product.model_copy(update={"price": Decimal("12.50")})
+    assert '"price":"12.50"' in copy.api_json
+    assert copy.to_api()["price"] == "12.50"
+    assert '"price":"10.00"' in product.api_json

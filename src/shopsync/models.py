@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Annotated, Any, Generic, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar, overload
 
 from pydantic import (
     AfterValidator,
@@ -28,6 +28,9 @@ from pydantic import (
 )
 
 from shopsync.digest import compact_json, hash_text
+
+if TYPE_CHECKING:  # typing.Self is 3.11+; annotations are not evaluated at run time
+    from typing_extensions import Self
 
 SKU_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 """1 to 64 characters of ``A-Z a-z 0-9 . _ -`` (platform-api.md §2)."""
@@ -165,6 +168,14 @@ class Product(SkuRecord):
     status: Literal["active", "draft"] = "active"
     attributes: Attributes = Field(default_factory=dict)
 
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy (see pydantic), without the body and JSON cached from this product's
+        content: with ``update`` they would describe the original."""
+        copy = super().model_copy(update=update, deep=deep)
+        for name in _CACHED:
+            copy.__dict__.pop(name, None)
+        return copy
+
     def to_api(self) -> dict[str, Any]:
         """The JSON body the platform expects: decimals as strings, unset optionals left out.
 
@@ -195,6 +206,9 @@ class Product(SkuRecord):
         )
         return text.decode("utf-8")
 
+
+_CACHED = ("_api_body", "api_json")
+"""What :class:`Product` computes once and keeps in its ``__dict__``."""
 
 PRODUCT_FIELDS: tuple[str, ...] = tuple(Product.model_fields)
 """The product's field names in contract order."""
