@@ -197,6 +197,45 @@ def test_products_already_on_the_platform_are_adopted_not_duplicated(
     assert entry.product_id == made.json()["product_id"]
 
 
+def test_a_product_deleted_on_the_platform_is_created_again_by_its_update(
+    sandbox: SandboxHandle,
+    connect: Callable[..., tuple[Target, RecordingPlatform]],
+    api_for: Callable[..., Any],
+    tmp_path: Path,
+) -> None:
+    target, platform = connect(sandbox)
+    assert upload(target, EXAMPLES / "products.csv", tmp_path).counts["created"] == 200
+    changed_file = tmp_path / "changed.csv"
+    first, second = rewrite_prices(EXAMPLES / "products.csv", changed_file, 2)
+    with Ledger(target.ledger_dir) as ledger:
+        gone = ledger.get(first)
+    assert gone is not None
+    assert api_for(sandbox).delete(f"/products/{gone.product_id}").status_code == 204
+
+    platform.batches.clear()
+    report = upload(target, changed_file, tmp_path)
+    # The update of the deleted product is answered NOT_FOUND; what the file holds must
+    # exist again, so it is created (a follow-up batch), and the other update goes as is.
+    assert (report.counts["created"], report.counts["updated"], report.counts["failed"]) == (
+        1,
+        1,
+        0,
+    )
+    assert [len(creates) for creates, _ in platform.batches] == [0, 1]
+    remote = sandbox.store.product_by_sku(first)
+    assert remote is not None and remote.product_id != gone.product_id
+    prices = {o.product.sku: str(o.product.price) for o in Catalog([changed_file])}  # type: ignore[union-attr]
+    assert remote.to_json()["price"] == prices[first]
+    with Ledger(target.ledger_dir) as ledger:
+        again = ledger.get(first)
+        assert again is not None and again.product_id == remote.product_id
+        assert ledger.get(second).outcome == "updated"  # type: ignore[union-attr]
+    # The ledger now matches the platform: a third run sends nothing.
+    writes = sandbox.stats()["write_requests"]
+    assert upload(target, changed_file, tmp_path).counts["unchanged"] == 200
+    assert sandbox.stats()["write_requests"] == writes
+
+
 def test_a_dropped_batch_is_resumed_with_its_key_after_a_failed_run(
     sandbox: SandboxHandle,
     connect: Callable[..., tuple[Target, RecordingPlatform]],
