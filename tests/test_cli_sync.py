@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,8 @@ def test_sandbox_upload_then_plan_then_detailed_exit_codes(
     )
     assert first.exit_code == 0, first.output
     assert "200 created, 0 updated, 0 unchanged, 0 failed, 0 rejected" in first.stdout
+    # A run under a second reads "Done in 0.05s", not "0.0s".
+    assert re.search(r"Done in (0\.\d\ds|\d+\.\ds|\d+m\d\ds) \(\d+ products/s\)", first.stdout)
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["counts"]["created"] == 200
     assert report["exit_code"] == 0

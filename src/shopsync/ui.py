@@ -307,13 +307,23 @@ def show_run_summary(output: Output, report: RunReport, elapsed: float) -> None:
         unit = "products"
     ended = "Done" if report.error is None else "Stopped"
     output.line(
-        f"{ended} in {elapsed:.1f}s ({rate:.0f} {unit}/s): {done_text}; "
+        f"{ended} in {_seconds(elapsed)} ({rate:.0f} {unit}/s): {done_text}; "
         f"{traffic['requests']} requests, {traffic['retries']} retries, "
         f"{traffic['throttled']} throttled."
     )
     labels = {"rejects": "Rejected rows", "failed": "Refused rows", "succeeded": "Sent products"}
     for name, path in report.outputs.items():
         output.line(f"{labels.get(name, name)} written to {path}.")
+
+
+def _seconds(elapsed: float) -> str:
+    """``0.04s``, ``2.5s``, ``1m05s``: enough digits to mean something at every scale."""
+    if elapsed < 1:
+        return f"{elapsed:.2f}s"
+    if elapsed < 60:
+        return f"{elapsed:.1f}s"
+    minutes, seconds = divmod(round(elapsed), 60)
+    return f"{minutes}m{seconds:02d}s"
 
 
 # -- orders ----------------------------------------------------------------------------
