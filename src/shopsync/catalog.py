@@ -11,10 +11,10 @@ one is rejected with both places named.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Generic, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, cast
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
@@ -34,6 +34,9 @@ from shopsync.models import (
     Warning_,
 )
 from shopsync.skuindex import SeenSkus
+
+if TYPE_CHECKING:
+    from shopsync.parallel import CheckPool, FileSpec
 
 _DECIMAL_COMMA_FIELDS = ("price", "weight_kg")
 _DECIMAL_COMMA = re.compile(r"^[+-]?(?:\d{1,3}(?:\.\d{3})+|\d+)(?:,\d+)?$")
@@ -58,6 +61,40 @@ def unescape_formula(value: str) -> str:
     if len(value) > 1 and value[0] == "'" and value[1] in GUARDED_STARTS:
         return value[1:]
     return value
+
+
+def cells_to_data(
+    fields: Sequence[tuple[int, str]],
+    attributes: Sequence[tuple[int, str]],
+    decimal_comma: bool,
+    cells: list[str],
+) -> dict[str, Any]:
+    """A CSV row's cells as the record's field values, ready for the model.
+
+    ``fields`` and ``attributes`` are ``(cell index, name)`` pairs worked out once per
+    file from its header. The hot loop of every command: comprehensions over those
+    indexes, no per-row dict of the whole row. Empty and blank cells are left out, so
+    that defaults apply and a missing required value reads "is required".
+    """
+    width = len(cells)
+    data: dict[str, Any] = {
+        target: value if value[0] != "'" else unescape_formula(value)
+        for index, target in fields
+        if index < width and (value := cells[index]) and not value.isspace()
+    }
+    if attributes:
+        found = {
+            key: value if value[0] != "'" else unescape_formula(value)
+            for index, key in attributes
+            if index < width and (value := cells[index]) and not value.isspace()
+        }
+        if found:
+            data["attributes"] = found
+    if decimal_comma:
+        for name in _DECIMAL_COMMA_FIELDS:
+            if name in data:
+                data[name] = from_decimal_comma(data[name])
+    return data
 
 
 @dataclass(slots=True)
@@ -174,32 +211,107 @@ class RecordReader(Generic[RecordT]):
         with SeenSkus() as seen:
             for file_index, plan in enumerate(self._plans):
                 for record in iter_rows(plan.opened):
-                    self.stats.rows += 1
                     outcome = (
                         record if isinstance(record, RowError) else self._validate(plan, record)
                     )
                     if isinstance(outcome, ValidRow):
                         sku = outcome.product.sku
-                        first = seen.first_or_add(sku, file_index, outcome.row.line)
-                        if first is not None:
-                            column = plan.column_of_field.get("sku", "sku")
-                            outcome = RowError(
-                                outcome.row,
-                                (
-                                    FieldError(
-                                        column,
-                                        sku,
-                                        f"duplicate SKU: already at "
-                                        f"{self._plans[first[0]].opened.name}:{first[1]}; "
-                                        "this later row is not used",
-                                    ),
-                                ),
-                            )
-                    if isinstance(outcome, ValidRow):
-                        self.stats.valid += 1
-                    else:
-                        self.stats.invalid += 1
+                        outcome = self._duplicate(seen, file_index, outcome.row, sku) or outcome
+                    self._count(outcome)
                     yield outcome
+
+    def check(self, jobs: int = 1) -> Iterator[RowError]:
+        """Every row error of the input, in order, with :attr:`stats` as iterating gives.
+
+        What ``validate`` needs. With ``jobs`` > 1, CSV and TSV files are validated by
+        that many worker processes (:mod:`shopsync.parallel`): this process finds where
+        each record ends and keeps the duplicate-SKU index, which depends on order; the
+        records themselves stay in the workers, so only ``validate`` can use this.
+        """
+        if jobs <= 1 or not any(plan.tabular for plan in self._plans):
+            yield from (outcome for outcome in self if isinstance(outcome, RowError))
+            return
+        from shopsync.parallel import CheckPool, FileSpec  # noqa: PLC0415 - validate only
+
+        self.stats = CatalogStats()
+        specs = [
+            FileSpec(
+                plan.opened.name,
+                tuple(plan.opened.header),
+                plan.opened.delimiter or ",",
+                plan.fields,
+                plan.attributes,
+                plan.opened.decimal_comma,
+                plan.column_of_field,
+            )
+            for plan in self._plans
+        ]
+        with SeenSkus() as seen, CheckPool(jobs, self.model, specs) as pool:
+            for file_index, plan in enumerate(self._plans):
+                if plan.tabular:
+                    yield from self._check_pooled(pool, seen, file_index, specs[file_index])
+                    continue
+                for record in iter_rows(plan.opened):  # JSON: validated here
+                    outcome = (
+                        record if isinstance(record, RowError) else self._validate(plan, record)
+                    )
+                    if isinstance(outcome, ValidRow):
+                        row, sku = outcome.row, outcome.product.sku
+                        outcome = self._duplicate(seen, file_index, row, sku) or outcome
+                    self._count(outcome)
+                    if isinstance(outcome, RowError):
+                        yield outcome
+
+    def _check_pooled(
+        self, pool: CheckPool, seen: SeenSkus, file_index: int, spec: FileSpec
+    ) -> Iterator[RowError]:
+        from shopsync.io.readers import iter_csv_chunks  # noqa: PLC0415
+        from shopsync.parallel import CHUNK_RECORDS, chunk_records  # noqa: PLC0415
+
+        chunks = iter_csv_chunks(self._plans[file_index].opened, CHUNK_RECORDS)
+        first_or_add = seen.first_or_add
+        for chunk, answers in pool.check(file_index, chunks):
+            rows: dict[int, SourceRow] = {}  # the chunk's rows, parsed only if needed
+            self.stats.rows += len(answers)
+            for answer in answers:
+                if isinstance(answer, RowError):
+                    error = answer
+                elif isinstance(answer[1], str):
+                    line, sku = answer
+                    if first_or_add(sku, file_index, line) is None:
+                        continue  # valid, and the first of its SKU: the common case
+                    # The rejects file needs the row's cells, which only the worker had:
+                    # the chunk is parsed again (duplicates are rare; a chunk is small).
+                    if chunk is not None and not rows:
+                        rows = _rows_by_line(chunk_records(spec, chunk))
+                    row = rows.get(line) or SourceRow(spec.name, line, {})
+                    seen_at = self._duplicate(seen, file_index, row, sku)
+                    assert seen_at is not None
+                    error = seen_at
+                else:
+                    error = RowError(answer[0], answer[1])
+                self.stats.invalid += 1
+                yield error
+        self.stats.valid = self.stats.rows - self.stats.invalid
+
+    def _count(self, outcome: ValidRow[RecordT] | RowError) -> None:
+        self.stats.rows += 1
+        if isinstance(outcome, ValidRow):
+            self.stats.valid += 1
+        else:
+            self.stats.invalid += 1
+
+    def _duplicate(
+        self, seen: SeenSkus, file_index: int, row: SourceRow, sku: str
+    ) -> RowError | None:
+        """The error for a row whose SKU an earlier row has (None: first seen, now noted)."""
+        first = seen.first_or_add(sku, file_index, row.line)
+        if first is None:
+            return None
+        column = self._plans[file_index].column_of_field.get("sku", "sku")
+        where = f"{self._plans[first[0]].opened.name}:{first[1]}"
+        message = f"duplicate SKU: already at {where}; this later row is not used"
+        return RowError(row, (FieldError(column, sku, message),))
 
     def _validate(self, plan: _FilePlan, row: SourceRow) -> ValidRow[RecordT] | RowError:
         if plan.tabular:
@@ -215,28 +327,10 @@ class RecordReader(Generic[RecordT]):
     def _from_cells(
         self, plan: _FilePlan, cells: list[str]
     ) -> tuple[dict[str, Any], Mapping[str, str]]:
-        # The hot loop of every command: comprehensions over precomputed cell indexes,
-        # no per-row dict of the whole row. Empty and blank cells are left out, so that
-        # defaults apply and a missing required value reads "is required".
-        width = len(cells)
-        data: dict[str, Any] = {
-            target: value if value[0] != "'" else unescape_formula(value)
-            for index, target in plan.fields
-            if index < width and (value := cells[index]) and not value.isspace()
-        }
-        if plan.attributes:
-            attributes = {
-                key: value if value[0] != "'" else unescape_formula(value)
-                for index, key in plan.attributes
-                if index < width and (value := cells[index]) and not value.isspace()
-            }
-            if attributes:
-                data["attributes"] = attributes
-        if plan.opened.decimal_comma:
-            for name in _DECIMAL_COMMA_FIELDS:
-                if name in data:
-                    data[name] = from_decimal_comma(data[name])
-        return data, plan.column_of_field
+        return (
+            cells_to_data(plan.fields, plan.attributes, plan.opened.decimal_comma, cells),
+            plan.column_of_field,
+        )
 
     def _from_object(
         self, plan: _FilePlan, item: Mapping[str, Any]
@@ -317,6 +411,13 @@ def describe(error: ErrorDetails) -> str:
         return template.format(**context, input=error.get("input"))
     except (KeyError, IndexError):
         return error["msg"]
+
+
+def _rows_by_line(records: Iterable[SourceRow | RowError]) -> dict[int, SourceRow]:
+    return {
+        row.line: row
+        for row in (record.row if isinstance(record, RowError) else record for record in records)
+    }
 
 
 def _field_errors(
@@ -449,24 +550,28 @@ class ValidationReport:
 
 
 def validate(
-    catalog: Catalog, *, rejects: Path | None = None, keep_errors: int | None = None
+    catalog: Catalog,
+    *,
+    rejects: Path | None = None,
+    keep_errors: int | None = None,
+    jobs: int = 1,
 ) -> ValidationReport:
     """Read the whole catalog once, collect row errors, and write ``rejects`` if asked.
 
-    ``keep_errors`` bounds how many row errors are held in memory (``None``: all).
+    ``keep_errors`` bounds how many row errors are held in memory (``None``: all);
+    ``jobs`` processes validate CSV and TSV rows (:meth:`RecordReader.check`).
     """
     kept: list[RowError] = []
     dropped = 0
     rejects_file = RejectsFile(rejects, catalog.header_map) if rejects else None
     try:
-        for outcome in catalog:
-            if isinstance(outcome, RowError):
-                if keep_errors is None or len(kept) < keep_errors:
-                    kept.append(outcome)
-                else:
-                    dropped += 1
-                if rejects_file:
-                    rejects_file.add(outcome)
+        for outcome in catalog.check(jobs):
+            if keep_errors is None or len(kept) < keep_errors:
+                kept.append(outcome)
+            else:
+                dropped += 1
+            if rejects_file:
+                rejects_file.add(outcome)
     except BaseException:
         if rejects_file:
             rejects_file.discard()

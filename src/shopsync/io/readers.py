@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -211,39 +212,111 @@ def _file_failure(opened: OpenedFile, line: int | None, message: str) -> RowErro
 
 
 def _iter_csv(opened: OpenedFile) -> Iterator[SourceRow | RowError]:
-    name = opened.name
-    header = tuple(opened.header)
-    width = len(header)
     with open_text(opened.path, opened.detected) as text:
-        # Skip to the header line the same way _read_header found it.
-        line_number = 0
-        for header_line in text:
-            line_number += 1
-            if header_line.strip():
-                break
-        reader = csv.reader(text, delimiter=opened.delimiter or ",", strict=False)
-        start = line_number + 1
-        for values in reader:
-            line = start
-            if not line & 63:
-                opened.bytes_read = _position(text)
-            start = line_number + reader.line_num + 1
-            if not values or (len(values) == 1 and not values[0].strip()):
-                continue
-            if len(values) > width and any(v.strip() for v in values[width:]):
-                yield RowError(
-                    SourceRow(name, line, values, header),
-                    (
-                        FieldError(
-                            "",
-                            "",
-                            f"the row has {len(values)} cells but the header names {width} "
-                            "columns (an unquoted delimiter in a value?)",
-                        ),
+        first_line = _skip_to_header(text)
+
+        def lines() -> Iterator[str]:
+            for number, line in enumerate(text, start=1):
+                if not number & 255:
+                    opened.bytes_read = _position(text)
+                yield line
+
+        yield from csv_records(
+            lines(), opened.name, tuple(opened.header), opened.delimiter or ",", first_line
+        )
+
+
+def _skip_to_header(text: IO[str]) -> int:
+    """Read past the header line the same way _read_header found it; the next line's number."""
+    line_number = 0
+    for header_line in text:
+        line_number += 1
+        if header_line.strip():
+            break
+    return line_number + 1
+
+
+def csv_records(
+    lines: Iterable[str], name: str, header: tuple[str, ...], delimiter: str, first_line: int
+) -> Iterator[SourceRow | RowError]:
+    """The records of CSV ``lines`` whose first line is the file's line ``first_line``.
+
+    Each record carries the physical line it starts on, counting the lines a quoted
+    newline spans; blank records are skipped; a record with cells past the header's
+    columns is a :class:`RowError`. Shared by the reader and by the worker processes
+    that validate chunks of a file (:mod:`shopsync.parallel`).
+    """
+    width = len(header)
+    reader = csv.reader(lines, delimiter=delimiter, strict=False)
+    start = first_line
+    for values in reader:
+        line = start
+        start = first_line + reader.line_num
+        if not values or (len(values) == 1 and not values[0].strip()):
+            continue
+        if len(values) > width and any(v.strip() for v in values[width:]):
+            yield RowError(
+                SourceRow(name, line, values, header),
+                (
+                    FieldError(
+                        "",
+                        "",
+                        f"the row has {len(values)} cells but the header names {width} "
+                        "columns (an unquoted delimiter in a value?)",
                     ),
-                )
-                continue
-            yield SourceRow(name, line, values, header)
+                ),
+            )
+            continue
+        yield SourceRow(name, line, values, header)
+
+
+@dataclass(frozen=True, slots=True)
+class CsvChunk:
+    """Whole records of a CSV file as its text: what a worker process parses itself."""
+
+    first_line: int
+    """The file's line number of the chunk's first line."""
+    text: str
+
+
+def iter_csv_chunks(opened: OpenedFile, records: int) -> Iterator[CsvChunk | RowError]:
+    """A CSV/TSV file's data as chunks of ``records`` whole records (blank ones included).
+
+    Parsing is the only safe way to find where a record ends (a quoted value may hold
+    line breaks), so the file is read with ``csv.reader``, but what is handed on is the
+    text of the lines it consumed: one string per chunk, which a worker parses again
+    with :func:`csv_records`, instead of a list of cells per record, which would cost
+    more to send between processes than to parse. A file that stops decoding ends with
+    the same :class:`RowError` as :func:`iter_rows`.
+    """
+    if opened.format not in ("csv", "tsv"):
+        raise ValueError("iter_csv_chunks reads CSV and TSV files only")
+    with open_text(opened.path, opened.detected) as text:
+        first_line = _skip_to_header(text)
+        # Two views of the same lines, both iterated in C: the reader parses one, and at
+        # each chunk's end the lines it consumed are taken from the other.
+        parsed, kept = itertools.tee(text)
+        reader = csv.reader(parsed, delimiter=opened.delimiter or ",", strict=False)
+        start, count, sent, finished = first_line, 0, 0, 0
+        try:
+            for _values in reader:
+                count += 1
+                if count == records:
+                    lines = reader.line_num - sent
+                    yield CsvChunk(start, "".join(itertools.islice(kept, lines)))
+                    start, sent, count = start + lines, reader.line_num, 0
+                    opened.bytes_read = _position(text)
+                finished = reader.line_num
+        except UnicodeDecodeError as error:
+            if finished > sent:
+                # The records read whole before the bad bytes; one cut by them is not.
+                yield CsvChunk(start, "".join(itertools.islice(kept, finished - sent)))
+            failure = decode_error(opened.path, opened.detected, error)
+            yield _file_failure(opened, None, failure.message)
+            return
+        if reader.line_num > sent:
+            yield CsvChunk(start, "".join(itertools.islice(kept, reader.line_num - sent)))
+        opened.bytes_read = opened.size
 
 
 def _iter_jsonl(opened: OpenedFile) -> Iterator[SourceRow | RowError]:

@@ -1,0 +1,159 @@
+"""Validating a large CSV file in worker processes: ``shopsync validate --jobs``.
+
+Building and validating a pydantic record is most of what reading a catalog costs, and
+one Python process runs it on one core. Here the main process only finds where each
+record ends (``csv.reader``: a quoted value may hold line breaks) and hands the text of
+a few thousand whole records at a time to worker processes, which parse it again, build
+and validate the records, and answer each with its SKU, or with its errors. The main
+process keeps what depends on order: the duplicate-SKU index, the counts, the rejects.
+
+Only :meth:`shopsync.catalog.RecordReader.check` uses this: sending a validated product
+back to the main process would cost more than validating it there (unpickling a product
+takes about 6.5 µs, validating one about 8 µs), so commands that need the records
+validate them in-process. Sending cells instead of text is no better: a row of cells
+with non-ASCII text takes 5.5 µs to pickle.
+
+Workers start from a fork server (a clean process that has imported shopsync, so no
+lock held by another thread of the main process is inherited) or, where there is none,
+by spawning. They ignore Ctrl-C: the main process handles it and stops them.
+"""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+import signal
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from shopsync.catalog import _field_errors, cells_to_data
+from shopsync.errors import ShopsyncError
+from shopsync.io.readers import CsvChunk, csv_records
+from shopsync.models import FieldError, RowError, SkuRecord, SourceRow
+
+CHUNK_RECORDS = 2_000
+"""Records per task: large enough that sending it (~0.5 ms) is small against validating
+it (~30 ms), small enough to keep memory flat and every worker busy."""
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    """What a worker needs to turn one file's rows into records (picklable)."""
+
+    name: str
+    header: tuple[str, ...]
+    delimiter: str
+    fields: Sequence[tuple[int, str]]
+    attributes: Sequence[tuple[int, str]]
+    decimal_comma: bool
+    column_of_field: Mapping[str, str]
+
+
+Answer = tuple[int, str] | tuple[SourceRow, tuple[FieldError, ...]] | RowError
+"""Per record: ``(line, sku)`` if valid; the row and its errors if not; or the reader's
+own :class:`RowError` (a row with more cells than the header)."""
+
+_model: type[SkuRecord] | None = None
+_specs: Sequence[FileSpec] = ()
+
+
+def _start_worker(model: type[SkuRecord], specs: Sequence[FileSpec]) -> None:
+    global _model, _specs
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _model, _specs = model, specs
+
+
+def chunk_records(spec: FileSpec, chunk: CsvChunk) -> Iterator[SourceRow | RowError]:
+    """The records of ``chunk``, with their lines in the file, as the reader gives them."""
+    # Split as the file was read (newline=""), not as str.splitlines would: that also
+    # breaks at U+2028, form feeds and the like, which may sit inside a value.
+    lines = io.StringIO(chunk.text, newline="")
+    return csv_records(lines, spec.name, spec.header, spec.delimiter, chunk.first_line)
+
+
+def _check_chunk(file_index: int, chunk: CsvChunk) -> list[Answer]:
+    assert _model is not None
+    spec = _specs[file_index]
+    validate = _model.model_validate
+    answers: list[Answer] = []
+    for record in chunk_records(spec, chunk):
+        if isinstance(record, RowError):
+            answers.append(record)
+            continue
+        data = cells_to_data(spec.fields, spec.attributes, spec.decimal_comma, record.raw)
+        try:
+            answers.append((record.line, validate(data).sku))
+        except ValidationError as error:
+            answers.append((record, tuple(_field_errors(error, spec.column_of_field, data))))
+    return answers
+
+
+def _context() -> Any:
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["shopsync.parallel"])
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+class CheckPool:
+    """``jobs`` worker processes validating the CSV files that ``specs`` describe."""
+
+    def __init__(self, jobs: int, model: type[SkuRecord], specs: Sequence[FileSpec]) -> None:
+        """Start the workers (each imports shopsync once, then waits for chunks)."""
+        self.jobs = jobs
+        self._executor = ProcessPoolExecutor(
+            max_workers=jobs,
+            mp_context=_context(),
+            initializer=_start_worker,
+            initargs=(model, list(specs)),
+        )
+
+    def check(
+        self, file_index: int, chunks: Iterable[CsvChunk | RowError]
+    ) -> Iterator[tuple[CsvChunk | None, list[Answer]]]:
+        """Each chunk with the answers for its records, in order; a few chunks in flight.
+
+        A :class:`RowError` among ``chunks`` (the file stopped decoding) comes back in
+        its place, as the only answer of a ``None`` chunk.
+        """
+        in_flight: deque[tuple[CsvChunk | None, Future[list[Answer]] | RowError]] = deque()
+        for chunk in chunks:
+            if isinstance(chunk, RowError):
+                in_flight.append((None, chunk))
+            else:
+                in_flight.append((chunk, self._executor.submit(_check_chunk, file_index, chunk)))
+            if len(in_flight) > 2 * self.jobs:
+                yield self._settle(*in_flight.popleft())
+        while in_flight:
+            yield self._settle(*in_flight.popleft())
+
+    @staticmethod
+    def _settle(
+        chunk: CsvChunk | None, item: Future[list[Answer]] | RowError
+    ) -> tuple[CsvChunk | None, list[Answer]]:
+        if isinstance(item, RowError):
+            return None, [item]
+        try:
+            return chunk, item.result()
+        except BrokenProcessPool:
+            raise ShopsyncError(
+                "A validation worker process stopped unexpectedly (out of memory?).",
+                hint="Run the command again with --jobs 1.",
+            ) from None
+
+    def close(self) -> None:
+        """Stop the workers; chunks not started are dropped."""
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> CheckPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
