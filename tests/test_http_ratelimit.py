@@ -131,29 +131,36 @@ class _ServerBucket:
         return allowed, headers, max(1, math.ceil((1 - self.tokens) / self.rate))
 
 
+def _drive(
+    limiter: RateLimiter,
+    platform: _ServerBucket,
+    fake: FakeTime,
+    end: float,
+    outcomes: list[tuple[float, bool]],
+) -> None:
+    """Send as fast as the limiter allows until ``end``, feeding it the platform's answers."""
+    while fake.clock() < end:
+        limiter.acquire()
+        allowed, headers, retry_after = platform.take(fake.clock())
+        outcomes.append((fake.clock(), allowed))
+        if allowed:
+            limiter.on_rate_headers(**headers)
+        else:
+            limiter.on_throttled(retry_after)
+
+
 def test_configured_at_twice_the_limit_it_converges_and_recovers() -> None:
     fake = FakeTime(start=0.0)
     limiter = RateLimiter(100, 20, clock=fake.clock, sleep=fake.sleep)
     platform = _ServerBucket(50, 50, 0.0)
     outcomes: list[tuple[float, bool]] = []
-
-    def run_until(end: float) -> None:
-        while fake.clock() < end:
-            limiter.acquire()
-            allowed, headers, retry_after = platform.take(fake.clock())
-            outcomes.append((fake.clock(), allowed))
-            if allowed:
-                limiter.on_rate_headers(**headers)
-            else:
-                limiter.on_throttled(retry_after)
-
-    run_until(10.0)
+    _drive(limiter, platform, fake, 10.0, outcomes)
     late = [ok for t, ok in outcomes if t >= 2.0]
     assert late.count(False) / len(late) < 0.05
     sent_late = len(late) / 8.0
     assert 30 < sent_late <= 55  # near the platform's 50/s, not hammering at 100/s
     platform.rate, platform.burst = 1000.0, 1000  # the platform stops throttling
-    run_until(25.0)
+    _drive(limiter, platform, fake, 25.0, outcomes)
     assert limiter.rate == 100.0
 
 
@@ -267,14 +274,7 @@ def test_at_twice_a_small_burst_limit_it_sends_near_the_refill_rate() -> None:
     limiter = RateLimiter(200, 20, clock=fake.clock, sleep=fake.sleep)
     platform = _ServerBucket(100, 20, 0.0)
     outcomes: list[tuple[float, bool]] = []
-    while fake.clock() < 20.0:
-        limiter.acquire()
-        allowed, headers, retry_after = platform.take(fake.clock())
-        outcomes.append((fake.clock(), allowed))
-        if allowed:
-            limiter.on_rate_headers(**headers)
-        else:
-            limiter.on_throttled(retry_after)
+    _drive(limiter, platform, fake, 20.0, outcomes)
     late = [ok for t, ok in outcomes if t >= 2.0]
     assert late.count(False) / len(late) < 0.02
     assert sum(late) / 18.0 >= 85  # of the platform's 100/s
