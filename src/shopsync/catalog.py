@@ -209,16 +209,19 @@ class RecordReader(Generic[RecordT]):
         # The index may spill to a temporary file; closing it (also when the caller
         # abandons this generator, whose close() runs the with's exit) deletes the file.
         with SeenSkus() as seen:
-            for file_index, plan in enumerate(self._plans):
-                for record in iter_rows(plan.opened):
-                    outcome = (
-                        record if isinstance(record, RowError) else self._validate(plan, record)
-                    )
-                    if isinstance(outcome, ValidRow):
-                        sku = outcome.product.sku
-                        outcome = self._duplicate(seen, file_index, outcome.row, sku) or outcome
-                    self._count(outcome)
-                    yield outcome
+            for file_index in range(len(self._plans)):
+                yield from self._outcomes(seen, file_index)
+
+    def _outcomes(self, seen: SeenSkus, file_index: int) -> Iterator[ValidRow[RecordT] | RowError]:
+        """One file's records validated here, duplicates rejected, all counted."""
+        plan = self._plans[file_index]
+        for record in iter_rows(plan.opened):
+            outcome = record if isinstance(record, RowError) else self._validate(plan, record)
+            if isinstance(outcome, ValidRow):
+                sku = outcome.product.sku
+                outcome = self._duplicate(seen, file_index, outcome.row, sku) or outcome
+            self._count(outcome)
+            yield outcome
 
     def check(self, jobs: int = 1) -> Iterator[RowError]:
         """Every row error of the input, in order, with :attr:`stats` as iterating gives.
@@ -251,16 +254,8 @@ class RecordReader(Generic[RecordT]):
                 if plan.tabular:
                     yield from self._check_pooled(pool, seen, file_index, specs[file_index])
                     continue
-                for record in iter_rows(plan.opened):  # JSON: validated here
-                    outcome = (
-                        record if isinstance(record, RowError) else self._validate(plan, record)
-                    )
-                    if isinstance(outcome, ValidRow):
-                        row, sku = outcome.row, outcome.product.sku
-                        outcome = self._duplicate(seen, file_index, row, sku) or outcome
-                    self._count(outcome)
-                    if isinstance(outcome, RowError):
-                        yield outcome
+                outcomes = self._outcomes(seen, file_index)  # JSON: validated here
+                yield from (outcome for outcome in outcomes if isinstance(outcome, RowError))
 
     def _check_pooled(
         self, pool: CheckPool, seen: SeenSkus, file_index: int, spec: FileSpec
