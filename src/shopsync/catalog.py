@@ -273,16 +273,15 @@ class RecordReader(Generic[RecordT]):
                     error = answer
                 elif isinstance(answer[1], str):
                     line, sku = answer
-                    if first_or_add(sku, file_index, line) is None:
+                    first = first_or_add(sku, file_index, line)
+                    if first is None:
                         continue  # valid, and the first of its SKU: the common case
                     # The rejects file needs the row's cells, which only the worker had:
                     # the chunk is parsed again (duplicates are rare; a chunk is small).
                     if chunk is not None and not rows:
                         rows = _rows_by_line(chunk_records(spec, chunk))
                     row = rows.get(line) or SourceRow(spec.name, line, {})
-                    seen_at = self._duplicate(seen, file_index, row, sku)
-                    assert seen_at is not None
-                    error = seen_at
+                    error = self._duplicate_error(file_index, row, sku, first)
                 else:
                     error = RowError(answer[0], answer[1])
                 self.stats.invalid += 1
@@ -301,8 +300,12 @@ class RecordReader(Generic[RecordT]):
     ) -> RowError | None:
         """The error for a row whose SKU an earlier row has (None: first seen, now noted)."""
         first = seen.first_or_add(sku, file_index, row.line)
-        if first is None:
-            return None
+        return None if first is None else self._duplicate_error(file_index, row, sku, first)
+
+    def _duplicate_error(
+        self, file_index: int, row: SourceRow, sku: str, first: tuple[int, int]
+    ) -> RowError:
+        """The error for ``row``, whose SKU was first seen at ``first`` (file index, line)."""
         column = self._plans[file_index].column_of_field.get("sku", "sku")
         where = f"{self._plans[first[0]].opened.name}:{first[1]}"
         message = f"duplicate SKU: already at {where}; this later row is not used"
