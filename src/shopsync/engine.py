@@ -165,21 +165,24 @@ class Planner:
                 yield self.decide(row, recorded.get(row.product.sku))
             return
         remote = self.refresh_from.lookup_skus(skus)
-        for row in rows:
-            sku = row.product.sku
-            known = recorded.get(sku)
+        refreshed: dict[str, LedgerEntry] = {}
+        for sku in skus:
             found = remote.get(sku)
-            entry: LedgerEntry | None = None
-            if found is not None:
-                body = _normalized_remote_body(found.fields, sku)
-                known_body = known.body if known is not None else {}
-                if "stock" in known_body:
-                    # Stock on the platform moves with orders and stock syncs; what the
-                    # product file said last time is what decides if its stock changed.
-                    body["stock"] = known_body["stock"]
-                entry = LedgerEntry.of(found.product_id, body, "refreshed")
-                self.ledger.put(sku, entry)
-            yield self.decide(row, entry)
+            if found is None:
+                continue
+            body = _normalized_remote_body(found.fields, sku)
+            known = recorded.get(sku)
+            known_body = known.body if known is not None else {}
+            if "stock" in known_body:
+                # Stock on the platform moves with orders and stock syncs; what the
+                # product file said last time is what decides if its stock changed.
+                body["stock"] = known_body["stock"]
+            refreshed[sku] = LedgerEntry.of(found.product_id, body, "refreshed")
+        # One transaction for the chunk, before any of its changes is acted on.
+        if refreshed:
+            self.ledger.record(refreshed)
+        for row in rows:
+            yield self.decide(row, refreshed.get(row.product.sku))
 
     def decide(self, row: ValidRow[Product], entry: LedgerEntry | None) -> Change:
         """The change for one row given what the ledger knows of its SKU."""

@@ -236,11 +236,6 @@ class Ledger:
                 found[sku] = LedgerEntry(product_id, digest, body, outcome, at)
         return found
 
-    def put(self, sku: str, entry: LedgerEntry) -> None:
-        """Record one SKU."""
-        with self._write() as db:
-            db.execute(_UPSERT_PRODUCT, _product_row(sku, entry))
-
     def stocks(self, skus: Sequence[str]) -> dict[str, int]:
         """The counts shopsync last set for those ``skus`` that have one, in few queries."""
         found: dict[str, int] = {}
