@@ -14,7 +14,7 @@ import csv
 import io
 import itertools
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -215,14 +215,11 @@ def _iter_csv(opened: OpenedFile) -> Iterator[SourceRow | RowError]:
     with open_text(opened.path, opened.detected) as text:
         first_line = _skip_to_header(text)
 
-        def lines() -> Iterator[str]:
-            for number, line in enumerate(text, start=1):
-                if not number & 255:
-                    opened.bytes_read = _position(text)
-                yield line
+        def progress() -> None:
+            opened.bytes_read = _position(text)
 
         yield from csv_records(
-            lines(), opened.name, tuple(opened.header), opened.delimiter or ",", first_line
+            text, opened.name, tuple(opened.header), opened.delimiter or ",", first_line, progress
         )
 
 
@@ -237,21 +234,29 @@ def _skip_to_header(text: IO[str]) -> int:
 
 
 def csv_records(
-    lines: Iterable[str], name: str, header: tuple[str, ...], delimiter: str, first_line: int
+    lines: Iterable[str],
+    name: str,
+    header: tuple[str, ...],
+    delimiter: str,
+    first_line: int,
+    progress: Callable[[], None] | None = None,
 ) -> Iterator[SourceRow | RowError]:
     """The records of CSV ``lines`` whose first line is the file's line ``first_line``.
 
     Each record carries the physical line it starts on, counting the lines a quoted
     newline spans; blank records are skipped; a record with cells past the header's
-    columns is a :class:`RowError`. Shared by the reader and by the worker processes
-    that validate chunks of a file (:mod:`shopsync.parallel`).
+    columns is a :class:`RowError`. ``progress`` is called every 64 records. Shared by
+    the reader and by the worker processes that validate chunks of a file
+    (:mod:`shopsync.parallel`).
     """
     width = len(header)
     reader = csv.reader(lines, delimiter=delimiter, strict=False)
     start = first_line
-    for values in reader:
+    for count, values in enumerate(reader, start=1):
         line = start
         start = first_line + reader.line_num
+        if progress is not None and not count & 63:
+            progress()
         if not values or (len(values) == 1 and not values[0].strip()):
             continue
         if len(values) > width and any(v.strip() for v in values[width:]):
