@@ -5,7 +5,7 @@ the first ``k`` products of a catalog of ``n`` are the catalog of ``k``. Product
 generated one at a time and written as they come, so a catalog of millions of rows
 needs no more memory than one of ten (the JSON array is written incrementally too).
 
-Every product validates with :class:`shopsync.models.Product` (platform-api.md §2):
+Every product validates with :class:`shopsync.domain.models.Product` (platform-api.md §2):
 SKUs are unique, prices are decimal strings with two places, images are 1-4 https URLs,
 barcodes are EAN-13 with a correct check digit. Titles, categories and attribute values
 are a mix of Chinese and English; some descriptions hold commas, double quotes and line

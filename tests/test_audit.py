@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shopsync.audit import AuditLog, AuditRecord, encode_lines, read_audit
+from shopsync.state.audit import AuditLog, AuditRecord, encode_lines, read_audit
 
 _text = st.text(max_size=30)
 _records = st.builds(
@@ -62,7 +62,7 @@ def test_appends_are_forced_to_disk_at_most_once_a_second_and_on_close(
         synced.append(fd)
         real_fsync(fd)
 
-    monkeypatch.setattr("shopsync.audit.os.fsync", counting_fsync)
+    monkeypatch.setattr("shopsync.state.audit.os.fsync", counting_fsync)
     now = [100.0]
     log = AuditLog(tmp_path / "audit.jsonl", sync_interval=1.0, clock=lambda: now[0])
     record = AuditRecord("t", "run-1", "default", "create", "A-1", "p1", 200, "r", "k", "ok")

@@ -132,7 +132,7 @@ def test_formula_cells_round_trip_through_rejects(runner: CliRunner, tmp_path: P
     rejects.write_text(fixed, encoding="utf-8")
     result = runner.invoke(cli, ["validate", str(rejects), "--json"])
     assert result.exit_code == 0
-    from shopsync.catalog import Catalog  # noqa: PLC0415
+    from shopsync.catalog.records import Catalog  # noqa: PLC0415
 
     (row,) = list(Catalog([rejects]))
     assert row.product.title == "=SUM(A1)"  # type: ignore[union-attr]

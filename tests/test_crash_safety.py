@@ -23,10 +23,10 @@ from typing import Any
 import pytest
 import requests
 
-from shopsync.catalog import Catalog
+from shopsync.catalog.records import Catalog
 from shopsync.config import load_settings
-from shopsync.ledger import Ledger
-from shopsync.models import ValidRow
+from shopsync.domain.models import ValidRow
+from shopsync.state.ledger import Ledger
 
 ROOT = Path(__file__).parent.parent
 SHOPSYNC = [sys.executable, "-m", "shopsync"]

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from shopsync.models import SKU_PATTERN, Product
+from shopsync.domain.models import SKU_PATTERN, Product
 
 ROOT = Path(__file__).resolve().parent.parent
 GENERATOR_PATH = ROOT / "benchmarks" / "generate_catalog.py"

@@ -11,9 +11,9 @@ from pathlib import Path
 import diskcache
 import pytest
 
+from shopsync.domain.models import Product, product_digest, product_json
 from shopsync.errors import ConfigError
-from shopsync.ledger import Ledger, LedgerEntry
-from shopsync.models import Product, product_digest, product_json
+from shopsync.state.ledger import Ledger, LedgerEntry
 
 
 def _entry(product_id: str, price: str = "10.00") -> LedgerEntry:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from shopsync import catalog
-from shopsync.catalog import Catalog
-from shopsync.skuindex import SeenSkus
+from shopsync.catalog import records as catalog
+from shopsync.catalog.records import Catalog
+from shopsync.catalog.skuindex import SeenSkus
 
 
 def _write_catalog(path: Path, rows: int) -> None:
@@ -96,8 +96,8 @@ def test_past_the_index_cap_python_memory_does_not_grow(
 _RSS_SCRIPT = """
 import functools, resource, sys
 from pathlib import Path
-import shopsync.catalog as catalog
-from shopsync.skuindex import SeenSkus
+import shopsync.catalog.records as catalog
+from shopsync.catalog.skuindex import SeenSkus
 catalog.SeenSkus = functools.partial(SeenSkus, memory_slots=int(sys.argv[2]))
 count = sum(1 for _ in catalog.Catalog([Path(sys.argv[1])]))
 print(count, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from shopsync.catalog import describe
-from shopsync.models import Product
+from shopsync.catalog.cells import describe
+from shopsync.domain.models import Product
 
 BASE: dict[str, Any] = {"sku": "A-1", "title": "Lamp", "price": "10"}
 

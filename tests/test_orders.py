@@ -1,4 +1,4 @@
-"""shopsync.orders: time strings, listing with the disk cache, and the watcher.
+"""shopsync.jobs.orders: time strings, listing with the disk cache, and the watcher.
 
 Listing and watching run against the sandbox (real sockets) and are checked against its
 store, the ground truth. Time is injected: the sandbox gets a wall clock the test moves,
@@ -20,7 +20,7 @@ import pytest
 
 from shopsync.config import load_settings
 from shopsync.errors import APIError, AuthError, PlatformError, TransportError, UsageError
-from shopsync.orders import (
+from shopsync.jobs.orders import (
     ORDER_STATUSES,
     OrderCache,
     OrderEvent,

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import shopsync.parallel
-from shopsync.catalog import Catalog, validate
+import shopsync.catalog.parallel
+from shopsync.catalog.records import Catalog, validate
 from shopsync.cli import cli
 from shopsync.cli.catalog import PARALLEL_FROM_BYTES, automatic_jobs
+from shopsync.domain.models import RowError
 from shopsync.io.readers import CsvChunk, ReadOptions, iter_csv_chunks, open_file
-from shopsync.models import RowError
 
 DATA = Path(__file__).parent / "data"
 HEADER = "sku,title,price,stock,images,description\n"
@@ -35,7 +35,7 @@ def _both(paths: list[Path], tmp_path: Path) -> None:
 
 
 def test_tricky_files_across_small_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(shopsync.parallel, "CHUNK_RECORDS", 3)
+    monkeypatch.setattr(shopsync.catalog.parallel, "CHUNK_RECORDS", 3)
     first = tmp_path / "first.csv"
     first.write_text(
         HEADER
@@ -70,7 +70,7 @@ def test_tricky_files_across_small_chunks(tmp_path: Path, monkeypatch: pytest.Mo
 def test_a_file_that_stops_decoding_ends_with_the_same_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(shopsync.parallel, "CHUNK_RECORDS", 2)
+    monkeypatch.setattr(shopsync.catalog.parallel, "CHUNK_RECORDS", 2)
     path = tmp_path / "bad.csv"
     rows = "".join(f"S-{n},Item {n},1.00,1,,\n" for n in range(7))
     path.write_bytes((HEADER + rows).encode() + b"S-9,Caf\xe9 \xff\xfe,1.00,1,,\n")

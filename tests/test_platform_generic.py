@@ -11,7 +11,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from shopsync.models import Product
+from shopsync.domain.models import Product
 from shopsync.platforms import (
     GenericPlatform,
     Platform,

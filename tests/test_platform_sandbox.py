@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from shopsync.cli import cli
 from shopsync.config import load_settings
-from shopsync.models import Product
+from shopsync.domain.models import Product
 from shopsync.platforms import GenericPlatform, ProductUpdate, StockChange, connect
 from shopsync.sandbox import SandboxConfig, SandboxHandle
 from shopsync.sandbox.faults import Fault, FaultInjector

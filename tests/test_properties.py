@@ -10,9 +10,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from shopsync.catalog import Catalog
+from shopsync.catalog.records import Catalog
+from shopsync.domain.models import Product, ValidRow
 from shopsync.io.writers import safe_cell
-from shopsync.models import Product, ValidRow
 
 SKU_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
 # Any printable text, Chinese and symbols included; surrogates are not text.

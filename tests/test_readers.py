@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from shopsync.catalog import Catalog, from_decimal_comma
+from shopsync.catalog.cells import from_decimal_comma
+from shopsync.catalog.records import Catalog
+from shopsync.domain.models import RowError, ValidRow
 from shopsync.errors import InputError
 from shopsync.io.readers import ReadOptions
-from shopsync.models import RowError, ValidRow
 
 DATA = Path(__file__).parent / "data"
 

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-import shopsync.catalog
-from shopsync.catalog import Catalog
+import shopsync.catalog.records
+from shopsync.catalog.records import Catalog
+from shopsync.catalog.skuindex import SeenSkus
+from shopsync.domain.models import RowError, ValidRow
 from shopsync.errors import ConfigError
-from shopsync.models import RowError, ValidRow
-from shopsync.skuindex import SeenSkus
 
 
 def _index(tmp_path: Path, **options: int) -> SeenSkus:
@@ -144,7 +144,7 @@ def spill_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     directory = tmp_path / "spill"
     directory.mkdir()
     small = functools.partial(SeenSkus, memory_slots=8, spill_dir=directory)
-    monkeypatch.setattr(shopsync.catalog, "SeenSkus", small)
+    monkeypatch.setattr(shopsync.catalog.records, "SeenSkus", small)
     return directory
 
 

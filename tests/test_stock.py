@@ -17,8 +17,8 @@ from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 
 from shopsync.cli import cli
-from shopsync.lock import ProfileLock
 from shopsync.sandbox import SandboxHandle
+from shopsync.state.lock import ProfileLock
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
@@ -236,7 +236,7 @@ def test_two_processes_one_runs_and_a_killed_holder_blocks_nothing(
             "-c",
             "import sys, time\n"
             "from pathlib import Path\n"
-            "from shopsync.lock import ProfileLock\n"
+            "from shopsync.state.lock import ProfileLock\n"
             "lock = ProfileLock(Path(sys.argv[1]), profile='default', command='stock')\n"
             "lock.acquire()\n"
             "print('locked', flush=True)\n"

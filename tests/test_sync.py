@@ -12,17 +12,19 @@ from typing import Any
 import pytest
 from pytest_httpserver import HTTPServer
 
-from shopsync.catalog import Catalog
+from shopsync.catalog.records import Catalog
 from shopsync.config import Settings
-from shopsync.engine import RunReport
+from shopsync.domain.models import Product
 from shopsync.errors import PlatformError
-from shopsync.ledger import Ledger
-from shopsync.models import Product
+from shopsync.jobs.base import JobOptions, Outputs, Target
+from shopsync.jobs.plan import plan
+from shopsync.jobs.upload import UploadJob
 from shopsync.platforms.base import BatchResult, ProductUpdate
 from shopsync.platforms.generic import GenericPlatform
 from shopsync.sandbox import SandboxHandle
 from shopsync.sandbox.faults import FaultInjector
-from shopsync.sync import JobOptions, Outputs, Target, UploadJob, plan
+from shopsync.state.ledger import Ledger
+from shopsync.sync.report import RunReport
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 

@@ -79,7 +79,7 @@ class InputError(ShopsyncError):
 
     Examples: a missing file, an empty file, an Excel workbook named ``.csv``, bytes that
     fit no supported encoding, a JSON document that holds no list of products.
-    Individual bad rows are not errors: they become :class:`shopsync.models.RowError`.
+    Individual bad rows are not errors: they become :class:`shopsync.domain.models.RowError`.
     """
 
     exit_code = ExitCode.INPUT_REJECTED

@@ -1,7 +1,7 @@
 """The ``shopsync`` command line: thin click commands over the library.
 
 Only this package imports click. Commands parse options, call the core, and hand the
-results to :mod:`shopsync.ui`. Errors are mapped to exit codes in exactly one place,
+results to :mod:`shopsync.ui.console`. Errors are mapped to exit codes in exactly one place,
 :meth:`shopsync.cli.main.ShopsyncGroup.invoke`. Heavy modules (pydantic, rich, requests)
 are imported inside the commands that need them, so ``shopsync --help`` starts fast.
 """

@@ -95,8 +95,8 @@ def user_mapping(ctx: click.Context, fields: Iterable[str]) -> dict[str, str]:
 
 def open_catalog(ctx: click.Context, files: tuple[Path, ...]) -> Any:
     """Open ``files`` as a :class:`shopsync.catalog.Catalog` with this command's options."""
-    from shopsync.catalog import Catalog  # noqa: PLC0415
-    from shopsync.models import PRODUCT_FIELDS  # noqa: PLC0415
+    from shopsync.catalog.records import Catalog  # noqa: PLC0415
+    from shopsync.domain.models import PRODUCT_FIELDS  # noqa: PLC0415
 
     return Catalog(list(files), read_options(ctx), user_mapping(ctx, PRODUCT_FIELDS))
 
@@ -160,7 +160,7 @@ def validate(
 
     Exits 0 when every row is valid and 3 when any row was rejected.
     """
-    from shopsync.catalog import validate as run_validation  # noqa: PLC0415
+    from shopsync.catalog.records import validate as run_validation  # noqa: PLC0415
     from shopsync.errors import ExitCode  # noqa: PLC0415
 
     app = ctx.find_object(AppContext) or AppContext()
@@ -177,7 +177,7 @@ def validate(
 
         click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
     else:
-        from shopsync.ui import Output, show_validation  # noqa: PLC0415
+        from shopsync.ui.console import Output, show_validation  # noqa: PLC0415
 
         show_validation(Output(quiet=app.quiet, verbose=app.verbose), report)
     if report.stats.invalid:
@@ -190,7 +190,7 @@ def schema(indent: int) -> None:
     """Print the JSON Schema of a product, the shape every row must have."""
     import json  # noqa: PLC0415
 
-    from shopsync.models import Product  # noqa: PLC0415
+    from shopsync.domain.models import Product  # noqa: PLC0415
 
     document = Product.model_json_schema(mode="validation")
     click.echo(json.dumps(document, ensure_ascii=False, indent=indent or None))

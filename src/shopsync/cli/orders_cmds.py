@@ -18,11 +18,11 @@ from shopsync.cli.sync import SANDBOX_OPTION, open_target
 
 if TYPE_CHECKING:
     from shopsync.config import Settings
-    from shopsync.orders import Since
+    from shopsync.jobs.orders import Since
     from shopsync.platforms.base import Platform
-    from shopsync.ui import Output
+    from shopsync.ui.console import Output
 
-# The same as shopsync.orders.ORDER_STATUSES (a test holds them equal); repeated here
+# The same as shopsync.jobs.orders.ORDER_STATUSES (a test holds them equal); repeated here
 # because importing that module pulls in pydantic, and `--help` must stay fast.
 STATUSES = ("pending", "paid", "shipped", "delivered", "cancelled", "refunded")
 
@@ -97,8 +97,8 @@ def orders_command(
     going through token expiry, rate limits and platform errors (a warning, then a
     longer wait), and stops with exit code 0 on Ctrl-C or SIGTERM.
     """
-    from shopsync.orders import parse_duration, parse_since  # noqa: PLC0415 - keeps --help fast
-    from shopsync.ui import Output  # noqa: PLC0415
+    from shopsync.jobs.orders import parse_duration, parse_since  # noqa: PLC0415 - keeps --help fast
+    from shopsync.ui.console import Output  # noqa: PLC0415
 
     app: AppContext = ctx.find_object(AppContext) or AppContext()
     output = Output(quiet=app.quiet, verbose=app.verbose)
@@ -136,8 +136,8 @@ def _list(
 ) -> None:
     import time  # noqa: PLC0415
 
-    from shopsync.orders import OrderCache, OrderQuery, list_orders  # noqa: PLC0415
-    from shopsync.ui import show_orders, show_orders_summary  # noqa: PLC0415
+    from shopsync.jobs.orders import OrderCache, OrderQuery, list_orders  # noqa: PLC0415
+    from shopsync.ui.console import show_orders, show_orders_summary  # noqa: PLC0415
 
     cache = OrderCache(settings.cache_dir / "orders", ttl=ttl) if ttl > 0 else None
     try:
@@ -166,8 +166,8 @@ def _watch(
     interval: float,
 ) -> None:
     from shopsync.errors import ShopsyncError  # noqa: PLC0415
-    from shopsync.orders import OrderQuery, Watcher  # noqa: PLC0415
-    from shopsync.ui import OrderEventPrinter, show_watch_start, show_watch_stopped  # noqa: PLC0415
+    from shopsync.jobs.orders import OrderQuery, Watcher  # noqa: PLC0415
+    from shopsync.ui.console import OrderEventPrinter, show_watch_start, show_watch_stopped  # noqa: PLC0415
 
     start = OrderQuery(since=since).updated_since(datetime.now(timezone.utc))
     watcher = Watcher(platform, since=start, status=status)

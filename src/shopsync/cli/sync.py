@@ -22,7 +22,7 @@ from shopsync.errors import ExitCode, ShopsyncError
 
 if TYPE_CHECKING:
     from shopsync.config import Settings
-    from shopsync.sync import Target
+    from shopsync.jobs.base import Target
 
 SANDBOX_PROFILE = "sandbox"
 
@@ -44,7 +44,7 @@ def open_target(
     fixed name, so a second ``--sandbox`` run finds everything it sent the first time
     (the sandbox's port changes from run to run; the ledger must not follow it).
     """
-    from shopsync.sync import Target  # noqa: PLC0415 - keeps --help fast
+    from shopsync.jobs.base import Target  # noqa: PLC0415 - keeps --help fast
 
     settings = settings_from_context(ctx)
     with ExitStack() as stack:
@@ -90,7 +90,7 @@ def open_target(
 
 
 def _job_options(settings: Settings, **flags: Any) -> Any:
-    from shopsync.sync import JobOptions  # noqa: PLC0415
+    from shopsync.jobs.base import JobOptions  # noqa: PLC0415
 
     return JobOptions(batch_size=settings.batch_size, workers=settings.workers, **flags)
 
@@ -144,7 +144,8 @@ def plan_command(
 
     Without --refresh, nothing is sent at all: the ledger of earlier uploads decides.
     """
-    from shopsync.sync import Outputs, plan  # noqa: PLC0415
+    from shopsync.jobs.base import Outputs  # noqa: PLC0415
+    from shopsync.jobs.plan import plan  # noqa: PLC0415
 
     app: AppContext = ctx.find_object(AppContext) or AppContext()
     try:
@@ -165,7 +166,7 @@ def plan_command(
 
         click.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2, default=str))
     else:
-        from shopsync.ui import Output, show_plan  # noqa: PLC0415
+        from shopsync.ui.console import Output, show_plan  # noqa: PLC0415
 
         show_plan(Output(quiet=app.quiet, verbose=app.verbose), result)
     if result.counts.rejected:
@@ -211,8 +212,9 @@ def upload_command(
     (--rejects) and the valid ones still go, unless --strict. A re-run after a crash
     or Ctrl-C resumes where the last one stopped, and never creates a product twice.
     """
-    from shopsync.sync import Outputs, UploadJob  # noqa: PLC0415
-    from shopsync.ui import Output  # noqa: PLC0415
+    from shopsync.jobs.base import Outputs  # noqa: PLC0415
+    from shopsync.jobs.upload import UploadJob  # noqa: PLC0415
+    from shopsync.ui.console import Output  # noqa: PLC0415
 
     app: AppContext = ctx.find_object(AppContext) or AppContext()
     output = Output(quiet=app.quiet, verbose=app.verbose)
@@ -237,7 +239,7 @@ def upload_command(
 
 def _run_job(job: Any, output: Any, warnings: list[Any]) -> int:
     """Run an upload or stock job with the progress view and signal handling; its exit code."""
-    from shopsync.ui import RunView, show_run_summary  # noqa: PLC0415
+    from shopsync.ui.console import RunView, show_run_summary  # noqa: PLC0415
 
     for warning in warnings:
         output.warn(f"{warning.file}: {warning.message}")
@@ -294,9 +296,9 @@ def stock_command(
     terminal, --report and --metrics-file for monitoring.
     """
     from shopsync.io.headers import STOCK_SCHEMA  # noqa: PLC0415
-    from shopsync.stock import StockFile, StockJob, StockOptions  # noqa: PLC0415
-    from shopsync.sync import Outputs  # noqa: PLC0415
-    from shopsync.ui import Output  # noqa: PLC0415
+    from shopsync.jobs.base import Outputs  # noqa: PLC0415
+    from shopsync.jobs.stock import StockFile, StockJob, StockOptions  # noqa: PLC0415
+    from shopsync.ui.console import Output  # noqa: PLC0415
 
     app: AppContext = ctx.find_object(AppContext) or AppContext()
     output = Output(quiet=app.quiet, verbose=app.verbose)
@@ -362,7 +364,7 @@ def audit_command(
     """Show the audit log: every change shopsync made on the platform, oldest first."""
     import json  # noqa: PLC0415
 
-    from shopsync.audit import read_audit  # noqa: PLC0415
+    from shopsync.state.audit import read_audit  # noqa: PLC0415
 
     settings = settings_from_context(ctx)
     if sandbox:

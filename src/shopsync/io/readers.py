@@ -1,11 +1,11 @@
 """Streaming readers for catalog files: CSV, TSV, JSON and JSON Lines.
 
-Each reader yields :class:`~shopsync.models.SourceRow` records one at a time, with the
+Each reader yields :class:`~shopsync.domain.models.SourceRow` records one at a time, with the
 file name and the physical line the record starts on, so a file of ten million rows is
 read in constant memory. Problems with the file as a whole (not text, empty, no header)
 raise :class:`~shopsync.errors.InputError` when the file is opened, before any row is
 read; a problem found later (a syntax error halfway through a JSON array) ends that
-file with a :class:`~shopsync.models.RowError` that says the rest was not read.
+file with a :class:`~shopsync.domain.models.RowError` that says the rest was not read.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any, BinaryIO, Literal, cast
 
+from shopsync.domain.models import FieldError, RowError, SourceRow
 from shopsync.errors import InputError
 from shopsync.io.encoding import Detected, decode_error, detect_encoding, open_text, sniff_binary
-from shopsync.models import FieldError, RowError, SourceRow
 
 Format = Literal["csv", "tsv", "json", "jsonl"]
 FORMATS: tuple[Format, ...] = ("csv", "tsv", "json", "jsonl")
@@ -247,7 +247,7 @@ def csv_records(
     newline spans; blank records are skipped; a record with cells past the header's
     columns is a :class:`RowError`. ``progress`` is called every 64 records. Shared by
     the reader and by the worker processes that validate chunks of a file
-    (:mod:`shopsync.parallel`).
+    (:mod:`shopsync.catalog.parallel`).
     """
     width = len(header)
     reader = csv.reader(lines, delimiter=delimiter, strict=False)

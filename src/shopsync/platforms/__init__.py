@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from shopsync.config import Settings
-from shopsync.digest import canonical_json
+from shopsync.domain.digest import canonical_json
 from shopsync.platforms.base import (
     AuthStatus,
     BatchResult,

@@ -15,8 +15,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
-from shopsync.digest import canonical_json
-from shopsync.models import Product
+from shopsync.domain.digest import canonical_json
+from shopsync.domain.models import Product
 
 
 # Not frozen, though never changed after construction: a frozen dataclass's __init__ sets

@@ -19,10 +19,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from shopsync.config import Settings
+from shopsync.domain.models import Product
 from shopsync.errors import AmbiguousWriteError, APIError
 from shopsync.http.client import ApiResponse, HttpClient
 from shopsync.http.redact import redacting_logger
-from shopsync.models import Product
 from shopsync.platforms.base import (
     AuthStatus,
     BatchResult,

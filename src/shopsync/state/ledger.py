@@ -38,8 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shopsync.domain.models import product_digest, product_json
 from shopsync.errors import ConfigError
-from shopsync.models import product_digest, product_json
 
 _FILE = "ledger.sqlite3"
 _DISKCACHE_FILE = "cache.db"

@@ -27,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from shopsync.digest import compact_json, hash_text
+from shopsync.domain.digest import compact_json, hash_text
 
 if TYPE_CHECKING:  # typing.Self is 3.11+; annotations are not evaluated at run time
     from typing_extensions import Self

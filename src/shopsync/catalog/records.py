@@ -2,28 +2,28 @@
 
 :class:`Catalog` opens the input files (refusing whole files that cannot be catalogs
 before reading a single row), then streams their records through header mapping,
-value clean-up and the :class:`~shopsync.models.Product` model. Each record comes out
-either as a :class:`~shopsync.models.ValidRow` or as a :class:`~shopsync.models.RowError`
+value clean-up and the :class:`~shopsync.domain.models.Product` model. Each record comes
+out either as a :class:`~shopsync.domain.models.ValidRow` or as a
+:class:`~shopsync.domain.models.RowError`
 naming file, line, column and reason. A SKU seen twice keeps its first row; the later
 one is rejected with both places named.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, cast
 
 from pydantic import ValidationError
-from pydantic_core import ErrorDetails
 
-from shopsync.errors import InputError
-from shopsync.io.headers import PRODUCT_SCHEMA, Column, HeaderMap, RecordSchema
-from shopsync.io.readers import OpenedFile, ReadOptions, iter_rows, open_file
-from shopsync.io.writers import GUARDED_STARTS
-from shopsync.models import (
+from shopsync.catalog.cells import (
+    _field_errors,
+    cells_to_data,
+)
+from shopsync.catalog.skuindex import SeenSkus
+from shopsync.domain.models import (
     FieldError,
     Product,
     RecordT,
@@ -33,68 +33,12 @@ from shopsync.models import (
     ValidRow,
     Warning_,
 )
-from shopsync.skuindex import SeenSkus
+from shopsync.errors import InputError
+from shopsync.io.headers import PRODUCT_SCHEMA, Column, HeaderMap, RecordSchema
+from shopsync.io.readers import OpenedFile, ReadOptions, iter_rows, open_file
 
 if TYPE_CHECKING:
-    from shopsync.parallel import CheckPool, FileSpec
-
-_DECIMAL_COMMA_FIELDS = ("price", "weight_kg")
-_DECIMAL_COMMA = re.compile(r"^[+-]?(?:\d{1,3}(?:\.\d{3})+|\d+)(?:,\d+)?$")
-
-
-def from_decimal_comma(value: str) -> str:
-    """``1.299,00`` → ``1299.00``; values not written that way are returned unchanged.
-
-    Only numbers that are unambiguous in the decimal-comma convention are converted:
-    digits with ``.`` between groups of three, and at most one ``,`` before the decimals.
-    ``49.90`` is left alone (not a thousands group), so a file that mixes styles still
-    reads as the seller meant.
-    """
-    stripped = value.strip()
-    if _DECIMAL_COMMA.match(stripped) and ("," in stripped or stripped.count(".") >= 1):
-        return stripped.replace(".", "").replace(",", ".")
-    return value
-
-
-def unescape_formula(value: str) -> str:
-    """Undo the ``'`` that shopsync's writers put before formula-like cells (and before ``'``)."""
-    if len(value) > 1 and value[0] == "'" and value[1] in GUARDED_STARTS:
-        return value[1:]
-    return value
-
-
-def cells_to_data(
-    fields: Sequence[tuple[int, str]],
-    attributes: Sequence[tuple[int, str]],
-    decimal_comma: bool,
-    cells: list[str],
-) -> dict[str, Any]:
-    """A CSV row's cells as the record's field values, ready for the model.
-
-    ``fields`` and ``attributes`` are ``(cell index, name)`` pairs worked out once per
-    file from its header. The hot loop of every command: comprehensions over those
-    indexes, no per-row dict of the whole row. Empty and blank cells are left out, so
-    that defaults apply and a missing required value reads "is required".
-    """
-    width = len(cells)
-    data: dict[str, Any] = {
-        target: value if value[0] != "'" else unescape_formula(value)
-        for index, target in fields
-        if index < width and (value := cells[index]) and not value.isspace()
-    }
-    if attributes:
-        found = {
-            key: value if value[0] != "'" else unescape_formula(value)
-            for index, key in attributes
-            if index < width and (value := cells[index]) and not value.isspace()
-        }
-        if found:
-            data["attributes"] = found
-    if decimal_comma:
-        for name in _DECIMAL_COMMA_FIELDS:
-            if name in data:
-                data[name] = from_decimal_comma(data[name])
-    return data
+    from shopsync.catalog.parallel import CheckPool, FileSpec
 
 
 @dataclass(slots=True)
@@ -123,7 +67,7 @@ class RecordReader(Generic[RecordT]):
     """One or more input files, read lazily as validated records or row errors.
 
     Subclasses name the record model and its column schema: :class:`Catalog` reads
-    products, :class:`shopsync.stock.StockFile` stock lines.
+    products, :class:`shopsync.jobs.stock.StockFile` stock lines.
     """
 
     schema: ClassVar[RecordSchema]
@@ -227,14 +171,14 @@ class RecordReader(Generic[RecordT]):
         """Every row error of the input, in order, with :attr:`stats` as iterating gives.
 
         What ``validate`` needs. With ``jobs`` > 1, CSV and TSV files are validated by
-        that many worker processes (:mod:`shopsync.parallel`): this process finds where
+        that many worker processes (:mod:`shopsync.catalog.parallel`): this process finds where
         each record ends and keeps the duplicate-SKU index, which depends on order; the
         records themselves stay in the workers, so only ``validate`` can use this.
         """
         if jobs <= 1 or not any(plan.tabular for plan in self._plans):
             yield from (outcome for outcome in self if isinstance(outcome, RowError))
             return
-        from shopsync.parallel import CheckPool, FileSpec  # noqa: PLC0415 - validate only
+        from shopsync.catalog.parallel import CheckPool, FileSpec  # noqa: PLC0415 - validate only
 
         self.stats = CatalogStats()
         specs = [
@@ -260,8 +204,8 @@ class RecordReader(Generic[RecordT]):
     def _check_pooled(
         self, pool: CheckPool, seen: SeenSkus, file_index: int, spec: FileSpec
     ) -> Iterator[RowError]:
+        from shopsync.catalog.parallel import CHUNK_RECORDS, chunk_records  # noqa: PLC0415
         from shopsync.io.readers import iter_csv_chunks  # noqa: PLC0415
-        from shopsync.parallel import CHUNK_RECORDS, chunk_records  # noqa: PLC0415
 
         chunks = iter_csv_chunks(self._plans[file_index].opened, CHUNK_RECORDS)
         first_or_add = seen.first_or_add
@@ -365,50 +309,7 @@ class Catalog(RecordReader[Product]):
     noun = "product"
 
 
-_MESSAGES: dict[str, str] = {
-    "missing": "is required",
-    "string_too_short": "must not be empty",
-    "string_too_long": "is longer than {max_length} characters",
-    "greater_than": "must be greater than {gt}",
-    "greater_than_equal": "must be {ge} or more",
-    "decimal_max_places": "has more than {decimal_places} decimal places",
-    "decimal_parsing": "is not a number",
-    "decimal_type": "is not a number",
-    "int_parsing": "is not a whole number",
-    "int_from_float": "is not a whole number",
-    "int_type": "is not a whole number",
-    "finite_number": "is not a finite number",
-    "literal_error": "must be one of {expected}",
-    "too_long": "has more than {max_length} entries",
-    "string_type": "must be text",
-    "list_type": "must be a list (or one cell separated by |)",
-    "dict_type": "must be an object of names to values",
-}
-_FIELD_MESSAGES: dict[tuple[str, str], str] = {
-    ("sku", "string_pattern_mismatch"): "may hold only letters, digits, '.', '_' and '-' "
-    "(1 to 64 characters, no spaces)",
-    ("currency", "string_pattern_mismatch"): "must be a three-letter ISO 4217 code such as "
-    "CNY or EUR",
-    ("images", "string_pattern_mismatch"): "image {input!r} is not an absolute https:// URL",
-    ("images", "too_long"): "has more than {max_length} images",
-}
 """Messages for one field's error, where the generic one would not say enough."""
-
-
-def describe(error: ErrorDetails) -> str:
-    """A plain sentence for one pydantic error, without pydantic's jargon."""
-    kind = error["type"]
-    field_name = str(error["loc"][0]) if error["loc"] else ""
-    context = error.get("ctx", {})
-    if kind == "value_error" and "error" in context:
-        return str(context["error"])
-    template = _FIELD_MESSAGES.get((field_name, kind)) or _MESSAGES.get(kind)
-    if template is None:
-        return error["msg"]
-    try:
-        return template.format(**context, input=error.get("input"))
-    except (KeyError, IndexError):
-        return error["msg"]
 
 
 def _rows_by_line(records: Iterable[SourceRow | RowError]) -> dict[int, SourceRow]:
@@ -416,26 +317,6 @@ def _rows_by_line(records: Iterable[SourceRow | RowError]) -> dict[int, SourceRo
         row.line: row
         for row in (record.row if isinstance(record, RowError) else record for record in records)
     }
-
-
-def _field_errors(
-    error: ValidationError, sources: Mapping[str, str], data: Mapping[str, Any]
-) -> Iterator[FieldError]:
-    for detail in error.errors(include_url=False):
-        location = detail["loc"]
-        name = str(location[0]) if location else ""
-        if name == "attributes" and len(location) > 1:
-            column = f"attr:{location[1]}"
-        else:
-            column = sources.get(name, name)
-        value = data.get(name, "") if detail["type"] != "missing" else ""
-        yield FieldError(column, _shorten(value), describe(detail))
-
-
-def _shorten(value: object, limit: int = 40) -> str:
-    text = value if isinstance(value, str) else ("" if value is None else str(value))
-    text = text.replace("\r", "\\r").replace("\n", "\\n")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def rejected_cells(row: SourceRow) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Orders: listing them (with a short-lived disk cache) and watching them change.
 
 Everything here talks to a :class:`~shopsync.platforms.base.Platform`, never to a URL,
-and never prints: the CLI hands the results to :mod:`shopsync.ui`.
+and never prints: the CLI hands the results to :mod:`shopsync.ui.console`.
 
 * :func:`list_orders` reads every page of ``Platform.iter_orders`` for one query. The
   answer is kept on disk (:class:`OrderCache`, diskcache, mode 0700) for a few minutes,
@@ -36,7 +36,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from shopsync.digest import canonical_json
+from shopsync.domain.digest import canonical_json
 from shopsync.errors import (
     APIError,
     AuthError,

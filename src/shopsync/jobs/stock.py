@@ -25,10 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from shopsync.audit import AuditLog, AuditRecord, now_rfc3339
-from shopsync.catalog import RecordReader, RejectsFile
-from shopsync.digest import canonical_json
-from shopsync.engine import ItemOutcome, RunCounts, chunked, send_batches
+from shopsync.catalog.records import RecordReader, RejectsFile
+from shopsync.domain.digest import canonical_json
+from shopsync.domain.models import SourceRow, StockLine, ValidRow
 from shopsync.errors import (
     APIError,
     AuthError,
@@ -38,10 +37,12 @@ from shopsync.errors import (
 )
 from shopsync.io.headers import STOCK_SCHEMA, Column
 from shopsync.io.readers import ReadOptions
-from shopsync.ledger import Ledger
-from shopsync.models import SourceRow, StockLine, ValidRow
+from shopsync.jobs.base import Outputs, RunJob, Target
 from shopsync.platforms.base import ItemResult, StockChange, derive_idempotency_key
-from shopsync.sync import Outputs, RunJob, Target
+from shopsync.state.audit import AuditLog, AuditRecord, now_rfc3339
+from shopsync.state.ledger import Ledger
+from shopsync.sync.report import ItemOutcome, RunCounts
+from shopsync.sync.workers import chunked, send_batches
 
 StockMode = Literal["set", "delta"]
 _OPERATION = "inventory.batch"

@@ -23,20 +23,14 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
 import threading
-import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Generic, Literal, TypeVar
+from dataclasses import dataclass
+from typing import Any
 
-from shopsync.audit import AuditLog, AuditRecord, now_rfc3339
-from shopsync.digest import compact_json, hash_text
-from shopsync.errors import APIError, AuthError, Interrupted, PlatformError, ShopsyncError
-from shopsync.ledger import Ledger, LedgerEntry
-from shopsync.models import Product, SourceRow, ValidRow, product_digest
+from shopsync.domain.digest import compact_json
+from shopsync.domain.models import Product, SourceRow, product_digest
+from shopsync.errors import APIError, AuthError, PlatformError, ShopsyncError
 from shopsync.platforms.base import (
     BatchResult,
     ItemResult,
@@ -44,232 +38,23 @@ from shopsync.platforms.base import (
     ProductUpdate,
     derive_idempotency_key,
 )
+from shopsync.state.audit import AuditLog, AuditRecord, now_rfc3339
+from shopsync.state.ledger import Ledger, LedgerEntry
+from shopsync.sync.planner import (
+    Change,
+    ChangeKind,
+    managed_fields,
+)
+from shopsync.sync.report import ItemOutcome, RunCounts
+from shopsync.sync.workers import send_batches
 
 log = logging.getLogger(__name__)
 
-ChangeKind = Literal["create", "update", "unchanged"]
-REQUIRED_FIELDS = frozenset({"sku", "title", "price"})
+
 _BATCH_OPERATION = "products.batch"
+
+
 _RETRIED = frozenset({408, 409, 429})
-T = TypeVar("T")
-
-
-def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    """``items`` in lists of ``size`` (the last one shorter), as they come."""
-    chunk: list[T] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def new_run_id() -> str:
-    """A run id that sorts by time and is unique: ``20261127T120102Z-3f9a1c``."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    return f"{stamp}-{uuid.uuid4().hex[:6]}"
-
-
-def managed_fields(product: Product) -> frozenset[str]:
-    """The fields the input file speaks for: the required ones and every column it filled.
-
-    A column the file does not have (no ``stock`` column, say) is never changed by an
-    update, so a file that carries only prices cannot reset everything else.
-    """
-    return REQUIRED_FIELDS | product.model_fields_set
-
-
-# Not frozen, though never changed after construction: a frozen dataclass's __init__ sets
-# each field through object.__setattr__, six times slower, and one is made per product.
-@dataclass(slots=True)
-class Change:
-    """What the plan decided for one product."""
-
-    kind: ChangeKind
-    row: SourceRow
-    product: Product
-    entry: LedgerEntry | None
-    fields: frozenset[str] | None = None
-    """For updates: the fields that changed, the only ones sent."""
-    _text: str = ""
-    _digest: str = ""
-
-    @property
-    def body_json(self) -> str:
-        """The body's JSON text (:attr:`Product.api_json`, unless restored from a ledger)."""
-        if not self._text:
-            self._text = self.product.api_json
-        return self._text
-
-    @property
-    def content_hash(self) -> str:
-        """The digest of :attr:`body_json`, worked out when first needed: a ``plan`` of
-        new products never needs it, an upload needs it when it batches them."""
-        if not self._digest:
-            self._digest = hash_text(self.body_json)
-        return self._digest
-
-    @property
-    def sku(self) -> str:
-        """The product's SKU."""
-        return self.product.sku
-
-    @property
-    def body(self) -> dict[str, Any]:
-        """The product's full API body (a new dict; made only when something needs it:
-        planning a create, or an unchanged product, needs only its hash)."""
-        return self.product.to_api()
-
-    def diff(self) -> list[tuple[str, Any, Any]]:
-        """``(field, before, after)`` for each changed field of an update, in field order."""
-        if self.kind != "update" or self.entry is None or self.fields is None:
-            return []
-        before, after = self.entry.body, self.body
-        return [(name, before.get(name), after.get(name)) for name in after if name in self.fields]
-
-
-class Planner:
-    """Decides create / update / unchanged for each product from the ledger."""
-
-    def __init__(
-        self,
-        ledger: Ledger,
-        *,
-        force: bool = False,
-        refresh_from: Platform | None = None,
-        chunk_size: int = 100,
-    ) -> None:
-        """``refresh_from``: first reconcile the ledger with that platform (``--refresh``).
-
-        ``chunk_size`` SKUs are looked up at once (the platform takes at most 100).
-        """
-        self.ledger = ledger
-        self.force = force
-        self.refresh_from = refresh_from
-        self.chunk_size = chunk_size
-
-    def plan(self, rows: Iterable[ValidRow[Product]]) -> Iterator[Change]:
-        """One :class:`Change` per row, in input order, streaming."""
-        for chunk in chunked(rows, self.chunk_size):
-            yield from self._plan_chunk(chunk)
-
-    def _plan_chunk(self, rows: list[ValidRow[Product]]) -> Iterator[Change]:
-        # Rows are planned in chunks so that the ledger (and with --refresh, the
-        # platform) is asked about many SKUs at once, not one query per row.
-        skus = [row.product.sku for row in rows]
-        recorded = self.ledger.get_many(skus)
-        if self.refresh_from is None:
-            for row in rows:
-                yield self.decide(row, recorded.get(row.product.sku))
-            return
-        remote = self.refresh_from.lookup_skus(skus)
-        refreshed: dict[str, LedgerEntry] = {}
-        for sku in skus:
-            found = remote.get(sku)
-            if found is None:
-                continue
-            body = _normalized_remote_body(found.fields, sku)
-            known = recorded.get(sku)
-            known_body = known.body if known is not None else {}
-            if "stock" in known_body:
-                # Stock on the platform moves with orders and stock syncs; what the
-                # product file said last time is what decides if its stock changed.
-                body["stock"] = known_body["stock"]
-            refreshed[sku] = LedgerEntry.of(found.product_id, body, "refreshed")
-        # One transaction for the chunk, before any of its changes is acted on.
-        if refreshed:
-            self.ledger.record(refreshed)
-        for row in rows:
-            yield self.decide(row, refreshed.get(row.product.sku))
-
-    def decide(self, row: ValidRow[Product], entry: LedgerEntry | None) -> Change:
-        """The change for one row given what the ledger knows of its SKU."""
-        product = row.product
-        if entry is None:
-            return Change("create", row.row, product, None)
-        text = product.api_json
-        digest = hash_text(text)
-        if self.force:
-            fields = frozenset(managed_fields(product) - {"sku"})
-            return Change("update", row.row, product, entry, fields, text, digest)
-        if entry.content_hash == digest and entry.outcome != "failed":
-            return Change("unchanged", row.row, product, entry, None, text, digest)
-        body = product.to_api()
-        before = entry.body
-        changed = frozenset(
-            name
-            for name in managed_fields(product)
-            if name != "sku" and before.get(name) != body.get(name)
-        )
-        if not changed:
-            return Change("unchanged", row.row, product, entry, None, text, digest)
-        return Change("update", row.row, product, entry, changed, text, digest)
-
-
-def _normalized_remote_body(fields: Mapping[str, Any], sku: str) -> dict[str, Any]:
-    """A remote product's content in the shape of :meth:`Product.to_api`, for comparison."""
-    known = {name: value for name, value in fields.items() if name in Product.model_fields}
-    known["sku"] = sku
-    try:
-        return Product.model_validate(known).to_api()
-    except ValueError:
-        # Content the platform holds but our rules refuse: compare it as it is, so
-        # whatever the file says is sent.
-        return {name: str(value) if value is not None else None for name, value in known.items()}
-
-
-@dataclass
-class RunCounts:
-    """How many products went which way; read by the UI while the run goes on."""
-
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    failed: int = 0
-    rejected: int = 0
-    resumed: int = 0
-    """Items of batches left pending by an earlier run, sent again first."""
-
-    @property
-    def processed(self) -> int:
-        """Products with a final outcome in this run."""
-        return self.created + self.updated + self.unchanged + self.failed
-
-    def as_dict(self) -> dict[str, int]:
-        """The counts by outcome, for reports."""
-        return {
-            "created": self.created,
-            "updated": self.updated,
-            "unchanged": self.unchanged,
-            "failed": self.failed,
-            "rejected": self.rejected,
-            "resumed": self.resumed,
-        }
-
-
-# Not frozen, though never changed after construction: a frozen dataclass's __init__ sets
-# each field through object.__setattr__, six times slower, and one is made per product.
-@dataclass(slots=True)
-class ItemOutcome:
-    """The final outcome of one product in a run, for the succeeded and failed files."""
-
-    sku: str
-    action: str
-    """``created``, ``updated``, or ``failed``."""
-    product_id: str | None
-    row: SourceRow | None
-    source: Mapping[str, Any] | Product
-    """The body sent, or the product it is the body of (made into one only if an output
-    file asks: most outcomes are only counted)."""
-    code: str | None = None
-    message: str | None = None
-
-    @property
-    def body(self) -> Mapping[str, Any]:
-        """The API body of the item."""
-        return self.source.to_api() if isinstance(self.source, Product) else self.source
 
 
 @dataclass
@@ -670,127 +455,3 @@ def _restore_batch(key: str, request: Mapping[str, Any]) -> _Batch:
         [change("create", item) for item in request.get("creates", [])],
         [change("update", item) for item in request.get("updates", [])],
     )
-
-
-class WorkerPool(Generic[T]):
-    """A few daemon threads taking batches from a bounded queue.
-
-    Bounded, so reading the file never runs far ahead of sending (memory stays flat and
-    the first batch leaves before the file is read). Daemon threads, so a run that
-    gave up waiting for a hung request can still exit.
-    """
-
-    def __init__(self, workers: int, handle: Callable[[T], None]) -> None:
-        """Start ``workers`` threads that call ``handle`` on each submitted item."""
-        self._queue: queue.Queue[T | None] = queue.Queue(maxsize=max(1, workers) * 2)
-        self._handle = handle
-        self._threads = [
-            threading.Thread(target=self._run, name=f"shopsync-worker-{n}", daemon=True)
-            for n in range(max(1, workers))
-        ]
-        for thread in self._threads:
-            thread.start()
-
-    def _run(self) -> None:
-        while True:
-            batch = self._queue.get()
-            if batch is None:
-                return
-            self._handle(batch)
-
-    def submit(self, batch: T, stop: threading.Event) -> None:
-        """Queue ``batch``, waiting for room unless ``stop`` is set meanwhile."""
-        while not stop.is_set():
-            try:
-                self._queue.put(batch, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def close(self, timeout: float | None) -> bool:
-        """Finish queued batches (all of them, or within ``timeout``); True if all settled."""
-        if timeout is not None:
-            # Stopping: batches still queued are dropped unsent (their rows are simply
-            # not done; the next run plans them again).
-            while True:
-                try:
-                    self._queue.get_nowait()
-                except queue.Empty:
-                    break
-        for _ in self._threads:
-            self._queue.put(None)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        for thread in self._threads:
-            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            thread.join(remaining)
-        return not any(thread.is_alive() for thread in self._threads)
-
-
-def send_batches(
-    batches: Iterable[T],
-    send: Callable[[T], None],
-    *,
-    workers: int,
-    stop: threading.Event,
-    grace_seconds: float,
-    fatal: Callable[[], ShopsyncError | None],
-) -> None:
-    """Hand ``batches`` to ``workers`` threads calling ``send``, until done, stopped or failed.
-
-    Raises the error ``fatal()`` reports once the batches in flight are settled, or
-    :class:`~shopsync.errors.Interrupted` if ``stop`` was set (after waiting at most
-    ``grace_seconds`` for answers to batches already sent).
-    """
-    pool: WorkerPool[T] = WorkerPool(workers, send)
-    try:
-        for batch in batches:
-            if stop.is_set() or fatal() is not None:
-                break
-            pool.submit(batch, stop)
-    finally:
-        settled = pool.close(grace_seconds if stop.is_set() else None)
-    error = fatal()
-    if error is not None:
-        raise error
-    if stop.is_set():
-        raise Interrupted(
-            "Interrupted: no new batches were sent"
-            + ("" if settled else "; some sent batches had no answer yet")
-            + ". The ledger is saved: run the same command again to resume.",
-        )
-
-
-@dataclass
-class RunReport:
-    """The machine-readable account of one run (``--report``)."""
-
-    run_id: str
-    command: str
-    profile: str
-    started_at: str
-    finished_at: str = ""
-    counts: dict[str, int] = field(default_factory=dict)
-    traffic: dict[str, int] = field(default_factory=dict)
-    files: list[str] = field(default_factory=list)
-    outputs: dict[str, str] = field(default_factory=dict)
-    exit_code: int = 0
-    error: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """The report document."""
-        return {
-            "run_id": self.run_id,
-            "command": self.command,
-            "profile": self.profile,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-            "counts": self.counts,
-            "requests": self.traffic.get("requests", 0),
-            "retries": self.traffic.get("retries", 0),
-            "throttled": self.traffic.get("throttled", 0),
-            "traffic": self.traffic,
-            "files": self.files,
-            "outputs": self.outputs,
-            "exit_code": self.exit_code,
-            "error": self.error,
-        }

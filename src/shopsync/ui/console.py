@@ -21,12 +21,13 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Literal
 
-    from shopsync.catalog import ValidationReport
-    from shopsync.engine import RunCounts, RunReport
+    from shopsync.catalog.records import ValidationReport
     from shopsync.io.readers import OpenedFile
-    from shopsync.orders import OrderEvent
+    from shopsync.jobs.base import Progress
+    from shopsync.jobs.orders import OrderEvent
+    from shopsync.jobs.plan import PlanResult
     from shopsync.platforms.base import RemoteOrder
-    from shopsync.sync import PlanResult, Progress
+    from shopsync.sync.report import RunCounts, RunReport
 
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
 
@@ -355,7 +356,7 @@ def show_orders(output: Output, orders: Sequence[RemoteOrder], fmt: str) -> None
     import json  # noqa: PLC0415
 
     from shopsync.io.writers import safe_cell  # noqa: PLC0415
-    from shopsync.orders import ORDER_COLUMNS, order_row, order_to_json  # noqa: PLC0415
+    from shopsync.jobs.orders import ORDER_COLUMNS, order_row, order_to_json  # noqa: PLC0415
 
     stream = output.out.file
     if fmt == "json":
@@ -423,7 +424,7 @@ class OrderEventPrinter:
         """Prints the CSV header at once, so a consumer knows the columns before events."""
         import csv  # noqa: PLC0415 - only a watch needs it
 
-        from shopsync.orders import ORDER_COLUMNS  # noqa: PLC0415
+        from shopsync.jobs.orders import ORDER_COLUMNS  # noqa: PLC0415
 
         self.output = output
         self.fmt = fmt
@@ -439,7 +440,7 @@ class OrderEventPrinter:
         import json  # noqa: PLC0415
 
         from shopsync.io.writers import safe_cell  # noqa: PLC0415
-        from shopsync.orders import order_row  # noqa: PLC0415
+        from shopsync.jobs.orders import order_row  # noqa: PLC0415
 
         self.counts[event.kind] += 1
         stream = self.output.out.file

@@ -32,10 +32,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from shopsync.catalog import _field_errors, cells_to_data
+from shopsync.catalog.cells import _field_errors, cells_to_data
+from shopsync.domain.models import FieldError, RowError, SkuRecord, SourceRow
 from shopsync.errors import ShopsyncError
 from shopsync.io.readers import CsvChunk, csv_records
-from shopsync.models import FieldError, RowError, SkuRecord, SourceRow
 
 CHUNK_RECORDS = 1_000
 """Records per task: large enough that sending it (~0.3 ms) is small against validating
@@ -99,7 +99,7 @@ def _check_chunk(file_index: int, chunk: CsvChunk) -> list[Answer]:
 def _context() -> Any:
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["shopsync.parallel"])
+        context.set_forkserver_preload(["shopsync.catalog.parallel"])
         return context
     return multiprocessing.get_context("spawn")
 

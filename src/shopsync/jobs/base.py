@@ -1,9 +1,5 @@
-"""The ``plan`` and ``upload`` jobs: catalog in, changes planned, sent, and accounted for.
-
-A job strings the stages together — :class:`~shopsync.catalog.Catalog` (read and
-validate), :class:`~shopsync.engine.Planner` (ledger), :class:`~shopsync.engine.Engine`
-(send) — and owns the outputs of a run: the rejects, failed and succeeded files, the
-report, the audit log. It prints nothing: a UI polls :meth:`UploadJob.progress`.
+"""What every run that changes a platform shares: the target, the outputs, the lock, the
+report and the metrics (:class:`RunJob`); jobs subclass it.
 """
 
 from __future__ import annotations
@@ -11,29 +7,20 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shopsync.audit import AuditLog, now_rfc3339
-from shopsync.catalog import Catalog, RecordReader, RejectsFile, rejected_cells
-from shopsync.engine import (
-    Change,
-    Engine,
-    EngineOptions,
-    ItemOutcome,
-    Planner,
-    RunCounts,
-    RunReport,
-    new_run_id,
-)
-from shopsync.errors import ExitCode, RowsRejected, ShopsyncError
+from shopsync.catalog.records import RecordReader, RejectsFile, rejected_cells
+from shopsync.domain.models import RecordT, RowError, SourceRow, ValidRow
+from shopsync.errors import ExitCode, ShopsyncError
 from shopsync.io.writers import SpooledRowsWriter, write_json
-from shopsync.ledger import Ledger
-from shopsync.lock import ProfileLock
-from shopsync.metrics import write_metrics
-from shopsync.models import RecordT, RowError, SourceRow, ValidRow
 from shopsync.platforms.base import Platform
+from shopsync.state.audit import AuditLog, now_rfc3339
+from shopsync.state.ledger import Ledger
+from shopsync.state.lock import ProfileLock
+from shopsync.state.metrics import write_metrics
+from shopsync.sync.report import ItemOutcome, RunCounts, RunReport, new_run_id
 
 
 @dataclass(frozen=True)
@@ -91,54 +78,6 @@ class Progress:
     """Seconds until the platform's rate limit lets requests go again (0: not waiting)."""
 
 
-@dataclass
-class PlanResult:
-    """What ``shopsync plan`` found: counts and examples of each kind of change."""
-
-    counts: RunCounts
-    creates: list[Change] = field(default_factory=list)
-    updates: list[Change] = field(default_factory=list)
-    rejected: list[RowError] = field(default_factory=list)
-    rejects_path: Path | None = None
-
-    @property
-    def has_changes(self) -> bool:
-        """Whether an upload would write anything."""
-        return bool(self.counts.created or self.counts.updated)
-
-    def to_json(self) -> dict[str, Any]:
-        """The ``--json`` document for CI."""
-        return {
-            "counts": {
-                "create": self.counts.created,
-                "update": self.counts.updated,
-                "unchanged": self.counts.unchanged,
-                "rejected": self.counts.rejected,
-            },
-            "creates": [
-                {"sku": c.sku, "file": c.row.file, "line": c.row.line} for c in self.creates
-            ],
-            "updates": [
-                {
-                    "sku": c.sku,
-                    "product_id": c.entry.product_id if c.entry else None,
-                    "file": c.row.file,
-                    "line": c.row.line,
-                    "changes": [
-                        {"field": name, "before": before, "after": after}
-                        for name, before, after in c.diff()
-                    ],
-                }
-                for c in self.updates
-            ],
-            "rejected": [
-                {"file": e.row.file, "line": e.row.line, "message": e.message}
-                for e in self.rejected
-            ],
-            "rejects": str(self.rejects_path) if self.rejects_path else None,
-        }
-
-
 def _valid_rows(
     reader: RecordReader[RecordT],
     rejects: RejectsFile | None,
@@ -154,42 +93,6 @@ def _valid_rows(
                 keep.append(outcome)
             continue
         yield outcome
-
-
-def plan(catalog: Catalog, target: Target, options: JobOptions, outputs: Outputs) -> PlanResult:
-    """Work out what an upload would do, sending no write request.
-
-    Without ``--refresh`` nothing is sent at all: the ledger alone decides.
-    """
-    counts = RunCounts()
-    rejected: list[RowError] = []
-    rejects = RejectsFile(outputs.rejects, catalog.header_map) if outputs.rejects else None
-    result = PlanResult(counts, rejected=rejected, rejects_path=outputs.rejects)
-    with Ledger(target.ledger_dir) as ledger:
-        planner = Planner(
-            ledger,
-            force=options.force,
-            refresh_from=target.platform if options.refresh else None,
-        )
-        try:
-            for change in planner.plan(_valid_rows(catalog, rejects, counts, rejected)):
-                if change.kind == "create":
-                    counts.created += 1
-                    if len(result.creates) < options.sample:
-                        result.creates.append(change)
-                elif change.kind == "update":
-                    counts.updated += 1
-                    if len(result.updates) < options.sample:
-                        result.updates.append(change)
-                else:
-                    counts.unchanged += 1
-        except BaseException:
-            if rejects is not None:
-                rejects.discard()
-            raise
-    if rejects is not None:
-        rejects.close()
-    return result
 
 
 class RunJob:
@@ -349,70 +252,6 @@ class RunJob:
                 duration=time.monotonic() - self._started,
                 items=counts.as_dict(),
                 traffic=self.report.traffic,
-            )
-
-
-class UploadJob(RunJob):
-    """One ``shopsync upload`` run: validate, plan against the ledger, send, account."""
-
-    def __init__(
-        self,
-        catalog: Catalog,
-        target: Target,
-        options: JobOptions,
-        outputs: Outputs,
-        *,
-        command: str = "upload",
-        run_id: str | None = None,
-    ) -> None:
-        """Nothing is read or sent until :meth:`run`."""
-        super().__init__(catalog, target, outputs, command=command, run_id=run_id)
-        self.catalog = catalog
-        self.options = options
-        self._engine: Engine | None = None
-
-    def _current_counts(self) -> RunCounts:
-        return self._engine.snapshot() if self._engine else RunCounts()
-
-    def _execute(self, ledger: Ledger, rejects: RejectsFile, audit: AuditLog | None) -> None:
-        if self.options.strict:
-            self._check_strict()
-        engine = Engine(
-            self.platform,
-            ledger,
-            namespace=self.target.namespace,
-            run_id=self.run_id,
-            profile=self.target.profile,
-            audit=audit,
-            options=EngineOptions(
-                batch_size=self.options.batch_size,
-                workers=self.options.workers,
-                grace_seconds=self.options.grace_seconds,
-            ),
-            on_outcome=self._record_outcome,
-            stop=self.stop,
-        )
-        self._engine = engine
-        engine.resume_pending()
-        planner = Planner(
-            ledger,
-            force=self.options.force,
-            refresh_from=self.platform if self.options.refresh else None,
-        )
-        engine.apply(planner.plan(self._valid_rows(rejects)))
-
-    def _check_strict(self) -> None:
-        from shopsync.catalog import validate  # noqa: PLC0415 - only under --strict
-
-        found = validate(self.catalog, rejects=self.outputs.rejects, keep_errors=1)
-        if found.stats.invalid:
-            first = found.errors[0]
-            raise RowsRejected(
-                f"{found.stats.invalid} of {found.stats.rows} rows are invalid and --strict "
-                f"is set, so nothing was sent. First: {first.row.file}:{first.row.line}: "
-                f"{first.message}",
-                hint="Fix the rows (shopsync validate FILE --rejects rejects.csv lists them), "
-                "or drop --strict to send the valid rows.",
             )
 
 

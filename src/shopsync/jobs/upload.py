@@ -1,0 +1,87 @@
+"""The ``upload`` job: catalog in, changes planned, sent in batches, and accounted for.
+
+A job strings the stages together — :class:`~shopsync.catalog.records.Catalog` (read and
+validate), :class:`~shopsync.sync.planner.Planner` (ledger), :class:`~shopsync.sync.engine.Engine`
+(send) — and owns the outputs of a run. It prints nothing: a UI polls
+:meth:`UploadJob.progress`.
+"""
+
+from __future__ import annotations
+
+from shopsync.catalog.records import Catalog, RejectsFile
+from shopsync.errors import RowsRejected
+from shopsync.jobs.base import (
+    JobOptions,
+    Outputs,
+    RunJob,
+    Target,
+)
+from shopsync.state.audit import AuditLog
+from shopsync.state.ledger import Ledger
+from shopsync.sync.engine import Engine, EngineOptions
+from shopsync.sync.planner import Planner
+from shopsync.sync.report import RunCounts
+
+
+class UploadJob(RunJob):
+    """One ``shopsync upload`` run: validate, plan against the ledger, send, account."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        target: Target,
+        options: JobOptions,
+        outputs: Outputs,
+        *,
+        command: str = "upload",
+        run_id: str | None = None,
+    ) -> None:
+        """Nothing is read or sent until :meth:`run`."""
+        super().__init__(catalog, target, outputs, command=command, run_id=run_id)
+        self.catalog = catalog
+        self.options = options
+        self._engine: Engine | None = None
+
+    def _current_counts(self) -> RunCounts:
+        return self._engine.snapshot() if self._engine else RunCounts()
+
+    def _execute(self, ledger: Ledger, rejects: RejectsFile, audit: AuditLog | None) -> None:
+        if self.options.strict:
+            self._check_strict()
+        engine = Engine(
+            self.platform,
+            ledger,
+            namespace=self.target.namespace,
+            run_id=self.run_id,
+            profile=self.target.profile,
+            audit=audit,
+            options=EngineOptions(
+                batch_size=self.options.batch_size,
+                workers=self.options.workers,
+                grace_seconds=self.options.grace_seconds,
+            ),
+            on_outcome=self._record_outcome,
+            stop=self.stop,
+        )
+        self._engine = engine
+        engine.resume_pending()
+        planner = Planner(
+            ledger,
+            force=self.options.force,
+            refresh_from=self.platform if self.options.refresh else None,
+        )
+        engine.apply(planner.plan(self._valid_rows(rejects)))
+
+    def _check_strict(self) -> None:
+        from shopsync.catalog.records import validate  # noqa: PLC0415 - only under --strict
+
+        found = validate(self.catalog, rejects=self.outputs.rejects, keep_errors=1)
+        if found.stats.invalid:
+            first = found.errors[0]
+            raise RowsRejected(
+                f"{found.stats.invalid} of {found.stats.rows} rows are invalid and --strict "
+                f"is set, so nothing was sent. First: {first.row.file}:{first.row.line}: "
+                f"{first.message}",
+                hint="Fix the rows (shopsync validate FILE --rejects rejects.csv lists them), "
+                "or drop --strict to send the valid rows.",
+            )

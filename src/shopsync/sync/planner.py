@@ -1,0 +1,170 @@
+"""Plan: decide for each validated product whether it is created, updated (only the changed
+fields) or unchanged, from the ledger (and, with ``--refresh``, the platform's state).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from shopsync.domain.digest import hash_text
+from shopsync.domain.models import Product, SourceRow, ValidRow
+from shopsync.platforms.base import (
+    Platform,
+)
+from shopsync.state.ledger import Ledger, LedgerEntry
+from shopsync.sync.workers import chunked
+
+ChangeKind = Literal["create", "update", "unchanged"]
+
+
+REQUIRED_FIELDS = frozenset({"sku", "title", "price"})
+
+
+def managed_fields(product: Product) -> frozenset[str]:
+    """The fields the input file speaks for: the required ones and every column it filled.
+
+    A column the file does not have (no ``stock`` column, say) is never changed by an
+    update, so a file that carries only prices cannot reset everything else.
+    """
+    return REQUIRED_FIELDS | product.model_fields_set
+
+
+# Not frozen, though never changed after construction: a frozen dataclass's __init__ sets
+# each field through object.__setattr__, six times slower, and one is made per product.
+@dataclass(slots=True)
+class Change:
+    """What the plan decided for one product."""
+
+    kind: ChangeKind
+    row: SourceRow
+    product: Product
+    entry: LedgerEntry | None
+    fields: frozenset[str] | None = None
+    """For updates: the fields that changed, the only ones sent."""
+    _text: str = ""
+    _digest: str = ""
+
+    @property
+    def body_json(self) -> str:
+        """The body's JSON text (:attr:`Product.api_json`, unless restored from a ledger)."""
+        if not self._text:
+            self._text = self.product.api_json
+        return self._text
+
+    @property
+    def content_hash(self) -> str:
+        """The digest of :attr:`body_json`, worked out when first needed: a ``plan`` of
+        new products never needs it, an upload needs it when it batches them."""
+        if not self._digest:
+            self._digest = hash_text(self.body_json)
+        return self._digest
+
+    @property
+    def sku(self) -> str:
+        """The product's SKU."""
+        return self.product.sku
+
+    @property
+    def body(self) -> dict[str, Any]:
+        """The product's full API body (a new dict; made only when something needs it:
+        planning a create, or an unchanged product, needs only its hash)."""
+        return self.product.to_api()
+
+    def diff(self) -> list[tuple[str, Any, Any]]:
+        """``(field, before, after)`` for each changed field of an update, in field order."""
+        if self.kind != "update" or self.entry is None or self.fields is None:
+            return []
+        before, after = self.entry.body, self.body
+        return [(name, before.get(name), after.get(name)) for name in after if name in self.fields]
+
+
+class Planner:
+    """Decides create / update / unchanged for each product from the ledger."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        *,
+        force: bool = False,
+        refresh_from: Platform | None = None,
+        chunk_size: int = 100,
+    ) -> None:
+        """``refresh_from``: first reconcile the ledger with that platform (``--refresh``).
+
+        ``chunk_size`` SKUs are looked up at once (the platform takes at most 100).
+        """
+        self.ledger = ledger
+        self.force = force
+        self.refresh_from = refresh_from
+        self.chunk_size = chunk_size
+
+    def plan(self, rows: Iterable[ValidRow[Product]]) -> Iterator[Change]:
+        """One :class:`Change` per row, in input order, streaming."""
+        for chunk in chunked(rows, self.chunk_size):
+            yield from self._plan_chunk(chunk)
+
+    def _plan_chunk(self, rows: list[ValidRow[Product]]) -> Iterator[Change]:
+        # Rows are planned in chunks so that the ledger (and with --refresh, the
+        # platform) is asked about many SKUs at once, not one query per row.
+        skus = [row.product.sku for row in rows]
+        recorded = self.ledger.get_many(skus)
+        if self.refresh_from is None:
+            for row in rows:
+                yield self.decide(row, recorded.get(row.product.sku))
+            return
+        remote = self.refresh_from.lookup_skus(skus)
+        refreshed: dict[str, LedgerEntry] = {}
+        for sku in skus:
+            found = remote.get(sku)
+            if found is None:
+                continue
+            body = _normalized_remote_body(found.fields, sku)
+            known = recorded.get(sku)
+            known_body = known.body if known is not None else {}
+            if "stock" in known_body:
+                # Stock on the platform moves with orders and stock syncs; what the
+                # product file said last time is what decides if its stock changed.
+                body["stock"] = known_body["stock"]
+            refreshed[sku] = LedgerEntry.of(found.product_id, body, "refreshed")
+        # One transaction for the chunk, before any of its changes is acted on.
+        if refreshed:
+            self.ledger.record(refreshed)
+        for row in rows:
+            yield self.decide(row, refreshed.get(row.product.sku))
+
+    def decide(self, row: ValidRow[Product], entry: LedgerEntry | None) -> Change:
+        """The change for one row given what the ledger knows of its SKU."""
+        product = row.product
+        if entry is None:
+            return Change("create", row.row, product, None)
+        text = product.api_json
+        digest = hash_text(text)
+        if self.force:
+            fields = frozenset(managed_fields(product) - {"sku"})
+            return Change("update", row.row, product, entry, fields, text, digest)
+        if entry.content_hash == digest and entry.outcome != "failed":
+            return Change("unchanged", row.row, product, entry, None, text, digest)
+        body = product.to_api()
+        before = entry.body
+        changed = frozenset(
+            name
+            for name in managed_fields(product)
+            if name != "sku" and before.get(name) != body.get(name)
+        )
+        if not changed:
+            return Change("unchanged", row.row, product, entry, None, text, digest)
+        return Change("update", row.row, product, entry, changed, text, digest)
+
+
+def _normalized_remote_body(fields: Mapping[str, Any], sku: str) -> dict[str, Any]:
+    """A remote product's content in the shape of :meth:`Product.to_api`, for comparison."""
+    known = {name: value for name, value in fields.items() if name in Product.model_fields}
+    known["sku"] = sku
+    try:
+        return Product.model_validate(known).to_api()
+    except ValueError:
+        # Content the platform holds but our rules refuse: compare it as it is, so
+        # whatever the file says is sent.
+        return {name: str(value) if value is not None else None for name, value in known.items()}
