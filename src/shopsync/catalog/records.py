@@ -11,8 +11,8 @@ one is rejected with both places named.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, cast
 
@@ -33,7 +33,7 @@ from shopsync.domain.models import (
     ValidRow,
     Warning_,
 )
-from shopsync.errors import InputError
+from shopsync.errors import InputError, UsageError
 from shopsync.io.headers import PRODUCT_SCHEMA, Column, HeaderMap, RecordSchema
 from shopsync.io.readers import OpenedFile, ReadOptions, iter_rows, open_file
 
@@ -61,6 +61,8 @@ class _FilePlan:
     """(cell index, attribute key) of every ``attr:`` column."""
     column_of_field: dict[str, str] = field(default_factory=dict)
     warned: set[str] = field(default_factory=set)
+    records: int = 0
+    """Records read from the file so far (valid or not)."""
 
 
 class RecordReader(Generic[RecordT]):
@@ -94,6 +96,27 @@ class RecordReader(Generic[RecordT]):
             sum(plan.opened.size for plan in self._plans),
         )
 
+    def count_records(self, stop: Callable[[], bool] = lambda: False) -> int | None:
+        """How many records iterating will give, counted by a first pass over the files.
+
+        Progress counts items done out of items planned (as rclone counts files before
+        it copies them). The pass reads the files as iterating does, without validating:
+        on 100,000 rows about 0.5 s for CSV and 1 s for JSON, against 2.5 s to validate
+        them and far longer to send them. None if ``stop`` said to give up part-way.
+        """
+        total = 0
+        for plan in self._plans:
+            # A copy, so that the real pass's bytes_read is not moved by this one.
+            for count, _record in enumerate(iter_rows(replace(plan.opened)), start=1):
+                if not count & 1023 and stop():
+                    return None
+                total += 1
+        return total
+
+    def empty_files(self) -> list[OpenedFile]:
+        """The files that held no records (a header and no rows); complete after iterating."""
+        return [plan.opened for plan in self._plans if not plan.records]
+
     @property
     def files(self) -> list[OpenedFile]:
         """What was learned about each input file (format, encoding, delimiter, header)."""
@@ -109,6 +132,11 @@ class RecordReader(Generic[RecordT]):
             raise InputError(f"{opened.path}: {error.message}") from None
         used = [(index, column) for index, column in enumerate(columns) if self._accepts(column)]
         missing = self.header_map.missing_required([column for _, column in used])
+        refused = [column for column in columns if not self._accepts(column)]
+        if missing and refused:
+            # The file has the column, but this run was told not to read it (stock
+            # --mode delta on a file of counts): "no column for" would not be so.
+            raise self._refused_error(opened, refused[0], missing)
         if missing:
             raise InputError(
                 f"{opened.path}: no column for {', '.join(missing)} "
@@ -131,6 +159,13 @@ class RecordReader(Generic[RecordT]):
         """Whether this reader uses ``column`` (a stock file in set mode ignores deltas)."""
         return True
 
+    def _refused_error(self, opened: OpenedFile, column: Column, missing: list[str]) -> InputError:
+        """The error for a file whose column for a required field :meth:`_accepts` refused."""
+        return InputError(
+            f"{opened.path}: the column {column.name!r} ({column.target}) is not used by "
+            f"this run, and no other column gives {', '.join(missing)}."
+        )
+
     def _warn_unknown(self, plan: _FilePlan, name: str) -> None:
         if name in plan.warned:
             return
@@ -150,6 +185,8 @@ class RecordReader(Generic[RecordT]):
 
     def __iter__(self) -> Iterator[ValidRow[RecordT] | RowError]:
         self.stats = CatalogStats()
+        for plan in self._plans:
+            plan.records = 0
         # The index may spill to a temporary file; closing it (also when the caller
         # abandons this generator, whose close() runs the with's exit) deletes the file.
         with SeenSkus() as seen:
@@ -165,6 +202,7 @@ class RecordReader(Generic[RecordT]):
                 sku = outcome.product.sku
                 outcome = self._duplicate(seen, file_index, outcome.row, sku) or outcome
             self._count(outcome)
+            plan.records += 1
             yield outcome
 
     def check(self, jobs: int = 1) -> Iterator[RowError]:
@@ -181,6 +219,8 @@ class RecordReader(Generic[RecordT]):
         from shopsync.catalog.parallel import CheckPool, FileSpec  # noqa: PLC0415 - validate only
 
         self.stats = CatalogStats()
+        for plan in self._plans:
+            plan.records = 0
         specs = [
             FileSpec(
                 plan.opened.name,
@@ -212,6 +252,7 @@ class RecordReader(Generic[RecordT]):
         for chunk, answers in pool.check(file_index, chunks):
             rows: dict[int, SourceRow] = {}  # the chunk's rows, parsed only if needed
             self.stats.rows += len(answers)
+            self._plans[file_index].records += len(answers)
             for answer in answers:
                 if isinstance(answer, RowError):
                     error = answer
@@ -336,6 +377,21 @@ def rejected_cells(row: SourceRow) -> dict[str, Any]:
     return cells
 
 
+def check_output_path(path: Path, option: str) -> None:
+    """Refuse, before anything is read, an output file whose directory does not exist.
+
+    Found only at the end of a run, the missing directory would cost the whole run's
+    work (or be created silently, somewhere the user did not mean).
+    """
+    directory = path.parent if str(path.parent) else Path()
+    if not directory.is_dir():
+        what = "is not a directory" if directory.exists() else "does not exist"
+        raise UsageError(
+            f"cannot write {option} {path}: the directory {directory} {what}.",
+            hint="Create the directory first, or name a file in an existing one.",
+        )
+
+
 class RejectsFile:
     """The ``--rejects`` output: every rejected row's cells plus an ``error`` column.
 
@@ -440,6 +496,8 @@ def validate(
     ``keep_errors`` bounds how many row errors are held in memory (``None``: all);
     ``jobs`` processes validate CSV and TSV rows (:meth:`RecordReader.check`).
     """
+    if rejects is not None:
+        check_output_path(rejects, "--rejects")
     kept: list[RowError] = []
     dropped = 0
     rejects_file = RejectsFile(rejects, catalog.header_map) if rejects else None

@@ -180,6 +180,11 @@ def validate(
         from shopsync.ui.console import Output, show_validation  # noqa: PLC0415
 
         show_validation(Output(quiet=app.quiet, verbose=app.verbose), report)
+    if catalog.empty_files():
+        from shopsync.ui.console import Output, show_empty_inputs  # noqa: PLC0415
+
+        output = Output(quiet=app.quiet, verbose=app.verbose)
+        show_empty_inputs(output, catalog.empty_files(), files=len(catalog.files))
     if report.stats.invalid:
         ctx.exit(int(ExitCode.INPUT_REJECTED))
 

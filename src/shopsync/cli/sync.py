@@ -169,6 +169,11 @@ def plan_command(
         from shopsync.ui.console import Output, show_plan  # noqa: PLC0415
 
         show_plan(Output(quiet=app.quiet, verbose=app.verbose), result)
+    if catalog.empty_files():
+        from shopsync.ui.console import Output, show_empty_inputs  # noqa: PLC0415
+
+        output = Output(quiet=app.quiet, verbose=app.verbose)
+        show_empty_inputs(output, catalog.empty_files(), files=len(catalog.files))
     if result.counts.rejected:
         ctx.exit(1 if detailed_exitcode else int(ExitCode.INPUT_REJECTED))
     if detailed_exitcode and result.has_changes:
@@ -239,7 +244,7 @@ def upload_command(
 
 def _run_job(job: Any, output: Any, warnings: list[Any]) -> int:
     """Run an upload or stock job with the progress view and signal handling; its exit code."""
-    from shopsync.ui.console import RunView, show_run_summary  # noqa: PLC0415
+    from shopsync.ui.console import RunView, show_empty_inputs, show_run_summary  # noqa: PLC0415
 
     for warning in warnings:
         output.warn(f"{warning.file}: {warning.message}")
@@ -250,6 +255,7 @@ def _run_job(job: Any, output: Any, warnings: list[Any]) -> int:
                 report = job.run()
         finally:
             if job.report.finished_at:  # a run refused before it began has nothing to sum up
+                show_empty_inputs(output, job.reader.empty_files(), files=len(job.reader.files))
                 show_run_summary(output, job.report, time.monotonic() - started)
     return int(report.exit_code)
 

@@ -146,10 +146,8 @@ def _read_header(opened: OpenedFile, options: ReadOptions) -> None:
         header = next(csv.reader([first], delimiter=delimiter), [])
         if not any(cell.strip() for cell in header):
             raise InputError(f"{opened.path}: the first line holds no column names.")
-        if _first_nonblank_line(text) is None:
-            raise InputError(
-                f"{opened.path}: the file has a header ({', '.join(header[:6])}) but no rows."
-            )
+        # A header and no rows is not an error: it is an empty delta (nothing to do),
+        # which the commands report as a notice (RecordReader.empty_files).
     opened.delimiter = delimiter
     opened.header = [cell.strip().lstrip("\ufeff") for cell in header]
     opened.decimal_comma = (

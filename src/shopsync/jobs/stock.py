@@ -36,7 +36,7 @@ from shopsync.errors import (
     ShopsyncError,
 )
 from shopsync.io.headers import STOCK_SCHEMA, Column
-from shopsync.io.readers import ReadOptions
+from shopsync.io.readers import OpenedFile, ReadOptions
 from shopsync.jobs.base import Outputs, RunJob, Target
 from shopsync.platforms.base import ItemResult, StockChange, derive_idempotency_key
 from shopsync.state.audit import AuditLog, AuditRecord, now_rfc3339
@@ -74,6 +74,17 @@ class StockFile(RecordReader[StockLine]):
         if column.kind != "field" or self.requested_mode is None:
             return True
         return column.target != self._other[self.requested_mode]
+
+    def _refused_error(self, opened: OpenedFile, column: Column, missing: list[str]) -> InputError:
+        wanted = self.requested_mode or "set"
+        other: StockMode = "set" if wanted == "delta" else "delta"
+        needed = "delta" if wanted == "delta" else "stock"
+        return InputError(
+            f"{opened.path}: the file has a {column.target} column ({column.name!r}) and no "
+            f"{needed} column, so --mode {wanted} has nothing to read.",
+            hint=f"Use --mode {other} to {'set counts' if other == 'set' else 'apply changes'} "
+            f"from the {column.target} column.",
+        )
 
     def _mode_from_files(self) -> StockMode:
         modes: set[StockMode] = set()

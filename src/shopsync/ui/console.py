@@ -62,6 +62,19 @@ class Output:
         """A warning on stderr."""
         self.err.print(Text(f"Warning: {text}", style="yellow"))
 
+    def notice(self, text: str) -> None:
+        """A notice on stderr: worth knowing, not a problem (not with --quiet)."""
+        if not self.quiet:
+            self.err.print(Text(f"Notice: {text}"))
+
+
+def show_empty_inputs(output: Output, empty: Sequence[OpenedFile], *, files: int) -> None:
+    """Say which input files held no rows (an empty nightly export is not an error)."""
+    for opened in empty:
+        below = " below its header" if opened.format in ("csv", "tsv") else ""
+        rest = "nothing to do" if len(empty) == files else "nothing to do for it"
+        output.notice(f"{opened.name} has no rows{below}: {rest}.")
+
 
 def describe_file(opened: OpenedFile) -> str:
     """``products.csv: CSV, utf-8 (valid UTF-8), comma-separated``, for --verbose."""
