@@ -189,10 +189,10 @@ def plan_command(
 @REFRESH_OPTION
 @click.option("--strict", is_flag=True, help="Send nothing if any row is invalid.")
 @_path_option(
-    "--rejects", "Rejected input rows go here (default: shopsync-RUN-rejects.csv, if any)."
+    "--rejects", "Rejected input rows go here (default: DATA_DIR/runs/RUN/rejects.csv, if any)."
 )
 @_path_option(
-    "--failed", "Rows the platform refused go here (default: shopsync-RUN-failed.csv, if any)."
+    "--failed", "Rows the platform refused go here (default: DATA_DIR/runs/RUN/failed.csv, if any)."
 )
 @_path_option("--succeeded", "Write sku, product_id and action of every product sent.")
 @_path_option("--report", "Write a JSON report of the run (counts, traffic, exit code).")
@@ -235,6 +235,7 @@ def upload_command(
                 succeeded=succeeded,
                 report=report,
                 metrics=metrics_file,
+                runs_dir=settings.data_dir / "runs",
             ),
         )
         code = _run_job(job, output, catalog.warnings)
@@ -244,11 +245,18 @@ def upload_command(
 
 def _run_job(job: Any, output: Any, warnings: list[Any]) -> int:
     """Run an upload or stock job with the progress view and signal handling; its exit code."""
-    from shopsync.ui.console import RunView, show_empty_inputs, show_run_summary  # noqa: PLC0415
+    from shopsync.ui.console import (  # noqa: PLC0415
+        RunView,
+        show_empty_inputs,
+        show_rejected_sample,
+        show_run_summary,
+    )
 
     for warning in warnings:
         output.warn(f"{warning.file}: {warning.message}")
     started = time.monotonic()
+    if not output.quiet:  # only a progress display needs the count pass
+        job.count_planned()
     with _stop_on_signals(job.stop, output):
         try:
             with RunView(output, job.progress):
@@ -256,6 +264,12 @@ def _run_job(job: Any, output: Any, warnings: list[Any]) -> int:
         finally:
             if job.report.finished_at:  # a run refused before it began has nothing to sum up
                 show_empty_inputs(output, job.reader.empty_files(), files=len(job.reader.files))
+                show_rejected_sample(
+                    output,
+                    job.rejected_sample,
+                    job.report.counts.get("rejected", 0),
+                    job.report.outputs.get("rejects"),
+                )
                 show_run_summary(output, job.report, time.monotonic() - started)
     return int(report.exit_code)
 
@@ -278,8 +292,10 @@ def _run_job(job: Any, output: Any, warnings: list[Any]) -> int:
 @click.option(
     "--force", is_flag=True, help="Send every count, changed or not (delta: apply the file again)."
 )
-@_path_option("--rejects", "Rejected input rows go here (default: shopsync-RUN-rejects.csv).")
-@_path_option("--failed", "Refused and unknown SKUs go here (default: shopsync-RUN-failed.csv).")
+@_path_option("--rejects", "Rejected input rows go here (default: DATA_DIR/runs/RUN/rejects.csv).")
+@_path_option(
+    "--failed", "Refused and unknown SKUs go here (default: DATA_DIR/runs/RUN/failed.csv)."
+)
 @_path_option("--report", "Write a JSON report of the run (counts, traffic, exit code).")
 @_path_option("--metrics-file", "Write Prometheus metrics of the run (textfile collector).")
 @click.pass_context
@@ -321,7 +337,13 @@ def stock_command(
             StockOptions(
                 cas=cas, force=force, batch_size=settings.batch_size, workers=settings.workers
             ),
-            Outputs(rejects=rejects, failed=failed, report=report, metrics=metrics_file),
+            Outputs(
+                rejects=rejects,
+                failed=failed,
+                report=report,
+                metrics=metrics_file,
+                runs_dir=settings.data_dir / "runs",
+            ),
         )
         code = _run_job(job, output, stock_file.warnings)
     if code:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shopsync.catalog.records import RecordReader, RejectsFile, rejected_cells
+from shopsync.catalog.records import RecordReader, RejectsFile, check_output_path, rejected_cells
 from shopsync.domain.models import RecordT, RowError, SourceRow, ValidRow
 from shopsync.errors import ExitCode, ShopsyncError
 from shopsync.io.writers import SpooledRowsWriter, write_json
@@ -50,6 +50,16 @@ class Outputs:
     """Prometheus text-format metrics of the run (node_exporter's textfile collector)."""
     default_dir: Path | None = None
     """Where rejects and failed files go when not named, if there is anything to write."""
+    runs_dir: Path | None = None
+    """``DATA_DIR/runs``: rejects and failed files not named go into ``RUN_ID/`` here
+    (beside the run's report), and only the last :data:`KEEP_RUNS` runs per profile stay."""
+
+
+KEEP_RUNS = 20
+"""Run folders kept per profile in ``DATA_DIR/runs`` (documented in the README)."""
+SHOWN_REJECTS = 10
+"""Rejected rows whose reasons a run keeps to show (the rejects file has them all)."""
+"""Run folders kept per profile in ``DATA_DIR/runs`` (documented in the README)."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +86,14 @@ class Progress:
     elapsed: float
     throttled_for: float
     """Seconds until the platform's rate limit lets requests go again (0: not waiting)."""
+    planned: int | None = None
+    """Records in the input, from the count pass (None: not counted, or not yet)."""
+    unit: str = "products"
+
+    @property
+    def done(self) -> int:
+        """Records with an outcome: sent, unchanged, refused or rejected."""
+        return self.counts.processed + self.counts.rejected
 
 
 def _valid_rows(
@@ -89,7 +107,7 @@ def _valid_rows(
             counts.rejected += 1
             if rejects is not None:
                 rejects.add(outcome)
-            if keep is not None and len(keep) < 50:
+            if keep is not None and len(keep) < SHOWN_REJECTS:
                 keep.append(outcome)
             continue
         yield outcome
@@ -131,6 +149,24 @@ class RunJob:
         self._failed: SpooledRowsWriter | None = None
         self._succeeded: SpooledRowsWriter | None = None
         self._outcome_lock = threading.Lock()
+        self._planned: int | None = None
+        self.rejected_sample: list[RowError] = []
+        """The first rejected rows, whose reasons the summary shows."""
+
+    def count_planned(self) -> None:
+        """Count the input's records in a background thread, for "N of M" progress.
+
+        The count is a first pass over the files, as rclone counts before it copies; it
+        runs beside the upload, so the first batch does not wait for it.
+        """
+        thread = threading.Thread(target=self._count, name="shopsync-count", daemon=True)
+        thread.start()
+
+    def _count(self) -> None:
+        try:
+            self._planned = self.reader.count_records(stop=self.stop.is_set)
+        except Exception:  # a count is a nicety; the run itself reports read errors
+            self._planned = None
 
     @property
     def platform(self) -> Platform:
@@ -150,7 +186,9 @@ class RunJob:
         counts.rejected = self._input.rejected
         done, total = self.reader.progress()
         wait = self.platform.throttle_wait()
-        return Progress(counts, done, total, time.monotonic() - self._started, wait)
+        unit = "SKUs" if self.report.command == "stock" else "products"
+        elapsed = time.monotonic() - self._started
+        return Progress(counts, done, total, elapsed, wait, self._planned, unit)
 
     def run(self) -> RunReport:
         """Take the profile's lock, then read, plan and send; write every output.
@@ -176,6 +214,15 @@ class RunJob:
         return self.report
 
     def _run_locked(self) -> None:
+        for option, named in (
+            ("--rejects", self.outputs.rejects),
+            ("--failed", self.outputs.failed),
+            ("--succeeded", self.outputs.succeeded),
+            ("--report", self.outputs.report),
+            ("--metrics-file", self.outputs.metrics),
+        ):
+            if named is not None:
+                check_output_path(named, option)
         rejects_path = self.outputs.rejects or self._default_path("rejects")
         rejects = RejectsFile(rejects_path, self.reader.header_map)
         self._failed = SpooledRowsWriter(
@@ -198,11 +245,19 @@ class RunJob:
             self._finish(rejects, error)
 
     def _valid_rows(self, rejects: RejectsFile) -> Iterator[ValidRow[Any]]:
-        return _valid_rows(self.reader, rejects, self._input, None)
+        return _valid_rows(self.reader, rejects, self._input, self.rejected_sample)
 
     def _default_path(self, kind: str) -> Path:
+        if self.outputs.runs_dir is not None:
+            return self.run_dir / f"{kind}.csv"
         directory = self.outputs.default_dir or Path()
         return directory / f"shopsync-{self.run_id}-{kind}.csv"
+
+    @property
+    def run_dir(self) -> Path:
+        """This run's folder in ``DATA_DIR/runs`` (made only if something goes in it)."""
+        assert self.outputs.runs_dir is not None
+        return self.outputs.runs_dir / self.run_id
 
     def _record_outcome(self, outcome: ItemOutcome) -> None:
         with self._outcome_lock:
@@ -221,6 +276,11 @@ class RunJob:
         counts = self._current_counts()
         counts.rejected = self._input.rejected
         outputs: dict[str, str] = {}
+        if self.outputs.runs_dir is not None and (
+            (rejects.count and self.outputs.rejects is None)
+            or (self._failed is not None and self._failed.count and self.outputs.failed is None)
+        ):
+            self.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         if rejects.count:
             rejects.close()
             outputs["rejects"] = str(rejects.path)
@@ -242,6 +302,10 @@ class RunJob:
         self.report.error = error.message if error else None
         if self.outputs.report:
             write_json(self.outputs.report, self.report.to_json())
+        if self.outputs.runs_dir is not None and self.run_dir.is_dir():
+            # The report beside the files says which profile the folder belongs to.
+            write_json(self.run_dir / "report.json", self.report.to_json())
+            prune_runs(self.outputs.runs_dir, self.target.profile, keep=KEEP_RUNS)
         if self.outputs.metrics:
             write_metrics(
                 self.outputs.metrics,
@@ -253,6 +317,27 @@ class RunJob:
                 items=counts.as_dict(),
                 traffic=self.report.traffic,
             )
+
+
+def prune_runs(runs_dir: Path, profile: str, *, keep: int) -> None:
+    """Delete all but the newest ``keep`` run folders of ``profile`` (run ids sort by time).
+
+    A folder is ``profile``'s if its ``report.json`` says so; folders of other profiles,
+    and anything shopsync did not write, are left alone.
+    """
+    import json  # noqa: PLC0415 - only runs that wrote a folder get here
+    import shutil  # noqa: PLC0415
+
+    mine: list[Path] = []
+    for folder in sorted(runs_dir.iterdir(), key=lambda path: path.name):
+        try:
+            report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(report, dict) and report.get("profile") == profile:
+            mine.append(folder)
+    for folder in mine[: max(0, len(mine) - keep)]:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def exit_code_for(counts: RunCounts) -> ExitCode:

@@ -28,18 +28,19 @@ which costs at worst a create answered ``SKU_EXISTS`` (then adopted), never a du
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from shopsync.domain.models import product_digest, product_json
-from shopsync.errors import ConfigError
+from shopsync.errors import ConfigError, LockedError, ShopsyncError
 
 _FILE = "ledger.sqlite3"
 _DISKCACHE_FILE = "cache.db"
@@ -65,6 +66,30 @@ CREATE TABLE IF NOT EXISTS done (key TEXT PRIMARY KEY, at REAL NOT NULL) WITHOUT
 """
 _UPSERT_PRODUCT = "INSERT OR REPLACE INTO product VALUES (?, ?, ?, ?, ?, ?)"
 _UPSERT_STOCK = "INSERT OR REPLACE INTO stock VALUES (?, ?)"
+
+
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_CORRUPT, _SQLITE_NOTADB = 5, 6, 11, 26
+"""SQLite's result codes (the sqlite3 module names them only from Python 3.11)."""
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _explain_errors(
+    method: Callable[Concatenate[Ledger, _P], _R],
+) -> Callable[Concatenate[Ledger, _P], _R]:
+    """Turn a SQLite error inside a ledger method into a ShopsyncError that says what is so."""
+
+    def explained(ledger: Ledger, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return method(ledger, *args, **kwargs)
+        except sqlite3.Error as error:
+            explained = ledger._explained(error)
+            if explained is None:
+                raise  # not the user's to fix: a bug, shown as one
+            raise explained from error
+
+    functools.update_wrapper(explained, method)  # its name and docstring, for help()
+    return explained
 
 
 # Not frozen, though never changed after construction: a frozen dataclass's __init__ sets
@@ -160,11 +185,35 @@ class Ledger:
             os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
             self._open_schema()
         except (OSError, sqlite3.Error) as error:
-            raise ConfigError(
+            explained = self._explained(error) if isinstance(error, sqlite3.Error) else None
+            raise explained or ConfigError(
                 f"cannot open the ledger in {directory}: "
                 f"{getattr(error, 'strerror', None) or error}.",
                 hint="Set SHOPSYNC_DATA_DIR to a writable directory.",
             ) from None
+
+    def _explained(self, error: sqlite3.Error) -> ShopsyncError | None:
+        """What a SQLite error means for the person running shopsync (None: not theirs)."""
+        code = getattr(error, "sqlite_errorcode", None)  # Python 3.11+
+        text = str(error)
+        if code in (_SQLITE_BUSY, _SQLITE_LOCKED) or "locked" in text:
+            return LockedError(
+                f"the ledger {self.path} is locked by another process: waited "
+                f"{_BUSY_TIMEOUT_S:.0f}s for it ({text}).",
+                hint="Another shopsync run, or a program that opened the ledger (an sqlite3 "
+                f"shell?), holds it; wait for it to finish, or find it with: fuser {self.path}",
+            )
+        if (
+            code in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+            or "malformed" in text
+            or "not a database" in text
+        ):
+            return ConfigError(
+                f"the ledger {self.path} is damaged ({text}).",
+                hint=f"Move it aside (mv {self.path} {self.path}.damaged) and run again with "
+                "--refresh: shopsync rebuilds it from the products on the platform.",
+            )
+        return None
 
     # -- connections -------------------------------------------------------------------
 
@@ -216,6 +265,7 @@ class Ledger:
         """The entry for ``sku``, or None if shopsync has not put it on this platform."""
         return self.get_many([sku]).get(sku)
 
+    @_explain_errors
     def get_many(self, skus: Sequence[str]) -> dict[str, LedgerEntry]:
         """The entries of those ``skus`` that the ledger holds, in one query per 500 SKUs.
 
@@ -236,6 +286,7 @@ class Ledger:
                 found[sku] = LedgerEntry(product_id, digest, body, outcome, at)
         return found
 
+    @_explain_errors
     def stocks(self, skus: Sequence[str]) -> dict[str, int]:
         """The counts shopsync last set for those ``skus`` that have one, in few queries."""
         found: dict[str, int] = {}
@@ -250,6 +301,7 @@ class Ledger:
             found.update(rows)
         return found
 
+    @_explain_errors
     def record(
         self,
         entries: Mapping[str, LedgerEntry],
@@ -273,22 +325,26 @@ class Ledger:
         for (sku,) in self._db().execute("SELECT sku FROM product ORDER BY sku"):
             yield sku
 
+    @_explain_errors
     def __len__(self) -> int:
         count: int = self._db().execute("SELECT count(*) FROM product").fetchone()[0]
         return count
 
     # -- one-off writes and pending batches ---------------------------------------------
 
+    @_explain_errors
     def mark_done(self, key: str) -> None:
         """Remember that the write with idempotency key ``key`` was applied for good."""
         with self._write() as db:
             db.execute("INSERT OR REPLACE INTO done VALUES (?, ?)", (key, time.time()))
 
+    @_explain_errors
     def is_done(self, key: str) -> bool:
         """Whether the write with idempotency key ``key`` was applied by an earlier run."""
         row = self._db().execute("SELECT 1 FROM done WHERE key = ?", (key,)).fetchone()
         return row is not None
 
+    @_explain_errors
     def begin_batch(self, key: str, request: str | Mapping[str, Any]) -> None:
         """Note that the batch ``key`` is about to be sent (call before the request leaves).
 
@@ -299,11 +355,13 @@ class Ledger:
         with self._write() as db:
             db.execute("INSERT OR REPLACE INTO pending VALUES (?, ?, ?)", (key, text, time.time()))
 
+    @_explain_errors
     def finish_batch(self, key: str) -> None:
         """Forget a pending batch whose outcome is settled."""
         with self._write() as db:
             db.execute("DELETE FROM pending WHERE key = ?", (key,))
 
+    @_explain_errors
     def pending_batches(self) -> list[PendingBatch]:
         """Batches a crashed or interrupted run left unsettled, oldest first."""
         rows = self._db().execute("SELECT key, request, at FROM pending ORDER BY at, key")

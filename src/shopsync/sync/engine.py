@@ -213,6 +213,8 @@ class Engine:
             return
         try:
             self._send(batch)
+        except ShopsyncError as error:  # the ledger locked or damaged: say so, as raised
+            self._set_fatal(error)
         except Exception as error:  # a worker must record, never die silently
             log.exception("unexpected error while sending batch %s", batch.key)
             with self._lock:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from typing import Literal
 
     from shopsync.catalog.records import ValidationReport
+    from shopsync.domain.models import RowError
     from shopsync.io.readers import OpenedFile
     from shopsync.jobs.base import Progress
     from shopsync.jobs.orders import OrderEvent
@@ -98,11 +99,8 @@ def show_validation(output: Output, report: ValidationReport) -> None:
             _error_table(output, report)
         else:
             for error in report.errors:
-                for field_error in error.errors:
-                    location = f"{error.row.file}:{error.row.line}"
-                    column = f" {field_error.column}:" if field_error.column else ""
-                    value = f" (value: {field_error.value!r})" if field_error.value else ""
-                    output.line(f"{location}:{column} {field_error.message}{value}")
+                for text in error_lines(error):
+                    output.line(text)
         if report.errors_dropped:
             output.line(
                 f"... and {report.errors_dropped} more rejected rows "
@@ -115,6 +113,31 @@ def show_validation(output: Output, report: ValidationReport) -> None:
     )
     if report.rejects_path:
         output.line(f"Rejected rows written to {report.rejects_path} ({report.rejects_written}).")
+
+
+def error_lines(error: RowError) -> list[str]:
+    """``file:line: column: message (value: 'x')``, one line per field error of a row."""
+    lines = []
+    for field_error in error.errors:
+        location = f"{error.row.file}:{error.row.line}"
+        column = f" {field_error.column}:" if field_error.column else ""
+        value = f" (value: {field_error.value!r})" if field_error.value else ""
+        lines.append(f"{location}:{column} {field_error.message}{value}")
+    return lines
+
+
+def show_rejected_sample(
+    output: Output, sample: Sequence[RowError], rejected: int, rejects_path: str | None
+) -> None:
+    """The first rejected rows of a run and why, as ``validate`` lists them (not --quiet)."""
+    if output.quiet or not sample:
+        return
+    for error in sample:
+        for text in error_lines(error):
+            output.line(text)
+    if rejected > len(sample):
+        where = f" (all of them are in {rejects_path})" if rejects_path else ""
+        output.line(f"... and {rejected - len(sample)} more rejected rows{where}.")
 
 
 def _error_table(output: Output, report: ValidationReport) -> None:
@@ -180,6 +203,26 @@ def _done_text(counts: RunCounts) -> str:
     )
 
 
+def _how_far(progress: Progress) -> str:
+    """``250 of 5000 products, 5%``; while the count pass runs, ``250 products``."""
+    if progress.planned is None:
+        return f"{progress.done} {progress.unit}"
+    share = 100 * progress.done // progress.planned if progress.planned else 100
+    return f"{progress.done} of {progress.planned} {progress.unit}, {min(share, 100)}%"
+
+
+def _rate(progress: Progress) -> float:
+    return progress.done / progress.elapsed if progress.elapsed > 0 else 0.0
+
+
+def _eta(progress: Progress, label: str) -> str:
+    """Time left at the speed so far, by items (not bytes); empty until it means something."""
+    planned, done = progress.planned, progress.done
+    if planned is None or not done or done >= planned or progress.elapsed < 1:
+        return ""
+    return f"{label}{_seconds(progress.elapsed * (planned - done) / done)}"
+
+
 class RunView:
     """Shows a run while it goes: a live rich view on a terminal, a line every few seconds
     elsewhere, nothing with ``--quiet``. Use as a context manager around the run.
@@ -226,22 +269,16 @@ class RunView:
 
     @staticmethod
     def plain_line(progress: Progress) -> str:
-        """One progress line for logs: counts, speed, how far through the input."""
+        """One progress line for logs: items done of items planned, time, speed, counts."""
         counts = progress.counts
-        rate = counts.processed / progress.elapsed if progress.elapsed > 0 else 0.0
-        share = (
-            f", {100 * progress.bytes_read // progress.bytes_total}% of input read"
-            if progress.bytes_total
-            else ""
-        )
         waiting = (
             f", waiting {progress.throttled_for:.1f}s for the platform's rate limit"
             if progress.throttled_for > 0
             else ""
         )
         return (
-            f"progress: {counts.processed} products ({_done_text(counts)}), "
-            f"{rate:.0f}/s{share}{waiting}"
+            f"progress: {_how_far(progress)}, {_seconds(progress.elapsed)} elapsed"
+            f"{_eta(progress, ', ETA ')}, {_rate(progress):.0f}/s ({_done_text(counts)}){waiting}"
         )
 
     def _start_live(self) -> None:
@@ -262,18 +299,17 @@ class RunView:
 
         progress = self.progress()
         counts = progress.counts
-        rate = counts.processed / progress.elapsed if progress.elapsed > 0 else 0.0
         grid = Grid.grid(padding=(0, 1))
         grid.add_column()
         grid.add_column()
-        total = max(progress.bytes_total, 1)
-        eta = ""
-        if progress.bytes_read and progress.bytes_read < total and progress.elapsed > 1:
-            remaining = progress.elapsed * (total - progress.bytes_read) / progress.bytes_read
-            eta = f"  ETA {remaining:.0f}s"
+        # Until the count pass is in, the bar pulses: bytes read are not items done.
+        planned = max(progress.planned, 1) if progress.planned is not None else None
         grid.add_row(
-            ProgressBar(total=total, completed=min(progress.bytes_read, total), width=40),
-            Text(f"{100 * progress.bytes_read // total}%  {rate:.0f} products/s{eta}"),
+            ProgressBar(total=planned, completed=min(progress.done, planned or 0), width=40),
+            Text(
+                f"{_how_far(progress)}  {_seconds(progress.elapsed)} elapsed"
+                f"{_eta(progress, '  ETA ')}  {_rate(progress):.0f} {progress.unit}/s"
+            ),
         )
         status = Text(
             f"created {counts.created}  updated {counts.updated}  unchanged {counts.unchanged}  "
