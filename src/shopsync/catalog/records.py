@@ -63,6 +63,8 @@ class _FilePlan:
     warned: set[str] = field(default_factory=set)
     records: int = 0
     """Records read from the file so far (valid or not)."""
+    read: bool = False
+    """Whether the file was read to its end."""
 
 
 class RecordReader(Generic[RecordT]):
@@ -114,8 +116,8 @@ class RecordReader(Generic[RecordT]):
         return total
 
     def empty_files(self) -> list[OpenedFile]:
-        """The files that held no records (a header and no rows); complete after iterating."""
-        return [plan.opened for plan in self._plans if not plan.records]
+        """The files read to the end that held no records (a header and no rows)."""
+        return [plan.opened for plan in self._plans if plan.read and not plan.records]
 
     @property
     def files(self) -> list[OpenedFile]:
@@ -186,7 +188,7 @@ class RecordReader(Generic[RecordT]):
     def __iter__(self) -> Iterator[ValidRow[RecordT] | RowError]:
         self.stats = CatalogStats()
         for plan in self._plans:
-            plan.records = 0
+            plan.records, plan.read = 0, False
         # The index may spill to a temporary file; closing it (also when the caller
         # abandons this generator, whose close() runs the with's exit) deletes the file.
         with SeenSkus() as seen:
@@ -204,6 +206,7 @@ class RecordReader(Generic[RecordT]):
             self._count(outcome)
             plan.records += 1
             yield outcome
+        plan.read = True
 
     def check(self, jobs: int = 1) -> Iterator[RowError]:
         """Every row error of the input, in order, with :attr:`stats` as iterating gives.
@@ -220,7 +223,7 @@ class RecordReader(Generic[RecordT]):
 
         self.stats = CatalogStats()
         for plan in self._plans:
-            plan.records = 0
+            plan.records, plan.read = 0, False
         specs = [
             FileSpec(
                 plan.opened.name,
@@ -272,6 +275,7 @@ class RecordReader(Generic[RecordT]):
                 self.stats.invalid += 1
                 yield error
         self.stats.valid = self.stats.rows - self.stats.invalid
+        self._plans[file_index].read = True
 
     def _count(self, outcome: ValidRow[RecordT] | RowError) -> None:
         self.stats.rows += 1

@@ -199,7 +199,7 @@ class Ledger:
         if code in (_SQLITE_BUSY, _SQLITE_LOCKED) or "locked" in text:
             return LockedError(
                 f"the ledger {self.path} is locked by another process: waited "
-                f"{_BUSY_TIMEOUT_S:.0f}s for it ({text}).",
+                f"{_BUSY_TIMEOUT_S:g}s for it ({text}).",
                 hint="Another shopsync run, or a program that opened the ledger (an sqlite3 "
                 f"shell?), holds it; wait for it to finish, or find it with: fuser {self.path}",
             )
