@@ -312,7 +312,8 @@ def _ledger_file(tmp_path: Path) -> Path:
 def _damaged_hint(path: Path) -> str:
     return (
         f"Hint: Move it aside (mv {path} {path}.damaged) and run again with --refresh: "
-        "shopsync rebuilds it from the products on the platform.\n"
+        "shopsync rebuilds it from the products on the platform (which stock delta files "
+        "were applied is not on the platform: do not re-run them).\n"
     )
 
 

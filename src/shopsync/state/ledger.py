@@ -211,7 +211,8 @@ class Ledger:
             return ConfigError(
                 f"the ledger {self.path} is damaged ({text}).",
                 hint=f"Move it aside (mv {self.path} {self.path}.damaged) and run again with "
-                "--refresh: shopsync rebuilds it from the products on the platform.",
+                "--refresh: shopsync rebuilds it from the products on the platform (which "
+                "stock delta files were applied is not on the platform: do not re-run them).",
             )
         return None
 
