@@ -270,6 +270,9 @@ def test_rejects_in_a_missing_directory_fail_before_reading(
         "Hint: Create the directory first, or name a file in an existing one.\n"
     )
     assert not (tmp_path / "no").exists()
+    plan = runner.invoke(cli, ["plan", str(BROKEN), "--sandbox", "--rejects", str(target)])
+    assert plan.exit_code == 2
+    assert plan.stderr == result.stderr
 
 
 @pytest.mark.parametrize("option", ["--rejects", "--failed", "--report", "--metrics-file"])

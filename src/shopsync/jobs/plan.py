@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shopsync.catalog.records import Catalog, RejectsFile
+from shopsync.catalog.records import Catalog, RejectsFile, check_output_path
 from shopsync.domain.models import RowError
 from shopsync.jobs.base import (
     JobOptions,
@@ -72,6 +72,8 @@ def plan(catalog: Catalog, target: Target, options: JobOptions, outputs: Outputs
 
     Without ``--refresh`` nothing is sent at all: the ledger alone decides.
     """
+    if outputs.rejects is not None:
+        check_output_path(outputs.rejects, "--rejects")  # before reading, not after
     counts = RunCounts()
     rejected: list[RowError] = []
     rejects = RejectsFile(outputs.rejects, catalog.header_map) if outputs.rejects else None
