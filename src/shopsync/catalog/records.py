@@ -103,8 +103,9 @@ class RecordReader(Generic[RecordT]):
 
         Progress counts items done out of items planned (as rclone counts files before
         it copies them). The pass reads the files as iterating does, without validating:
-        on 100,000 rows about 0.5 s for CSV and 1 s for JSON, against 2.5 s to validate
-        them and far longer to send them. None if ``stop`` said to give up part-way.
+        on 100,000 rows about 0.55 s for CSV and 1.2 s for JSON or JSON Lines, a fifth to
+        a quarter of reading and validating them (2.9 s, 4.8 s), and far less than
+        sending them. None if ``stop`` said to give up part-way.
         """
         total = 0
         for plan in self._plans:

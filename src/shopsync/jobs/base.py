@@ -59,7 +59,6 @@ KEEP_RUNS = 20
 """Run folders kept per profile in ``DATA_DIR/runs`` (documented in the README)."""
 SHOWN_REJECTS = 10
 """Rejected rows whose reasons a run keeps to show (the rejects file has them all)."""
-"""Run folders kept per profile in ``DATA_DIR/runs`` (documented in the README)."""
 
 
 @dataclass(frozen=True)
@@ -101,13 +100,14 @@ def _valid_rows(
     rejects: RejectsFile | None,
     counts: RunCounts,
     keep: list[RowError] | None,
+    keep_at_most: int = 50,
 ) -> Iterator[ValidRow[RecordT]]:
     for outcome in reader:
         if isinstance(outcome, RowError):
             counts.rejected += 1
             if rejects is not None:
                 rejects.add(outcome)
-            if keep is not None and len(keep) < SHOWN_REJECTS:
+            if keep is not None and len(keep) < keep_at_most:
                 keep.append(outcome)
             continue
         yield outcome
@@ -245,7 +245,9 @@ class RunJob:
             self._finish(rejects, error)
 
     def _valid_rows(self, rejects: RejectsFile) -> Iterator[ValidRow[Any]]:
-        return _valid_rows(self.reader, rejects, self._input, self.rejected_sample)
+        return _valid_rows(
+            self.reader, rejects, self._input, self.rejected_sample, keep_at_most=SHOWN_REJECTS
+        )
 
     def _default_path(self, kind: str) -> Path:
         if self.outputs.runs_dir is not None:
