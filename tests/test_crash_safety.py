@@ -204,6 +204,18 @@ def test_killed_uploads_converge_to_exactly_the_file(
     }
 
 
+def _wait_for_stored_products(base_url: str, count: int, run: subprocess.Popen[bytes]) -> None:
+    """Poll the sandbox's stats until it stores ``count`` products (30 s deadline)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert run.poll() is None, "the upload ended before it could be signalled"
+        stats = requests.get(f"{base_url}/_sandbox/stats", timeout=5).json()
+        if stats["products_stored"] >= count:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"the sandbox never stored {count} products")
+
+
 @pytest.mark.slow
 def test_sigterm_stops_cleanly_and_a_rerun_resumes(tmp_path: Path, catalog_file: Path) -> None:
     port = _free_port()
@@ -245,7 +257,9 @@ def test_sigterm_stops_cleanly_and_a_rerun_resumes(tmp_path: Path, catalog_file:
         process = subprocess.Popen(
             command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
-        time.sleep(1.5)
+        # Signal mid-run: once the sandbox holds two batches' worth of products (of 100
+        # batches, 100 ms each on 2 workers), not after a guessed delay.
+        _wait_for_stored_products(f"http://127.0.0.1:{port}", 100, process)
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=60)
         assert process.returncode == 130, stderr.decode()

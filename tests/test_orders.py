@@ -39,7 +39,7 @@ from shopsync.platforms import GenericPlatform, connect
 from shopsync.platforms.base import RemoteOrder
 from shopsync.sandbox import SandboxHandle
 from shopsync.sandbox.orders import ORDER_STATUSES as SANDBOX_STATUSES
-from test_http_support import FakeTime
+from test_http_support import FakeTime, wait_until
 
 UTC = timezone.utc
 
@@ -332,13 +332,27 @@ def test_watch_loop_in_real_time_with_short_tokens_and_a_running_generator(
                 "on_error": lambda e, _d: errors.append(e.message),
             },
         )
+
+        def changed_orders() -> dict[str, str]:
+            now = statuses(sandbox)
+            return {oid: status for oid, status in now.items() if initial.get(oid) != status}
+
+        def caught_up() -> bool:
+            last = {e.order.order_id: e.order.status for e in list(reported)}
+            return last == changed_orders()
+
         loop.start()
         try:
-            deadline = time.monotonic() + 2.5
-            while time.monotonic() < deadline:
+            # A generator running in real time (an event every 20 ms) until the watch has
+            # outlived two tokens and seen a dozen new orders; then the watch catches up.
+            deadline = time.monotonic() + 60
+            while platform.stats()["token_fetches"] < 3 or (
+                sandbox.stats()["orders_stored"] - len(initial) < 12
+            ):
+                assert time.monotonic() < deadline, "the watch did not outlive two tokens"
                 sandbox.advance_orders(1)
-                time.sleep(0.02)
-            time.sleep(0.4)  # a few more polls see the last changes
+                time.sleep(0.02)  # the generator's pace, not a wait for an outcome
+            wait_until(caught_up, timeout=30)
         finally:
             stop.set()
             loop.join(timeout=10)

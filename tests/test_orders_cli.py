@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from click.testing import CliRunner
 
 from shopsync.cli import cli
 from shopsync.sandbox import SandboxHandle
+from test_http_support import wait_until
 
 
 @pytest.fixture
@@ -192,12 +192,18 @@ def test_watch_prints_json_lines_and_stops_cleanly_on_sigterm(
     before = {o["order_id"]: o["status"] for o in truth(shop)}
     done = threading.Event()
 
+    def polls_after(mark: int, requests: int) -> None:
+        # Polls are sequential, and a request is counted when it is answered: the
+        # second answer after ``mark`` is to a request sent after it.
+        wait_until(lambda: orders_requests(shop) >= mark + requests, timeout=30)
+
     def drive() -> None:
-        time.sleep(0.3)
+        polls_after(0, 1)  # the watch is running
         for _ in range(6):
             shop.advance_orders(1)
-            time.sleep(0.1)
-        time.sleep(0.5)  # the last change is polled
+            polls_after(orders_requests(shop), 2)  # a poll saw this change
+        # One more, so the poll that saw the last change has printed what it saw.
+        polls_after(orders_requests(shop), 3)
         done.set()
         os.kill(os.getpid(), signal.SIGTERM)
 

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 import shopsync.catalog.parallel
-from shopsync.catalog.records import Catalog, validate
+from shopsync.catalog.records import Catalog, ValidationReport, validate
 from shopsync.cli import cli
 from shopsync.cli.catalog import PARALLEL_FROM_BYTES, automatic_jobs
 from shopsync.domain.models import RowError
@@ -23,8 +23,8 @@ def _errors(report: object) -> list[tuple[str, int, str]]:
     return [(e.row.file, e.row.line, e.message) for e in report.errors]  # type: ignore[attr-defined]
 
 
-def _both(paths: list[Path], tmp_path: Path) -> None:
-    """Validate ``paths`` with one process and with two workers: the same report."""
+def _both(paths: list[Path], tmp_path: Path) -> ValidationReport:
+    """Validate ``paths`` with one process and with two workers: the same report (returned)."""
     serial = validate(Catalog(paths), rejects=tmp_path / "serial.csv", jobs=1)
     parallel = validate(Catalog(paths), rejects=tmp_path / "parallel.csv", jobs=2)
     assert _errors(parallel) == _errors(serial)
@@ -32,6 +32,7 @@ def _both(paths: list[Path], tmp_path: Path) -> None:
     assert (tmp_path / "parallel.csv").exists() == (tmp_path / "serial.csv").exists()
     if (tmp_path / "serial.csv").exists():
         assert (tmp_path / "parallel.csv").read_bytes() == (tmp_path / "serial.csv").read_bytes()
+    return serial
 
 
 def test_tricky_files_across_small_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -54,27 +55,63 @@ def test_tricky_files_across_small_chunks(tmp_path: Path, monkeypatch: pytest.Mo
     second.write_text('[{"sku": "B-5", "title": "From JSON", "price": "1"}]', encoding="utf-8")
     third = tmp_path / "third.csv"
     third.write_text(HEADER + "B-7,Seen before,1.00,1,,\nC-1,New,2.00,1,,\n", encoding="utf-8")
-    _both([first, second, third, DATA / "broken.csv"], tmp_path)
-    report = validate(Catalog([first, second, third]), jobs=2)
-    assert [(Path(file).name, line) for file, line, _ in _errors(report)] == [
-        ("first.csv", 4),
-        ("first.csv", 7),
-        ("first.csv", 8),
-        ("first.csv", 9),
-        ("first.csv", 21),
-        ("second.json", 1),
-        ("third.csv", 2),
+    broken = DATA / "broken.csv"
+    report = _both([first, second, third, broken], tmp_path)
+    duplicate = "sku: duplicate SKU: already at {}; this later row is not used"
+    assert _errors(report) == [
+        (str(first), 4, "price: is required"),
+        (str(first), 7, duplicate.format(f"{first}:2")),
+        (str(first), 8, "stock: is not a whole number"),
+        (
+            str(first),
+            9,
+            "the row has 7 cells but the header names 6 columns"
+            " (an unquoted delimiter in a value?)",
+        ),
+        (str(first), 21, duplicate.format(f"{first}:6")),
+        (str(second), 1, duplicate.format(f"{first}:14")),
+        (str(third), 2, duplicate.format(f"{first}:16")),
+        (str(broken), 3, "sku: is required"),
+        (str(broken), 4, "price: must be greater than 0"),
+        (str(broken), 5, "stock: is not a whole number"),
+        (str(broken), 6, duplicate.format(f"{broken}:2")),
+        (str(broken), 7, "title: is longer than 255 characters"),
+        (
+            str(broken),
+            8,
+            "images: image 'http://cdn.example.com/a.jpg' is not an absolute https:// URL",
+        ),
+        (str(broken), 12, "price: has more than 2 decimal places"),
+        (
+            str(broken),
+            13,
+            "sku: may hold only letters, digits, '.', '_' and '-' (1 to 64 characters, no spaces)",
+        ),
     ]
+    assert (report.stats.rows, report.stats.valid, report.stats.invalid) == (32, 17, 15)
 
 
 def test_a_file_that_stops_decoding_ends_with_the_same_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(shopsync.catalog.parallel, "CHUNK_RECORDS", 2)
+    monkeypatch.setattr(shopsync.catalog.parallel, "CHUNK_RECORDS", 300)
     path = tmp_path / "bad.csv"
-    rows = "".join(f"S-{n},Item {n},1.00,1,,\n" for n in range(7))
-    path.write_bytes((HEADER + rows).encode() + b"S-9,Caf\xe9 \xff\xfe,1.00,1,,\n")
-    _both([path], tmp_path)
+    # Not UTF-8 (\xe9), so read as Windows-1252, where \x81 is undefined: decoding
+    # stops there, past the first buffers (so some rows have been read already).
+    rows = "".join(f"S-{n},Item {n},1.00,1,,\n" for n in range(2000))
+    path.write_bytes((HEADER + rows).encode() + b"S-9,Caf\xe9 \x81,1.00,1,,\n")
+    report = _both([path], tmp_path)
+    assert _errors(report) == [
+        (
+            str(path),
+            0,
+            f"{path}: the bytes at byte offset 49830 (line 2002) are not valid cp1252"
+            " (chosen because: not UTF-8 and not Chinese; Windows-1252):"
+            " character maps to <undefined>. The rest of the file was not read.",
+        )
+    ]
+    assert report.stats.invalid == 1
+    assert 0 < report.stats.valid < 2000
 
 
 def test_chunks_are_whole_records_with_their_first_line(tmp_path: Path) -> None:

@@ -202,7 +202,10 @@ def test_a_held_lock_refuses_a_second_run_at_once(env: dict[str, str], tmp_path:
 def test_two_processes_one_runs_and_a_killed_holder_blocks_nothing(
     make_sandbox: Callable[..., SandboxHandle], tmp_path: Path
 ) -> None:
-    slow = make_sandbox(latency_ms=1500)
+    # Slow enough that the first run still holds the lock when the second has started,
+    # however loaded the machine (a 1.5 s latency was not: the second's start-up can
+    # take longer); the latency is lifted as soon as the second has finished.
+    slow = make_sandbox(latency_ms=5_000)
     env = {
         **os.environ,
         "SHOPSYNC_BASE_URL": slow.base_url,
@@ -225,6 +228,7 @@ def test_two_processes_one_runs_and_a_killed_holder_blocks_nothing(
     second = subprocess.run(
         command, env=env, cwd=tmp_path, capture_output=True, timeout=60, check=False
     )
+    slow.configure_faults(latency_ms=0)
     first.communicate(timeout=60)
     assert second.returncode == 6, second.stderr.decode()
     assert b"holds the lock" in second.stderr

@@ -67,6 +67,11 @@ class _FilePlan:
     """Whether the file was read to its end."""
 
 
+def _pooled(plan: _FilePlan) -> bool:
+    """Whether worker processes can validate the file: CSV and TSV text, read in chunks."""
+    return plan.tabular and plan.opened.format in ("csv", "tsv")
+
+
 class RecordReader(Generic[RecordT]):
     """One or more input files, read lazily as validated records or row errors.
 
@@ -127,7 +132,8 @@ class RecordReader(Generic[RecordT]):
 
     def _plan(self, opened: OpenedFile) -> _FilePlan:
         plan = _FilePlan(opened)
-        if opened.format not in ("csv", "tsv"):
+        self.warnings.extend(Warning_(opened.name, warning) for warning in opened.warnings)
+        if opened.format not in ("csv", "tsv", "xlsx"):
             return plan
         try:
             columns = self.header_map.resolve_header(opened.header)
@@ -217,7 +223,7 @@ class RecordReader(Generic[RecordT]):
         each record ends and keeps the duplicate-SKU index, which depends on order; the
         records themselves stay in the workers, so only ``validate`` can use this.
         """
-        if jobs <= 1 or not any(plan.tabular for plan in self._plans):
+        if jobs <= 1 or not any(_pooled(plan) for plan in self._plans):
             yield from (outcome for outcome in self if isinstance(outcome, RowError))
             return
         from shopsync.catalog.parallel import CheckPool, FileSpec  # noqa: PLC0415 - validate only
@@ -239,10 +245,10 @@ class RecordReader(Generic[RecordT]):
         ]
         with SeenSkus() as seen, CheckPool(jobs, self.model, specs) as pool:
             for file_index, plan in enumerate(self._plans):
-                if plan.tabular:
+                if _pooled(plan):
                     yield from self._check_pooled(pool, seen, file_index, specs[file_index])
                     continue
-                outcomes = self._outcomes(seen, file_index)  # JSON: validated here
+                outcomes = self._outcomes(seen, file_index)  # JSON, workbooks: here
                 yield from (outcome for outcome in outcomes if isinstance(outcome, RowError))
 
     def _check_pooled(

@@ -13,7 +13,7 @@ from shopsync.cli.main import AppContext
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-FORMAT_CHOICES = ("csv", "tsv", "json", "jsonl")
+FORMAT_CHOICES = ("csv", "tsv", "json", "jsonl", "xlsx")
 
 
 _META_KEY = "shopsync.input_options"
@@ -52,6 +52,11 @@ INPUT_OPTIONS: tuple[Callable[[F], F], ...] = (
         help="Read 1.299,00 as 1299.00 (default: on for semicolon-separated files).",
     ),
     _option(
+        "--sheet",
+        metavar="NAME|N",
+        help="The sheet of an Excel workbook to read, by name or number (default: the first).",
+    ),
+    _option(
         "--map",
         "mappings",
         multiple=True,
@@ -83,6 +88,7 @@ def read_options(ctx: click.Context) -> Any:
         encoding=given.get("encoding"),
         delimiter="\t" if delimiter == "tab" else delimiter,
         decimal_comma=given.get("decimal_comma"),
+        sheet=given.get("sheet"),
     )
 
 

@@ -1,4 +1,4 @@
-"""Streaming readers for catalog files: CSV, TSV, JSON and JSON Lines.
+"""Streaming readers for catalog files: CSV, TSV, JSON, JSON Lines and Excel workbooks.
 
 Each reader yields :class:`~shopsync.domain.models.SourceRow` records one at a time, with the
 file name and the physical line the record starts on, so a file of ten million rows is
@@ -6,6 +6,8 @@ read in constant memory. Problems with the file as a whole (not text, empty, no 
 raise :class:`~shopsync.errors.InputError` when the file is opened, before any row is
 read; a problem found later (a syntax error halfway through a JSON array) ends that
 file with a :class:`~shopsync.domain.models.RowError` that says the rest was not read.
+Workbooks are read by :mod:`shopsync.io.xlsx`; their rows are named ``file[Sheet]`` and
+numbered as the sheet numbers them.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ from typing import IO, Any, BinaryIO, Literal, cast
 from shopsync.domain.models import FieldError, RowError, SourceRow
 from shopsync.errors import InputError
 from shopsync.io.encoding import Detected, decode_error, detect_encoding, open_text, sniff_binary
+from shopsync.io.xlsx import Workbook, iter_sheet, open_workbook
 
-Format = Literal["csv", "tsv", "json", "jsonl"]
-FORMATS: tuple[Format, ...] = ("csv", "tsv", "json", "jsonl")
+Format = Literal["csv", "tsv", "json", "jsonl", "xlsx"]
+FORMATS: tuple[Format, ...] = ("csv", "tsv", "json", "jsonl", "xlsx")
 _EXTENSIONS: dict[str, Format] = {
     ".csv": "csv",
     ".txt": "csv",  # Excel's "Unicode Text" is tab-separated; the sniffer finds the tabs
@@ -34,6 +37,9 @@ _EXTENSIONS: dict[str, Format] = {
     ".json": "json",
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
+    ".xlsx": "xlsx",
+    ".xlsm": "xlsx",
+    ".xls": "xlsx",
 }
 _DELIMITERS = (",", ";", "\t")
 _JSON_LIST_KEYS = ("products", "items", "data")
@@ -53,6 +59,8 @@ class ReadOptions:
     delimiter: str | None = None
     decimal_comma: bool | None = None
     """``None``: decimal commas are read when the file is semicolon-separated."""
+    sheet: str | None = None
+    """A workbook's sheet, by name or 1-based number (``None``: the first)."""
 
 
 @dataclass(slots=True)
@@ -69,11 +77,21 @@ class OpenedFile:
     """The file's size in bytes."""
     bytes_read: int = 0
     """How far reading has got, in bytes of the file, for progress displays."""
+    workbook: Workbook | None = None
+    """A workbook's chosen sheet (format ``xlsx`` only)."""
 
     @property
     def name(self) -> str:
-        """The name rows and messages use for the file: the path as the user gave it."""
+        """The name rows and messages use: the path as the user gave it, and a workbook's
+        sheet in brackets (``catalog.xlsx[Sheet1]``)."""
+        if self.workbook is not None:
+            return f"{self.path}[{self.workbook.sheet}]"
         return str(self.path)
+
+    @property
+    def warnings(self) -> list[str]:
+        """What opening the file noticed that the user should hear about."""
+        return self.workbook.warnings if self.workbook is not None else []
 
 
 def format_for(path: Path, override: Format | None = None) -> Format:
@@ -81,7 +99,7 @@ def format_for(path: Path, override: Format | None = None) -> Format:
     if override:
         return override
     suffix = path.suffix.lower()
-    if suffix in (".gz", ".zip", ".xlsx", ".xls", ".xlsm", ".ods"):
+    if suffix in (".gz", ".zip", ".ods", ".xlsb"):
         raise InputError(
             f"{path}: {suffix} files cannot be read directly.",
             hint="Export the sheet as CSV (in Excel: File > Save As > 'CSV UTF-8').",
@@ -91,7 +109,7 @@ def format_for(path: Path, override: Format | None = None) -> Format:
     except KeyError:
         raise InputError(
             f"{path}: cannot tell the format from the extension {suffix or '(none)'!r}.",
-            hint="Name it .csv, .tsv, .json or .jsonl, or pass --format.",
+            hint="Name it .csv, .tsv, .json, .jsonl or .xlsx, or pass --format.",
         ) from None
 
 
@@ -107,6 +125,16 @@ def open_file(path: Path, options: ReadOptions) -> OpenedFile:
     except OSError as error:
         raise InputError(f"{path}: cannot be read: {error.strerror}.") from None
     fmt = format_for(path, options.format)
+    if fmt == "xlsx":
+        workbook = open_workbook(path, options.sheet)
+        return OpenedFile(
+            path=path,
+            format=fmt,
+            detected=Detected("binary", "an Excel workbook"),
+            header=workbook.header,
+            size=path.stat().st_size,
+            workbook=workbook,
+        )
     sniff_binary(path, head)
     if not head.strip(b" \t\r\n\xef\xbb\xbf\xff\xfe\x00"):
         raise InputError(f"{path}: the file is empty.")
@@ -190,6 +218,8 @@ def iter_rows(opened: OpenedFile) -> Iterator[SourceRow | RowError]:
     """Yield the file's records; a file-level failure part-way ends it with a RowError."""
     if opened.format in ("csv", "tsv"):
         rows = _iter_csv(opened)
+    elif opened.workbook is not None:
+        rows = _iter_workbook(opened, opened.workbook)
     elif opened.format == "jsonl":
         rows = _iter_jsonl(opened)
     else:
@@ -219,6 +249,27 @@ def _iter_csv(opened: OpenedFile) -> Iterator[SourceRow | RowError]:
         yield from csv_records(
             text, opened.name, tuple(opened.header), opened.delimiter or ",", first_line, progress
         )
+
+
+def _iter_workbook(opened: OpenedFile, workbook: Workbook) -> Iterator[SourceRow | RowError]:
+    header = tuple(opened.header)
+    width = len(header)
+    for line, cells in iter_sheet(workbook):
+        beyond = [index for index in range(width, len(cells)) if cells[index].strip()]
+        if beyond:
+            yield RowError(
+                SourceRow(opened.name, line, cells, header),
+                (
+                    FieldError(
+                        "",
+                        "",
+                        f"the row has a value in column {beyond[-1] + 1} but the header "
+                        f"names {width} columns",
+                    ),
+                ),
+            )
+            continue
+        yield SourceRow(opened.name, line, cells[:width], header)
 
 
 def _skip_to_header(text: IO[str]) -> int:

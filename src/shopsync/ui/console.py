@@ -112,7 +112,14 @@ def show_validation(output: Output, report: ValidationReport) -> None:
         f" in {len(report.files)} file{'s' if len(report.files) != 1 else ''}."
     )
     if report.rejects_path:
-        output.line(f"Rejected rows written to {report.rejects_path} ({report.rejects_written}).")
+        as_csv = (
+            ", as CSV (rows from a workbook too)"
+            if any(opened.format == "xlsx" for opened in report.files)
+            else ""
+        )
+        output.line(
+            f"Rejected rows written to {report.rejects_path} ({report.rejects_written}){as_csv}."
+        )
 
 
 def error_lines(error: RowError) -> list[str]:

@@ -1,0 +1,349 @@
+"""Excel workbooks (.xlsx, .xlsm, .xls) read as rows of text, as the seller means them.
+
+The reader is python-calamine (the Rust calamine crate), chosen on the figures in
+docs/benchmarks.md ("Excel readers"): 8 times openpyxl's rows/s and a 25 ms import
+against 420 ms. It is imported only when a workbook is opened. calamine holds the chosen
+sheet's cells in memory (about 1.4 KB a row of 16 columns) and rows are handed on one at
+a time from there; the checks below bound what a file can make it hold.
+
+Before calamine sees an .xlsx/.xlsm, the zip is checked with the standard library: a
+file that is not a zip (a renamed CSV), an encrypted one (password-protected workbooks
+are OLE files holding an ``EncryptedPackage``), members whose declared sizes add up to
+more than :data:`MAX_UNCOMPRESSED` or that expand more than :data:`MAX_RATIO` times (a
+zip bomb), and XML with a document type declaration (entity expansion: no real workbook
+has one) are refused with a message. The chosen sheet's XML is then scanned once, as a
+stream of bytes, for formulas without a cached value and for merged cells, which
+calamine does not report as such: both become warnings.
+
+Cells become the text a seller typed: whole numbers without ``.0`` or an exponent (a
+13-digit EAN stored as a number is its 13 digits), other numbers with Excel's 15
+significant digits, dates as ISO dates, text as stored (``00123`` stays ``00123``).
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from shopsync.errors import InputError
+
+WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls")
+MAX_UNCOMPRESSED = 2 << 30
+"""Bytes all members of a workbook may expand to (Excel's own limits stay far below)."""
+MAX_RATIO = 200
+"""How many times a member larger than 1 MiB may expand (text XML: typically 5 to 20)."""
+MAX_CELLS = 50_000_000
+"""Cells a sheet's declared dimension may span (what calamine would allocate)."""
+_MAX_REPORTED = 5
+_OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_DOCTYPE = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
+_DIMENSION = re.compile(rb'<dimension ref="([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?"')
+_MERGE = re.compile(rb'<mergeCell ref="([A-Z]+\d+(?::[A-Z]+\d+)?)"')
+# A formula cell with no cached value: <f>..</f> or <f .../>, then no <v> (or an empty
+# one) before the cell ends. The cell's reference is found by looking back.
+_EMPTY_FORMULA = re.compile(rb"(?:<f[^>]*/>|</f>)\s*(?:<v\s*/>|<v>\s*</v>)?\s*</c>")
+_CELL_START = re.compile(rb'<c r="([A-Z]+\d+)"')
+_CHUNK = 1 << 20
+_TAIL = 4096
+
+
+@dataclass(slots=True)
+class Workbook:
+    """What was learned about a workbook's chosen sheet when it was opened."""
+
+    path: Path
+    sheet: str
+    header: list[str]
+    header_row: int
+    """The sheet's row number (1-based) of the header."""
+    warnings: list[str] = field(default_factory=list)
+    loaded: Any = None
+    """The sheet as calamine loaded it to find the header, until :func:`iter_sheet` uses it."""
+
+
+def cell_text(value: Any) -> str:  # noqa: PLR0911 - one return per cell type
+    """A cell's value as the text the seller typed (see the module docstring)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return format(Decimal(f"{value:.15g}"), "f")
+    if isinstance(value, datetime):
+        if value.time() == time(0):
+            return value.date().isoformat()
+        return value.isoformat(sep=" ")
+    if isinstance(value, (date, time)):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return str(value)
+    return str(value)
+
+
+def open_workbook(path: Path, sheet: str | None) -> Workbook:
+    """Check ``path``, choose its sheet (name, or 1-based number; default the first)
+    and read its header. Raises :class:`InputError` for anything that cannot be read."""
+    sheet_xml = _check_container(path) if path.suffix.lower() != ".xls" else None
+    book = _load(path)
+    names = list(book.sheet_names)
+    if not names:
+        raise InputError(f"{path}: the workbook has no sheets.")
+    index = _sheet_index(path, names, sheet)
+    warnings: list[str] = []
+    member = sheet_xml[index] if sheet_xml is not None and index < len(sheet_xml) else None
+    if member is not None:
+        warnings = _scan_sheet(path, names[index], member)
+    loaded = _load_sheet(path, book, index)
+    name = f"{path}[{names[index]}]"
+    rows = _sheet_rows(loaded)
+    for row_number, cells in rows:
+        header = [cell_text(cell).strip() for cell in cells]
+        while header and not header[-1]:
+            header.pop()
+        if header:
+            if not any(cell_text(cell).strip() for _, rest in rows for cell in rest):
+                raise InputError(
+                    f"{name}: the sheet has a header ({', '.join(header[:6])}) but no rows."
+                )
+            return Workbook(path, names[index], header, row_number, warnings, loaded)
+    raise InputError(f"{name}: the sheet is empty.")
+
+
+def iter_sheet(workbook: Workbook) -> Iterator[tuple[int, list[str]]]:
+    """``(sheet row number, cells as text)`` for every non-empty row after the header."""
+    loaded, workbook.loaded = workbook.loaded, None  # held once: a second pass reloads
+    if loaded is None:
+        book = _load(workbook.path)
+        loaded = _load_sheet(workbook.path, book, list(book.sheet_names).index(workbook.sheet))
+    for row_number, cells in _sheet_rows(loaded):
+        if row_number <= workbook.header_row:
+            continue
+        texts = [cell_text(cell) for cell in cells]
+        if any(text.strip() for text in texts):
+            yield row_number, texts
+
+
+def _load(path: Path) -> Any:
+    from python_calamine import CalamineError, CalamineWorkbook  # noqa: PLC0415 - lazily
+
+    try:
+        return CalamineWorkbook.from_path(str(path))
+    except CalamineError as error:
+        raise _unreadable(path, error) from None
+    except (OSError, ValueError) as error:
+        raise _unreadable(path, error) from None
+
+
+def _unreadable(path: Path, error: Exception) -> InputError:
+    text = str(error).strip().rstrip(".") or type(error).__name__
+    if "password" in text.lower() or "encrypt" in text.lower():
+        return _protected(path)
+    return InputError(
+        f"{path}: cannot be read as an Excel workbook ({text}).",
+        hint="Open it in Excel and save it again as .xlsx, or as 'CSV UTF-8'.",
+    )
+
+
+def _protected(path: Path) -> InputError:
+    return InputError(
+        f"{path}: the workbook is password-protected (encrypted).",
+        hint="In Excel, remove the password (File > Info > Protect Workbook), save, and retry.",
+    )
+
+
+def _sheet_index(path: Path, names: Sequence[str], sheet: str | None) -> int:
+    if sheet is None:
+        return 0
+    if sheet in names:
+        return names.index(sheet)
+    if sheet.isdigit() and 1 <= int(sheet) <= len(names):
+        return int(sheet) - 1
+    raise InputError(
+        f"{path}: no sheet {sheet!r} (the sheets are: {', '.join(names)}).",
+        hint="Pass --sheet with a sheet's name or its number, 1 for the first.",
+    )
+
+
+def _load_sheet(path: Path, book: Any, index: int) -> Any:
+    from python_calamine import CalamineError  # noqa: PLC0415
+
+    try:
+        return book.get_sheet_by_index(index)
+    except CalamineError as error:
+        raise _unreadable(path, error) from None
+
+
+def _sheet_rows(sheet: Any) -> Iterator[tuple[int, list[Any]]]:
+    # calamine's rows start at the sheet's row 1 (and column A), whatever the first
+    # cell with a value: the sheet's row number is the position plus one.
+    for offset, cells in enumerate(sheet.iter_rows()):
+        yield offset + 1, cells
+
+
+def _check_container(path: Path) -> list[str | None]:
+    """Refuse what is not a sane .xlsx zip; the member name of each sheet, in order."""
+    with path.open("rb") as handle:
+        head = handle.read(1 << 16)
+    if head.startswith(_OLE):
+        if "EncryptedPackage".encode("utf-16-le") in head:
+            raise _protected(path)
+        raise InputError(
+            f"{path}: this is an old-style Excel file (.xls), not {path.suffix}.",
+            hint="Rename it to .xls, or save it again in Excel as .xlsx.",
+        )
+    if not head.startswith(b"PK"):
+        kind = "text (CSV?)" if _looks_like_text(head) else "not a zip archive"
+        raise InputError(
+            f"{path}: this is not an Excel workbook: the file is {kind}.",
+            hint="If it is CSV text, name it .csv.",
+        )
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as error:
+        raise InputError(f"{path}: the workbook is damaged ({error}).") from None
+    with archive:
+        members = archive.infolist()
+        total = sum(member.file_size for member in members)
+        if total > MAX_UNCOMPRESSED:
+            raise _bomb(path, f"its parts expand to {total:,} bytes")
+        for member in members:
+            if member.flag_bits & 0x1:
+                raise _protected(path)
+            if member.file_size > 1 << 20 and member.file_size > MAX_RATIO * max(
+                member.compress_size, 1
+            ):
+                raise _bomb(path, f"{member.filename} expands {member.file_size:,} bytes")
+            if member.filename.endswith((".xml", ".rels")):
+                with archive.open(member) as part:
+                    if _DOCTYPE.search(part.read(1 << 14)):
+                        raise InputError(
+                            f"{path}: {member.filename} declares a document type "
+                            "(possible entity expansion); it is not read.",
+                            hint="A workbook saved by Excel never has one: save it again.",
+                        )
+        return _sheet_members(archive)
+
+
+def _looks_like_text(head: bytes) -> bool:
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return error.start > len(head) - 4 and b"\x00" not in head
+    return b"\x00" not in head
+
+
+def _bomb(path: Path, what: str) -> InputError:
+    return InputError(
+        f"{path}: {what}, far beyond any real workbook; it is not read (a zip bomb?).",
+        hint="Export the sheet as 'CSV UTF-8' if the file is genuine.",
+    )
+
+
+def _sheet_members(archive: zipfile.ZipFile) -> list[str | None]:
+    """Each sheet's XML member, in the workbook's order (None where it cannot be told)."""
+    try:
+        workbook = archive.read("xl/workbook.xml")
+        rels = archive.read("xl/_rels/workbook.xml.rels")
+    except KeyError:
+        return []
+    targets = {
+        rid.decode(): target.decode()
+        for rid, target in re.findall(rb'Id="([^"]+)"[^>]*?Target="([^"]+)"', rels)
+    }
+    targets.update(
+        {
+            rid.decode(): target.decode()
+            for target, rid in re.findall(rb'Target="([^"]+)"[^>]*?Id="([^"]+)"', rels)
+        }
+    )
+    members: list[str | None] = []
+    for sheet in re.findall(rb"<sheet\b[^>]*>", workbook):
+        match = re.search(rb'r:id="([^"]+)"', sheet) or re.search(rb'\bid="([^"]+)"', sheet)
+        target = targets.get(match.group(1).decode()) if match else None
+        if target is None:
+            members.append(None)
+        else:
+            members.append(target.lstrip("/") if target.startswith("/") else f"xl/{target}")
+    return members
+
+
+def _scan_sheet(path: Path, sheet: str, member: str) -> list[str]:
+    """Warnings about the sheet's XML: formulas without a cached value, merged cells."""
+    empty_formulas: list[str] = []
+    empty_count = 0
+    merged: list[str] = []
+    with zipfile.ZipFile(path) as archive, archive.open(member) as part:
+        head = part.read(_TAIL)
+        dimension = _DIMENSION.search(head)
+        if dimension and dimension.group(3):
+            rows = int(dimension.group(4)) - int(dimension.group(2)) + 1
+            columns = _column(dimension.group(3)) - _column(dimension.group(1)) + 1
+            if rows * columns > MAX_CELLS:
+                raise InputError(
+                    f"{path}[{sheet}]: the sheet spans {rows:,} rows by {columns:,} columns, "
+                    "more cells than shopsync reads from one sheet.",
+                    hint="Delete the empty rows and columns past the data, or export as CSV.",
+                )
+        buffer = head
+        while True:
+            chunk = part.read(_CHUNK)
+            buffer += chunk
+            # Scan up to the last complete cell; keep the rest for the next round.
+            cut = len(buffer) if not chunk else buffer.rfind(b"</c>") + 4
+            if cut < 4:
+                cut = buffer.rfind(b"/>") + 2
+            if cut < 2:
+                cut = len(buffer) - _TAIL if len(buffer) > 4 * _CHUNK else 0
+            scanned = buffer[:cut]
+            for match in _EMPTY_FORMULA.finditer(scanned):
+                empty_count += 1
+                if len(empty_formulas) < _MAX_REPORTED:
+                    starts = list(_CELL_START.finditer(scanned, 0, match.start()))
+                    if starts:
+                        empty_formulas.append(starts[-1].group(1).decode())
+            merged.extend(ref.decode() for ref in _MERGE.findall(scanned))
+            buffer = buffer[cut:]
+            if not chunk:
+                break
+    warnings: list[str] = []
+    if empty_count:
+        warnings.append(
+            f"{_count(empty_count, 'formula')} without a saved result, read as empty "
+            f"({_listed(empty_formulas, empty_count)}); open the workbook in Excel and "
+            "save it to compute them."
+        )
+    if merged:
+        warnings.append(
+            f"{_count(len(merged), 'merged range')} "
+            f"({_listed(merged[:_MAX_REPORTED], len(merged))}): only the first cell of each "
+            "holds the value, the others are read as empty."
+        )
+    return warnings
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
+
+
+def _listed(shown: list[str], total: int) -> str:
+    more = f" and {total - len(shown):,} more" if total > len(shown) else ""
+    return ", ".join(shown) + more
+
+
+def _column(letters: bytes) -> int:
+    number = 0
+    for letter in letters:
+        number = number * 26 + letter - 64
+    return number
