@@ -343,6 +343,7 @@ class OAuthTokens:
         self._stats = stats
         self._lock = threading.Lock()
         self._token: AccessToken | None = None
+        self._refused: AuthError | None = None
         identity = (self.grant, token_url, client_id, scope or "")
         self.cache_key = (
             cache.key_for(identity, secret)
@@ -380,6 +381,10 @@ class OAuthTokens:
             token = self._token
             if token is not None and token.usable(now):
                 return token  # another thread refreshed it while this one waited
+            if self._refused is not None:
+                # The endpoint refused these credentials a moment ago: asking again from
+                # every worker would get the same answer, once per thread.
+                raise self._refused
             if self._cache is not None:
                 token = self._cache.get(self.cache_key)
                 if token is not None and token.usable(now):
@@ -425,7 +430,12 @@ class OAuthTokens:
             self._stats.add("token_fetches")
         log.debug("requesting an access token from %s", self.token_url)
         started = self._clock()
-        answer = self._request_token(self.token_url, form)
+        try:
+            answer = self._request_token(self.token_url, form)
+        except AuthError as error:
+            self._refused = error
+            raise
+        self._refused = None
         self._answered(answer)
         value = answer.get("access_token")
         if not isinstance(value, str) or not value:
