@@ -28,6 +28,7 @@ from shopsync.errors import AmbiguousWriteError, AuthError, PlatformError
 from shopsync.http.auth import AccessToken, OAuthTokens, RequestAuth, TokenRejected
 from shopsync.http.auth import token_endpoint_error as _token_endpoint_error
 from shopsync.http.ratelimit import RateBuckets, RateLimiter
+from shopsync.http.ratememory import RateMemory
 from shopsync.http.redact import redact_text, redacting_logger
 from shopsync.http.retry import (
     RetriableAPIError,
@@ -76,12 +77,16 @@ class HttpClient:
         timeout: tuple[float, float],
         stats: ClientStats,
         wall_clock: Callable[[], float] = time.time,
+        rate_memory: RateMemory | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.wire = wire
         self.credentials = credentials
         self.buckets = limiter if isinstance(limiter, RateBuckets) else RateBuckets(limiter)
         self.limiter = self.buckets.default
+        self.rate_memory = rate_memory
+        if rate_memory is not None:
+            rate_memory.warm(self.limiter)
         self.retry = retry
         self.transport = transport
         self.timeout = timeout
@@ -241,6 +246,8 @@ class HttpClient:
                 signal.retry_after or 0,
             )
         self.buckets.observe(signal, bucket=bucket)
+        if self.rate_memory is not None and bucket is None:
+            self.rate_memory.note(signal, self.limiter)
         if ("Deprecation" in headers or "Sunset" in headers) and not self._warned_deprecation:
             with self._warn_lock:
                 if self._warned_deprecation:

@@ -9,9 +9,9 @@ never held while sleeping.
 The rate adapts like TCP congestion control (AIMD): a 429 halves it and pauses every
 worker until ``Retry-After``; the platform's bucket running low (its ``remaining``)
 caps it just under the platform's refill rate (measured from how ``remaining`` moves
-against the answers received) before the platform has to refuse anything; and each quiet second adds back
-a twentieth of the configured rate, so the client recovers once the platform stops
-throttling. The rate never exceeds what was configured.
+against the answers received) before the platform has to refuse anything; and each
+quiet second adds back a twentieth of the configured rate, so the client recovers once
+the platform stops throttling. The rate never exceeds what was configured.
 
 The signals arrive in one normalised form, :class:`~shopsync.http.wire.RateSignal`,
 whatever the platform's headers or body fields (the adapter's wire reads them), through
@@ -118,6 +118,23 @@ class RateLimiter:
             send_at = max(send_at, self._paused_until)
             self._tat = max(tat, send_at - (max(cost, 1.0) - 1.0) * interval) + cost * interval
             return send_at - now
+
+    def start_with(self, tokens: float, *, refill: float | None = None) -> None:
+        """Begin with ``tokens`` in the local bucket (not a full burst), at most ``refill``/s.
+
+        For a run's first requests: what the platform's bucket holds is unknown (or
+        remembered from the last run), and a full local burst into an empty platform
+        bucket is a burst of 429s. The rate then recovers as usual once answers say
+        the platform has room.
+        """
+        with self._lock:
+            now = self._clock()
+            if refill is not None and self.adaptive and 0 < refill < self._rate:
+                self._rate = max(self.min_rate, refill * 0.97)
+                self._last_change = now
+            interval = 1.0 / self._rate
+            held = min(float(self.burst), max(0.0, tokens))
+            self._tat = max(self._tat, now + (self.burst - held) * interval)
 
     def acquire(self, cost: float = 1.0) -> float:
         """Block until a request costing ``cost`` may be sent; return the seconds waited."""

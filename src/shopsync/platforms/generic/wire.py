@@ -9,8 +9,10 @@ client credentials with Bearer tokens.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -20,6 +22,7 @@ from shopsync.errors import APIError
 from shopsync.http.auth import ClientCredentials, TokenCache, bearer_refusal
 from shopsync.http.client import HttpClient
 from shopsync.http.ratelimit import RateLimiter
+from shopsync.http.ratememory import RateMemory
 from shopsync.http.redact import redact_text, register_secret
 from shopsync.http.retry import (
     RetriableAPIError,
@@ -159,10 +162,14 @@ def client_from_settings(
     sleep: Callable[[float], None] = time.sleep,
     jitter: Callable[[float], float] = full_jitter,
     disk_cache: bool = True,
+    rate_memory: bool | None = None,
 ) -> HttpClient:
     """An HttpClient for the generic API configured from ``settings`` (complete credentials).
 
     The keyword arguments exist so tests can inject time and keep tokens off disk.
+    ``rate_memory`` (default: with ``disk_cache``) keeps the platform's last reported
+    bucket state per target in the data directory, so a restarted run starts as
+    politely as the platform's bucket allows.
     """
     settings.require_credentials()
     assert settings.base_url and settings.token_url and settings.client_id
@@ -190,6 +197,9 @@ def client_from_settings(
         timeout=settings.timeout,
         stats=stats,
         wall_clock=wall_clock,
+        rate_memory=RateMemory(_rate_memory_path(settings), clock=wall_clock)
+        if (disk_cache if rate_memory is None else rate_memory)
+        else None,
     )
     client.credentials = ClientCredentials(
         token_url=settings.token_url,
@@ -202,6 +212,13 @@ def client_from_settings(
         stats=stats,
     )
     return client
+
+
+def _rate_memory_path(settings: Settings) -> Path:
+    """``<data_dir>/cache/rate/<profile>-<16 hex of sha256(base_url)>.json``."""
+    assert settings.base_url
+    digest = hashlib.sha256(settings.base_url.encode("utf-8")).hexdigest()[:16]
+    return settings.token_cache_dir.parent / "rate" / f"{settings.profile}-{digest}.json"
 
 
 __all__ = ["RETRIABLE_STATUSES", "GenericWire", "client_from_settings", "problem_error"]
