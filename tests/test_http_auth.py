@@ -16,7 +16,7 @@ from werkzeug import Request, Response
 
 from shopsync import __version__
 from shopsync.errors import AuthError, ExitCode
-from shopsync.http.client import HttpClient
+from shopsync.platforms.generic.wire import client_from_settings
 from test_http_support import (
     CANARY_SECRET,
     CANARY_TOKEN,
@@ -36,10 +36,10 @@ _SUBPROCESS = """
 import json, sys
 from pathlib import Path
 from shopsync.config import load_settings
-from shopsync.http.client import HttpClient
+from shopsync.platforms.generic.wire import client_from_settings
 environ = json.loads(sys.argv[1])
 settings = load_settings(config_dir=Path(sys.argv[2]), environ=environ)
-with HttpClient.from_settings(settings) as client:
+with client_from_settings(settings) as client:
     answer = client.request("GET", "/products")
 print(json.dumps({"status": answer.status, "fetches": client.stats.token_fetches}))
 """
@@ -75,7 +75,7 @@ def test_token_is_cached_on_disk_and_reused_by_another_process(
     # Past expiry minus the margin (a minute), the cached token is not used any more.
     settings = make_settings(tmp_path, base)
     later = __import__("time").time() + 3600 - 59
-    with HttpClient.from_settings(settings, wall_clock=lambda: later) as client:
+    with client_from_settings(settings, wall_clock=lambda: later) as client:
         client.request("GET", "/products")
     assert tokens.count == 2
 
@@ -97,7 +97,7 @@ def test_sixteen_threads_at_expiry_make_exactly_one_token_request(
     server.expect_request("/products").respond_with_json({"items": []})
     now = [1_000_000.0]
     settings = make_settings(tmp_path, server.url_for("").rstrip("/"))
-    client = HttpClient.from_settings(settings, wall_clock=lambda: now[0])
+    client = client_from_settings(settings, wall_clock=lambda: now[0])
     with client:
         client.request("GET", "/products")
         assert tokens.count == 1

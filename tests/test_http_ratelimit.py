@@ -13,8 +13,8 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from shopsync.config import load_settings
-from shopsync.http.client import HttpClient
 from shopsync.http.ratelimit import RateLimiter
+from shopsync.platforms.generic.wire import client_from_settings
 from test_http_support import (
     FakeTime,
     TokenEndpoint,
@@ -220,7 +220,7 @@ def test_against_the_sandbox_at_twice_its_limit_under_5_percent_429(
         "SHOPSYNC_BURST": "20",
     }
     settings = load_settings(config_dir=tmp_path, environ=environ)
-    with HttpClient.from_settings(settings) as client:
+    with client_from_settings(settings) as client:
         client.token()
         stop = time.monotonic() + 3.0
         marks: list[dict[str, int]] = []

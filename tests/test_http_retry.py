@@ -21,14 +21,14 @@ from shopsync.errors import (
     ScopeError,
     TransportError,
 )
-from shopsync.http.client import HttpClient
 from shopsync.http.retry import (
     RetriableAPIError,
     RetryBudget,
     RetryPolicy,
-    classify,
+    classify_exception,
     parse_retry_after,
 )
+from shopsync.platforms.generic.wire import client_from_settings
 from test_http_support import (
     CANARY_TOKEN,
     FakeTime,
@@ -243,10 +243,13 @@ def test_connection_refused_is_retried_then_a_transport_error(tmp_path: Path) ->
     fake = FakeTime()
     settings = make_settings(tmp_path, f"http://127.0.0.1:{port}", max_attempts=3)
     with (
-        HttpClient.from_settings(settings, clock=fake.clock, sleep=fake.sleep) as client,
-        pytest.raises(TransportError, match="cannot connect"),
+        client_from_settings(settings, clock=fake.clock, sleep=fake.sleep) as client,
+        pytest.raises(TransportError) as raised,
     ):
         client.token()
+    assert raised.value.message == (
+        f"POST token endpoint: could not connect to 127.0.0.1:{port}: connection refused."
+    )
     assert len(fake.sleeps) == 2
 
 
@@ -329,12 +332,12 @@ def test_classify_exceptions_never_sent_versus_ambiguous() -> None:
     try:
         requests.get("http://127.0.0.1:9/", timeout=1)  # port 9 (discard): refused
     except requests.RequestException as error:
-        refused = classify(error, what="GET /", retry_ambiguous=False)
+        refused = classify_exception(error, what="GET /", retry_ambiguous=False)
     assert isinstance(refused, RetriableAPIError)
     assert not refused.ambiguous
     slow = requests.exceptions.ReadTimeout("slow")
-    timeout = classify(slow, what="POST /x", retry_ambiguous=False)
+    timeout = classify_exception(slow, what="POST /x", retry_ambiguous=False)
     assert isinstance(timeout, AmbiguousWriteError)
-    ssl = classify(requests.exceptions.SSLError("bad cert"), what="GET /")
+    ssl = classify_exception(requests.exceptions.SSLError("bad cert"), what="GET /")
     assert isinstance(ssl, TransportError)
     assert "ca-bundle" in (ssl.hint or "")

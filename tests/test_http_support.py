@@ -21,6 +21,7 @@ from werkzeug import Request, Response
 
 from shopsync.config import Settings, load_settings
 from shopsync.http.client import HttpClient
+from shopsync.platforms.generic.wire import client_from_settings
 
 CANARY_SECRET = "canary-secret-6f1d2c9a"
 CANARY_TOKEN = "canary-token-93be77e1f0"
@@ -107,8 +108,8 @@ def make_client(
     """A client for ``srv`` with pinned jitter and, if given, an injected clock and sleep."""
     settings = make_settings(tmp_path, srv.url_for("").rstrip("/"), **overrides)
     if fake is None:
-        return HttpClient.from_settings(settings, jitter=jitter, disk_cache=disk_cache)
-    return HttpClient.from_settings(
+        return client_from_settings(settings, jitter=jitter, disk_cache=disk_cache)
+    return client_from_settings(
         settings, clock=fake.clock, sleep=fake.sleep, jitter=jitter, disk_cache=disk_cache
     )
 

@@ -1,10 +1,15 @@
 """The HTTP client platform adapters use: auth, rate limit, retries, idempotency, in one call.
 
 :meth:`HttpClient.request` does, in order, for every attempt: wait for the shared rate
-limiter, take the (cached) access token, send, replay once with a new token after a 401
-``invalid_token``, feed ``RateLimit-*`` headers and 429s back to the limiter, and let
-:func:`~shopsync.http.retry.classify` decide. A POST gets its ``Idempotency-Key`` before
-the first attempt, so every retry sends the same key (as stripe-python does).
+limiter (the request's bucket, at the request's cost), ask the adapter's
+:class:`~shopsync.http.auth.RequestAuth` for credentials, send, replay once with new
+credentials after the wire says the old ones were rejected, feed the answer's
+:class:`~shopsync.http.wire.RateSignal` back to the limiter, and let the adapter's
+:class:`~shopsync.http.wire.Wire` decide. A POST gets its idempotency key before the
+first attempt, so every retry sends the same key (as stripe-python does).
+
+Nothing here knows one platform: the adapter builds the client with its wire and auth
+(``platforms/generic/wire.py`` for the generic API).
 """
 
 from __future__ import annotations
@@ -15,28 +20,28 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
-from shopsync.config import Settings
-from shopsync.errors import APIError, AuthError
-from shopsync.http.auth import AccessToken, ClientCredentials, TokenCache
-from shopsync.http.ratelimit import RateLimiter
-from shopsync.http.redact import redact_text, redacting_logger, register_secret
+from shopsync.errors import AmbiguousWriteError, AuthError, PlatformError
+from shopsync.http.auth import AccessToken, OAuthTokens, RequestAuth, TokenRejected
+from shopsync.http.auth import token_endpoint_error as _token_endpoint_error
+from shopsync.http.ratelimit import RateBuckets, RateLimiter
+from shopsync.http.ratememory import RateMemory
+from shopsync.http.redact import redact_text, redacting_logger
 from shopsync.http.retry import (
     RetriableAPIError,
-    RetryBudget,
     RetryPolicy,
-    TokenRejected,
-    classify,
-    full_jitter,
-    parse_retry_after,
-    rate_headers,
+    classify_exception,
 )
 from shopsync.http.stats import ClientStats
 from shopsync.http.transport import Transport
+from shopsync.http.wire import Wire
 
 log = redacting_logger(__name__)
+
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 @dataclass(frozen=True)
@@ -55,25 +60,33 @@ class HttpClient:
     """Authenticated, rate-limited, retrying requests to one platform's API.
 
     Safe to share between worker threads: the limiter, the token, the stats and the
-    retry budget are shared; sessions are per thread. Build it with
-    :meth:`from_settings`; the keyword arguments exist so tests can inject time.
+    retry budget are shared; sessions are per thread. An adapter builds it with its
+    :class:`~shopsync.http.wire.Wire` and its :class:`~shopsync.http.auth.RequestAuth`
+    (which may be set after construction, when the auth needs :meth:`request_token`).
     """
 
     def __init__(
         self,
         *,
         base_url: str,
-        credentials: ClientCredentials | None,
-        limiter: RateLimiter,
+        wire: Wire,
+        credentials: RequestAuth | None,
+        limiter: RateLimiter | RateBuckets,
         retry: RetryPolicy,
         transport: Transport,
         timeout: tuple[float, float],
         stats: ClientStats,
         wall_clock: Callable[[], float] = time.time,
+        rate_memory: RateMemory | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.wire = wire
         self.credentials = credentials
-        self.limiter = limiter
+        self.buckets = limiter if isinstance(limiter, RateBuckets) else RateBuckets(limiter)
+        self.limiter = self.buckets.default
+        self.rate_memory = rate_memory
+        if rate_memory is not None:
+            rate_memory.warm(self.limiter)
         self.retry = retry
         self.transport = transport
         self.timeout = timeout
@@ -83,66 +96,15 @@ class HttpClient:
         self._warn_lock = threading.Lock()
         self.deprecations: list[str] = []
 
-    @classmethod
-    def from_settings(
-        cls,
-        settings: Settings,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        wall_clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
-        jitter: Callable[[float], float] = full_jitter,
-        disk_cache: bool = True,
-    ) -> HttpClient:
-        """A client configured from ``settings`` (which must hold complete credentials)."""
-        settings.require_credentials()
-        assert settings.base_url and settings.token_url and settings.client_id
-        assert settings.client_secret is not None
-        register_secret(settings.client_secret)
-        stats = ClientStats()
-        limiter = RateLimiter(settings.rate, settings.burst, clock=clock, sleep=sleep)
-        retry = RetryPolicy(
-            max_attempts=settings.max_attempts,
-            deadline=settings.deadline,
-            budget=RetryBudget(),
-            clock=clock,
-            sleep=sleep,
-            jitter=jitter,
-            stats=stats,
-        )
-        verify: bool | str = str(settings.ca_bundle) if settings.ca_bundle else True
-        client = cls(
-            base_url=settings.base_url,
-            credentials=None,
-            limiter=limiter,
-            retry=retry,
-            transport=Transport(verify=verify),
-            timeout=settings.timeout,
-            stats=stats,
-            wall_clock=wall_clock,
-        )
-        client.credentials = ClientCredentials(
-            token_url=settings.token_url,
-            client_id=settings.client_id,
-            client_secret=settings.client_secret,
-            scope=settings.scope,
-            request_token=client.request_token,
-            cache=TokenCache(settings.token_cache_dir) if disk_cache else None,
-            clock=wall_clock,
-            stats=stats,
-        )
-        return client
-
     # -- the token endpoint ---------------------------------------------------------
 
-    def request_token(self, form: Mapping[str, str]) -> Mapping[str, Any]:
-        """POST the client-credentials form to the token endpoint, with retries.
+    def request_token(self, url: str, form: Mapping[str, str]) -> Mapping[str, Any]:
+        """POST an OAuth grant's form to the token endpoint ``url``, with retries.
 
         The token endpoint is outside the API's rate limit and does not take
-        idempotency keys (fetching a token twice is harmless).
+        idempotency keys (fetching a token twice is harmless). Its errors are
+        RFC 6749's, the same on every platform; other answers go to the wire.
         """
-        assert self.credentials is not None
-        url = self.credentials.token_url
         what = "POST token endpoint"
 
         def attempt(remaining: float) -> Mapping[str, Any]:
@@ -156,8 +118,10 @@ class HttpClient:
                 )
             except requests.RequestException as error:
                 self.stats.add("transport_errors")
-                raise _raise(classify(error, what=what)) from error
-            verdict = classify(response, what=what, token_endpoint=True, now=self._wall_clock())
+                raise classify_exception(error, what=what) from error
+            verdict = _token_endpoint_error(response) or self.wire.classify(
+                response, what=what, now=self._wall_clock()
+            )
             if verdict is not None:
                 raise verdict
             try:
@@ -171,8 +135,12 @@ class HttpClient:
         return self.retry.call(attempt, what=what)
 
     def token(self, *, fresh: bool = False) -> AccessToken:
-        """A valid access token, cached if possible; ``fresh`` always asks the endpoint."""
-        assert self.credentials is not None
+        """A valid access token, cached if possible; ``fresh`` always asks the endpoint.
+
+        Only for OAuth auth (:class:`~shopsync.http.auth.OAuthTokens`).
+        """
+        if not isinstance(self.credentials, OAuthTokens):
+            raise TypeError(f"{self.credentials!r} hands out no OAuth access tokens")
         return self.credentials.fetch_new() if fresh else self.credentials.token()
 
     # -- API requests ------------------------------------------------------------------
@@ -187,6 +155,8 @@ class HttpClient:
         json_text: str | None = None,
         idempotency_key: str | None = None,
         retry_ambiguous: bool = True,
+        bucket: str | None = None,
+        cost: float = 1.0,
     ) -> ApiResponse:
         """Send ``method path`` with retries; return the 2xx answer or raise a ShopsyncError.
 
@@ -196,31 +166,36 @@ class HttpClient:
         of ``json``). ``retry_ambiguous=False`` raises
         :class:`~shopsync.errors.AmbiguousWriteError` instead of resending after a
         failure that may have been applied (for platforms that ignore keys).
+        ``bucket`` and ``cost`` say which of the platform's rate buckets the request
+        draws on, and how much (see :class:`~shopsync.http.ratelimit.RateBuckets`).
         """
         method = method.upper()
         url = path if path.startswith(("http://", "https://")) else self.base_url + path
         what = f"{method} {path.split('?', maxsplit=1)[0]}"
         key = idempotency_key
-        if method == "POST" and key is None:
+        key_header = self.wire.idempotency_header
+        if key_header is None:
+            key = None
+        elif method == "POST" and key is None:
             key = str(uuid.uuid4())
         headers = {"Accept": "application/json"}
         content = None
         if json_text is not None:
             content = json_text.encode("utf-8")
             headers["Content-Type"] = "application/json"
-        if key is not None:
-            headers["Idempotency-Key"] = key
+        if key is not None and key_header is not None:
+            headers[key_header] = key
         refreshed = False
 
-        def send(token: str, remaining: float) -> requests.Response:
-            self.limiter.acquire()
+        def send(auth: requests.auth.AuthBase, remaining: float) -> requests.Response:
+            self.buckets.acquire(bucket, cost)
             self.stats.add("requests")
             try:
                 return self.transport.send(
                     method,
                     url,
                     timeout=self._timeout(remaining),
-                    token=token,
+                    auth=auth,
                     headers=headers,
                     params=params,
                     json=json,
@@ -228,27 +203,28 @@ class HttpClient:
                 )
             except requests.RequestException as error:
                 self.stats.add("transport_errors")
-                verdict = classify(error, what=what, retry_ambiguous=retry_ambiguous)
-                raise _raise(verdict) from error
+                verdict = classify_exception(error, what=what, retry_ambiguous=retry_ambiguous)
+                raise verdict from error
 
         def attempt(remaining: float) -> ApiResponse:
             nonlocal refreshed
             assert self.credentials is not None
-            token = self.credentials.token().value
-            response = send(token, remaining)
-            verdict = classify(response, what=what, now=self._wall_clock())
+            auth = self.credentials.authorize()
+            response = send(auth, remaining)
+            verdict = self.wire.classify(response, what=what, now=self._wall_clock())
             if isinstance(verdict, TokenRejected) and not refreshed:
                 # One refresh and one replay per request, never more: a second
                 # rejection means the new token is refused too, which retrying won't fix.
                 refreshed = True
-                log.debug("%s: token rejected (invalid_token); refreshing once", what)
-                token = self.credentials.refresh(token).value
-                response = send(token, remaining)
-                verdict = classify(response, what=what, now=self._wall_clock())
-            self._observe(response, what)
+                replacement = self.credentials.reauthorize(auth)
+                if replacement is not None:
+                    log.debug("%s: credentials rejected; replacing them once", what)
+                    response = send(replacement, remaining)
+                    verdict = self.wire.classify(response, what=what, now=self._wall_clock())
+            self._observe(response, what, bucket)
             if verdict is not None:
                 raise verdict
-            return self._answer(response, key)
+            return self._answer(response, key, what, retry_ambiguous=retry_ambiguous)
 
         return self.retry.call(attempt, what=what)
 
@@ -258,15 +234,20 @@ class HttpClient:
         remaining = max(0.001, remaining)
         return (min(connect, remaining), min(read, remaining))
 
-    def _observe(self, response: requests.Response, what: str) -> None:
+    def _observe(self, response: requests.Response, what: str, bucket: str | None) -> None:
         headers = response.headers
-        if response.status_code == 429:
+        signal = self.wire.rate_signal(response, now=self._wall_clock())
+        if signal.throttled:
             self.stats.add("throttled")
-            retry_after = parse_retry_after(headers.get("Retry-After"), now=self._wall_clock())
-            log.debug("%s: throttled (429); pausing all workers %.2fs", what, retry_after or 0)
-            self.limiter.on_throttled(retry_after)
-        else:
-            self.limiter.on_rate_headers(**rate_headers(headers))
+            log.debug(
+                "%s: throttled (HTTP %d); pausing all workers %.2fs",
+                what,
+                response.status_code,
+                signal.retry_after or 0,
+            )
+        self.buckets.observe(signal, bucket=bucket)
+        if self.rate_memory is not None and bucket is None:
+            self.rate_memory.note(signal, self.limiter)
         if ("Deprecation" in headers or "Sunset" in headers) and not self._warned_deprecation:
             with self._warn_lock:
                 if self._warned_deprecation:
@@ -281,24 +262,32 @@ class HttpClient:
             self.deprecations.append(notice)
             log.warning("%s", notice)
 
-    def _answer(self, response: requests.Response, key: str | None) -> ApiResponse:
+    def _answer(
+        self,
+        response: requests.Response,
+        key: str | None,
+        what: str,
+        *,
+        retry_ambiguous: bool,
+    ) -> ApiResponse:
         body: Any = None
         if response.content:
             try:
                 body = response.json()
             except ValueError:
-                raise APIError(
-                    "The platform answered with something other than JSON.",
-                    status=response.status_code,
-                    request_id=response.headers.get("X-Request-Id"),
+                raise _not_the_platform(
+                    response,
+                    what,
+                    write=what.split(" ", 1)[0] in _WRITES,
+                    retry_ambiguous=retry_ambiguous,
                 ) from None
         return ApiResponse(
             status=response.status_code,
             body=body,
             headers=dict(response.headers),
-            request_id=response.headers.get("X-Request-Id"),
+            request_id=self.wire.request_id(response.headers),
             idempotency_key=key,
-            replayed=response.headers.get("Idempotent-Replayed", "").lower() == "true",
+            replayed=self.wire.replayed(response.headers),
         )
 
     def close(self) -> None:
@@ -317,7 +306,31 @@ class HttpClient:
         return redact_text(f"HttpClient(base_url={self.base_url!r})")
 
 
-def _raise(verdict: RetriableAPIError | Exception | None) -> Exception:
-    # classify() never answers None for an exception; this keeps mypy and readers sure.
-    assert verdict is not None
-    return verdict
+def _not_the_platform(
+    response: requests.Response, what: str, *, write: bool, retry_ambiguous: bool
+) -> Exception:
+    """A success status whose body is not JSON: a proxy's or a captive portal's page.
+
+    For a write that is not a refusal: the request may have reached the platform
+    behind the proxy and been applied, or not. Its outcome is unknown, so it is retried
+    with the same key, or (keys not trusted) handed to the adapter to reconcile; past
+    every retry the batch stays pending for the next run. For a read it is an outage.
+    """
+    kind = (response.headers.get("Content-Type") or "no content type").split(";")[0].strip()
+    label = "HTML" if "html" in kind.lower() else kind
+    host = urlsplit(str(response.url)).netloc or "the network"
+    sentence = (
+        f"{what}: the answer was not the platform's: {label} from {host} "
+        f"(HTTP {response.status_code})"
+    )
+    hint = "A proxy or captive portal may stand between shopsync and the platform."
+    if not write:
+        return PlatformError(sentence + ".", hint=hint)
+    sentence += "; the write may or may not have been applied."
+    if not retry_ambiguous:
+        return AmbiguousWriteError(redact_text(sentence), hint=hint)
+    return RetriableAPIError(
+        "not the platform's answer (request may have been applied)",
+        AmbiguousWriteError(redact_text(sentence), hint=hint),
+        ambiguous=True,
+    )

@@ -7,11 +7,17 @@ in arrival order, spaced ``1/rate`` apart after the first ``burst``, and the loc
 never held while sleeping.
 
 The rate adapts like TCP congestion control (AIMD): a 429 halves it and pauses every
-worker until ``Retry-After``; ``RateLimit-Remaining`` running low caps it just under the
-platform's refill rate (measured from how ``Remaining`` moves against the answers
-received) before the platform has to refuse anything; and each quiet second adds back
-a twentieth of the configured rate, so the client recovers once the platform stops
-throttling. The rate never exceeds what was configured.
+worker until ``Retry-After``; the platform's bucket running low (its ``remaining``)
+caps it just under the platform's refill rate (measured from how ``remaining`` moves
+against the answers received) before the platform has to refuse anything; and each
+quiet second adds back a twentieth of the configured rate, so the client recovers once
+the platform stops throttling. The rate never exceeds what was configured.
+
+The signals arrive in one normalised form, :class:`~shopsync.http.wire.RateSignal`,
+whatever the platform's headers or body fields (the adapter's wire reads them), through
+:meth:`RateLimiter.observe`. A request may cost more than one token (a cost-based bucket
+such as Shopify's GraphQL points), and :class:`RateBuckets` keeps one limiter per named
+bucket (per-operation limits such as Amazon's).
 """
 
 from __future__ import annotations
@@ -20,6 +26,9 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+
+from shopsync.http.wire import RateSignal
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
@@ -69,7 +78,7 @@ class RateLimiter:
         self._last_change = now
         self._last_decrease = -math.inf
         self._last_hard_decrease = -math.inf
-        # The platform's refill rate as measured from RateLimit-Remaining (see
+        # The platform's refill rate as measured from its reported remaining (see
         # _measure_refill): a window opens at one answer and closes a second later.
         self._window: tuple[float, float, int] | None = None  # (opened at, remaining, answers)
         self._measured_refill: float | None = None
@@ -91,24 +100,70 @@ class RateLimiter:
         with self._lock:
             return max(0.0, self._paused_until - self._clock())
 
-    def reserve(self) -> float:
-        """Reserve the next slot; return how long the caller must wait before sending."""
+    def reserve(self, cost: float = 1.0) -> float:
+        """Reserve the next slot; return how long the caller must wait before sending.
+
+        ``cost`` is what the request takes from the bucket, in the bucket's units: 1 for a
+        request-counting bucket, a query's estimated points for a cost-based one.
+        """
         with self._lock:
             now = self._clock()
             self._maybe_increase(now)
             interval = 1.0 / self._rate
             tolerance = (self.burst - 1) * interval
             tat = max(self._tat, now)
-            send_at = max(tat - tolerance, now, self._paused_until)
-            self._tat = max(tat, send_at) + interval
+            # GCRA for a weighted request: it may go once the bucket holds ``cost``
+            # tokens, i.e. when tat + (cost - 1) * interval is within the tolerance.
+            send_at = max(tat + (max(cost, 1.0) - 1.0) * interval - tolerance, now)
+            send_at = max(send_at, self._paused_until)
+            self._tat = max(tat, send_at - (max(cost, 1.0) - 1.0) * interval) + cost * interval
             return send_at - now
 
-    def acquire(self) -> float:
-        """Block until a request may be sent; return the seconds waited."""
-        wait = self.reserve()
+    def start_with(self, tokens: float, *, refill: float | None = None) -> None:
+        """Begin with ``tokens`` in the local bucket (not a full burst), at most ``refill``/s.
+
+        For a run's first requests: what the platform's bucket holds is unknown (or
+        remembered from the last run), and a full local burst into an empty platform
+        bucket is a burst of 429s. The rate then recovers as usual once answers say
+        the platform has room.
+        """
+        with self._lock:
+            now = self._clock()
+            if refill is not None and self.adaptive and 0 < refill < self._rate:
+                self._rate = max(self.min_rate, refill * 0.97)
+                self._last_change = now
+            interval = 1.0 / self._rate
+            held = min(float(self.burst), max(0.0, tokens))
+            self._tat = max(self._tat, now + (self.burst - held) * interval)
+
+    def acquire(self, cost: float = 1.0) -> float:
+        """Block until a request costing ``cost`` may be sent; return the seconds waited."""
+        wait = self.reserve(cost)
         if wait > 0:
             self._sleep(wait)
         return wait
+
+    def observe(self, signal: RateSignal) -> None:
+        """Adapt to what one answer said about the platform's bucket, in normalised form.
+
+        A throttled answer pauses everyone (``retry_after``) and halves the rate. A
+        ``restore_rate`` the platform states outright caps the rate at it while the
+        bucket runs low; otherwise ``remaining``/``limit``/``reset_after`` feed the
+        measured estimate of :meth:`on_rate_headers`.
+        """
+        if signal.throttled:
+            self.on_throttled(signal.retry_after)
+            return
+        if signal.restore_rate is not None and signal.remaining is not None:
+            limit = signal.limit or 0.0
+            if signal.remaining <= max(2.0, limit * 0.2) and signal.restore_rate > 0:
+                self._cap(signal.restore_rate)
+                if signal.remaining <= 0:
+                    self.pause(1.0 / signal.restore_rate)
+            return
+        self.on_rate_headers(
+            limit=signal.limit, remaining=signal.remaining, reset=signal.reset_after
+        )
 
     def pause(self, seconds: float) -> None:
         """Let nobody through for ``seconds`` (a 429's ``Retry-After``), then no burst.
@@ -135,9 +190,10 @@ class RateLimiter:
     def on_rate_headers(
         self, *, limit: float | None, remaining: float | None, reset: float | None
     ) -> None:
-        """Slow down before the wall, from the ``RateLimit-*`` headers of any answer.
+        """Slow down before the wall, from the bucket state any answer reports.
 
-        platform-api.md §6 describes a token bucket. When it runs low, the client caps
+        ``limit``, ``remaining`` and ``reset`` (seconds until full) describe the
+        platform's token bucket. When it runs low, the client caps
         its own rate just under the platform's refill rate, and with the bucket empty
         every worker waits one refill interval. Far from the wall the headers change
         nothing.
@@ -145,7 +201,7 @@ class RateLimiter:
         The refill rate is measured: between two answers a second or more apart, the
         bucket gained ``remaining2 - remaining1`` plus one token for each answer in
         between (each one spent a token). Until a measurement exists, it is estimated
-        from ``RateLimit-Reset`` as ``(limit - remaining) / reset``; but a whole-second
+        from ``reset`` as ``(limit - remaining) / reset``; but a whole-second
         Reset is rounded up, which puts that estimate up to 20 % under the true rate
         when the bucket is low, and a client capped there leaves that much unused.
         """
@@ -251,3 +307,65 @@ class RateLimiter:
             # anyone (GCRA's tolerance shrinks as the rate grows).
             if self._tat > now:
                 self._tat = now + (self._tat - now) * old / self._rate
+
+
+@dataclass(frozen=True)
+class BucketSpec:
+    """The configured rate and burst of one of a platform's named buckets."""
+
+    rate: float
+    burst: int = 1
+
+
+class RateBuckets:
+    """The client's rate limiters: a default bucket and any named ones a platform has.
+
+    Amazon's SP-API limits each operation on its own (``getOrders`` and
+    ``putListingsItem`` do not share a bucket): a request names its bucket, and the
+    answer's :class:`~shopsync.http.wire.RateSignal` says which bucket it describes.
+    A bucket not declared in ``specs`` is made on first use with the default's
+    configuration. Every bucket shares the clock and the sleep.
+    """
+
+    def __init__(
+        self,
+        default: RateLimiter,
+        specs: dict[str, BucketSpec] | None = None,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = time.sleep,
+    ) -> None:
+        self.default = default
+        self._specs = dict(specs or {})
+        self._clock = clock
+        self._sleep = sleep
+        self._named: dict[str, RateLimiter] = {}
+        self._lock = threading.Lock()
+
+    def get(self, bucket: str | None) -> RateLimiter:
+        """The limiter of ``bucket`` (None: the default)."""
+        if bucket is None:
+            return self.default
+        with self._lock:
+            limiter = self._named.get(bucket)
+            if limiter is None:
+                spec = self._specs.get(bucket) or BucketSpec(
+                    self.default.max_rate, self.default.burst
+                )
+                limiter = RateLimiter(spec.rate, spec.burst, clock=self._clock, sleep=self._sleep)
+                self._named[bucket] = limiter
+            return limiter
+
+    def acquire(self, bucket: str | None = None, cost: float = 1.0) -> float:
+        """Wait for room in ``bucket``; return the seconds waited."""
+        return self.get(bucket).acquire(cost)
+
+    def observe(self, signal: RateSignal, *, bucket: str | None = None) -> None:
+        """Feed ``signal`` to the bucket it names (else ``bucket``, else the default)."""
+        self.get(signal.bucket if signal.bucket is not None else bucket).observe(signal)
+
+    def pause_remaining(self) -> float:
+        """The longest pause any bucket is in (0 when none is paused)."""
+        with self._lock:
+            named = list(self._named.values())
+        return max([self.default.pause_remaining(), *(b.pause_remaining() for b in named)])

@@ -1,9 +1,11 @@
 """Which failures are worth another attempt, and how attempts are spaced and bounded.
 
-:func:`classify` is the one place that decides retriable versus fatal (the idea of
-meltano's ``RetriableAPIError``/``FatalAPIError``): it turns an HTTP answer or a
-requests exception into ``None`` (success), a :class:`RetriableAPIError`, or the
-:class:`~shopsync.errors.ShopsyncError` to raise.
+Two functions decide retriable versus fatal (the idea of meltano's
+``RetriableAPIError``/``FatalAPIError``): :func:`classify_exception` here, for requests
+that got no HTTP answer (the same on every platform), and the adapter's
+:meth:`~shopsync.http.wire.Wire.classify` for HTTP answers (which statuses, bodies and
+headers mean what is the platform's business). Each gives ``None`` (success), a
+:class:`RetriableAPIError`, or the :class:`~shopsync.errors.ShopsyncError` to raise.
 
 :class:`RetryPolicy` runs attempts with tenacity: full-jitter exponential backoff with
 a cap, ``Retry-After`` honoured, at most ``max_attempts``, and a deadline that is never
@@ -17,11 +19,13 @@ from __future__ import annotations
 
 import email.utils
 import random
+import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
+from urllib.parse import urlsplit
 
 import requests
 import tenacity
@@ -29,10 +33,7 @@ import urllib3.exceptions
 
 from shopsync.errors import (
     AmbiguousWriteError,
-    APIError,
-    AuthError,
     PlatformError,
-    ScopeError,
     ShopsyncError,
     TransportError,
 )
@@ -47,19 +48,6 @@ Sleep = Callable[[float], None]
 Jitter = Callable[[float], float]
 
 RETRIABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-
-_OAUTH_SENTENCES = {
-    "invalid_request": "The platform refused the token request as malformed (invalid_request).",
-    "invalid_client": "The platform did not accept the client credentials (invalid_client): "
-    "check the client id and secret.",
-    "invalid_grant": "The platform refused the grant (invalid_grant).",
-    "unauthorized_client": "This client may not use the client-credentials grant "
-    "(unauthorized_client): ask the platform's admin to enable it.",
-    "unsupported_grant_type": "The platform does not support the client-credentials grant "
-    "(unsupported_grant_type): check token_url.",
-    "invalid_scope": "The platform refused the requested scope (invalid_scope): check the scope "
-    "setting against what the client is allowed.",
-}
 
 
 class RetriableAPIError(Exception):
@@ -87,10 +75,6 @@ class RetriableAPIError(Exception):
         self.ambiguous = ambiguous
 
 
-class TokenRejected(AuthError):
-    """401 ``invalid_token``: the access token expired or was revoked (refresh once)."""
-
-
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
     """Seconds to wait from a ``Retry-After`` value: delta-seconds or an HTTP-date.
 
@@ -112,137 +96,17 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(0.0, when.timestamp() - current)
 
 
-def _header_float(headers: Mapping[str, str], name: str) -> float | None:
-    try:
-        return float(headers[name])
-    except (KeyError, ValueError):
-        return None
-
-
-def rate_headers(headers: Mapping[str, str]) -> dict[str, float | None]:
-    """``limit``, ``remaining`` and ``reset`` from ``RateLimit-*`` headers (None if absent)."""
-    return {
-        "limit": _header_float(headers, "RateLimit-Limit"),
-        "remaining": _header_float(headers, "RateLimit-Remaining"),
-        "reset": _header_float(headers, "RateLimit-Reset"),
-    }
-
-
-def _body(response: requests.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except (ValueError, requests.exceptions.JSONDecodeError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _auth_param(response: requests.Response, name: str) -> str | None:
-    header = response.headers.get("WWW-Authenticate", "")
-    for part in header.replace("Bearer ", "", 1).split(","):
-        key, _, value = part.strip().partition("=")
-        if key.strip() == name:
-            return value.strip().strip('"')
-    return None
-
-
-def _api_error(response: requests.Response, what: str, hint: str | None = None) -> APIError:
-    body = _body(response)
-    code = body.get("code") if isinstance(body.get("code"), str) else None
-    detail = body.get("detail") or body.get("title") or response.reason or "error"
-    message = f"{what} failed: HTTP {response.status_code}"
-    if code:
-        message += f" {code}"
-    message += f": {detail}"
-    errors = body.get("errors")
-    if isinstance(errors, list) and errors:
-        parts = [
-            f"{e.get('field')}: {e.get('message')}" if e.get("field") else str(e.get("message"))
-            for e in errors[:5]
-            if isinstance(e, dict)
-        ]
-        message += " (" + "; ".join(parts) + ")"
-    request_id = response.headers.get("X-Request-Id")
-    if request_id:
-        message += f" [request id {request_id}]"
-    return APIError(
-        redact_text(message),
-        status=response.status_code,
-        code=code,
-        request_id=request_id,
-        hint=hint,
-    )
-
-
-def classify(  # noqa: PLR0911 - one decision table, one return per verdict
-    outcome: requests.Response | BaseException,
-    *,
-    what: str,
-    token_endpoint: bool = False,
-    retry_ambiguous: bool = True,
-    now: float | None = None,
-) -> RetriableAPIError | ShopsyncError | None:
-    """Decide what an attempt's outcome means: success, retry, or a final error.
-
-    ``what`` names the request for messages ("POST /products/batch"). ``token_endpoint``
-    reads 400/401 as RFC 6749 §5.2 errors. ``retry_ambiguous=False`` turns a failure
-    after which the request may have been applied into :class:`AmbiguousWriteError`
-    instead of a retry (for writes to a platform that ignores idempotency keys).
-    """
-    if isinstance(outcome, BaseException):
-        return _classify_exception(outcome, what=what, retry_ambiguous=retry_ambiguous)
-    response = outcome
-    status = response.status_code
-    if status < 400:
-        return None
-    request_id = response.headers.get("X-Request-Id")
-    if token_endpoint and status in (400, 401):
-        body = _body(response)
-        code = str(body.get("error") or "invalid_request")
-        sentence = _OAUTH_SENTENCES.get(code, f"The platform refused the token request ({code}).")
-        description = body.get("error_description")
-        if description:
-            sentence += f" The platform says: {redact_text(str(description))}"
-        return AuthError(sentence)
-    if status == 401:
-        if _auth_param(response, "error") == "invalid_token":
-            return TokenRejected(f"{what}: the access token was rejected (invalid_token).")
-        return AuthError(
-            f"{what}: the platform refused the credentials (HTTP 401).",
-            hint="Run `shopsync auth check`.",
-        )
-    if status == 403:
-        if _auth_param(response, "error") == "insufficient_scope":
-            needed = _auth_param(response, "scope")
-            need = f" the scope {needed!r}" if needed else " a scope"
-            return ScopeError(
-                f"{what}: the credentials work, but the token lacks{need} this needs "
-                "(insufficient_scope).",
-                hint="Ask the shop's admin to grant the scope to this client, or set `scope`.",
-            )
-        return AuthError(f"{what}: the platform forbids this (HTTP 403).")
-    body = _body(response)
-    if status == 409 and body.get("code") == "IDEMPOTENCY_IN_FLIGHT":
-        return RetriableAPIError(
-            "409 IDEMPOTENCY_IN_FLIGHT",
-            _api_error(response, what),
-            retry_after=parse_retry_after(response.headers.get("Retry-After"), now=now),
-        )
-    if status in RETRIABLE_STATUSES:
-        retry_after = parse_retry_after(response.headers.get("Retry-After"), now=now)
-        reason = f"HTTP {status}"
-        if request_id:
-            reason += f" [request id {request_id}]"
-        return RetriableAPIError(
-            reason, _api_error(response, what), retry_after=retry_after, throttled=status == 429
-        )
-    if status == 413:
-        return _api_error(response, what, hint="Lower --batch-size.")
-    return _api_error(response, what)
-
-
-def _classify_exception(  # noqa: PLR0911 - a decision table, as classify()
-    error: BaseException, *, what: str, retry_ambiguous: bool
+def classify_exception(  # noqa: PLR0911 - one decision table, one return per verdict
+    error: BaseException, *, what: str, retry_ambiguous: bool = True
 ) -> RetriableAPIError | ShopsyncError:
+    """Decide what a request that got no HTTP answer means: retry, or the error to raise.
+
+    The same on every platform: nothing was sent (retry), something was sent and the
+    answer was lost (retry with the same key, *ambiguous*; or, with
+    ``retry_ambiguous=False``, :class:`AmbiguousWriteError` for the adapter to
+    reconcile), or a TLS failure (fatal). The adapter's :class:`~shopsync.http.wire.Wire`
+    classifies HTTP answers.
+    """
     text = redact_text(str(error))
     if isinstance(error, requests.exceptions.SSLError):
         # A certificate problem does not fix itself in a second.
@@ -251,10 +115,18 @@ def _classify_exception(  # noqa: PLR0911 - a decision table, as classify()
             hint="If the platform uses a private CA, pass its bundle with --ca-bundle.",
         )
     if isinstance(error, requests.exceptions.ConnectTimeout):
-        return RetriableAPIError("connect timeout", TransportError(f"{what}: connect timeout."))
+        return RetriableAPIError(
+            "connect timeout",
+            TransportError(f"{what}: could not connect to {_host(error)}: connect timeout."),
+        )
     if isinstance(error, requests.exceptions.ConnectionError) and _never_sent(error):
         return RetriableAPIError(
-            "connection failed", TransportError(f"{what}: cannot connect: {text}")
+            "connection failed",
+            TransportError(
+                f"{what}: could not connect to {_host(error)}: {_connect_reason(error)}.",
+                hint="Check that the platform is up and that base_url is right; "
+                "the rows not sent are left for the next run.",
+            ),
         )
     if isinstance(
         error,
@@ -279,6 +151,45 @@ def _classify_exception(  # noqa: PLR0911 - a decision table, as classify()
     if isinstance(error, requests.exceptions.RequestException):
         return TransportError(f"{what}: {text}")
     return TransportError(f"{what}: {type(error).__name__}: {text}")
+
+
+def _host(error: requests.exceptions.RequestException) -> str:
+    """The host a failed request was for (``HOST:PORT`` when the port is not implied)."""
+    request = error.request
+    url = str(request.url) if request is not None and request.url else ""
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return "the platform"
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    port = parts.port
+    return parts.hostname if port in (None, default) else f"{parts.hostname}:{port}"
+
+
+def _connect_reason(error: BaseException) -> str:
+    """What stopped the connection, in a few words, from the chain of causes.
+
+    urllib3 wraps the operating system's error in three layers of its own text
+    ("HTTPConnectionPool(host=..., port=...): Max retries exceeded ... [Errno 111]");
+    the person reading wants the last link of that chain.
+    """
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(current, socket.gaierror):
+            return "the host name does not resolve"
+        if isinstance(current, TimeoutError | socket.timeout):
+            return "timed out"
+        if isinstance(current, OSError) and current.strerror and current.errno:
+            return current.strerror[0].lower() + current.strerror[1:]
+        pending.extend([current.__cause__, current.__context__, getattr(current, "reason", None)])
+        pending.extend(arg for arg in current.args if isinstance(arg, BaseException))
+    return "no connection"
 
 
 def _never_sent(error: requests.exceptions.ConnectionError) -> bool:
@@ -430,9 +341,7 @@ __all__ = [
     "RetriableAPIError",
     "RetryBudget",
     "RetryPolicy",
-    "TokenRejected",
-    "classify",
+    "classify_exception",
     "full_jitter",
     "parse_retry_after",
-    "rate_headers",
 ]

@@ -54,20 +54,6 @@ class _NoAuth(requests.auth.AuthBase):
         return r
 
 
-class BearerAuth(requests.auth.AuthBase):
-    """``Authorization: Bearer <token>``; the repr never shows the token."""
-
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        r.headers["Authorization"] = f"Bearer {self._token}"
-        return r
-
-    def __repr__(self) -> str:
-        return "BearerAuth(***)"
-
-
 class Transport:
     """A per-thread ``requests.Session`` factory with the project's fixed HTTP policy."""
 
@@ -111,7 +97,7 @@ class Transport:
         url: str,
         *,
         timeout: tuple[float, float],
-        token: str | None = None,
+        auth: requests.auth.AuthBase | None = None,
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
         json: Any = None,
@@ -121,9 +107,10 @@ class Transport:
         """Send one request (no retries here); raise requests' exceptions unchanged.
 
         The body is ``json`` (encoded here), ``data`` (a form) or ``content`` (bytes
-        sent as they are; the caller sets their Content-Type).
+        sent as they are; the caller sets their Content-Type). ``auth`` is what the
+        adapter's :class:`~shopsync.http.auth.RequestAuth` gave (None: no credentials).
         """
-        auth: requests.auth.AuthBase = BearerAuth(token) if token is not None else _NoAuth()
+        auth = auth if auth is not None else _NoAuth()
         environment = self.environment_for(url)
         return self.session().request(
             method,

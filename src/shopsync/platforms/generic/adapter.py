@@ -21,6 +21,7 @@ from typing import Any
 from shopsync.config import Settings
 from shopsync.domain.models import Product
 from shopsync.errors import AmbiguousWriteError, APIError
+from shopsync.http.auth import ClientCredentials
 from shopsync.http.client import ApiResponse, HttpClient
 from shopsync.http.redact import redacting_logger
 from shopsync.platforms.base import (
@@ -34,6 +35,7 @@ from shopsync.platforms.base import (
     StockChange,
     derive_idempotency_key,
 )
+from shopsync.platforms.generic.wire import client_from_settings
 
 log = redacting_logger(__name__)
 
@@ -64,8 +66,8 @@ class GenericPlatform:
     def from_settings(
         cls, settings: Settings, *, trust_idempotency_keys: bool = True, **client_options: Any
     ) -> GenericPlatform:
-        """The adapter for ``settings``; ``client_options`` go to HttpClient.from_settings."""
-        client = HttpClient.from_settings(settings, **client_options)
+        """The adapter for ``settings``; ``client_options`` go to :func:`client_from_settings`."""
+        client = client_from_settings(settings, **client_options)
         return cls(
             client,
             namespace=f"{settings.profile}|{settings.base_url}",
@@ -262,7 +264,7 @@ class GenericPlatform:
         """
         token = self.client.token(fresh=True)
         credentials = self.client.credentials
-        assert credentials is not None
+        assert isinstance(credentials, ClientCredentials)
         return AuthStatus(
             token_url=credentials.token_url,
             client_id=credentials.client_id,
