@@ -22,7 +22,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from shopsync.sandbox import SandboxConfig, SandboxHandle, running_sandbox
-from shopsync.sandbox.openapi import openapi_document
+from shopsync.sandbox.dialects.generic.openapi import openapi_document
 
 CHECKS = [
     not_a_server_error,

@@ -8,15 +8,15 @@ import pytest
 
 from shopsync.errors import UsageError
 from shopsync.sandbox.config import SandboxConfig
-from shopsync.sandbox.faults import Fault, FaultInjector
-from shopsync.sandbox.ratelimit import RateLimiter, TokenBucket
-from shopsync.sandbox.timefmt import normalize_rfc3339, rfc3339
-from shopsync.sandbox.validation import (
+from shopsync.sandbox.dialects.generic.validation import (
     FieldError,
     parse_decimal,
     validate_product_values,
     validate_stock_update,
 )
+from shopsync.sandbox.faults import Fault, FaultInjector
+from shopsync.sandbox.ratelimit import RateLimiter, TokenBucket
+from shopsync.sandbox.timefmt import normalize_rfc3339, rfc3339
 
 
 class FakeClock:

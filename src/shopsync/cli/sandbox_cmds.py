@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from shopsync.sandbox.config import SandboxConfig
+from shopsync.sandbox.dialects import DEFAULT_DIALECT, known_dialects, load_dialect
 
 _FRACTION = click.FloatRange(0.0, 1.0)
 _NON_NEGATIVE = click.FloatRange(min=0.0)
@@ -22,6 +23,13 @@ def sandbox_group() -> None:
 
 
 @sandbox_group.command(name="serve")
+@click.option(
+    "--dialect",
+    type=click.Choice(known_dialects()),
+    default=DEFAULT_DIALECT,
+    show_default=True,
+    help="Which platform's API to speak.",
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
 @click.option(
     "--port",
@@ -147,6 +155,7 @@ def sandbox_group() -> None:
     show_default=True,
 )
 def serve_command(
+    dialect: str,
     host: str,
     port: int,
     db: Path | None,
@@ -179,6 +188,7 @@ def serve_command(
     from shopsync.sandbox.server import serve  # noqa: PLC0415 - keeps `--help` fast
 
     config = SandboxConfig(
+        dialect=dialect,
         host=host,
         port=port,
         db=db,
@@ -209,7 +219,8 @@ def serve_command(
         click.echo(f"  client id:     {client_id}")
         click.echo(f"  client secret: {client_secret}")
         click.echo(f"  shop:          {db if db is not None else 'in memory (gone on exit)'}")
-        click.echo(f"  try:           shopsync upload products.csv --base-url {base_url}")
+        click.echo(f"  dialect:       {dialect}")
+        click.echo(f"  try:           {load_dialect(dialect).try_command(base_url, config)}")
         click.echo("Press Ctrl-C to stop.")
 
     serve(config, on_ready=ready)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shopsync.errors import UsageError
+from shopsync.sandbox.dialects import DEFAULT_DIALECT, DIALECTS, known_dialects
 
 MIB = 1024 * 1024
 
@@ -25,6 +26,8 @@ class SandboxConfig:
     the same sequence of requests give the same faults.
     """
 
+    dialect: str = DEFAULT_DIALECT
+    """Which platform's API the sandbox speaks (``shopsync.sandbox.dialects``)."""
     host: str = "127.0.0.1"
     """Interface to bind. Loopback by default: the sandbox has demo credentials."""
     port: int = 0
@@ -83,6 +86,11 @@ class SandboxConfig:
 
     def _problems(self) -> list[str]:
         problems: list[str] = []
+        if self.dialect not in DIALECTS:
+            problems.append(
+                f"there is no sandbox dialect {self.dialect!r} (known: "
+                f"{', '.join(known_dialects())})"
+            )
         if not 0 <= self.port <= 65535:
             problems.append(f"port must be between 0 and 65535, not {self.port}")
         if not self.client_id or not self.client_secret:

@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from shopsync.errors import UsageError
 from shopsync.sandbox.config import SandboxConfig
+from shopsync.sandbox.dialects import load_dialect
 
 if TYPE_CHECKING:
-    from shopsync.sandbox.app import SandboxApp
+    from shopsync.sandbox.dialects import DialectApp
     from shopsync.sandbox.store import Store
 
 _START_TIMEOUT = 15.0
@@ -59,7 +60,7 @@ def _base_url(sock: socket.socket, host: str) -> str:
     return f"http://{shown}:{port}"
 
 
-def _uvicorn_server(app: SandboxApp, config: SandboxConfig) -> Any:
+def _uvicorn_server(app: DialectApp, config: SandboxConfig) -> Any:
     import uvicorn  # noqa: PLC0415 - an optional extra, and slow to import
 
     return uvicorn.Server(
@@ -89,12 +90,20 @@ class SandboxHandle:
     client_id: str
     client_secret: str
     config: SandboxConfig
-    app: SandboxApp
+    app: DialectApp
 
     @property
     def store(self) -> Store:
         """The SQLite store, to look at (or arrange) the shop directly in tests."""
         return self.app.store
+
+    def client_settings(self) -> dict[str, str]:
+        """The client settings that reach this sandbox (``base_url``, credentials...),
+        named as its dialect's platform adapter names them."""
+        settings: dict[str, str] = load_dialect(self.config.dialect).client_settings(
+            self.base_url, self.config
+        )
+        return settings
 
     def stats(self) -> dict[str, Any]:
         """The same counters as ``GET /_sandbox/stats``."""
@@ -148,6 +157,11 @@ class SandboxHandle:
         self.app.orders.step(events)
 
 
+def _create_app(config: SandboxConfig) -> DialectApp:
+    app: DialectApp = load_dialect(config.dialect).create_app(config)
+    return app
+
+
 def _wait(predicate: Callable[[], bool], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -168,11 +182,9 @@ def running_sandbox(config: SandboxConfig | None = None) -> Iterator[SandboxHand
             requests.post(f"{sandbox.base_url}/auth/token", ...)
     """
     _require_extra()
-    from shopsync.sandbox.app import SandboxApp  # noqa: PLC0415 - needs the optional extra
-
     config = config or SandboxConfig()
     sock = _bind(config.host, config.port)
-    app = SandboxApp(config)
+    app = _create_app(config)
     server = _uvicorn_server(app, config)
     failure: list[BaseException] = []
 
@@ -209,10 +221,8 @@ def serve(config: SandboxConfig, *, on_ready: Callable[[str], None] | None = Non
     served (the CLI prints it with the credentials).
     """
     _require_extra()
-    from shopsync.sandbox.app import SandboxApp  # noqa: PLC0415 - needs the optional extra
-
     sock = _bind(config.host, config.port)
-    app = SandboxApp(config)
+    app = _create_app(config)
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.getsignal(signal.SIGTERM) if in_main else None
     if in_main:

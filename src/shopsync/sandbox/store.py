@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shopsync.errors import UsageError
-from shopsync.sandbox.validation import PRODUCT_FIELDS
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS products (
@@ -78,7 +77,7 @@ _COLUMNS = "id, product_id, version, created_at, updated_at, sku, stock, data"
 
 @dataclass
 class ProductRow:
-    """A stored product: server fields plus ``values``, the 13 product fields of §2."""
+    """A stored product: server fields plus ``values``, the product fields its dialect keeps."""
 
     id: int
     product_id: str
@@ -93,14 +92,17 @@ class ProductRow:
         return str(self.values["sku"])
 
     def to_json(self) -> dict[str, Any]:
-        """The product as the API answers it."""
-        out: dict[str, Any] = {"product_id": self.product_id}
-        for name in PRODUCT_FIELDS:
-            out[name] = self.values.get(name)
-        out["created_at"] = self.created_at
-        out["updated_at"] = self.updated_at
-        out["version"] = self.version
-        return out
+        """The product as plain data: its id, its stored fields, the server's fields.
+
+        For tests and tools; each dialect writes its own answers (field order, nulls).
+        """
+        return {
+            "product_id": self.product_id,
+            **self.values,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "version": self.version,
+        }
 
 
 def _row(raw: Sequence[Any]) -> ProductRow:

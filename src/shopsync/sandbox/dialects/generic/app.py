@@ -1,4 +1,4 @@
-"""The sandbox's ASGI application: the platform contract (platform-api.md) on starlette.
+"""The generic dialect's ASGI application: the platform contract (platform-api.md) on starlette.
 
 A request goes through these steps, in this order::
 
@@ -21,17 +21,14 @@ import asyncio
 import base64
 import binascii
 import contextlib
-import hashlib
 import hmac
 import json
 import logging
 import math
 import secrets
-import socket
-import struct
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from http import HTTPStatus
 from typing import Any, TypeVar
@@ -45,17 +42,12 @@ from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
 from shopsync.sandbox.config import ALL_SCOPES, SandboxConfig
-from shopsync.sandbox.faults import Fault, FaultInjector
-from shopsync.sandbox.openapi import openapi_document
-from shopsync.sandbox.orders import ORDER_STATUSES, OrderGenerator
-from shopsync.sandbox.ratelimit import RateLimiter
-from shopsync.sandbox.stats import Stats
-from shopsync.sandbox.store import ProductRow, Store, StoredReply, TokenInfo
-from shopsync.sandbox.timefmt import normalize_rfc3339, rfc3339
-from shopsync.sandbox.validation import (
+from shopsync.sandbox.dialects.generic.openapi import openapi_document
+from shopsync.sandbox.dialects.generic.validation import (
     INVENTORY_FIELD_SET,
     MAX_INTEGER,
     PRODUCT_FIELD_SET,
+    PRODUCT_FIELDS,
     UPDATE_FIELD_SET,
     FieldError,
     StockChange,
@@ -63,57 +55,34 @@ from shopsync.sandbox.validation import (
     validate_product_values,
     validate_stock_update,
 )
+from shopsync.sandbox.faults import Fault, FaultInjector
+from shopsync.sandbox.idempotency import Reservation, request_fingerprint
+from shopsync.sandbox.orders import ORDER_STATUSES, OrderGenerator
+from shopsync.sandbox.ratelimit import RateLimiter
+from shopsync.sandbox.stats import Stats
+from shopsync.sandbox.store import ProductRow, Store, StoredReply, TokenInfo
+from shopsync.sandbox.timefmt import normalize_rfc3339, rfc3339
+from shopsync.sandbox.wire import (
+    DRAIN_LIMIT,
+    LOOPBACK,
+    WRITE_METHODS,
+    Reply,
+    RequestContext,
+    abort_connection,
+    after_abort,
+    drain,
+    dumps_json,
+)
 
 logger = logging.getLogger("shopsync.sandbox")
 
 T = TypeVar("T")
 
-JSON_TYPE = "application/json; charset=utf-8"
 PROBLEM_TYPE = "application/problem+json"
 REALM = "shopsync-sandbox"
 MAX_SKUS_PER_LOOKUP = 100
 MAX_PAGE = 100
 DEFAULT_PAGE = 50
-DRAIN_LIMIT = 64 * 1024 * 1024
-"""Read (and discard) up to this much of an oversize body, so the client gets to read the 413
-instead of a reset while it is still sending."""
-_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
-_WRITE_METHODS = frozenset({"POST", "PATCH", "DELETE"})
-
-
-def _dumps(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
-@dataclass
-class Reply:
-    """An answer before it becomes a starlette ``Response`` (and what an idempotency key keeps)."""
-
-    status: int
-    body: bytes = b""
-    content_type: str | None = JSON_TYPE
-    headers: list[tuple[str, str]] = field(default_factory=list)
-
-    @classmethod
-    def json(cls, status: int, value: Any, headers: Iterable[tuple[str, str]] = ()) -> Reply:
-        """A JSON answer."""
-        return cls(status, _dumps(value), JSON_TYPE, list(headers))
-
-    def stored_headers(self) -> list[tuple[str, str]]:
-        """The headers an idempotent replay repeats (never per-request ones)."""
-        out = list(self.headers)
-        if self.content_type is not None:
-            out.insert(0, ("Content-Type", self.content_type))
-        return out
-
-    def response(self) -> Response:
-        """The starlette response."""
-        return Response(
-            content=self.body,
-            status_code=self.status,
-            headers=dict(self.headers),
-            media_type=self.content_type,
-        )
 
 
 class ApiError(Exception):
@@ -149,7 +118,7 @@ class ApiError(Exception):
             "errors": [error.as_dict() for error in self.errors],
         }
         body.update(self.extra)
-        return Reply(self.status, _dumps(body), PROBLEM_TYPE, list(self.headers))
+        return Reply(self.status, dumps_json(body), PROBLEM_TYPE, list(self.headers))
 
 
 class OAuthError(Exception):
@@ -179,31 +148,12 @@ def _validation_error(errors: list[FieldError], detail: str | None = None) -> Ap
     return ApiError(422, "VALIDATION_ERROR", detail, errors=errors)
 
 
-@dataclass
-class RequestContext:
-    """Per-request state shared by the outer wrapper and the handlers."""
-
-    request_id: str
-    fault: Fault | None
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    """Headers the outer wrapper adds to the answer (the RateLimit-* ones)."""
-    dropped: bool = False
-
-
 @dataclass(frozen=True)
 class Principal:
     """The client an access token stands for, and its scopes."""
 
     client_id: str
     scopes: frozenset[str]
-
-
-@dataclass(frozen=True)
-class Reservation:
-    """An idempotency key being processed: its slot and the fingerprint of its request."""
-
-    slot: tuple[str, str]
-    fingerprint: str
 
 
 @dataclass
@@ -262,6 +212,17 @@ def endpoint_label(method: str, path: str) -> str:
     return f"{method} {path}" if path in known else f"{method} (unknown)"
 
 
+def _product_json(row: ProductRow) -> dict[str, Any]:
+    """A stored product as the API answers it: the 13 fields of §2, then the server's."""
+    out: dict[str, Any] = {"product_id": row.product_id}
+    for name in PRODUCT_FIELDS:
+        out[name] = row.values.get(name)
+    out["created_at"] = row.created_at
+    out["updated_at"] = row.updated_at
+    out["version"] = row.version
+    return out
+
+
 def _encode_cursor(value: dict[str, Any]) -> str:
     raw = json.dumps(value, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
@@ -309,26 +270,6 @@ def _parse_json(raw: bytes) -> Any:
         raise ApiError(400, "MALFORMED_JSON", f"The body is not valid JSON: {exc}.") from None
 
 
-def _mark_decimal(value: object) -> object:
-    if isinstance(value, Decimal):
-        return {"$decimal": str(value)}
-    raise TypeError(type(value).__name__)
-
-
-# Built once: json.dumps with options builds a new encoder for every call.
-_canonical = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_mark_decimal
-).encode
-
-
-def _fingerprint(method: str, path: str, payload: Any) -> str:
-    # "The same body" means the same JSON value: key order and whitespace do not matter,
-    # and a number stays distinct from a string holding the same digits.
-    digest = hashlib.sha256(f"{method} {path}\n".encode())
-    digest.update(_canonical(payload).encode("utf-8"))
-    return digest.hexdigest()
-
-
 def _object(payload: Any) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise _validation_error([FieldError("body", "must be a JSON object")])
@@ -362,48 +303,6 @@ def _validation_item_error(errors: list[FieldError]) -> dict[str, Any]:
     )
 
 
-def _abort_connection(receive: Receive) -> bool:
-    """Cut the client's connection with a TCP reset, sending nothing; ``False`` if impossible.
-
-    ASGI has no message for "drop this connection", so this reaches uvicorn's transport
-    through the ``receive`` callable, which is a bound method of uvicorn's per-request cycle
-    object in both its h11 and httptools protocols.
-    """
-    cycle = getattr(receive, "__self__", None)
-    transport = getattr(cycle, "transport", None)
-    if transport is None:
-        return False
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        # SO_LINGER with a zero timeout makes close() send RST rather than FIN: the client
-        # sees "connection reset by peer", as when a proxy or a crashed worker cuts it.
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    transport.abort()
-    return True
-
-
-async def _after_abort(receive: Receive) -> None:
-    # transport.abort() tells the protocol in a later loop iteration; wait for that so
-    # uvicorn knows the client is gone and does not try to send a 500 of its own.
-    cycle = getattr(receive, "__self__", None)
-    for _ in range(10):
-        if getattr(cycle, "disconnected", True):
-            return
-        await asyncio.sleep(0)
-
-
-async def _drain(receive: Receive) -> None:
-    seen = 0
-    while seen <= DRAIN_LIMIT:
-        message = await receive()
-        if message["type"] != "http.request":
-            return
-        seen += len(message.get("body", b""))
-        if not message.get("more_body", False):
-            return
-
-
 class SandboxApp:
     """The ASGI application, with its store, limiter, fault injector and counters."""
 
@@ -421,7 +320,7 @@ class SandboxApp:
         self._in_flight: dict[tuple[str, str], str] = {}
         self._token_cache: dict[str, TokenInfo] = {}
         self._saves = 0
-        self._openapi = _dumps(openapi_document(config))
+        self._openapi = dumps_json(openapi_document(config))
         self._starlette = Starlette(
             routes=self._routes(),
             exception_handlers={
@@ -444,7 +343,7 @@ class SandboxApp:
         ctx = RequestContext(uuid.uuid4().hex, None if internal else self.faults.draw())
         scope.setdefault("state", {})["sandbox"] = ctx
         label = endpoint_label(method, path)
-        write = method in _WRITE_METHODS and not internal and path != "/auth/token"
+        write = method in WRITE_METHODS and not internal and path != "/auth/token"
         recorded = False
 
         def record(outcome: str) -> None:
@@ -461,9 +360,9 @@ class SandboxApp:
             if message["type"] == "http.response.start":
                 if ctx.fault is Fault.DROP_AFTER_COMMIT:
                     record("dropped")
-                    if _abort_connection(receive):
+                    if abort_connection(receive):
                         ctx.dropped = True
-                        await _after_abort(receive)
+                        await after_abort(receive)
                         return
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", ctx.request_id.encode()))
@@ -477,12 +376,12 @@ class SandboxApp:
                 self.stats.fault(ctx.fault)
             if ctx.fault is Fault.RESET:
                 record("reset")
-                if _abort_connection(receive):
-                    await _after_abort(receive)
+                if abort_connection(receive):
+                    await after_abort(receive)
                     return
             status = ctx.fault.status if ctx.fault is not None else None
             if status is not None:
-                await _drain(receive)
+                await drain(receive)
                 headers = [("Retry-After", "1")] if status == 503 else []
                 error = ApiError(
                     status,
@@ -746,7 +645,7 @@ class SandboxApp:
                 "INVALID_IDEMPOTENCY_KEY",
                 "Idempotency-Key must be 1 to 255 printable ASCII characters.",
             )
-        fingerprint = _fingerprint(request.method, request.url.path, payload)
+        fingerprint = request_fingerprint(request.method, request.url.path, payload)
         slot = (principal.client_id, key)
         now = self.config.clock()
         stored = self.store.stored_reply(*slot, not_before=now - self.config.idempotency_ttl)
@@ -930,7 +829,7 @@ class SandboxApp:
             raise self._sku_exists(values["sku"], existing[values["sku"]])
         row = self._new_row(values, rfc3339(self.config.clock()))
         self.store.insert_products([row])
-        return Reply.json(201, row.to_json(), [("Location", f"/products/{row.product_id}")])
+        return Reply.json(201, _product_json(row), [("Location", f"/products/{row.product_id}")])
 
     def _taken_skus(self, skus: Iterable[str]) -> dict[str, str]:
         """Product ids by SKU for the SKUs a create or a rename may not take (none at all
@@ -1129,7 +1028,9 @@ class SandboxApp:
         skus, after, limit = query
         if skus is not None:
             matches = self.store.products_with_skus(skus)
-            items = [row.to_json() for sku in dict.fromkeys(skus) for row in matches.get(sku, [])]
+            items = [
+                _product_json(row) for sku in dict.fromkeys(skus) for row in matches.get(sku, [])
+            ]
             return Reply.json(200, {"items": items, "next_cursor": None})
         page = self.store.list_products(after, limit + 1)
         next_cursor = None
@@ -1137,7 +1038,7 @@ class SandboxApp:
             page = page[:limit]
             next_cursor = _encode_cursor({"k": "products", "after": page[-1].id})
         return Reply.json(
-            200, {"items": [row.to_json() for row in page], "next_cursor": next_cursor}
+            200, {"items": [_product_json(row) for row in page], "next_cursor": next_cursor}
         )
 
     def _require_product(self, product_id: str) -> ProductRow:
@@ -1152,7 +1053,7 @@ class SandboxApp:
             request,
             "products",
             lambda req, _payload: str(req.path_params["product_id"]),
-            lambda product_id: Reply.json(200, self._require_product(product_id).to_json()),
+            lambda product_id: Reply.json(200, _product_json(self._require_product(product_id))),
             json_body=False,
         )
 
@@ -1175,7 +1076,7 @@ class SandboxApp:
         product_id, changes = parsed
         row = self._require_product(product_id)
         self._change(row, changes, rfc3339(self.config.clock()))
-        return Reply.json(200, row.to_json())
+        return Reply.json(200, _product_json(row))
 
     async def delete_product(self, request: Request) -> Response:
         """``DELETE /products/{product_id}``: archive the product."""
@@ -1372,7 +1273,7 @@ class SandboxApp:
     @staticmethod
     def _loopback_only(request: Request) -> None:
         host = request.client.host if request.client is not None else ""
-        if host not in _LOOPBACK:
+        if host not in LOOPBACK:
             raise ApiError(404, "NOT_FOUND", "There is nothing at this path.")
 
     def stats_snapshot(self) -> dict[str, Any]:

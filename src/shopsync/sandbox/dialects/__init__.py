@@ -1,0 +1,62 @@
+"""Sandbox dialects: how each platform's API reads, over the sandbox's shared core.
+
+The core (``shopsync.sandbox``: server, store, faults, stats, idempotency, rate limiting,
+order generator) knows nothing of any platform's paths, bodies or error shapes; a dialect
+does, and only that. The generic platform API is the first; a later adapter adds its own
+dialect package beside ``generic/`` and one line here.
+
+Like the client's platform registry, this one is lazy: it names modules, and a dialect is
+imported (with starlette) only when a sandbox of that dialect starts. A dialect module
+provides::
+
+    create_app(config: SandboxConfig) -> DialectApp        # the ASGI application
+    client_settings(base_url, config) -> dict[str, str]    # what a client is given
+    try_command(base_url, config) -> str                   # a shell command that works
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from shopsync.sandbox.config import SandboxConfig
+    from shopsync.sandbox.faults import FaultInjector
+    from shopsync.sandbox.orders import OrderGenerator
+    from shopsync.sandbox.store import Store
+
+DIALECTS: dict[str, str] = {
+    "generic": "shopsync.sandbox.dialects.generic",
+}
+"""Dialect modules by name; the names are the client's platform names."""
+
+DEFAULT_DIALECT = "generic"
+
+
+class DialectApp(Protocol):
+    """What the server and :class:`~shopsync.sandbox.SandboxHandle` need of a dialect's app."""
+
+    config: SandboxConfig
+    store: Store
+    faults: FaultInjector
+    orders: OrderGenerator
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """The ASGI entry point."""
+
+    def stats_snapshot(self) -> dict[str, Any]:
+        """What ``GET /_sandbox/stats`` answers."""
+
+    def reset(self) -> None:
+        """Empty the shop and zero the counters and rate limits."""
+
+
+def known_dialects() -> list[str]:
+    """The dialect names, sorted."""
+    return sorted(DIALECTS)
+
+
+def load_dialect(name: str) -> ModuleType:
+    """The dialect module ``name`` (already checked by :class:`SandboxConfig`)."""
+    return importlib.import_module(DIALECTS[name])
