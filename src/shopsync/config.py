@@ -31,8 +31,8 @@ import os
 import re
 import stat
 import sys
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -53,7 +53,7 @@ SOURCE_DEFAULT = "default"
 SOURCE_DERIVED = "derived"
 
 
-def _parse_str(value: Any) -> str:
+def parse_text(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError("expected a string")
     text: str = value.strip()
@@ -62,7 +62,7 @@ def _parse_str(value: Any) -> str:
     return text
 
 
-def _parse_positive_float(value: Any) -> float:
+def parse_positive_float(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError("expected a number")
     try:
@@ -74,7 +74,7 @@ def _parse_positive_float(value: Any) -> float:
     return number
 
 
-def _int_between(low: int, high: int) -> Callable[[Any], int]:
+def int_between(low: int, high: int) -> Callable[[Any], int]:
     def parse(value: Any) -> int:
         if isinstance(value, (bool, float)):
             raise ValueError("expected a whole number")
@@ -89,59 +89,116 @@ def _int_between(low: int, high: int) -> Callable[[Any], int]:
     return parse
 
 
-def _parse_path(value: Any) -> Path:
-    return Path(_parse_str(value)).expanduser()
+def parse_path(value: Any) -> Path:
+    return Path(parse_text(value)).expanduser()
 
 
-def _parse_env_name(value: Any) -> str:
-    name = _parse_str(value)
+def parse_env_name(value: Any) -> str:
+    name = parse_text(value)
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise ValueError("must be the name of an environment variable, e.g. SHOP_SECRET")
     return name
 
 
+def parse_platform_name(value: Any) -> str:
+    """A platform name as the registry spells it (``generic``, ``shopify``): checked there."""
+    name = parse_text(value).lower()
+    if not re.fullmatch(r"[a-z][a-z0-9_-]*", name):
+        raise ValueError("must be a platform name such as generic")
+    return name
+
+
 @dataclass(frozen=True)
-class _Spec:
+class Setting:
+    """One setting, declared once: its name, how its text is read, default, and secrecy.
+
+    The core declares the settings every platform shares (:data:`SHARED_SETTINGS`); each
+    adapter declares its own (``settings`` on the adapter class). A ``secret`` setting is
+    masked by ``config show``, never echoed in an error, makes a config file that holds it
+    subject to the 0600 check, and is registered for redaction when the platform is
+    connected. A ``required`` one must be set before the platform is reached.
+    """
+
     name: str
     parse: Callable[[Any], Any]
     default: Any = None
     secret: bool = False
     help: str = ""
+    required: bool = False
+    env_name: str | None = None
+    """The environment variable, if not ``SHOPSYNC_`` + the name in capitals."""
 
     @property
     def env(self) -> str:
-        return ENV_PREFIX + self.name.upper()
+        """The environment variable that sets it."""
+        return self.env_name or ENV_PREFIX + self.name.upper()
 
     @property
     def flag(self) -> str:
+        """The command-line flag that sets it (commands offer flags for shared ones only)."""
         return "--" + self.name.replace("_", "-")
 
 
-SPECS: tuple[_Spec, ...] = (
-    _Spec("base_url", _parse_str, help="the platform's API base URL"),
-    _Spec("token_url", _parse_str, help="OAuth2 token endpoint (default {base_url}/auth/token)"),
-    _Spec("client_id", _parse_str, help="OAuth2 client id"),
-    _Spec("client_secret", _parse_str, secret=True, help="OAuth2 client secret"),
-    _Spec(
-        "client_secret_env", _parse_env_name, help="name of an environment variable with the secret"
-    ),
-    _Spec("scope", _parse_str, help="OAuth2 scopes to request, space-separated"),
-    _Spec("rate", _parse_positive_float, 50.0, help="requests per second, all workers together"),
-    _Spec("burst", _int_between(1, 10_000), 20, help="requests allowed at once above the rate"),
-    _Spec("batch_size", _int_between(1, 1000), 50, help="items per batch request"),
-    _Spec("workers", _int_between(1, 64), 8, help="concurrent requests"),
-    _Spec("connect_timeout", _parse_positive_float, 5.0, help="seconds to connect"),
-    _Spec("read_timeout", _parse_positive_float, 30.0, help="seconds to wait for an answer"),
-    _Spec("max_attempts", _int_between(1, 20), 5, help="attempts per request, retries included"),
-    _Spec("deadline", _parse_positive_float, 120.0, help="seconds one request may take in all"),
-    _Spec("ca_bundle", _parse_path, help="CA bundle file for TLS verification"),
-    _Spec("data_dir", _parse_path, help="where the token cache, ledger and audit log live"),
-)
-"""Every setting, in ``config show`` order. ``profile`` is handled on its own (it picks
-which file section applies) but has the environment variable and flag of the same shape."""
+DEFAULT_PLATFORM = "generic"
 
-_SPEC_BY_NAME = {spec.name: spec for spec in SPECS}
-SETTING_NAMES: tuple[str, ...] = ("profile", *(spec.name for spec in SPECS))
+SHARED_SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "platform",
+        parse_platform_name,
+        DEFAULT_PLATFORM,
+        help="which platform adapter talks to the shop",
+    ),
+    Setting("base_url", parse_text, help="the platform's API base URL", required=True),
+    Setting("rate", parse_positive_float, 50.0, help="requests per second, all workers together"),
+    Setting("burst", int_between(1, 10_000), 20, help="requests allowed at once above the rate"),
+    Setting("batch_size", int_between(1, 1000), 50, help="items per batch request"),
+    Setting("workers", int_between(1, 64), 8, help="concurrent requests"),
+    Setting("connect_timeout", parse_positive_float, 5.0, help="seconds to connect"),
+    Setting("read_timeout", parse_positive_float, 30.0, help="seconds to wait for an answer"),
+    Setting("max_attempts", int_between(1, 20), 5, help="attempts per request, retries included"),
+    Setting("deadline", parse_positive_float, 120.0, help="seconds one request may take in all"),
+    Setting("ca_bundle", parse_path, help="CA bundle file for TLS verification"),
+    Setting("data_dir", parse_path, help="where the token cache, ledger and audit log live"),
+)
+"""The settings of every platform, in ``config show`` order (after ``profile``). ``profile``
+is handled on its own (it picks which file section applies) but has the environment
+variable and flag of the same shape."""
+
+CLIENT_CREDENTIALS_SETTINGS: tuple[Setting, ...] = (
+    Setting("token_url", parse_text, help="OAuth2 token endpoint (default {base_url}/auth/token)"),
+    Setting("client_id", parse_text, help="OAuth2 client id", required=True),
+    Setting("client_secret", parse_text, secret=True, help="OAuth2 client secret", required=True),
+    Setting(
+        "client_secret_env", parse_env_name, help="name of an environment variable with the secret"
+    ),
+    Setting("scope", parse_text, help="OAuth2 scopes to request, space-separated"),
+)
+"""The settings of an OAuth2 client-credentials platform: what the generic adapter declares
+(and any later adapter that authenticates the same way). They are :class:`Settings`
+fields because the HTTP client's OAuth2 flow reads them by name."""
+
+PlatformSettings = Callable[[str], Sequence[Setting]]
+"""Given a platform name, the settings its adapter declares; raises :class:`ConfigError`
+for an unknown name. ``shopsync.platforms.platform_settings`` is the real one."""
+
+
+def generic_only(platform: str) -> Sequence[Setting]:
+    """The resolver :func:`load_settings` uses when given none: the generic platform only."""
+    if platform != DEFAULT_PLATFORM:
+        raise ConfigError(
+            f"Unknown platform {platform!r}.", hint=f"Known platforms: {DEFAULT_PLATFORM}."
+        )
+    return CLIENT_CREDENTIALS_SETTINGS
+
+
+_SHARED_BY_NAME = {spec.name: spec for spec in SHARED_SETTINGS}
+SETTING_NAMES: tuple[str, ...] = (
+    "profile",
+    *(spec.name for spec in SHARED_SETTINGS[:2]),
+    *(spec.name for spec in CLIENT_CREDENTIALS_SETTINGS),
+    *(spec.name for spec in SHARED_SETTINGS[2:]),
+)
+"""The generic platform's settings, in ``config show`` order."""
 
 
 def env_var(name: str) -> str:
@@ -185,10 +242,13 @@ class Settings:
     """The effective configuration of one run. Build it with :func:`load_settings`.
 
     ``sources`` maps each setting name to where its value came from. ``client_secret``
-    is kept out of ``repr`` so that it cannot leak through a log of the object.
+    is kept out of ``repr`` so that it cannot leak through a log of the object, and so
+    are ``extra`` (the values of settings an adapter declares beyond these fields, read
+    with :meth:`get`) and ``specs`` (the declarations of every setting that applies).
     """
 
     profile: str = DEFAULT_PROFILE
+    platform: str = DEFAULT_PLATFORM
     base_url: str | None = None
     token_url: str | None = None
     client_id: str | None = None
@@ -207,6 +267,35 @@ class Settings:
     data_dir: Path = field(default_factory=lambda: Path(".shopsync"))
     config_file: Path | None = None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+    extra: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    specs: tuple[Setting, ...] = field(
+        default=SHARED_SETTINGS + CLIENT_CREDENTIALS_SETTINGS, compare=False, repr=False
+    )
+
+    def get(self, name: str) -> Any:
+        """The value of setting ``name`` (a field, or one the adapter declares), or ``None``."""
+        if name in _FIELD_NAMES:
+            return getattr(self, name)
+        return self.extra.get(name)
+
+    def with_values(self, **values: Any) -> Settings:
+        """A copy with ``values`` set (fields or declared settings), marked as derived.
+
+        For settings a command supplies itself, as ``upload --sandbox`` does with the
+        embedded sandbox's address and demo credentials.
+        """
+        fields = {name: value for name, value in values.items() if name in _FIELD_NAMES}
+        extra = {name: value for name, value in values.items() if name not in _FIELD_NAMES}
+        sources = {**self.sources, **dict.fromkeys(values, SOURCE_DERIVED)}
+        return replace(self, extra={**self.extra, **extra}, sources=sources, **fields)
+
+    def secret_values(self) -> list[str]:
+        """The values of every secret setting that is set, to register for redaction."""
+        return [
+            str(value)
+            for spec in self.specs
+            if spec.secret and (value := self.get(spec.name)) is not None
+        ]
 
     @property
     def cache_dir(self) -> Path:
@@ -247,41 +336,55 @@ class Settings:
     def require_credentials(self) -> None:
         """Raise :class:`ConfigError` naming every missing piece needed to reach the platform."""
         missing = []
-        for name in ("base_url", "client_id"):
-            if getattr(self, name) is None:
-                missing.append(name)
-        if self.client_secret is None:
-            if self.client_secret_env:
+        for spec in self.specs:
+            if not spec.required or self.get(spec.name) is not None:
+                continue
+            indirection = f"{spec.name}_env"
+            named = self.get(indirection) if spec.secret else None
+            if named:
                 raise ConfigError(
-                    f"client_secret_env names the environment variable "
-                    f"{self.client_secret_env}, which is not set.",
-                    hint=f"export {self.client_secret_env}=... or set {env_var('client_secret')}",
+                    f"{indirection} names the environment variable {named}, which is not set.",
+                    hint=f"export {named}=... or set {spec.env}",
                 )
-            missing.append("client_secret")
+            missing.append(spec)
         if missing:
             ways = "; ".join(
-                f"{name}: {env_var(name)}"
-                + ("" if name == "client_secret" else f" or --{name.replace('_', '-')}")
-                for name in missing
+                f"{spec.name}: {spec.env}"
+                + ("" if spec.secret or spec.name not in _FLAG_NAMES else f" or {spec.flag}")
+                for spec in missing
             )
+            names = ", ".join(spec.name for spec in missing)
             raise ConfigError(
-                f"Missing setting(s) for profile {self.profile!r}: {', '.join(missing)}.",
+                f"Missing setting(s) for profile {self.profile!r}: {names}.",
                 hint=f"Set them in the config file's [profiles.{self.profile}] section, or {ways}.",
             )
 
     def describe(self) -> list[tuple[str, str, str]]:
-        """``(name, value, source)`` for every setting, secrets masked, for ``config show``."""
-        rows = []
-        for name in SETTING_NAMES:
-            value = getattr(self, name)
-            if name == "client_secret":
+        """``(name, value, source)`` for every setting, secrets masked, for ``config show``.
+
+        The order: profile, platform, base_url, the adapter's own settings, then the rest.
+        """
+        shared = [spec for spec in self.specs if spec.name in _SHARED_BY_NAME]
+        own = [spec for spec in self.specs if spec.name not in _SHARED_BY_NAME]
+        rows = [("profile", self.profile, self.sources.get("profile", SOURCE_DEFAULT))]
+        for spec in [*shared[:2], *own, *shared[2:]]:
+            value = self.get(spec.name)
+            if spec.secret:
                 shown = "(not set)" if value is None else "*** (set)"
             elif value is None:
                 shown = "(not set)"
             else:
                 shown = str(value)
-            rows.append((name, shown, self.sources.get(name, SOURCE_DEFAULT)))
+            rows.append((spec.name, shown, self.sources.get(spec.name, SOURCE_DEFAULT)))
         return rows
+
+
+_FIELD_NAMES = frozenset(f for f in Settings.__dataclass_fields__ if f not in ("extra", "specs"))
+_FLAG_NAMES = frozenset(
+    {"base_url", "token_url", "client_id", "client_secret_env", "scope", "platform"}
+    | {spec.name for spec in SHARED_SETTINGS}
+)
+"""Settings that commands take as flags (``cli/options.py``); adapters' own ones have none."""
 
 
 def _slug(name: str) -> str:
@@ -311,25 +414,43 @@ def _read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"The config file {path} is not valid TOML: {error}.") from None
 
 
-def _check_permissions(path: Path, document: Mapping[str, Any]) -> None:
+def _secret_names(section: Mapping[str, Any], platform_settings: PlatformSettings) -> set[str]:
+    """The secret settings a profile section holds, by the declarations of its platform."""
+    platform = section.get("platform", DEFAULT_PLATFORM)
+    try:
+        specs = platform_settings(parse_platform_name(platform))
+    except (ConfigError, ValueError):
+        # An unknown platform is reported when that profile is used; until then, judge
+        # its keys by every name the generic platform keeps secret.
+        specs = CLIENT_CREDENTIALS_SETTINGS
+    return {spec.name for spec in specs if spec.secret and spec.name in section}
+
+
+def _check_permissions(
+    path: Path, document: Mapping[str, Any], platform_settings: PlatformSettings
+) -> None:
     profiles = document.get("profiles", {})
     holds_secret = isinstance(profiles, dict) and any(
-        isinstance(section, dict) and "client_secret" in section for section in profiles.values()
+        isinstance(section, dict) and _secret_names(section, platform_settings)
+        for section in profiles.values()
     )
     if not holds_secret or os.name != "posix":
         return
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
         raise ConfigError(
-            f"The config file {path} holds a client secret and is readable by group or "
+            f"The config file {path} holds a secret and is readable by group or "
             f"others (mode {mode:04o}). Fix it with: chmod 600 {path}",
-            hint=f"chmod 600 {path}   (or move the secret to an environment variable and "
-            "name it with client_secret_env)",
+            hint=f"chmod 600 {path}   (or move the secret to an environment variable)",
         )
 
 
 def _locate_file(
-    config_dir: Path, environ: Mapping[str, str], given: dict[str, Any], config_file: Path | None
+    config_dir: Path,
+    environ: Mapping[str, str],
+    given: dict[str, Any],
+    config_file: Path | None,
+    platform_settings: PlatformSettings,
 ) -> tuple[Path, dict[str, Any], Path | None]:
     explicit: Path | None = None
     if "config" in given:
@@ -341,7 +462,7 @@ def _locate_file(
     path = explicit or config_dir / CONFIG_FILE_NAME
     if path.is_file():
         document = _read_config_file(path)
-        _check_permissions(path, document)
+        _check_permissions(path, document, platform_settings)
         return path, document, path
     if explicit is not None:
         raise ConfigError(f"The config file {path} does not exist.")
@@ -376,16 +497,33 @@ def _select_profile(
             )
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: [profiles.{profile}] must be a table.")
-    unknown = sorted(set(section) - set(_SPEC_BY_NAME))
-    if unknown:
-        raise ConfigError(
-            f"{path}: unknown setting(s) in [profiles.{profile}]: {', '.join(unknown)}.",
-            hint=f"Known settings: {', '.join(_SPEC_BY_NAME)}.",
-        )
     return profile, section
 
 
+def _check_section_keys(
+    path: Path, profile: str, section: Mapping[str, Any], specs: Sequence[Setting], platform: str
+) -> None:
+    known = [spec.name for spec in specs]
+    unknown = sorted(set(section) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown setting(s) in [profiles.{profile}] for the {platform} platform: "
+            f"{', '.join(unknown)}.",
+            hint=f"Known settings: {', '.join(known)}.",
+        )
+
+
+def _env_value(environ: Mapping[str, str], name: str) -> str | None:
+    """An environment variable's value, or ``None`` when it is unset or empty.
+
+    CI systems pass an unset variable as an empty string (GitHub Actions' ``${{ vars.X }}``);
+    an empty value means "not set" for every setting, never "set to nothing".
+    """
+    return environ.get(name) or None
+
+
 def _merge(
+    specs: Sequence[Setting],
     given: Mapping[str, Any],
     environ: Mapping[str, str],
     section: Mapping[str, Any],
@@ -393,34 +531,38 @@ def _merge(
     sources: dict[str, str],
 ) -> dict[str, Any]:
     """Each setting from the highest layer that has it: flag, environment, file, default."""
-    layers: list[tuple[str, Callable[[_Spec], Any], Callable[[_Spec], str]]] = [
+    layers: list[tuple[str, Callable[[Setting], Any], Callable[[Setting], str]]] = [
         ("flag", lambda spec: given.get(spec.name), lambda spec: f"flag {spec.flag}"),
         (
             "environment",
-            lambda spec: environ.get(spec.env) or None,
+            lambda spec: _env_value(environ, spec.env),
             lambda spec: f"environment {spec.env}",
         ),
         ("file", lambda spec: section.get(spec.name), lambda spec: file_label),
     ]
-    # The secret and its indirection are one setting: the highest layer that says
-    # anything about the secret decides it (a flag --client-secret-env beats an
-    # environment SHOPSYNC_CLIENT_SECRET, which beats a secret in the file).
-    secret_specs = [_SPEC_BY_NAME["client_secret"], _SPEC_BY_NAME["client_secret_env"]]
-    secret_layer = next(
-        (
-            layer
-            for layer, lookup, _ in layers
-            if any(lookup(spec) is not None for spec in secret_specs)
-        ),
-        None,
-    )
+    by_name = {spec.name: spec for spec in specs}
     values: dict[str, Any] = {}
-    for spec in SPECS:
+    for spec in specs:
+        # A secret and its indirection (client_secret, client_secret_env) are one setting:
+        # the highest layer that says anything about the secret decides it (a flag
+        # --client-secret-env beats an environment SHOPSYNC_CLIENT_SECRET, which beats a
+        # secret in the file).
+        secret_name = spec.name.removesuffix("_env")
+        pair = [by_name[n] for n in (secret_name, secret_name + "_env") if n in by_name]
+        paired = len(pair) == 2 and pair[0].secret
+        decider = (
+            next(
+                (layer for layer, lookup, _ in layers if any(lookup(p) is not None for p in pair)),
+                None,
+            )
+            if paired
+            else None
+        )
         for layer, lookup, label in layers:
             raw = lookup(spec)
             if raw is None:
                 continue
-            if spec in secret_specs and layer != secret_layer:
+            if paired and layer != decider:
                 break
             try:
                 values[spec.name] = spec.parse(raw)
@@ -442,42 +584,58 @@ def load_settings(
     environ: Mapping[str, str],
     flags: Mapping[str, Any] | None = None,
     config_file: Path | None = None,
+    platform_settings: PlatformSettings = generic_only,
 ) -> Settings:
     """Merge flags, environment and config file into :class:`Settings`.
 
     ``flags`` maps setting names to flag values (``None`` means "not given"); the key
     ``config`` may name a config file. ``config_file`` (or ``SHOPSYNC_CONFIG``) overrides
     ``config_dir / "config.toml"``; an explicitly named file must exist, the default
-    one may be absent. Raises :class:`ConfigError` on anything malformed or unsafe; it
-    does not insist on credentials (``config show`` works on a partial setup), see
-    :meth:`Settings.require_credentials`.
+    one may be absent. ``platform_settings`` gives the settings the chosen platform's
+    adapter declares (the CLI passes the registry's; the default knows the generic
+    platform only). Raises :class:`ConfigError` on anything malformed or unsafe, and on
+    an unknown platform; it does not insist on credentials (``config show`` works on a
+    partial setup), see :meth:`Settings.require_credentials`.
     """
     given = {k: v for k, v in (flags or {}).items() if v is not None}
     sources: dict[str, str] = {}
-    path, document, file_used = _locate_file(config_dir, environ, given, config_file)
+    path, document, file_used = _locate_file(
+        config_dir, environ, given, config_file, platform_settings
+    )
     profile, section = _select_profile(path, document, environ, given, sources)
-    unknown_flags = sorted(set(given) - set(_SPEC_BY_NAME))
-    if unknown_flags:  # a programming error in the CLI layer, but say it plainly
-        raise ConfigError(f"Unknown setting(s): {', '.join(unknown_flags)}.")
     file_label = f"config file {path} [profiles.{profile}]"
-    values = _merge(given, environ, section, file_label, sources)
-
-    if "client_secret" in values and "client_secret_env" in values:
+    platform_spec = SHARED_SETTINGS[0]
+    platform = _merge([platform_spec], given, environ, section, file_label, sources)["platform"]
+    own = tuple(platform_settings(platform))
+    specs = (*SHARED_SETTINGS, *(spec for spec in own if spec.name not in _SHARED_BY_NAME))
+    _check_section_keys(path, profile, section, specs, platform)
+    unknown_flags = sorted(set(given) - {spec.name for spec in specs})
+    if unknown_flags:
         raise ConfigError(
-            f"Both client_secret and client_secret_env are set ({sources['client_secret']}); "
-            "set only one."
+            f"The {platform} platform has no setting(s) {', '.join(unknown_flags)}.",
+            hint=f"Known settings: {', '.join(spec.name for spec in specs)}.",
         )
-    if "client_secret_env" in values:
-        name = values["client_secret_env"]
-        secret = environ.get(name)
+    values = _merge(specs, given, environ, section, file_label, sources)
+
+    for spec in specs:
+        if not spec.secret or f"{spec.name}_env" not in values:
+            continue
+        if spec.name in values:
+            raise ConfigError(
+                f"Both {spec.name} and {spec.name}_env are set ({sources[spec.name]}); "
+                "set only one."
+            )
+        name = values[f"{spec.name}_env"]
+        secret = _env_value(environ, name)
         if secret:
-            values["client_secret"] = secret
-            sources["client_secret"] = f"environment {name} (named by client_secret_env)"
+            values[spec.name] = secret
+            sources[spec.name] = f"environment {name} (named by {spec.name}_env)"
 
     for name in ("base_url", "token_url"):
         if name in values:
             values[name] = check_url(values[name], what=name)
-    if "token_url" not in values and "base_url" in values:
+    declares_token_url = any(spec.name == "token_url" for spec in specs)
+    if declares_token_url and "token_url" not in values and "base_url" in values:
         values["token_url"] = values["base_url"] + "/auth/token"
         sources["token_url"] = f"{SOURCE_DERIVED} from base_url"
 
@@ -488,4 +646,13 @@ def load_settings(
     if "data_dir" not in values:
         values["data_dir"], sources["data_dir"] = default_data_dir(config_dir, environ)
 
-    return Settings(profile=profile, config_file=file_used, sources=dict(sources), **values)
+    fields = {name: value for name, value in values.items() if name in _FIELD_NAMES}
+    extra = {name: value for name, value in values.items() if name not in _FIELD_NAMES}
+    return Settings(
+        profile=profile,
+        config_file=file_used,
+        sources=dict(sources),
+        extra=extra,
+        specs=specs,
+        **fields,
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import closing
+
 import click
 
 from shopsync.cli.options import config_dir, platform_options, settings_from_context
@@ -56,8 +58,7 @@ def auth_check(ctx: click.Context) -> None:
     from shopsync.platforms import connect  # noqa: PLC0415 - requests loads only when needed
 
     settings = settings_from_context(ctx)
-    settings.require_credentials()
-    with connect(settings) as platform:
+    with closing(connect(settings)) as platform:
         status = platform.check_auth()
     click.echo(f"Credentials OK: client {status.client_id!r} got a token from {status.token_url}")
     click.echo(f"Token valid for {status.expires_in:.0f} s (cached for the next runs).")

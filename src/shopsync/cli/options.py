@@ -55,6 +55,11 @@ PLATFORM_OPTIONS: tuple[Callable[[F], F], ...] = (
         type=click.Path(dir_okay=False, path_type=Path),
         help="Config file (default: config.toml in the app dir) [env SHOPSYNC_CONFIG].",
     ),
+    _option(
+        "--platform",
+        metavar="NAME",
+        help="Platform adapter: generic (default) [env SHOPSYNC_PLATFORM].",
+    ),
     _option("--base-url", metavar="URL", help="Platform API base URL."),
     _option("--token-url", metavar="URL", help="OAuth2 token URL (default: BASE_URL/auth/token)."),
     _option("--client-id", metavar="ID", help="OAuth2 client id."),
@@ -115,5 +120,16 @@ def config_dir() -> Path:
 
 
 def settings_from_context(ctx: click.Context) -> Settings:
-    """Settings from this command's flags, the process environment and the config file."""
-    return load_settings(config_dir=config_dir(), environ=os.environ, flags=platform_flags(ctx))
+    """Settings from this command's flags, the process environment and the config file.
+
+    The platform's own settings are those its adapter declares, found through the
+    registry (which imports that one adapter only).
+    """
+    from shopsync.platforms import platform_settings  # noqa: PLC0415 - keeps --help fast
+
+    return load_settings(
+        config_dir=config_dir(),
+        environ=os.environ,
+        flags=platform_flags(ctx),
+        platform_settings=platform_settings,
+    )

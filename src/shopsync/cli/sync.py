@@ -53,17 +53,18 @@ def open_target(
 
             shop_dir = settings.data_dir / "sandbox"
             shop_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # The embedded sandbox speaks the dialect of the profile's platform.
             handle = stack.enter_context(
-                running_sandbox(SandboxConfig(db=shop_dir / "shop.db", **(sandbox_options or {})))
+                running_sandbox(
+                    SandboxConfig(
+                        db=shop_dir / "shop.db",
+                        dialect=settings.platform,
+                        **(sandbox_options or {}),
+                    )
+                )
             )
-            settings = replace(
-                settings,
-                profile=SANDBOX_PROFILE,
-                base_url=handle.base_url,
-                token_url=f"{handle.base_url}/auth/token",
-                client_id=handle.client_id,
-                client_secret=handle.client_secret,
-                client_secret_env=None,
+            settings = replace(settings, profile=SANDBOX_PROFILE).with_values(
+                **handle.client_settings()
             )
             ledger_dir = settings.data_dir / "ledger" / "sandbox-embedded"
             namespace = "sandbox|embedded"
@@ -72,9 +73,9 @@ def open_target(
             namespace = f"{settings.profile}|{settings.base_url}"
         platform = None
         if need_platform:
-            from shopsync.platforms.generic import GenericPlatform  # noqa: PLC0415
+            from shopsync.platforms import connect  # noqa: PLC0415 - keeps --help fast
 
-            platform = GenericPlatform.from_settings(settings)
+            platform = connect(settings)
             stack.callback(platform.close)
         yield (
             settings,

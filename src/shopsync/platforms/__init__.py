@@ -1,18 +1,28 @@
-"""Platforms shopsync can write to, behind one protocol the engine uses.
+"""Platforms shopsync can write to, behind one protocol the engine uses, and their registry.
 
     from shopsync.platforms import connect
-    with connect(settings) as platform:      # a Platform
+    with connect(settings) as platform:      # the adapter settings.platform names
         result = platform.write_products(products)
 
 Only adapters know URLs; the engine knows :class:`Platform` and the result types.
+
+The registry is lazy, as apache-libcloud's driver table is: it maps each platform name to
+``(module, class)`` and imports an adapter only when it is asked for, so importing this
+package or one adapter never imports the others. :func:`connect` is the one way every
+command builds a platform; :func:`platform_settings` gives what an adapter declares
+(``settings`` on its class), which :func:`shopsync.config.load_settings` reads.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from shopsync.config import Settings
+from shopsync.config import Setting, Settings
 from shopsync.domain.digest import canonical_json
+from shopsync.errors import ConfigError
+from shopsync.http.redact import register_secret
 from shopsync.platforms.base import (
     AuthStatus,
     BatchResult,
@@ -25,27 +35,66 @@ from shopsync.platforms.base import (
     StockChange,
     derive_idempotency_key,
 )
-from shopsync.platforms.generic import GenericPlatform
 
-ADAPTERS = {"generic": GenericPlatform}
-"""Adapter classes by name; each has ``from_settings(settings, **options)``."""
+if TYPE_CHECKING:
+    from shopsync.platforms.generic import GenericPlatform
+
+REGISTRY: dict[str, tuple[str, str]] = {
+    "generic": ("shopsync.platforms.generic", "GenericPlatform"),
+}
+"""Adapter classes by platform name, as ``(module, class)``. Each class has a ``settings``
+tuple of :class:`~shopsync.config.Setting` and ``from_settings(settings, **options)``."""
 
 
-def connect(settings: Settings, kind: str = "generic", **options: Any) -> GenericPlatform:
-    """The adapter ``kind`` configured from ``settings`` (credentials must be complete).
+def known_platforms() -> list[str]:
+    """The platform names the registry knows, sorted."""
+    return sorted(REGISTRY)
 
-    ``options`` reach the adapter (``trust_idempotency_keys``) and its HTTP client
+
+def adapter_class(name: str) -> Any:
+    """The adapter class of platform ``name``, imported now; :class:`ConfigError` if unknown."""
+    try:
+        module_name, class_name = REGISTRY[name]
+    except KeyError:
+        raise ConfigError(
+            f"Unknown platform {name!r}.",
+            hint=f"Known platforms: {', '.join(known_platforms())}. Set `platform` in the "
+            "profile, SHOPSYNC_PLATFORM or --platform.",
+        ) from None
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def platform_settings(name: str) -> Sequence[Setting]:
+    """The settings the adapter of platform ``name`` declares (for ``load_settings``)."""
+    settings: Sequence[Setting] = adapter_class(name).settings
+    return settings
+
+
+def connect(settings: Settings, **options: Any) -> Platform:
+    """The adapter ``settings.platform`` names, configured from ``settings``.
+
+    Credentials must be complete. Every secret setting's value is registered for redaction
+    first. ``options`` reach the adapter (``trust_idempotency_keys``) and its HTTP client
     (``clock``, ``sleep``, ``jitter``, ``disk_cache``) — the latter for tests.
     """
-    try:
-        adapter = ADAPTERS[kind]
-    except KeyError:
-        raise ValueError(f"unknown platform {kind!r}; known: {', '.join(ADAPTERS)}") from None
-    return adapter.from_settings(settings, **options)
+    adapter = adapter_class(settings.platform)
+    settings.require_credentials()
+    for secret in settings.secret_values():
+        register_secret(secret)
+    platform: Platform = adapter.from_settings(settings, **options)
+    return platform
+
+
+def __getattr__(name: str) -> Any:
+    # `from shopsync.platforms import GenericPlatform` keeps working without making every
+    # importer of this package import the generic adapter.
+    if name == "GenericPlatform":
+        return adapter_class("generic")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
-    "ADAPTERS",
+    "REGISTRY",
     "AuthStatus",
     "BatchResult",
     "GenericPlatform",
@@ -56,7 +105,10 @@ __all__ = [
     "RemoteOrder",
     "RemoteProduct",
     "StockChange",
+    "adapter_class",
     "canonical_json",
     "connect",
     "derive_idempotency_key",
+    "known_platforms",
+    "platform_settings",
 ]

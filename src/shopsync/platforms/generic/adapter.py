@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from shopsync.config import Settings
+from shopsync.config import CLIENT_CREDENTIALS_SETTINGS, Setting, Settings
 from shopsync.domain.models import Product
 from shopsync.errors import AmbiguousWriteError, APIError
 from shopsync.http.auth import ClientCredentials
@@ -54,6 +54,8 @@ class GenericPlatform:
 
     name = "generic"
     max_batch_size = MAX_BATCH
+    settings: tuple[Setting, ...] = CLIENT_CREDENTIALS_SETTINGS
+    """OAuth2 client credentials: the generic API's only way in."""
 
     def __init__(
         self, client: HttpClient, *, namespace: str, trust_idempotency_keys: bool = True
