@@ -69,6 +69,9 @@ def open_target(
             ledger_dir = settings.data_dir / "ledger" / "sandbox-embedded"
             namespace = "sandbox|embedded"
         else:
+            # Even a command that sends nothing (plan) needs the target named: the ledger
+            # that decides it is per profile and base URL.
+            settings.require_credentials()
             ledger_dir = settings.ledger_dir()
             namespace = f"{settings.profile}|{settings.base_url}"
         platform = None
