@@ -15,8 +15,11 @@ from shopsync.sandbox.dialects.generic.validation import (
     validate_stock_update,
 )
 from shopsync.sandbox.faults import Fault, FaultInjector
+from shopsync.sandbox.idempotency import IdempotencyKeys, KeyInFlight, KeyReused, Reservation
 from shopsync.sandbox.ratelimit import RateLimiter, TokenBucket
+from shopsync.sandbox.store import Store, StoredReply
 from shopsync.sandbox.timefmt import normalize_rfc3339, rfc3339
+from shopsync.sandbox.wire import Reply
 
 
 class FakeClock:
@@ -299,3 +302,29 @@ def test_jitter_is_seeded_and_bounded() -> None:
 def test_bad_settings_are_usage_errors(settings: dict[str, object]) -> None:
     with pytest.raises(UsageError, match="Invalid sandbox settings"):
         SandboxConfig(**settings)  # type: ignore[arg-type]
+
+
+def test_idempotency_keys_reserve_keep_replay_and_refuse() -> None:
+    store = Store(":memory:")
+    now = [1000.0]
+    keys = IdempotencyKeys(store, SandboxConfig(clock=lambda: now[0], idempotency_ttl=60))
+    body = {"create": [{"sku": "A"}]}
+    first = keys.begin("client", "k", "POST", "/products/batch", body)
+    assert isinstance(first, Reservation)
+    assert keys.in_flight == 1
+    with pytest.raises(KeyInFlight):
+        keys.begin("client", "k", "POST", "/products/batch", body)
+    with pytest.raises(KeyReused):
+        keys.begin("client", "k", "POST", "/products/batch", {"create": []})
+    keys.keep(first, Reply.json(200, {"ok": True}))
+    keys.release(first)
+    assert keys.in_flight == 0
+    replay = keys.begin("client", "k", "POST", "/products/batch", {"create": [{"sku": "A"}]})
+    assert isinstance(replay, StoredReply)
+    assert (replay.status, replay.body) == (200, b'{"ok":true}')
+    # Another client's key of the same name is another key.
+    assert isinstance(keys.begin("other", "k", "POST", "/products/batch", {}), Reservation)
+    now[0] += 61
+    keys.purge()
+    assert isinstance(keys.begin("client", "k", "POST", "/x", {}), Reservation)
+    store.close()

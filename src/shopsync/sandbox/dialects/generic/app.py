@@ -56,11 +56,11 @@ from shopsync.sandbox.dialects.generic.validation import (
     validate_stock_update,
 )
 from shopsync.sandbox.faults import Fault, FaultInjector
-from shopsync.sandbox.idempotency import Reservation, request_fingerprint
+from shopsync.sandbox.idempotency import IdempotencyKeys, KeyInFlight, KeyReused, Reservation
 from shopsync.sandbox.orders import ORDER_STATUSES, OrderGenerator
 from shopsync.sandbox.ratelimit import RateLimiter
 from shopsync.sandbox.stats import Stats
-from shopsync.sandbox.store import ProductRow, Store, StoredReply, TokenInfo
+from shopsync.sandbox.store import ProductRow, Store, TokenInfo
 from shopsync.sandbox.timefmt import normalize_rfc3339, rfc3339
 from shopsync.sandbox.wire import (
     DRAIN_LIMIT,
@@ -317,9 +317,8 @@ class SandboxApp:
         self.faults = FaultInjector(config)
         self.limiter = RateLimiter(config.rate, config.burst)
         self.orders = OrderGenerator(self.store, config.seed, config.clock)
-        self._in_flight: dict[tuple[str, str], str] = {}
+        self.keys = IdempotencyKeys(self.store, config)
         self._token_cache: dict[str, TokenInfo] = {}
-        self._saves = 0
         self._openapi = dumps_json(openapi_document(config))
         self._starlette = Starlette(
             routes=self._routes(),
@@ -401,7 +400,7 @@ class SandboxApp:
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
         now = self.config.clock()
         self.store.purge_tokens(now)
-        self.store.purge_replies(now - self.config.idempotency_ttl)
+        self.keys.purge()
         if self.config.orders:
             self.orders.ensure(self.config.orders)
         task = None
@@ -610,7 +609,7 @@ class SandboxApp:
                 reply = self._run(execute, parsed, reservation)
             finally:
                 if reservation is not None:
-                    self._in_flight.pop(reservation.slot, None)
+                    self.keys.release(reservation)
         except ApiError as error:
             reply = error.reply()
         return reply.response()
@@ -645,35 +644,32 @@ class SandboxApp:
                 "INVALID_IDEMPOTENCY_KEY",
                 "Idempotency-Key must be 1 to 255 printable ASCII characters.",
             )
-        fingerprint = request_fingerprint(request.method, request.url.path, payload)
-        slot = (principal.client_id, key)
-        now = self.config.clock()
-        stored = self.store.stored_reply(*slot, not_before=now - self.config.idempotency_ttl)
-        pending = self._in_flight.get(slot)
-        seen = stored.fingerprint if stored is not None else pending
-        if seen is not None and seen != fingerprint:
+        try:
+            begun = self.keys.begin(
+                principal.client_id, key, request.method, request.url.path, payload
+            )
+        except KeyReused:
             raise ApiError(
                 422,
                 "IDEMPOTENCY_KEY_REUSED",
                 "This Idempotency-Key was used with another request; use a new key for a "
                 "new request.",
-            )
-        if stored is not None:
-            self.stats.replayed()
-            headers = [h for h in stored.headers if h[0].lower() != "content-type"]
-            content_type = next((v for k, v in stored.headers if k.lower() == "content-type"), None)
-            headers.append(("Idempotent-Replayed", "true"))
-            return Reply(stored.status, stored.body, content_type, headers)
-        if pending is not None:
+            ) from None
+        except KeyInFlight:
             raise ApiError(
                 409,
                 "IDEMPOTENCY_IN_FLIGHT",
                 "A request with this Idempotency-Key is still being processed; retry "
                 "the same request shortly.",
                 headers=[("Retry-After", "1")],
-            )
-        self._in_flight[slot] = fingerprint
-        return Reservation(slot, fingerprint)
+            ) from None
+        if isinstance(begun, Reservation):
+            return begun
+        self.stats.replayed()
+        headers = [h for h in begun.headers if h[0].lower() != "content-type"]
+        content_type = next((v for k, v in begun.headers if k.lower() == "content-type"), None)
+        headers.append(("Idempotent-Replayed", "true"))
+        return Reply(begun.status, begun.body, content_type, headers)
 
     def _run(
         self, execute: Callable[[T], Reply], parsed: T, reservation: Reservation | None
@@ -687,14 +683,7 @@ class SandboxApp:
                 # the key, and kept like a success; the savepoint undid any partial write.
                 reply = error.reply()
             if reservation is not None:
-                now = self.config.clock()
-                stored = StoredReply(
-                    reservation.fingerprint, reply.status, reply.stored_headers(), reply.body
-                )
-                self.store.save_reply(*reservation.slot, stored, now)
-                self._saves += 1
-                if self._saves % 1000 == 0:
-                    self.store.purge_replies(now - self.config.idempotency_ttl)
+                self.keys.keep(reservation, reply)
         return reply
 
     # -- token endpoint ------------------------------------------------------------------
@@ -1285,7 +1274,7 @@ class SandboxApp:
                 "products_stored": live,
                 "products_archived": archived,
                 "orders_stored": self.store.order_count(),
-                "in_flight": len(self._in_flight),
+                "in_flight": self.keys.in_flight,
                 "seed": self.config.seed,
             }
         )
