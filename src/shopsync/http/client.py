@@ -246,6 +246,13 @@ class HttpClient:
                 response = send(token, remaining)
                 verdict = classify(response, what=what, now=self._wall_clock())
             self._observe(response, what)
+            log.info(
+                "%s: %d %s (request id %s)",
+                what,
+                response.status_code,
+                response.reason or "",
+                response.headers.get("X-Request-Id", "none"),
+            )
             if verdict is not None:
                 raise verdict
             return self._answer(response, key)
@@ -263,7 +270,7 @@ class HttpClient:
         if response.status_code == 429:
             self.stats.add("throttled")
             retry_after = parse_retry_after(headers.get("Retry-After"), now=self._wall_clock())
-            log.debug("%s: throttled (429); pausing all workers %.2fs", what, retry_after or 0)
+            log.info("%s: throttled (429); pausing all workers %.2fs", what, retry_after or 0)
             self.limiter.on_throttled(retry_after)
         else:
             self.limiter.on_rate_headers(**rate_headers(headers))
