@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from shopsync.cli.main import AppContext
+from shopsync.cli.main import AppContext, echo_json
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -179,9 +179,7 @@ def validate(
         jobs=jobs or automatic_jobs(csv_bytes),
     )
     if as_json:
-        import json  # noqa: PLC0415
-
-        click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+        echo_json(ctx, report.to_json())
     else:
         from shopsync.ui.console import Output, show_validation  # noqa: PLC0415
 
