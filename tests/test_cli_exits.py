@@ -256,3 +256,13 @@ def test_very_verbose_shows_the_exchange_but_never_a_secret(
     assert "client_secret=***" in result.stderr
     assert CANARY not in result.output
     assert CANARY not in Path("report.json").read_text()
+
+
+def test_schema_text_is_for_people() -> None:
+    result = CliRunner().invoke(cli, ["schema"])
+    assert result.exit_code == 0
+    document = json.loads(result.stdout)
+    assert "docs/platform-api.md" in document["description"]
+    for developer_word in (":meth:", ":class:", "pydantic", "model_validate", "/work/"):
+        assert developer_word not in result.stdout
+    assert (Path(__file__).parent.parent / "docs" / "platform-api.md").is_file()

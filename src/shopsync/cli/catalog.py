@@ -193,6 +193,14 @@ def validate(
         ctx.exit(int(ExitCode.INPUT_REJECTED))
 
 
+SCHEMA_DESCRIPTION = (
+    "One product as shopsync sends it to the platform: every row of a catalog file must "
+    "fit this shape once its columns are matched to these fields. The fields and their "
+    "rules are described in docs/platform-api.md (section 2, Products) in the shopsync "
+    "repository."
+)
+
+
 @click.command()
 @click.option("--indent", type=click.IntRange(min=0), default=2, show_default=True)
 def schema(indent: int) -> None:
@@ -202,6 +210,8 @@ def schema(indent: int) -> None:
     from shopsync.domain.models import Product  # noqa: PLC0415
 
     document = Product.model_json_schema(mode="validation")
+    # The model's docstring is written for developers; people reading a schema get this.
+    document["description"] = SCHEMA_DESCRIPTION
     click.echo(json.dumps(document, ensure_ascii=False, indent=indent or None))
 
 

@@ -137,7 +137,7 @@ class RateLimiter:
     ) -> None:
         """Slow down before the wall, from the ``RateLimit-*`` headers of any answer.
 
-        platform-api.md §6 describes a token bucket. When it runs low, the client caps
+        docs/platform-api.md §6 describes a token bucket. When it runs low, the client caps
         its own rate just under the platform's refill rate, and with the bucket empty
         every worker waits one refill interval. Far from the wall the headers change
         nothing.

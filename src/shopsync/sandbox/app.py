@@ -1,4 +1,4 @@
-"""The sandbox's ASGI application: the platform contract (platform-api.md) on starlette.
+"""The sandbox's ASGI application: the platform contract (docs/platform-api.md) on starlette.
 
 A request goes through these steps, in this order::
 

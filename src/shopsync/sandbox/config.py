@@ -13,7 +13,7 @@ from shopsync.errors import UsageError
 MIB = 1024 * 1024
 
 ALL_SCOPES: tuple[str, ...] = ("products", "inventory", "orders")
-"""The scopes of the platform contract (platform-api.md §1), in the order tokens list them."""
+"""The scopes of the platform contract (docs/platform-api.md §1), in the order tokens list them."""
 
 
 @dataclass(frozen=True)
