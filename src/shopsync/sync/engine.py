@@ -223,6 +223,12 @@ class Engine:
 
     def _send(self, batch: _Batch) -> None:
         self.ledger.begin_batch(batch.key, _request_of(batch.creates, batch.updates))
+        log.info(
+            "sending batch %s: %d to create, %d to update",
+            batch.key,
+            len(batch.creates),
+            len(batch.updates),
+        )
         try:
             result = self.platform.write_products(
                 [change.product for change in batch.creates],
