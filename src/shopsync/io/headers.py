@@ -7,6 +7,14 @@ user can add their own (``--map title="Artikelbezeichnung"``). A column named
 ``error_message`` columns that shopsync itself writes into rejects and failed files are
 ignored, so those files can be fed back in as they are. Any other column is reported
 once per file and otherwise ignored.
+
+Platform templates qualify a column's name with a note: ``商品编码(必填)``,
+``价格（元）``, ``库存*``, ``【必填】商品名称``, ``SKU (required)``. A name that matches no
+alias as it stands is read again without its notes (bracketed text and ``*`` marks),
+and matches a field only if every note is one that cannot change what the column
+holds: required/optional, the field's own unit (``元`` for a price, ``kg`` for a
+weight), or another alias of the same field. ``重量(克)`` (grams, not kilograms) and
+``价格(美元)`` (dollars, not the row's currency) stay unknown, and are reported.
 """
 
 from __future__ import annotations
@@ -23,6 +31,19 @@ OUTPUT_COLUMNS = frozenset({"error", "errorcode", "errormessage"})
 """Columns shopsync writes into rejects/failed files; ignored on the way back in."""
 
 _PUNCTUATION = re.compile(r"[\s_\-()（）\[\]【】.:：/]+")
+_NOTE = re.compile(r"[(（\[【〔]([^)）\]】〕]*)[)）\]】〕]")
+_MARKS = re.compile(r"[*＊]+")
+_REQUIREMENT_NOTES = frozenset(
+    {"必填", "选填", "可选", "非必填", "必须", "必选", "必填项", "选填项"}
+    | {"required", "optional", "mandatory"}
+)
+"""Notes that say whether a column must be filled, not what it holds."""
+_UNIT_NOTES: dict[str, frozenset[str]] = {
+    "price": frozenset({"元", "人民币", "rmb", "cny", "¥", "￥", "元人民币"}),
+    "weight_kg": frozenset({"kg", "千克", "公斤"}),
+    "stock": frozenset({"件", "个", "pcs", "个数", "件数"}),
+}
+"""Units that a field's values are in already: a note naming one changes nothing."""
 
 
 def normalize(name: str) -> str:
@@ -129,7 +150,11 @@ class Column:
 
 
 def parse_user_mapping(pairs: Iterable[str], fields: Iterable[str]) -> dict[str, str]:
-    """Parse ``--map FIELD=COLUMN`` options into {field: column}; unknown fields are refused."""
+    """Parse ``--map FIELD=COLUMN`` options into {field: column}; unknown fields are refused.
+
+    ``--map attr:NAME=COLUMN`` makes a column the attribute ``NAME``, where the record
+    has attributes (``fields`` holds ``attributes``); its key stays ``attr:NAME``.
+    """
     known = set(fields)
     mapping: dict[str, str] = {}
     for pair in pairs:
@@ -140,6 +165,12 @@ def parse_user_mapping(pairs: Iterable[str], fields: Iterable[str]) -> dict[str,
             raise UsageError(
                 f'--map {pair!r} is not FIELD=COLUMN, e.g. --map title="Product Name".'
             )
+        if target.casefold().startswith(ATTRIBUTE_PREFIX) and "attributes" in known:
+            attribute = target[len(ATTRIBUTE_PREFIX) :].strip()
+            if not attribute:
+                raise UsageError(f"--map {pair!r}: name the attribute, e.g. --map attr:颜色=颜色.")
+            mapping[ATTRIBUTE_PREFIX + attribute] = column
+            continue
         if target not in known:
             raise UsageError(
                 f"--map {pair!r}: {target!r} is not a field; "
@@ -156,6 +187,8 @@ class HeaderMap:
     schema: RecordSchema
     user_mapping: Mapping[str, str] = field(default_factory=dict)
     _lookup: dict[str, str] = field(init=False, default_factory=dict)
+    _attribute_of: dict[str, str] = field(init=False, default_factory=dict)
+    """Normalised column name → attribute key, from ``--map attr:KEY=COLUMN``."""
     _cache: dict[str, Column] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -165,7 +198,10 @@ class HeaderMap:
         # User mappings win over built-in aliases: a file whose "name" column is the
         # brand and whose "Artikel" column is the title must be expressible.
         for target, column in self.user_mapping.items():
-            self._lookup[normalize(column)] = target
+            if target.startswith(ATTRIBUTE_PREFIX):
+                self._attribute_of[normalize(column)] = target[len(ATTRIBUTE_PREFIX) :]
+            else:
+                self._lookup[normalize(column)] = target
 
     def resolve(self, name: str) -> Column:
         """What the column ``name`` means."""
@@ -182,12 +218,37 @@ class HeaderMap:
             if key:
                 return Column(name, "attribute", key)
         key = normalize(stripped)
+        attribute = self._attribute_of.get(key) if self.schema.allow_attributes else None
+        if attribute is not None:
+            return Column(name, "attribute", attribute)
         target = self._lookup.get(key)
+        if target is None:
+            target = self._resolve_noted(stripped)
         if target is not None:
             return Column(name, "field", target)
         if key in OUTPUT_COLUMNS or not key:
             return Column(name, "ignored")
         return Column(name, "unknown")
+
+    def _resolve_noted(self, name: str) -> str | None:
+        """The field of a name qualified by notes (``价格（元）``), if the notes allow it."""
+        base = _MARKS.sub("", _NOTE.sub(" ", name))
+        if base == name:
+            return None
+        target = self._lookup.get(normalize(base))
+        if target is None:
+            return None
+        units = _UNIT_NOTES.get(target, frozenset())
+        for note in (normalize(text) for text in _NOTE.findall(name)):
+            harmless = (
+                not note
+                or note in _REQUIREMENT_NOTES
+                or note in units
+                or self._lookup.get(note) == target
+            )
+            if not harmless:
+                return None
+        return target
 
     def resolve_header(self, names: list[str]) -> list[Column]:
         """Resolve a whole header row; two columns for one field is an error (which to take?)."""
