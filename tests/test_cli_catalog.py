@@ -81,7 +81,8 @@ def test_rejects_file_is_safe_and_refeeds_after_fixing(
     result = runner.invoke(cli, ["validate", str(broken), "--rejects", str(rejects)])
     assert result.exit_code == 3
     assert result.stdout.endswith(f"Rejected rows written to {rejects} (8).\n")
-    with rejects.open(encoding="utf-8", newline="") as handle:
+    assert rejects.read_bytes().startswith(b"\xef\xbb\xbfsku,")  # UTF-8 that Excel reads
+    with rejects.open(encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert list(rows[0]) == ["sku", "title", "price", "stock", "images", "description", "error"]
     assert [row["sku"] for row in rows] == [

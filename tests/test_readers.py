@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from shopsync.catalog.cells import from_decimal_comma
 from shopsync.catalog.records import Catalog
 from shopsync.domain.models import RowError, ValidRow
+from shopsync.domain.prices import read_amount
 from shopsync.errors import InputError
 from shopsync.io.readers import ReadOptions
 
@@ -243,11 +243,12 @@ def test_too_many_cells_is_a_row_error(tmp_path: Path) -> None:
         ("49.90", "49.90"),
         ("12", "12"),
         ("1.299", "1299"),
-        ("abc", "abc"),
+        ("abc", None),
     ],
 )
-def test_decimal_comma_rule(text: str, expected: str) -> None:
-    assert from_decimal_comma(text) == expected
+def test_decimal_comma_rule(text: str, expected: str | None) -> None:
+    amount = read_amount(text, decimal_comma=True)
+    assert (amount.number if amount else None) == expected
 
 
 def test_duplicates_across_files_name_both_places(tmp_path: Path) -> None:

@@ -11,9 +11,8 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from shopsync.domain.models import (
-    FieldError,
-)
+from shopsync.domain.models import SCIENTIFIC, SCIENTIFIC_MESSAGE, FieldError, SourceRow
+from shopsync.domain.prices import AmountError, read_amount
 from shopsync.io.writers import GUARDED_STARTS
 
 _MESSAGES: dict[str, str] = {
@@ -47,24 +46,85 @@ _FIELD_MESSAGES: dict[tuple[str, str], str] = {
 }
 
 
-_DECIMAL_COMMA_FIELDS = ("price", "weight_kg")
+_AMOUNT_FIELDS = ("price", "weight_kg")
+_PRICE_DECIMALS = 2
+_PLAIN_POINT = re.compile(r"[0-9]+(?:\.[0-9]+)?").fullmatch
+"""A number that reads the same under any rule with a decimal point: most cells."""
+_PLAIN_COMMA = re.compile(r"[0-9]+").fullmatch
+_TOTALS_WORDS = frozenset(
+    {"合计", "总计", "小计", "汇总", "总和", "total", "totals", "grandtotal", "subtotal", "sum"}
+)
+_LABEL_NOISE = re.compile(r"[\s:：]+")
 
 
-_DECIMAL_COMMA = re.compile(r"^[+-]?(?:\d{1,3}(?:\.\d{3})+|\d+)(?:,\d+)?$")
+class Unreadable:
+    """A cell value that is refused before the model sees it, with the reason.
 
-
-def from_decimal_comma(value: str) -> str:
-    """``1.299,00`` → ``1299.00``; values not written that way are returned unchanged.
-
-    Only numbers that are unambiguous in the decimal-comma convention are converted:
-    digits with ``.`` between groups of three, and at most one ``,`` before the decimals.
-    ``49.90`` is left alone (not a thousands group), so a file that mixes styles still
-    reads as the seller meant.
+    Not a ``str``, so the model's own check of the field fails too and the row is
+    rejected; :func:`row_errors` shows this message instead of the model's.
     """
-    stripped = value.strip()
-    if _DECIMAL_COMMA.match(stripped) and ("," in stripped or stripped.count(".") >= 1):
-        return stripped.replace(".", "").replace(",", ".")
-    return value
+
+    __slots__ = ("message", "text")
+
+    def __init__(self, text: str, message: str) -> None:
+        """``text`` is the cell as written; ``message`` says why it cannot be read."""
+        self.text = text
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def read_amounts(data: dict[str, Any], decimal_comma: bool) -> None:
+    """Prices and weights written as sellers write them, made plain numbers, in place.
+
+    ``￥3,999.00`` becomes ``3999.00`` and, if the row names no currency, sets it to
+    CNY; a sign that contradicts the row's currency, or a price the file's decimal rule
+    cannot decide (``1,299`` with decimal commas), becomes :class:`Unreadable`. Text
+    that is no number in any written form is left for the model to refuse.
+    """
+    plain = _PLAIN_COMMA if decimal_comma else _PLAIN_POINT
+    for name in _AMOUNT_FIELDS:
+        value = data.get(name)
+        if value.__class__ is not str or plain(value):
+            continue
+        try:
+            amount = read_amount(value, decimal_comma=decimal_comma)
+        except AmountError as error:
+            data[name] = Unreadable(value, str(error))
+            continue
+        if amount is None:
+            continue
+        if (
+            name == "price"
+            and amount.other_reading is not None
+            and _decimals(amount.number) > _PRICE_DECIMALS
+        ):
+            data[name] = Unreadable(
+                value,
+                f"is ambiguous: with this file's decimal comma it is {amount.number}, which "
+                f"has more than {_PRICE_DECIMALS} decimal places, and {amount.other_reading} "
+                f"only if the comma groups thousands; write {amount.other_reading} or "
+                f"{amount.other_reading.lstrip('+-')[:-3]}.{amount.other_reading[-3:]},00",
+            )
+            continue
+        if amount.currency is not None and name == "price":
+            given = data.get("currency")
+            if given is None:
+                data["currency"] = amount.currency
+            elif given.__class__ is str and given.strip().upper() != amount.currency:
+                data[name] = Unreadable(
+                    value,
+                    f"is written in {amount.currency}, but the row's currency is "
+                    f"{given.strip()}; make them agree, or write the price without a sign",
+                )
+                continue
+        data[name] = amount.number
+
+
+def _decimals(number: str) -> int:
+    _, point, fraction = number.partition(".")
+    return len(fraction) if point else 0
 
 
 def unescape_formula(value: str) -> str:
@@ -101,10 +161,7 @@ def cells_to_data(
         }
         if found:
             data["attributes"] = found
-    if decimal_comma:
-        for name in _DECIMAL_COMMA_FIELDS:
-            if name in data:
-                data[name] = from_decimal_comma(data[name])
+    read_amounts(data, decimal_comma)
     return data
 
 
@@ -115,6 +172,8 @@ def describe(error: ErrorDetails) -> str:
     context = error.get("ctx", {})
     if kind == "value_error" and "error" in context:
         return str(context["error"])
+    if field_name == "sku" and SCIENTIFIC.match(str(error.get("input", ""))):
+        return SCIENTIFIC_MESSAGE
     template = _FIELD_MESSAGES.get((field_name, kind)) or _MESSAGES.get(kind)
     if template is None:
         return error["msg"]
@@ -122,6 +181,41 @@ def describe(error: ErrorDetails) -> str:
         return template.format(**context, input=error.get("input"))
     except (KeyError, IndexError):
         return error["msg"]
+
+
+def row_errors(
+    error: ValidationError, sources: Mapping[str, str], data: Mapping[str, Any], row: SourceRow
+) -> tuple[FieldError, ...]:
+    """Why ``row`` (whose cells became ``data``) was refused, in the seller's terms.
+
+    A spreadsheet's totals row ("合计", "Total") gets one message saying what it is,
+    rather than one per field it lacks.
+    """
+    totals = _totals_label(row)
+    if totals is not None:
+        column, label = totals
+        return (
+            FieldError(
+                column,
+                label,
+                f"this is a totals row ({label}), not a product; delete it from the sheet, "
+                "or end the data above it",
+            ),
+        )
+    return tuple(_field_errors(error, sources, data))
+
+
+def _totals_label(row: SourceRow) -> tuple[str, str] | None:
+    """``(column, label)`` if the row's first filled cell is a word like 合计 or Total."""
+    if row.header is None:
+        return None
+    for index, value in enumerate(row.raw):
+        if value and not value.isspace():
+            if _LABEL_NOISE.sub("", value).casefold() not in _TOTALS_WORDS:
+                return None
+            column = row.header[index] if index < len(row.header) else ""
+            return column, value.strip()
+    return None
 
 
 def _field_errors(
@@ -135,6 +229,9 @@ def _field_errors(
         else:
             column = sources.get(name, name)
         value = data.get(name, "") if detail["type"] != "missing" else ""
+        if isinstance(value, Unreadable) and len(location) == 1:
+            yield FieldError(column, _shorten(value.text), value.message)
+            continue
         yield FieldError(column, _shorten(value), describe(detail))
 
 

@@ -24,7 +24,7 @@ import io
 import multiprocessing
 import signal
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -32,7 +32,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from shopsync.catalog.cells import _field_errors, cells_to_data
+from shopsync.catalog.cells import cells_to_data, row_errors
 from shopsync.domain.models import FieldError, RowError, SkuRecord, SourceRow
 from shopsync.errors import ShopsyncError
 from shopsync.io.readers import CsvChunk, csv_records
@@ -57,9 +57,10 @@ class FileSpec:
     column_of_field: Mapping[str, str]
 
 
-Answer = tuple[int, str] | tuple[SourceRow, tuple[FieldError, ...]] | RowError
-"""Per record: ``(line, sku)`` if valid; the row and its errors if not; or the reader's
-own :class:`RowError` (a row with more cells than the header)."""
+Answer = int | tuple[int, str] | tuple[SourceRow, tuple[FieldError, ...]] | RowError
+"""Per record: ``(line, sku)`` if valid; the row and its errors if not; the reader's
+own :class:`RowError` (a row with more cells than the header); or the line alone of an
+empty row, which was skipped."""
 
 _model: type[SkuRecord] | None = None
 _specs: Sequence[FileSpec] = ()
@@ -71,12 +72,16 @@ def _start_worker(model: type[SkuRecord], specs: Sequence[FileSpec]) -> None:
     _model, _specs = model, specs
 
 
-def chunk_records(spec: FileSpec, chunk: CsvChunk) -> Iterator[SourceRow | RowError]:
+def chunk_records(
+    spec: FileSpec, chunk: CsvChunk, on_empty: Callable[[int], None] | None = None
+) -> Iterator[SourceRow | RowError]:
     """The records of ``chunk``, with their lines in the file, as the reader gives them."""
     # Split as the file was read (newline=""), not as str.splitlines would: that also
     # breaks at U+2028, form feeds and the like, which may sit inside a value.
     lines = io.StringIO(chunk.text, newline="")
-    return csv_records(lines, spec.name, spec.header, spec.delimiter, chunk.first_line)
+    return csv_records(
+        lines, spec.name, spec.header, spec.delimiter, chunk.first_line, None, on_empty
+    )
 
 
 def _check_chunk(file_index: int, chunk: CsvChunk) -> list[Answer]:
@@ -84,7 +89,7 @@ def _check_chunk(file_index: int, chunk: CsvChunk) -> list[Answer]:
     spec = _specs[file_index]
     validate = _model.model_validate
     answers: list[Answer] = []
-    for record in chunk_records(spec, chunk):
+    for record in chunk_records(spec, chunk, answers.append):
         if isinstance(record, RowError):
             answers.append(record)
             continue
@@ -92,7 +97,7 @@ def _check_chunk(file_index: int, chunk: CsvChunk) -> list[Answer]:
         try:
             answers.append((record.line, validate(data).sku))
         except ValidationError as error:
-            answers.append((record, tuple(_field_errors(error, spec.column_of_field, data))))
+            answers.append((record, row_errors(error, spec.column_of_field, data, record)))
     return answers
 
 

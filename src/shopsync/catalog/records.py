@@ -11,6 +11,7 @@ one is rejected with both places named.
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,10 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, cast
 
 from pydantic import ValidationError
 
-from shopsync.catalog.cells import (
-    _field_errors,
-    cells_to_data,
-)
+from shopsync.catalog.cells import cells_to_data, read_amounts, row_errors
 from shopsync.catalog.skuindex import SeenSkus
 from shopsync.domain.models import (
     FieldError,
@@ -39,6 +37,7 @@ from shopsync.io.readers import OpenedFile, ReadOptions, iter_rows, open_file
 
 if TYPE_CHECKING:
     from shopsync.catalog.parallel import CheckPool, FileSpec
+    from shopsync.io.writers import CsvFormat
 
 
 @dataclass(slots=True)
@@ -46,8 +45,11 @@ class CatalogStats:
     """Running counts, complete once the catalog has been iterated."""
 
     rows: int = 0
+    """Every row read: ``valid + invalid + skipped``."""
     valid: int = 0
     invalid: int = 0
+    skipped: int = 0
+    """Rows whose cells are all empty (``,,,,``): neither products nor mistakes."""
 
 
 @dataclass(slots=True)
@@ -180,7 +182,8 @@ class RecordReader(Generic[RecordT]):
             return
         plan.warned.add(name)
         keep = (
-            f"name it 'attr:{name}' to keep it as an attribute, or "
+            f"to keep it as an attribute, name it 'attr:{name}' or pass "
+            f"--map attr:{name}={name}; or "
             if self.schema.allow_attributes
             else ""
         )
@@ -205,7 +208,7 @@ class RecordReader(Generic[RecordT]):
     def _outcomes(self, seen: SeenSkus, file_index: int) -> Iterator[ValidRow[RecordT] | RowError]:
         """One file's records validated here, duplicates rejected, all counted."""
         plan = self._plans[file_index]
-        for record in iter_rows(plan.opened):
+        for record in iter_rows(plan.opened, self._skip_empty):
             outcome = record if isinstance(record, RowError) else self._validate(plan, record)
             if isinstance(outcome, ValidRow):
                 sku = outcome.product.sku
@@ -262,8 +265,11 @@ class RecordReader(Generic[RecordT]):
         for chunk, answers in pool.check(file_index, chunks):
             rows: dict[int, SourceRow] = {}  # the chunk's rows, parsed only if needed
             self.stats.rows += len(answers)
-            self._plans[file_index].records += len(answers)
             for answer in answers:
+                if isinstance(answer, int):
+                    self.stats.skipped += 1
+                    continue
+                self._plans[file_index].records += 1  # empty rows are none: as read here
                 if isinstance(answer, RowError):
                     error = answer
                 elif isinstance(answer[1], str):
@@ -281,8 +287,12 @@ class RecordReader(Generic[RecordT]):
                     error = RowError(answer[0], answer[1])
                 self.stats.invalid += 1
                 yield error
-        self.stats.valid = self.stats.rows - self.stats.invalid
+        self.stats.valid = self.stats.rows - self.stats.invalid - self.stats.skipped
         self._plans[file_index].read = True
+
+    def _skip_empty(self, line: int) -> None:
+        self.stats.rows += 1
+        self.stats.skipped += 1
 
     def _count(self, outcome: ValidRow[RecordT] | RowError) -> None:
         self.stats.rows += 1
@@ -315,7 +325,7 @@ class RecordReader(Generic[RecordT]):
         try:
             record = self.model.model_validate(data)
         except ValidationError as error:
-            return RowError(row, tuple(_field_errors(error, sources, data)))
+            return RowError(row, row_errors(error, sources, data, row))
         return ValidRow(row, cast(RecordT, record))
 
     def _from_cells(
@@ -350,6 +360,7 @@ class RecordReader(Generic[RecordT]):
                 self._warn_unknown(plan, key)
         if attributes:
             data["attributes"] = attributes
+        read_amounts(data, plan.opened.decimal_comma)
         return data, sources
 
 
@@ -403,22 +414,55 @@ def check_output_path(path: Path, option: str) -> None:
         )
 
 
+_GB_ENCODINGS = frozenset({"gb18030", "gbk", "gb2312", "cp936"})
+_UTF16_ENCODINGS = frozenset({"utf-16", "utf-16-le", "utf-16-be"})
+
+
+def rejects_format(files: Sequence[OpenedFile]) -> CsvFormat:
+    """How to write rows of ``files`` back so that the Excel that wrote them opens them.
+
+    GB18030 in, GB18030 out (Chinese Excel's "CSV", and every character fits);
+    UTF-16 in, UTF-16 with a byte-order mark and tabs out (Excel's "Unicode Text");
+    anything else as UTF-8 with a byte-order mark, which Excel needs to read UTF-8
+    (Windows-1252 could not hold every character a message may name). The delimiter
+    is the input's (``;`` where Excel's locale uses decimal commas). Inputs that
+    differ, or are not CSV/TSV, give UTF-8 with a byte-order mark and commas.
+    """
+    from shopsync.io.writers import CsvFormat  # noqa: PLC0415 - only with rejects
+
+    tabular = [opened for opened in files if opened.format in ("csv", "tsv")]
+    encodings = {codecs.lookup(opened.detected.encoding).name for opened in tabular}
+    delimiters = {opened.delimiter or "," for opened in tabular}
+    if len(tabular) != len(files) or len(encodings) != 1 or len(delimiters) != 1:
+        return CsvFormat("utf-8", bom=True, delimiter=",")
+    (encoding,), (delimiter,) = encodings, delimiters
+    if encoding in _GB_ENCODINGS:
+        return CsvFormat("gb18030", bom=False, delimiter=delimiter)
+    if encoding in _UTF16_ENCODINGS:
+        return CsvFormat("utf-16-le", bom=True, delimiter="\t")
+    return CsvFormat("utf-8", bom=True, delimiter=delimiter)
+
+
 class RejectsFile:
     """The ``--rejects`` output: every rejected row's cells plus an ``error`` column.
 
     Files with different headers can feed one run. Columns that mean the same field
     (``sku`` in one file, ``商品编码`` in another) share the first name seen, so the
-    rejects file has one column per field and reads back without a conflict.
+    rejects file has one column per field and reads back without a conflict. It is
+    written in the input's encoding and delimiter (:func:`rejects_format`).
     """
 
-    def __init__(self, path: Path, header_map: HeaderMap) -> None:
-        """Rows are spooled to disk and the CSV is written atomically by :meth:`close`."""
+    def __init__(self, path: Path, header_map: HeaderMap, files: Sequence[OpenedFile] = ()) -> None:
+        """Rows are spooled to disk and the CSV is written atomically by :meth:`close`.
+
+        ``files`` are the inputs whose rows are rejected, which decide the encoding.
+        """
         from shopsync.io.writers import SpooledRowsWriter  # noqa: PLC0415 - only with --rejects
 
         self.path = path
         self._header_map = header_map
         self._name_of_field: dict[str, str] = {}
-        self._writer = SpooledRowsWriter(path, trailing=("error",))
+        self._writer = SpooledRowsWriter(path, trailing=("error",), form=rejects_format(files))
 
     def add(self, rejected: RowError) -> None:
         """Record one rejected row."""
@@ -467,6 +511,7 @@ class ValidationReport:
             "rows": self.stats.rows,
             "valid": self.stats.valid,
             "invalid": self.stats.invalid,
+            "skipped": self.stats.skipped,
             "errors": [
                 {
                     "file": error.row.file,
@@ -511,7 +556,7 @@ def validate(
         check_output_path(rejects, "--rejects")
     kept: list[RowError] = []
     dropped = 0
-    rejects_file = RejectsFile(rejects, catalog.header_map) if rejects else None
+    rejects_file = RejectsFile(rejects, catalog.header_map, catalog.files) if rejects else None
     try:
         for outcome in catalog.check(jobs):
             if keep_errors is None or len(kept) < keep_errors:

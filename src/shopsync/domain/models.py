@@ -35,6 +35,14 @@ if TYPE_CHECKING:  # typing.Self is 3.11+; annotations are not evaluated at run 
 SKU_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 """1 to 64 characters of ``A-Z a-z 0-9 . _ -`` (docs/platform-api.md §2)."""
 
+SCIENTIFIC = re.compile(r"^[0-9](?:\.[0-9]+)?[eE]\+?[0-9]+$")
+"""``6.92019E+12``: how Excel shows a long number (a 13-digit EAN) in a General cell."""
+SCIENTIFIC_MESSAGE = (
+    "is in scientific notation, as Excel shows a long number, and its last digits are "
+    "lost; format the column as text in Excel (设置单元格格式为文本), type the codes "
+    "again, and export once more"
+)
+
 MAX_IMAGES = 20
 MAX_ATTRIBUTES = 50
 _IMAGE_SEPARATORS = re.compile(r"[|;\r\n]+")
@@ -77,6 +85,14 @@ def _normalize_decimal(value: Decimal) -> Decimal:
         if isinstance(exponent, int) and exponent > 0
         else normalized
     )
+
+
+def _refuse_scientific(value: str) -> str:
+    # A barcode like 6.92019E+12 passes as text, but names no product: the digits past
+    # the sixth are gone, and only the seller's sheet still has them.
+    if SCIENTIFIC.match(value):
+        raise ValueError(SCIENTIFIC_MESSAGE)
+    return value
 
 
 Sku = Annotated[str, StringConstraints(strip_whitespace=True, pattern=SKU_PATTERN)]
@@ -163,7 +179,7 @@ class Product(SkuRecord):
     description: Annotated[str, StringConstraints(max_length=20_000)] | None = None
     category: ShortText | None = None
     brand: ShortText | None = None
-    barcode: ShortText | None = None
+    barcode: Annotated[ShortText, AfterValidator(_refuse_scientific)] | None = None
     weight_kg: Weight | None = None
     status: Literal["active", "draft"] = "active"
     attributes: Attributes = Field(default_factory=dict)

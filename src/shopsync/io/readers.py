@@ -214,10 +214,17 @@ def _count_unquoted(line: str, char: str) -> int:
     return count
 
 
-def iter_rows(opened: OpenedFile) -> Iterator[SourceRow | RowError]:
-    """Yield the file's records; a file-level failure part-way ends it with a RowError."""
+def iter_rows(
+    opened: OpenedFile, on_empty: Callable[[int], None] | None = None
+) -> Iterator[SourceRow | RowError]:
+    """Yield the file's records; a file-level failure part-way ends it with a RowError.
+
+    ``on_empty`` is called with the line of each CSV/TSV record whose cells are all
+    empty (``,,,,``: what Excel writes for a row that once held something), which is
+    skipped.
+    """
     if opened.format in ("csv", "tsv"):
-        rows = _iter_csv(opened)
+        rows = _iter_csv(opened, on_empty)
     elif opened.workbook is not None:
         rows = _iter_workbook(opened, opened.workbook)
     elif opened.format == "jsonl":
@@ -239,7 +246,9 @@ def _file_failure(opened: OpenedFile, line: int | None, message: str) -> RowErro
     )
 
 
-def _iter_csv(opened: OpenedFile) -> Iterator[SourceRow | RowError]:
+def _iter_csv(
+    opened: OpenedFile, on_empty: Callable[[int], None] | None
+) -> Iterator[SourceRow | RowError]:
     with open_text(opened.path, opened.detected) as text:
         first_line = _skip_to_header(text)
 
@@ -247,7 +256,13 @@ def _iter_csv(opened: OpenedFile) -> Iterator[SourceRow | RowError]:
             opened.bytes_read = _position(text)
 
         yield from csv_records(
-            text, opened.name, tuple(opened.header), opened.delimiter or ",", first_line, progress
+            text,
+            opened.name,
+            tuple(opened.header),
+            opened.delimiter or ",",
+            first_line,
+            progress,
+            on_empty,
         )
 
 
@@ -289,12 +304,14 @@ def csv_records(
     delimiter: str,
     first_line: int,
     progress: Callable[[], None] | None = None,
+    on_empty: Callable[[int], None] | None = None,
 ) -> Iterator[SourceRow | RowError]:
     """The records of CSV ``lines`` whose first line is the file's line ``first_line``.
 
     Each record carries the physical line it starts on, counting the lines a quoted
-    newline spans; blank records are skipped; a record with cells past the header's
-    columns is a :class:`RowError`. ``progress`` is called every 64 records. Shared by
+    newline spans; blank lines are skipped, and so are records whose cells are all
+    empty, each reported to ``on_empty`` with its line; a record with cells past the
+    header's columns is a :class:`RowError`. ``progress`` is called every 64 records. Shared by
     the reader and by the worker processes that validate chunks of a file
     (:mod:`shopsync.catalog.parallel`).
     """
@@ -307,6 +324,13 @@ def csv_records(
         if progress is not None and not count & 63:
             progress()
         if not values or (len(values) == 1 and not values[0].strip()):
+            continue
+        first = values[0]
+        if (not first or first.isspace()) and not any(
+            value and not value.isspace() for value in values
+        ):
+            if on_empty is not None:
+                on_empty(line)
             continue
         if len(values) > width and any(v.strip() for v in values[width:]):
             yield RowError(

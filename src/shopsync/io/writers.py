@@ -27,6 +27,7 @@ import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
@@ -85,9 +86,19 @@ def is_regular_target(path: Path) -> bool:
         return True  # does not exist yet (or cannot be inspected: the write will say)
 
 
+@dataclass(frozen=True, slots=True)
+class CsvFormat:
+    """How a CSV file is written: its encoding, whether a byte-order mark leads, and
+    the delimiter. The default is plain UTF-8 with commas."""
+
+    encoding: str = "utf-8"
+    bom: bool = False
+    delimiter: str = ","
+
+
 @contextmanager
 def atomic_write(
-    path: Path, *, newline: str | None = None, mode: int | None = None
+    path: Path, *, newline: str | None = None, mode: int | None = None, encoding: str = "utf-8"
 ) -> Iterator[IO[str]]:
     """Open ``path`` for writing text, in the way that fits what the path is.
 
@@ -99,7 +110,7 @@ def atomic_write(
     collector's user.
     """
     if is_stdout(path):
-        with _standard_output(newline) as handle:
+        with _standard_output(newline, encoding) as handle:
             yield handle
         return
     target = path.resolve()
@@ -110,7 +121,7 @@ def atomic_write(
     except OSError as error:
         raise UsageError(f"cannot write {path}: {error.strerror}.") from None
     if kind is not None and (stat.S_ISCHR(kind) or stat.S_ISFIFO(kind)):
-        with _straight_into(path, target, newline) as handle:
+        with _straight_into(path, target, newline, encoding) as handle:
             yield handle
         return
     if kind is not None and not stat.S_ISREG(kind):
@@ -118,13 +129,13 @@ def atomic_write(
             f"cannot write {path}: it is not a regular file, a character device or a FIFO.",
             hint="Name a file to write, or - for standard output.",
         )
-    with _replacing(path, target, newline, mode) as handle:
+    with _replacing(path, target, newline, mode, encoding) as handle:
         yield handle
 
 
 @contextmanager
 def _replacing(
-    path: Path, target: Path, newline: str | None, mode: int | None
+    path: Path, target: Path, newline: str | None, mode: int | None, encoding: str
 ) -> Iterator[IO[str]]:
     directory = target.parent
     try:
@@ -133,7 +144,7 @@ def _replacing(
     except OSError as error:
         raise UsageError(f"cannot write {path}: {error.strerror}.") from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as handle:
+        with os.fdopen(fd, "w", encoding=encoding, newline=newline) as handle:
             yield handle
             handle.flush()
             if mode is not None:
@@ -146,27 +157,29 @@ def _replacing(
 
 
 @contextmanager
-def _straight_into(path: Path, target: Path, newline: str | None) -> Iterator[IO[str]]:
+def _straight_into(
+    path: Path, target: Path, newline: str | None, encoding: str
+) -> Iterator[IO[str]]:
     # No O_CREAT and no O_TRUNC: the device or FIFO exists, and truncating means nothing to
     # it. Opening a FIFO blocks until a reader opens the other end, as a shell's > does.
     try:
         fd = os.open(target, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
     except OSError as error:
         raise UsageError(f"cannot write {path}: {error.strerror}.") from None
-    with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as handle:
+    with os.fdopen(fd, "w", encoding=encoding, newline=newline) as handle:
         yield handle
 
 
 @contextmanager
-def _standard_output(newline: str | None) -> Iterator[IO[str]]:
-    # UTF-8 whatever the locale says, like every other file shopsync writes; the wrapper is
+def _standard_output(newline: str | None, encoding: str) -> Iterator[IO[str]]:
+    # The file's encoding (UTF-8 unless asked) whatever the locale says; the wrapper is
     # detached at the end so that closing it leaves the process's stdout open.
     sys.stdout.flush()
     buffer = getattr(sys.stdout, "buffer", None)
     if buffer is None:  # a text-only stream (a test's StringIO): write to it as it is
         yield sys.stdout
         return
-    handle = io.TextIOWrapper(buffer, encoding="utf-8", newline=newline, write_through=True)
+    handle = io.TextIOWrapper(buffer, encoding=encoding, newline=newline, write_through=True)
     try:
         yield handle
         handle.flush()
@@ -174,11 +187,18 @@ def _standard_output(newline: str | None) -> Iterator[IO[str]]:
         handle.detach()
 
 
-def write_csv(path: Path, header: Sequence[str], rows: Iterator[Mapping[str, Any]]) -> int:
+def write_csv(
+    path: Path,
+    header: Sequence[str],
+    rows: Iterator[Mapping[str, Any]],
+    form: CsvFormat = CsvFormat(),
+) -> int:
     """Write ``rows`` under ``header`` atomically with safe cells; return how many were written."""
     count = 0
-    with atomic_write(path, newline="") as handle:
-        writer = csv.writer(handle)
+    with atomic_write(path, newline="", encoding=form.encoding) as handle:
+        if form.bom:
+            handle.write("\ufeff")
+        writer = csv.writer(handle, delimiter=form.delimiter)
         writer.writerow([safe_cell(name) for name in header])
         for row in rows:
             writer.writerow([safe_cell(row.get(name)) for name in header])
@@ -209,9 +229,13 @@ class SpooledRowsWriter:
     memory stays flat however many rows are rejected; :meth:`close` writes the CSV.
     """
 
-    def __init__(self, path: Path, trailing: Sequence[str] = ()) -> None:
-        """``trailing`` columns (``error``, say) go last, after the rows' own columns."""
+    def __init__(
+        self, path: Path, trailing: Sequence[str] = (), form: CsvFormat | None = None
+    ) -> None:
+        """``trailing`` columns (``error``, say) go last, after the rows' own columns;
+        ``form`` says how the CSV is encoded and delimited (default: UTF-8, commas)."""
         self.path = path
+        self.form = form or CsvFormat()
         self.count = 0
         self._trailing = list(trailing)
         self._columns: dict[str, None] = {}
@@ -231,7 +255,8 @@ class SpooledRowsWriter:
         self._spool.seek(0)
         header = [*self._columns, *self._trailing]
         try:
-            return write_csv(self.path, header, (json.loads(line) for line in self._spool))
+            rows = (json.loads(line) for line in self._spool)
+            return write_csv(self.path, header, rows, self.form)
         finally:
             self._spool.close()
 

@@ -184,6 +184,7 @@ class RunJob:
         """A snapshot for progress displays; safe to call from another thread."""
         counts = self._current_counts()
         counts.rejected = self._input.rejected
+        counts.skipped = self.reader.stats.skipped
         done, total = self.reader.progress()
         wait = self.platform.throttle_wait()
         unit = "SKUs" if self.report.command == "stock" else "products"
@@ -224,7 +225,7 @@ class RunJob:
             if named is not None:
                 check_output_path(named, option)
         rejects_path = self.outputs.rejects or self._default_path("rejects")
-        rejects = RejectsFile(rejects_path, self.reader.header_map)
+        rejects = RejectsFile(rejects_path, self.reader.header_map, self.reader.files)
         self._failed = SpooledRowsWriter(
             self.outputs.failed or self._default_path("failed"),
             trailing=("error_code", "error_message"),
@@ -277,6 +278,7 @@ class RunJob:
     def _finish(self, rejects: RejectsFile, error: ShopsyncError | None) -> None:
         counts = self._current_counts()
         counts.rejected = self._input.rejected
+        counts.skipped = self.reader.stats.skipped
         outputs: dict[str, str] = {}
         if self.outputs.runs_dir is not None and (
             (rejects.count and self.outputs.rejects is None)

@@ -76,7 +76,9 @@ def plan(catalog: Catalog, target: Target, options: JobOptions, outputs: Outputs
         check_output_path(outputs.rejects, "--rejects")  # before reading, not after
     counts = RunCounts()
     rejected: list[RowError] = []
-    rejects = RejectsFile(outputs.rejects, catalog.header_map) if outputs.rejects else None
+    rejects = (
+        RejectsFile(outputs.rejects, catalog.header_map, catalog.files) if outputs.rejects else None
+    )
     result = PlanResult(counts, rejected=rejected, rejects_path=outputs.rejects)
     with Ledger(target.ledger_dir) as ledger:
         planner = Planner(

@@ -28,6 +28,8 @@ class RunCounts:
     rejected: int = 0
     resumed: int = 0
     """Items of batches left pending by an earlier run, sent again first."""
+    skipped: int = 0
+    """Input rows whose cells are all empty: read, but neither products nor rejected."""
 
     @property
     def processed(self) -> int:
@@ -43,6 +45,7 @@ class RunCounts:
             "failed": self.failed,
             "rejected": self.rejected,
             "resumed": self.resumed,
+            "skipped": self.skipped,
         }
 
 

@@ -120,7 +120,8 @@ def show_validation(output: Output, report: ValidationReport) -> None:
     stats = report.stats
     output.line(
         f"{stats.rows} rows: {stats.valid} valid, {stats.invalid} invalid"
-        f" in {len(report.files)} file{'s' if len(report.files) != 1 else ''}."
+        + (f", {stats.skipped} empty (skipped)" if stats.skipped else "")
+        + f" in {len(report.files)} file{'s' if len(report.files) != 1 else ''}."
     )
     if report.rejects_path:
         as_csv = (
@@ -373,6 +374,8 @@ def show_run_summary(output: Output, report: RunReport, elapsed: float) -> None:
             f"{counts.get('rejected', 0)} rejected"
         )
         unit = "products"
+    if counts.get("skipped"):
+        done_text += f", {counts['skipped']} empty rows skipped"
     ended = "Done" if report.error is None else "Stopped"
     output.line(
         f"{ended} in {_seconds(elapsed)} ({rate:.0f} {unit}/s): {done_text}; "
