@@ -381,7 +381,8 @@ def test_utf16_in_unicode_text_out(tmp_path: Path) -> None:
     data = rejects.read_bytes()
     assert data.startswith(codecs.BOM_UTF16_LE)
     assert data[2:].decode("utf-16-le") == (
-        f"商品编码\t商品名称\t价格\terror\r\nA-1\t手机\t'-5\t{source}:2: 价格: must be greater than 0\r\n"
+        "商品编码\t商品名称\t价格\terror\r\n"
+        f"A-1\t手机\t'-5\t{source}:2: 价格: must be greater than 0\r\n"
     )
     (row,) = Catalog([rejects])
     assert isinstance(row, RowError)
@@ -393,10 +394,13 @@ def test_utf8_and_windows_1252_in_give_utf8_with_bom_and_the_same_delimiter(tmp_
     source = tmp_path / "de.csv"
     source.write_bytes("sku;title;price\nDE-1;Kaffeemühle;-1\n".encode("cp1252"))
     rejects = _rejects_of(source, tmp_path)
-    assert rejects.read_bytes() == (
-        "\ufeffsku;title;price;error\r\n"
-        f"DE-1;Kaffeemühle;'-1;{source}:2: price: must be greater than 0\r\n"
-    ).encode("utf-8")
+    assert (
+        rejects.read_bytes()
+        == (
+            "\ufeffsku;title;price;error\r\n"
+            f"DE-1;Kaffeemühle;'-1;{source}:2: price: must be greater than 0\r\n"
+        ).encode()
+    )
     (row,) = Catalog([rejects])
     assert isinstance(row, RowError) and row.row.raw[1] == "Kaffeemühle"
 
