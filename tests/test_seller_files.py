@@ -343,11 +343,15 @@ def test_map_attr_makes_a_column_an_attribute(tmp_path: Path) -> None:
     assert row.product.attributes == {"颜色": "红色"}
 
 
-def test_map_attr_needs_a_name() -> None:
+def test_map_attr_needs_a_name_and_a_record_with_attributes() -> None:
     from shopsync.errors import UsageError  # noqa: PLC0415
 
     with pytest.raises(UsageError, match="name the attribute"):
         parse_user_mapping(["attr:=颜色"], ["attributes"])
+    with pytest.raises(UsageError, match=r"'colour' is not a field; .*, or attr:NAME for an"):
+        parse_user_mapping(["colour=颜色"], ["sku", "attributes"])
+    with pytest.raises(UsageError, match=r"'attr:颜色' is not a field; fields are: sku, stock\.$"):
+        parse_user_mapping(["attr:颜色=颜色"], ["sku", "stock"])  # a stock file has none
 
 
 # -- the rejects file, in the Excel that wrote the input ---------------------------------

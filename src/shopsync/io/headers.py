@@ -174,7 +174,8 @@ def parse_user_mapping(pairs: Iterable[str], fields: Iterable[str]) -> dict[str,
         if target not in known:
             raise UsageError(
                 f"--map {pair!r}: {target!r} is not a field; "
-                f"fields are: {', '.join(sorted(known))}."
+                f"fields are: {', '.join(sorted(known))}"
+                + (", or attr:NAME for an attribute." if "attributes" in known else ".")
             )
         mapping[target] = column
     return mapping
