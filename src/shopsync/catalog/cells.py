@@ -75,7 +75,7 @@ class Unreadable:
         return self.text
 
 
-def read_amounts(data: dict[str, Any], decimal_comma: bool) -> None:
+def read_amounts(data: dict[str, Any], *, decimal_comma: bool) -> None:
     """Prices and weights written as sellers write them, made plain numbers, in place.
 
     ``￥3,999.00`` becomes ``3999.00`` and, if the row names no currency, sets it to
@@ -161,7 +161,18 @@ def cells_to_data(
         }
         if found:
             data["attributes"] = found
-    read_amounts(data, decimal_comma)
+    if decimal_comma:
+        read_amounts(data, decimal_comma=True)
+        return data
+    # The common case inline (plain numbers, or none): str methods take half the time of
+    # the regular expression, and read_amounts a call and a loop more, per row.
+    price = data.get("price")
+    weight = data.get("weight_kg")
+    if not (
+        (price is None or (price.isascii() and price.replace(".", "", 1).isdigit()))
+        and (weight is None or (weight.isascii() and weight.replace(".", "", 1).isdigit()))
+    ):
+        read_amounts(data, decimal_comma=False)
     return data
 
 

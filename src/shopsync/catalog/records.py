@@ -360,7 +360,7 @@ class RecordReader(Generic[RecordT]):
                 self._warn_unknown(plan, key)
         if attributes:
             data["attributes"] = attributes
-        read_amounts(data, plan.opened.decimal_comma)
+        read_amounts(data, decimal_comma=plan.opened.decimal_comma)
         return data, sources
 
 
