@@ -73,7 +73,9 @@ class AmountError(ValueError):
     """Text that is no amount, or one the file's decimal rule cannot decide."""
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, though never changed: a frozen dataclass's __init__ is several times slower,
+# and one may be made per row.
+@dataclass(slots=True)
 class Amount:
     """An amount read from a cell: its plain decimal text, and what else was learned."""
 
@@ -99,11 +101,12 @@ def read_amount(text: str, *, decimal_comma: bool) -> Amount | None:
     value = value.strip()
     sign, value = _take_sign(value)
     currency = None
-    prefix = _PREFIX.match(value)
+    # Signs and words are looked for only where a number does not start or end.
+    prefix = _PREFIX.match(value) if value and not value[0].isdigit() else None
     if prefix and (prefix["sign"] or _code(prefix["code"])):
         currency = _PREFIXES[prefix["sign"]] if prefix["sign"] else _code(prefix["code"])
         value = value[prefix.end() :]
-    suffix = _SUFFIX.search(value)
+    suffix = _SUFFIX.search(value) if value and not value[-1].isdigit() else None
     if suffix and (suffix["word"] or _code(suffix["code"])):
         named = _SUFFIXES[suffix["word"]] if suffix["word"] else _code(suffix["code"])
         if currency is not None and named != currency:
