@@ -117,7 +117,8 @@ def test_messages_name_the_sheet_and_its_row_numbers(tmp_path: Path) -> None:
     [error] = report.errors
     assert (error.row.file, error.row.line) == (f"{path}[Products]", 4)
     assert [e.message for e in error.errors] == ["must be greater than 0"]
-    with (tmp_path / "r.csv").open(encoding="utf-8", newline="") as handle:
+    # UTF-8 with a byte-order mark, so that the Excel that wrote the workbook reads it.
+    with (tmp_path / "r.csv").open(encoding="utf-8-sig", newline="") as handle:
         rejected = list(csv.reader(handle))
     assert rejected[0] == [*HEADER, "error"]
     assert rejected[1][:2] == ["A-1", "Mug"]
