@@ -55,6 +55,7 @@ from shopsync.platforms.base import (
     StockChange,
     capabilities_of,
     derive_idempotency_key,
+    error_code_of,
     error_scope_of,
     raw_code_of,
 )
@@ -326,12 +327,16 @@ class StockJob(RunJob):
         try:
             self._send(batch)
         except ShopsyncError as error:
-            self._fail(batch, getattr(error, "code", None) or type(error).__name__, error.message)
+            batch_only = not isinstance(error, AuthError) and (
+                error_scope_of(self.platform, error) is ErrorScope.BATCH
+            )
+            if batch_only:  # refused as a whole: its rows failed, the run goes on
+                self._fail(batch, error_code_of(error), error.message)
+                return
+            # About the platform or the credentials, not the rows: they stay out of the
+            # failed file and are sent by the next run (a delta file's batch is not done).
             with self._lock:
-                batch_only = not isinstance(error, AuthError) and (
-                    error_scope_of(self.platform, error) is ErrorScope.BATCH
-                )
-                if self._fatal is None and not batch_only:
+                if self._fatal is None:
                     self._fatal = error
         except Exception as error:  # a worker must record, never die silently
             self._fail(batch, "INTERNAL", str(error))

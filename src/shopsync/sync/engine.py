@@ -383,7 +383,9 @@ class Engine:
     def _fail_on(self, batch: _Batch, error: ShopsyncError) -> None:
         """Fail ``batch``'s items for ``error``; stop the run unless only the batch is at fault."""
         if isinstance(error, AuthError):
-            self._fail_batch(batch, "AUTH", error.message, settle=True)
+            # Refused before anything was applied, for the credentials, not the rows:
+            # they are not failed rows, the next run plans them again.
+            self.ledger.finish_batch(batch.key)
             self._set_fatal(error)
             return
         if error_scope_of(self.platform, error) is ErrorScope.BATCH:
@@ -392,10 +394,9 @@ class Engine:
             # fail; the run goes on with the next batch.
             self._fail_batch(batch, error_code_of(error), error.message, settle=True)
             return
-        # Past every retry: the batch may or may not have been applied. It stays pending
-        # in the ledger, so the next run settles it (see the module doc) before the rest.
-        code = getattr(error, "code", None) or type(error).__name__
-        self._fail_batch(batch, code, error.message, settle=False)
+        # About the platform (unreachable, failing past every retry), not the rows: they
+        # stay out of the failed file, and the batch stays pending in the ledger, so the
+        # next run settles it (see the module doc) before the rest.
         self._set_fatal(error)
 
     def _set_fatal(self, error: ShopsyncError) -> None:
