@@ -260,11 +260,6 @@ def test_an_unreachable_platform_is_said_in_one_sentence(runner: CliRunner) -> N
     assert "NewConnectionError" not in output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine side of issue 11 item 9: rows of a batch that failed for the platform "
-    "(ErrorScope.PLATFORM, the seam branch) still go to the failed file",
-)
 def test_an_unreachable_platform_leaves_rows_for_the_next_run(
     runner: CliRunner, tmp_path: Path
 ) -> None:
