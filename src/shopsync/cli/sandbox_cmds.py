@@ -110,6 +110,16 @@ def sandbox_group() -> None:
     help="Fraction of requests committed, then cut without a response.",
 )
 @click.option(
+    "--ignore-idempotency-keys",
+    is_flag=True,
+    help="Apply every request as new, whatever its Idempotency-Key.",
+)
+@click.option(
+    "--allow-duplicate-skus",
+    is_flag=True,
+    help="Let a create of an existing SKU make a second product.",
+)
+@click.option(
     "--seed",
     type=int,
     default=0,
@@ -153,6 +163,8 @@ def serve_command(
     slow_rate: float,
     slow_ms: float,
     drop_after_commit_rate: float,
+    ignore_idempotency_keys: bool,
+    allow_duplicate_skus: bool,
     seed: int,
     orders: int,
     order_rate: float,
@@ -183,6 +195,8 @@ def serve_command(
         slow_rate=slow_rate,
         slow_ms=slow_ms,
         drop_after_commit_rate=drop_after_commit_rate,
+        ignore_idempotency_keys=ignore_idempotency_keys,
+        allow_duplicate_skus=allow_duplicate_skus,
         seed=seed,
         orders=orders,
         order_rate=order_rate,

@@ -409,7 +409,11 @@ class SandboxApp:
 
     def __init__(self, config: SandboxConfig, store: Store | None = None) -> None:
         self.config = config
-        self.store = store if store is not None else Store(config.db_path)
+        self.store = (
+            store
+            if store is not None
+            else Store(config.db_path, unique_skus=not config.allow_duplicate_skus)
+        )
         self.stats = Stats()
         self.faults = FaultInjector(config)
         self.limiter = RateLimiter(config.rate, config.burst)
@@ -690,7 +694,11 @@ class SandboxApp:
                 payload = _parse_json(raw)
             reservation: Reservation | None = None
             key = request.headers.get("idempotency-key")
-            if request.method == "POST" and key is not None:
+            if (
+                request.method == "POST"
+                and key is not None
+                and not self.config.ignore_idempotency_keys
+            ):
                 begun = self._idempotency_begin(principal, key, request, payload)
                 if isinstance(begun, Reply):
                     return begun.response()
@@ -917,12 +925,19 @@ class SandboxApp:
         return values
 
     def _exec_create(self, values: dict[str, Any]) -> Reply:
-        existing = self.store.product_ids_by_skus([values["sku"]])
+        existing = self._taken_skus([values["sku"]])
         if existing:
             raise self._sku_exists(values["sku"], existing[values["sku"]])
         row = self._new_row(values, rfc3339(self.config.clock()))
         self.store.insert_products([row])
         return Reply.json(201, row.to_json(), [("Location", f"/products/{row.product_id}")])
+
+    def _taken_skus(self, skus: Iterable[str]) -> dict[str, str]:
+        """Product ids by SKU for the SKUs a create or a rename may not take (none at all
+        where duplicate SKUs are allowed)."""
+        if self.config.allow_duplicate_skus:
+            return {}
+        return self.store.product_ids_by_skus(skus)
 
     @staticmethod
     def _sku_exists(sku: str, product_id: str) -> ApiError:
@@ -986,9 +1001,7 @@ class SandboxApp:
     def _exec_batch(self, plan: BatchPlan) -> Reply:
         now = rfc3339(self.config.clock())
         # Creates first, then updates, each list in input order; later items see earlier ones.
-        taken = self.store.product_ids_by_skus(
-            item.values["sku"] for item in plan.creates if not item.errors
-        )
+        taken = self._taken_skus(item.values["sku"] for item in plan.creates if not item.errors)
         new_rows: list[ProductRow] = []
         create_results: list[dict[str, Any]] = []
         for item in plan.creates:
@@ -1019,7 +1032,8 @@ class SandboxApp:
                 )
                 continue
             row = self._new_row(item.values, now)
-            taken[sku] = row.product_id
+            if not self.config.allow_duplicate_skus:
+                taken[sku] = row.product_id
             new_rows.append(row)
             create_results.append({"sku": sku, "product_id": row.product_id, "status": "ok"})
         if new_rows:
@@ -1069,7 +1083,7 @@ class SandboxApp:
         """Apply ``changes`` to ``row`` and store it, if anything changes at all."""
         new_sku = changes.get("sku")
         if new_sku is not None and new_sku != row.sku:
-            other = self.store.product_ids_by_skus([new_sku]).get(new_sku)
+            other = self._taken_skus([new_sku]).get(new_sku)
             if other is not None:
                 raise self._sku_exists(new_sku, other)
         if all(row.values.get(name) == value for name, value in changes.items()):
@@ -1114,8 +1128,8 @@ class SandboxApp:
     def _exec_list(self, query: tuple[list[str] | None, int, int]) -> Reply:
         skus, after, limit = query
         if skus is not None:
-            rows = self.store.products_by_skus(skus)
-            items = [rows[sku].to_json() for sku in dict.fromkeys(skus) if sku in rows]
+            matches = self.store.products_with_skus(skus)
+            items = [row.to_json() for sku in dict.fromkeys(skus) for row in matches.get(sku, [])]
             return Reply.json(200, {"items": items, "next_cursor": None})
         page = self.store.list_products(after, limit + 1)
         next_cursor = None

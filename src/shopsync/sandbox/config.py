@@ -54,6 +54,12 @@ class SandboxConfig:
     slow_ms: float = 5000.0
     drop_after_commit_rate: float = 0.0
     """Fraction of requests processed (and committed) whose connection is then cut unanswered."""
+    ignore_idempotency_keys: bool = False
+    """Apply every request as new, whatever its ``Idempotency-Key`` (as platforms that do not
+    honour keys do): no replay, no mismatch check, nothing stored for the key."""
+    allow_duplicate_skus: bool = False
+    """Let a create of an SKU that exists make a second product (no ``SKU_EXISTS``), as
+    platforms without SKU uniqueness do. Lookups by SKU then answer every product with it."""
     seed: int = 0
     """Seed of the fault, jitter and order generators."""
     orders: int = 0

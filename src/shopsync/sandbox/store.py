@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from shopsync.errors import UsageError
 from shopsync.sandbox.validation import PRODUCT_FIELDS
 
 _SCHEMA = """
@@ -31,8 +32,6 @@ CREATE TABLE IF NOT EXISTS products (
     updated_at TEXT NOT NULL,
     data TEXT NOT NULL
 );
--- SKUs are unique among live products only: archiving a product frees its SKU.
-CREATE UNIQUE INDEX IF NOT EXISTS products_live_sku ON products (sku) WHERE archived = 0;
 CREATE TABLE IF NOT EXISTS tokens (
     token TEXT PRIMARY KEY,
     client_id TEXT NOT NULL,
@@ -58,6 +57,17 @@ CREATE TABLE IF NOT EXISTS orders (
 );
 CREATE INDEX IF NOT EXISTS orders_updated ON orders (updated_at, order_id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+# SKUs are unique among live products only: archiving a product frees its SKU. A shop
+# that allows duplicate SKUs keeps a plain index instead, for its lookups.
+_UNIQUE_SKUS = """
+DROP INDEX IF EXISTS products_sku;
+CREATE UNIQUE INDEX IF NOT EXISTS products_live_sku ON products (sku) WHERE archived = 0;
+"""
+_DUPLICATE_SKUS = """
+DROP INDEX IF EXISTS products_live_sku;
+CREATE INDEX IF NOT EXISTS products_sku ON products (sku) WHERE archived = 0;
 """
 
 # SQLite builds before 3.32 allow 999 bound parameters per statement.
@@ -129,7 +139,7 @@ class TokenInfo:
 class Store:
     """The shop's state in one SQLite database (a file, or ``:memory:``)."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, unique_skus: bool = True) -> None:
         self.path = path
         self.lock = threading.RLock()
         # isolation_level=None: the store issues BEGIN/COMMIT itself, one per request.
@@ -143,6 +153,15 @@ class Store:
                 self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("PRAGMA busy_timeout=5000")
             self._conn.executescript(_SCHEMA)
+            try:
+                self._conn.executescript(_UNIQUE_SKUS if unique_skus else _DUPLICATE_SKUS)
+            except sqlite3.IntegrityError:
+                self._conn.close()
+                raise UsageError(
+                    f"The sandbox shop {path} holds products that share an SKU, made while "
+                    "duplicate SKUs were allowed.",
+                    hint="Serve it with --allow-duplicate-skus again, or use another --db file.",
+                ) from None
 
     def close(self) -> None:
         """Close the database connection."""
@@ -188,17 +207,27 @@ class Store:
     # -- products ------------------------------------------------------------------------
 
     def products_by_skus(self, skus: Iterable[str]) -> dict[str, ProductRow]:
-        """Live products whose SKU is in ``skus``, by SKU."""
+        """Live products whose SKU is in ``skus``, by SKU (the oldest, if SKUs repeat)."""
+        return {sku: rows[0] for sku, rows in self.products_with_skus(skus).items()}
+
+    def products_with_skus(self, skus: Iterable[str]) -> dict[str, list[ProductRow]]:
+        """Every live product whose SKU is in ``skus``, by SKU, oldest first.
+
+        One product per SKU, unless the shop allows duplicate SKUs.
+        """
         wanted = list(dict.fromkeys(skus))
-        found: dict[str, ProductRow] = {}
+        found: dict[str, list[ProductRow]] = {}
         with self.lock:
             for start in range(0, len(wanted), _CHUNK):
                 chunk = wanted[start : start + _CHUNK]
                 marks = ",".join("?" * len(chunk))
-                sql = f"SELECT {_COLUMNS} FROM products WHERE archived = 0 AND sku IN ({marks})"  # noqa: S608 - only placeholders are interpolated
+                sql = (
+                    f"SELECT {_COLUMNS} FROM products WHERE archived = 0 AND sku IN ({marks})"  # noqa: S608 - only placeholders are interpolated
+                    " ORDER BY id"
+                )
                 for raw in self._conn.execute(sql, chunk):
                     row = _row(raw)
-                    found[row.sku] = row
+                    found.setdefault(row.sku, []).append(row)
         return found
 
     def product_ids_by_skus(self, skus: Iterable[str]) -> dict[str, str]:
@@ -269,7 +298,7 @@ class Store:
             )
 
     def stocks_by_skus(self, skus: Iterable[str]) -> dict[str, tuple[int, int, int]]:
-        """``sku -> (id, stock, version)`` for live products."""
+        """``sku -> (id, stock, version)`` for live products (the oldest, if SKUs repeat)."""
         wanted = list(dict.fromkeys(skus))
         found: dict[str, tuple[int, int, int]] = {}
         with self.lock:
@@ -278,10 +307,11 @@ class Store:
                 marks = ",".join("?" * len(chunk))
                 sql = (
                     "SELECT sku, id, stock, version FROM products"  # noqa: S608 - only placeholders are interpolated
-                    f" WHERE archived = 0 AND sku IN ({marks})"
+                    f" WHERE archived = 0 AND sku IN ({marks}) ORDER BY id"
                 )
                 for sku, row_id, stock, version in self._conn.execute(sql, chunk):
-                    found[sku] = (row_id, stock, version)
+                    # Where SKUs repeat, inventory changes go to the oldest product.
+                    found.setdefault(sku, (row_id, stock, version))
         return found
 
     def archive_product(self, product_id: str, updated_at: str) -> bool:
