@@ -366,3 +366,22 @@ def capabilities_of(platform: object) -> Capabilities:
     if isinstance(declared, Capabilities):
         return declared
     return Capabilities(max_batch_size=int(getattr(platform, "max_batch_size", 1)))
+
+
+def error_code_of(error: Exception) -> str:
+    """The code a failed file shows for an item failed by ``error`` (the platform's own)."""
+    code = getattr(error, "code", None)
+    if isinstance(code, str) and code:
+        return code
+    if isinstance(error, APIError) and error.status is not None:
+        return f"HTTP_{error.status}"
+    return type(error).__name__
+
+
+def raw_code_of(platform: object, code: ItemCode, operation: str) -> str:
+    """The platform's own code for ``code`` in ``operation`` (``products``, ``inventory``),
+    for an outcome the core settles without asking (a SKU its lookup did not find): what
+    the failed file would have shown had the platform answered. Default: the name."""
+    rule = getattr(platform, "raw_code", None)
+    raw = rule(code, operation) if callable(rule) else None
+    return raw if isinstance(raw, str) and raw else code.name
