@@ -38,14 +38,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from shopsync.domain.digest import canonical_json
 from shopsync.errors import (
-    APIError,
     AuthError,
     PlatformError,
     ShopsyncError,
-    TransportError,
     UsageError,
 )
-from shopsync.platforms.base import OrderLine, RemoteOrder
+from shopsync.platforms.base import ErrorScope, OrderLine, RemoteOrder, error_scope_of
 
 if TYPE_CHECKING:
     from shopsync.platforms.base import Platform
@@ -427,18 +425,18 @@ class OrderEvent:
         }
 
 
-def is_transient(error: ShopsyncError) -> bool:
+def is_transient(error: ShopsyncError, platform: object = None) -> bool:
     """Whether a failed poll may succeed later without anyone changing anything.
 
     Auth errors are final: the client already fetched a new token and replayed once, so
-    a refusal now means the credentials or scopes are wrong. So are 4xx answers other
-    than 408 and 429 (a malformed query stays malformed).
+    a refusal now means the credentials or scopes are wrong. So is a request the platform
+    refused as it is (scope ``BATCH``: a malformed query stays malformed); what is about
+    the platform (outage, throttling, transport) passes. ``platform`` rules on the scope
+    where it has a rule of its own.
     """
-    if isinstance(error, AuthError):
+    if isinstance(error, AuthError) or not isinstance(error, PlatformError):
         return False
-    if isinstance(error, APIError):
-        return error.status is None or error.status in (408, 429) or error.status >= 500
-    return isinstance(error, (TransportError, PlatformError))
+    return error_scope_of(platform, error) is not ErrorScope.BATCH
 
 
 @dataclass
@@ -567,7 +565,7 @@ class Watcher:
             try:
                 events = self.poll_once()
             except ShopsyncError as error:
-                if not is_transient(error):
+                if not is_transient(error, self.platform):
                     raise
                 self.failures += 1
                 delay = min(interval * self.backoff(), max(interval, MAX_BACKOFF))

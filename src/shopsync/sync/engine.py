@@ -10,8 +10,8 @@ The flow, one stream from file to platform::
 Every batch is written to the ledger as pending, with its ``Idempotency-Key``, before its
 request leaves, and settled after its results are recorded. A run that crashes or is
 killed leaves its unsettled batches in the ledger; the next run sends exactly those
-requests again, with the same keys, before anything else. A create answered ``EXISTS``
-becomes an update of the existing product; an update answered ``NOT_FOUND`` (deleted on
+requests again, with the same keys, before anything else. A create answered "exists"
+becomes an update of the existing product; an update answered "not found" (deleted on
 the platform) becomes a create.
 
 What happens to a write whose outcome is unknown (sent, no answer) follows the
