@@ -36,6 +36,7 @@ from typing import Any, ClassVar, Literal
 from shopsync.catalog.records import RecordReader, RejectsFile
 from shopsync.domain.digest import canonical_json
 from shopsync.domain.models import SourceRow, StockLine, ValidRow
+from shopsync.domain.timefmt import now_rfc3339
 from shopsync.errors import (
     AmbiguousWriteError,
     AuthError,
@@ -57,7 +58,7 @@ from shopsync.platforms.base import (
     error_scope_of,
     raw_code_of,
 )
-from shopsync.state.audit import AuditLog, AuditRecord, now_rfc3339
+from shopsync.state.audit import AuditLog, AuditRecord
 from shopsync.state.ledger import Ledger
 from shopsync.sync.report import ItemOutcome, RunCounts
 from shopsync.sync.workers import chunked, send_batches

@@ -37,6 +37,7 @@ from typing import Any
 
 from shopsync.domain.digest import compact_json
 from shopsync.domain.models import Product, SourceRow, product_digest
+from shopsync.domain.timefmt import now_rfc3339
 from shopsync.errors import (
     AmbiguousWriteError,
     AuthError,
@@ -56,7 +57,7 @@ from shopsync.platforms.base import (
     error_code_of,
     error_scope_of,
 )
-from shopsync.state.audit import AuditLog, AuditRecord, now_rfc3339
+from shopsync.state.audit import AuditLog, AuditRecord
 from shopsync.state.ledger import Ledger, LedgerEntry
 from shopsync.sync.planner import (
     Change,
