@@ -11,7 +11,8 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from shopsync.domain.models import Product
+from shopsync.domain.models import Product, SourceRow, ValidRow
+from shopsync.errors import AmbiguousWriteError
 from shopsync.platforms import (
     GenericPlatform,
     Platform,
@@ -20,6 +21,10 @@ from shopsync.platforms import (
     connect,
     derive_idempotency_key,
 )
+from shopsync.state.ledger import Ledger
+from shopsync.sync.engine import Engine, EngineOptions
+from shopsync.sync.planner import Planner
+from shopsync.sync.report import ItemOutcome
 from test_http_support import (
     FakeTime,
     TokenEndpoint,
@@ -39,7 +44,7 @@ def product(sku: str, price: str = "9.90") -> Product:
 
 
 def platform_for(
-    srv: HTTPServer, tmp_path: Path, *, trust: bool = True, fake: FakeTime | None = None
+    srv: HTTPServer, tmp_path: Path, *, trust: bool | None = True, fake: FakeTime | None = None
 ) -> GenericPlatform:
     fake = fake or FakeTime()
     settings = make_settings(tmp_path, srv.url_for("").rstrip("/"))
@@ -186,19 +191,36 @@ def test_commit_then_drop_is_retried_with_the_same_key_one_product(
     assert list(shop.products) == ["A"]
 
 
+def engine_upload(
+    platform: GenericPlatform, tmp_path: Path, products: list[Product]
+) -> list[tuple[str, str, str | None]]:
+    """Send ``products`` through the engine (which owns reconciliation): sku, action, id."""
+    outcomes: list[ItemOutcome] = []
+    with Ledger(tmp_path / "ledger") as ledger:
+        engine = Engine(
+            platform,
+            ledger,
+            namespace="test",
+            run_id="run",
+            profile="test",
+            options=EngineOptions(workers=1),
+            on_outcome=outcomes.append,
+        )
+        rows = [ValidRow(SourceRow("f.csv", n + 2, {}), p) for n, p in enumerate(products)]
+        engine.apply(Planner(ledger).plan(rows))
+    return [(o.sku, o.action, o.product_id) for o in outcomes]
+
+
 def test_commit_then_drop_without_keys_is_reconciled_by_lookup(
     server: HTTPServer, tmp_path: Path
 ) -> None:
     # This platform ignores keys: a blind resend would create "A" twice (here: SKU_EXISTS).
     shop = FakeShop(drop_first_batch=True, honour_keys=False).install(server)
     with platform_for(server, tmp_path, trust=False) as platform:
-        result = platform.write_products([product("A"), product("B")])
+        outcomes = engine_upload(platform, tmp_path, [product("A"), product("B")])
     assert len(shop.batches) == 1  # nothing was sent again: both were found
-    assert shop.lookups == ["A,B"]
-    assert [(r.sku, r.ok, r.product_id, r.reconciled) for r in result.created] == [
-        ("A", True, "p1", True),
-        ("B", True, "p2", True),
-    ]
+    assert shop.lookups == ["A,B"]  # looked up before anything was sent again
+    assert outcomes == [("A", "created", "p1"), ("B", "created", "p2")]
     assert len(shop.products) == 2
 
 
@@ -217,13 +239,10 @@ def test_reconciliation_resends_only_what_is_missing(server: HTTPServer, tmp_pat
     TokenEndpoint().install(server)
     server.expect_request("/products/batch", method="POST").respond_with_handler(lose_b_then_drop)
     server.expect_request("/products", method="GET").respond_with_handler(shop.lookup)
-    with platform_for(server, tmp_path, trust=False) as platform:
-        result = platform.write_products([product("A"), product("B")])
+    with platform_for(server, tmp_path, trust=None) as platform:
+        outcomes = engine_upload(platform, tmp_path, [product("A"), product("B")])
     assert [b["create"][0]["sku"] for _, b in shop.batches] == ["B"]
-    assert [(r.sku, r.ok, r.reconciled) for r in result.created] == [
-        ("A", True, True),
-        ("B", True, False),
-    ]
+    assert outcomes == [("A", "created", "p-a"), ("B", "created", "p2")]
 
 
 def test_inventory_results_carry_stock_and_conflicts(server: HTTPServer, tmp_path: Path) -> None:
@@ -252,9 +271,10 @@ def test_inventory_results_carry_stock_and_conflicts(server: HTTPServer, tmp_pat
         StockChange("C", stock=1, delta=1)
 
 
-def test_ambiguous_inventory_without_keys_never_repeats_a_delta(
+def test_ambiguous_inventory_without_keys_is_raised_not_resent(
     server: HTTPServer, tmp_path: Path
 ) -> None:
+    # What is safe to send again is the stock sync's decision (tests/test_stock.py).
     TokenEndpoint().install(server)
     bodies: list[Any] = []
 
@@ -266,13 +286,9 @@ def test_ambiguous_inventory_without_keys_never_repeats_a_delta(
         return json_response({"results": [{"sku": "A", "status": "ok", "stock": 3}]})
 
     server.expect_request("/inventory/batch", method="POST").respond_with_handler(handler)
-    with platform_for(server, tmp_path, trust=False) as platform:
-        results = platform.update_inventory([StockChange("A", stock=3), StockChange("B", delta=-1)])
-    assert bodies[1] == {"updates": [{"sku": "A", "stock": 3}]}
-    assert [(r.sku, r.ok, r.code) for r in results] == [
-        ("A", True, None),
-        ("B", False, "OUTCOME_UNKNOWN"),
-    ]
+    with platform_for(server, tmp_path, trust=None) as platform, pytest.raises(AmbiguousWriteError):
+        platform.update_inventory([StockChange("A", stock=3), StockChange("B", delta=-1)])
+    assert len(bodies) == 1
 
 
 def test_orders_are_paged_until_the_cursor_ends(server: HTTPServer, tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from shopsync.platforms import GenericPlatform, ProductUpdate, StockChange, conn
 from shopsync.sandbox import SandboxConfig, SandboxHandle
 from shopsync.sandbox.faults import Fault, FaultInjector
 from test_http_support import FakeTime
+from test_platform_generic import engine_upload
 
 
 def product(sku: str, price: str = "9.90", stock: int = 0) -> Product:
@@ -35,7 +36,9 @@ def environ_for(sandbox: SandboxHandle, tmp_path: Path) -> dict[str, str]:
     }
 
 
-def platform_for(sandbox: SandboxHandle, tmp_path: Path, *, trust: bool = True) -> GenericPlatform:
+def platform_for(
+    sandbox: SandboxHandle, tmp_path: Path, *, trust: bool | None = True
+) -> GenericPlatform:
     settings = load_settings(config_dir=tmp_path, environ=environ_for(sandbox, tmp_path))
     fake = FakeTime()
     return connect(settings, trust_idempotency_keys=trust, clock=fake.clock, sleep=fake.sleep)
@@ -112,20 +115,24 @@ def test_orders_paginate(make_sandbox: Callable[..., SandboxHandle], tmp_path: P
         assert platform.get_order("no-such-order") is None
 
 
-@pytest.mark.parametrize("trust", [True, False], ids=["replay-by-key", "reconcile-by-lookup"])
+@pytest.mark.parametrize("trust", [True, None], ids=["replay-by-key", "reconcile-by-lookup"])
 def test_commit_then_drop_leaves_exactly_one_product(
-    make_sandbox: Callable[..., SandboxHandle], tmp_path: Path, trust: bool
+    make_sandbox: Callable[..., SandboxHandle], tmp_path: Path, trust: bool | None
 ) -> None:
     # Draws: the token request behaves, the batch is committed then cut, the rest behave.
     seed = seed_for("drop_after_commit_rate", [None, Fault.DROP_AFTER_COMMIT, None, None, None])
     sandbox = make_sandbox(drop_after_commit_rate=0.3, seed=seed)
     with platform_for(sandbox, tmp_path, trust=trust) as platform:
-        result = platform.write_products([product("ONE")])
+        if trust:  # the HTTP client resends with the same key; the platform replays
+            result = platform.write_products([product("ONE")])
+            assert (result.created[0].ok, result.created[0].replayed) == (True, True)
+            product_id = result.created[0].product_id
+        else:  # keys unknown (the default): the engine looks the SKU up, resends nothing
+            outcomes = engine_upload(platform, tmp_path, [product("ONE")])
+            assert [(sku, action) for sku, action, _ in outcomes] == [("ONE", "created")]
+            product_id = outcomes[0][2]
         found = platform.lookup_skus(["ONE"])
-    assert result.created[0].ok
-    assert result.created[0].product_id == found["ONE"].product_id
-    assert result.created[0].replayed is trust
-    assert result.created[0].reconciled is not trust
+    assert product_id == found["ONE"].product_id
     stats = sandbox.stats()
     assert stats["faults"]["drop_after_commit"] == 1
     assert stats["requests"]["POST /products/batch"] == (

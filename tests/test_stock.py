@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 
 from shopsync.cli import cli
+from shopsync.errors import UsageError
 from shopsync.sandbox import SandboxHandle
 from shopsync.state.lock import ProfileLock
 
@@ -140,6 +141,57 @@ def test_cas_reports_stock_that_moved_instead_of_overwriting_it(
         (row,) = list(csv.DictReader(handle))
     assert (row["sku"], row["stock"], row["error_code"]) == ("BKS-0000001", "15", "STOCK_CONFLICT")
     assert row["error_message"].startswith("the count on the platform is 8, not 10 as shopsync")
+    assert "run again to set your count over it" in row["error_message"]
+    # The conflict clears: shopsync now knows 8, so the same run again sets 15 over it.
+    again = run("stock", str(tmp_path / "b.csv"), "--cas")
+    assert again.exit_code == 0, again.output
+    assert stock_of(sandbox, "BKS-0000001") == 15
+
+
+def test_an_unknown_sku_costs_no_inventory_request(
+    sandbox: SandboxHandle, env: dict[str, str], tmp_path: Path
+) -> None:
+    assert run("upload", str(EXAMPLES / "products.csv")).exit_code == 0
+    counts = write(
+        tmp_path / "stock.csv", "sku,stock\nNO-SUCH-SKU,4\nBKS-0000001,11\nNO-SUCH-SKU-2,5\n"
+    )
+    for expected_writes in (1, 0):  # the second run: BKS-0000001 unchanged, nothing sent
+        before = sandbox.stats()
+        result = run("stock", str(counts), "--failed", "failed.csv")
+        assert result.exit_code == 1
+        after = sandbox.stats()
+        assert after["write_requests"] - before["write_requests"] == expected_writes
+        with (tmp_path / "failed.csv").open(encoding="utf-8", newline="") as handle:
+            failed = [(r["sku"], r["stock"], r["error_code"]) for r in csv.DictReader(handle)]
+        assert failed == [
+            ("NO-SUCH-SKU", "4", "SKU_NOT_FOUND"),
+            ("NO-SUCH-SKU-2", "5", "SKU_NOT_FOUND"),
+        ]
+    inventory = after["requests"].get("POST /inventory/batch", {})
+    assert sum(inventory.values()) == 1  # only the first run's count for BKS-0000001
+    lookups = after["requests"]["GET /products"]
+    # One lookup per run for both unknown SKUs (a run knows nothing of the last one's).
+    assert sum(lookups.values()) - sum(before["requests"]["GET /products"].values()) == 1
+
+
+def test_flags_the_platform_cannot_honour_are_usage_errors(tmp_path: Path) -> None:
+    from shopsync.jobs.base import Outputs, Target  # noqa: PLC0415
+    from shopsync.jobs.stock import StockFile, StockJob, StockOptions  # noqa: PLC0415
+    from shopsync.platforms.base import Capabilities  # noqa: PLC0415
+
+    class SetOnly:
+        name = "setonly"
+        max_batch_size = 1
+        capabilities = Capabilities(max_batch_size=1, stock_cas=False, stock_delta=False)
+
+    target = Target(SetOnly(), tmp_path, "ns", "test")  # type: ignore[arg-type]
+    counts = StockFile([write(tmp_path / "s.csv", "sku,stock\nA,1\n")])
+    deltas = StockFile([write(tmp_path / "d.csv", "sku,delta\nA,-1\n")])
+    with pytest.raises(UsageError, match="The setonly platform has no compare-and-set"):
+        StockJob(counts, target, StockOptions(cas=True), Outputs())
+    with pytest.raises(UsageError, match="The setonly platform cannot change stock by a delta"):
+        StockJob(deltas, target, StockOptions(), Outputs())
+    StockJob(counts, target, StockOptions(), Outputs())  # what it can do, it may
 
 
 def test_both_columns_need_a_mode(env: dict[str, str], tmp_path: Path) -> None:

@@ -13,10 +13,11 @@ from typing import Any
 
 from shopsync.catalog.records import RecordReader, RejectsFile, check_output_path, rejected_cells
 from shopsync.domain.models import RecordT, RowError, SourceRow, ValidRow
+from shopsync.domain.timefmt import now_rfc3339
 from shopsync.errors import ExitCode, ShopsyncError
 from shopsync.io.writers import SpooledRowsWriter, write_json
 from shopsync.platforms.base import Platform
-from shopsync.state.audit import AuditLog, now_rfc3339
+from shopsync.state.audit import AuditLog
 from shopsync.state.ledger import Ledger
 from shopsync.state.lock import ProfileLock
 from shopsync.state.metrics import write_metrics

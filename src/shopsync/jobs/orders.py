@@ -37,15 +37,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from shopsync.domain.digest import canonical_json
+from shopsync.domain.timefmt import format_timestamp, parse_timestamp
 from shopsync.errors import (
-    APIError,
     AuthError,
     PlatformError,
     ShopsyncError,
-    TransportError,
     UsageError,
 )
-from shopsync.platforms.base import OrderLine, RemoteOrder
+from shopsync.platforms.base import ErrorScope, OrderLine, RemoteOrder, error_scope_of
 
 if TYPE_CHECKING:
     from shopsync.platforms.base import Platform
@@ -71,46 +70,10 @@ MAX_BACKOFF = 300.0
 
 # -- time strings ----------------------------------------------------------------------
 
-_RFC3339_RE = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})"
-)
 _DATE_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 _UNIT_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _DURATION_RE = re.compile(r"(?:\d+(?:\.\d+)?[smhdw])+")
 _DURATION_PART_RE = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
-
-
-def parse_timestamp(text: str) -> datetime | None:
-    """An aware datetime for an RFC 3339 date-time, or None if ``text`` is not one.
-
-    Written here rather than with ``datetime.fromisoformat``, which before Python 3.11
-    accepts neither ``Z`` nor fractions other than 3 or 6 digits.
-    """
-    match = _RFC3339_RE.fullmatch(text.strip())
-    if match is None:
-        return None
-    year, month, day, hour, minute, second = (int(match.group(i)) for i in range(1, 7))
-    # Digits past microseconds are cut, not rounded: a cursor may only move backwards.
-    fraction = int((match.group(7) or "0")[:6].ljust(6, "0"))
-    zone = match.group(8)
-    tz = timezone.utc
-    if zone not in ("Z", "z"):
-        sign = 1 if zone[0] == "+" else -1
-        hours, minutes = int(zone[1:3]), int(zone[4:6])
-        if hours > 23 or minutes > 59:
-            return None
-        tz = timezone(sign * timedelta(hours=hours, minutes=minutes))
-    try:
-        # A leap second (:60) cannot be held by datetime; :59 is within a second of it.
-        return datetime(year, month, day, hour, minute, min(second, 59), fraction, tzinfo=tz)
-    except ValueError:
-        return None
-
-
-def format_timestamp(moment: datetime) -> str:
-    """``2024-05-01T08:00:00.000000Z``: UTC, microseconds, as the platform writes them."""
-    utc = moment.astimezone(timezone.utc)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond:06d}Z"
 
 
 def parse_duration(text: str, *, what: str = "--interval") -> float:
@@ -427,18 +390,18 @@ class OrderEvent:
         }
 
 
-def is_transient(error: ShopsyncError) -> bool:
+def is_transient(error: ShopsyncError, platform: object = None) -> bool:
     """Whether a failed poll may succeed later without anyone changing anything.
 
     Auth errors are final: the client already fetched a new token and replayed once, so
-    a refusal now means the credentials or scopes are wrong. So are 4xx answers other
-    than 408 and 429 (a malformed query stays malformed).
+    a refusal now means the credentials or scopes are wrong. So is a request the platform
+    refused as it is (scope ``BATCH``: a malformed query stays malformed); what is about
+    the platform (outage, throttling, transport) passes. ``platform`` rules on the scope
+    where it has a rule of its own.
     """
-    if isinstance(error, AuthError):
+    if isinstance(error, AuthError) or not isinstance(error, PlatformError):
         return False
-    if isinstance(error, APIError):
-        return error.status is None or error.status in (408, 429) or error.status >= 500
-    return isinstance(error, (TransportError, PlatformError))
+    return error_scope_of(platform, error) is not ErrorScope.BATCH
 
 
 @dataclass
@@ -567,7 +530,7 @@ class Watcher:
             try:
                 events = self.poll_once()
             except ShopsyncError as error:
-                if not is_transient(error):
+                if not is_transient(error, self.platform):
                     raise
                 self.failures += 1
                 delay = min(interval * self.backoff(), max(interval, MAX_BACKOFF))

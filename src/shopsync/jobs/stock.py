@@ -14,6 +14,14 @@ SKU is reported and written to the failed file.
   file's content and the batch's place in it, and recorded when done, so re-running the
   same file (after a crash, or by mistake) applies nothing twice; ``--force`` applies it
   again on purpose.
+
+What the platform cannot do is refused up front (``--cas`` without compare-and-set,
+delta mode without deltas), by its declared capabilities. A batch whose answer was lost
+(sent, outcome unknown) is sent again only where that is safe: counts that are set are;
+a delta is not where keys may be ignored, so it goes again as a compare-and-set from the
+count known before (where the platform has one and shopsync knows the count), or is
+reported as an unknown outcome for a person to check. SKUs neither the ledger nor the
+platform knows (looked up once per run) are reported without an inventory request.
 """
 
 from __future__ import annotations
@@ -28,18 +36,29 @@ from typing import Any, ClassVar, Literal
 from shopsync.catalog.records import RecordReader, RejectsFile
 from shopsync.domain.digest import canonical_json
 from shopsync.domain.models import SourceRow, StockLine, ValidRow
+from shopsync.domain.timefmt import now_rfc3339
 from shopsync.errors import (
-    APIError,
+    AmbiguousWriteError,
     AuthError,
     InputError,
     PlatformError,
     ShopsyncError,
+    UsageError,
 )
 from shopsync.io.headers import STOCK_SCHEMA, Column
 from shopsync.io.readers import OpenedFile, ReadOptions
 from shopsync.jobs.base import Outputs, RunJob, Target
-from shopsync.platforms.base import ItemResult, StockChange, derive_idempotency_key
-from shopsync.state.audit import AuditLog, AuditRecord, now_rfc3339
+from shopsync.platforms.base import (
+    ErrorScope,
+    ItemCode,
+    ItemResult,
+    StockChange,
+    capabilities_of,
+    derive_idempotency_key,
+    error_scope_of,
+    raw_code_of,
+)
+from shopsync.state.audit import AuditLog, AuditRecord
 from shopsync.state.ledger import Ledger
 from shopsync.sync.report import ItemOutcome, RunCounts
 from shopsync.sync.workers import chunked, send_batches
@@ -47,6 +66,8 @@ from shopsync.sync.workers import chunked, send_batches
 StockMode = Literal["set", "delta"]
 _OPERATION = "inventory.batch"
 _LOOKUP_CHUNK = 100
+_MAX_RESENDS = 3
+"""Resends of one batch after lost answers, before its items are left as unknown."""
 
 
 class StockFile(RecordReader[StockLine]):
@@ -123,6 +144,8 @@ class _StockBatch:
     lines: list[ValidRow[StockLine]]
     changes: list[StockChange]
     key: str
+    lasts: list[int | None]
+    """The count shopsync last set for each change's SKU, when it knows one."""
 
 
 def file_digest(paths: Sequence[Path]) -> str:
@@ -151,12 +174,35 @@ class StockJob(RunJob):
         super().__init__(stock_file, target, outputs, command="stock", run_id=run_id)
         self.stock_file = stock_file
         self.options = options
-        self.batch_size = max(1, min(options.batch_size, self.platform.max_batch_size))
+        self.capabilities = capabilities_of(self.platform)
+        self._check_capabilities()
+        self.batch_size = max(1, min(options.batch_size, self.capabilities.max_batch_size))
+        self._unknown_skus: set[str] = set()
+        """SKUs this run's lookup found on no product: reported, never sent."""
         self.counts = RunCounts()
         self._lock = threading.Lock()
         self._fatal: ShopsyncError | None = None
         self._ledger: Ledger | None = None
         self._audit: AuditLog | None = None
+
+    def _check_capabilities(self) -> None:
+        caps, name = self.capabilities, self.platform.name
+        if self.options.cas and not caps.stock_cas:
+            raise UsageError(
+                f"The {name} platform has no compare-and-set for stock, so --cas cannot "
+                "be honoured.",
+                hint="Run without --cas.",
+            )
+        if self.stock_file.mode == "delta" and not caps.stock_delta:
+            raise UsageError(
+                f"The {name} platform cannot change stock by a delta.",
+                hint="Send the counts themselves: a stock column, with --mode set.",
+            )
+        if self.stock_file.mode == "set" and not caps.stock_set:
+            raise UsageError(
+                f"The {name} platform cannot set stock counts, only change them.",
+                hint="Send changes: a delta column, with --mode delta.",
+            )
 
     def _current_counts(self) -> RunCounts:
         with self._lock:
@@ -187,8 +233,13 @@ class StockJob(RunJob):
         for chunk in chunked(self._valid_rows(rejects), _LOOKUP_CHUNK):
             if self.stop.is_set() or self._fatal is not None:
                 return
-            known = ledger.stocks([row.product.sku for row in chunk])
+            skus = [row.product.sku for row in chunk]
+            known = ledger.stocks(skus)
+            self._look_up_unknown(ledger, skus, known)
             for row in chunk:
+                if row.product.sku in self._unknown_skus:
+                    self._report_unknown(row)
+                    continue
                 change = self._change(row.product, known.get(row.product.sku))
                 if change is None:
                     continue
@@ -234,7 +285,40 @@ class StockJob(RunJob):
                 [[c.sku, last] for c, last in zip(changes, lasts, strict=True)]
             )
         key = derive_idempotency_key(self.target.namespace, _OPERATION, body, batch_salt)
-        return _StockBatch(index, lines, changes, key)
+        return _StockBatch(index, lines, changes, key, lasts)
+
+    def _look_up_unknown(self, ledger: Ledger, skus: list[str], known: Mapping[str, int]) -> None:
+        """Note which of ``skus`` no product has, asking the platform about those the
+        ledger has never seen (once per run), so they cost no inventory request."""
+        if not self.capabilities.lookup_by_sku:
+            return
+        unseen = [sku for sku in dict.fromkeys(skus) if sku not in known]
+        if unseen:
+            entries = ledger.get_many(unseen)
+            unseen = [sku for sku in unseen if sku not in entries and sku not in self._unknown_skus]
+        if unseen:
+            found = self.platform.lookup_skus(unseen)
+            self._unknown_skus.update(sku for sku in unseen if sku not in found)
+
+    def _report_unknown(self, row: ValidRow[StockLine]) -> None:
+        line = row.product
+        body: dict[str, Any] = {"sku": line.sku}
+        body["stock" if line.stock is not None else "delta"] = (
+            line.stock if line.stock is not None else line.delta
+        )
+        with self._lock:
+            self.counts.failed += 1
+        self._record_outcome(
+            ItemOutcome(
+                line.sku,
+                "failed",
+                None,
+                row.row,
+                body,
+                raw_code_of(self.platform, ItemCode.NOT_FOUND, "inventory"),
+                _NOT_FOUND,
+            )
+        )
 
     def _send_safely(self, batch: _StockBatch) -> None:
         if self._fatal is not None or self.stop.is_set():
@@ -244,7 +328,10 @@ class StockJob(RunJob):
         except ShopsyncError as error:
             self._fail(batch, getattr(error, "code", None) or type(error).__name__, error.message)
             with self._lock:
-                if self._fatal is None and not _batch_only(error):
+                batch_only = not isinstance(error, AuthError) and (
+                    error_scope_of(self.platform, error) is ErrorScope.BATCH
+                )
+                if self._fatal is None and not batch_only:
                     self._fatal = error
         except Exception as error:  # a worker must record, never die silently
             self._fail(batch, "INTERNAL", str(error))
@@ -258,7 +345,7 @@ class StockJob(RunJob):
             with self._lock:
                 self.counts.unchanged += len(batch.changes)
             return
-        results = self.platform.update_inventory(batch.changes, idempotency_key=batch.key)
+        results = self._update(batch)
         stocks: dict[str, int] = {}
         outcomes: list[ItemOutcome] = []
         audit: list[AuditRecord] = []
@@ -268,6 +355,10 @@ class StockJob(RunJob):
                 stocks[change.sku] = item.stock
             elif outcome.action != "failed" and change.stock is not None:
                 stocks[change.sku] = change.stock
+            elif item.outcome is ItemCode.CONFLICT and item.stock is not None:
+                # What the platform holds is now the count shopsync knows: the next run
+                # compares against it, so a conflict clears once it has been seen.
+                stocks[change.sku] = item.stock
             outcomes.append(outcome)
             audit.append(
                 AuditRecord(
@@ -299,26 +390,83 @@ class StockJob(RunJob):
         for outcome in outcomes:
             self._record_outcome(outcome)
 
+    def _update(self, batch: _StockBatch) -> list[ItemResult]:
+        """Send ``batch``; after a lost answer, send again only what is safe to repeat."""
+        changes = list(batch.changes)
+        key = batch.key
+        results: list[ItemResult | None] = [None] * len(changes)
+        todo = list(range(len(changes)))
+        for attempt in range(_MAX_RESENDS + 1):
+            try:
+                answered = self.platform.update_inventory(
+                    [changes[i] for i in todo], idempotency_key=key
+                )
+            except AmbiguousWriteError as error:
+                if attempt == _MAX_RESENDS:
+                    for i in todo:
+                        results[i] = _unknown(changes[i], error.message, key)
+                    break
+                todo = self._safe_to_resend(changes, batch.lasts, todo, results, key)
+                key = derive_idempotency_key(
+                    self.target.namespace, _OPERATION + ":resent", f"{batch.key}:{attempt}"
+                )
+                if not todo:
+                    break
+                continue
+            for i, item in zip(todo, answered, strict=True):
+                results[i] = item
+            break
+        batch.changes[:] = changes  # what was sent last, for the outcomes
+        return [
+            r if r is not None else _unknown(c, None, key)
+            for r, c in zip(results, changes, strict=True)
+        ]
+
+    def _safe_to_resend(
+        self,
+        changes: list[StockChange],
+        lasts: list[int | None],
+        todo: list[int],
+        results: list[ItemResult | None],
+        key: str,
+    ) -> list[int]:
+        """Of ``todo``, what may go again; a delta becomes a CAS from the count before, or
+        is settled as unknown (``results``) where keys may be ignored."""
+        if self.capabilities.keys_guaranteed:
+            return todo
+        again = []
+        for i in todo:
+            change = changes[i]
+            if change.delta is None:
+                again.append(i)  # setting a count twice sets it once
+                continue
+            before = change.expected if change.expected is not None else lasts[i]
+            if self.capabilities.stock_cas and before is not None:
+                # Applied already: the platform holds before + delta and answers a
+                # conflict with exactly that (counted as applied); not applied: it is now.
+                changes[i] = StockChange(change.sku, stock=before + change.delta, expected=before)
+                again.append(i)
+            else:
+                results[i] = _unknown(change, None, key)
+        return again
+
     def _outcome(self, row: SourceRow, change: StockChange, item: ItemResult) -> ItemOutcome:
         body: dict[str, Any] = change.to_api()
         if item.ok:
             return ItemOutcome(change.sku, "updated", None, row, body)
-        if (
-            item.code == "STOCK_CONFLICT"
-            and change.stock is not None
-            and item.stock == change.stock
-        ):
+        kind = item.outcome
+        if kind is ItemCode.CONFLICT and change.stock is not None and item.stock == change.stock:
             # An earlier attempt of this very change was applied; its answer was lost.
             return ItemOutcome(change.sku, "updated", None, row, body)
         message = item.message or "refused by the platform"
-        if item.code == "SKU_NOT_FOUND":
-            message = (
-                "no product with this SKU on the platform; stock updates never create products"
-            )
-        elif item.code == "STOCK_CONFLICT":
+        if kind is ItemCode.NOT_FOUND:
+            message = _NOT_FOUND
+        elif kind is ItemCode.CONFLICT:
             message = (
                 f"the count on the platform is {item.stock}, not {change.expected} as shopsync "
-                "last set it: it moved since (orders?), so it was not overwritten"
+                "last set it: it moved since (orders?), so it was not overwritten. shopsync "
+                f"now knows {item.stock}: check it, then run again to set your count over it "
+                "(or drop --cas to overwrite whatever the platform holds)"
             )
         return ItemOutcome(change.sku, "failed", None, row, body, item.code or "ERROR", message)
 
@@ -331,10 +479,19 @@ class StockJob(RunJob):
             )
 
 
-def _batch_only(error: ShopsyncError) -> bool:
-    """Whether ``error`` concerns only the batch (refused as a whole), not the platform."""
-    if isinstance(error, AuthError):
-        return False
-    if isinstance(error, APIError) and error.status is not None:
-        return error.status < 500 and error.status not in (408, 409, 429)
-    return False
+_NOT_FOUND = "no product with this SKU on the platform; stock updates never create products"
+
+
+def _unknown(change: StockChange, detail: str | None, key: str) -> ItemResult:
+    """An item sent with no answer back, not safe to send again: for a person to check."""
+    return ItemResult(
+        sku=change.sku,
+        ok=False,
+        code=ItemCode.UNKNOWN_OUTCOME.name,
+        message=(detail + " " if detail else "")
+        + "The change was sent but no answer came back, and a delta cannot be safely "
+        "repeated: check the stock of this SKU on the platform, then correct it with a "
+        "stock (set) file if needed.",
+        idempotency_key=key,
+        item_code=ItemCode.UNKNOWN_OUTCOME,
+    )

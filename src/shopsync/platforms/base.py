@@ -4,6 +4,12 @@ Adapters (the generic API of platform-api.md first; Shopify, WooCommerce... late
 implement :class:`Platform`. The types here say nothing about HTTP or URLs: an item
 result carries the HTTP status and request id only so that a failure report can be
 traced at the platform's support desk.
+
+What the core decides by, it reads from three things an adapter supplies, never from a
+platform's wire: the :class:`Capabilities` it declares, the normalised :class:`ItemCode`
+of each item's outcome, and the :class:`ErrorScope` of a failure (this item, this batch,
+the platform). The platform's own error code rides along on :attr:`ItemResult.code`, for
+the failed file and for messages.
 """
 
 from __future__ import annotations
@@ -13,10 +19,82 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Protocol, runtime_checkable
+from enum import Enum
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from shopsync.domain.digest import canonical_json
 from shopsync.domain.models import Product
+from shopsync.errors import APIError, AuthError
+
+KeyHandling = Literal["honoured", "ignored", "unknown"]
+"""Whether a platform applies a write it has seen before under the same idempotency key
+once (``honoured``), applies it again (``ignored``), or cannot be known to do either."""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a platform can do, as its adapter declares it; the core picks its path by these.
+
+    The engine batches at most :attr:`max_batch_size` items; resends an ambiguous write
+    with the same key only where :attr:`idempotency_keys` is ``honoured`` and otherwise
+    reconciles by :attr:`lookup_by_sku` before sending anything again; lets a stock sync
+    use compare-and-set only with :attr:`stock_cas` and deltas only with
+    :attr:`stock_delta`.
+    """
+
+    max_batch_size: int
+    """Items per write request, at most."""
+    idempotency_keys: KeyHandling = "unknown"
+    lookup_by_sku: bool = False
+    """Products can be looked up by SKU (:meth:`Platform.lookup_skus`)."""
+    unique_skus: bool = True
+    """The platform refuses a second product with a SKU it holds (an ``EXISTS`` answer)."""
+    stock_set: bool = True
+    """Stock counts can be set to a value."""
+    stock_cas: bool = False
+    """A stock change can carry the count it expects (compare-and-set)."""
+    stock_delta: bool = False
+    """Stock can be changed by a delta (add or subtract)."""
+    async_writes: bool = False
+    """Writes are accepted now and finish later (feeds, bulk operations); not yet served
+    by the engine, which refuses such a platform rather than guess its outcomes."""
+    variants: bool = False
+    """Products can have variants (options under one parent)."""
+
+    @property
+    def keys_guaranteed(self) -> bool:
+        """True only where a resend under the same key is known to apply nothing twice."""
+        return self.idempotency_keys == "honoured"
+
+
+class ItemCode(str, Enum):
+    """An item's outcome, normalised: what the core decides by (the raw code rides along)."""
+
+    OK = "ok"
+    EXISTS = "exists"
+    """A create met a product with the SKU already (``ItemResult.product_id`` names it)."""
+    NOT_FOUND = "not_found"
+    """The product (for an update, a stock change) is not on the platform."""
+    INVALID = "invalid"
+    """The platform refused the item's content (a field, a rule)."""
+    CONFLICT = "conflict"
+    """A compare-and-set failed: the platform holds something else (``stock`` says what)."""
+    UNKNOWN_OUTCOME = "unknown_outcome"
+    """The write was sent and no answer came back: it may or may not have been applied."""
+    REFUSED = "refused"
+    """Refused for another reason (permissions, limits, the batch as a whole)."""
+    ERROR = "error"
+    """The platform failed (past all retries), or answered something unreadable."""
+
+
+class ErrorScope(str, Enum):
+    """How far a failure reaches: the item alone, its batch, or the platform as a whole."""
+
+    ITEM = "item"
+    BATCH = "batch"
+    """The batch was refused as a whole (too large, malformed): the next one may pass."""
+    PLATFORM = "platform"
+    """The platform cannot be used now (outage, auth): stop sending."""
 
 
 # Not frozen, though never changed after construction: a frozen dataclass's __init__ sets
@@ -25,9 +103,10 @@ from shopsync.domain.models import Product
 class ItemResult:
     """The outcome of one item of a batch (a product create/update or a stock change).
 
-    ``ok`` with ``product_id`` on success; otherwise ``code`` (the platform's error code,
-    e.g. ``SKU_EXISTS``, ``VALIDATION``), ``message`` and ``field``. ``stock`` is the
-    count after an inventory change, or the current count on ``STOCK_CONFLICT``.
+    ``ok`` with ``product_id`` on success; otherwise ``item_code`` (the normalised
+    outcome the core decides by), ``code`` (the platform's own error code, for the failed
+    file and messages), ``message``, ``field`` and ``scope``. ``stock`` is the count after
+    an inventory change, or the current count on a ``CONFLICT``.
     ``replayed`` is true when the platform answered from its idempotency store (the
     batch had been applied before); ``reconciled`` when the outcome was learned by
     reading the platform's state back after an ambiguous failure.
@@ -45,6 +124,16 @@ class ItemResult:
     replayed: bool = False
     reconciled: bool = False
     stock: int | None = None
+    item_code: ItemCode | None = None
+    """None: ``OK`` if ``ok``, else ``REFUSED`` (see :attr:`outcome`)."""
+    scope: ErrorScope = ErrorScope.ITEM
+
+    @property
+    def outcome(self) -> ItemCode:
+        """The normalised outcome: :attr:`item_code`, or what ``ok`` implies without one."""
+        if self.item_code is not None:
+            return self.item_code
+        return ItemCode.OK if self.ok else ItemCode.REFUSED
 
 
 @dataclass(frozen=True)
@@ -165,13 +254,19 @@ class AuthStatus:
 class Platform(Protocol):
     """A shop platform, as the engine sees it. Every method may raise ShopsyncError.
 
-    Batches hold at most :attr:`max_batch_size` items. Writes take an optional
+    Batches hold at most :attr:`max_batch_size` items (the same as
+    ``capabilities.max_batch_size``). Writes take an optional
     ``idempotency_key``; without one the adapter derives it from the batch content
     (:func:`derive_idempotency_key`), so a resumed run repeats the same key.
     """
 
     name: str
     max_batch_size: int
+    capabilities: Capabilities
+
+    def error_scope(self, error: Exception) -> ErrorScope:
+        """How far ``error``, raised by one of this platform's calls, reaches."""
+        ...
 
     def write_products(
         self,
@@ -238,3 +333,55 @@ def derive_idempotency_key(namespace: str, operation: str, body: Any, salt: str 
     """
     material = canonical_json({"ns": namespace, "op": operation, "body": body, "salt": salt})
     return "shopsync-" + hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
+# Answers to a whole batch that retrying later may fix: timeout, conflict, throttled.
+_TRANSIENT_REFUSALS = frozenset({408, 409, 429})
+
+
+def default_error_scope(error: Exception) -> ErrorScope:
+    """The scope of an error raised by a call, for adapters with no rule of their own.
+
+    An HTTP 4xx answer to the batch as a whole (too large, malformed) is about the batch;
+    an auth failure, a 5xx past all retries, a transport failure or anything else is
+    about the platform.
+    """
+    if isinstance(error, AuthError):
+        return ErrorScope.PLATFORM
+    status = error.status if isinstance(error, APIError) else None
+    if status is not None and 400 <= status < 500 and status not in _TRANSIENT_REFUSALS:
+        return ErrorScope.BATCH
+    return ErrorScope.PLATFORM
+
+
+def error_scope_of(platform: object, error: Exception) -> ErrorScope:
+    """``platform.error_scope(error)`` where the adapter has it, else the default rule."""
+    rule = getattr(platform, "error_scope", None)
+    return rule(error) if callable(rule) else default_error_scope(error)
+
+
+def capabilities_of(platform: object) -> Capabilities:
+    """``platform.capabilities``; a stand-in without any gets the most cautious ones."""
+    declared = getattr(platform, "capabilities", None)
+    if isinstance(declared, Capabilities):
+        return declared
+    return Capabilities(max_batch_size=int(getattr(platform, "max_batch_size", 1)))
+
+
+def error_code_of(error: Exception) -> str:
+    """The code a failed file shows for an item failed by ``error`` (the platform's own)."""
+    code = getattr(error, "code", None)
+    if isinstance(code, str) and code:
+        return code
+    if isinstance(error, APIError) and error.status is not None:
+        return f"HTTP_{error.status}"
+    return type(error).__name__
+
+
+def raw_code_of(platform: object, code: ItemCode, operation: str) -> str:
+    """The platform's own code for ``code`` in ``operation`` (``products``, ``inventory``),
+    for an outcome the core settles without asking (a SKU its lookup did not find): what
+    the failed file would have shown had the platform answered. Default: the name."""
+    rule = getattr(platform, "raw_code", None)
+    raw = rule(code, operation) if callable(rule) else None
+    return raw if isinstance(raw, str) and raw else code.name

@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields
-from datetime import datetime, timezone
 from json.encoder import encode_basestring
 from operator import attrgetter
 from pathlib import Path
@@ -77,11 +76,6 @@ def _scalar(value: object) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return json.dumps(value, ensure_ascii=False)
-
-
-def now_rfc3339() -> str:
-    """The current UTC time as RFC 3339 with milliseconds."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class AuditLog:

@@ -23,7 +23,7 @@ are one ``executemany`` in one transaction here, where a key-value cache paid a 
 a connection lookup and two statements per SKU — a quarter of an upload's CPU. The
 database runs in WAL mode with ``synchronous=NORMAL``: a committed transaction survives
 the process being killed at any moment; after a power cut the last ones may be lost,
-which costs at worst a create answered ``SKU_EXISTS`` (then adopted), never a duplicate.
+which costs at worst a create answered "exists" (then adopted), never a duplicate.
 """
 
 from __future__ import annotations
@@ -422,7 +422,7 @@ def _import_diskcache_ledger(directory: Path, db: sqlite3.Connection) -> None:
     """Copy a ledger of shopsync's first format (a diskcache directory) into ``db``.
 
     Without it, an upgrade would find an empty ledger, plan every product as a create
-    and send the whole catalog again (as updates, after ``SKU_EXISTS``), and batches an
+    and send the whole catalog again (as updates, after "exists" answers), and batches an
     interrupted run left pending would not be resumed. The old files are left in place.
     """
     import diskcache  # noqa: PLC0415 - only for this one-off import

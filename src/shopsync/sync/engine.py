@@ -10,10 +10,17 @@ The flow, one stream from file to platform::
 Every batch is written to the ledger as pending, with its ``Idempotency-Key``, before its
 request leaves, and settled after its results are recorded. A run that crashes or is
 killed leaves its unsettled batches in the ledger; the next run sends exactly those
-requests again, with the same keys, before anything else, so the platform replays its
-answers instead of applying them twice. A create answered ``SKU_EXISTS`` becomes an
-update of the existing product; an update answered ``NOT_FOUND`` (deleted on the
-platform) becomes a create.
+requests again, with the same keys, before anything else. A create answered "exists"
+becomes an update of the existing product; an update answered "not found" (deleted on
+the platform) becomes a create.
+
+What happens to a write whose outcome is unknown (sent, no answer) follows the
+platform's :class:`~shopsync.platforms.base.Capabilities`: where idempotency keys are
+honoured it is resent with the same key (the platform replays its answer); where they
+are not, or may not be, the batch's creates are looked up by SKU first and only the
+missing ones are sent again; without a lookup, only a platform with unique SKUs gets the
+batch again (a second create answers ``EXISTS``); otherwise the batch stays pending and
+the run stops, for a person to look at.
 
 The engine knows a :class:`~shopsync.platforms.base.Platform`, never a URL, and it never
 prints: a user interface reads :meth:`Engine.snapshot` while a run goes on.
@@ -30,15 +37,27 @@ from typing import Any
 
 from shopsync.domain.digest import compact_json
 from shopsync.domain.models import Product, SourceRow, product_digest
-from shopsync.errors import APIError, AuthError, PlatformError, ShopsyncError
+from shopsync.domain.timefmt import now_rfc3339
+from shopsync.errors import (
+    AmbiguousWriteError,
+    AuthError,
+    PlatformError,
+    ShopsyncError,
+    UsageError,
+)
 from shopsync.platforms.base import (
     BatchResult,
+    ErrorScope,
+    ItemCode,
     ItemResult,
     Platform,
     ProductUpdate,
+    capabilities_of,
     derive_idempotency_key,
+    error_code_of,
+    error_scope_of,
 )
-from shopsync.state.audit import AuditLog, AuditRecord, now_rfc3339
+from shopsync.state.audit import AuditLog, AuditRecord
 from shopsync.state.ledger import Ledger, LedgerEntry
 from shopsync.sync.planner import (
     Change,
@@ -52,9 +71,8 @@ log = logging.getLogger(__name__)
 
 
 _BATCH_OPERATION = "products.batch"
-
-
-_RETRIED = frozenset({408, 409, 429})
+_MAX_RECONCILE_ROUNDS = 3
+"""Lookups and resends of one batch after ambiguous failures, before the run gives up."""
 
 
 @dataclass
@@ -76,6 +94,8 @@ class _Batch:
     creates: list[Change]
     updates: list[Change]
     follow_up: bool = False
+    resumed: bool = False
+    """Left pending by an earlier run: its outcomes are counted against the file's rows."""
 
 
 class Engine:
@@ -106,12 +126,23 @@ class Engine:
         self.profile = profile
         self.audit = audit
         self.options = options or EngineOptions()
-        self.batch_size = max(1, min(self.options.batch_size, platform.max_batch_size))
+        self.capabilities = capabilities_of(platform)
+        if self.capabilities.async_writes:
+            # The seam for feeds and bulk operations: such writes need polling for their
+            # outcome, which no adapter needs yet and the engine does not do.
+            raise UsageError(
+                f"The {platform.name} platform finishes writes asynchronously, which "
+                "uploads do not support yet."
+            )
+        self.batch_size = max(1, min(self.options.batch_size, self.capabilities.max_batch_size))
         self.on_outcome = on_outcome
         self.stop = stop or threading.Event()
         self.counts = RunCounts()
         self._lock = threading.Lock()
         self._fatal: ShopsyncError | None = None
+        # Items an earlier run left pending and this run settled, by SKU: counted when
+        # the file's row for the SKU comes by (once), or at the end if it never does.
+        self._resumed: dict[str, ItemOutcome] = {}
 
     # -- what a UI reads ---------------------------------------------------------------
 
@@ -137,9 +168,12 @@ class Engine:
             )
             with self._lock:
                 self.counts.resumed += len(restored.creates) + len(restored.updates)
-            self._send(restored)
+            # Its first send may have been applied: where keys may be ignored, what it
+            # creates is looked up before anything is sent again.
+            self._send(restored, outcome_unknown=True)
             items += len(restored.creates) + len(restored.updates)
             if self._fatal is not None:
+                self._settle_resumed_not_read()
                 raise self._fatal
         return items
 
@@ -160,7 +194,18 @@ class Engine:
             grace_seconds=self.options.grace_seconds,
             fatal=lambda: self._fatal,
         )
+        self._settle_resumed_not_read()
         return self.snapshot()
+
+    def _settle_resumed_not_read(self) -> None:
+        """Resumed items whose SKU the file did not hold: reported, outside the row counts."""
+        with self._lock:
+            left = list(self._resumed.values())
+            self._resumed.clear()
+        if self.on_outcome is not None:
+            for outcome in left:
+                if outcome.action == "failed":
+                    self.on_outcome(outcome)
 
     def _batches(self, changes: Iterable[Change]) -> Iterator[_Batch]:
         creates: list[Change] = []
@@ -170,8 +215,17 @@ class Engine:
                 return
             if change.kind == "unchanged":
                 with self._lock:
-                    self.counts.unchanged += 1
+                    resumed = self._resumed.pop(change.sku, None)
+                    if resumed is not None and resumed.action == "created":
+                        self.counts.created += 1  # this run created it, by resuming
+                    elif resumed is not None and resumed.action == "updated":
+                        self.counts.updated += 1
+                    else:
+                        self.counts.unchanged += 1
                 continue
+            if self._resumed:
+                with self._lock:
+                    self._resumed.pop(change.sku, None)  # sent again now, counted then
             (creates if change.kind == "create" else updates).append(change)
             if len(creates) + len(updates) >= self.batch_size:
                 yield self._batch(creates, updates)
@@ -180,7 +234,12 @@ class Engine:
             yield self._batch(creates, updates)
 
     def _batch(
-        self, creates: list[Change], updates: list[Change], *, follow_up: bool = False
+        self,
+        creates: list[Change],
+        updates: list[Change],
+        *,
+        follow_up: bool = False,
+        resumed: bool = False,
     ) -> _Batch:
         # The key stands for the batch's content through each item's content hash (the
         # bodies were hashed once, when planned), the fields an update sends, the
@@ -204,7 +263,7 @@ class Engine:
             _BATCH_OPERATION + (":follow-up" if follow_up else ""),
             compact_json(material),
         )
-        return _Batch(key, creates, updates, follow_up)
+        return _Batch(key, creates, updates, follow_up, resumed)
 
     def _send_safely(self, batch: _Batch) -> None:
         if self._fatal is not None or self.stop.is_set():
@@ -221,41 +280,117 @@ class Engine:
                 if self._fatal is None:
                     self._fatal = PlatformError(f"unexpected error while sending: {error}")
 
-    def _send(self, batch: _Batch) -> None:
+    def _reconciles_by_lookup(self) -> bool:
+        caps = self.capabilities
+        return not caps.keys_guaranteed and caps.lookup_by_sku
+
+    def _send(self, batch: _Batch, *, outcome_unknown: bool = False) -> None:
+        """Send ``batch`` and record its results; ``outcome_unknown``: it may have been sent."""
         self.ledger.begin_batch(batch.key, _request_of(batch.creates, batch.updates))
-        try:
-            result = self.platform.write_products(
-                [change.product for change in batch.creates],
-                [
-                    ProductUpdate(change.entry.product_id, change.product, change.fields)
-                    for change in batch.updates
-                    if change.entry is not None
+        found: dict[int, ItemResult] = {}  # creates found on the platform, by position
+        if outcome_unknown and self._reconciles_by_lookup():
+            try:
+                found = self._look_up(batch, range(len(batch.creates)), batch.key)
+            except ShopsyncError as error:
+                self._fail_on(batch, error)
+                return
+        for attempt in range(_MAX_RECONCILE_ROUNDS + 1):
+            pending = [i for i in range(len(batch.creates)) if i not in found]
+            key = batch.key
+            if found:
+                # Another body than the batch's first send: another key.
+                key = derive_idempotency_key(
+                    self.namespace, _BATCH_OPERATION + ":reconciled", f"{batch.key}:{attempt}"
+                )
+            try:
+                result = self._write(batch, pending, key)
+            except AmbiguousWriteError as error:
+                if attempt == _MAX_RECONCILE_ROUNDS or not self._can_resend():
+                    self._fail_batch(
+                        batch, ItemCode.UNKNOWN_OUTCOME.name, error.message, settle=False
+                    )
+                    self._set_fatal(error)
+                    return
+                if self._reconciles_by_lookup():
+                    try:
+                        found.update(self._look_up(batch, pending, key))
+                    except ShopsyncError as lookup_error:
+                        self._fail_on(batch, lookup_error)
+                        return
+                    log.info(
+                        "batch %s: outcome unknown; %d of %d creates found on the platform, "
+                        "sending the rest again",
+                        batch.key,
+                        sum(1 for i in pending if i in found),
+                        len(pending),
+                    )
+                continue
+            except ShopsyncError as error:
+                self._fail_on(batch, error)
+                return
+            created = iter(result.created)
+            merged = BatchResult(
+                created=[
+                    found[i] if i in found else next(created) for i in range(len(batch.creates))
                 ],
-                idempotency_key=batch.key,
+                updated=result.updated,
             )
-        except AuthError as error:
+            self._record(batch, merged)
+            return
+
+    def _can_resend(self) -> bool:
+        """Whether a write whose outcome is unknown may be sent again (see the module doc)."""
+        caps = self.capabilities
+        return caps.keys_guaranteed or caps.lookup_by_sku or caps.unique_skus
+
+    def _write(self, batch: _Batch, creates: Sequence[int], key: str) -> BatchResult:
+        updates = [
+            ProductUpdate(change.entry.product_id, change.product, change.fields)
+            for change in batch.updates
+            if change.entry is not None
+        ]
+        if not creates and not updates:
+            return BatchResult()
+        return self.platform.write_products(
+            [batch.creates[i].product for i in creates], updates, idempotency_key=key
+        )
+
+    def _look_up(self, batch: _Batch, positions: Iterable[int], key: str) -> dict[int, ItemResult]:
+        """The creates at ``positions`` that are on the platform: applied, answer lost."""
+        wanted = list(positions)
+        if not wanted:
+            return {}
+        remote = self.platform.lookup_skus([batch.creates[i].sku for i in wanted])
+        return {
+            i: ItemResult(
+                sku=batch.creates[i].sku,
+                ok=True,
+                product_id=remote[batch.creates[i].sku].product_id,
+                idempotency_key=key,
+                reconciled=True,
+                item_code=ItemCode.OK,
+            )
+            for i in wanted
+            if batch.creates[i].sku in remote
+        }
+
+    def _fail_on(self, batch: _Batch, error: ShopsyncError) -> None:
+        """Fail ``batch``'s items for ``error``; stop the run unless only the batch is at fault."""
+        if isinstance(error, AuthError):
             self._fail_batch(batch, "AUTH", error.message, settle=True)
             self._set_fatal(error)
             return
-        except APIError as error:
-            if error.status is not None and error.status < 500 and error.status not in _RETRIED:
-                # The platform refused the whole batch (too large, malformed): nothing was
-                # applied, and sending it again would get the same answer. Its items
-                # fail; the run goes on with the next batch.
-                code = error.code or f"HTTP_{error.status}"
-                self._fail_batch(batch, code, error.message, settle=True)
-                return
-            self._fail_batch(batch, error.code or type(error).__name__, error.message, settle=False)
-            self._set_fatal(error)
+        if error_scope_of(self.platform, error) is ErrorScope.BATCH:
+            # The platform refused the whole batch (too large, malformed): nothing was
+            # applied, and sending it again would get the same answer. Its items
+            # fail; the run goes on with the next batch.
+            self._fail_batch(batch, error_code_of(error), error.message, settle=True)
             return
-        except PlatformError as error:
-            # Past every retry: the batch may or may not have been applied. It stays
-            # pending in the ledger, so the next run sends it again with the same key.
-            code = getattr(error, "code", None) or type(error).__name__
-            self._fail_batch(batch, code, error.message, settle=False)
-            self._set_fatal(error)
-            return
-        self._record(batch, result)
+        # Past every retry: the batch may or may not have been applied. It stays pending
+        # in the ledger, so the next run settles it (see the module doc) before the rest.
+        code = getattr(error, "code", None) or type(error).__name__
+        self._fail_batch(batch, code, error.message, settle=False)
+        self._set_fatal(error)
 
     def _set_fatal(self, error: ShopsyncError) -> None:
         with self._lock:
@@ -284,7 +419,7 @@ class Engine:
                 outcomes.append(
                     ItemOutcome(change.sku, "created", item.product_id, change.row, change.product)
                 )
-            elif item.code == "SKU_EXISTS" and item.product_id and not batch.follow_up:
+            elif item.outcome is ItemCode.EXISTS and item.product_id and not batch.follow_up:
                 # On the platform already (made elsewhere, or by a run whose ledger was
                 # lost): update that product with what the file says, never a duplicate.
                 follow_updates.append(_adopt(change, item.product_id))
@@ -314,7 +449,7 @@ class Engine:
                         change.product,
                     )
                 )
-            elif item.code == "NOT_FOUND" and not batch.follow_up:
+            elif item.outcome is ItemCode.NOT_FOUND and not batch.follow_up:
                 # Deleted on the platform since: what the file holds must exist again.
                 follow_creates.append(
                     Change(
@@ -335,7 +470,7 @@ class Engine:
         self.ledger.record(entries, stocks=stocks, finished_batch=batch.key)
         if self.audit is not None:
             self.audit.append(audit)
-        self._count(outcomes)
+        self._count(outcomes, resumed=batch.resumed)
         if follow_creates or follow_updates:
             for start in range(0, len(follow_creates) + len(follow_updates), self.batch_size):
                 both = [*follow_creates, *follow_updates][start : start + self.batch_size]
@@ -344,6 +479,7 @@ class Engine:
                         [c for c in both if c.kind == "create"],
                         [c for c in both if c.kind == "update"],
                         follow_up=True,
+                        resumed=batch.resumed,
                     )
                 )
 
@@ -362,9 +498,21 @@ class Engine:
         ]
         if settle:
             self.ledger.finish_batch(batch.key)
-        self._count(outcomes)
+        self._count(outcomes, resumed=batch.resumed)
 
-    def _count(self, outcomes: Sequence[ItemOutcome]) -> None:
+    def _count(self, outcomes: Sequence[ItemOutcome], *, resumed: bool = False) -> None:
+        if resumed:
+            # Counted once, against the file's row for the SKU (see _batches): the row
+            # comes by as unchanged if this settled it, as a change if it is to be sent
+            # again. Successes go to the outputs now; failures only if never re-sent.
+            with self._lock:
+                for outcome in outcomes:
+                    self._resumed[outcome.sku] = outcome
+            if self.on_outcome is not None:
+                for outcome in outcomes:
+                    if outcome.action != "failed":
+                        self.on_outcome(outcome)
+            return
         with self._lock:
             for outcome in outcomes:
                 if outcome.action == "created":
@@ -456,4 +604,5 @@ def _restore_batch(key: str, request: Mapping[str, Any]) -> _Batch:
         key,
         [change("create", item) for item in request.get("creates", [])],
         [change("update", item) for item in request.get("updates", [])],
+        resumed=True,
     )

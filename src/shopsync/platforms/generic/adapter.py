@@ -1,12 +1,13 @@
 """The adapter for the generic platform API (``/work/shared/platform-api.md``, v1).
 
 Writes go to the batch endpoints with a content-derived ``Idempotency-Key``. The
-contract promises that the platform honours keys, so by default an ambiguous failure
-(a timeout or reset after the request left) is simply retried with the same key and the
-platform replays its first answer. For a platform that ignores keys,
-``trust_idempotency_keys=False`` makes the adapter reconcile instead: it looks the
-batch's SKUs up (``GET /products?sku=``) before sending anything again, counts the
-creates it finds as done, and resends only the rest.
+contract promises that the platform honours keys, but a client cannot tell a platform
+that keeps the promise from one that does not, so by default the adapter declares key
+handling ``unknown``: an ambiguous failure (a timeout or reset after the request left)
+is not retried blindly but raised, and the engine reconciles by looking the batch's
+SKUs up (``GET /products?sku=``) before sending anything again.
+``trust_idempotency_keys=True`` declares keys ``honoured``: the HTTP client then retries
+with the same key and the platform replays its first answer.
 """
 
 from __future__ import annotations
@@ -20,19 +21,24 @@ from typing import Any
 
 from shopsync.config import CLIENT_CREDENTIALS_SETTINGS, Setting, Settings
 from shopsync.domain.models import Product
-from shopsync.errors import AmbiguousWriteError, APIError
+from shopsync.errors import APIError
 from shopsync.http.auth import ClientCredentials
 from shopsync.http.client import ApiResponse, HttpClient
 from shopsync.http.redact import redacting_logger
 from shopsync.platforms.base import (
     AuthStatus,
     BatchResult,
+    Capabilities,
+    ErrorScope,
+    ItemCode,
     ItemResult,
+    KeyHandling,
     OrderLine,
     ProductUpdate,
     RemoteOrder,
     RemoteProduct,
     StockChange,
+    default_error_scope,
     derive_idempotency_key,
 )
 from shopsync.platforms.generic.wire import client_from_settings
@@ -41,7 +47,22 @@ log = redacting_logger(__name__)
 
 MAX_BATCH = 100
 _SERVER_FIELDS = frozenset({"product_id", "created_at", "updated_at", "version"})
-_MAX_RECONCILE_ROUNDS = 3
+
+_KEY_HANDLING: dict[bool | None, KeyHandling] = {
+    None: "unknown",
+    True: "honoured",
+    False: "ignored",
+}
+
+# The API's item error codes (platform-api.md §4), as the core knows them.
+_ITEM_CODES: dict[str, ItemCode] = {
+    "SKU_EXISTS": ItemCode.EXISTS,
+    "NOT_FOUND": ItemCode.NOT_FOUND,
+    "SKU_NOT_FOUND": ItemCode.NOT_FOUND,
+    "VALIDATION_ERROR": ItemCode.INVALID,
+    "STOCK_NEGATIVE": ItemCode.INVALID,
+    "STOCK_CONFLICT": ItemCode.CONFLICT,
+}
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
@@ -58,15 +79,46 @@ class GenericPlatform:
     """OAuth2 client credentials: the generic API's only way in."""
 
     def __init__(
-        self, client: HttpClient, *, namespace: str, trust_idempotency_keys: bool = True
+        self, client: HttpClient, *, namespace: str, trust_idempotency_keys: bool | None = None
     ) -> None:
+        """``trust_idempotency_keys``: None (unknown, the default), True or False."""
         self.client = client
         self.namespace = namespace
-        self.trust_idempotency_keys = trust_idempotency_keys
+        self.capabilities = Capabilities(
+            max_batch_size=MAX_BATCH,
+            idempotency_keys=_KEY_HANDLING[trust_idempotency_keys],
+            lookup_by_sku=True,
+            unique_skus=True,
+            stock_set=True,
+            stock_cas=True,
+            stock_delta=True,
+        )
+
+    @property
+    def trust_idempotency_keys(self) -> bool:
+        """Whether an ambiguous write is resent with the same key (keys ``honoured``)."""
+        return self.capabilities.keys_guaranteed
+
+    def error_scope(self, error: Exception) -> ErrorScope:
+        """How far an error of this API reaches (the default rule: 4xx to a batch, ...)."""
+        return default_error_scope(error)
+
+    def raw_code(self, code: ItemCode, operation: str) -> str | None:
+        """This API's error code for ``code`` in ``operation`` (``products``, ``inventory``)."""
+        if code is ItemCode.NOT_FOUND:
+            return "SKU_NOT_FOUND" if operation == "inventory" else "NOT_FOUND"
+        for raw, known in _ITEM_CODES.items():
+            if known is code:
+                return raw
+        return None
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, trust_idempotency_keys: bool = True, **client_options: Any
+        cls,
+        settings: Settings,
+        *,
+        trust_idempotency_keys: bool | None = None,
+        **client_options: Any,
     ) -> GenericPlatform:
         """The adapter for ``settings``; ``client_options`` go to :func:`client_from_settings`."""
         client = client_from_settings(settings, **client_options)
@@ -96,61 +148,26 @@ class GenericPlatform:
         update_bodies = [update.to_api() for update in updates]
         update_text = json.dumps(update_bodies, ensure_ascii=False, separators=(",", ":"))
         skus = [p.sku for p in creates] + [u.sku for u in updates]
-        done: dict[int, ItemResult] = {}  # reconciled creates, by position
-        pending = list(range(len(creates)))
-        for _round in range(_MAX_RECONCILE_ROUNDS + 1):
-            if not pending and not update_bodies:
-                return BatchResult(created=[done[i] for i in range(len(creates))])
-            text = (
-                '{"create":['
-                + ",".join(create_texts[i] for i in pending)
-                + '],"update":'
-                + update_text
-                + "}"
-            )
-            key = idempotency_key if not done else None
-            key = key or derive_idempotency_key(self.namespace, "POST /products/batch", text)
-            try:
-                response = self.client.request(
-                    "POST",
-                    "/products/batch",
-                    json_text=text,
-                    idempotency_key=key,
-                    retry_ambiguous=self.trust_idempotency_keys,
-                )
-            except AmbiguousWriteError:
-                if _round == _MAX_RECONCILE_ROUNDS:
-                    raise
-                found = self.lookup_skus([creates[i].sku for i in pending])
-                log.info(
-                    "batch outcome unknown; %d of %d creates found on the platform, "
-                    "resending the rest",
-                    sum(1 for i in pending if creates[i].sku in found),
-                    len(pending),
-                )
-                for i in pending:
-                    remote = found.get(creates[i].sku)
-                    if remote is not None:
-                        done[i] = ItemResult(
-                            sku=creates[i].sku,
-                            ok=True,
-                            product_id=remote.product_id,
-                            idempotency_key=key,
-                            reconciled=True,
-                        )
-                pending = [i for i in pending if i not in done]
-                continue
-            answer = _dict(response.body)
-            created = _results(answer.get("create"), len(pending), response, "create")
-            updated = _results(answer.get("update"), len(updates), response, "update")
-            for position, result in zip(pending, created, strict=True):
-                done[position] = result
-            ordered = [done[i] for i in range(len(creates))]
-            # The platform's own sku is authoritative only if it answered one.
-            fixed = [_with_sku(r, skus[n]) for n, r in enumerate(ordered)]
-            upd = [_with_sku(r, u.sku) for r, u in zip(updated, updates, strict=True)]
-            return BatchResult(created=fixed, updated=upd)
-        raise AssertionError("unreachable")  # pragma: no cover
+        text = '{"create":[' + ",".join(create_texts) + '],"update":' + update_text + "}"
+        key = idempotency_key or derive_idempotency_key(
+            self.namespace, "POST /products/batch", text
+        )
+        # Without keys known to be honoured, an ambiguous failure is raised
+        # (AmbiguousWriteError), not resent: the engine reconciles by lookup.
+        response = self.client.request(
+            "POST",
+            "/products/batch",
+            json_text=text,
+            idempotency_key=key,
+            retry_ambiguous=self.trust_idempotency_keys,
+        )
+        answer = _dict(response.body)
+        created = _results(answer.get("create"), len(creates), response, "create")
+        updated = _results(answer.get("update"), len(updates), response, "update")
+        # The platform's own sku is authoritative only if it answered one.
+        fixed = [_with_sku(r, skus[n]) for n, r in enumerate(created)]
+        upd = [_with_sku(r, u.sku) for r, u in zip(updated, updates, strict=True)]
+        return BatchResult(created=fixed, updated=upd)
 
     def lookup_skus(self, skus: Sequence[str]) -> dict[str, RemoteProduct]:
         """``GET /products?sku=...`` in chunks of 100."""
@@ -188,9 +205,9 @@ class GenericPlatform:
     ) -> list[ItemResult]:
         """``POST /inventory/batch``; see :meth:`Platform.update_inventory`.
 
-        Without trusted idempotency keys an ambiguous failure resends the changes that
-        are safe to repeat (absolute ``stock``, with or without ``expected``) and reports
-        ``delta`` changes as ``OUTCOME_UNKNOWN``: adding twice would corrupt the count.
+        Without keys known to be honoured, an ambiguous failure is raised
+        (AmbiguousWriteError), not resent: the stock sync decides what is safe to repeat
+        (a delta is not).
         """
         if len(changes) > MAX_BATCH:
             raise ValueError(f"a batch holds at most {MAX_BATCH} items")
@@ -200,30 +217,13 @@ class GenericPlatform:
         key = idempotency_key or derive_idempotency_key(
             self.namespace, "POST /inventory/batch", body
         )
-        try:
-            response = self.client.request(
-                "POST",
-                "/inventory/batch",
-                json=body,
-                idempotency_key=key,
-                retry_ambiguous=self.trust_idempotency_keys,
-            )
-        except AmbiguousWriteError:
-            safe = [c for c in changes if c.delta is None]
-            resent = iter(self.update_inventory(safe) if safe else [])
-            return [
-                next(resent)
-                if change.delta is None
-                else ItemResult(
-                    sku=change.sku,
-                    ok=False,
-                    code="OUTCOME_UNKNOWN",
-                    message="the request was sent but no answer came back; a delta "
-                    "cannot be safely repeated: check the stock on the platform",
-                    idempotency_key=key,
-                )
-                for change in changes
-            ]
+        response = self.client.request(
+            "POST",
+            "/inventory/batch",
+            json=body,
+            idempotency_key=key,
+            retry_ambiguous=self.trust_idempotency_keys,
+        )
         results = _results(_dict(response.body).get("results"), len(changes), response, "results")
         return [_with_sku(r, c.sku) for r, c in zip(results, changes, strict=True)]
 
@@ -330,11 +330,12 @@ def _item_result(item: Mapping[str, Any], response: ApiResponse) -> ItemResult:
     stock = item.get("stock")
     if stock is None:
         stock = error.get("current_stock", error.get("stock"))
+    code = None if ok else _str_or_none(error.get("code")) or "UNKNOWN"
     return ItemResult(
         sku=str(item.get("sku", "")),
         ok=ok,
         product_id=_str_or_none(item.get("product_id") or error.get("product_id")),
-        code=None if ok else _str_or_none(error.get("code")) or "UNKNOWN",
+        code=code,
         message=None if ok else _str_or_none(error.get("message")),
         field=None if ok else _str_or_none(error.get("field")),
         http_status=response.status,
@@ -342,6 +343,7 @@ def _item_result(item: Mapping[str, Any], response: ApiResponse) -> ItemResult:
         idempotency_key=response.idempotency_key,
         replayed=response.replayed,
         stock=stock if isinstance(stock, int) and not isinstance(stock, bool) else None,
+        item_code=ItemCode.OK if code is None else _ITEM_CODES.get(code, ItemCode.REFUSED),
     )
 
 
