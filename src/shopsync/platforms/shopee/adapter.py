@@ -44,7 +44,7 @@ from shopsync.config import Setting, Settings, parse_text
 from shopsync.domain.models import Product
 from shopsync.domain.timefmt import format_timestamp
 from shopsync.errors import APIError, AuthError, PlatformError
-from shopsync.http.auth import private_dir
+from shopsync.http.auth import TokenRejected, private_dir
 from shopsync.http.client import ApiResponse, HttpClient
 from shopsync.http.ratelimit import RateLimiter
 from shopsync.http.redact import redacting_logger
@@ -356,8 +356,9 @@ class ShopeePlatform:
                 logistic_info=self._logistics(),
                 item_sku=product.sku,
                 description=product.description or product.title,
+                category_id=self._category(product),
+                attribute_list=_attribute_list(product.attributes),
             )
-            body.setdefault("attribute_list", [])
             answer = self._post("product/add_item", body, ambiguous_ok=False)
         except APIError as error:
             if error.code in _REFUSALS:
@@ -455,20 +456,31 @@ class ShopeePlatform:
         what = "POST /api/v2/media_space/upload_image"
         url = self.client.base_url + API + "media_space/upload_image"
 
-        def attempt(remaining: float) -> dict[str, Any]:
+        def send(auth: requests.auth.AuthBase, remaining: float) -> requests.Response:
             self.client.stats.add("requests")
             try:
-                response = self.client.transport.send(
+                return self.client.transport.send(
                     "POST",
                     url,
                     timeout=(5.0, min(60.0, max(remaining, 0.001))),
-                    auth=self.auth.authorize(),
+                    auth=auth,
                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
                     content=payload,
                 )
             except requests.RequestException as error:
                 raise classify_exception(error, what=what) from error
+
+        def attempt(remaining: float) -> dict[str, Any]:
+            # An upload that Shopee never answered only leaves an unused image behind, so
+            # it is retried; the multipart body is why it does not go through request().
+            auth = self.auth.authorize()
+            response = send(auth, remaining)
             verdict = self.client.wire.classify(response, what=what)
+            if isinstance(verdict, TokenRejected):
+                replacement = self.auth.reauthorize(auth)
+                if replacement is not None:
+                    response = send(replacement, remaining)
+                    verdict = self.client.wire.classify(response, what=what)
             if verdict is not None:
                 raise verdict
             return _response_body(response.json())
