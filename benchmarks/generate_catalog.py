@@ -5,7 +5,7 @@ the first ``k`` products of a catalog of ``n`` are the catalog of ``k``. Product
 generated one at a time and written as they come, so a catalog of millions of rows
 needs no more memory than one of ten (the JSON array is written incrementally too).
 
-Every product validates with :class:`shopsync.domain.models.Product` (platform-api.md §2):
+Every product validates with :class:`shopsync.domain.models.Product` (docs/platform-api.md §2):
 SKUs are unique, prices are decimal strings with two places, images are 1-4 https URLs,
 barcodes are EAN-13 with a correct check digit. Titles, categories and attribute values
 are a mix of Chinese and English; some descriptions hold commas, double quotes and line
@@ -507,7 +507,7 @@ def _product(rng: random.Random, index: int, ean_offset: int) -> dict[str, Any]:
 def iter_products(count: int, seed: int = 0) -> Iterator[dict[str, Any]]:
     """Yield ``count`` products, the same ones for the same ``seed``.
 
-    Each product is a dict in the JSON shape of platform-api.md §2: ``price`` and
+    Each product is a dict in the JSON shape of docs/platform-api.md §2: ``price`` and
     ``weight_kg`` are decimal strings, ``stock`` an int, ``images`` a list of URLs and
     ``attributes`` a dict (possibly empty). ``Product.model_validate(product)`` accepts
     every one. Products are made one at a time; the first ``k`` of ``count`` do not

@@ -112,7 +112,7 @@ def test_the_rate_recovers_additively_once_throttling_stops() -> None:
 
 
 class _ServerBucket:
-    """The platform's token bucket (platform-api.md §6), with whole-second headers."""
+    """The platform's token bucket (docs/platform-api.md §6), with whole-second headers."""
 
     def __init__(self, rate: float, burst: int, now: float) -> None:
         self.rate, self.burst, self.tokens, self.last = rate, burst, float(burst), now

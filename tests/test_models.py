@@ -1,4 +1,4 @@
-"""The Product model enforces platform-api.md §2 and normalises what sellers type."""
+"""The Product model enforces docs/platform-api.md §2 and normalises what sellers type."""
 
 from __future__ import annotations
 

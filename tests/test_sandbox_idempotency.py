@@ -1,4 +1,4 @@
-"""Idempotency keys (platform-api.md §5) against a live sandbox."""
+"""Idempotency keys (docs/platform-api.md §5) against a live sandbox."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Inventory (platform-api.md §3) and orders (§4) against a live sandbox."""
+"""Inventory (docs/platform-api.md §3) and orders (§4) against a live sandbox."""
 
 from __future__ import annotations
 

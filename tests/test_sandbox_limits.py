@@ -1,4 +1,4 @@
-"""Rate limits, bad input, headers and the sandbox's own routes (platform-api.md §6)."""
+"""Rate limits, bad input, headers and the sandbox's own routes (docs/platform-api.md §6)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Products (platform-api.md §2) against a live sandbox: every endpoint and its error codes."""
+"""Products (docs/platform-api.md §2) against a live sandbox: every endpoint and its error codes."""
 
 from __future__ import annotations
 

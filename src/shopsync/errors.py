@@ -45,6 +45,8 @@ class ExitCode(IntEnum):
     """A bug in shopsync (EX_SOFTWARE); please report it with --traceback output."""
     INTERRUPTED = 130
     """Interrupted by Ctrl-C or SIGTERM (128 + SIGINT); a re-run resumes."""
+    BROKEN_PIPE = 141
+    """The reader of stdout went away (``| head``): 128 + SIGPIPE, as git and cat end."""
 
 
 class ShopsyncError(Exception):

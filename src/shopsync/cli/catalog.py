@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from shopsync.cli.main import AppContext
+from shopsync.cli.main import AppContext, echo_json
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -179,9 +179,7 @@ def validate(
         jobs=jobs or automatic_jobs(csv_bytes),
     )
     if as_json:
-        import json  # noqa: PLC0415
-
-        click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+        echo_json(ctx, report.to_json())
     else:
         from shopsync.ui.console import Output, show_validation  # noqa: PLC0415
 
@@ -195,6 +193,14 @@ def validate(
         ctx.exit(int(ExitCode.INPUT_REJECTED))
 
 
+SCHEMA_DESCRIPTION = (
+    "One product as shopsync sends it to the platform: every row of a catalog file must "
+    "fit this shape once its columns are matched to these fields. The fields and their "
+    "rules are described in docs/platform-api.md (section 2, Products) in the shopsync "
+    "repository."
+)
+
+
 @click.command()
 @click.option("--indent", type=click.IntRange(min=0), default=2, show_default=True)
 def schema(indent: int) -> None:
@@ -204,6 +210,8 @@ def schema(indent: int) -> None:
     from shopsync.domain.models import Product  # noqa: PLC0415
 
     document = Product.model_json_schema(mode="validation")
+    # The model's docstring is written for developers; people reading a schema get this.
+    document["description"] = SCHEMA_DESCRIPTION
     click.echo(json.dumps(document, ensure_ascii=False, indent=indent or None))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -16,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from shopsync.cli.catalog import FILES, input_options, open_catalog, read_options, user_mapping
-from shopsync.cli.main import AppContext
+from shopsync.cli.main import AppContext, echo_json, note_changes
 from shopsync.cli.options import platform_options, settings_from_context
-from shopsync.errors import ExitCode, ShopsyncError
+from shopsync.errors import ExitCode
 
 if TYPE_CHECKING:
     from shopsync.config import Settings
@@ -115,6 +116,15 @@ REFRESH_OPTION = click.option(
 )
 
 
+JSON_SUMMARY_OPTION = click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the run's summary as one JSON object on stdout (the report's fields); "
+    "progress and messages go to stderr.",
+)
+
+
 def _path_option(name: str, text: str) -> Callable[[Any], Any]:
     return click.option(name, type=click.Path(path_type=Path, dir_okay=False), help=text)
 
@@ -131,6 +141,7 @@ def _path_option(name: str, text: str) -> Callable[[Any], Any]:
 @click.option(
     "--detailed-exitcode",
     is_flag=True,
+    expose_value=False,  # cli/main.py reads it and decides the exit code
     help="Exit 0 with no changes, 2 with changes, 1 on any error (as terraform does).",
 )
 @click.pass_context
@@ -142,7 +153,6 @@ def plan_command(
     refresh: bool,
     rejects: Path | None,
     as_json: bool,
-    detailed_exitcode: bool,
 ) -> None:
     """Show what an upload of FILES would change; send no write request.
 
@@ -152,23 +162,16 @@ def plan_command(
     from shopsync.jobs.plan import plan  # noqa: PLC0415
 
     app: AppContext = ctx.find_object(AppContext) or AppContext()
-    try:
-        catalog = open_catalog(ctx, files)
-        with open_target(ctx, sandbox=sandbox, need_platform=refresh) as (settings, target):
-            result = plan(
-                catalog,
-                target,
-                _job_options(settings, force=force, refresh=refresh),
-                Outputs(rejects=rejects),
-            )
-    except ShopsyncError as error:
-        if detailed_exitcode:
-            error.exit_code = ExitCode.ITEMS_FAILED  # terraform: 1 for any error
-        raise
+    catalog = open_catalog(ctx, files)
+    with open_target(ctx, sandbox=sandbox, need_platform=refresh) as (settings, target):
+        result = plan(
+            catalog,
+            target,
+            _job_options(settings, force=force, refresh=refresh),
+            Outputs(rejects=rejects),
+        )
     if as_json:
-        import json  # noqa: PLC0415
-
-        click.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2, default=str))
+        echo_json(ctx, result.to_json())
     else:
         from shopsync.ui.console import Output, show_plan  # noqa: PLC0415
 
@@ -178,10 +181,10 @@ def plan_command(
 
         output = Output(quiet=app.quiet, verbose=app.verbose)
         show_empty_inputs(output, catalog.empty_files(), files=len(catalog.files))
+    # --detailed-exitcode is applied where every exit code is decided (cli/main.py).
+    note_changes(ctx, result.has_changes)
     if result.counts.rejected:
-        ctx.exit(1 if detailed_exitcode else int(ExitCode.INPUT_REJECTED))
-    if detailed_exitcode and result.has_changes:
-        ctx.exit(2)
+        ctx.exit(int(ExitCode.INPUT_REJECTED))
 
 
 @click.command("upload")
@@ -201,6 +204,7 @@ def plan_command(
 @_path_option("--succeeded", "Write sku, product_id and action of every product sent.")
 @_path_option("--report", "Write a JSON report of the run (counts, traffic, exit code).")
 @_path_option("--metrics-file", "Write Prometheus metrics of the run (textfile collector).")
+@JSON_SUMMARY_OPTION
 @click.pass_context
 def upload_command(
     ctx: click.Context,
@@ -214,6 +218,7 @@ def upload_command(
     succeeded: Path | None,
     report: Path | None,
     metrics_file: Path | None,
+    as_json: bool,
 ) -> None:
     """Validate FILES, plan the changes, and send them to the platform.
 
@@ -223,10 +228,8 @@ def upload_command(
     """
     from shopsync.jobs.base import Outputs  # noqa: PLC0415
     from shopsync.jobs.upload import UploadJob  # noqa: PLC0415
-    from shopsync.ui.console import Output  # noqa: PLC0415
 
-    app: AppContext = ctx.find_object(AppContext) or AppContext()
-    output = Output(quiet=app.quiet, verbose=app.verbose)
+    output = _run_output(ctx, as_json)
     catalog = open_catalog(ctx, files)
     with open_target(ctx, sandbox=sandbox, need_platform=True) as (settings, target):
         job = UploadJob(
@@ -242,12 +245,24 @@ def upload_command(
                 runs_dir=settings.data_dir / "runs",
             ),
         )
-        code = _run_job(job, output, catalog.warnings)
+        code = _run_job(ctx, job, output, catalog.warnings, as_json=as_json)
     if code:
         ctx.exit(code)
 
 
-def _run_job(job: Any, output: Any, warnings: list[Any]) -> int:
+def _run_output(ctx: click.Context, as_json: bool) -> Any:
+    """The Output of a run; with ``--json`` stdout is kept for the JSON document alone."""
+    from shopsync.ui.console import Output  # noqa: PLC0415
+
+    app: AppContext = ctx.find_object(AppContext) or AppContext()
+    if as_json:
+        return Output(stdout=sys.stderr, quiet=app.quiet, verbose=app.verbose)
+    return Output(quiet=app.quiet, verbose=app.verbose)
+
+
+def _run_job(
+    ctx: click.Context, job: Any, output: Any, warnings: list[Any], *, as_json: bool
+) -> int:
     """Run an upload or stock job with the progress view and signal handling; its exit code."""
     from shopsync.ui.console import (  # noqa: PLC0415
         RunView,
@@ -275,6 +290,8 @@ def _run_job(job: Any, output: Any, warnings: list[Any]) -> int:
                     job.report.outputs.get("rejects"),
                 )
                 show_run_summary(output, job.report, time.monotonic() - started)
+                if as_json:  # also for a run that failed: the report holds error and exit code
+                    echo_json(ctx, job.report.to_json())
     return int(report.exit_code)
 
 
@@ -302,6 +319,7 @@ def _run_job(job: Any, output: Any, warnings: list[Any]) -> int:
 )
 @_path_option("--report", "Write a JSON report of the run (counts, traffic, exit code).")
 @_path_option("--metrics-file", "Write Prometheus metrics of the run (textfile collector).")
+@JSON_SUMMARY_OPTION
 @click.pass_context
 def stock_command(
     ctx: click.Context,
@@ -314,6 +332,7 @@ def stock_command(
     failed: Path | None,
     report: Path | None,
     metrics_file: Path | None,
+    as_json: bool,
 ) -> None:
     """Sync stock counts from FILES (columns sku and stock, or sku and delta).
 
@@ -324,10 +343,8 @@ def stock_command(
     from shopsync.io.headers import STOCK_SCHEMA  # noqa: PLC0415
     from shopsync.jobs.base import Outputs  # noqa: PLC0415
     from shopsync.jobs.stock import StockFile, StockJob, StockOptions  # noqa: PLC0415
-    from shopsync.ui.console import Output  # noqa: PLC0415
 
-    app: AppContext = ctx.find_object(AppContext) or AppContext()
-    output = Output(quiet=app.quiet, verbose=app.verbose)
+    output = _run_output(ctx, as_json)
     stock_file = StockFile(
         list(files),
         read_options(ctx),
@@ -349,7 +366,7 @@ def stock_command(
                 runs_dir=settings.data_dir / "runs",
             ),
         )
-        code = _run_job(job, output, stock_file.warnings)
+        code = _run_job(ctx, job, output, stock_file.warnings, as_json=as_json)
     if code:
         ctx.exit(code)
 

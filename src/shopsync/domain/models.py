@@ -1,6 +1,6 @@
 """The data shapes shopsync works with: products as the platform contract defines them.
 
-Field names and rules follow ``platform-api.md`` §2 exactly, so a :class:`Product` that
+Field names and rules follow ``docs/platform-api.md`` §2 exactly, so a :class:`Product` that
 validates here is one the platform accepts. Two things are added on the way in, because
 spreadsheets need them: strings are trimmed, and ``images`` may be one cell holding
 several URLs separated by ``|``, ``;`` or line breaks.
@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # typing.Self is 3.11+; annotations are not evaluated at run 
     from typing_extensions import Self
 
 SKU_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
-"""1 to 64 characters of ``A-Z a-z 0-9 . _ -`` (platform-api.md §2)."""
+"""1 to 64 characters of ``A-Z a-z 0-9 . _ -`` (docs/platform-api.md §2)."""
 
 MAX_IMAGES = 20
 MAX_ATTRIBUTES = 50
@@ -149,7 +149,7 @@ class SkuRecord(BaseModel):
 
 
 class Product(SkuRecord):
-    """One catalog entry, valid by the platform's rules (platform-api.md §2).
+    """One catalog entry, valid by the platform's rules (docs/platform-api.md §2).
 
     Construct it with :meth:`pydantic.BaseModel.model_validate`; lax mode lets the
     readers hand over spreadsheet strings ("12" for stock, "3999.00" for price).
@@ -238,7 +238,7 @@ class StockLine(SkuRecord):
     """One line of a stock file: set a SKU's count (``stock``) or change it (``delta``).
 
     Exactly one of the two is given; which one a file uses is decided per file by its
-    columns (or ``--mode``). Inventory updates never create products (platform-api.md §3).
+    columns (or ``--mode``). Inventory updates never create products (docs/platform-api.md §3).
     """
 
     stock: Annotated[int, Field(ge=0)] | None = None

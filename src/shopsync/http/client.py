@@ -222,6 +222,13 @@ class HttpClient:
                     response = send(replacement, remaining)
                     verdict = self.wire.classify(response, what=what, now=self._wall_clock())
             self._observe(response, what, bucket)
+            log.info(
+                "%s: %d %s (request id %s)",
+                what,
+                response.status_code,
+                response.reason or "",
+                self.wire.request_id(response.headers) or "none",
+            )
             if verdict is not None:
                 raise verdict
             return self._answer(response, key, what, retry_ambiguous=retry_ambiguous)
@@ -239,7 +246,7 @@ class HttpClient:
         signal = self.wire.rate_signal(response, now=self._wall_clock())
         if signal.throttled:
             self.stats.add("throttled")
-            log.debug(
+            log.info(
                 "%s: throttled (HTTP %d); pausing all workers %.2fs",
                 what,
                 response.status_code,

@@ -302,7 +302,7 @@ class RetryPolicy:
             reason = error.reason if isinstance(error, RetriableAPIError) else repr(error)
             if self.stats is not None:
                 self.stats.add("retries")
-            log.debug(
+            log.info(
                 "retrying %s in %.2fs (attempt %d of %d failed: %s)",
                 what,
                 state.upcoming_sleep,

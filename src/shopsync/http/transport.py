@@ -19,6 +19,7 @@ it does not change while shopsync runs.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -28,8 +29,10 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from shopsync import __version__
+from shopsync.http.redact import redact_headers, redact_text, redacting_logger
 
 USER_AGENT = f"shopsync/{__version__}"
+log = redacting_logger(__name__)
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -112,7 +115,7 @@ class Transport:
         """
         auth = auth if auth is not None else _NoAuth()
         environment = self.environment_for(url)
-        return self.session().request(
+        response = self.session().request(
             method,
             url,
             headers=dict(headers or {}),
@@ -126,6 +129,9 @@ class Transport:
             proxies=environment["proxies"],
             allow_redirects=True,
         )
+        if log.isEnabledFor(logging.DEBUG):
+            _log_exchange(response)
+        return response
 
     def environment_for(self, url: str) -> dict[str, Any]:
         """Proxies, CA bundle and client certificate for ``url``, from the environment.
@@ -152,3 +158,40 @@ class Transport:
         for session in sessions:
             session.close()
         self._local = threading.local()
+
+
+_LOGGED_BODY = 2000
+"""Characters of a body that ``-vv`` shows: enough to read an error, not a whole batch."""
+
+
+def _log_exchange(response: requests.Response) -> None:
+    """Log one request and its answer for ``-vv``, credentials and secrets masked."""
+    request = response.request
+    log.debug(
+        "> %s %s\n%s%s",
+        request.method,
+        request.url,
+        _header_lines(request.headers),
+        _body_text(request.body),
+    )
+    log.debug(
+        "< %d %s\n%s%s",
+        response.status_code,
+        response.reason or "",
+        _header_lines(response.headers),
+        _body_text(response.content),
+    )
+
+
+def _header_lines(headers: Mapping[str, str]) -> str:
+    return "".join(f"{name}: {value}\n" for name, value in redact_headers(headers).items())
+
+
+def _body_text(body: str | bytes | None) -> str:
+    if not body:
+        return ""
+    # Masked before it is cut short: a cut through a secret would leave its start unmasked.
+    text = redact_text(body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body))
+    if len(text) > _LOGGED_BODY:
+        text = f"{text[:_LOGGED_BODY]}... ({len(text)} characters)"
+    return text + "\n"

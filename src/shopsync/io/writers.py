@@ -1,17 +1,29 @@
 """Safe output files: written atomically and safe to open in a spreadsheet.
 
-Every file shopsync writes for the user (rejects, failed, succeeded, reports) appears
-whole or not at all: it is written to a temporary file beside the target, flushed to
-disk, then renamed over it. CSV cells that a spreadsheet would run as a formula get a
-leading ``'`` (OWASP's CSV injection advice); the readers take it off again, so these
-files can be fed back to shopsync unchanged.
+Every file shopsync writes for the user (rejects, failed, succeeded, reports, metrics)
+goes through :func:`atomic_write`, the one place that decides what an output path means:
+
+- ``-`` is standard output;
+- a symbolic link is followed, and its target is what gets written;
+- a regular file, or a path that does not exist yet, appears whole or not at all: it is
+  written to a temporary file beside it, flushed to disk, then renamed over it;
+- a character device (``/dev/null``, a terminal) or a FIFO is written straight into:
+  renaming over one would replace the device itself with a regular file;
+- anything else (a directory, a block device, a socket) is refused.
+
+CSV cells that a spreadsheet would run as a formula get a leading ``'`` (OWASP's CSV
+injection advice); the readers take it off again, so these files can be fed back to
+shopsync unchanged.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
+import stat
+import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -50,19 +62,74 @@ def format_cell(value: object) -> str:
     return str(value)
 
 
+STDOUT = "-"
+"""The output path that means standard output."""
+
+
+def is_stdout(path: Path) -> bool:
+    """Whether ``path`` is ``-``, the name for standard output."""
+    return str(path) == STDOUT
+
+
+def is_regular_target(path: Path) -> bool:
+    """Whether writing ``path`` replaces a regular file (or creates one).
+
+    False for ``-`` and for devices and FIFOs (followed through symbolic links): their
+    old content cannot be read back as an earlier version of the file.
+    """
+    if is_stdout(path):
+        return False
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return True  # does not exist yet (or cannot be inspected: the write will say)
+
+
 @contextmanager
 def atomic_write(
     path: Path, *, newline: str | None = None, mode: int | None = None
 ) -> Iterator[IO[str]]:
-    """Open a temporary file beside ``path`` for writing; on success it replaces ``path``.
+    """Open ``path`` for writing text, in the way that fits what the path is.
 
-    The file is created private (0600) unless ``mode`` says otherwise: a metrics file
-    must be readable by the collector's user.
+    A regular file (or a new path) is written to a temporary file beside it that replaces
+    it on success; a symbolic link is resolved first, so the link stays and its target
+    is replaced. ``-`` writes to standard output, and a character device or FIFO is
+    written straight into (see the module's docstring). A new regular file is created
+    private (0600) unless ``mode`` says otherwise: a metrics file must be readable by the
+    collector's user.
     """
-    directory = path.parent if str(path.parent) else Path()
+    if is_stdout(path):
+        with _standard_output(newline) as handle:
+            yield handle
+        return
+    target = path.resolve()
+    try:
+        kind = target.stat().st_mode
+    except FileNotFoundError:
+        kind = None
+    except OSError as error:
+        raise UsageError(f"cannot write {path}: {error.strerror}.") from None
+    if kind is not None and (stat.S_ISCHR(kind) or stat.S_ISFIFO(kind)):
+        with _straight_into(path, target, newline) as handle:
+            yield handle
+        return
+    if kind is not None and not stat.S_ISREG(kind):
+        raise UsageError(
+            f"cannot write {path}: it is not a regular file, a character device or a FIFO.",
+            hint="Name a file to write, or - for standard output.",
+        )
+    with _replacing(path, target, newline, mode) as handle:
+        yield handle
+
+
+@contextmanager
+def _replacing(
+    path: Path, target: Path, newline: str | None, mode: int | None
+) -> Iterator[IO[str]]:
+    directory = target.parent
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+        fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     except OSError as error:
         raise UsageError(f"cannot write {path}: {error.strerror}.") from None
     try:
@@ -72,10 +139,39 @@ def atomic_write(
             if mode is not None:
                 os.fchmod(handle.fileno(), mode)
             os.fsync(handle.fileno())
-        Path(temporary).replace(path)
+        Path(temporary).replace(target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def _straight_into(path: Path, target: Path, newline: str | None) -> Iterator[IO[str]]:
+    # No O_CREAT and no O_TRUNC: the device or FIFO exists, and truncating means nothing to
+    # it. Opening a FIFO blocks until a reader opens the other end, as a shell's > does.
+    try:
+        fd = os.open(target, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError as error:
+        raise UsageError(f"cannot write {path}: {error.strerror}.") from None
+    with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as handle:
+        yield handle
+
+
+@contextmanager
+def _standard_output(newline: str | None) -> Iterator[IO[str]]:
+    # UTF-8 whatever the locale says, like every other file shopsync writes; the wrapper is
+    # detached at the end so that closing it leaves the process's stdout open.
+    sys.stdout.flush()
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:  # a text-only stream (a test's StringIO): write to it as it is
+        yield sys.stdout
+        return
+    handle = io.TextIOWrapper(buffer, encoding="utf-8", newline=newline, write_through=True)
+    try:
+        yield handle
+        handle.flush()
+    finally:
+        handle.detach()
 
 
 def write_csv(path: Path, header: Sequence[str], rows: Iterator[Mapping[str, Any]]) -> int:

@@ -59,7 +59,7 @@ ORDER_STATUSES: tuple[str, ...] = (
     "cancelled",
     "refunded",
 )
-"""The statuses of platform-api.md §4, in lifecycle order."""
+"""The statuses of docs/platform-api.md §4, in lifecycle order."""
 
 DEFAULT_CACHE_TTL = 300.0
 """Seconds a listing stays in the cache (five minutes)."""
@@ -138,7 +138,7 @@ def _utc_now(clock: Callable[[], float]) -> datetime:
 
 
 def order_to_json(order: RemoteOrder) -> dict[str, Any]:
-    """The order in the API's own shape (platform-api.md §4), decimals as strings."""
+    """The order in the API's own shape (docs/platform-api.md §4), decimals as strings."""
     return {
         "order_id": order.order_id,
         "status": order.status,

@@ -1,6 +1,6 @@
 """What the engine knows about a platform: the :class:`Platform` protocol and its result types.
 
-Adapters (the generic API of platform-api.md first; Shopify, WooCommerce... later)
+Adapters (the generic API of docs/platform-api.md first; Shopify, WooCommerce... later)
 implement :class:`Platform`. The types here say nothing about HTTP or URLs: an item
 result carries the HTTP status and request id only so that a failure report can be
 traced at the platform's support desk.

@@ -1,4 +1,4 @@
-"""The sandbox: a local platform server that implements platform-api.md.
+"""The sandbox: a local platform server that implements docs/platform-api.md.
 
 For the README's demo, the test suite, the benchmarks, and rehearsing a catalog before
 touching a real shop. ``shopsync sandbox serve`` runs it in the foreground;

@@ -14,7 +14,7 @@ from shopsync.sandbox.dialects import DEFAULT_DIALECT, DIALECTS, known_dialects
 MIB = 1024 * 1024
 
 ALL_SCOPES: tuple[str, ...] = ("products", "inventory", "orders")
-"""The scopes of the platform contract (platform-api.md §1), in the order tokens list them."""
+"""The scopes of the platform contract (docs/platform-api.md §1), in the order tokens list them."""
 
 
 @dataclass(frozen=True)

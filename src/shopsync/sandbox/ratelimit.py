@@ -1,4 +1,4 @@
-"""Per-client token buckets (platform-api.md §6), with an injected clock so tests are exact."""
+"""Per-client token buckets (docs/platform-api.md §6), with an injected clock so tests are exact."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from shopsync.io.writers import atomic_write
+from shopsync.io.writers import atomic_write, is_regular_target
 
 _LAST_SUCCESS = "shopsync_last_success_timestamp_seconds"
 
@@ -37,6 +37,8 @@ def _number(value: float) -> str:
 
 def previous_success(path: Path, labels: Mapping[str, str]) -> float | None:
     """The last success time recorded in an earlier metrics file for the same labels."""
+    if not is_regular_target(path):  # reading stdout, a device or a FIFO would block or lie
+        return None
     try:
         text = path.read_text(encoding="utf-8")
     except OSError:

@@ -287,6 +287,12 @@ class Engine:
     def _send(self, batch: _Batch, *, outcome_unknown: bool = False) -> None:
         """Send ``batch`` and record its results; ``outcome_unknown``: it may have been sent."""
         self.ledger.begin_batch(batch.key, _request_of(batch.creates, batch.updates))
+        log.info(
+            "sending batch %s: %d to create, %d to update",
+            batch.key,
+            len(batch.creates),
+            len(batch.updates),
+        )
         found: dict[int, ItemResult] = {}  # creates found on the platform, by position
         if outcome_unknown and self._reconciles_by_lookup():
             try:

@@ -33,6 +33,17 @@ if TYPE_CHECKING:
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
 
 
+class _Console(Console):
+    """A rich Console that leaves a closed pipe to the CLI.
+
+    rich's own answer to EPIPE is to exit 1 on the spot; the CLI ends such a run quietly
+    with the exit code of a closed pipe (cli/main.py), so the error is passed on.
+    """
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError
+
+
 class Output:
     """The two streams a command writes to, each a rich Console that knows if it is a terminal."""
 
@@ -45,8 +56,8 @@ class Output:
         verbose: int = 0,
     ) -> None:
         """``stdout``/``stderr`` default to the process streams (tests pass their own)."""
-        self.out = Console(file=stdout or sys.stdout, highlight=False, soft_wrap=True)
-        self.err = Console(file=stderr or sys.stderr, highlight=False, soft_wrap=True)
+        self.out = _Console(file=stdout or sys.stdout, highlight=False, soft_wrap=True)
+        self.err = _Console(file=stderr or sys.stderr, highlight=False, soft_wrap=True)
         self.quiet = quiet
         self.verbose = verbose
 

@@ -1,4 +1,4 @@
-"""The adapter for the generic platform API (``/work/shared/platform-api.md``, v1).
+"""The adapter for the generic platform API (``docs/platform-api.md``, v1).
 
 Writes go to the batch endpoints with a content-derived ``Idempotency-Key``. The
 contract promises that the platform honours keys, but a client cannot tell a platform

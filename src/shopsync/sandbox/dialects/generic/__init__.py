@@ -1,5 +1,5 @@
 """The generic platform API's dialect: OAuth2 client credentials, ``/products``,
-``/inventory/batch``, ``/orders``, problem+json errors (platform-api.md)."""
+``/inventory/batch``, ``/orders``, problem+json errors (docs/platform-api.md)."""
 
 from __future__ import annotations
 

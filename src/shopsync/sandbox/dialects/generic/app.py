@@ -1,4 +1,4 @@
-"""The generic dialect's ASGI application: the platform contract (platform-api.md) on starlette.
+"""The generic dialect's ASGI app: the platform contract (docs/platform-api.md) on starlette.
 
 A request goes through these steps, in this order::
 

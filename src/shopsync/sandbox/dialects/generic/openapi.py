@@ -1,6 +1,6 @@
 """The OpenAPI 3.0 document of the platform contract, served at ``GET /openapi.json``.
 
-Written by hand from platform-api.md (not generated from the code), so that a test that
+Written by hand from docs/platform-api.md (not generated from the code), so that a test that
 checks the sandbox against it (schemathesis) checks the code against the contract.
 The sandbox's own ``/_sandbox`` routes are not part of the platform API and not in it.
 """
@@ -167,7 +167,7 @@ def openapi_document(config: SandboxConfig) -> dict[str, Any]:
             "title": "Generic e-commerce platform API (shopsync sandbox)",
             "version": "1",
             "description": (
-                "The platform contract of shopsync (platform-api.md), as served by "
+                "The platform contract of shopsync (docs/platform-api.md), as served by "
                 "`shopsync sandbox serve`. Every response carries X-Request-Id; errors other "
                 "than the token endpoint's are RFC 9457 problem details. Any request may "
                 "also be answered 500, 502, 503 or 504. The sandbox's /_sandbox routes are "

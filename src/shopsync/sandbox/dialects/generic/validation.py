@@ -1,4 +1,4 @@
-"""Validation of request bodies against platform-api.md §2 and §3.
+"""Validation of request bodies against docs/platform-api.md §2 and §3.
 
 Two kinds of problem are told apart, because the contract treats them differently:
 
