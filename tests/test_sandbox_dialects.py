@@ -37,7 +37,9 @@ def test_an_unknown_dialect_is_refused_with_the_known_ones() -> None:
     assert "there is no sandbox dialect 'nope' (known: generic, shopee)" in str(caught.value)
     result = CliRunner().invoke(sandbox_group, ["serve", "--dialect", "nope"])
     assert result.exit_code == 2
-    assert "Invalid value for '--dialect': 'nope' is not one of 'generic', 'shopee'." in result.output
+    assert (
+        "Invalid value for '--dialect': 'nope' is not one of 'generic', 'shopee'." in result.output
+    )
 
 
 def test_serve_passes_the_dialect_on(monkeypatch: pytest.MonkeyPatch) -> None:
