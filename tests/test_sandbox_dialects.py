@@ -34,10 +34,12 @@ def test_the_generic_dialect_is_the_default() -> None:
 def test_an_unknown_dialect_is_refused_with_the_known_ones() -> None:
     with pytest.raises(UsageError) as caught:
         SandboxConfig(dialect="nope")
-    assert "there is no sandbox dialect 'nope' (known: generic)" in str(caught.value)
+    assert "there is no sandbox dialect 'nope' (known: generic, shopee)" in str(caught.value)
     result = CliRunner().invoke(sandbox_group, ["serve", "--dialect", "nope"])
     assert result.exit_code == 2
-    assert "Invalid value for '--dialect': 'nope' is not 'generic'." in result.output
+    assert (
+        "Invalid value for '--dialect': 'nope' is not one of 'generic', 'shopee'." in result.output
+    )
 
 
 def test_serve_passes_the_dialect_on(monkeypatch: pytest.MonkeyPatch) -> None:

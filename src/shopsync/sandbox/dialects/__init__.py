@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 DIALECTS: dict[str, str] = {
     "generic": "shopsync.sandbox.dialects.generic",
+    "shopee": "shopsync.sandbox.dialects.shopee",
 }
 """Dialect modules by name; the names are the client's platform names."""
 

@@ -1,0 +1,6 @@
+"""The Shopee Open Platform v2 adapter: signed calls, rotating tokens kept per shop,
+images through the media space, items, stock, orders (issue 17)."""
+
+from shopsync.platforms.shopee.adapter import SETTINGS, ShopeePlatform
+
+__all__ = ["SETTINGS", "ShopeePlatform"]

@@ -1,0 +1,784 @@
+"""The Shopee Open Platform v2 adapter (issue 17; specs/shopee/, platforms.md "Shopee").
+
+Mapping, one catalog product to one Shopee item (single-variant products; the variant
+model of issue 13 is not on main yet, see the README's Shopee section):
+
+| shopsync | Shopee |
+|---|---|
+| ``sku`` | ``item_sku`` (the product's handle once products have variants) |
+| ``title`` | ``item_name`` (at most 120 characters) |
+| ``description`` | ``description`` (the title when the file has none: Shopee requires one) |
+| ``price`` | ``original_price`` at create; ``update_price`` after |
+| ``stock`` | ``seller_stock: [{stock}]`` at create; ``update_stock`` after |
+| ``weight_kg`` | ``weight`` (required) |
+| ``images`` | ``image.image_id_list``, each image uploaded once per content hash |
+| ``category`` / ``attr:shopee:category_id`` / setting ``category_id`` | ``category_id`` (a leaf) |
+| ``attr:shopee:attr:ID`` | ``attribute_list: [{attribute_id: ID, attribute_value_list: [...]}]`` |
+| (every enabled channel of the shop) | ``logistic_info`` |
+
+``add_item`` makes one item per call and takes no idempotency key, so a batch holds one
+product and an ambiguous create is raised for the engine to reconcile by lookup. A lookup
+asks ``search_item`` by ``item_sku`` and, for what it does not find, lists the items
+updated in the last :data:`SEARCH_LAG_ALLOWANCE` seconds, because Shopee's search lags
+behind writes. Updates (``update_item``, ``update_price``, ``update_stock``) set values,
+so resending one is harmless and the client retries them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from shopsync.config import Setting, Settings, parse_text
+from shopsync.domain.models import Product
+from shopsync.domain.timefmt import format_timestamp
+from shopsync.errors import APIError, AuthError, PlatformError
+from shopsync.http.auth import TokenRejected, private_dir
+from shopsync.http.client import ApiResponse, HttpClient
+from shopsync.http.ratelimit import RateLimiter
+from shopsync.http.redact import redacting_logger
+from shopsync.http.retry import RetryBudget, RetryPolicy, classify_exception, full_jitter
+from shopsync.http.stats import ClientStats
+from shopsync.http.transport import Transport
+from shopsync.platforms.base import (
+    AuthStatus,
+    BatchResult,
+    Capabilities,
+    ErrorScope,
+    ItemCode,
+    ItemResult,
+    OrderLine,
+    ProductUpdate,
+    RemoteOrder,
+    RemoteProduct,
+    StockChange,
+    default_error_scope,
+)
+from shopsync.platforms.shopee.tokens import REFRESH_PATH, ShopeeAuth, TokenFile
+from shopsync.platforms.shopee.wire import NOT_FOUND, ShopeeWire, envelope_error
+
+log = redacting_logger(__name__)
+
+API = "/api/v2/"
+MAX_BATCH = 1
+"""``add_item`` creates one item per call."""
+MAX_TITLE = 120
+PAGE = 100
+BASE_INFO_CHUNK = 50
+ORDER_WINDOW = timedelta(days=15)
+ORDER_HISTORY = timedelta(days=90)
+SEARCH_LAG_ALLOWANCE = 900.0
+"""Seconds of recent writes a lookup lists, for items ``search_item`` does not see yet."""
+ATTRIBUTE_PREFIX = "shopee:attr:"
+CATEGORY_ATTRIBUTE = "shopee:category_id"
+_REFUSALS = frozenset({"error_param", "error_item", "error_invalid", "error_data"})
+
+
+def _int_setting(value: Any) -> int:
+    text = parse_text(value)
+    if not text.isdigit():
+        raise ValueError("must be a whole number")
+    return int(text)
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "partner_id", _int_setting, help="the app's partner id (Shopee console)", required=True
+    ),
+    Setting("partner_key", parse_text, secret=True, help="the app's partner key", required=True),
+    Setting("shop_id", _int_setting, help="the authorised shop's id", required=True),
+    Setting("access_token", parse_text, secret=True, help="an access token (else refreshed)"),
+    Setting(
+        "refresh_token",
+        parse_text,
+        secret=True,
+        help="the refresh token to start from (the token store keeps each new one)",
+    ),
+    Setting(
+        "auth_code", parse_text, secret=True, help="an authorisation code, turned into tokens once"
+    ),
+    Setting("category_id", _int_setting, help="the leaf category of products that name none"),
+)
+
+
+def _dumps(value: Any) -> str:
+    """JSON text with Decimals as JSON numbers, digit for digit (never through a float)."""
+    marks: dict[str, str] = {}
+
+    def default(obj: Any) -> Any:
+        if isinstance(obj, Decimal):
+            mark = f"\u0000{len(marks)}\u0000"
+            marks[mark] = str(obj)
+            return mark
+        raise TypeError(f"{type(obj).__name__} is not JSON")
+
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=default)
+    for mark, number in marks.items():
+        text = text.replace(json.dumps(mark), number)
+    return text
+
+
+class ImageSpace:
+    """Shopee image ids by content hash, so an unchanged image is uploaded once.
+
+    A SQLite file per partner and shop in the data directory: ``sha256 → image_id``.
+    """
+
+    def __init__(self, path: Path) -> None:
+        private_dir(path.parent)
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._conn.execute(
+            "CREATE TABLE IF NOT EXISTS images (sha256 TEXT PRIMARY KEY, image_id TEXT NOT NULL)"
+        )
+
+    def get(self, digest: str) -> str | None:
+        """The image id uploaded for ``digest``, if any."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT image_id FROM images WHERE sha256 = ?", (digest,)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def put(self, digest: str, image_id: str) -> None:
+        """Remember ``image_id`` for ``digest``."""
+        with self._lock:
+            self._conn.execute("INSERT OR REPLACE INTO images VALUES (?, ?)", (digest, image_id))
+
+    def close(self) -> None:
+        """Close the file."""
+        with self._lock:
+            self._conn.close()
+
+
+def fetch_image(url: str) -> bytes:
+    """The bytes of an image the catalog names by URL (Shopee takes only files)."""
+    try:
+        response = requests.get(url, timeout=(5, 30))
+        response.raise_for_status()
+    except requests.RequestException as error:
+        raise PlatformError(f"The image {url} could not be fetched: {error}") from None
+    return response.content
+
+
+class ShopeePlatform:
+    """:class:`~shopsync.platforms.base.Platform` for Shopee Open Platform v2."""
+
+    name = "shopee"
+    max_batch_size = MAX_BATCH
+    settings: tuple[Setting, ...] = SETTINGS
+    capabilities = Capabilities(
+        max_batch_size=MAX_BATCH,
+        idempotency_keys="ignored",
+        lookup_by_sku=True,
+        unique_skus=False,
+        stock_set=True,
+        stock_cas=False,
+        stock_delta=False,
+        variants=False,
+    )
+
+    def __init__(
+        self,
+        client: HttpClient,
+        auth: ShopeeAuth,
+        images: ImageSpace,
+        *,
+        category_id: int | None = None,
+        image_source: Callable[[str], bytes] = fetch_image,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.client = client
+        self.auth = auth
+        self.images = images
+        self.category_id = category_id
+        self.image_source = image_source
+        self.wall_clock = wall_clock
+        self._channels: list[dict[str, Any]] | None = None
+        self._channels_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[float], float] = full_jitter,
+        image_source: Callable[[str], bytes] = fetch_image,
+        **_options: Any,
+    ) -> ShopeePlatform:
+        """The adapter for ``settings`` (complete credentials); keywords are for tests."""
+        settings.require_credentials()
+        assert settings.base_url
+        partner_id = int(settings.get("partner_id"))
+        shop_id = int(settings.get("shop_id"))
+        stats = ClientStats()
+        client = HttpClient(
+            base_url=settings.base_url,
+            wire=ShopeeWire(),
+            credentials=None,
+            limiter=RateLimiter(settings.rate, settings.burst, clock=clock, sleep=sleep),
+            retry=RetryPolicy(
+                max_attempts=settings.max_attempts,
+                deadline=settings.deadline,
+                budget=RetryBudget(),
+                clock=clock,
+                sleep=sleep,
+                jitter=jitter,
+                stats=stats,
+            ),
+            transport=Transport(verify=str(settings.ca_bundle) if settings.ca_bundle else True),
+            timeout=settings.timeout,
+            stats=stats,
+            wall_clock=wall_clock,
+        )
+        directory = settings.cache_dir / "shopee"
+        auth = ShopeeAuth(
+            partner_id=partner_id,
+            partner_key=str(settings.get("partner_key")),
+            shop_id=shop_id,
+            token_file=TokenFile(directory / "tokens", partner_id, shop_id),
+            access_token=settings.get("access_token"),
+            refresh_token=settings.get("refresh_token"),
+            auth_code=settings.get("auth_code"),
+            clock=wall_clock,
+        )
+        platform = cls(
+            client,
+            auth,
+            ImageSpace(directory / "images" / f"{partner_id}-{shop_id}.sqlite3"),
+            category_id=settings.get("category_id"),
+            image_source=image_source,
+            wall_clock=wall_clock,
+        )
+        auth.call = platform.public_call
+        client.credentials = auth
+        return platform
+
+    # -- calls ---------------------------------------------------------------------------
+
+    def public_call(self, path: str, body: Mapping[str, Any]) -> Mapping[str, Any]:
+        """A public (token) call: signed without a token, retried, its envelope checked."""
+        what = f"POST {path}"
+
+        def attempt(remaining: float) -> Mapping[str, Any]:
+            try:
+                response = self.client.transport.send(
+                    "POST",
+                    self.client.base_url + path,
+                    timeout=(min(5.0, max(remaining, 0.001)), min(30.0, max(remaining, 0.001))),
+                    params=self.auth.public_parameters(path),
+                    json=dict(body),
+                )
+            except requests.RequestException as error:
+                raise classify_exception(error, what=what) from error
+            verdict = self.client.wire.classify(response, what=what)
+            if isinstance(verdict, APIError):
+                raise AuthError(verdict.message, hint="Run `shopsync auth shopee --code CODE`.")
+            if verdict is not None:
+                raise verdict
+            answer = response.json()
+            return answer if isinstance(answer, dict) else {}
+
+        result: Mapping[str, Any] = self.client.retry.call(attempt, what=what)
+        return result
+
+    def _get(self, call: str, params: Mapping[str, str]) -> dict[str, Any]:
+        return _response(self.client.request("GET", API + call, params=params))
+
+    def _post(self, call: str, body: Mapping[str, Any], *, ambiguous_ok: bool) -> dict[str, Any]:
+        answer = self.client.request(
+            "POST", API + call, json_text=_dumps(body), retry_ambiguous=ambiguous_ok
+        )
+        return _response(answer)
+
+    def error_scope(self, error: Exception) -> ErrorScope:
+        """A refused item is about that item; auth, outages and the rest about Shopee."""
+        if isinstance(error, APIError) and (error.code in _REFUSALS or error.code in NOT_FOUND):
+            return ErrorScope.BATCH
+        return default_error_scope(error)
+
+    # -- products ------------------------------------------------------------------------
+
+    def check_product(self, product: Product) -> list[tuple[str, str]]:
+        """Shopee's rules a product breaks, as ``(field, message)``; empty if none.
+
+        For plan time (issue 12's constraints seam), and checked again before a create.
+        """
+        problems: list[tuple[str, str]] = []
+        if len(product.title) > MAX_TITLE:
+            problems.append(("title", f"must be at most {MAX_TITLE} characters on Shopee"))
+        if product.weight_kg is None or product.weight_kg <= 0:
+            problems.append(("weight_kg", "is required on Shopee (logistics price by weight)"))
+        if not product.images:
+            problems.append(("images", "Shopee needs at least one image"))
+        if self._category(product) is None:
+            problems.append(("category", "must be a Shopee leaf category id (or set category_id)"))
+        return problems
+
+    def write_products(
+        self,
+        creates: Sequence[Product],
+        updates: Sequence[ProductUpdate] = (),
+        *,
+        idempotency_key: str | None = None,
+    ) -> BatchResult:
+        """One ``add_item`` per create; ``update_item``/``update_price``/``update_stock``
+        for what each update changes."""
+        return BatchResult(
+            created=[self._create(product) for product in creates],
+            updated=[self._update(update) for update in updates],
+        )
+
+    def _create(self, product: Product) -> ItemResult:
+        problems = self.check_product(product)
+        if problems:
+            field, message = problems[0]
+            return _refused(product.sku, "error_param", f"{field} {message}", field)
+        try:
+            body = self._item_body(product, product.model_fields_set | {"title", "price"})
+            body.update(
+                original_price=product.price,
+                seller_stock=[{"stock": product.stock}],
+                logistic_info=self._logistics(),
+                item_sku=product.sku,
+                description=product.description or product.title,
+                category_id=self._category(product),
+                attribute_list=_attribute_list(product.attributes),
+            )
+            answer = self._post("product/add_item", body, ambiguous_ok=False)
+        except APIError as error:
+            if error.code in _REFUSALS:
+                return _refused(product.sku, str(error.code), error.message, None)
+            raise
+        item_id = answer.get("item_id")
+        if item_id is None:
+            raise APIError("Shopee's add_item answered without an item_id.")
+        return ItemResult(sku=product.sku, ok=True, product_id=str(item_id), item_code=ItemCode.OK)
+
+    def _update(self, update: ProductUpdate) -> ItemResult:
+        product = update.product
+        fields = set(update.fields) if update.fields is not None else set(product.model_fields_set)
+        item_id = int(update.product_id)
+        try:
+            body = self._item_body(product, fields)
+            if body:
+                self._post("product/update_item", {"item_id": item_id, **body}, ambiguous_ok=True)
+            if "price" in fields:
+                prices = {"item_id": item_id, "price_list": [{"original_price": product.price}]}
+                self._post("product/update_price", prices, ambiguous_ok=True)
+            if "stock" in fields:
+                self._set_stock(item_id, product.stock)
+        except APIError as error:
+            if error.code in NOT_FOUND:
+                return ItemResult(
+                    sku=product.sku,
+                    ok=False,
+                    code=str(error.code),
+                    message=error.message,
+                    item_code=ItemCode.NOT_FOUND,
+                )
+            if error.code in _REFUSALS:
+                return _refused(product.sku, str(error.code), error.message, None)
+            raise
+        return ItemResult(
+            sku=product.sku, ok=True, product_id=update.product_id, item_code=ItemCode.OK
+        )
+
+    def _item_body(self, product: Product, fields: set[str]) -> dict[str, Any]:
+        """The ``update_item`` fields (also the base of ``add_item``) for ``fields``."""
+        body: dict[str, Any] = {}
+        if "title" in fields:
+            body["item_name"] = product.title
+        if "description" in fields and product.description:
+            body["description"] = product.description
+        if "weight_kg" in fields and product.weight_kg is not None:
+            body["weight"] = product.weight_kg
+        if "images" in fields and product.images:
+            body["image"] = {"image_id_list": [self.upload_image(url) for url in product.images]}
+        if "category" in fields or "attributes" in fields:
+            category = self._category(product)
+            if category is not None:
+                body["category_id"] = category
+            body["attribute_list"] = _attribute_list(product.attributes)
+        if "status" in fields:
+            body["item_status"] = "NORMAL" if product.status == "active" else "UNLIST"
+        return body
+
+    def _category(self, product: Product) -> int | None:
+        for text in (product.attributes.get(CATEGORY_ATTRIBUTE), product.category):
+            if text and text.strip().isdigit():
+                return int(text)
+        return self.category_id
+
+    def _logistics(self) -> list[dict[str, Any]]:
+        with self._channels_lock:
+            if self._channels is None:
+                answer = self._get("logistics/get_channel_list", {})
+                self._channels = [
+                    {"logistic_id": c["logistics_channel_id"], "enabled": True}
+                    for c in answer.get("logistics_channel_list") or []
+                    if isinstance(c, dict) and c.get("enabled")
+                ]
+            return list(self._channels)
+
+    def upload_image(self, source: str) -> str:
+        """The Shopee image id of ``source``'s bytes, uploaded only if never before."""
+        data = self.image_source(source)
+        digest = hashlib.sha256(data).hexdigest()
+        known = self.images.get(digest)
+        if known is not None:
+            return known
+        boundary = uuid.uuid4().hex
+        kind = "image/png" if data.startswith(b"\x89PNG") else "image/jpeg"
+        payload = (
+            (
+                f"--{boundary}\r\n"
+                'Content-Disposition: form-data; name="image"; filename="image"\r\n'
+                f"Content-Type: {kind}\r\n\r\n"
+            ).encode()
+            + data
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
+        what = "POST /api/v2/media_space/upload_image"
+        url = self.client.base_url + API + "media_space/upload_image"
+
+        def send(auth: requests.auth.AuthBase, remaining: float) -> requests.Response:
+            self.client.stats.add("requests")
+            try:
+                return self.client.transport.send(
+                    "POST",
+                    url,
+                    timeout=(5.0, min(60.0, max(remaining, 0.001))),
+                    auth=auth,
+                    headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+                    content=payload,
+                )
+            except requests.RequestException as error:
+                raise classify_exception(error, what=what) from error
+
+        def attempt(remaining: float) -> dict[str, Any]:
+            # An upload that Shopee never answered only leaves an unused image behind, so
+            # it is retried; the multipart body is why it does not go through request().
+            auth = self.auth.authorize()
+            response = send(auth, remaining)
+            verdict = self.client.wire.classify(response, what=what)
+            if isinstance(verdict, TokenRejected):
+                replacement = self.auth.reauthorize(auth)
+                if replacement is not None:
+                    response = send(replacement, remaining)
+                    verdict = self.client.wire.classify(response, what=what)
+            if verdict is not None:
+                raise verdict
+            return _response_body(response.json())
+
+        answer: dict[str, Any] = self.client.retry.call(attempt, what=what)
+        image_id = (answer.get("image_info") or {}).get("image_id")
+        if not isinstance(image_id, str):
+            raise APIError("Shopee's upload_image answered without an image_id.")
+        self.images.put(digest, image_id)
+        return image_id
+
+    def lookup_skus(self, skus: Sequence[str]) -> dict[str, RemoteProduct]:
+        """Items by ``item_sku``: ``search_item``, then the recent writes it may not see yet."""
+        wanted = list(dict.fromkeys(skus))
+        ids: dict[str, int] = {}
+        for sku in wanted:
+            found = self._get("product/search_item", {"item_sku": sku, "page_size": str(PAGE)})
+            item_ids = found.get("item_id_list") or []
+            if item_ids:
+                ids[sku] = int(min(item_ids))
+        missing = {sku for sku in wanted if sku not in ids}
+        products = self._base_info(sorted(set(ids.values())))
+        out = {p.sku: p for p in products if p.sku in ids and int(p.product_id) == ids[p.sku]}
+        if missing:
+            since = int(self.wall_clock() - SEARCH_LAG_ALLOWANCE)
+            for product in self._items(update_time_from=since):
+                if product.sku in missing and product.sku not in out:
+                    out[product.sku] = product
+        return out
+
+    def iter_products(self, *, page_size: int = 100) -> Iterator[RemoteProduct]:
+        """Every item, ``get_item_list`` page by page, read by ``get_item_base_info``."""
+        yield from self._items(update_time_from=None, page_size=page_size)
+
+    def _items(
+        self, *, update_time_from: int | None, page_size: int = PAGE
+    ) -> Iterator[RemoteProduct]:
+        offset = 0
+        while True:
+            params = {"offset": str(offset), "page_size": str(min(page_size, PAGE))}
+            params["item_status"] = "NORMAL"
+            if update_time_from is not None:
+                params["update_time_from"] = str(update_time_from)
+                params["update_time_to"] = str(int(self.wall_clock()) + 60)
+            answer = self._get("product/get_item_list", params)
+            item_ids = [int(i["item_id"]) for i in answer.get("item") or [] if isinstance(i, dict)]
+            yield from self._base_info(item_ids)
+            if not answer.get("has_next_page") or not item_ids:
+                return
+            offset = int(answer.get("next_offset", offset + len(item_ids)))
+
+    def _base_info(self, item_ids: Sequence[int]) -> list[RemoteProduct]:
+        out: list[RemoteProduct] = []
+        for start in range(0, len(item_ids), BASE_INFO_CHUNK):
+            chunk = ",".join(str(i) for i in item_ids[start : start + BASE_INFO_CHUNK])
+            answer = self._get("product/get_item_base_info", {"item_id_list": chunk})
+            out.extend(_remote(item) for item in answer.get("item_list") or [])
+        return out
+
+    # -- inventory -----------------------------------------------------------------------
+
+    def update_inventory(
+        self, changes: Sequence[StockChange], *, idempotency_key: str | None = None
+    ) -> list[ItemResult]:
+        """``update_stock`` per change (setting a count; Shopee has no delta or CAS)."""
+        items = self.lookup_skus([c.sku for c in changes])
+        results: list[ItemResult] = []
+        for change in changes:
+            remote = items.get(change.sku)
+            if remote is None:
+                results.append(
+                    ItemResult(
+                        sku=change.sku,
+                        ok=False,
+                        code="error_item_not_found",
+                        message=f"No Shopee item has item_sku {change.sku}.",
+                        item_code=ItemCode.NOT_FOUND,
+                    )
+                )
+                continue
+            if change.stock is None:
+                results.append(
+                    _refused(
+                        change.sku, "unsupported", "Shopee sets stock; it takes no deltas.", "stock"
+                    )
+                )
+                continue
+            try:
+                stock = self._set_stock(int(remote.product_id), change.stock)
+            except APIError as error:
+                if error.code in _REFUSALS:
+                    results.append(_refused(change.sku, str(error.code), error.message, "stock"))
+                    continue
+                raise
+            results.append(
+                ItemResult(
+                    sku=change.sku,
+                    ok=True,
+                    product_id=remote.product_id,
+                    stock=stock,
+                    item_code=ItemCode.OK,
+                )
+            )
+        return results
+
+    def _set_stock(self, item_id: int, stock: int) -> int:
+        body = {
+            "item_id": item_id,
+            "stock_list": [{"model_id": 0, "seller_stock": [{"stock": stock}]}],
+        }
+        answer = self._post("product/update_stock", body, ambiguous_ok=True)
+        failures = answer.get("failure_list") or []
+        if failures:
+            reason = failures[0].get("failed_reason") if isinstance(failures[0], dict) else None
+            raise APIError(
+                f"Shopee refused the stock of item {item_id}: {reason}", code="error_param"
+            )
+        return stock
+
+    # -- orders --------------------------------------------------------------------------
+
+    def iter_orders(
+        self,
+        *,
+        updated_since: datetime | None = None,
+        status: str | None = None,
+        page_size: int = 100,
+    ) -> Iterator[RemoteOrder]:
+        """``get_order_list`` by update time in 15-day windows, each read by
+        ``get_order_detail``, oldest update first."""
+        now = datetime.fromtimestamp(self.wall_clock(), tz=timezone.utc)
+        start = updated_since or now - ORDER_HISTORY
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=timezone.utc)
+        while start <= now:
+            end = min(start + ORDER_WINDOW, now)
+            sns = list(
+                self._order_sns(int(start.timestamp()), int(end.timestamp()), status, page_size)
+            )
+            orders = self._details(sns)
+            yield from sorted(orders, key=lambda o: (o.updated_at, o.order_id))
+            start = end + timedelta(seconds=1)
+
+    def _order_sns(
+        self, time_from: int, time_to: int, status: str | None, page_size: int
+    ) -> Iterator[str]:
+        cursor = ""
+        while True:
+            params = {
+                "time_range_field": "update_time",
+                "time_from": str(time_from),
+                "time_to": str(time_to),
+                "page_size": str(min(page_size, PAGE)),
+            }
+            if cursor:
+                params["cursor"] = cursor
+            if status:
+                params["order_status"] = status
+            answer = self._get("order/get_order_list", params)
+            for order in answer.get("order_list") or []:
+                if isinstance(order, dict) and order.get("order_sn"):
+                    yield str(order["order_sn"])
+            cursor = str(answer.get("next_cursor") or "")
+            if not answer.get("more") or not cursor:
+                return
+
+    def _details(self, sns: Sequence[str]) -> list[RemoteOrder]:
+        out: list[RemoteOrder] = []
+        for start in range(0, len(sns), BASE_INFO_CHUNK):
+            chunk = ",".join(sns[start : start + BASE_INFO_CHUNK])
+            answer = self._get("order/get_order_detail", {"order_sn_list": chunk})
+            out.extend(_order(o) for o in answer.get("order_list") or [] if isinstance(o, dict))
+        return out
+
+    def get_order(self, order_id: str) -> RemoteOrder | None:
+        """``get_order_detail`` of one order, or None."""
+        orders = self._details([order_id])
+        return orders[0] if orders else None
+
+    # -- the rest ------------------------------------------------------------------------
+
+    def check_auth(self) -> AuthStatus:
+        """Refresh the tokens now (proving the refresh token and the partner key work)."""
+        tokens = self.auth.refresh()
+        return AuthStatus(
+            token_url=self.client.base_url + REFRESH_PATH,
+            client_id=str(self.auth.partner_id),
+            granted_scopes=None,
+            expires_in=max(0.0, tokens.expires_at - self.wall_clock()),
+        )
+
+    def throttle_wait(self) -> float:
+        """Seconds left of the pause a throttled call imposed on every worker."""
+        return self.client.limiter.pause_remaining()
+
+    def stats(self) -> dict[str, int]:
+        """The client's traffic counters, with token refreshes."""
+        return {**self.client.stats.snapshot(), "token_refreshes": self.auth.refreshes}
+
+    def close(self) -> None:
+        """Close the client and the image store."""
+        self.client.close()
+        self.images.close()
+
+    def __enter__(self) -> ShopeePlatform:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _response(answer: ApiResponse) -> dict[str, Any]:
+    return _response_body(answer.body)
+
+
+def _response_body(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        return {}
+    if body.get("error"):
+        raise envelope_error(body, "Shopee call", 200)
+    response = body.get("response")
+    return response if isinstance(response, dict) else {}
+
+
+def _refused(sku: str, code: str, message: str, field: str | None) -> ItemResult:
+    return ItemResult(
+        sku=sku, ok=False, code=code, message=message, field=field, item_code=ItemCode.INVALID
+    )
+
+
+def _attribute_list(attributes: Mapping[str, str]) -> list[dict[str, Any]]:
+    out = []
+    for name, value in attributes.items():
+        if name.startswith(ATTRIBUTE_PREFIX) and name[len(ATTRIBUTE_PREFIX) :].isdigit():
+            out.append(
+                {
+                    "attribute_id": int(name[len(ATTRIBUTE_PREFIX) :]),
+                    "attribute_value_list": [{"value_id": 0, "original_value_name": value}],
+                }
+            )
+    return out
+
+
+def _decimal(value: Any) -> Decimal:
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return Decimal(0)
+
+
+def _remote(item: Mapping[str, Any]) -> RemoteProduct:
+    prices = item.get("price_info") or [{}]
+    stock = ((item.get("stock_info_v2") or {}).get("summary_info") or {}).get(
+        "total_available_stock"
+    )
+    fields: dict[str, Any] = {
+        "title": item.get("item_name"),
+        "price": str(_decimal(prices[0].get("original_price", 0)).quantize(Decimal("0.01"))),
+        "stock": stock,
+        "description": item.get("description"),
+    }
+    return RemoteProduct(
+        product_id=str(item.get("item_id")),
+        sku=str(item.get("item_sku") or ""),
+        fields=fields,
+        updated_at=_stamp(item.get("update_time")),
+    )
+
+
+def _stamp(epoch: Any) -> str:
+    try:
+        moment = datetime.fromtimestamp(int(epoch), tz=timezone.utc)
+    except (TypeError, ValueError):
+        return ""
+    return format_timestamp(moment, digits=0)
+
+
+def _order(item: Mapping[str, Any]) -> RemoteOrder:
+    lines = tuple(
+        OrderLine(
+            sku=str(line.get("model_sku") or line.get("item_sku") or ""),
+            quantity=int(line.get("model_quantity_purchased", 0)),
+            unit_price=_decimal(line.get("model_discounted_price", 0)).quantize(Decimal("0.01")),
+        )
+        for line in item.get("item_list") or []
+        if isinstance(line, dict)
+    )
+    return RemoteOrder(
+        order_id=str(item.get("order_sn", "")),
+        status=str(item.get("order_status", "")),
+        created_at=_stamp(item.get("create_time")),
+        updated_at=_stamp(item.get("update_time")),
+        currency=str(item.get("currency", "")),
+        total=_decimal(item.get("total_amount", 0)).quantize(Decimal("0.01")),
+        lines=lines,
+        buyer_name=item.get("buyer_username"),
+        buyer_country=item.get("region"),
+    )
+
+
+__all__ = ["SETTINGS", "ImageSpace", "ShopeePlatform", "fetch_image"]
