@@ -5,6 +5,12 @@ validates here is one the platform accepts. Two things are added on the way in, 
 spreadsheets need them: strings are trimmed, and ``images`` may be one cell holding
 several URLs separated by ``|``, ``;`` or line breaks.
 
+A product is either a single-variant product (no ``handle``: its ``sku``, ``price``,
+``stock``, ``barcode`` and ``weight_kg`` are the product's, exactly as before variants
+existed, with the same JSON text and digest) or a product with variants (a ``handle``,
+ordered ``options`` and one or more :class:`Variant`, each with its own SKU, option
+values, price, compare-at price, stock, barcode, weight and image).
+
 Prices and weights are :class:`~decimal.Decimal` from the reader to the wire: a float
 never touches them.
 """
@@ -12,7 +18,7 @@ never touches them.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar, overload
@@ -23,6 +29,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    JsonValue,
     StringConstraints,
     model_validator,
 )
@@ -151,6 +158,22 @@ class _computed_once(Generic[_T]):
         return value
 
 
+Handle = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255, pattern=r"^\S+$")
+]
+"""What groups a product's variants: 1 to 255 characters without white space."""
+OptionName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+OptionValue = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+PlatformFields = dict[
+    Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)],
+    dict[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)], JsonValue],
+]
+"""Platform name → field → value: columns such as ``shopify:product_type``."""
+
+VARIANT_LEVEL_FIELDS = ("sku", "price", "stock", "barcode", "weight_kg")
+"""A single-variant product's fields that a product with variants has per variant."""
+
+
 class SkuRecord(BaseModel):
     """What every input record has: a SKU by the platform's rules, which identifies it."""
 
@@ -164,11 +187,44 @@ class SkuRecord(BaseModel):
     sku: Sku
 
 
+class Variant(BaseModel):
+    """One sellable version of a product with variants (a size and colour of a T-shirt).
+
+    ``option_values`` holds one value per option of its product, in the product's
+    option order; ``image`` is the image as the seller wrote it (a URL or a file name).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    sku: Sku
+    option_values: dict[OptionName, OptionValue] = Field(default_factory=dict)
+    price: Price
+    compare_at_price: Price | None = None
+    stock: Annotated[int, Field(ge=0)] = 0
+    barcode: ShortText | None = None
+    weight_kg: Weight | None = None
+    image: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2048)] | None = None
+
+    def option_key(self, options: Sequence[str]) -> tuple[str, ...]:
+        """The variant's values for ``options``, in that order: what must differ per variant."""
+        return tuple(self.option_values.get(name, "") for name in options)
+
+
+VARIANT_FIELDS: tuple[str, ...] = tuple(Variant.model_fields)
+"""The variant's field names in contract order."""
+
+
 class Product(SkuRecord):
     """One catalog entry, valid by the platform's rules (docs/platform-api.md §2).
 
     Construct it with :meth:`pydantic.BaseModel.model_validate`; lax mode lets the
     readers hand over spreadsheet strings ("12" for stock, "3999.00" for price).
+
+    With ``variants``, the product's own ``sku``, ``price``, ``stock``, ``barcode`` and
+    ``weight_kg`` are its first variant's (filled in when not given, so that code that
+    reads one SKU per product keeps working); they are left out of its body, which has
+    ``handle``, ``options`` and ``variants`` instead. A ``handle`` without ``variants``
+    makes the product's own fields its one variant.
     """
 
     title: Title
@@ -183,6 +239,71 @@ class Product(SkuRecord):
     weight_kg: Weight | None = None
     status: Literal["active", "draft"] = "active"
     attributes: Attributes = Field(default_factory=dict)
+    # Fields added for variants come last, and are left out of the body while empty, so
+    # that a single-variant product's JSON text and digest are what they always were.
+    handle: Handle | None = None
+    options: list[OptionName] = Field(default_factory=list)
+    variants: list[Variant] = Field(default_factory=list)
+    platform_fields: PlatformFields = Field(default_factory=dict)
+    """Fields for one platform's adapter only, by platform name; never in the body."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_from_variants(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not (data.get("variants") or data.get("handle")):
+            return data
+        variants = data.get("variants")
+        if not variants:
+            # A handle alone: the product's own fields are its one variant.
+            own = {name: data[name] for name in VARIANT_LEVEL_FIELDS if name in data}
+            return {**data, "variants": [own]}
+        first = variants[0] if isinstance(variants, list) else None
+        if not isinstance(first, Mapping):
+            return data
+        filled = dict(data)
+        for name in VARIANT_LEVEL_FIELDS:
+            if name not in filled and first.get(name) is not None:
+                filled[name] = first[name]
+        options = data.get("options")
+        if isinstance(options, list) and all(isinstance(name, str) for name in options):
+            # Each variant's values in the product's option order: one text, one digest.
+            filled["variants"] = [
+                _values_in_order(variant, [name.strip() for name in options])
+                for variant in variants
+            ]
+        return filled
+
+    @model_validator(mode="after")
+    def _variants_agree(self) -> Self:
+        if not self.variants:
+            if self.options:
+                raise ValueError("options are given but no variants")
+            return self
+        if self.handle is None:
+            raise ValueError("a product with variants needs a handle")
+        problems = variant_problems(self.options, self.variants)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def key(self) -> str:
+        """What identifies the product between runs: its handle, or its SKU without one."""
+        return self.handle if self.handle is not None else self.sku
+
+    @property
+    def has_variants(self) -> bool:
+        """Whether the product is a handle with variants (not a single-variant product)."""
+        return bool(self.variants)
+
+    @property
+    def skus(self) -> list[str]:
+        """Every SKU the product sells: its variants', or its own."""
+        return [variant.sku for variant in self.variants] if self.variants else [self.sku]
+
+    def fields_for(self, platform: str) -> dict[str, JsonValue]:
+        """The per-platform fields (``shopify:product_type``...) for ``platform`` only."""
+        return dict(self.platform_fields.get(platform, {}))
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         """A copy (see pydantic), without the body and JSON cached from this product's
@@ -204,10 +325,20 @@ class Product(SkuRecord):
         # pydantic-core writes the body in one pass (decimals as their strings, which the
         # validators normalised), about twice as fast as building it field by field; a
         # product's body is needed to plan it, hash it and send it.
-        body = self.model_dump(mode="json", exclude_none=True)
-        if not body["attributes"]:
-            del body["attributes"]
+        body: dict[str, Any] = self.model_dump(
+            mode="json", exclude_none=True, exclude=self._left_out()
+        )
         return body
+
+    def _left_out(self) -> set[str]:
+        """The fields the body does not have: empty ones, and per-platform fields."""
+        if self.variants:
+            left_out = {*VARIANT_LEVEL_FIELDS, "platform_fields"}
+        else:
+            left_out = {"handle", "options", "variants", "platform_fields"}
+        if not self.attributes:
+            left_out.add("attributes")
+        return left_out
 
     @_computed_once
     def api_json(self) -> str:
@@ -218,7 +349,7 @@ class Product(SkuRecord):
         is this body sends the text as it is.
         """
         text: bytes = self.__pydantic_serializer__.to_json(
-            self, exclude_none=True, exclude=None if self.attributes else {"attributes"}
+            self, exclude_none=True, exclude=self._left_out()
         )
         return text.decode("utf-8")
 
@@ -241,7 +372,64 @@ def product_json(body: Mapping[str, Any]) -> str:
     ordered = {name: body[name] for name in PRODUCT_FIELDS if name in body}
     if len(ordered) != len(body):
         ordered.update(sorted((k, v) for k, v in body.items() if k not in ordered))
+    variants = ordered.get("variants")
+    if isinstance(variants, list):
+        ordered["variants"] = [
+            _in_variant_order(variant) if isinstance(variant, Mapping) else variant
+            for variant in variants
+        ]
     return compact_json(ordered)
+
+
+def _in_variant_order(variant: Mapping[str, Any]) -> dict[str, Any]:
+    ordered = {name: variant[name] for name in VARIANT_FIELDS if name in variant}
+    if len(ordered) != len(variant):
+        ordered.update(sorted((k, v) for k, v in variant.items() if k not in ordered))
+    return ordered
+
+
+def _values_in_order(variant: Any, options: Sequence[str]) -> Any:
+    if not isinstance(variant, Mapping):
+        return variant
+    values = variant.get("option_values")
+    if not isinstance(values, Mapping):
+        return variant
+    stripped = {str(name).strip(): value for name, value in values.items()}
+    ordered = {name: stripped[name] for name in options if name in stripped}
+    ordered.update((name, value) for name, value in stripped.items() if name not in ordered)
+    return {**variant, "option_values": ordered}
+
+
+def variant_problems(options: Sequence[str], variants: Sequence[Variant]) -> list[str]:
+    """What is wrong with ``variants`` of a product with ``options``, one sentence each.
+
+    Option names must be distinct; every variant has a value for every option and no
+    other; no two variants share a SKU or the same option values.
+    """
+    problems: list[str] = []
+    if len(set(options)) != len(options):
+        problems.append(f"options {list(options)} name one option twice")
+    wanted = set(options)
+    by_values: dict[tuple[str, ...], str] = {}
+    skus: set[str] = set()
+    for variant in variants:
+        missing = [name for name in options if name not in variant.option_values]
+        if missing:
+            problems.append(f"variant {variant.sku} has no value for {', '.join(missing)}")
+        extra = [name for name in variant.option_values if name not in wanted]
+        if extra:
+            problems.append(f"variant {variant.sku} has values for unknown options {extra}")
+        if variant.sku in skus:
+            problems.append(f"SKU {variant.sku} is used by two variants")
+        skus.add(variant.sku)
+        values = variant.option_key(options)
+        if not missing and values in by_values:
+            problems.append(
+                f"variants {by_values[values]} and {variant.sku} have the same option values "
+                f"{' / '.join(values) or '(none)'}"
+            )
+        by_values.setdefault(values, variant.sku)
+    return problems
 
 
 def product_digest(body: Mapping[str, Any]) -> tuple[str, str]:
