@@ -235,11 +235,14 @@ def _field_errors(
     for detail in error.errors(include_url=False):
         location = detail["loc"]
         name = str(location[0]) if location else ""
+        value = data.get(name, "") if detail["type"] != "missing" else ""
         if name == "attributes" and len(location) > 1:
             column = f"attr:{location[1]}"
+        elif name == "variants" and len(location) > 2:
+            column = f"{sources.get(name, name)}[{location[1]}].{location[2]}"
+            value = detail.get("input", "") if detail["type"] != "missing" else ""
         else:
             column = sources.get(name, name)
-        value = data.get(name, "") if detail["type"] != "missing" else ""
         if isinstance(value, Unreadable) and len(location) == 1:
             yield FieldError(column, _shorten(value.text), value.message)
             continue

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from shopsync.catalog.cells import cells_to_data, read_amounts, row_errors
 from shopsync.catalog.skuindex import SeenSkus
+from shopsync.catalog.variants import GroupBuffer, VariantRow, assemble, count_handles, split_row
 from shopsync.domain.models import (
     FieldError,
     Product,
@@ -29,10 +30,18 @@ from shopsync.domain.models import (
     SkuRecord,
     SourceRow,
     ValidRow,
+    Variant,
     Warning_,
 )
 from shopsync.errors import InputError, UsageError
-from shopsync.io.headers import PRODUCT_SCHEMA, Column, HeaderMap, RecordSchema
+from shopsync.io.headers import (
+    PRODUCT_SCHEMA,
+    VARIANT_ONLY_FIELDS,
+    Column,
+    HeaderMap,
+    RecordSchema,
+    normalize,
+)
 from shopsync.io.readers import OpenedFile, ReadOptions, iter_rows, open_file
 
 if TYPE_CHECKING:
@@ -62,6 +71,13 @@ class _FilePlan:
     attributes: list[tuple[int, str]] = field(default_factory=list)
     """(cell index, attribute key) of every ``attr:`` column."""
     column_of_field: dict[str, str] = field(default_factory=dict)
+    options: list[tuple[int, str]] = field(default_factory=list)
+    """(cell index, option name) of every option column (``option:Size``, ``颜色``)."""
+    column_of_option: dict[str, str] = field(default_factory=dict)
+    platform_fields: list[tuple[int, str, str]] = field(default_factory=list)
+    """(cell index, platform, field) of every per-platform column (``shopify:product_type``)."""
+    handle_index: int | None = None
+    """The cell index of the handle column: rows sharing a handle are one product."""
     warned: set[str] = field(default_factory=set)
     records: int = 0
     """Records read from the file so far (valid or not)."""
@@ -71,7 +87,7 @@ class _FilePlan:
 
 def _pooled(plan: _FilePlan) -> bool:
     """Whether worker processes can validate the file: CSV and TSV text, read in chunks."""
-    return plan.tabular and plan.opened.format in ("csv", "tsv")
+    return plan.tabular and plan.opened.format in ("csv", "tsv") and plan.handle_index is None
 
 
 class RecordReader(Generic[RecordT]):
@@ -156,15 +172,43 @@ class RecordReader(Generic[RecordT]):
                 f'--map {missing[0].split("/")[0]}="Your Column".',
             )
         plan.tabular = True
+        grouped = any(column.kind == "field" and column.target == "handle" for _, column in used)
         for index, column in used:
-            if column.kind == "field":
-                plan.fields.append((index, column.target))
-                plan.column_of_field[column.target] = column.name
-            elif column.kind == "attribute":
-                plan.attributes.append((index, column.target))
-            elif column.kind == "unknown":
-                self._warn_unknown(plan, column.name)
+            self._use_column(plan, index, column, grouped=grouped)
         return plan
+
+    def _use_column(self, plan: _FilePlan, index: int, column: Column, *, grouped: bool) -> None:
+        """Note what the file's column at ``index`` feeds (``grouped``: it has a handle)."""
+        if column.kind == "field" and column.target in VARIANT_ONLY_FIELDS and not grouped:
+            self._warn_needs_handle(plan, column.name)
+        elif column.kind == "field":
+            plan.fields.append((index, column.target))
+            plan.column_of_field[column.target] = column.name
+            if column.target == "handle":
+                plan.handle_index = index
+        elif column.kind == "attribute":
+            plan.attributes.append((index, column.target))
+        elif column.kind == "option" and not grouped:
+            self._warn_needs_handle(plan, column.name)
+        elif column.kind == "option":
+            plan.options.append((index, column.target))
+            plan.column_of_option[column.target] = column.name
+        elif column.kind == "platform":
+            plan.platform_fields.append((index, column.target, column.key))
+            plan.column_of_field.setdefault("platform_fields", column.name)
+        elif column.kind == "unknown":
+            self._warn_unknown(plan, column.name)
+
+    def _warn_needs_handle(self, plan: _FilePlan, name: str) -> None:
+        if name not in plan.warned:
+            plan.warned.add(name)
+            self.warnings.append(
+                Warning_(
+                    plan.opened.name,
+                    f"column {name!r} belongs to variants and is ignored: the file has no "
+                    "handle column (handle, parent_sku, 款号...) grouping rows into products.",
+                )
+            )
 
     def _accepts(self, column: Column) -> bool:
         """Whether this reader uses ``column`` (a stock file in set mode ignores deltas)."""
@@ -208,15 +252,129 @@ class RecordReader(Generic[RecordT]):
     def _outcomes(self, seen: SeenSkus, file_index: int) -> Iterator[ValidRow[RecordT] | RowError]:
         """One file's records validated here, duplicates rejected, all counted."""
         plan = self._plans[file_index]
+        if plan.handle_index is not None:
+            yield from self._grouped_outcomes(seen, file_index)
+            return
         for record in iter_rows(plan.opened, self._skip_empty):
             outcome = record if isinstance(record, RowError) else self._validate(plan, record)
             if isinstance(outcome, ValidRow):
-                sku = outcome.product.sku
-                outcome = self._duplicate(seen, file_index, outcome.row, sku) or outcome
+                outcome = self._duplicates(seen, file_index, outcome) or outcome
             self._count(outcome)
             plan.records += 1
             yield outcome
         plan.read = True
+
+    def _duplicates(
+        self, seen: SeenSkus, file_index: int, outcome: ValidRow[RecordT]
+    ) -> RowError | None:
+        record = outcome.product
+        if not isinstance(record, Product) or not record.variants:
+            return self._duplicate(seen, file_index, outcome.row, record.sku)
+        errors = [
+            error
+            for sku in record.skus
+            if (error := self._duplicate(seen, file_index, outcome.row, sku)) is not None
+        ]
+        if not errors:
+            return None
+        return RowError(outcome.row, tuple(e for error in errors for e in error.errors))
+
+    def _grouped_outcomes(
+        self, seen: SeenSkus, file_index: int
+    ) -> Iterator[ValidRow[RecordT] | RowError]:
+        """A file with a handle column: rows sharing a handle become one product, given
+        out when its last row is read (see :mod:`shopsync.catalog.variants`)."""
+        plan = self._plans[file_index]
+        handle_index = plan.handle_index
+        assert handle_index is not None
+        counts = count_handles(
+            _cell(record.raw, handle_index)
+            for record in iter_rows(replace(plan.opened), self._skip_empty)
+            if isinstance(record, SourceRow)
+        )
+        with GroupBuffer(counts) as buffer:
+            for record in iter_rows(plan.opened, self._skip_empty):
+                plan.records += 1
+                if isinstance(record, RowError):
+                    self._count(record)
+                    yield record
+                    continue
+                handle = _cell(record.raw, handle_index)
+                if handle is None:
+                    outcome = self._validate(plan, record)
+                    if isinstance(outcome, ValidRow):
+                        outcome = self._duplicates(seen, file_index, outcome) or outcome
+                    self._count(outcome)
+                    yield outcome
+                    continue
+                row_or_error = self._variant_row(seen, file_index, plan, record)
+                variant_row: VariantRow | None = None
+                if isinstance(row_or_error, RowError):
+                    self._count(row_or_error)
+                    yield row_or_error
+                else:
+                    variant_row = row_or_error
+                complete = buffer.add(handle, variant_row)
+                if complete:
+                    yield from self._finish_group(plan, handle, complete)
+            for handle, rows in buffer.rest():
+                yield from self._finish_group(plan, handle, rows)
+        plan.read = True
+
+    def _variant_row(
+        self, seen: SeenSkus, file_index: int, plan: _FilePlan, record: SourceRow
+    ) -> VariantRow | RowError:
+        data, sources = self._from_cells(plan, record.raw)
+        cells = record.raw
+        options = {
+            name: value.strip()
+            for index, name in plan.options
+            if (value := _cell(cells, index)) is not None
+        }
+        product, variant = split_row(data, options)
+        try:
+            Variant.model_validate(variant)
+        except ValidationError as error:
+            sources = {**sources, "image": plan.column_of_field.get("variant_image", "image")}
+            return RowError(record, tuple(_variant_errors(error, sources, record, variant)))
+        duplicate = self._duplicate(seen, file_index, record, str(variant["sku"]).strip())
+        return duplicate or VariantRow(record, product, variant)
+
+    def _finish_group(
+        self, plan: _FilePlan, handle: str, rows: list[VariantRow]
+    ) -> Iterator[ValidRow[RecordT] | RowError]:
+        if not rows:
+            return
+        assembled = assemble(handle, rows, plan.column_of_field, plan.column_of_option)
+        for error in assembled.errors:
+            self._count(error)
+            yield error
+        first = assembled.rows[0]
+        try:
+            record = self.model.model_validate(assembled.data)
+        except ValidationError as error:
+            data = assembled.data or {}
+            reasons = row_errors(error, plan.column_of_field, data, first.row)
+            self._count(RowError(first.row, reasons))
+            yield RowError(first.row, reasons)
+            for later in assembled.rows[1:]:
+                refused = RowError(
+                    later.row,
+                    (
+                        FieldError(
+                            plan.column_of_field.get("handle", "handle"),
+                            handle,
+                            f"not used: this product's first row (line {first.row.line}) "
+                            "is refused",
+                        ),
+                    ),
+                )
+                self._count(refused)
+                yield refused
+            return
+        self.stats.rows += len(assembled.rows)
+        self.stats.valid += len(assembled.rows)
+        yield ValidRow(first.row, cast(RecordT, record))
 
     def check(self, jobs: int = 1) -> Iterator[RowError]:
         """Every row error of the input, in order, with :attr:`stats` as iterating gives.
@@ -331,10 +489,19 @@ class RecordReader(Generic[RecordT]):
     def _from_cells(
         self, plan: _FilePlan, cells: list[str]
     ) -> tuple[dict[str, Any], Mapping[str, str]]:
-        return (
-            cells_to_data(plan.fields, plan.attributes, plan.opened.decimal_comma, cells),
-            plan.column_of_field,
-        )
+        data = cells_to_data(plan.fields, plan.attributes, plan.opened.decimal_comma, cells)
+        if plan.handle_index is not None and "handle" not in data:
+            for name in VARIANT_ONLY_FIELDS:  # a single product in a file of variants
+                data.pop(name, None)
+        if plan.platform_fields:
+            by_platform: dict[str, dict[str, Any]] = {}
+            for index, platform, key in plan.platform_fields:
+                value = _cell(cells, index)
+                if value is not None:
+                    by_platform.setdefault(platform, {})[key] = value
+            if by_platform:
+                data["platform_fields"] = by_platform
+        return data, plan.column_of_field
 
     def _from_object(
         self, plan: _FilePlan, item: Mapping[str, Any]
@@ -342,6 +509,7 @@ class RecordReader(Generic[RecordT]):
         data: dict[str, Any] = {}
         sources: dict[str, str] = {}
         attributes: dict[str, Any] = {}
+        platform_fields: dict[str, dict[str, Any]] = {}
         for key, value in item.items():
             if value is None or (isinstance(value, str) and not value.strip()):
                 continue
@@ -356,11 +524,20 @@ class RecordReader(Generic[RecordT]):
                 sources[column.target] = key
             elif column.kind == "attribute":
                 attributes[column.target] = value
+            elif column.kind == "platform":
+                platform_fields.setdefault(column.target, {})[column.key] = value
+                sources["platform_fields"] = key
+            elif self.schema.allow_variants and normalize(key) in _VARIANT_KEYS:
+                name = _VARIANT_KEYS[normalize(key)]
+                data[name] = _json_variants(self.header_map, value) if name == "variants" else value
+                sources[name] = key
             elif column.kind == "unknown":
                 self._warn_unknown(plan, key)
         if attributes:
             data["attributes"] = attributes
         read_amounts(data, decimal_comma=plan.opened.decimal_comma)
+        if platform_fields:
+            data["platform_fields"] = platform_fields
         return data, sources
 
 
@@ -372,7 +549,50 @@ class Catalog(RecordReader[Product]):
     noun = "product"
 
 
-"""Messages for one field's error, where the generic one would not say enough."""
+_VARIANT_KEYS = {"options": "options", "variants": "variants", "platformfields": "platform_fields"}
+"""Keys of a JSON product object for variants and per-platform fields, taken as they are."""
+
+
+def _json_variants(header_map: HeaderMap, value: object) -> object:
+    """A JSON product's ``variants``, their keys read as the model names them
+    (``options`` for ``option_values``, the product columns' aliases for the rest)."""
+    if not isinstance(value, list):
+        return value
+    variants: list[object] = []
+    for item in value:
+        if not isinstance(item, Mapping):
+            variants.append(item)
+            continue
+        variant: dict[str, Any] = {}
+        for key, inner in item.items():
+            name = normalize(key)
+            if name in ("options", "optionvalues"):
+                variant["option_values"] = inner
+            elif name in ("image", "images", "variantimage"):
+                variant["image"] = inner
+            else:
+                column = header_map.resolve(key)
+                target = column.target if column.kind == "field" else key
+                variant[target] = inner
+        variants.append(variant)
+    return variants
+
+
+def _cell(cells: list[str], index: int) -> str | None:
+    """A row's cell at ``index``, None when missing or blank."""
+    if index >= len(cells):
+        return None
+    value = cells[index]
+    return value.strip() if value and not value.isspace() else None
+
+
+def _variant_errors(
+    error: ValidationError, sources: Mapping[str, str], row: SourceRow, data: Mapping[str, Any]
+) -> Iterator[FieldError]:
+    for field_error in row_errors(error, sources, data, row):
+        if field_error.column == "option_values":
+            continue  # the option values are checked with the product's options
+        yield field_error
 
 
 def _rows_by_line(records: Iterable[SourceRow | RowError]) -> dict[int, SourceRow]:

@@ -27,6 +27,14 @@ from typing import Literal
 from shopsync.errors import InputError, UsageError
 
 ATTRIBUTE_PREFIX = "attr:"
+OPTION_PREFIX = "option:"
+OPTION_ALIASES: dict[str, str] = {"颜色": "颜色", "尺码": "尺码", "规格": "规格"}
+"""Columns that are option columns without the ``option:`` prefix (the option is named so)."""
+_PLATFORM_PREFIX = re.compile(r"^([A-Za-z][A-Za-z0-9_]*):(\S.*)$")
+HANDLE_WHEN_SKU_ELSEWHERE = frozenset({"货号"})
+"""Columns that mean the SKU, unless another column does: then they group variants."""
+VARIANT_ONLY_FIELDS = ("compare_at_price", "variant_image")
+"""Fields only a variant has: in a row without a handle they are not used."""
 OUTPUT_COLUMNS = frozenset({"error", "errorcode", "errormessage"})
 """Columns shopsync writes into rejects/failed files; ignored on the way back in."""
 
@@ -99,6 +107,15 @@ PRODUCT_ALIASES: dict[str, tuple[str, ...]] = {
     "weight_kg": ("weightkg", "weight", "重量", "重量kg", "gewicht", "gewichtkg", "poids"),
     "status": ("status", "状态"),
     "attributes": ("attributes", "属性"),
+    "handle": ("handle", "parentsku", "group", "款号", "商品款号"),
+    "compare_at_price": (
+        "compareatprice",
+        "variantcompareatprice",
+        "原价",
+        "划线价",
+        "市场价",
+    ),
+    "variant_image": ("variantimage", "规格图片", "sku图片", "optionimage"),
 }
 
 
@@ -110,12 +127,15 @@ class RecordSchema:
     required: tuple[tuple[str, ...], ...]
     """Each entry is a set of alternatives, one of which must have a column."""
     allow_attributes: bool = False
+    allow_variants: bool = False
+    """``option:NAME`` columns, per-platform ``NAME:field`` columns, 货号 as a handle."""
 
 
 PRODUCT_SCHEMA = RecordSchema(
     aliases=PRODUCT_ALIASES,
     required=(("sku",), ("title",), ("price",)),
     allow_attributes=True,
+    allow_variants=True,
 )
 
 STOCK_SCHEMA = RecordSchema(
@@ -136,7 +156,7 @@ STOCK_SCHEMA = RecordSchema(
     required=(("sku",), ("stock", "delta")),
 )
 
-ColumnKind = Literal["field", "attribute", "ignored", "unknown"]
+ColumnKind = Literal["field", "attribute", "option", "platform", "ignored", "unknown"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +166,10 @@ class Column:
     name: str
     kind: ColumnKind
     target: str = ""
-    """The field name (kind "field") or attribute key (kind "attribute")."""
+    """The field name (kind "field"), attribute key (kind "attribute"), option name (kind
+    "option") or platform name (kind "platform")."""
+    key: str = ""
+    """The platform's field (kind "platform")."""
 
 
 def parse_user_mapping(pairs: Iterable[str], fields: Iterable[str]) -> dict[str, str]:
@@ -187,6 +210,8 @@ class HeaderMap:
 
     schema: RecordSchema
     user_mapping: Mapping[str, str] = field(default_factory=dict)
+    platforms: frozenset[str] | None = None
+    """Platform names whose ``NAME:field`` columns are per-platform fields (None: any name)."""
     _lookup: dict[str, str] = field(init=False, default_factory=dict)
     _attribute_of: dict[str, str] = field(init=False, default_factory=dict)
     """Normalised column name → attribute key, from ``--map attr:KEY=COLUMN``."""
@@ -218,6 +243,10 @@ class HeaderMap:
             key = stripped[len(ATTRIBUTE_PREFIX) :].strip()
             if key:
                 return Column(name, "attribute", key)
+        if self.schema.allow_variants:
+            variant_column = self._resolve_variant_column(name, stripped)
+            if variant_column is not None:
+                return variant_column
         key = normalize(stripped)
         attribute = self._attribute_of.get(key) if self.schema.allow_attributes else None
         if attribute is not None:
@@ -251,9 +280,25 @@ class HeaderMap:
                 return None
         return target
 
+    def _resolve_variant_column(self, name: str, stripped: str) -> Column | None:
+        if stripped.casefold().startswith(OPTION_PREFIX):
+            option = stripped[len(OPTION_PREFIX) :].strip()
+            return Column(name, "option", option) if option else None
+        if stripped in OPTION_ALIASES:
+            return Column(name, "option", OPTION_ALIASES[stripped])
+        match = _PLATFORM_PREFIX.match(stripped)
+        if match is None or match.group(1).casefold() in ("attr", "option"):
+            return None
+        platform = match.group(1).casefold()
+        if self.platforms is not None and platform not in self.platforms:
+            return None
+        return Column(name, "platform", platform, match.group(2).strip())
+
     def resolve_header(self, names: list[str]) -> list[Column]:
         """Resolve a whole header row; two columns for one field is an error (which to take?)."""
         columns = [self.resolve(name) for name in names]
+        if self.schema.allow_variants:
+            columns = _handle_when_sku_elsewhere(columns)
         seen: dict[str, str] = {}
         for column in columns:
             if column.kind != "field":
@@ -275,3 +320,16 @@ class HeaderMap:
             for alternatives in self.schema.required
             if not present.intersection(alternatives)
         ]
+
+
+def _handle_when_sku_elsewhere(columns: list[Column]) -> list[Column]:
+    """货号 is the SKU in a file of single products, the handle beside another SKU column."""
+    skus = [column for column in columns if column.kind == "field" and column.target == "sku"]
+    if len(skus) < 2 or any(column.target == "handle" for column in columns):
+        return columns
+    return [
+        Column(column.name, "field", "handle")
+        if column in skus and normalize(column.name) in HANDLE_WHEN_SKU_ELSEWHERE
+        else column
+        for column in columns
+    ]
