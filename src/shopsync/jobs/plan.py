@@ -28,6 +28,9 @@ class PlanResult:
     updates: list[Change] = field(default_factory=list)
     rejected: list[RowError] = field(default_factory=list)
     rejects_path: Path | None = None
+    kept_variants: list[tuple[str, str]] = field(default_factory=list)
+    """``(product key, variant SKU)`` of variants on the platform the file no longer lists:
+    kept there, reported (see :class:`~shopsync.sync.planner.Planner`)."""
 
     @property
     def has_changes(self) -> bool:
@@ -64,6 +67,7 @@ class PlanResult:
                 for e in self.rejected
             ],
             "rejects": str(self.rejects_path) if self.rejects_path else None,
+            "kept_variants": [{"product": key, "sku": sku} for key, sku in self.kept_variants],
         }
 
 
@@ -98,6 +102,7 @@ def plan(catalog: Catalog, target: Target, options: JobOptions, outputs: Outputs
                         result.updates.append(change)
                 else:
                     counts.unchanged += 1
+                result.kept_variants.extend((change.sku, sku) for sku in change.kept_variants)
         except BaseException:
             if rejects is not None:
                 rejects.discard()

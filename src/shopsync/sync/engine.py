@@ -351,7 +351,7 @@ class Engine:
 
     def _write(self, batch: _Batch, creates: Sequence[int], key: str) -> BatchResult:
         updates = [
-            ProductUpdate(change.entry.product_id, change.product, change.fields)
+            ProductUpdate(change.entry.product_id, _update_content(change), change.fields)
             for change in batch.updates
             if change.entry is not None
         ]
@@ -366,18 +366,19 @@ class Engine:
         wanted = list(positions)
         if not wanted:
             return {}
-        remote = self.platform.lookup_skus([batch.creates[i].sku for i in wanted])
+        # A product with variants is found by its first variant's SKU (Product.sku).
+        remote = self.platform.lookup_skus([batch.creates[i].product.sku for i in wanted])
         return {
             i: ItemResult(
                 sku=batch.creates[i].sku,
                 ok=True,
-                product_id=remote[batch.creates[i].sku].product_id,
+                product_id=remote[batch.creates[i].product.sku].product_id,
                 idempotency_key=key,
                 reconciled=True,
                 item_code=ItemCode.OK,
             )
             for i in wanted
-            if batch.creates[i].sku in remote
+            if batch.creates[i].product.sku in remote
         }
 
     def _fail_on(self, batch: _Batch, error: ShopsyncError) -> None:
@@ -422,7 +423,7 @@ class Engine:
                     change.body_json,
                     "created",
                 )
-                stocks[change.sku] = change.product.stock
+                stocks.update(_stocks_of(change.product))
                 outcomes.append(
                     ItemOutcome(change.sku, "created", item.product_id, change.row, change.product)
                 )
@@ -441,12 +442,12 @@ class Engine:
                     **change.entry.body,
                     **{name: sent[name] for name in change.fields or ()},
                 }
-                body["sku"] = change.sku
+                if not change.product.variants:
+                    body["sku"] = change.sku
                 entries[change.sku] = LedgerEntry.of(
                     item.product_id or change.entry.product_id, body, "updated"
                 )
-                if "stock" in (change.fields or ()):
-                    stocks[change.sku] = change.product.stock
+                stocks.update(_updated_stocks(change))
                 outcomes.append(
                     ItemOutcome(
                         change.sku,
@@ -612,4 +613,34 @@ def _restore_batch(key: str, request: Mapping[str, Any]) -> _Batch:
         [change("create", item) for item in request.get("creates", [])],
         [change("update", item) for item in request.get("updates", [])],
         resumed=True,
+    )
+
+
+def _stocks_of(product: Product) -> dict[str, int]:
+    """The stock the file gives each SKU of ``product`` (its variants', or its own)."""
+    if product.variants:
+        return {variant.sku: variant.stock for variant in product.variants}
+    return {product.sku: product.stock}
+
+
+def _updated_stocks(change: Change) -> dict[str, int]:
+    """The stock an update set: the product's when its stock was sent, a variant's when
+    that variant was (an update sends only the variants that changed)."""
+    fields = change.fields or ()
+    if "stock" in fields:
+        return {change.sku: change.product.stock}
+    if "variants" in fields:
+        return {variant["sku"]: variant["stock"] for variant in change.changed_variants()}
+    return {}
+
+
+def _update_content(change: Change) -> Product:
+    """What an update sends: the product, with only its new or changed variants (the
+    platform keeps the others), so one variant's new price changes that variant alone."""
+    product = change.product
+    if not product.variants or "variants" not in (change.fields or ()):
+        return product
+    changed = {variant["sku"] for variant in change.changed_variants()}
+    return product.model_copy(
+        update={"variants": [variant for variant in product.variants if variant.sku in changed]}
     )

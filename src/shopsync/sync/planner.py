@@ -45,6 +45,11 @@ class Change:
     """For updates: the fields that changed, the only ones sent."""
     _text: str = ""
     _digest: str = ""
+    kept_variants: tuple[str, ...] = ()
+    """SKUs of variants the platform has (by the ledger) that the file no longer lists:
+    left on the platform and reported, unless the planner removes them."""
+    removed_variants: tuple[str, ...] = ()
+    """SKUs of such variants the update removes (``remove_missing_variants``)."""
 
     @property
     def body_json(self) -> str:
@@ -63,8 +68,21 @@ class Change:
 
     @property
     def sku(self) -> str:
-        """The product's SKU."""
-        return self.product.sku
+        """What identifies the product in the ledger: its SKU, or the handle of a product
+        with variants (:attr:`Product.key`)."""
+        return self.product.key
+
+    def changed_variants(self) -> list[dict[str, Any]]:
+        """An update's variants that are new or changed, as their bodies: the only ones
+        sent (the platform keeps the others as they are)."""
+        if self.entry is None:
+            return list(self.body.get("variants", []))
+        before = {variant["sku"]: variant for variant in self.entry.body.get("variants", [])}
+        return [
+            variant
+            for variant in self.body.get("variants", [])
+            if before.get(variant["sku"]) != variant
+        ]
 
     @property
     def body(self) -> dict[str, Any]:
@@ -77,7 +95,16 @@ class Change:
         if self.kind != "update" or self.entry is None or self.fields is None:
             return []
         before, after = self.entry.body, self.body
-        return [(name, before.get(name), after.get(name)) for name in after if name in self.fields]
+        lines: list[tuple[str, Any, Any]] = []
+        for name in after:
+            if name not in self.fields:
+                continue
+            if name == "variants":
+                lines.extend(_variant_diff(before.get(name) or [], after[name]))
+            else:
+                lines.append((name, before.get(name), after.get(name)))
+        lines.extend((f"variant {sku}", "present", "removed") for sku in self.removed_variants)
+        return lines
 
 
 class Planner:
@@ -90,13 +117,17 @@ class Planner:
         force: bool = False,
         refresh_from: Platform | None = None,
         chunk_size: int = 100,
+        remove_missing_variants: bool = False,
     ) -> None:
         """``refresh_from``: first reconcile the ledger with that platform (``--refresh``).
 
         ``chunk_size`` SKUs are looked up at once (the platform takes at most 100).
+        ``remove_missing_variants``: a variant the ledger knows and the file no longer
+        lists is removed (by default it is kept on the platform and reported).
         """
         self.ledger = ledger
         self.force = force
+        self.remove_missing_variants = remove_missing_variants
         self.refresh_from = refresh_from
         self.chunk_size = chunk_size
 
@@ -108,11 +139,11 @@ class Planner:
     def _plan_chunk(self, rows: list[ValidRow[Product]]) -> Iterator[Change]:
         # Rows are planned in chunks so that the ledger (and with --refresh, the
         # platform) is asked about many SKUs at once, not one query per row.
-        skus = [row.product.sku for row in rows]
+        skus = [row.product.key for row in rows]
         recorded = self.ledger.get_many(skus)
         if self.refresh_from is None:
             for row in rows:
-                yield self.decide(row, recorded.get(row.product.sku))
+                yield self.decide(row, recorded.get(row.product.key))
             return
         remote = self.refresh_from.lookup_skus(skus)
         refreshed: dict[str, LedgerEntry] = {}
@@ -132,7 +163,7 @@ class Planner:
         if refreshed:
             self.ledger.record(refreshed)
         for row in rows:
-            yield self.decide(row, refreshed.get(row.product.sku))
+            yield self.decide(row, refreshed.get(row.product.key))
 
     def decide(self, row: ValidRow[Product], entry: LedgerEntry | None) -> Change:
         """The change for one row given what the ledger knows of its SKU."""
@@ -148,14 +179,47 @@ class Planner:
             return Change("unchanged", row.row, product, entry, None, text, digest)
         body = product.to_api()
         before = entry.body
+        kept: tuple[str, ...] = ()
+        removed: tuple[str, ...] = ()
+        if product.variants and before.get("variants"):
+            listed = set(product.skus)
+            missing = tuple(v["sku"] for v in before["variants"] if v["sku"] not in listed)
+            if self.remove_missing_variants:
+                removed = missing
+            else:
+                kept = missing
+            # Compared without the variants the file no longer lists: only a removal
+            # (asked for) changes the product because of them.
+            before["variants"] = [v for v in before["variants"] if v["sku"] in listed]
         changed = frozenset(
             name
             for name in managed_fields(product)
             if name != "sku" and before.get(name) != body.get(name)
         )
+        if removed:
+            changed |= {"variants"}
         if not changed:
-            return Change("unchanged", row.row, product, entry, None, text, digest)
-        return Change("update", row.row, product, entry, changed, text, digest)
+            return Change(
+                "unchanged", row.row, product, entry, None, text, digest, kept_variants=kept
+            )
+        return Change("update", row.row, product, entry, changed, text, digest, kept, removed)
+
+
+def _variant_diff(
+    before: list[dict[str, Any]], after: list[dict[str, Any]]
+) -> Iterator[tuple[str, Any, Any]]:
+    """``(what, before, after)`` per added variant and per changed field of a variant."""
+    known = {variant["sku"]: variant for variant in before}
+    for variant in after:
+        sku = variant["sku"]
+        old = known.get(sku)
+        if old is None:
+            values = " / ".join(str(value) for value in variant.get("option_values", {}).values())
+            yield f"variant {sku}", None, f"added ({values or 'no options'})"
+            continue
+        for name in dict.fromkeys([*old, *variant]):
+            if name != "sku" and old.get(name) != variant.get(name):
+                yield f"variant {sku} {name}", old.get(name), variant.get(name)
 
 
 def _normalized_remote_body(fields: Mapping[str, Any], sku: str) -> dict[str, Any]:

@@ -204,6 +204,8 @@ def show_plan(output: Output, result: PlanResult) -> None:
             output.line(f"  ... and {counts.updated - len(result.updates)} more to update")
         for error in result.rejected[:10]:
             output.line(f"! rejected {error.row.file}:{error.row.line}: {error.message}")
+        for key, sku in result.kept_variants[:10]:
+            output.line(f"= keep variant {sku} of {key}: not in the file, left on the platform")
     output.line(
         f"Plan: {counts.created} to create, {counts.updated} to update, "
         f"{counts.unchanged} unchanged, {counts.rejected} rejected."
