@@ -35,6 +35,7 @@ from shopsync.domain.models import (
 )
 from shopsync.errors import InputError, UsageError
 from shopsync.io.headers import (
+    OPTION_PREFIX,
     PRODUCT_SCHEMA,
     VARIANT_ONLY_FIELDS,
     Column,
@@ -189,7 +190,10 @@ class RecordReader(Generic[RecordT]):
         elif column.kind == "attribute":
             plan.attributes.append((index, column.target))
         elif column.kind == "option" and not grouped:
-            self._warn_needs_handle(plan, column.name)
+            if column.name.strip().casefold().startswith(OPTION_PREFIX):
+                self._warn_needs_handle(plan, column.name)
+            else:  # 颜色 in a file of single products: an unknown column, as it always was
+                self._warn_unknown(plan, column.name)
         elif column.kind == "option":
             plan.options.append((index, column.target))
             plan.column_of_option[column.target] = column.name

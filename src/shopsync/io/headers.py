@@ -216,6 +216,8 @@ class HeaderMap:
     _attribute_of: dict[str, str] = field(init=False, default_factory=dict)
     """Normalised column name → attribute key, from ``--map attr:KEY=COLUMN``."""
     _cache: dict[str, Column] = field(init=False, default_factory=dict)
+    _user_columns: frozenset[str] = field(init=False, default=frozenset())
+    """Normalised names of the columns ``--map`` names: they mean what it says."""
 
     def __post_init__(self) -> None:
         for target, aliases in self.schema.aliases.items():
@@ -228,6 +230,7 @@ class HeaderMap:
                 self._attribute_of[normalize(column)] = target[len(ATTRIBUTE_PREFIX) :]
             else:
                 self._lookup[normalize(column)] = target
+        self._user_columns = frozenset(normalize(column) for column in self.user_mapping.values())
 
     def resolve(self, name: str) -> Column:
         """What the column ``name`` means."""
@@ -243,14 +246,14 @@ class HeaderMap:
             key = stripped[len(ATTRIBUTE_PREFIX) :].strip()
             if key:
                 return Column(name, "attribute", key)
-        if self.schema.allow_variants:
-            variant_column = self._resolve_variant_column(name, stripped)
-            if variant_column is not None:
-                return variant_column
         key = normalize(stripped)
         attribute = self._attribute_of.get(key) if self.schema.allow_attributes else None
         if attribute is not None:
             return Column(name, "attribute", attribute)
+        if self.schema.allow_variants and key not in self._user_columns:
+            variant_column = self._resolve_variant_column(name, stripped)
+            if variant_column is not None:
+                return variant_column
         target = self._lookup.get(key)
         if target is None:
             target = self._resolve_noted(stripped)
