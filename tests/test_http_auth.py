@@ -260,7 +260,7 @@ def test_read_timeout_is_applied_and_retried(server: HTTPServer, tmp_path: Path)
 
     server.expect_request("/products").respond_with_handler(handler)
     try:
-        with make_client(tmp_path, server, FakeTime(), read_timeout=0.2) as client:
+        with make_client(tmp_path, server, FakeTime(), read_timeout=1.0) as client:
             assert client.request("GET", "/products").body == {"items": []}
     finally:
         release.set()

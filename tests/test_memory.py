@@ -64,6 +64,7 @@ def small_index_cap(monkeypatch: pytest.MonkeyPatch) -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # 200,000 rows under tracemalloc: slow on a loaded 2-core machine
 def test_reading_200k_rows_keeps_memory_flat(catalogs: tuple[Path, Path]) -> None:
     small, large = catalogs
     small_count, small_peak = _peak_while_reading(small)
@@ -79,6 +80,7 @@ def test_reading_200k_rows_keeps_memory_flat(catalogs: tuple[Path, Path]) -> Non
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # as above
 def test_past_the_index_cap_python_memory_does_not_grow(
     catalogs: tuple[Path, Path], small_index_cap: int
 ) -> None:
