@@ -7,7 +7,9 @@ the product bodies what its store holds.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
+import sqlite3
 import struct
 import zlib
 from collections.abc import Callable, Iterator
@@ -89,8 +91,6 @@ def test_a_checked_image_becomes_what_was_written_plus_its_content_hash(tmp_path
     write_csv(tmp_path / "c.csv", [("A-1", "images/red.png|https://cdn.example.com/b.jpg")])
     (valid,) = outcomes(Catalog([tmp_path / "c.csv"]))
     assert isinstance(valid, ValidRow)
-    import hashlib
-
     digest = hashlib.sha256(content).hexdigest()
     ref = local_ref("images/red.png", digest)
     assert valid.product.images == [ref, "https://cdn.example.com/b.jpg"]
@@ -318,8 +318,6 @@ def test_media_endpoint_refuses_a_body_that_is_not_its_type(
 
 
 def test_a_ledger_of_format_1_gains_the_image_table(tmp_path: Path) -> None:
-    import sqlite3
-
     with Ledger(tmp_path / "l"):
         pass
     db = sqlite3.connect(tmp_path / "l" / "ledger.sqlite3")
