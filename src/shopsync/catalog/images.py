@@ -101,8 +101,9 @@ class LocalImages:
         """
         # A variant's ``image`` (issue 13's variants) takes the same path: map each
         # value through _check_one and keep the files, as for ``images`` here.
-        if all(value.startswith("https://") or is_url(value) for value in product.images):
-            return product
+        images = product.images
+        if not images or all(value.startswith("https://") or is_url(value) for value in images):
+            return product  # most rows: no copy, no file read
         values: list[str] = []
         files: dict[str, str] = {}
         errors: list[FieldError] = []
