@@ -28,14 +28,18 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from shopsync.catalog.cells import cells_to_data, row_errors
-from shopsync.domain.models import FieldError, RowError, SkuRecord, SourceRow
+from shopsync.domain.models import FieldError, Product, RowError, SkuRecord, SourceRow
 from shopsync.errors import ShopsyncError
 from shopsync.io.readers import CsvChunk, csv_records
+
+if TYPE_CHECKING:
+    from shopsync.catalog.images import LocalImages
 
 CHUNK_RECORDS = 1_000
 """Records per task: large enough that sending it (~0.3 ms) is small against validating
@@ -55,6 +59,10 @@ class FileSpec:
     attributes: Sequence[tuple[int, str]]
     decimal_comma: bool
     column_of_field: Mapping[str, str]
+    images: LocalImages | None = None
+    """The catalog's check of local image files (products only), run here too."""
+    path: str = ""
+    """The file's path: relative image names are beside it."""
 
 
 Answer = int | tuple[int, str] | tuple[SourceRow, tuple[FieldError, ...]] | RowError
@@ -95,9 +103,17 @@ def _check_chunk(file_index: int, chunk: CsvChunk) -> list[Answer]:
             continue
         data = cells_to_data(spec.fields, spec.attributes, spec.decimal_comma, record.raw)
         try:
-            answers.append((record.line, validate(data).sku))
+            valid = validate(data)
         except ValidationError as error:
             answers.append((record, row_errors(error, spec.column_of_field, data, record)))
+            continue
+        if spec.images is not None and isinstance(valid, Product):
+            column = spec.column_of_field.get("images", "images")
+            checked = spec.images.check(valid, Path(spec.path), column)
+            if isinstance(checked, tuple):
+                answers.append((record, checked))
+                continue
+        answers.append((record.line, valid.sku))
     return answers
 
 

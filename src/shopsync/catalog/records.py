@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from shopsync.catalog.cells import cells_to_data, read_amounts, row_errors
 from shopsync.catalog.skuindex import SeenSkus
 from shopsync.catalog.variants import GroupBuffer, VariantRow, assemble, count_handles, split_row
+from shopsync.domain.images import ImageLimits
 from shopsync.domain.models import (
     FieldError,
     Product,
@@ -46,6 +47,7 @@ from shopsync.io.headers import (
 from shopsync.io.readers import OpenedFile, ReadOptions, iter_rows, open_file
 
 if TYPE_CHECKING:
+    from shopsync.catalog.images import LocalImages
     from shopsync.catalog.parallel import CheckPool, FileSpec
     from shopsync.io.writers import CsvFormat
 
@@ -263,6 +265,8 @@ class RecordReader(Generic[RecordT]):
             outcome = record if isinstance(record, RowError) else self._validate(plan, record)
             if isinstance(outcome, ValidRow):
                 outcome = self._duplicates(seen, file_index, outcome) or outcome
+            if isinstance(outcome, ValidRow):
+                outcome = self._checked(plan, outcome)
             self._count(outcome)
             plan.records += 1
             yield outcome
@@ -308,6 +312,8 @@ class RecordReader(Generic[RecordT]):
                     outcome = self._validate(plan, record)
                     if isinstance(outcome, ValidRow):
                         outcome = self._duplicates(seen, file_index, outcome) or outcome
+                    if isinstance(outcome, ValidRow):
+                        outcome = self._checked(plan, outcome)
                     self._count(outcome)
                     yield outcome
                     continue
@@ -376,9 +382,30 @@ class RecordReader(Generic[RecordT]):
                 self._count(refused)
                 yield refused
             return
+        checked = self._checked(plan, ValidRow(first.row, cast(RecordT, record)))
+        if isinstance(checked, RowError):
+            # The product's images are refused: the product goes nowhere, so neither do
+            # the rest of its rows.
+            self._count(checked)
+            yield checked
+            for later in assembled.rows[1:]:
+                refused = RowError(
+                    later.row,
+                    (
+                        FieldError(
+                            plan.column_of_field.get("handle", "handle"),
+                            handle,
+                            f"not used: this product's first row (line {first.row.line}) "
+                            "is refused",
+                        ),
+                    ),
+                )
+                self._count(refused)
+                yield refused
+            return
         self.stats.rows += len(assembled.rows)
         self.stats.valid += len(assembled.rows)
-        yield ValidRow(first.row, cast(RecordT, record))
+        yield checked
 
     def check(self, jobs: int = 1) -> Iterator[RowError]:
         """Every row error of the input, in order, with :attr:`stats` as iterating gives.
@@ -405,6 +432,8 @@ class RecordReader(Generic[RecordT]):
                 plan.attributes,
                 plan.opened.decimal_comma,
                 plan.column_of_field,
+                self._local_images(),
+                str(plan.opened.path),
             )
             for plan in self._plans
         ]
@@ -451,6 +480,14 @@ class RecordReader(Generic[RecordT]):
                 yield error
         self.stats.valid = self.stats.rows - self.stats.invalid - self.stats.skipped
         self._plans[file_index].read = True
+
+    def _checked(self, plan: _FilePlan, valid: ValidRow[RecordT]) -> ValidRow[RecordT] | RowError:
+        """A valid record after the checks that read more than its row (none here)."""
+        return valid
+
+    def _local_images(self) -> LocalImages | None:
+        """The image check validate's worker processes run too (None: no such check)."""
+        return None
 
     def _skip_empty(self, line: int) -> None:
         self.stats.rows += 1
@@ -546,11 +583,47 @@ class RecordReader(Generic[RecordT]):
 
 
 class Catalog(RecordReader[Product]):
-    """Catalog files, read lazily as validated products or row errors."""
+    """Catalog files, read lazily as validated products or row errors.
+
+    Images that name local files are checked by :attr:`images` (found, by content an
+    image, within the platform's limits) and become checked references; a job sets
+    the platform's limits there before reading (:meth:`use_image_limits`).
+    """
 
     schema = PRODUCT_SCHEMA
     model = Product
     noun = "product"
+
+    def __init__(
+        self,
+        paths: Sequence[Path],
+        options: ReadOptions | None = None,
+        mapping: Mapping[str, str] | None = None,
+        *,
+        images_from: Path | None = None,
+    ) -> None:
+        """``images_from``: the directory bare image file names are found in."""
+        from shopsync.catalog.images import LocalImages  # noqa: PLC0415 - small, first use
+
+        super().__init__(paths, options, mapping)
+        self.images = LocalImages(images_from=images_from)
+
+    def use_image_limits(self, limits: ImageLimits | None, platform: str) -> None:
+        """Check local images against ``platform``'s limits (None: it takes URLs only)."""
+        self.images.limits = limits
+        self.images.platform = platform
+
+    def _checked(self, plan: _FilePlan, valid: ValidRow[Product]) -> ValidRow[Product] | RowError:
+        column = plan.column_of_field.get("images", "images")
+        checked = self.images.check(valid.product, plan.opened.path, column)
+        if isinstance(checked, tuple):
+            return RowError(valid.row, checked)
+        if checked is not valid.product:
+            valid.product = checked
+        return valid
+
+    def _local_images(self) -> LocalImages | None:
+        return self.images
 
 
 _VARIANT_KEYS = {"options": "options", "variants": "variants", "platformfields": "platform_fields"}

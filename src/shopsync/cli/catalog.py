@@ -66,6 +66,16 @@ INPUT_OPTIONS: tuple[Callable[[F], F], ...] = (
 )
 
 
+IMAGES_FROM_OPTION = _option(
+    "--images-from",
+    "images_from",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    metavar="DIR",
+    help="Find images given as bare file names (a.jpg) in DIR (default: beside the input file).",
+)
+"""For commands that read catalogs (validate, plan, upload): not stock files."""
+
+
 def input_options(function: F) -> F:
     """Add the options every command that reads input files shares.
 
@@ -104,7 +114,12 @@ def open_catalog(ctx: click.Context, files: tuple[Path, ...]) -> Any:
     from shopsync.catalog.records import Catalog  # noqa: PLC0415
     from shopsync.domain.models import PRODUCT_FIELDS  # noqa: PLC0415
 
-    return Catalog(list(files), read_options(ctx), user_mapping(ctx, PRODUCT_FIELDS))
+    return Catalog(
+        list(files),
+        read_options(ctx),
+        user_mapping(ctx, PRODUCT_FIELDS),
+        images_from=ctx.meta.get(_META_KEY, {}).get("images_from"),
+    )
 
 
 MAX_AUTO_JOBS = 4
@@ -131,6 +146,7 @@ FILES = click.argument(
 @click.command()
 @FILES
 @input_options
+@IMAGES_FROM_OPTION
 @click.option(
     "--rejects",
     type=click.Path(path_type=Path, dir_okay=False),

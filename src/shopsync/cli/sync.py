@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from shopsync.cli.catalog import FILES, input_options, open_catalog, read_options, user_mapping
+from shopsync.cli.catalog import (
+    FILES,
+    IMAGES_FROM_OPTION,
+    input_options,
+    open_catalog,
+    read_options,
+    user_mapping,
+)
 from shopsync.cli.main import AppContext, echo_json, note_changes
 from shopsync.cli.options import platform_options, settings_from_context
 from shopsync.errors import ExitCode
@@ -132,6 +139,7 @@ def _path_option(name: str, text: str) -> Callable[[Any], Any]:
 @click.command("plan")
 @FILES
 @input_options
+@IMAGES_FROM_OPTION
 @platform_options
 @SANDBOX_OPTION
 @FORCE_OPTION
@@ -164,6 +172,12 @@ def plan_command(
     app: AppContext = ctx.find_object(AppContext) or AppContext()
     catalog = open_catalog(ctx, files)
     with open_target(ctx, sandbox=sandbox, need_platform=refresh) as (settings, target):
+        from shopsync.platforms import adapter_class  # noqa: PLC0415
+
+        # Local images are checked against the platform's limits, known without connecting.
+        catalog.use_image_limits(
+            getattr(adapter_class(settings.platform), "image_limits", None), settings.platform
+        )
         result = plan(
             catalog,
             target,
@@ -190,6 +204,7 @@ def plan_command(
 @click.command("upload")
 @FILES
 @input_options
+@IMAGES_FROM_OPTION
 @platform_options
 @SANDBOX_OPTION
 @FORCE_OPTION

@@ -3,7 +3,9 @@
 Field names and rules follow ``docs/platform-api.md`` §2 exactly, so a :class:`Product` that
 validates here is one the platform accepts. Two things are added on the way in, because
 spreadsheets need them: strings are trimmed, and ``images`` may be one cell holding
-several URLs separated by ``|``, ``;`` or line breaks.
+several URLs separated by ``|``, ``;`` or line breaks. An image may also name a local
+file (``images/a.jpg``): the catalog checks it and the engine uploads it
+(:mod:`shopsync.domain.images`).
 
 A product is either a single-variant product (no ``handle``: its ``sku``, ``price``,
 ``stock``, ``barcode`` and ``weight_kg`` are the product's, exactly as before variants
@@ -30,11 +32,14 @@ from pydantic import (
     ConfigDict,
     Field,
     JsonValue,
+    PrivateAttr,
     StringConstraints,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from shopsync.domain.digest import compact_json, hash_text
+from shopsync.domain.images import is_url
 
 if TYPE_CHECKING:  # typing.Self is 3.11+; annotations are not evaluated at run time
     from typing_extensions import Self
@@ -113,10 +118,27 @@ Currency = Annotated[
     str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{3}$")
 ]
 HTTPS_URL_PATTERN = r"^https://\S+$"
-"""An absolute https:// URL with no white space (checked in pydantic's core, per image)."""
+"""An absolute https:// URL with no white space."""
+_HTTPS_URL = re.compile(HTTPS_URL_PATTERN)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _check_image(value: str) -> str:
+    """An https:// URL, or a local file's name (checked against the disk by the catalog)."""
+    if value.startswith("https://") and _HTTPS_URL.match(value):
+        return value
+    if value and not is_url(value) and not _CONTROL.search(value):
+        return value
+    # The type pydantic's own pattern check used, so messages keep their wording.
+    raise PydanticCustomError("string_pattern_mismatch", "not an https:// URL or a file name")
+
+
+ImageValue = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_check_image)]
+"""One image: an https:// URL, a local file as the seller wrote it, or once checked, a
+local reference (:func:`shopsync.domain.images.local_ref`)."""
 
 Images = Annotated[
-    list[Annotated[str, StringConstraints(strip_whitespace=True, pattern=HTTPS_URL_PATTERN)]],
+    list[ImageValue],
     BeforeValidator(_split_images),
     Field(max_length=MAX_IMAGES),
 ]
@@ -304,6 +326,24 @@ class Product(SkuRecord):
     def fields_for(self, platform: str) -> dict[str, JsonValue]:
         """The per-platform fields (``shopify:product_type``...) for ``platform`` only."""
         return dict(self.platform_fields.get(platform, {}))
+
+    # Set by the catalog's image check: local reference -> the file's absolute path, for
+    # the upload. Not a field: neither in the body nor in its hash (paths move).
+    _image_files: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @property
+    def image_files(self) -> dict[str, str]:
+        """Local image references of this product → the files they were read from."""
+        return self._image_files
+
+    def with_images(self, images: list[str], files: Mapping[str, str]) -> Self:
+        """A copy holding ``images`` (checked local references, URLs), with their files.
+
+        The fields the row filled stay as they were, so an update still sends only them.
+        """
+        copy = self.model_copy(update={"images": images})
+        copy._image_files = dict(files)
+        return copy
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         """A copy (see pydantic), without the body and JSON cached from this product's

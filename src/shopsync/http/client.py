@@ -153,6 +153,8 @@ class HttpClient:
         params: Mapping[str, str] | None = None,
         json: Any = None,
         json_text: str | None = None,
+        content: bytes | None = None,
+        content_type: str | None = None,
         idempotency_key: str | None = None,
         retry_ambiguous: bool = True,
         bucket: str | None = None,
@@ -163,9 +165,10 @@ class HttpClient:
         Every POST carries ``Idempotency-Key``: ``idempotency_key`` if given (content-
         derived keys for batches), else a random one, fixed here before the first
         attempt. ``json_text`` is a body already encoded as JSON, sent as it is (instead
-        of ``json``). ``retry_ambiguous=False`` raises
-        :class:`~shopsync.errors.AmbiguousWriteError` instead of resending after a
-        failure that may have been applied (for platforms that ignore keys).
+        of ``json``); ``content`` raw bytes of ``content_type`` (an image upload).
+        ``retry_ambiguous=False`` raises :class:`~shopsync.errors.AmbiguousWriteError`
+        instead of resending after a failure that may have been applied (for platforms
+        that ignore keys).
         ``bucket`` and ``cost`` say which of the platform's rate buckets the request
         draws on, and how much (see :class:`~shopsync.http.ratelimit.RateBuckets`).
         """
@@ -179,7 +182,8 @@ class HttpClient:
         elif method == "POST" and key is None:
             key = str(uuid.uuid4())
         headers = {"Accept": "application/json"}
-        content = None
+        if content is not None:
+            headers["Content-Type"] = content_type or "application/octet-stream"
         if json_text is not None:
             content = json_text.encode("utf-8")
             headers["Content-Type"] = "application/json"

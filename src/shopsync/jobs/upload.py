@@ -16,6 +16,7 @@ from shopsync.jobs.base import (
     RunJob,
     Target,
 )
+from shopsync.platforms.base import capabilities_of
 from shopsync.state.audit import AuditLog
 from shopsync.state.ledger import Ledger
 from shopsync.sync.engine import Engine, EngineOptions
@@ -46,6 +47,8 @@ class UploadJob(RunJob):
         return self._engine.snapshot() if self._engine else RunCounts()
 
     def _execute(self, ledger: Ledger, rejects: RejectsFile, audit: AuditLog | None) -> None:
+        # Local images are checked against what this platform takes, as rows are read.
+        self.catalog.use_image_limits(capabilities_of(self.platform).images, self.platform.name)
         if self.options.strict:
             self._check_strict()
         engine = Engine(

@@ -23,6 +23,7 @@ from enum import Enum
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from shopsync.domain.digest import canonical_json
+from shopsync.domain.images import ImageLimits
 from shopsync.domain.models import Product
 from shopsync.errors import APIError, AuthError
 
@@ -60,6 +61,9 @@ class Capabilities:
     by the engine, which refuses such a platform rather than guess its outcomes."""
     variants: bool = False
     """Products can have variants (options under one parent)."""
+    images: ImageLimits | None = None
+    """Local image files can be uploaded (:meth:`Platform.upload_image`), within these
+    limits; None: the platform takes image URLs only."""
 
     @property
     def keys_guaranteed(self) -> bool:
@@ -191,6 +195,25 @@ class RemoteProduct:
 
 
 @dataclass(frozen=True)
+class RemoteImage:
+    """An uploaded image as the platform holds it: a URL, an id, or both.
+
+    :attr:`reference` is what a product body names it by (the URL where there is one).
+    """
+
+    url: str | None = None
+    image_id: str | None = None
+
+    @property
+    def reference(self) -> str:
+        """What goes in a product's ``images`` in place of the local file."""
+        reference = self.url or self.image_id
+        if not reference:
+            raise ValueError("an uploaded image has a URL or an id")
+        return reference
+
+
+@dataclass(frozen=True)
 class StockChange:
     """One inventory change: set ``stock``, or add ``delta``; ``expected`` makes it a CAS."""
 
@@ -280,6 +303,16 @@ class Platform(Protocol):
 
     def lookup_skus(self, skus: Sequence[str]) -> dict[str, RemoteProduct]:
         """The remote products for those ``skus`` that exist, by SKU (any number of SKUs)."""
+        ...
+
+    def upload_image(
+        self, content: bytes, *, filename: str, content_type: str, content_hash: str
+    ) -> RemoteImage:
+        """Put one image file on the platform's media store (where ``capabilities.images``).
+
+        ``content_hash`` (SHA-256, hex) names the content: the same file uploaded twice,
+        as after a lost answer, is one image on a platform that keys uploads by it.
+        """
         ...
 
     def iter_products(self, *, page_size: int = 100) -> Iterator[RemoteProduct]:

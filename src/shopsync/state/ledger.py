@@ -1,7 +1,7 @@
 """What shopsync has put on a platform: the ledger that makes runs incremental and resumable.
 
 One ledger per profile and base URL (see :meth:`shopsync.config.Settings.ledger_dir`): a
-SQLite database (``ledger.sqlite3``, in a 0700 directory) with four tables:
+SQLite database (``ledger.sqlite3``, in a 0700 directory) with five tables:
 
 ``product``
     per SKU, the product's id on the platform and the content last confirmed there
@@ -11,7 +11,9 @@ SQLite database (``ledger.sqlite3``, in a 0700 directory) with four tables:
 ``pending``
     per batch being sent, the exact request and its ``Idempotency-Key``;
 ``done``
-    the keys of one-off writes (stock deltas) that were applied.
+    the keys of one-off writes (stock deltas) that were applied;
+``image``
+    per image content hash, the platform's URL or id for it once uploaded (format 2).
 
 A batch's ``pending`` row is committed before its request leaves and deleted, in the
 same transaction that records its results, afterwards. After a crash the next run sends
@@ -45,8 +47,10 @@ from shopsync.errors import ConfigError, LockedError, ShopsyncError
 _FILE = "ledger.sqlite3"
 _DISKCACHE_FILE = "cache.db"
 """The database of the first ledger format (a diskcache directory), imported once."""
-_FORMAT = 1
+_FORMAT = 2
 """``PRAGMA user_version`` of the schema below; a newer one is refused, not guessed at."""
+_ENTRY_FORMAT = 1
+"""The ``v`` of an entry kept inside a pending batch (:meth:`LedgerEntry.to_record`)."""
 _LOOKUP_CHUNK = 500
 """SKUs per lookup query (SQLite allows 32,766 bound parameters; 500 keeps plans small)."""
 _BUSY_TIMEOUT_S = 60.0
@@ -64,6 +68,18 @@ CREATE TABLE IF NOT EXISTS stock (sku TEXT PRIMARY KEY, count INTEGER NOT NULL) 
 CREATE TABLE IF NOT EXISTS pending (key TEXT PRIMARY KEY, request TEXT NOT NULL, at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS done (key TEXT PRIMARY KEY, at REAL NOT NULL) WITHOUT ROWID;
 """
+_MIGRATIONS: dict[int, str] = {
+    2: """
+CREATE TABLE IF NOT EXISTS image (
+    hash TEXT PRIMARY KEY,
+    reference TEXT NOT NULL,
+    url TEXT,
+    image_id TEXT,
+    at REAL NOT NULL
+) WITHOUT ROWID;
+""",
+}
+"""What each format adds to the one before: run in order from the ledger's format up."""
 _UPSERT_PRODUCT = "INSERT OR REPLACE INTO product VALUES (?, ?, ?, ?, ?, ?)"
 _UPSERT_STOCK = "INSERT OR REPLACE INTO stock VALUES (?, ?)"
 
@@ -127,7 +143,7 @@ class LedgerEntry:
     def to_record(self) -> dict[str, Any]:
         """The entry as plain JSON values (kept inside a pending batch's request)."""
         return {
-            "v": _FORMAT,
+            "v": _ENTRY_FORMAT,
             "product_id": self.product_id,
             "hash": self.content_hash,
             "body": self.body_json,
@@ -250,10 +266,13 @@ class Ledger:
             )
         if version < _FORMAT:
             with self._write() as db:
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-                if (self.directory / _DISKCACHE_FILE).exists():
+                scripts = [] if version else [_SCHEMA]
+                scripts += [_MIGRATIONS[n] for n in range(max(version, 1) + 1, _FORMAT + 1)]
+                for script in scripts:
+                    for statement in script.split(";"):
+                        if statement.strip():
+                            db.execute(statement)
+                if not version and (self.directory / _DISKCACHE_FILE).exists():
                     _import_diskcache_ledger(self.directory, db)
                 db.execute(f"PRAGMA user_version={_FORMAT}")
 
@@ -330,6 +349,29 @@ class Ledger:
     def __len__(self) -> int:
         count: int = self._db().execute("SELECT count(*) FROM product").fetchone()[0]
         return count
+
+    # -- uploaded images ---------------------------------------------------------------
+
+    @_explain_errors
+    def image(self, content_hash: str) -> str | None:
+        """What the platform calls the image with this content hash, if uploaded before."""
+        row = (
+            self._db()
+            .execute("SELECT reference FROM image WHERE hash = ?", (content_hash,))
+            .fetchone()
+        )
+        return None if row is None else str(row[0])
+
+    @_explain_errors
+    def record_image(
+        self, content_hash: str, reference: str, *, url: str | None, image_id: str | None
+    ) -> None:
+        """Remember that the image with this content hash is on the platform as ``reference``."""
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO image VALUES (?, ?, ?, ?, ?)",
+                (content_hash, reference, url, image_id, time.time()),
+            )
 
     # -- one-off writes and pending batches ---------------------------------------------
 

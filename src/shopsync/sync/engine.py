@@ -59,6 +59,7 @@ from shopsync.platforms.base import (
 )
 from shopsync.state.audit import AuditLog, AuditRecord
 from shopsync.state.ledger import Ledger, LedgerEntry
+from shopsync.sync.images import ImageFailed, ImageUploader, has_local_images
 from shopsync.sync.planner import (
     Change,
     ChangeKind,
@@ -138,6 +139,8 @@ class Engine:
         self.on_outcome = on_outcome
         self.stop = stop or threading.Event()
         self.counts = RunCounts()
+        self.images = ImageUploader(platform, ledger)
+        """Uploads the local images of the products sent (once per content)."""
         self._lock = threading.Lock()
         self._fatal: ShopsyncError | None = None
         # Items an earlier run left pending and this run settled, by SKU: counted when
@@ -350,16 +353,60 @@ class Engine:
         return caps.keys_guaranteed or caps.lookup_by_sku or caps.unique_skus
 
     def _write(self, batch: _Batch, creates: Sequence[int], key: str) -> BatchResult:
-        updates = [
-            ProductUpdate(change.entry.product_id, _update_content(change), change.fields)
+        # Local images are uploaded now, as their products are sent; an item whose image
+        # failed is answered here and left out of the request (see sync/images.py).
+        wired_creates = [
+            self._wired(batch.creates[i], batch.creates[i].product, True) for i in creates
+        ]
+        wired_updates = [
+            self._wired(
+                change,
+                _update_content(change),
+                change.fields is None or "images" in change.fields,
+            )
             for change in batch.updates
             if change.entry is not None
         ]
-        if not creates and not updates:
-            return BatchResult()
-        return self.platform.write_products(
-            [batch.creates[i].product for i in creates], updates, idempotency_key=key
+        sent_creates = [p for p in wired_creates if isinstance(p, Product)]
+        updates = [
+            ProductUpdate(change.entry.product_id, wired, change.fields)
+            for change, wired in zip(
+                (c for c in batch.updates if c.entry is not None), wired_updates, strict=True
+            )
+            if change.entry is not None and isinstance(wired, Product)
+        ]
+        if not sent_creates and not updates:
+            result = BatchResult()
+        else:
+            if len(sent_creates) < len(wired_creates) or len(updates) < len(wired_updates):
+                # Another body than the batch's: another key, or the platform would
+                # take it for a reuse of the batch's key with a different request.
+                key = derive_idempotency_key(self.namespace, _BATCH_OPERATION + ":less", key)
+            result = self.platform.write_products(sent_creates, updates, idempotency_key=key)
+        if len(sent_creates) == len(wired_creates) and len(updates) == len(wired_updates):
+            return result
+        created, updated = iter(result.created), iter(result.updated)
+        return BatchResult(
+            created=[p if isinstance(p, ItemResult) else next(created) for p in wired_creates],
+            updated=[p if isinstance(p, ItemResult) else next(updated) for p in wired_updates],
         )
+
+    def _wired(self, change: Change, product: Product, sends_images: bool) -> Product | ItemResult:
+        """``product`` (what ``change`` sends) as the request carries it, images uploaded,
+        or its failure."""
+        if not sends_images or not has_local_images(product):
+            return product
+        try:
+            return self.images.wire_product(product)
+        except ImageFailed as failure:
+            return ItemResult(
+                sku=change.sku,
+                ok=False,
+                code=failure.code,
+                message=failure.message,
+                field="images",
+                item_code=ItemCode.INVALID,
+            )
 
     def _look_up(self, batch: _Batch, positions: Iterable[int], key: str) -> dict[int, ItemResult]:
         """The creates at ``positions`` that are on the platform: applied, answer lost."""

@@ -20,6 +20,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from shopsync.config import CLIENT_CREDENTIALS_SETTINGS, Setting, Settings
+from shopsync.domain.images import MIB, ImageLimits
 from shopsync.domain.models import Product
 from shopsync.errors import APIError
 from shopsync.http.auth import ClientCredentials
@@ -35,6 +36,7 @@ from shopsync.platforms.base import (
     KeyHandling,
     OrderLine,
     ProductUpdate,
+    RemoteImage,
     RemoteOrder,
     RemoteProduct,
     StockChange,
@@ -46,6 +48,8 @@ from shopsync.platforms.generic.wire import client_from_settings
 log = redacting_logger(__name__)
 
 MAX_BATCH = 100
+IMAGE_LIMITS = ImageLimits(max_bytes=20 * MIB, max_width=10_000, max_height=10_000)
+"""What ``POST /media`` takes (docs/platform-api.md §3): JPEG, PNG, GIF, WebP."""
 _SERVER_FIELDS = frozenset({"product_id", "created_at", "updated_at", "version"})
 
 _KEY_HANDLING: dict[bool | None, KeyHandling] = {
@@ -77,6 +81,8 @@ class GenericPlatform:
     max_batch_size = MAX_BATCH
     settings: tuple[Setting, ...] = CLIENT_CREDENTIALS_SETTINGS
     """OAuth2 client credentials: the generic API's only way in."""
+    image_limits: ImageLimits | None = IMAGE_LIMITS
+    """What plan checks local images against, known without connecting."""
 
     def __init__(
         self, client: HttpClient, *, namespace: str, trust_idempotency_keys: bool | None = None
@@ -92,6 +98,7 @@ class GenericPlatform:
             stock_set=True,
             stock_cas=True,
             stock_delta=True,
+            images=IMAGE_LIMITS,
         )
 
     @property
@@ -180,6 +187,32 @@ class GenericPlatform:
                 if product is not None:
                     found[product.sku] = product
         return found
+
+    def upload_image(
+        self, content: bytes, *, filename: str, content_type: str, content_hash: str
+    ) -> RemoteImage:
+        """``POST /media?filename=`` with the file as the body; see :meth:`Platform.upload_image`.
+
+        The key is the content's: a resend after a lost answer replays the first upload,
+        and the API answers one image for one content in any case.
+        """
+        key = derive_idempotency_key(self.namespace, "POST /media", content_hash)
+        response = self.client.request(
+            "POST",
+            "/media",
+            params={"filename": filename},
+            content=content,
+            content_type=content_type,
+            idempotency_key=key,
+        )
+        answer = _dict(response.body)
+        url, media_id = _str_or_none(answer.get("url")), _str_or_none(answer.get("media_id"))
+        if url is None and media_id is None:
+            raise APIError(
+                "The platform answered an image upload without a URL or an id.",
+                status=response.status,
+            )
+        return RemoteImage(url=url, image_id=media_id)
 
     def iter_products(self, *, page_size: int = 100) -> Iterator[RemoteProduct]:
         """``GET /products?cursor=...`` until ``next_cursor`` is null."""

@@ -21,6 +21,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import hashlib
 import hmac
 import json
 import logging
@@ -83,6 +84,16 @@ REALM = "shopsync-sandbox"
 MAX_SKUS_PER_LOOKUP = 100
 MAX_PAGE = 100
 DEFAULT_PAGE = 50
+MAX_MEDIA_BYTES = 20 * 1024 * 1024
+"""An uploaded image's size limit (the body limit of other endpoints is smaller)."""
+MEDIA_HOST = "https://media.sandbox.shopsync.invalid"
+"""Where the sandbox says uploaded images are (a reserved name: nothing fetches it)."""
+_MEDIA_MAGIC: dict[str, Callable[[bytes], bool]] = {
+    "image/jpeg": lambda head: head.startswith(b"\xff\xd8\xff"),
+    "image/png": lambda head: head.startswith(b"\x89PNG\r\n\x1a\n"),
+    "image/gif": lambda head: head[:6] in (b"GIF87a", b"GIF89a"),
+    "image/webp": lambda head: head[:4] == b"RIFF" and head[8:12] == b"WEBP",
+}
 
 
 class ApiError(Exception):
@@ -183,6 +194,20 @@ class BatchPlan:
     updates: list[UpdateItem]
 
 
+@dataclass(frozen=True)
+class Upload:
+    """The raw body of ``POST /media``: its bytes, their SHA-256 and declared type."""
+
+    content: bytes
+    sha256: str
+    content_type: str
+    filename: str
+
+    def fingerprint(self) -> dict[str, str]:
+        """What makes two uploads under one key "the same request"."""
+        return {"sha256": self.sha256, "content_type": self.content_type}
+
+
 @dataclass
 class StockItem:
     """One item of ``POST /inventory/batch``, validated."""
@@ -204,6 +229,7 @@ def endpoint_label(method: str, path: str) -> str:
         "/products",
         "/products/batch",
         "/inventory/batch",
+        "/media",
         "/orders",
         "/openapi.json",
         "/_sandbox/stats",
@@ -319,6 +345,9 @@ class SandboxApp:
         self.orders = OrderGenerator(self.store, config.seed, config.clock)
         self.keys = IdempotencyKeys(self.store, config)
         self._token_cache: dict[str, TokenInfo] = {}
+        # Uploaded images, by content hash: kept in memory (the shop's products keep
+        # their URLs); the same content uploaded again is the same image.
+        self.media: dict[str, dict[str, Any]] = {}
         self._openapi = dumps_json(openapi_document(config))
         self._starlette = Starlette(
             routes=self._routes(),
@@ -447,6 +476,7 @@ class SandboxApp:
                 methods=["GET", "PATCH", "DELETE"],
             ),
             Route("/inventory/batch", self.inventory_batch, methods=["POST"]),
+            Route("/media", self.upload_media, methods=["POST"]),
             Route("/orders", self.list_orders, methods=["GET"]),
             Route("/orders/{order_id}", self.get_order, methods=["GET"]),
             Route("/openapi.json", self.openapi, methods=["GET"]),
@@ -486,8 +516,8 @@ class SandboxApp:
 
     # -- the request pipeline ------------------------------------------------------------
 
-    async def _read_body(self, request: Request) -> bytes:
-        limit = self.config.max_body_bytes
+    async def _read_body(self, request: Request, limit: int | None = None) -> bytes:
+        limit = limit or self.config.max_body_bytes
         declared = request.headers.get("content-length", "")
         too_big = declared.isdigit() and int(declared) > limit
         chunks: list[bytes] = []
@@ -570,10 +600,11 @@ class SandboxApp:
         execute: Callable[[T], Reply],
         *,
         json_body: bool,
+        raw_body: bool = False,
     ) -> Response:
         ctx: RequestContext = request.state.sandbox
         try:
-            raw = await self._read_body(request)
+            raw = await self._read_body(request, MAX_MEDIA_BYTES if raw_body else None)
             principal = self._authenticate(request, scope)
             decision = self.limiter.acquire(principal.client_id)
             ctx.headers.extend(h for h in decision.headers() if h[0] != "Retry-After")
@@ -590,6 +621,13 @@ class SandboxApp:
             if json_body:
                 self._check_json_type(request)
                 payload = _parse_json(raw)
+            elif raw_body:
+                payload = Upload(
+                    raw,
+                    hashlib.sha256(raw).hexdigest(),
+                    request.headers.get("content-type", "").partition(";")[0].strip().lower(),
+                    request.query_params.get("filename", ""),
+                )
             reservation: Reservation | None = None
             key = request.headers.get("idempotency-key")
             if (
@@ -597,7 +635,12 @@ class SandboxApp:
                 and key is not None
                 and not self.config.ignore_idempotency_keys
             ):
-                begun = self._idempotency_begin(principal, key, request, payload)
+                begun = self._idempotency_begin(
+                    principal,
+                    key,
+                    request,
+                    payload.fingerprint() if isinstance(payload, Upload) else payload,
+                )
                 if isinstance(begun, Reply):
                     return begun.response()
                 reservation = begun
@@ -1184,6 +1227,54 @@ class SandboxApp:
 
     # -- orders --------------------------------------------------------------------------
 
+    async def upload_media(self, request: Request) -> Response:
+        """``POST /media``: one image file as the raw body (docs/platform-api.md §3)."""
+        return await self._api(
+            request,
+            "products",
+            self._parse_upload,
+            self._exec_upload,
+            json_body=False,
+            raw_body=True,
+        )
+
+    @staticmethod
+    def _parse_upload(_request: Request, payload: Any) -> Upload:
+        assert isinstance(payload, Upload)
+        check = _MEDIA_MAGIC.get(payload.content_type)
+        if check is None:
+            raise ApiError(
+                415,
+                "UNSUPPORTED_MEDIA_TYPE",
+                "Send an image as image/jpeg, image/png, image/gif or image/webp, not "
+                f"{payload.content_type or 'no Content-Type'!r}.",
+            )
+        if not payload.content or not check(payload.content[:16]):
+            raise ApiError(
+                422,
+                "NOT_AN_IMAGE",
+                f"The body is not a {payload.content_type} image.",
+            )
+        name = payload.filename.replace("\\", "/").rsplit("/", 1)[-1]
+        if not name or len(name) > 255 or any(not " " < ch <= "~" for ch in name):
+            name = "image"
+        return Upload(payload.content, payload.sha256, payload.content_type, name)
+
+    def _exec_upload(self, upload: Upload) -> Reply:
+        known = self.media.get(upload.sha256)
+        if known is not None:
+            return Reply.json(200, known)
+        media_id = f"med_{upload.sha256[:24]}"
+        answer = {
+            "media_id": media_id,
+            "url": f"{MEDIA_HOST}/{media_id}/{upload.filename}",
+            "sha256": upload.sha256,
+            "bytes": len(upload.content),
+            "content_type": upload.content_type,
+        }
+        self.media[upload.sha256] = answer
+        return Reply.json(201, answer)
+
     async def list_orders(self, request: Request) -> Response:
         """``GET /orders?updated_since=&status=&cursor=&limit=``."""
         return await self._api(
@@ -1274,6 +1365,7 @@ class SandboxApp:
                 "products_stored": live,
                 "products_archived": archived,
                 "orders_stored": self.store.order_count(),
+                "media_stored": len(self.media),
                 "in_flight": self.keys.in_flight,
                 "seed": self.config.seed,
             }
@@ -1293,6 +1385,7 @@ class SandboxApp:
         self.store.reset()
         self.stats.reset()
         self.limiter.reset()
+        self.media.clear()
 
     async def sandbox_reset(self, request: Request) -> Response:
         """``POST /_sandbox/reset`` (loopback only; not part of the platform API)."""
