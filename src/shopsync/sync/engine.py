@@ -58,7 +58,8 @@ from shopsync.platforms.base import (
     error_scope_of,
 )
 from shopsync.state.audit import AuditLog, AuditRecord
-from shopsync.state.ledger import Ledger, LedgerEntry
+from shopsync.state.ledger import LedgerEntry
+from shopsync.state.store import LedgerStore
 from shopsync.sync.planner import (
     Change,
     ChangeKind,
@@ -108,7 +109,7 @@ class Engine:
     def __init__(
         self,
         platform: Platform,
-        ledger: Ledger,
+        ledger: LedgerStore,
         *,
         namespace: str,
         run_id: str,
