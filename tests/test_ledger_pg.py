@@ -13,7 +13,7 @@ import pytest
 
 from servers import fresh_database, postgres_url  # noqa: F401
 from shopsync.config import load_settings
-from shopsync.errors import ConfigError, LockedError
+from shopsync.errors import ConfigError, FleetError, LockedError
 from shopsync.state.ledger import LedgerEntry
 from shopsync.state.ledger_pg import (
     LATEST_VERSION,
@@ -53,9 +53,9 @@ def test_migrate_applies_each_version_once_and_opening_checks_it(
         PgLedger(fresh_database, target="t")
 
 
-def test_an_unreachable_database_is_a_config_error_without_the_password() -> None:
+def test_an_unreachable_database_is_a_fleet_error_without_the_password() -> None:
     url = "postgresql://fleet:hunter2@127.0.0.1:1/ledger"
-    with pytest.raises(ConfigError) as caught:
+    with pytest.raises(FleetError) as caught:
         PgLedger(url, target="t")
     assert "hunter2" not in caught.value.message
     assert "postgresql://fleet:***@127.0.0.1:1/ledger" in caught.value.message

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from shopsync.errors import ConfigError, LockedError, ShopsyncError
+from shopsync.errors import ConfigError, FleetError, LockedError, ShopsyncError
 from shopsync.state.ledger import LedgerEntry, PendingBatch
 
 if TYPE_CHECKING:
@@ -136,14 +136,14 @@ def display_url(url: str) -> str:
 
 
 def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection[Any]:
-    """A connection to the ledger database, or :class:`ConfigError` saying why not."""
+    """A connection to the ledger database, or :class:`FleetError` saying why not."""
     import psycopg  # noqa: PLC0415 - the fleet extra, only when a PostgreSQL ledger is used
 
     try:
         return psycopg.connect(url, autocommit=autocommit, connect_timeout=10)
     except psycopg.Error as error:
         reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
-        raise ConfigError(
+        raise FleetError(
             f"cannot connect to the ledger database {display_url(url)}: {reason}.",
             hint="Check ledger_url (SHOPSYNC_LEDGER_URL) and that PostgreSQL is running.",
         ) from None
@@ -227,7 +227,7 @@ class PgLedger:
     """
 
     def __init__(self, url: str, *, target: str) -> None:
-        """Connect and check the schema; raises :class:`ConfigError` if either fails."""
+        """Connect and check the schema (:class:`FleetError`, :class:`ConfigError` if not)."""
         self.url = url
         self.target = target
         self._local = threading.local()
