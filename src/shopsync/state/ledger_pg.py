@@ -97,7 +97,8 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
             batches INTEGER NOT NULL DEFAULT 0,
             items INTEGER NOT NULL DEFAULT 0,
             unchanged INTEGER NOT NULL DEFAULT 0,
-            rejected INTEGER NOT NULL DEFAULT 0
+            rejected INTEGER NOT NULL DEFAULT 0,
+            limiter_key TEXT
         );
         CREATE TABLE shopsync_worker (
             name TEXT PRIMARY KEY,
@@ -506,6 +507,33 @@ class PgLedger:
                 "UPDATE shopsync_batch SET failed = failed + %s WHERE target = %s AND key = %s",
                 (count, self.target, key),
             )
+
+    def start_run(self, run_id: str, *, profile: str, limiter_key: str | None) -> None:
+        """Note a fleet run of this target as it starts planning."""
+        self._db().execute(
+            "INSERT INTO shopsync_run (run_id, target, profile, limiter_key) "
+            "VALUES (%s, %s, %s, %s)",
+            (run_id, self.target, profile, limiter_key),
+        )
+
+    def finish_planning(
+        self, run_id: str, *, batches: int, items: int, unchanged: int, rejected: int
+    ) -> None:
+        """Note what run ``run_id`` planned and queued."""
+        self._db().execute(
+            "UPDATE shopsync_run SET planned_at = now(), batches = %s, items = %s, "
+            "unchanged = %s, rejected = %s WHERE run_id = %s",
+            (batches, items, unchanged, rejected, run_id),
+        )
+
+    def note_worker(self, name: str, *, hostname: str, pid: int, batches: int = 0) -> None:
+        """Say that worker ``name`` is alive (and sent ``batches`` more), for ``fleet status``."""
+        self._db().execute(
+            "INSERT INTO shopsync_worker VALUES (%s, %s, %s, now(), now(), %s) "
+            "ON CONFLICT (name) DO UPDATE SET seen_at = now(), hostname = EXCLUDED.hostname, "
+            "pid = EXCLUDED.pid, batches = shopsync_worker.batches + EXCLUDED.batches",
+            (name, hostname, pid, batches),
+        )
 
     # -- life cycle --------------------------------------------------------------------
 
