@@ -264,3 +264,130 @@ def test_a_task_delivered_twice_or_late_does_nothing(
         second.close()
     assert fleet.sandbox.stats()["requests"]["POST /products/batch"] == {"200": 1}
     _assert_each_product_once(fleet.sandbox, 1)
+
+
+def test_task_messages_carry_the_profile_and_batch_key_only(
+    fleet: Fleet,
+    redis_url: str,  # noqa: F811
+) -> None:
+    import base64  # noqa: PLC0415
+    import json  # noqa: PLC0415
+
+    import redis  # noqa: PLC0415
+
+    first = fleet.upload(_catalog(fleet.tmp / "products.csv", 120))  # no workers yet
+    out, err = first.communicate(timeout=60)
+    assert first.returncode == 0, out + err
+    assert "Queued 3 batches (120 products)" in out
+    queued = redis.Redis.from_url(f"{redis_url}/0").lrange("shopsync", 0, -1)
+    keys = {row[0] for row in fleet.query("SELECT key FROM shopsync_batch")}
+    assert len(queued) == 3 and len(keys) == 3
+    for raw in queued:
+        assert b"demo-secret" not in raw and fleet.sandbox.client_secret.encode() not in raw
+        envelope = json.loads(raw)
+        args, kwargs, _ = json.loads(base64.b64decode(envelope["body"]))
+        assert args[0] == "shop" and args[1] in keys and len(args) == 2 and kwargs == {}
+        assert fleet.sandbox.base_url not in raw.decode()
+
+    # Planned again while those are pending: refused, nothing new planned or queued.
+    again = fleet.upload(fleet.tmp / "products.csv")
+    out, err = again.communicate(timeout=60)
+    assert again.returncode == 6, out + err
+    assert "3 batches of an earlier run for profile 'shop' are still pending" in err
+    assert "--wait" in err
+    [(runs,)] = fleet.query("SELECT count(*) FROM shopsync_run")
+    assert runs == 1
+
+    # With --wait and a worker, the earlier batches go first, then the plan finds
+    # nothing left to do: each product was sent once.
+    fleet.start_worker("w1")
+    waited = fleet.upload(fleet.tmp / "products.csv", "--wait")
+    out, err = waited.communicate(timeout=90)
+    assert waited.returncode == 0, out + err
+    assert "Waiting for 3 batches of an earlier run first." in err
+    assert "Queued 0 batches (0 products)" in out and "120 unchanged" in out
+    _assert_each_product_once(fleet.sandbox, 120)
+
+
+def test_fleet_status_shows_targets_runs_workers_and_the_shared_limit(fleet: Fleet) -> None:
+    import json  # noqa: PLC0415
+
+    fleet.start_worker("w1")
+    _wait_for_workers(fleet, ["w1"])
+    upload = fleet.upload(_catalog(fleet.tmp / "products.csv", 100), "--wait")
+    out, err = upload.communicate(timeout=90)
+    assert upload.returncode == 0, out + err
+    shown = subprocess.run(
+        [SHOPSYNC, "fleet", "status", "--json"],
+        env=fleet.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stderr
+    status = json.loads(shown.stdout)
+    namespace = f"shop|{fleet.sandbox.base_url}"
+    assert status["targets"] == [
+        {"target": namespace, "pending": 0, "leased": 0, "done": 2, "failed": 0}
+    ]
+    [run] = status["runs"]
+    assert (run["profile"], run["batches"], run["items"], run["settled_batches"]) == (
+        "shop",
+        2,
+        100,
+        2,
+    )
+    assert [worker["name"] for worker in status["workers"]] == ["w1"]
+    assert status["workers"][0]["batches"] == 2
+    limit = status["limiters"][run["limiter"]]
+    assert (limit["max_rate"], limit["burst"]) == (RATE, 5)
+    text = subprocess.run(
+        [SHOPSYNC, "fleet", "status"], env=fleet.env, capture_output=True, text=True, check=False
+    )
+    assert f"  {namespace}: 0 pending, 0 leased, 2 done, 0 failed" in text.stdout
+    assert "  w1: 2 batches, last seen" in text.stdout
+
+
+def test_ledger_migrate_brings_a_new_database_to_the_schema(
+    tmp_path: Path,
+    fresh_database: str,  # noqa: F811
+) -> None:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        "SHOPSYNC_LEDGER_URL": fresh_database,
+    }
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [SHOPSYNC, *args], env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+
+    before = run("fleet", "status")
+    assert before.returncode == 2
+    assert "has schema version 0" in before.stderr and "shopsync ledger migrate" in before.stderr
+    first = run("ledger", "migrate")
+    assert first.returncode == 0 and first.stdout.startswith("Applied migration(s) 1 to ")
+    second = run("ledger", "migrate")
+    assert second.returncode == 0 and "nothing to do" in second.stdout
+    after = run("fleet", "status")
+    assert after.returncode == 0 and "Targets: none yet" in after.stdout
+
+
+def test_single_machine_commands_load_nothing_of_the_fleet(tmp_path: Path) -> None:
+    probe = (
+        "import sys; from shopsync.cli import cli\n"
+        "try:\n    cli.main(['--help'], prog_name='shopsync')\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('celery', 'kombu', 'redis', 'psycopg', 'psycopg_binary')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env={**os.environ, "HOME": str(tmp_path)},
+    )
+    assert done.stdout.strip().splitlines()[-1] == "[]"

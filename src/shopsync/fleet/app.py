@@ -71,5 +71,7 @@ def enqueue(app: Celery, target: str, key: str) -> None:
 def queued_messages(app: Celery) -> int:
     """Messages waiting in the fleet's queue (not those a worker has taken)."""
     with app.connection_for_read() as connection:
-        declared = connection.default_channel.queue_declare(QUEUE, passive=True)
+        # Not passive: on Redis an empty queue does not exist, and a passive declare
+        # of it fails where an ordinary one answers 0.
+        declared = connection.default_channel.queue_declare(QUEUE, durable=True)
         return int(declared.message_count)
