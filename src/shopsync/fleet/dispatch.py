@@ -181,17 +181,17 @@ def follow(
     """
     from shopsync.fleet.app import queued_messages  # noqa: PLC0415
     from shopsync.fleet.status import expired_batches, run_progress  # noqa: PLC0415
+    from shopsync.state.ledger_pg import connect  # noqa: PLC0415
 
     stop = stop or threading.Event()
-    while True:
-        progress = run_progress(target.ledger_url, target.namespace, keys_or_run)
-        if on_progress is not None:
-            on_progress(progress)
-        if progress.pending == 0 or stop.is_set():
-            return progress
-        unclaimed = progress.pending > progress.leased and queued_messages(app) == 0
-        for key in expired_batches(
-            target.ledger_url, target.namespace, keys_or_run, unclaimed=unclaimed
-        ):
-            enqueue(app, target.profile, key)
-        sleep(interval)
+    with connect(target.ledger_url) as db:  # one connection for the whole wait
+        while True:
+            progress = run_progress(db, target.namespace, keys_or_run)
+            if on_progress is not None:
+                on_progress(progress)
+            if progress.pending == 0 or stop.is_set():
+                return progress
+            unclaimed = progress.pending > progress.leased and queued_messages(app) == 0
+            for key in expired_batches(db, target.namespace, keys_or_run, unclaimed=unclaimed):
+                enqueue(app, target.profile, key)
+            sleep(interval)

@@ -152,6 +152,11 @@ class BatchRunner:
         self._lock = threading.Lock()
         self._targets: dict[str, tuple[FleetTarget, PgLedger, GenericPlatform]] = {}
         self._redis: dict[str, redis.Redis] = {}
+        # Leases being sent under, renewed by one thread for the whole process: a thread
+        # per task would open a database connection per task (connections are per thread).
+        self._sending: dict[int, tuple[PgLedger, LeasedLedger]] = {}
+        self._renewer: threading.Thread | None = None
+        self._closing = threading.Event()
 
     def _open(self, profile: str) -> tuple[FleetTarget, PgLedger, GenericPlatform]:
         with self._lock:
@@ -196,11 +201,7 @@ class BatchRunner:
             options=EngineOptions(batch_size=target.settings.batch_size, workers=1),
             on_outcome=tally,
         )
-        renewing = threading.Event()
-        renewer = threading.Thread(
-            target=self._renew, args=(ledger, view, renewing), name="lease-renewal", daemon=True
-        )
-        renewer.start()
+        self._start_renewing(ledger, view)
         try:
             engine.resume_pending()
         except LeaseLost as error:
@@ -212,20 +213,35 @@ class BatchRunner:
                 ledger.release_lease(held, owner=self.name)
             return "retry"
         finally:
-            renewing.set()
-            renewer.join()
+            with self._lock:
+                del self._sending[id(view)]
         ledger.add_failed(key, tally.failed)
         ledger.note_worker(self.name, hostname=socket.gethostname(), pid=os.getpid(), batches=1)
         return "done"
 
-    def _renew(self, ledger: PgLedger, view: LeasedLedger, stop: threading.Event) -> None:
+    def _start_renewing(self, ledger: PgLedger, view: LeasedLedger) -> None:
+        with self._lock:
+            self._sending[id(view)] = (ledger, view)
+            if self._renewer is None:
+                self._renewer = threading.Thread(
+                    target=self._renew, name="shopsync-lease-renewal", daemon=True
+                )
+                self._renewer.start()
+
+    def _renew(self) -> None:
         # A slow platform must not let a lease run out under a batch still being sent.
-        while not stop.wait(self.lease_seconds / 3):
-            for held in list(view.held):
-                ledger.extend_lease(held, owner=self.name, lease_seconds=self.lease_seconds)
+        while not self._closing.wait(self.lease_seconds / 3):
+            with self._lock:
+                sending = list(self._sending.values())
+            for ledger, view in sending:
+                for held in list(view.held):
+                    ledger.extend_lease(held, owner=self.name, lease_seconds=self.lease_seconds)
 
     def close(self) -> None:
         """Close every ledger connection and platform client."""
+        self._closing.set()
+        if self._renewer is not None:
+            self._renewer.join()
         with self._lock:
             for _, ledger, platform in self._targets.values():
                 ledger.close()

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from shopsync.state.ledger_pg import connect, display_url
 
 if TYPE_CHECKING:
+    import psycopg
     import redis
 
 _RECENT_RUNS = 10
@@ -49,42 +50,46 @@ def _where(keys_or_run: str | list[str]) -> tuple[str, Any]:
     return "key = ANY(%s)", keys_or_run
 
 
-def run_progress(url: str, target: str, keys_or_run: str | list[str]) -> RunProgress:
+def run_progress(
+    db: psycopg.Connection[Any], target: str, keys_or_run: str | list[str]
+) -> RunProgress:
     """The progress of run ``keys_or_run`` (a run id, or the batch keys) of ``target``."""
     where, value = _where(keys_or_run)
-    with connect(url) as db:
-        row = db.execute(
-            "SELECT count(*), "  # noqa: S608 - {where} is one of two fixed texts
-            "count(*) FILTER (WHERE state = 'pending'), "
-            "count(*) FILTER (WHERE state = 'pending' AND lease_until >= now()), "
-            "count(*) FILTER (WHERE state = 'done'), "
-            "count(*) FILTER (WHERE state = 'failed'), "
-            "coalesce(sum(items), 0), "
-            "coalesce(sum(items) FILTER (WHERE state <> 'pending'), 0), "
-            "coalesce(sum(created), 0), coalesce(sum(updated), 0), "
-            "coalesce(sum(failed) FILTER (WHERE state = 'done'), 0) "
-            "+ coalesce(sum(items) FILTER (WHERE state = 'failed'), 0), "
-            "coalesce(sum(attempts), 0) "
-            f"FROM shopsync_batch WHERE target = %s AND {where}",
-            (target, value),
-        ).fetchone()
+    row = db.execute(
+        "SELECT count(*), "  # noqa: S608 - {where} is one of two fixed texts
+        "count(*) FILTER (WHERE state = 'pending'), "
+        "count(*) FILTER (WHERE state = 'pending' AND lease_until >= now()), "
+        "count(*) FILTER (WHERE state = 'done'), "
+        "count(*) FILTER (WHERE state = 'failed'), "
+        "coalesce(sum(items), 0), "
+        "coalesce(sum(items) FILTER (WHERE state <> 'pending'), 0), "
+        "coalesce(sum(created), 0), coalesce(sum(updated), 0), "
+        "coalesce(sum(failed) FILTER (WHERE state = 'done'), 0) "
+        "+ coalesce(sum(items) FILTER (WHERE state = 'failed'), 0), "
+        "coalesce(sum(attempts), 0) "
+        f"FROM shopsync_batch WHERE target = %s AND {where}",
+        (target, value),
+    ).fetchone()
     assert row is not None
     return RunProgress(*(int(value) for value in row))
 
 
 def expired_batches(
-    url: str, target: str, keys_or_run: str | list[str], *, unclaimed: bool = False
+    db: psycopg.Connection[Any],
+    target: str,
+    keys_or_run: str | list[str],
+    *,
+    unclaimed: bool = False,
 ) -> list[str]:
     """Pending batches of a run whose lease ran out (their worker is gone); with
     ``unclaimed``, also those nobody has claimed yet."""
     where, value = _where(keys_or_run)
     lease = "(lease_until IS NULL OR lease_until < now())" if unclaimed else "lease_until < now()"
-    with connect(url) as db:
-        rows = db.execute(
-            "SELECT key FROM shopsync_batch "  # noqa: S608 - fixed texts only
-            f"WHERE target = %s AND state = 'pending' AND {lease} AND {where}",
-            (target, value),
-        ).fetchall()
+    rows = db.execute(
+        "SELECT key FROM shopsync_batch "  # noqa: S608 - fixed texts only
+        f"WHERE target = %s AND state = 'pending' AND {lease} AND {where}",
+        (target, value),
+    ).fetchall()
     return [key for (key,) in rows]
 
 
