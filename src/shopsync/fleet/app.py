@@ -55,6 +55,9 @@ def make_app(broker_url: str) -> Celery:
     def run_batch(self: Any, target: str, key: str) -> str:
         if _runner is None:
             raise RuntimeError("no batch runner: start workers with `shopsync worker`")
+        later = _runner.defer_for(target)
+        if later:
+            raise self.retry(countdown=later)
         outcome = _runner.run(target, key)
         if outcome == "retry":
             raise self.retry(countdown=RETRY_AFTER_S)

@@ -170,20 +170,24 @@ def follow(
     interval: float = 0.5,
     stop: threading.Event | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    stall_seconds: float = 10.0,
 ) -> RunProgress:
     """Wait until every batch of a run (its id, or a list of keys) is settled.
 
     A batch whose lease ran out while pending (its worker died) is queued again at once.
-    So is a batch nobody claimed once the queue is empty: its message was taken by a
-    worker that died before starting it (Redis would give it back only after the
-    visibility timeout). The ledger lets only one worker have either. Returns the last
-    progress read.
+    So is a batch nobody claimed once the run has stood still for ``stall_seconds`` with
+    the queue empty: its message was taken by a worker that died before starting it
+    (Redis would give it back only after the visibility timeout). The ledger lets only
+    one worker have either. Returns the last progress read.
     """
     from shopsync.fleet.app import queued_messages  # noqa: PLC0415
     from shopsync.fleet.status import expired_batches, run_progress  # noqa: PLC0415
     from shopsync.state.ledger_pg import connect  # noqa: PLC0415
 
     stop = stop or threading.Event()
+    seen: tuple[int, ...] = ()
+    changed_at = clock()
     with connect(target.ledger_url) as db:  # one connection for the whole wait
         while True:
             progress = run_progress(db, target.namespace, keys_or_run)
@@ -191,7 +195,14 @@ def follow(
                 on_progress(progress)
             if progress.pending == 0 or stop.is_set():
                 return progress
-            unclaimed = progress.pending > progress.leased and queued_messages(app) == 0
-            for key in expired_batches(db, target.namespace, keys_or_run, unclaimed=unclaimed):
+            now = (progress.items_settled, progress.leased, progress.attempts)
+            if now != seen:
+                seen, changed_at = now, clock()
+            # Unclaimed batches are normal (queued, or put off until their shop has a
+            # slot); only a run that has stood still with an empty queue has lost some.
+            stalled = clock() - changed_at >= stall_seconds and queued_messages(app) == 0
+            for key in expired_batches(db, target.namespace, keys_or_run, unclaimed=stalled):
                 enqueue(app, target.profile, key)
+            if stalled:
+                changed_at = clock()
             sleep(interval)

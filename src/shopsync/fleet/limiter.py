@@ -83,6 +83,10 @@ if op == 'reserve' then
   send_at = math.max(start - tolerance, now, paused)
   tat = math.max(start, send_at) + interval
   wait = send_at - now
+elseif op == 'peek' then
+  local start = math.max(tat, now)
+  send_at = math.max(start - (burst - 1) / rate, now, paused)
+  wait = send_at - now
 elseif op == 'throttled' then
   if arg < 0 then arg = 1 / rate end
   pause(arg)
@@ -184,6 +188,10 @@ class SharedRateLimiter(RateLimiter):
         wait, send_at, _, _ = self._call("reserve")
         self.last_send_at = send_at
         return max(0.0, wait)
+
+    def peek(self) -> float:
+        """How long a request would wait for its slot now, without taking one."""
+        return max(0.0, self._call("peek")[0])
 
     def pause(self, seconds: float) -> None:
         """Let no machine through for ``seconds``, then no burst."""

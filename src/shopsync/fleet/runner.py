@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 60.0
 """How long a claim holds a batch unless renewed (renewed every third of it while sending)."""
+DEFER_AFTER_S = 0.5
+"""A task whose shop has no slot for longer than this is put back for later, rather than
+hold one of the worker's threads asleep while other shops' batches wait behind it."""
 
 BatchOutcome = Literal["done", "skipped", "lost", "retry"]
 
@@ -176,6 +179,20 @@ class BatchRunner:
             platform = connect_platform(target, limiter)
             self._targets[profile] = (target, ledger, platform)
             return target, ledger, platform
+
+    def defer_for(self, profile: str) -> float:
+        """Seconds to put this task off by, if its shop's shared limit is booked ahead (or 0).
+
+        Without it, a slow shop's tasks fill every thread of every worker with waiting
+        while the fast shops' batches queue behind them: ten shops reached a third of
+        the sum of their limits. Only peeks: no slot is booked and then wasted.
+        """
+        _, _, platform = self._open(profile)
+        peek = getattr(platform.client.limiter, "peek", None)
+        if peek is None:
+            return 0.0
+        wait = float(peek())
+        return wait if wait > DEFER_AFTER_S else 0.0
 
     def run(self, profile: str, key: str) -> BatchOutcome:
         """Send batch ``key`` of target ``profile`` if nobody has or holds it.
