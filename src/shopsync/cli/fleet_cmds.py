@@ -38,12 +38,19 @@ def require_fleet_extra() -> None:
 
 
 def _settings(ctx: click.Context, profile: str | None = None) -> Settings:
+    """This command's settings, or with ``profile`` (a task's target) that profile's."""
     from shopsync.config import load_settings  # noqa: PLC0415
+    from shopsync.platforms import platform_settings  # noqa: PLC0415
 
     flags = platform_flags(ctx)
     if profile is not None:
         flags["profile"] = profile
-    return load_settings(config_dir=config_dir(), environ=os.environ, flags=flags)
+    return load_settings(
+        config_dir=config_dir(),
+        environ=os.environ,
+        flags=flags,
+        platform_settings=platform_settings,
+    )
 
 
 @click.command("worker")
@@ -209,7 +216,7 @@ def queue_upload(
     from shopsync.fleet.app import make_app  # noqa: PLC0415
     from shopsync.fleet.dispatch import follow, queue_upload, requeue_pending  # noqa: PLC0415
     from shopsync.fleet.targets import fleet_target  # noqa: PLC0415
-    from shopsync.platforms.generic import GenericPlatform  # noqa: PLC0415
+    from shopsync.platforms import connect  # noqa: PLC0415
 
     app_context: AppContext = ctx.find_object(AppContext) or AppContext()
     settings = _settings(ctx)
@@ -237,7 +244,7 @@ def queue_upload(
         if earlier:
             click.echo(f"Waiting for {len(earlier)} batches of an earlier run first.", err=True)
             follow(app, target, earlier, on_progress=show)
-    platform = GenericPlatform.from_settings(settings)
+    platform = connect(settings)  # for its batch size and --refresh: nothing is sent
     rejects_file = RejectsFile(rejects, catalog.header_map) if rejects else None
     try:
         run = queue_upload(

@@ -239,7 +239,8 @@ def upload_command(
     if queue or wait:
         from shopsync.cli.fleet_cmds import queue_upload  # noqa: PLC0415 - the fleet extra
 
-        if not queue or sandbox or strict or failed or succeeded or report or metrics_file or as_json:
+        unsupported = (sandbox, strict, failed, succeeded, report, metrics_file, as_json)
+        if not queue or any(unsupported):
             raise click.UsageError(
                 "--wait goes with --queue, and --queue with none of --sandbox, --strict, "
                 "--failed, --succeeded, --report, --metrics-file, --json (yet)."

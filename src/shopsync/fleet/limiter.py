@@ -77,11 +77,13 @@ end
 local wait = 0
 local send_at = now
 if op == 'reserve' then
+  -- A request costing arg tokens may go once the bucket holds that many.
   local interval = 1 / rate
   local tolerance = (burst - 1) * interval
+  local extra = (math.max(arg, 1) - 1) * interval
   local start = math.max(tat, now)
-  send_at = math.max(start - tolerance, now, paused)
-  tat = math.max(start, send_at) + interval
+  send_at = math.max(start + extra - tolerance, now, paused)
+  tat = math.max(start, send_at - extra) + arg * interval
   wait = send_at - now
 elseif op == 'peek' then
   local start = math.max(tat, now)
@@ -105,6 +107,9 @@ elseif op == 'low' then
   if arg <= 0 then pause(1 / rate) end
 elseif op == 'pause' then
   pause(arg)
+elseif op == 'cap' then
+  if arg < rate then slow_to(math.max(min_rate, arg)) end
+  changed = math.max(changed, now)
 end
 
 redis.call('HSET', KEYS[1], 'tat', tostring(tat), 'rate', tostring(rate),
@@ -183,9 +188,9 @@ class SharedRateLimiter(RateLimiter):
         """Seconds left of the shared pause after a 429 (0 when not paused)."""
         return self._call("state")[3]
 
-    def reserve(self) -> float:
-        """Reserve the shop's next slot; how long to wait before sending."""
-        wait, send_at, _, _ = self._call("reserve")
+    def reserve(self, cost: float = 1.0) -> float:
+        """Reserve the shop's next slot (``cost`` tokens); how long to wait before sending."""
+        wait, send_at, _, _ = self._call("reserve", cost)
         self.last_send_at = send_at
         return max(0.0, wait)
 
@@ -196,6 +201,13 @@ class SharedRateLimiter(RateLimiter):
     def pause(self, seconds: float) -> None:
         """Let no machine through for ``seconds``, then no burst."""
         self._call("pause", seconds)
+
+    def start_with(self, tokens: float, *, refill: float | None = None) -> None:
+        """Nothing to do: the shared bucket's state is the fleet's real one, kept in Redis."""
+
+    def _cap(self, target: float) -> None:
+        # What observe() does with a platform's stated refill rate, for every machine.
+        self._call("cap", target)
 
     def on_throttled(self, retry_after: float | None) -> None:
         """A 429: every machine waits ``Retry-After``; the shared rate halves."""

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from shopsync.config import Settings
     from shopsync.fleet.targets import FleetTarget
-    from shopsync.platforms.generic import GenericPlatform
+    from shopsync.platforms.base import Platform
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ class BatchRunner:
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.lease_seconds = lease_seconds
         self._lock = threading.Lock()
-        self._targets: dict[str, tuple[FleetTarget, PgLedger, GenericPlatform]] = {}
+        self._targets: dict[str, tuple[FleetTarget, PgLedger, Platform]] = {}
         self._redis: dict[str, redis.Redis] = {}
         # Leases being sent under, renewed by one thread for the whole process: a thread
         # per task would open a database connection per task (connections are per thread).
@@ -161,7 +161,7 @@ class BatchRunner:
         self._renewer: threading.Thread | None = None
         self._closing = threading.Event()
 
-    def _open(self, profile: str) -> tuple[FleetTarget, PgLedger, GenericPlatform]:
+    def _open(self, profile: str) -> tuple[FleetTarget, PgLedger, Platform]:
         with self._lock:
             opened = self._targets.get(profile)
             if opened is not None:
@@ -188,7 +188,8 @@ class BatchRunner:
         the sum of their limits. Only peeks: no slot is booked and then wasted.
         """
         _, _, platform = self._open(profile)
-        peek = getattr(platform.client.limiter, "peek", None)
+        limiter = getattr(getattr(platform, "client", None), "limiter", None)
+        peek = getattr(limiter, "peek", None)
         if peek is None:
             return 0.0
         wait = float(peek())

@@ -17,7 +17,7 @@ from shopsync.errors import ConfigError
 if TYPE_CHECKING:
     import redis
 
-    from shopsync.platforms.generic import GenericPlatform
+    from shopsync.platforms.base import Platform
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,8 @@ class FleetTarget:
         """The Redis key of this shop's shared bucket."""
         from shopsync.fleet.limiter import bucket_name  # noqa: PLC0415
 
-        return bucket_name("generic", self.settings.base_url or "", self.settings.client_id or "")
+        settings = self.settings
+        return bucket_name(settings.platform, settings.base_url or "", settings.client_id or "")
 
 
 def fleet_target(settings: Settings, *, need_broker: bool = True) -> FleetTarget:
@@ -75,18 +76,24 @@ def fleet_target(settings: Settings, *, need_broker: bool = True) -> FleetTarget
     )
 
 
-def connect_platform(target: FleetTarget, limiter_redis: redis.Redis | None) -> GenericPlatform:
-    """The target's platform adapter, its rate limit shared through ``limiter_redis``.
+def connect_platform(target: FleetTarget, limiter_redis: redis.Redis | None) -> Platform:
+    """The target's platform adapter (through the registry), its default rate bucket
+    shared through ``limiter_redis``.
 
     Without a Redis client the in-process limiter stays (one machine: still correct).
     """
-    from shopsync.platforms.generic import GenericPlatform  # noqa: PLC0415
+    from shopsync.platforms import connect  # noqa: PLC0415
 
-    platform = GenericPlatform.from_settings(target.settings)
-    if limiter_redis is not None:
+    platform = connect(target.settings)
+    client = getattr(platform, "client", None)
+    if limiter_redis is not None and client is not None:
         from shopsync.fleet.limiter import SharedRateLimiter  # noqa: PLC0415
 
-        platform.client.limiter = SharedRateLimiter(
+        shared = SharedRateLimiter(
             limiter_redis, target.limiter_key, target.settings.rate, target.settings.burst
         )
+        # Every request of this adapter draws from the default bucket unless it names
+        # another; that one becomes the fleet's. (Named per-operation buckets stay local.)
+        client.buckets.default = shared
+        client.limiter = shared
     return platform
