@@ -63,7 +63,7 @@ class _QueueingEngine(Engine):
         self.queued_batches = 0
         self.queued_items = 0
 
-    def _send(self, batch: _Batch) -> None:
+    def _send(self, batch: _Batch, *, outcome_unknown: bool = False) -> None:
         items = len(batch.creates) + len(batch.updates)
         # In the ledger first, with its key, then queued: a task never names a batch
         # the ledger does not hold.

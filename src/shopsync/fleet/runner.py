@@ -221,7 +221,10 @@ class BatchRunner:
         )
         self._start_renewing(ledger, view)
         try:
-            engine.resume_pending()
+            # A first claim was never sent by anyone (a batch is sent only under a
+            # claim); a later one may have been, so it is looked up first where the
+            # platform's keys may be ignored.
+            engine.resume_pending(outcome_unknown=claimed.attempts > 1)
         except LeaseLost as error:
             log.warning("batch %s of %s: %s", key, profile, error.message)
             return "lost"

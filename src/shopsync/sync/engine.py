@@ -154,8 +154,12 @@ class Engine:
 
     # -- resuming ----------------------------------------------------------------------
 
-    def resume_pending(self) -> int:
-        """Send again, with their original keys, the batches an earlier run left unsettled."""
+    def resume_pending(self, *, outcome_unknown: bool = True) -> int:
+        """Send again, with their original keys, the batches an earlier run left unsettled.
+
+        ``outcome_unknown=False`` is for a caller that knows they were never sent (a fleet
+        worker's first claim of a queued batch): no lookup before sending then.
+        """
         pending = self.ledger.pending_batches()
         items = 0
         for batch in pending:
@@ -171,7 +175,7 @@ class Engine:
                 self.counts.resumed += len(restored.creates) + len(restored.updates)
             # Its first send may have been applied: where keys may be ignored, what it
             # creates is looked up before anything is sent again.
-            self._send(restored, outcome_unknown=True)
+            self._send(restored, outcome_unknown=outcome_unknown)
             items += len(restored.creates) + len(restored.updates)
             if self._fatal is not None:
                 self._settle_resumed_not_read()
