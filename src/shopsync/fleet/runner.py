@@ -225,6 +225,9 @@ class BatchRunner:
             # claim); a later one may have been, so it is looked up first where the
             # platform's keys may be ignored.
             engine.resume_pending(outcome_unknown=claimed.attempts > 1)
+            # The engine reports a resumed batch's refused items when a run's input
+            # ends (they might be sent again from the file); a worker has no file.
+            engine.apply(())
         except LeaseLost as error:
             log.warning("batch %s of %s: %s", key, profile, error.message)
             return "lost"
