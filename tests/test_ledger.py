@@ -1,4 +1,9 @@
-"""The ledger: what shopsync put on a platform, kept in SQLite across runs and threads."""
+"""The ledger: what shopsync put on a platform, kept across runs and threads.
+
+The tests that take ``open_ledger`` are the one suite both ledgers pass: SQLite (the
+single machine's) and PostgreSQL (a fleet's, on a real server from tests/servers.py).
+The rest are about SQLite's files and formats.
+"""
 
 from __future__ import annotations
 
@@ -6,27 +11,75 @@ import json
 import sqlite3
 import stat
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import diskcache
 import pytest
 
+from servers import postgres_url  # noqa: F401
 from shopsync.domain.models import Product, product_digest, product_json
 from shopsync.errors import ConfigError
 from shopsync.state.ledger import Ledger, LedgerEntry
+from shopsync.state.store import LedgerStore
+
+OpenLedger = Callable[[Path], LedgerStore]
+
+
+@pytest.fixture(scope="session")
+def ledger_database(postgres_url: str) -> str:  # noqa: F811
+    """The session's PostgreSQL database, migrated; each test's targets are its own."""
+    from shopsync.state.ledger_pg import migrate  # noqa: PLC0415
+
+    migrate(postgres_url)
+    return postgres_url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def open_ledger(request: pytest.FixtureRequest) -> Iterator[OpenLedger]:
+    """A factory: ``open_ledger(path)`` opens the ledger of ``path`` (a directory for
+    SQLite, a target name for PostgreSQL), as often as a test reopens it."""
+    opened: list[LedgerStore] = []
+    if request.param == "sqlite":
+
+        def make(path: Path) -> LedgerStore:
+            opened.append(Ledger(path))
+            return opened[-1]
+
+    else:
+        url = request.getfixturevalue("ledger_database")
+        from shopsync.state.ledger_pg import PgLedger  # noqa: PLC0415
+
+        def make(path: Path) -> LedgerStore:
+            opened.append(PgLedger(url, target=str(path)))
+            return opened[-1]
+
+    yield make
+    for ledger in opened:
+        ledger.close()
+
+
+def _write_error(ledger: LedgerStore) -> type[Exception]:
+    if isinstance(ledger, Ledger):
+        return sqlite3.Error
+    import psycopg  # noqa: PLC0415
+
+    return psycopg.Error
 
 
 def _entry(product_id: str, price: str = "10.00") -> LedgerEntry:
     return LedgerEntry.of(product_id, {"sku": "A-1", "title": "Mug", "price": price}, "created")
 
 
-def test_entries_stocks_and_batches_survive_reopening(tmp_path: Path) -> None:
-    with Ledger(tmp_path / "ledger") as ledger:
+def test_entries_stocks_and_batches_survive_reopening(
+    tmp_path: Path, open_ledger: OpenLedger
+) -> None:
+    with open_ledger(tmp_path / "ledger") as ledger:
         ledger.begin_batch("key-1", '{"creates":[{"body":{"sku":"A-1"},"file":"f","line":2}]}')
         ledger.begin_batch("key-2", {"creates": [], "updates": []})
         ledger.record({"A-1": _entry("p1")}, stocks={"A-1": 7}, finished_batch="key-1")
         ledger.mark_done("delta-key")
-    with Ledger(tmp_path / "ledger") as ledger:
+    with open_ledger(tmp_path / "ledger") as ledger:
         found = ledger.get("A-1")
         assert found is not None
         assert (found.product_id, found.outcome) == ("p1", "created")
@@ -39,26 +92,44 @@ def test_entries_stocks_and_batches_survive_reopening(tmp_path: Path) -> None:
         assert list(ledger.skus()) == ["A-1"] and len(ledger) == 1
 
 
-def test_get_many_looks_up_more_skus_than_one_query_binds(tmp_path: Path) -> None:
-    with Ledger(tmp_path) as ledger:
+def test_uploaded_images_are_remembered_by_content_hash(
+    tmp_path: Path, open_ledger: OpenLedger
+) -> None:
+    with open_ledger(tmp_path / "ledger") as ledger:
+        assert ledger.image("sha-1") is None
+        ledger.record_image(
+            "sha-1", "https://cdn.example/1.png", url="https://cdn.example/1.png", image_id=None
+        )
+        ledger.record_image("sha-2", "img-2", url=None, image_id="img-2")
+        ledger.record_image("sha-2", "img-2b", url=None, image_id="img-2b")
+    with open_ledger(tmp_path / "ledger") as ledger:
+        assert ledger.image("sha-1") == "https://cdn.example/1.png"
+        assert ledger.image("sha-2") == "img-2b"
+        assert ledger.image("sha-3") is None
+
+
+def test_get_many_looks_up_more_skus_than_one_query_binds(
+    tmp_path: Path, open_ledger: OpenLedger
+) -> None:
+    with open_ledger(tmp_path) as ledger:
         ledger.record({f"S-{n}": _entry(f"p{n}") for n in range(1_200)})
         found = ledger.get_many([f"S-{n}" for n in range(0, 2_400, 2)])
     assert sorted(found) == sorted(f"S-{n}" for n in range(0, 1_200, 2))
     assert found["S-998"].product_id == "p998"
 
 
-def test_a_failed_record_changes_nothing(tmp_path: Path) -> None:
-    with Ledger(tmp_path) as ledger:
+def test_a_failed_record_changes_nothing(tmp_path: Path, open_ledger: OpenLedger) -> None:
+    with open_ledger(tmp_path) as ledger:
         ledger.begin_batch("key-1", {"creates": []})
         broken = LedgerEntry("p2", "hash", "{}", "created", updated_at=object())  # type: ignore[arg-type]
-        with pytest.raises(sqlite3.Error):
+        with pytest.raises(_write_error(ledger)):
             ledger.record({"A-1": _entry("p1"), "B-2": broken}, finished_batch="key-1")
         assert ledger.get("A-1") is None
         assert [b.idempotency_key for b in ledger.pending_batches()] == ["key-1"]
 
 
-def test_threads_record_side_by_side(tmp_path: Path) -> None:
-    with Ledger(tmp_path) as ledger:
+def test_threads_record_side_by_side(tmp_path: Path, open_ledger: OpenLedger) -> None:
+    with open_ledger(tmp_path) as ledger:
 
         def work(n: int) -> None:
             for batch in range(20):

@@ -93,6 +93,25 @@ def parse_path(value: Any) -> Path:
     return Path(parse_text(value)).expanduser()
 
 
+def _service_url(*schemes: str) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        url = parse_text(value)
+        if urlsplit(url).scheme not in schemes:
+            raise ValueError(f"must be a {' or '.join(s + '://' for s in schemes)} URL")
+        return url
+
+    return parse
+
+
+def hide_password(url: str) -> str:
+    """``url`` with the password of its user part, if any, shown as ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    return parts._replace(netloc=f"{parts.username or ''}:***@{netloc}").geturl()
+
+
 def parse_env_name(value: Any) -> str:
     name = parse_text(value)
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
@@ -159,6 +178,15 @@ SHARED_SETTINGS: tuple[Setting, ...] = (
     Setting("deadline", parse_positive_float, 120.0, help="seconds one request may take in all"),
     Setting("ca_bundle", parse_path, help="CA bundle file for TLS verification"),
     Setting("data_dir", parse_path, help="where the token cache, ledger and audit log live"),
+    # Fleet mode (docs/architecture.md, "fleet/"): server URLs, which may hold a
+    # password; `config show` hides it. Not flags: a fleet sets them once, not per run.
+    Setting(
+        "ledger_url",
+        _service_url("postgresql", "postgres"),
+        help="PostgreSQL ledger shared by a fleet (default: the SQLite ledger in data_dir)",
+    ),
+    Setting("limiter_url", _service_url("redis", "rediss"), help="Redis for the shared rate limit"),
+    Setting("broker_url", _service_url("redis", "rediss"), help="Celery broker of a fleet's tasks"),
 )
 """The settings of every platform, in ``config show`` order (after ``profile``). ``profile``
 is handled on its own (it picks which file section applies) but has the environment
@@ -265,6 +293,9 @@ class Settings:
     deadline: float = 120.0
     ca_bundle: Path | None = None
     data_dir: Path = field(default_factory=lambda: Path(".shopsync"))
+    ledger_url: str | None = field(default=None, repr=False)
+    limiter_url: str | None = field(default=None, repr=False)
+    broker_url: str | None = field(default=None, repr=False)
     config_file: Path | None = None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
     extra: Mapping[str, Any] = field(default_factory=dict, repr=False)
@@ -373,6 +404,8 @@ class Settings:
                 shown = "(not set)" if value is None else "*** (set)"
             elif value is None:
                 shown = "(not set)"
+            elif spec.name.endswith("_url"):
+                shown = hide_password(str(value))
             else:
                 shown = str(value)
             rows.append((spec.name, shown, self.sources.get(spec.name, SOURCE_DEFAULT)))
@@ -383,7 +416,7 @@ _FIELD_NAMES = frozenset(f for f in Settings.__dataclass_fields__ if f not in ("
 _FLAG_NAMES = frozenset(
     {"base_url", "token_url", "client_id", "client_secret_env", "scope", "platform"}
     | {spec.name for spec in SHARED_SETTINGS}
-)
+) - {"ledger_url", "limiter_url", "broker_url"}
 """Settings that commands take as flags (``cli/options.py``); adapters' own ones have none."""
 
 

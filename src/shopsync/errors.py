@@ -152,3 +152,10 @@ class Interrupted(ShopsyncError):
     """Raised after Ctrl-C or SIGTERM once in-flight work is settled and state is saved."""
 
     exit_code = ExitCode.INTERRUPTED
+
+
+class FleetError(ShopsyncError):
+    """Raised when a fleet's own server (the PostgreSQL ledger, the Redis rate limiter or
+    the Celery broker) cannot be reached or refuses what shopsync asks of it."""
+
+    exit_code = ExitCode.PLATFORM

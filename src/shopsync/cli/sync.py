@@ -220,6 +220,14 @@ def plan_command(
 @_path_option("--report", "Write a JSON report of the run (counts, traffic, exit code).")
 @_path_option("--metrics-file", "Write Prometheus metrics of the run (textfile collector).")
 @JSON_SUMMARY_OPTION
+@click.option(
+    "--queue",
+    is_flag=True,
+    help="Fleet mode: plan into the shared ledger and queue the batches for `shopsync worker`s.",
+)
+@click.option(
+    "--wait", is_flag=True, help="With --queue: follow the run until every batch is done."
+)
 @click.pass_context
 def upload_command(
     ctx: click.Context,
@@ -234,6 +242,8 @@ def upload_command(
     report: Path | None,
     metrics_file: Path | None,
     as_json: bool,
+    queue: bool,
+    wait: bool,
 ) -> None:
     """Validate FILES, plan the changes, and send them to the platform.
 
@@ -241,6 +251,17 @@ def upload_command(
     (--rejects) and the valid ones still go, unless --strict. A re-run after a crash
     or Ctrl-C resumes where the last one stopped, and never creates a product twice.
     """
+    if queue or wait:
+        from shopsync.cli.fleet_cmds import queue_upload  # noqa: PLC0415 - the fleet extra
+
+        unsupported = (sandbox, strict, failed, succeeded, report, metrics_file, as_json)
+        if not queue or any(unsupported):
+            raise click.UsageError(
+                "--wait goes with --queue, and --queue with none of --sandbox, --strict, "
+                "--failed, --succeeded, --report, --metrics-file, --json (yet)."
+            )
+        queue_upload(ctx, files, wait=wait, force=force, refresh=refresh, rejects=rejects)
+        return
     from shopsync.jobs.base import Outputs  # noqa: PLC0415
     from shopsync.jobs.upload import UploadJob  # noqa: PLC0415
 

@@ -58,7 +58,8 @@ from shopsync.platforms.base import (
     error_scope_of,
 )
 from shopsync.state.audit import AuditLog, AuditRecord
-from shopsync.state.ledger import Ledger, LedgerEntry
+from shopsync.state.ledger import LedgerEntry
+from shopsync.state.store import LedgerStore
 from shopsync.sync.images import ImageFailed, ImageUploader, has_local_images
 from shopsync.sync.planner import (
     Change,
@@ -109,7 +110,7 @@ class Engine:
     def __init__(
         self,
         platform: Platform,
-        ledger: Ledger,
+        ledger: LedgerStore,
         *,
         namespace: str,
         run_id: str,
@@ -156,8 +157,12 @@ class Engine:
 
     # -- resuming ----------------------------------------------------------------------
 
-    def resume_pending(self) -> int:
-        """Send again, with their original keys, the batches an earlier run left unsettled."""
+    def resume_pending(self, *, outcome_unknown: bool = True) -> int:
+        """Send again, with their original keys, the batches an earlier run left unsettled.
+
+        ``outcome_unknown=False`` is for a caller that knows they were never sent (a fleet
+        worker's first claim of a queued batch): no lookup before sending then.
+        """
         pending = self.ledger.pending_batches()
         items = 0
         for batch in pending:
@@ -173,7 +178,7 @@ class Engine:
                 self.counts.resumed += len(restored.creates) + len(restored.updates)
             # Its first send may have been applied: where keys may be ignored, what it
             # creates is looked up before anything is sent again.
-            self._send(restored, outcome_unknown=True)
+            self._send(restored, outcome_unknown=outcome_unknown)
             items += len(restored.creates) + len(restored.updates)
             if self._fatal is not None:
                 self._settle_resumed_not_read()

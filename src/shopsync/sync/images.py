@@ -29,7 +29,7 @@ from shopsync.domain.images import parse_local_ref
 from shopsync.domain.models import Product
 from shopsync.errors import ShopsyncError
 from shopsync.platforms.base import ErrorScope, Platform, capabilities_of, error_scope_of
-from shopsync.state.ledger import Ledger
+from shopsync.state.store import LedgerStore
 
 _REMEMBERED = 4096
 """Content hash → platform reference, kept in memory besides the ledger's table."""
@@ -54,7 +54,7 @@ def has_local_images(product: Product) -> bool:
 class ImageUploader:
     """Uploads local images for one run against one target, remembering them in the ledger."""
 
-    def __init__(self, platform: Platform, ledger: Ledger) -> None:
+    def __init__(self, platform: Platform, ledger: LedgerStore) -> None:
         """``platform`` must declare ``capabilities.images`` for anything to be uploaded."""
         self.platform = platform
         self.ledger = ledger

@@ -13,7 +13,8 @@ from shopsync.domain.models import Product, SourceRow, ValidRow
 from shopsync.platforms.base import (
     Platform,
 )
-from shopsync.state.ledger import Ledger, LedgerEntry
+from shopsync.state.ledger import LedgerEntry
+from shopsync.state.store import LedgerStore
 from shopsync.sync.workers import chunked
 
 ChangeKind = Literal["create", "update", "unchanged"]
@@ -112,7 +113,7 @@ class Planner:
 
     def __init__(
         self,
-        ledger: Ledger,
+        ledger: LedgerStore,
         *,
         force: bool = False,
         refresh_from: Platform | None = None,

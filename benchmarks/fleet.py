@@ -1,0 +1,302 @@
+"""Fleet mode, ten shops at once: each shop's limit held, and the sum of them used.
+
+    python benchmarks/fleet.py [--seconds 8] [--workers 3] [--json out.json]
+
+Starts its own Redis and PostgreSQL on free loopback ports (``redis-server``,
+``initdb``/``pg_ctl`` as the ``postgres`` user when run as root), ten sandboxes (one per
+shop, each with its own limit: 3, 4, ... 12 requests/s, burst 5, 20 ms latency), three
+``shopsync worker`` processes, and one ``shopsync upload --queue --wait`` per shop, all
+at once. Each shop gets ``rate * seconds`` batches of 10 products, so that every shop
+would finish at the same moment if each ran at its ceiling.
+
+Reported, from the sandboxes' own request times: per shop the most requests in any one
+second (a token bucket of rate r and burst b allows at most r + b) and its 429s; for
+all shops, API requests per second from the first request to the last against the sum
+of the ceilings. Every process it starts is stopped by PID at the end. Only 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+PYTHON = sys.executable
+SHOPSYNC = str(Path(PYTHON).with_name("shopsync"))
+RATES = [3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0]
+BURST = 5
+BATCH = 10
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _stop(pid: int, sig: int = signal.SIGTERM) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return
+    for _ in range(500):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.02)
+    os.kill(pid, signal.SIGKILL)
+
+
+@contextmanager
+def _redis(directory: Path) -> Iterator[str]:
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(directory),
+            "--logfile",
+            str(directory / "r.log"),
+        ]
+    )
+    try:
+        time.sleep(0.3)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        _stop(process.pid)
+        process.wait()
+
+
+@contextmanager
+def _postgres(directory: Path) -> Iterator[str]:
+    found = shutil.which("initdb") or next(
+        (str(p) for p in sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))), None
+    )
+    if found is None:
+        sys.exit("PostgreSQL (initdb) is not installed: apt-get install postgresql")
+    bin_dir = Path(found).parent
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        user = pwd.getpwnam("postgres")
+        os.chown(directory, user.pw_uid, user.pw_gid)
+        prefix = ["runuser", "-u", "postgres", "--"]
+    data, port = directory / "data", _free_port()
+    subprocess.run(
+        [
+            *prefix,
+            str(bin_dir / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "--no-sync",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    options = (
+        f"-p {port} -k {directory} -c listen_addresses=127.0.0.1 -c fsync=off "
+        "-c max_connections=300"
+    )
+    subprocess.run(
+        [
+            *prefix,
+            str(bin_dir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-o",
+            options,
+            "-l",
+            str(directory / "pg.log"),
+            "-w",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    pid = int((data / "postmaster.pid").read_text().split()[0])
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        _stop(pid, signal.SIGINT)
+
+
+def _most_in_any_second(times: list[float]) -> int:
+    times = sorted(times)
+    most, start = 0, 0
+    for end, at in enumerate(times):
+        while at - times[start] >= 1.0:
+            start += 1
+        most = max(most, end - start + 1)
+    return most
+
+
+def run(seconds: float, workers: int) -> dict[str, Any]:  # noqa: PLR0915 - one scenario
+    """One measurement; returns the figures as plain values."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    from shopsync.sandbox import SandboxConfig, running_sandbox  # noqa: PLC0415
+    from shopsync.state.ledger_pg import migrate  # noqa: PLC0415
+
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="shopsync-fleet-")))
+        (tmp / "redis").mkdir()
+        # Its own directory under /tmp: the postgres user must be able to reach it.
+        pg_dir = Path(tempfile.mkdtemp(prefix="shopsync-fleet-pg-"))
+        stack.callback(shutil.rmtree, pg_dir, ignore_errors=True)
+        broker = stack.enter_context(_redis(tmp / "redis"))
+        ledger = stack.enter_context(_postgres(pg_dir))
+        migrate(ledger)
+        shops = []
+        config = []
+        for n, rate in enumerate(RATES):
+            handle = stack.enter_context(
+                running_sandbox(SandboxConfig(rate=rate, burst=BURST, latency_ms=20))
+            )
+            times: list[tuple[float, str]] = []
+            count = handle.app.stats.request
+
+            def timed(
+                endpoint: str, outcome: str, *, write: bool, _t: Any = times, _c: Any = count
+            ) -> None:
+                _t.append((time.time(), endpoint))
+                _c(endpoint, outcome, write=write)
+
+            handle.app.stats.request = timed  # type: ignore[method-assign]
+            products = int(rate * seconds) * BATCH
+            catalog = tmp / f"shop{n}.csv"
+            catalog.write_text(
+                "sku,title,price\n"
+                + "".join(f"S{n}-{i:05d},Product {i},{i % 50 + 1}.00\n" for i in range(products))
+            )
+            shops.append({"handle": handle, "times": times, "rate": rate, "products": products})
+            config.append(
+                f'[profiles.shop{n}]\nbase_url = "{handle.base_url}"\n'
+                f'client_id = "{handle.client_id}"\nclient_secret_env = "SHOP_SECRET"\n'
+                f"rate = {rate}\nburst = 3\nbatch_size = {BATCH}\n"
+            )
+        (tmp / "config.toml").write_text("\n".join(config))
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": str(tmp),
+            "SHOPSYNC_CONFIG": str(tmp / "config.toml"),
+            "SHOPSYNC_DATA_DIR": str(tmp / "data"),
+            "SHOPSYNC_LEDGER_URL": ledger,
+            "SHOPSYNC_BROKER_URL": broker,
+            "SHOP_SECRET": "demo-secret",
+            "SHOPSYNC_PROFILE": "shop0",
+        }
+        started: list[subprocess.Popen[bytes]] = []
+        try:
+            for w in range(workers):
+                log = (tmp / f"w{w}.log").open("wb")
+                started.append(
+                    subprocess.Popen(
+                        [SHOPSYNC, "worker", "--name", f"w{w}", "--concurrency", "4"],
+                        env=env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+            time.sleep(5)  # Celery's start-up; tasks queued earlier would wait anyway
+            began = time.time()
+            uploads = [
+                subprocess.Popen(
+                    [
+                        SHOPSYNC,
+                        "--quiet",
+                        "upload",
+                        str(tmp / f"shop{n}.csv"),
+                        "--queue",
+                        "--wait",
+                        "--profile",
+                        f"shop{n}",
+                    ],
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                )
+                for n in range(len(RATES))
+            ]
+            for upload in uploads:
+                out, err = upload.communicate(timeout=600)
+                if upload.returncode != 0:
+                    sys.exit(f"upload failed ({upload.returncode}): {out!r} {err!r}")
+            wall = time.time() - began
+        finally:
+            for process in started:
+                _stop(process.pid)
+                process.wait()
+        per_shop = []
+        every: list[float] = []
+        for n, shop in enumerate(shops):
+            api = [at for at, endpoint in shop["times"] if endpoint != "POST /auth/token"]
+            every += api
+            stats = shop["handle"].stats()
+            live, _ = shop["handle"].store.product_counts()
+            per_shop.append(
+                {
+                    "shop": f"shop{n}",
+                    "rate": shop["rate"],
+                    "requests": len(api),
+                    "most_in_one_second": _most_in_any_second(api),
+                    "allowed_in_one_second": shop["rate"] + BURST,
+                    "rate_limited": stats["rate_limited"],
+                    "products": live,
+                    "expected_products": shop["products"],
+                }
+            )
+        span = max(every) - min(every)
+        ceiling = sum(RATES)
+        return {
+            "seconds_per_shop_at_ceiling": seconds,
+            "workers": workers,
+            "wall_s": round(wall, 2),
+            "api_requests": len(every),
+            "first_to_last_request_s": round(span, 2),
+            "requests_per_s": round((len(every) - 1) / span, 2),
+            "sum_of_ceilings_per_s": ceiling,
+            "ratio_of_ceiling": round((len(every) - 1) / span / ceiling, 3),
+            "shops": per_shop,
+        }
+
+
+def main() -> None:
+    """Parse the flags, measure once, print the figures (and write them with --json)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    result = run(args.seconds, args.workers)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.json:
+        args.json.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,281 @@
+"""Fleet commands: ``worker``, ``fleet status``, ``ledger migrate``, and ``upload --queue``.
+
+Everything here needs the ``fleet`` extra (celery, redis, psycopg), imported inside the
+commands so that ``shopsync --help`` and every single-machine command load none of it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from shopsync.cli.main import AppContext
+from shopsync.cli.options import config_dir, platform_flags, platform_options
+from shopsync.errors import ExitCode, UsageError
+
+if TYPE_CHECKING:
+    from shopsync.config import Settings
+    from shopsync.fleet.status import RunProgress
+
+_FLEET_MODULES = ("celery", "redis", "psycopg")
+
+
+def require_fleet_extra() -> None:
+    """Raise a :class:`UsageError` with the install command if the fleet extra is missing."""
+    import importlib.util  # noqa: PLC0415
+
+    missing = [name for name in _FLEET_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UsageError(
+            f"fleet mode needs {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'}"
+            " not installed.",
+            hint="pip install 'shopsync[fleet]'",
+        )
+
+
+def _settings(ctx: click.Context, profile: str | None = None) -> Settings:
+    """This command's settings, or with ``profile`` (a task's target) that profile's."""
+    from shopsync.config import load_settings  # noqa: PLC0415
+    from shopsync.platforms import platform_settings  # noqa: PLC0415
+
+    flags = platform_flags(ctx)
+    if profile is not None:
+        flags["profile"] = profile
+    return load_settings(
+        config_dir=config_dir(),
+        environ=os.environ,
+        flags=flags,
+        platform_settings=platform_settings,
+    )
+
+
+@click.command("worker")
+@platform_options
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="Batches this worker sends at once (threads).",
+)
+@click.option("--name", metavar="NAME", help="Worker name (default: HOST:PID).")
+@click.option(
+    "--lease",
+    type=click.FloatRange(min=1),
+    default=60.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long a claimed batch stays this worker's without renewal.",
+)
+@click.pass_context
+def worker_command(ctx: click.Context, concurrency: int, name: str | None, lease: float) -> None:
+    """Run a fleet worker: take batches from the queue and send them.
+
+    The broker is broker_url (SHOPSYNC_BROKER_URL), the shared ledger ledger_url
+    (SHOPSYNC_LEDGER_URL), the shared rate limit limiter_url (SHOPSYNC_LIMITER_URL,
+    default the broker's Redis). Each task names a profile; its credentials come from
+    this machine's config file and environment, never from the queue.
+    """
+    require_fleet_extra()
+    import socket  # noqa: PLC0415
+
+    from shopsync.fleet.app import QUEUE, make_app, set_runner  # noqa: PLC0415
+    from shopsync.fleet.runner import BatchRunner  # noqa: PLC0415
+    from shopsync.fleet.targets import fleet_target  # noqa: PLC0415
+    from shopsync.state.ledger_pg import PgLedger  # noqa: PLC0415
+
+    app_context: AppContext = ctx.find_object(AppContext) or AppContext()
+    base = fleet_target(_settings(ctx))
+    worker_name = name or f"{socket.gethostname()}:{os.getpid()}"
+    # The schema is checked now, not at the first task: a worker of the wrong version
+    # should not start at all.
+    with PgLedger(base.ledger_url, target="") as ledger:
+        ledger.note_worker(worker_name, hostname=socket.gethostname(), pid=os.getpid())
+    runner = BatchRunner(
+        lambda profile: _settings(ctx, profile), name=worker_name, lease_seconds=lease
+    )
+    set_runner(runner)
+    app = make_app(base.broker_url)
+    level = "WARNING" if app_context.quiet else ("DEBUG" if app_context.verbose > 1 else "INFO")
+    try:
+        app.worker_main(
+            [
+                "worker",
+                "--pool=threads",
+                f"--concurrency={concurrency}",
+                f"--hostname={worker_name}",
+                f"--loglevel={level}",
+                "--without-gossip",
+                "--without-mingle",
+                f"--queues={QUEUE}",
+            ]
+        )
+    finally:
+        set_runner(None)
+        runner.close()
+
+
+@click.group("fleet")
+def fleet_group() -> None:
+    """Look at a fleet of workers and the shared ledger."""
+
+
+@fleet_group.command("status")
+@platform_options
+@click.option("--json", "as_json", is_flag=True, help="Print the status as one JSON object.")
+@click.pass_context
+def fleet_status_command(ctx: click.Context, as_json: bool) -> None:
+    """Show runs, batches per target (pending, leased, done, failed), workers and limits."""
+    require_fleet_extra()
+    from shopsync.fleet.limiter import connect_redis  # noqa: PLC0415
+    from shopsync.fleet.status import fleet_status  # noqa: PLC0415
+    from shopsync.fleet.targets import fleet_target  # noqa: PLC0415
+    from shopsync.state.ledger_pg import PgLedger  # noqa: PLC0415
+
+    target = fleet_target(_settings(ctx), need_broker=False)
+    PgLedger(target.ledger_url, target="").close()  # the schema check, with its hint
+    limiter = connect_redis(target.limiter_url) if target.limiter_url else None
+    try:
+        status = fleet_status(target.ledger_url, limiter)
+    finally:
+        if limiter is not None:
+            limiter.close()
+    if as_json:
+        import json  # noqa: PLC0415
+
+        click.echo(json.dumps(status, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"Ledger: {status['ledger']}")
+    click.echo("Targets:" if status["targets"] else "Targets: none yet")
+    for row in status["targets"]:
+        click.echo(
+            f"  {row['target']}: {row['pending']} pending, {row['leased']} leased, "
+            f"{row['done']} done, {row['failed']} failed"
+        )
+    click.echo("Runs:" if status["runs"] else "Runs: none yet")
+    for run in status["runs"]:
+        click.echo(
+            f"  {run['run_id']} {run['profile']}: {run['settled_batches']} of "
+            f"{run['batches']} batches settled, {run['items']} products queued, "
+            f"{run['unchanged']} unchanged, {run['rejected']} rejected"
+        )
+    click.echo("Workers seen in the last hour:" if status["workers"] else "Workers: none seen")
+    for worker in status["workers"]:
+        click.echo(
+            f"  {worker['name']}: {worker['batches']} batches, last seen "
+            f"{worker['seconds_since_seen']:g} s ago"
+        )
+    for key, state in status["limiters"].items():
+        if state:
+            click.echo(
+                f"Limit {key}: {state['rate']:g}/s of {state['max_rate']:g}/s"
+                + (f", paused {state['paused_for']:.1f} s" if state["paused_for"] else "")
+            )
+
+
+@click.group("ledger")
+def ledger_group() -> None:
+    """Manage the shared PostgreSQL ledger of a fleet."""
+
+
+@ledger_group.command("migrate")
+@platform_options
+@click.pass_context
+def ledger_migrate_command(ctx: click.Context) -> None:
+    """Bring the ledger database (ledger_url) to this shopsync's schema version."""
+    require_fleet_extra()
+    from shopsync.fleet.targets import fleet_target  # noqa: PLC0415
+    from shopsync.state.ledger_pg import LATEST_VERSION, display_url, migrate  # noqa: PLC0415
+
+    target = fleet_target(_settings(ctx), need_broker=False)
+    applied = migrate(target.ledger_url)
+    where = display_url(target.ledger_url)
+    if applied:
+        click.echo(f"Applied migration(s) {', '.join(map(str, applied))} to {where}.")
+    else:
+        click.echo(f"{where} is at schema version {LATEST_VERSION} already; nothing to do.")
+
+
+def queue_upload(
+    ctx: click.Context,
+    files: tuple[Path, ...],
+    *,
+    wait: bool,
+    force: bool,
+    refresh: bool,
+    rejects: Path | None,
+) -> None:
+    """``upload FILES --queue [--wait]``: plan into the shared ledger, queue, and follow."""
+    require_fleet_extra()
+    from shopsync.catalog.records import RejectsFile  # noqa: PLC0415
+    from shopsync.cli.catalog import open_catalog  # noqa: PLC0415
+    from shopsync.fleet.app import make_app  # noqa: PLC0415
+    from shopsync.fleet.dispatch import follow, queue_upload, requeue_pending  # noqa: PLC0415
+    from shopsync.fleet.targets import fleet_target  # noqa: PLC0415
+    from shopsync.platforms import connect  # noqa: PLC0415
+
+    app_context: AppContext = ctx.find_object(AppContext) or AppContext()
+    settings = _settings(ctx)
+    settings.require_credentials()
+    target = fleet_target(settings)
+    catalog = open_catalog(ctx, files)
+    app = make_app(target.broker_url)
+    started = time.monotonic()
+    last_shown = [0.0]
+
+    def show(progress: RunProgress) -> None:
+        now = time.monotonic()
+        if app_context.quiet or now - last_shown[0] < 2.0:
+            return
+        last_shown[0] = now
+        click.echo(
+            f"{progress.items_settled} of {progress.items} products in settled batches "
+            f"({progress.done + progress.failed_batches} of {progress.batches} batches, "
+            f"{progress.leased} being sent), {now - started:.0f}s",
+            err=True,
+        )
+
+    if wait:
+        earlier = requeue_pending(app, target)
+        if earlier:
+            click.echo(f"Waiting for {len(earlier)} batches of an earlier run first.", err=True)
+            follow(app, target, earlier, on_progress=show)
+    platform = connect(settings)  # for its batch size and --refresh: nothing is sent
+    rejects_file = RejectsFile(rejects, catalog.header_map) if rejects else None
+    try:
+        run = queue_upload(
+            catalog, target, app, platform, force=force, refresh=refresh, rejects=rejects_file
+        )
+    finally:
+        platform.close()
+        if rejects_file is not None:
+            if rejects_file.count:
+                rejects_file.close()
+            else:
+                rejects_file.discard()
+    for error in run.first_errors:
+        click.echo(f"{error.row.file}:{error.row.line}: {error.message}", err=True)
+    click.echo(
+        f"Queued {run.batches} batches ({run.items} products) as run {run.run_id}; "
+        f"{run.unchanged} unchanged, {run.rejected} rejected."
+    )
+    code = ExitCode.INPUT_REJECTED if run.rejected else ExitCode.OK
+    if wait:
+        final = follow(app, target, run.run_id, on_progress=show)
+        click.echo(
+            f"Done: {final.created} created, {final.updated} updated, {final.failed} failed, "
+            f"{run.unchanged} unchanged, {run.rejected} rejected, in "
+            f"{time.monotonic() - started:.1f}s ({final.batches} batches, "
+            f"{final.attempts} claims)."
+        )
+        if final.failed:
+            code = ExitCode.ITEMS_FAILED
+    if code:
+        ctx.exit(int(code))
+
+
+COMMANDS = [worker_command, fleet_group, ledger_group]

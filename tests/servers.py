@@ -1,0 +1,254 @@
+"""Real Redis and PostgreSQL servers for the fleet tests, on free loopback ports.
+
+Each server runs from a temporary directory, is waited for until it answers, and is
+stopped by its PID when the session ends (one per xdist worker). Where the server
+programs cannot be found, the tests that need them fail under CI (``CI=true``: a CI
+machine that cannot run them is broken, and ``.ci/run`` installs them from Debian) and
+are skipped elsewhere; they never pass without the servers.
+
+Import the fixtures into a test module to use them::
+
+    from servers import postgres_url, redis_url  # noqa: F401
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+_START_TIMEOUT_S = 30.0
+_STOP_TIMEOUT_S = 15.0
+_POSTGRES_USER = "postgres"
+
+
+def missing_server(what: str) -> None:
+    """Fail under CI, skip elsewhere: ``what`` is needed and cannot be had here."""
+    message = f"{what} is not available on this machine"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{message}; .ci/run should have installed it from Debian.", pytrace=False)
+    pytest.skip(f"{message} (apt-get install redis-server postgresql to run these tests)")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_until(condition: Callable[[], bool], *, timeout: float, what: str) -> None:
+    """Poll ``condition`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} did not happen within {timeout:g} s", pytrace=False)
+        time.sleep(0.02)
+
+
+def _stop_pid(pid: int, sig: signal.Signals = signal.SIGTERM) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + _STOP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.02)
+    os.kill(pid, signal.SIGKILL)
+
+
+def _answers_ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """``redis://127.0.0.1:PORT``: a Redis server of its own, without persistence."""
+    program = shutil.which("redis-server")
+    if program is None:
+        missing_server("redis-server")
+        raise AssertionError  # pragma: no cover - missing_server never returns
+    with tempfile.TemporaryDirectory(prefix="shopsync-redis-") as directory:
+        port = free_port()
+        process = subprocess.Popen(
+            [
+                program,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                directory,
+                "--logfile",
+                str(Path(directory) / "redis.log"),
+            ],
+            stdin=subprocess.DEVNULL,
+        )
+        try:
+            wait_until(
+                lambda: process.poll() is not None or _answers_ping(port),
+                timeout=_START_TIMEOUT_S,
+                what="redis-server answering PING",
+            )
+            if process.poll() is not None:
+                log = (Path(directory) / "redis.log").read_text(errors="replace")
+                pytest.fail(f"redis-server exited at start:\n{log}", pytrace=False)
+            yield f"redis://127.0.0.1:{port}"
+        finally:
+            _stop_pid(process.pid)
+            process.wait()
+
+
+def _postgres_bin() -> Path | None:
+    """The directory of ``initdb`` and ``pg_ctl``: on PATH, or Debian's versioned one."""
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).parent
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return Path(candidates[-1]).parent if candidates else None
+
+
+def _as_postgres(argv: list[str], postgres: pwd.struct_passwd | None) -> list[str]:
+    # PostgreSQL refuses to run as root; the machines run as root, so run it as postgres.
+    if postgres is None:
+        return argv
+    return ["runuser", "-u", _POSTGRES_USER, "--", *argv]
+
+
+def _postgres_answers(port: int) -> bool:
+    import psycopg  # noqa: PLC0415 - the fleet extra
+
+    try:
+        with psycopg.connect(
+            f"postgresql://postgres@127.0.0.1:{port}/postgres", connect_timeout=1
+        ) as db:
+            db.execute("SELECT 1")
+    except psycopg.Error:
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """``postgresql://postgres@127.0.0.1:PORT/postgres``: a PostgreSQL cluster of its own."""
+    bin_dir = _postgres_bin()
+    if bin_dir is None:
+        missing_server("PostgreSQL (initdb)")
+        raise AssertionError  # pragma: no cover
+    try:
+        import psycopg  # noqa: F401, PLC0415
+    except ImportError:
+        missing_server("psycopg (pip install -e '.[test]')")
+    postgres = None
+    if os.geteuid() == 0:
+        try:
+            postgres = pwd.getpwnam(_POSTGRES_USER)
+        except KeyError:
+            missing_server("the postgres user (PostgreSQL refuses to run as root)")
+    directory = Path(tempfile.mkdtemp(prefix="shopsync-pg-"))
+    data = directory / "data"
+    if postgres is not None:
+        os.chown(directory, postgres.pw_uid, postgres.pw_gid)
+    port = free_port()
+    pid: int | None = None
+    try:
+        subprocess.run(
+            _as_postgres(
+                [
+                    str(bin_dir / "initdb"),
+                    "-D",
+                    str(data),
+                    "-U",
+                    "postgres",
+                    "-A",
+                    "trust",
+                    "-E",
+                    "UTF8",
+                    "--no-sync",
+                ],
+                postgres,
+            ),
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        options = (
+            f"-p {port} -k {directory} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
+        subprocess.run(
+            _as_postgres(
+                [
+                    str(bin_dir / "pg_ctl"),
+                    "-D",
+                    str(data),
+                    "-o",
+                    options,
+                    "-l",
+                    str(directory / "postgres.log"),
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ],
+                postgres,
+            ),
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        pid = int((data / "postmaster.pid").read_text().split()[0])
+        wait_until(
+            lambda: _postgres_answers(port), timeout=_START_TIMEOUT_S, what="PostgreSQL answering"
+        )
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    except subprocess.CalledProcessError as error:
+        log = directory / "postgres.log"
+        detail = log.read_text(errors="replace") if log.exists() else ""
+        pytest.fail(
+            f"PostgreSQL did not start: {error.stderr.decode(errors='replace')}\n{detail}",
+            pytrace=False,
+        )
+    finally:
+        if pid is not None:
+            _stop_pid(pid, signal.SIGINT)  # "fast" shutdown: roll back, disconnect, stop
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def fresh_database(postgres_url: str) -> Iterator[str]:
+    """The URL of a new, empty database on the session's server, dropped after the test."""
+    import uuid  # noqa: PLC0415
+
+    import psycopg  # noqa: PLC0415
+
+    name = "t_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = postgres_url.rsplit("/", 1)[0] + "/" + name
+    yield url
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
