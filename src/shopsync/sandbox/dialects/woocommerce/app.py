@@ -161,6 +161,8 @@ class WooCommerceApp:
         self.consumer_secret = consumer_secret_of(config)
         self.created_error_rate = 0.0
         """Fraction of creates applied and then answered ``{"id": 0, "error": ...}``."""
+        self.created_errors = 0
+        """Creates answered as errors so far."""
         self._created_error_rng = random.Random(f"{config.seed}:created-error")  # noqa: S311
         self.nonces: dict[str, float] = {}
         """OAuth nonces seen, with their timestamps (each may be used once)."""
@@ -300,6 +302,7 @@ class WooCommerceApp:
             products_archived=self.store.product_counts()[1],
             orders_stored=self.store.order_count(),
             auth_schemes=dict(self.auth_schemes),
+            created_errors=self.created_errors,
             in_flight=0,
             seed=self.config.seed,
         )
@@ -312,6 +315,7 @@ class WooCommerceApp:
         self.limiter.reset()
         self.nonces.clear()
         self.auth_schemes.clear()
+        self.created_errors = 0
 
     # -- request handling ----------------------------------------------------------------
 
@@ -570,7 +574,7 @@ class WooCommerceApp:
             self.created_error_rate > 0
             and self._created_error_rng.random() < self.created_error_rate
         ):
-            self.stats.fault(Fault.DROP_AFTER_COMMIT)
+            self.created_errors += 1
             src = (row.values.get("images") or [{}])[0].get("src") or "https://img.example/1.jpg"
             error = WooError(
                 IMAGE_ERROR,
