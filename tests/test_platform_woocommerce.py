@@ -397,3 +397,13 @@ def test_exactly_once_with_lost_answers_and_created_but_error(
     assert final.counts["failed"] == final.counts["rejected"] == 0
     again = _upload(platform, woo, tmp_path / "c.csv", tmp_path)[-1]
     assert again.counts["unchanged"] == 400
+
+
+def test_a_product_with_variants_is_refused_not_sent_simple(
+    woo: SandboxHandle, platform: WooCommercePlatform
+) -> None:
+    shirt = Product.model_validate({"handle": "tee", "title": "Tee", "options": ["Size"], "variants": [
+        {"sku": "TEE-S", "price": "5.00", "option_values": {"Size": "S"}}]})  # fmt: skip
+    item = platform.write_products([shirt]).created[0]
+    assert (item.ok, item.field, item.item_code) == (False, "variants", ItemCode.INVALID)
+    assert _requests(woo, BATCH) == 0

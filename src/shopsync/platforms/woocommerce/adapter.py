@@ -177,7 +177,11 @@ class WooCommercePlatform:
         For plan time (issue 12's constraints seam), and checked again before a create.
         """
         problems: list[tuple[str, str]] = []
-        if len(product.sku) > MAX_SKU:
+        if product.variants:
+            # Until variable products are mapped: refused, never sent as a simple product.
+            problems.append(("variants", "are not uploaded to WooCommerce by shopsync yet"))
+            return problems
+        if len(product.sku or "") > MAX_SKU:
             problems.append(("sku", f"must be at most {MAX_SKU} characters on WooCommerce"))
         if product.category and not product.category.strip().isdigit():
             problems.append(
