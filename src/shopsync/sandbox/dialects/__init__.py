@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 DIALECTS: dict[str, str] = {
     "generic": "shopsync.sandbox.dialects.generic",
     "shopee": "shopsync.sandbox.dialects.shopee",
+    "woocommerce": "shopsync.sandbox.dialects.woocommerce",
 }
 """Dialect modules by name; the names are the client's platform names."""
 
