@@ -54,7 +54,7 @@ log = redacting_logger(__name__)
 MAX_BATCH = 100
 """Items per batch the engine may send; the adapter splits further by body size."""
 _LOOKUP_CHUNK = 50
-_MAX_ROUNDS = 5
+_MAX_LOST_ANSWERS = 3
 _VARIANT_FIELDS = (
     "id,sku,barcode,product_id,*prices,product.id,product.title,product.status,"
     "product.description,product.handle,product.updated_at"
@@ -210,7 +210,9 @@ class MedusaPlatform:
         """One request for these items; refused ones reported, the rest sent again."""
         pending_c = list(create_positions)
         pending_u = list(update_positions)
-        for _round in range(_MAX_ROUNDS):
+        lost_answers = 0
+        # Each refused round settles one item or more, so this many rounds always suffice.
+        for _round in range(len(pending_c) + len(pending_u) + _MAX_LOST_ANSWERS + 1):
             if not pending_c and not pending_u:
                 return
             text = (
@@ -227,6 +229,9 @@ class MedusaPlatform:
                     ).body
                 )
             except AmbiguousWriteError:
+                lost_answers += 1
+                if lost_answers > _MAX_LOST_ANSWERS:
+                    raise
                 pending_c = self._reconcile(creates, pending_c, created)
                 log.info("batch answer lost; %d creates still to send", len(pending_c))
                 continue
@@ -245,26 +250,7 @@ class MedusaPlatform:
                 pending_c = [i for i in pending_c if i not in created]
                 pending_u = [i for i in pending_u if i not in updated]
                 continue
-            by_sku = _variants_by_sku(answer.get("created"))
-            for i in pending_c:
-                variant = by_sku.get(creates[i].sku)
-                created[i] = (
-                    ItemResult(sku=creates[i].sku, ok=True, product_id=variant, http_status=200)
-                    if variant
-                    else ItemResult(
-                        sku=creates[i].sku,
-                        ok=False,
-                        code="UNKNOWN",
-                        message="Medusa's answer did not list this SKU.",
-                    )
-                )
-            for i in pending_u:
-                updated[i] = ItemResult(
-                    sku=_sku_of(updates, i),
-                    ok=True,
-                    product_id=_id_of(updates, i),
-                    http_status=200,
-                )
+            self._record_answer(answer, creates, pending_c, updates, pending_u, created, updated)
             return
         for i in pending_c:
             created[i] = ItemResult(
@@ -279,6 +265,35 @@ class MedusaPlatform:
                 ok=False,
                 code="UNKNOWN",
                 message="Medusa kept refusing the batch this item was in.",
+            )
+
+    @staticmethod
+    def _record_answer(
+        answer: Mapping[str, Any],
+        creates: Sequence[Product],
+        pending_c: list[int],
+        updates: Sequence[ProductUpdate] | Mapping[int, ProductUpdate],
+        pending_u: list[int],
+        created: dict[int, ItemResult],
+        updated: dict[int, ItemResult],
+    ) -> None:
+        """A batch Medusa applied: each create's new id, each update done."""
+        by_sku = _variants_by_sku(answer.get("created"))
+        for i in pending_c:
+            variant = by_sku.get(creates[i].sku)
+            created[i] = (
+                ItemResult(sku=creates[i].sku, ok=True, product_id=variant, http_status=200)
+                if variant
+                else ItemResult(
+                    sku=creates[i].sku,
+                    ok=False,
+                    code="UNKNOWN",
+                    message="Medusa's answer did not list this SKU.",
+                )
+            )
+        for i in pending_u:
+            updated[i] = ItemResult(
+                sku=_sku_of(updates, i), ok=True, product_id=_id_of(updates, i), http_status=200
             )
 
     def _reconcile(
@@ -309,14 +324,12 @@ class MedusaPlatform:
         blamed_any = False
         for item in blame(message):
             if item.kind in ("sku_exists", "handle_exists"):
-                matches = [
-                    i
-                    for i in pending_c
-                    if creates[i].sku == item.sku or handle_for_sku(creates[i].sku) == item.handle
-                ]
-                for i in matches:
+                # Medusa names the first duplicate only; one lookup finds them all, so a
+                # batch of products that all exist costs two rounds, not one per item.
+                found = self.lookup_skus([creates[i].sku for i in pending_c])
+                for i in pending_c:
                     sku = creates[i].sku
-                    remote = self.lookup_skus([sku]).get(sku)
+                    remote = found.get(sku)
                     if remote is not None:
                         created[i] = ItemResult(
                             sku=sku,
@@ -327,7 +340,8 @@ class MedusaPlatform:
                             field="sku",
                             http_status=error.status,
                         )
-                    else:
+                        blamed_any = True
+                    elif item.handle is not None and handle_for_sku(sku) == item.handle:
                         created[i] = ItemResult(
                             sku=sku,
                             ok=False,
@@ -336,7 +350,7 @@ class MedusaPlatform:
                             message=f"Another Medusa product has the handle {item.handle}.",
                             http_status=error.status,
                         )
-                    blamed_any = True
+                        blamed_any = True
             elif item.kind == "not_found":
                 for i in pending_u:
                     if split_id(_id_of(updates, i))[0] in item.product_ids:
