@@ -378,6 +378,10 @@ def running_medusa() -> Iterator[MedusaServer]:
             yield MedusaServer(base_url=base_url, pid=pid, log_path=log_path, setup=setup)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """``prepare`` (install + snapshot) or ``serve`` (run until interrupted)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -387,6 +391,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "prepare":
             prepare()
             return 0
+        # SIGTERM too, and SIGINT even where a background start left it ignored: either
+        # must stop Medusa and PostgreSQL, not leave them running without their parent.
+        for stop_signal in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(stop_signal, _interrupt)
         with running_medusa() as server:
             log(f"Medusa at {server.base_url}; key in {install_dir()} (Ctrl-C stops it)")
             with contextlib.suppress(KeyboardInterrupt):
