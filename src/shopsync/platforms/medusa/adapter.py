@@ -29,12 +29,16 @@ from shopsync.http.redact import redacting_logger
 from shopsync.platforms.base import (
     AuthStatus,
     BatchResult,
+    Capabilities,
+    ErrorScope,
+    ItemCode,
     ItemResult,
     OrderLine,
     ProductUpdate,
     RemoteOrder,
     RemoteProduct,
     StockChange,
+    default_error_scope,
 )
 from shopsync.platforms.medusa.mapping import (
     StoreDefaults,
@@ -74,11 +78,49 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 
+_ITEM_CODES: dict[str, ItemCode] = {
+    "SKU_EXISTS": ItemCode.EXISTS,
+    "NOT_FOUND": ItemCode.NOT_FOUND,
+    "VALIDATION": ItemCode.INVALID,
+    "HANDLE_TAKEN": ItemCode.INVALID,
+    "UNSUPPORTED": ItemCode.REFUSED,
+    "UNKNOWN": ItemCode.ERROR,
+    "invalid_data": ItemCode.INVALID,
+    "not_found": ItemCode.NOT_FOUND,
+}
+"""This adapter's codes (and Medusa's error types) → the outcome the core decides by."""
+
+CAPABILITIES = Capabilities(
+    max_batch_size=MAX_BATCH,
+    # Seen on 2.21.2: a repeated request is applied again, whatever its key.
+    idempotency_keys="ignored",
+    lookup_by_sku=True,
+    unique_skus=True,  # a second variant with a SKU is refused (400 invalid_data)
+    stock_set=True,
+    stock_cas=False,
+    stock_delta=False,
+    async_writes=False,
+    # The mapping builds per variant; several per product come with issue 13.
+    variants=False,
+)
+
+
+def _normalised(result: ItemResult) -> ItemResult:
+    """``result`` with its :class:`ItemCode` set from this adapter's code, if not yet."""
+    if result.item_code is None:
+        if result.ok:
+            result.item_code = ItemCode.OK
+        else:
+            result.item_code = _ITEM_CODES.get(result.code or "", ItemCode.REFUSED)
+    return result
+
+
 class MedusaPlatform:
     """:class:`~shopsync.platforms.base.Platform` for a Medusa v2 admin API."""
 
     name = "medusa"
     max_batch_size = MAX_BATCH
+    capabilities = CAPABILITIES
     settings: tuple[Setting, ...] = SETTINGS
 
     def __init__(self, client: HttpClient, *, chosen: Mapping[str, str | None]) -> None:
@@ -97,6 +139,18 @@ class MedusaPlatform:
             for name in ("sales_channel", "location", "currency", "shipping_profile")
         }
         return cls(client, chosen=chosen)
+
+    def error_scope(self, error: Exception) -> ErrorScope:
+        """The default rule: a 4xx to a batch (413 too large, 400 malformed) is about the
+        batch; a refused key, a 5xx past all retries or a transport failure the platform."""
+        return default_error_scope(error)
+
+    def raw_code(self, code: ItemCode, operation: str) -> str | None:
+        """This adapter's code for ``code``, for outcomes the core settles without asking."""
+        for raw, known in _ITEM_CODES.items():
+            if known is code and raw.isupper():
+                return raw
+        return None
 
     # -- the store's defaults ----------------------------------------------------------
 
@@ -192,8 +246,8 @@ class MedusaPlatform:
             )
         self._set_stock_after_write(creates, updates, created, updated)
         return BatchResult(
-            created=[created[i] for i in range(len(creates))],
-            updated=[updated[i] for i in range(len(updates))],
+            created=[_normalised(created[i]) for i in range(len(creates))],
+            updated=[_normalised(updated[i]) for i in range(len(updates))],
         )
 
     def _send(
@@ -447,7 +501,7 @@ class MedusaPlatform:
         for n, change in enumerate(changes):
             if n not in results:
                 results[n] = applied[change.sku]
-        return [results[n] for n in range(len(changes))]
+        return [_normalised(results[n]) for n in range(len(changes))]
 
     def _set_levels(self, counts: Mapping[str, int]) -> dict[str, ItemResult]:
         """Set each SKU's stocked quantity at the location; one result per SKU."""
@@ -639,6 +693,9 @@ def _failed(sku: str, error: APIError) -> ItemResult:
         code=error.code or "REFUSED",
         message=error.message,
         http_status=error.status,
+        # Refused with the whole batch, Medusa naming no item: the next batch may pass.
+        item_code=ItemCode.REFUSED,
+        scope=ErrorScope.BATCH,
     )
 
 
