@@ -33,12 +33,15 @@ _STOP_TIMEOUT_S = 15.0
 _POSTGRES_USER = "postgres"
 
 
-def missing_server(what: str) -> None:
-    """Fail under CI, skip elsewhere: ``what`` is needed and cannot be had here."""
+def missing_server(what: str, packages: str = "redis-server postgresql") -> None:
+    """Fail under CI, skip elsewhere: ``what`` is needed and cannot be had here.
+
+    ``packages`` are the Debian packages that bring it, for the skip message.
+    """
     message = f"{what} is not available on this machine"
     if os.environ.get("CI") == "true":
         pytest.fail(f"{message}; .ci/run should have installed it from Debian.", pytrace=False)
-    pytest.skip(f"{message} (apt-get install redis-server postgresql to run these tests)")
+    pytest.skip(f"{message} (apt-get install {packages} to run these tests)")
 
 
 def free_port() -> int:

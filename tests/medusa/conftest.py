@@ -25,7 +25,7 @@ def medusa_server() -> Iterator[MedusaServer]:
         with running_medusa() as server:
             yield server
     except ServerUnavailable as missing:
-        missing_server(f"{missing}, which the Medusa tests need,")
+        missing_server(f"{missing}, which the Medusa tests need,", "nodejs npm postgresql")
 
 
 @pytest.fixture
