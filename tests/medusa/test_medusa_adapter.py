@@ -298,3 +298,56 @@ def test_a_batch_over_two_megabytes_is_split_by_body_size(
     assert all(item.ok for item in result.created)
     assert fault_proxy.forwarded[BATCH] == 2
     assert len(medusa.lookup_skus([p.sku for p in products])) == 100
+
+
+def test_a_product_with_variants_is_created_whole_and_one_variant_updated_alone(
+    medusa: MedusaPlatform, medusa_server: MedusaServer, fault_proxy: FaultProxy
+) -> None:
+    base = _sku("TEE")
+    handle = base.lower() + "-tee"
+    sizes = ["S", "M", "L"]
+    variants = [
+        {"sku": f"{base}-{size}", "option_values": {"Size": size}, "price": "15.00", "stock": n}
+        for n, size in enumerate(sizes, start=1)
+    ]
+    tee = Product.model_validate(
+        {
+            "sku": variants[0]["sku"],
+            "title": "Tee",
+            "price": "15.00",
+            "handle": handle,
+            "options": ["Size"],
+            "variants": variants,
+        }
+    )
+    [created] = medusa.write_products([tee]).created
+    assert created.ok and created.product_id is not None
+    for size, variant in zip(sizes, variants, strict=True):
+        [remote] = _variants(medusa_server, str(variant["sku"]))
+        assert remote["product"]["handle"] == handle
+        assert [p["amount"] for p in remote["prices"]] == [15.0]
+        assert _stocked(medusa_server, str(variant["sku"])) == [sizes.index(size) + 1]
+    fault_proxy.clear()
+    # As the engine sends it: the product with only its changed variant.
+    medium = {**variants[1], "price": "17.00"}
+    changed = Product.model_validate(
+        {
+            "sku": variants[0]["sku"],
+            "title": "Tee",
+            "price": "15.00",
+            "handle": handle,
+            "options": ["Size"],
+            "variants": [medium],
+        }
+    )
+    [result] = medusa.write_products(
+        [], [ProductUpdate(created.product_id, changed, frozenset({"variants"}))]
+    ).updated
+    assert result.ok
+    assert fault_proxy.forwarded[BATCH] == 0
+    product_id = split_id(created.product_id)[0]
+    assert fault_proxy.forwarded[f"POST /admin/products/{product_id}/variants/batch"] == 1
+    prices = {
+        size: _variants(medusa_server, f"{base}-{size}")[0]["prices"][0]["amount"] for size in sizes
+    }
+    assert prices == {"S": 15.0, "M": 17.0, "L": 15.0}

@@ -46,10 +46,12 @@ from shopsync.platforms.medusa.mapping import (
     chunks_by_size,
     create_body,
     handle_for_sku,
+    has_options,
     join_id,
     remote_fields,
     split_id,
     update_body,
+    variant_changes,
 )
 from shopsync.platforms.medusa.wire import client_from_settings
 
@@ -100,8 +102,7 @@ CAPABILITIES = Capabilities(
     stock_cas=False,
     stock_delta=False,
     async_writes=False,
-    # The mapping builds per variant; several per product come with issue 13.
-    variants=False,
+    variants=True,
 )
 
 
@@ -244,6 +245,7 @@ class MedusaPlatform:
                 updated,
                 update_texts,
             )
+        self._write_variants(updates, updated, defaults)
         self._set_stock_after_write(creates, updates, created, updated)
         return BatchResult(
             created=[_normalised(created[i]) for i in range(len(creates))],
@@ -562,6 +564,39 @@ class MedusaPlatform:
                     found[str(item["sku"])] = (str(item["id"]), here)
         return found
 
+    def _write_variants(
+        self,
+        updates: Sequence[ProductUpdate],
+        updated: dict[int, ItemResult],
+        defaults: StoreDefaults,
+    ) -> None:
+        """New and changed variants of updated products with options, one request each.
+
+        Absolute values: a lost answer is sent again by the client's retries, except
+        for new variants, which are looked up first (a repeated create would be refused
+        as a duplicate SKU, so nothing is created twice either way).
+        """
+        for i, change in enumerate(updates):
+            if not updated[i].ok or not has_options(change.product):
+                continue
+            skus = [variant.sku for variant in change.product.variants]
+            known = {
+                sku: split_id(remote.product_id)[1] or ""
+                for sku, remote in self.lookup_skus(skus).items()
+            }
+            body = variant_changes(change.product, change.fields, known, defaults)
+            if not body or not (body["create"] or body["update"]):
+                continue
+            product_id = split_id(change.product_id)[0]
+            try:
+                self.client.request(
+                    "POST", f"/admin/products/{quote(product_id)}/variants/batch", json=body
+                )
+            except APIError as error:
+                if error.status not in (400, 404):
+                    raise
+                updated[i] = _failed(change.sku, error)
+
     def _set_stock_after_write(
         self,
         creates: Sequence[Product],
@@ -571,18 +606,25 @@ class MedusaPlatform:
     ) -> None:
         """Stock of the products written, for the rows whose file gave it."""
         counts: dict[str, int] = {}
+        # Reconciled creates too: the attempt that applied them may not have reached its
+        # stock step, and setting an absolute count again is harmless.
         for i, product in enumerate(creates):
-            if created[i].ok and not created[i].reconciled and "stock" in product.model_fields_set:
+            if not created[i].ok:
+                continue
+            if has_options(product):  # every variant's stock is in the file
+                counts.update({variant.sku: variant.stock for variant in product.variants})
+            elif "stock" in product.model_fields_set:
                 counts[product.sku] = product.stock
         for i, change in enumerate(updates):
+            if not updated[i].ok:
+                continue
+            if has_options(change.product):
+                if change.fields is None or "variants" in change.fields:
+                    counts.update({v.sku: v.stock for v in change.product.variants})
+                continue
             wanted = change.fields is None or "stock" in change.fields
-            if updated[i].ok and wanted and "stock" in change.product.model_fields_set:
+            if wanted and "stock" in change.product.model_fields_set:
                 counts[change.sku] = change.product.stock
-        # A reconciled create was applied by an earlier attempt, whose stock step may not
-        # have run: set it as well (an absolute count, harmless if it had).
-        for i, product in enumerate(creates):
-            if created[i].reconciled and "stock" in product.model_fields_set:
-                counts[product.sku] = product.stock
         failed = {sku: r for sku, r in self._set_levels(counts).items() if not r.ok}
         if failed:
             log.warning("stock not set for %d SKUs without inventory items", len(failed))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from shopsync.domain.models import Product
+from shopsync.domain.models import Product, Variant
 
 DEFAULT_OPTION = "Default"
 MAX_BODY_BYTES = 2 * 1024 * 1024
@@ -75,22 +75,61 @@ def _currency(product: Product, defaults: StoreDefaults) -> str:
     return defaults.currency
 
 
-def variant_body(product: Product, defaults: StoreDefaults) -> dict[str, Any]:
-    """One variant's create body: SKU, price in the currency, barcode, weight, inventory."""
+def has_options(product: Product) -> bool:
+    """Whether the product has options of its own (else one ``Default`` option)."""
+    return bool(product.options) and bool(product.variants)
+
+
+def _handle(product: Product) -> str:
+    return product.handle if product.handle is not None else handle_for_sku(product.sku)
+
+
+def variant_body(
+    product: Product, defaults: StoreDefaults, variant: Variant | None = None
+) -> dict[str, Any]:
+    """One variant's create body: SKU, options, price, barcode, weight, inventory.
+
+    Without ``variant``: the single-variant product's own fields, under ``Default``.
+    """
+    source: Product | Variant = variant if variant is not None else product
+    if variant is not None and has_options(product):
+        values = variant.option_key(product.options)
+        options = dict(zip(product.options, values, strict=True))
+        title = " / ".join(values)
+    else:
+        options, title = {DEFAULT_OPTION: DEFAULT_OPTION}, DEFAULT_OPTION
     body: dict[str, Any] = {
-        "title": DEFAULT_OPTION,
-        "sku": product.sku,
-        "options": {DEFAULT_OPTION: DEFAULT_OPTION},
+        "title": title,
+        "sku": source.sku,
+        "options": options,
         "prices": [
-            {"currency_code": _currency(product, defaults), "amount": _amount(product.price)}
+            {"currency_code": _currency(product, defaults), "amount": _amount(source.price)}
         ],
         "manage_inventory": True,
     }
-    if product.barcode is not None:
-        body["barcode"] = product.barcode
-    if product.weight_kg is not None:
-        body["weight"] = _amount(product.weight_kg * 1000)  # Medusa's weights are grams
+    if source.barcode is not None:
+        body["barcode"] = source.barcode
+    if source.weight_kg is not None:
+        body["weight"] = _amount(source.weight_kg * 1000)  # Medusa's weights are grams
     return body
+
+
+def _options(product: Product) -> list[dict[str, Any]]:
+    if not has_options(product):
+        return [{"title": DEFAULT_OPTION, "values": [DEFAULT_OPTION]}]
+    return [
+        {
+            "title": name,
+            "values": list(dict.fromkeys(v.option_values[name] for v in product.variants)),
+        }
+        for name in product.options
+    ]
+
+
+def _variant_bodies(product: Product, defaults: StoreDefaults) -> list[dict[str, Any]]:
+    if has_options(product):
+        return [variant_body(product, defaults, variant) for variant in product.variants]
+    return [variant_body(product, defaults)]
 
 
 def _metadata(product: Product) -> dict[str, Any]:
@@ -105,15 +144,15 @@ def _metadata(product: Product) -> dict[str, Any]:
 
 
 def create_body(product: Product, defaults: StoreDefaults) -> dict[str, Any]:
-    """The ``create`` item of ``POST /admin/products/batch`` for a single-variant product."""
+    """The ``create`` item of ``POST /admin/products/batch``: the product and its variants."""
     body: dict[str, Any] = {
         "title": product.title,
-        "handle": handle_for_sku(product.sku),
+        "handle": _handle(product),
         "status": "published" if product.status == "active" else "draft",
         "shipping_profile_id": defaults.shipping_profile,
         "sales_channels": [{"id": defaults.sales_channel}],
-        "options": [{"title": DEFAULT_OPTION, "values": [DEFAULT_OPTION]}],
-        "variants": [variant_body(product, defaults)],
+        "options": _options(product),
+        "variants": _variant_bodies(product, defaults),
     }
     if product.description is not None:
         body["description"] = product.description
@@ -150,7 +189,7 @@ def update_body(
         body["thumbnail"] = full.get("thumbnail")
     if wanted & _METADATA_FIELDS:
         body["metadata"] = _metadata(product)
-    if wanted & _VARIANT_FIELDS and variant_id is not None:
+    if wanted & _VARIANT_FIELDS and variant_id is not None and not has_options(product):
         variant = variant_body(product, defaults)
         changed: dict[str, Any] = {"id": variant_id}
         if wanted & {"price", "currency"}:
@@ -158,10 +197,33 @@ def update_body(
         for name, key in (("barcode", "barcode"), ("weight_kg", "weight")):
             if name in wanted and key in variant:
                 changed[key] = variant[key]
-        # For a single-variant product the list names its one variant; with several,
-        # updates go through the variants' own batch endpoint (issue 13).
+        # A single-variant product's one variant; with options, changed variants go
+        # through the product's variants batch instead (see variant_changes).
         body["variants"] = [changed]
     return body if len(body) > 1 else None
+
+
+def variant_changes(
+    product: Product,
+    fields: frozenset[str] | None,
+    known: Mapping[str, str],
+    defaults: StoreDefaults,
+) -> dict[str, list[dict[str, Any]]]:
+    """``POST /admin/products/{id}/variants/batch`` for a product with options: its sent
+    variants (the engine sends the new and changed ones only), each an ``update`` where
+    ``known`` (SKU → variant id) has it, else a ``create``. Empty if none changed."""
+    if not has_options(product) or (fields is not None and "variants" not in fields):
+        return {}
+    create: list[dict[str, Any]] = []
+    update: list[dict[str, Any]] = []
+    for variant in product.variants:
+        body = variant_body(product, defaults, variant)
+        if variant.sku in known:
+            body.pop("manage_inventory")
+            update.append({"id": known[variant.sku], **body})
+        else:
+            create.append(body)
+    return {"create": create, "update": update}
 
 
 def chunks_by_size(bodies: Sequence[str], budget: int = BODY_BUDGET) -> list[list[int]]:
