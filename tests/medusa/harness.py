@@ -2,6 +2,7 @@
 
     python tests/medusa/harness.py prepare   # install + snapshot; .ci/run calls this
     python tests/medusa/harness.py serve     # a server by hand, until Ctrl-C
+    python tests/medusa/harness.py serve --state FILE --watch-pid PID   # for xdist workers
 
 Three steps, each done once per machine and reused after:
 
@@ -382,10 +383,39 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def write_state(path: Path, server: MedusaServer) -> None:
+    """``server`` as JSON at ``path``, written whole (a temporary file renamed)."""
+    partial = path.with_name(path.name + ".partial")
+    document = {**asdict(server), "log_path": str(server.log_path)}
+    partial.write_text(json.dumps(document, indent=2))
+    partial.rename(path)
+
+
+def read_state(path: Path) -> MedusaServer:
+    """The server :func:`write_state` described."""
+    document = json.loads(path.read_text())
+    return MedusaServer(
+        base_url=document["base_url"],
+        pid=document["pid"],
+        log_path=Path(document["log_path"]),
+        setup=StoreSetup(**document["setup"]),
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """``prepare`` (install + snapshot) or ``serve`` (run until interrupted)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("command", choices=["prepare", "serve"])
+    parser.add_argument("--state", type=Path, help="serve: write the server's address here")
+    parser.add_argument("--watch-pid", type=int, help="serve: stop when this process ends")
     args = parser.parse_args(argv)
     try:
         if args.command == "prepare":
@@ -395,10 +425,21 @@ def main(argv: list[str] | None = None) -> int:
         # must stop Medusa and PostgreSQL, not leave them running without their parent.
         for stop_signal in (signal.SIGINT, signal.SIGTERM):
             signal.signal(stop_signal, _interrupt)
-        with running_medusa() as server:
+        with running_medusa() as server, contextlib.suppress(KeyboardInterrupt):
+            if args.state is not None:
+                write_state(args.state, server)
             log(f"Medusa at {server.base_url}; key in {install_dir()} (Ctrl-C stops it)")
-            with contextlib.suppress(KeyboardInterrupt):
-                signal.pause()
+            try:
+                if args.watch_pid is None:
+                    signal.pause()
+                else:
+                    # The test session that asked for this server: when it ends, so does
+                    # Medusa (polled: a process cannot wait for one that is not its child).
+                    while _alive(args.watch_pid):
+                        time.sleep(0.5)
+            finally:
+                if args.state is not None:
+                    args.state.unlink(missing_ok=True)
     except ServerUnavailable as missing:
         log(f"{missing} is not available on this machine")
         return 3

@@ -10,9 +10,6 @@ import pytest
 
 MEDUSA_TESTS = [
     pytest.mark.medusa,
-    # One server per session: under xdist with --dist loadgroup these tests all go to the
-    # one worker that starts it.
-    pytest.mark.xdist_group("medusa"),
     # The first test pays for the server's start (10-25 s warm; a cold cache installs
     # Medusa first, which .ci/run does before pytest so that this stays rare).
     pytest.mark.timeout(900),
