@@ -22,6 +22,8 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -31,12 +33,15 @@ _STOP_TIMEOUT_S = 15.0
 _POSTGRES_USER = "postgres"
 
 
-def missing_server(what: str) -> None:
-    """Fail under CI, skip elsewhere: ``what`` is needed and cannot be had here."""
+def missing_server(what: str, packages: str = "redis-server postgresql") -> None:
+    """Fail under CI, skip elsewhere: ``what`` is needed and cannot be had here.
+
+    ``packages`` are the Debian packages that bring it, for the skip message.
+    """
     message = f"{what} is not available on this machine"
     if os.environ.get("CI") == "true":
         pytest.fail(f"{message}; .ci/run should have installed it from Debian.", pytrace=False)
-    pytest.skip(f"{message} (apt-get install redis-server postgresql to run these tests)")
+    pytest.skip(f"{message} (apt-get install {packages} to run these tests)")
 
 
 def free_port() -> int:
@@ -126,7 +131,8 @@ def _postgres_bin() -> Path | None:
     """The directory of ``initdb`` and ``pg_ctl``: on PATH, or Debian's versioned one."""
     found = shutil.which("initdb")
     if found:
-        return Path(found).parent
+        # Resolved: a symlink on PATH may stand alone, without psql and pg_dump beside it.
+        return Path(found).resolve().parent
     candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
     return Path(candidates[-1]).parent if candidates else None
 
@@ -151,29 +157,68 @@ def _postgres_answers(port: int) -> bool:
     return True
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """``postgresql://postgres@127.0.0.1:PORT/postgres``: a PostgreSQL cluster of its own."""
+class ServerUnavailable(Exception):
+    """A server program cannot be had here (the message says which); not a failure to start."""
+
+
+@dataclass(frozen=True)
+class PostgresServer:
+    """A running throwaway cluster: its port, its directory and the postmaster's PID."""
+
+    port: int
+    directory: Path
+    pid: int
+    bin_dir: Path
+
+    @property
+    def url(self) -> str:
+        """``postgresql://postgres@127.0.0.1:PORT/postgres``."""
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def run(
+        self, program: str, *args: str, stdin: bytes | None = None, timeout: float = 120
+    ) -> bytes:
+        """Run one of the cluster's client programs (``psql``, ``pg_dump``...) as postgres.
+
+        Files go through ``stdin`` and the answer, not paths: the postgres user may not
+        be allowed to read or write where the caller keeps them.
+        """
+        argv = [str(self.bin_dir / program), "-h", "127.0.0.1", "-p", str(self.port), *args]
+        done = subprocess.run(
+            _as_postgres(argv, _postgres_user()),
+            input=stdin,
+            check=True,
+            capture_output=True,
+            timeout=timeout,
+        )
+        return done.stdout
+
+
+def _postgres_user() -> pwd.struct_passwd | None:
+    if os.geteuid() != 0:
+        return None
+    try:
+        return pwd.getpwnam(_POSTGRES_USER)
+    except KeyError:
+        raise ServerUnavailable("the postgres user (PostgreSQL refuses to run as root)") from None
+
+
+@contextmanager
+def running_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL cluster of its own on a free loopback port, stopped by PID on exit.
+
+    Raises :class:`ServerUnavailable` where PostgreSQL cannot be had, RuntimeError where
+    it does not start. Used by the ``postgres_url`` fixture and by tests/medusa/harness.py.
+    """
     bin_dir = _postgres_bin()
     if bin_dir is None:
-        missing_server("PostgreSQL (initdb)")
-        raise AssertionError  # pragma: no cover
-    try:
-        import psycopg  # noqa: F401, PLC0415
-    except ImportError:
-        missing_server("psycopg (pip install -e '.[test]')")
-    postgres = None
-    if os.geteuid() == 0:
-        try:
-            postgres = pwd.getpwnam(_POSTGRES_USER)
-        except KeyError:
-            missing_server("the postgres user (PostgreSQL refuses to run as root)")
+        raise ServerUnavailable("PostgreSQL (initdb)")
+    postgres = _postgres_user()
     directory = Path(tempfile.mkdtemp(prefix="shopsync-pg-"))
     data = directory / "data"
     if postgres is not None:
         os.chown(directory, postgres.pw_uid, postgres.pw_gid)
     port = free_port()
-    pid: int | None = None
     try:
         subprocess.run(
             _as_postgres(
@@ -221,21 +266,39 @@ def postgres_url() -> Iterator[str]:
             timeout=120,
         )
         pid = int((data / "postmaster.pid").read_text().split()[0])
-        wait_until(
-            lambda: _postgres_answers(port), timeout=_START_TIMEOUT_S, what="PostgreSQL answering"
-        )
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
     except subprocess.CalledProcessError as error:
         log = directory / "postgres.log"
         detail = log.read_text(errors="replace") if log.exists() else ""
-        pytest.fail(
-            f"PostgreSQL did not start: {error.stderr.decode(errors='replace')}\n{detail}",
-            pytrace=False,
-        )
-    finally:
-        if pid is not None:
-            _stop_pid(pid, signal.SIGINT)  # "fast" shutdown: roll back, disconnect, stop
         shutil.rmtree(directory, ignore_errors=True)
+        raise RuntimeError(
+            f"PostgreSQL did not start: {error.stderr.decode(errors='replace')}\n{detail}"
+        ) from error
+    try:
+        yield PostgresServer(port=port, directory=directory, pid=pid, bin_dir=bin_dir)
+    finally:
+        _stop_pid(pid, signal.SIGINT)  # "fast" shutdown: roll back, disconnect, stop
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """``postgresql://postgres@127.0.0.1:PORT/postgres``: a PostgreSQL cluster of its own."""
+    try:
+        import psycopg  # noqa: F401, PLC0415
+    except ImportError:
+        missing_server("psycopg (pip install -e '.[test]')")
+    try:
+        with running_postgres() as server:
+            wait_until(
+                lambda: _postgres_answers(server.port),
+                timeout=_START_TIMEOUT_S,
+                what="PostgreSQL answering",
+            )
+            yield server.url
+    except ServerUnavailable as missing:
+        missing_server(str(missing))
+    except RuntimeError as error:
+        pytest.fail(str(error), pytrace=False)
 
 
 @pytest.fixture

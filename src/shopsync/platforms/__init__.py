@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 REGISTRY: dict[str, tuple[str, str]] = {
     "generic": ("shopsync.platforms.generic", "GenericPlatform"),
+    "medusa": ("shopsync.platforms.medusa", "MedusaPlatform"),
     "shopee": ("shopsync.platforms.shopee", "ShopeePlatform"),
     "woocommerce": ("shopsync.platforms.woocommerce", "WooCommercePlatform"),
 }
