@@ -51,6 +51,10 @@ if TYPE_CHECKING:
     from shopsync.catalog.parallel import CheckPool, FileSpec
     from shopsync.io.writers import CsvFormat
 
+Constraints = Callable[[Any], Sequence[tuple[str, str, str]]]
+"""A platform's own rules for a valid record: ``(field, value, message)`` for each broken one
+(``field`` a model field, or ``attr:KEY``). Adapters declare theirs as ``product_constraints``."""
+
 
 @dataclass(slots=True)
 class CatalogStats:
@@ -109,9 +113,16 @@ class RecordReader(Generic[RecordT]):
         paths: Sequence[Path],
         options: ReadOptions | None = None,
         mapping: Mapping[str, str] | None = None,
+        *,
+        constraints: Constraints | None = None,
     ) -> None:
-        """Open every file now, so a file that cannot be read stops the run before it starts."""
+        """Open every file now, so a file that cannot be read stops the run before it starts.
+
+        ``constraints`` are the target platform's own rules for a valid record (Taobao's
+        title length...): what they find is a row error, by file, line and column.
+        """
         self.options = options or ReadOptions()
+        self.constraints = constraints
         self.header_map = HeaderMap(self.schema, mapping or {})
         self.stats = CatalogStats()
         self.warnings: list[Warning_] = []
@@ -525,6 +536,16 @@ class RecordReader(Generic[RecordT]):
             record = self.model.model_validate(data)
         except ValidationError as error:
             return RowError(row, row_errors(error, sources, data, row))
+        if self.constraints is not None:
+            problems = self.constraints(record)
+            if problems:
+                return RowError(
+                    row,
+                    tuple(
+                        FieldError(sources.get(name, name), value, message)
+                        for name, value, message in problems
+                    ),
+                )
         return ValidRow(row, cast(RecordT, record))
 
     def _from_cells(

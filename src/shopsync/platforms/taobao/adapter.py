@@ -1,0 +1,567 @@
+"""The adapter for Taobao and Tmall, through the Taobao Open Platform's REST gateway (TOP).
+
+Every call is a signed form post to ``{base_url}/router/rest`` (see ``auth.py``). TOP has
+no batch writes and no idempotency keys: one item per ``taobao.item.add`` /
+``taobao.item.update``, and after an answer lost on the way back the engine finds the
+item by its ``outer_id`` (the product's SKU) with ``taobao.items.custom.get`` before
+sending anything again. Taobao does not keep ``outer_id`` unique, so nothing but that
+lookup stands between a lost answer and a second item: the capabilities say so.
+
+Stock goes through ``taobao.item.quantity.update`` (type 1 sets, type 2 adds); orders
+through ``taobao.trades.sold.increment.get``, in windows of at most a day over the last
+three months, each window read from its last page back to its first, because TOP lists
+the newest first and an order that changes while it is being read moves to the front:
+read backwards, it can be seen twice (and is reported once), never missed.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from shopsync.config import Setting, Settings, check_url, parse_text
+from shopsync.domain.models import Product
+from shopsync.domain.timefmt import format_timestamp
+from shopsync.errors import AmbiguousWriteError, APIError, AuthError
+from shopsync.http.client import HttpClient
+from shopsync.http.ratelimit import RateLimiter
+from shopsync.http.redact import redacting_logger
+from shopsync.http.retry import RetryBudget, RetryPolicy, full_jitter
+from shopsync.http.stats import ClientStats
+from shopsync.http.transport import Transport
+from shopsync.platforms.base import (
+    AuthStatus,
+    BatchResult,
+    Capabilities,
+    ErrorScope,
+    ItemCode,
+    ItemResult,
+    OrderLine,
+    ProductUpdate,
+    RemoteOrder,
+    RemoteProduct,
+    StockChange,
+    default_error_scope,
+)
+from shopsync.platforms.taobao.auth import TopSigning
+from shopsync.platforms.taobao.mapping import (
+    add_params,
+    product_constraints,
+    product_fields,
+    update_params,
+)
+from shopsync.platforms.taobao.signing import SIGN_METHODS, parse_top_time, top_time
+from shopsync.platforms.taobao.wire import TopWire
+
+log = redacting_logger(__name__)
+
+GATEWAY = "/router/rest"
+MAX_OUTER_IDS = 50
+"""``taobao.items.custom.get`` takes at most this many ``outer_id`` values."""
+ITEM_PAGE = 200
+TRADE_PAGE = 100
+WINDOW = timedelta(days=1)
+"""``taobao.trades.sold.increment.get``: a window spans at most one day."""
+HISTORY = timedelta(days=90) - timedelta(minutes=10)
+"""Only the last three months can be read (less a margin for the clocks)."""
+ITEM_FIELDS = "num_iid,outer_id,title,price,num,desc,barcode,approve_status,cid,props,modified"
+TRADE_FIELDS = "tid,status,created,modified,payment,buyer_nick,receiver_country,orders"
+
+# Neutral order statuses and Taobao's names for a trade's (TRADE_CLOSED after payment is
+# a refund; TRADE_CLOSED_BY_TAOBAO, before it, a cancellation).
+_TRADE_STATUS = {
+    "WAIT_BUYER_PAY": "pending",
+    "TRADE_NO_CREATE_PAY": "pending",
+    "PAY_PENDING": "pending",
+    "WAIT_SELLER_SEND_GOODS": "paid",
+    "SELLER_CONSIGNED_PART": "paid",
+    "WAIT_BUYER_CONFIRM_GOODS": "shipped",
+    "TRADE_BUYER_SIGNED": "delivered",
+    "TRADE_FINISHED": "delivered",
+    "TRADE_CLOSED_BY_TAOBAO": "cancelled",
+    "TRADE_CLOSED": "refunded",
+}
+_STATUS_QUERY = {
+    "pending": "WAIT_BUYER_PAY",
+    "paid": "WAIT_SELLER_SEND_GOODS",
+    "shipped": "WAIT_BUYER_CONFIRM_GOODS",
+    "delivered": "TRADE_FINISHED",
+    "cancelled": "TRADE_CLOSED_BY_TAOBAO",
+    "refunded": "TRADE_CLOSED",
+}
+
+# Sub-codes of the seller's mistakes, as the core knows them.
+_NOT_FOUND_CODES = ("isv.item-not-exist", "isv.sku-not-exist", "isv.item-is-delete")
+
+
+def parse_sign_method(value: Any) -> str:
+    """``md5`` or ``hmac``, TOP's two signature methods."""
+    method = parse_text(value).lower()
+    if method not in SIGN_METHODS:
+        raise ValueError(f"must be one of {', '.join(SIGN_METHODS)}")
+    return method
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("app_key", parse_text, help="the TOP app's App Key", required=True),
+    Setting("app_secret", parse_text, secret=True, help="the TOP app's App Secret", required=True),
+    Setting(
+        "session",
+        parse_text,
+        secret=True,
+        help="the seller's session key (授权 SessionKey), from authorising the app",
+        required=True,
+    ),
+    Setting("sign_method", parse_sign_method, "md5", help="TOP signature method: md5 or hmac"),
+)
+
+
+def item_code_of(error: APIError) -> ItemCode:
+    """The normalised outcome of an item TOP refused."""
+    code = error.code or ""
+    if code.startswith(_NOT_FOUND_CODES):
+        return ItemCode.NOT_FOUND
+    if code.startswith(("isv.invalid-parameter", "isv.missing-parameter")) or code in (
+        "top-40",
+        "top-41",
+    ):
+        return ItemCode.INVALID
+    return ItemCode.REFUSED
+
+
+def _field_of(error: APIError) -> str | None:
+    # isv.invalid-parameter:title names the parameter after the colon.
+    code = error.code or ""
+    return code.split(":", 1)[1] if ":" in code else None
+
+
+def _utc(text: Any) -> str:
+    moment = parse_top_time(str(text or ""))
+    return format_timestamp(moment, digits=0) if moment is not None else ""
+
+
+def _decimal(value: Any) -> Decimal:
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return Decimal(0)
+
+
+def _listed(answer: Mapping[str, Any], outer: str, inner: str) -> list[dict[str, Any]]:
+    """TOP's nested lists (``{"items": {"item": [...]}}``), absent when empty."""
+    container = answer.get(outer)
+    values = container.get(inner) if isinstance(container, dict) else None
+    return [value for value in values or [] if isinstance(value, dict)]
+
+
+class TaobaoPlatform:
+    """:class:`~shopsync.platforms.base.Platform` for Taobao and Tmall (TOP)."""
+
+    name = "taobao"
+    max_batch_size = 1
+    settings: tuple[Setting, ...] = SETTINGS
+    product_constraints = staticmethod(product_constraints)
+    """What Taobao refuses, checked at plan time (title length as Taobao counts it...)."""
+
+    def __init__(
+        self,
+        client: HttpClient,
+        *,
+        app_key: str,
+        session: str,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.client = client
+        self.app_key = app_key
+        self._session = session
+        self._wall_clock = wall_clock
+        self._num_iids: dict[str, str] = {}
+        """num_iid by outer_id, as learned from writes and lookups (stock needs num_iid)."""
+        self.capabilities = Capabilities(
+            max_batch_size=1,
+            idempotency_keys="ignored",
+            lookup_by_sku=True,
+            unique_skus=False,
+            stock_set=True,
+            stock_cas=False,
+            stock_delta=True,
+            variants=False,
+        )
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[float], float] = full_jitter,
+        **_options: Any,
+    ) -> TaobaoPlatform:
+        """The adapter for ``settings`` (complete credentials); the keywords are for tests."""
+        settings.require_credentials()
+        assert settings.base_url
+        base_url = check_url(settings.base_url, what="base_url").removesuffix(GATEWAY)
+        stats = ClientStats()
+        verify: bool | str = str(settings.ca_bundle) if settings.ca_bundle else True
+        client = HttpClient(
+            base_url=base_url,
+            wire=TopWire(),
+            credentials=TopSigning(
+                str(settings.get("app_secret")),
+                sign_method=str(settings.get("sign_method") or "md5"),
+                clock=wall_clock,
+            ),
+            limiter=RateLimiter(settings.rate, settings.burst, clock=clock, sleep=sleep),
+            retry=RetryPolicy(
+                max_attempts=settings.max_attempts,
+                deadline=settings.deadline,
+                budget=RetryBudget(),
+                clock=clock,
+                sleep=sleep,
+                jitter=jitter,
+                stats=stats,
+            ),
+            transport=Transport(verify=verify),
+            timeout=settings.timeout,
+            stats=stats,
+            wall_clock=wall_clock,
+        )
+        return cls(
+            client,
+            app_key=str(settings.get("app_key")),
+            session=str(settings.get("session")),
+            wall_clock=wall_clock,
+        )
+
+    def error_scope(self, error: Exception) -> ErrorScope:
+        """TOP answers refusals with HTTP 200: an ``isv.*`` one is about the batch (its one
+        item), anything else (auth, ``isp.*``, transport) about the platform."""
+        if isinstance(error, AuthError):
+            return ErrorScope.PLATFORM
+        if isinstance(error, APIError) and (error.code or "").startswith("isv."):
+            return ErrorScope.BATCH
+        return default_error_scope(error)
+
+    def raw_code(self, code: ItemCode, operation: str) -> str | None:
+        """TOP's sub-code for ``code`` (for outcomes the core settles without asking)."""
+        if code is ItemCode.NOT_FOUND:
+            return "isv.item-not-exist"
+        return None
+
+    # -- calls -----------------------------------------------------------------------------
+
+    def call(
+        self, method: str, business: Mapping[str, str], *, retry_ambiguous: bool = True
+    ) -> dict[str, Any]:
+        """One TOP call: the ``<method>_response`` object of its answer.
+
+        A refusal raises the wire's error, named by the API method rather than the
+        gateway's path (every call goes to the same one).
+        """
+        system = {
+            "method": method,
+            "app_key": self.app_key,
+            "session": self._session,
+            "format": "json",
+            "v": "2.0",
+        }
+        try:
+            response = self.client.request(
+                "POST", GATEWAY, params=system, form=dict(business), retry_ambiguous=retry_ambiguous
+            )
+        except APIError as error:
+            error.args = (error.message.replace(f"POST {GATEWAY}", method),)
+            error.message = error.message.replace(f"POST {GATEWAY}", method)
+            raise
+        except AmbiguousWriteError as error:
+            error.message = error.message.replace(f"POST {GATEWAY}", method)
+            raise
+        body = response.body if isinstance(response.body, dict) else {}
+        answer = body.get(method.removeprefix("taobao.").replace(".", "_") + "_response")
+        if not isinstance(answer, dict):
+            raise APIError(
+                f"{method}: TOP answered without a {method} response.", status=response.status
+            )
+        return answer
+
+    # -- products ----------------------------------------------------------------------------
+
+    def write_products(
+        self,
+        creates: Sequence[Product],
+        updates: Sequence[ProductUpdate] = (),
+        *,
+        idempotency_key: str | None = None,
+    ) -> BatchResult:
+        """One ``taobao.item.add`` per create, one ``taobao.item.update`` per update.
+
+        An ambiguous failure is raised (:class:`AmbiguousWriteError`), never resent: the
+        engine looks the items up by ``outer_id`` first.
+        """
+        created = [self._add(product) for product in creates]
+        updated = [self._update(update) for update in updates]
+        return BatchResult(created=created, updated=updated)
+
+    def _add(self, product: Product) -> ItemResult:
+        try:
+            answer = self.call("taobao.item.add", add_params(product), retry_ambiguous=False)
+        except APIError as error:
+            if self.error_scope(error) is not ErrorScope.BATCH:
+                raise
+            return self._refused(product.sku, error)
+        num_iid = str(_dict(answer.get("item")).get("num_iid", ""))
+        self._num_iids[product.sku] = num_iid
+        return ItemResult(sku=product.sku, ok=True, product_id=num_iid, item_code=ItemCode.OK)
+
+    def _update(self, update: ProductUpdate) -> ItemResult:
+        params = update_params(update.product, update.fields)
+        if not params:
+            # Only fields no item parameter takes changed: nothing to send.
+            return ItemResult(
+                sku=update.sku, ok=True, product_id=update.product_id, item_code=ItemCode.OK
+            )
+        params["num_iid"] = update.product_id
+        try:
+            # An update sets values: sending it again after a lost answer changes nothing.
+            self.call("taobao.item.update", params)
+        except APIError as error:
+            if self.error_scope(error) is not ErrorScope.BATCH:
+                raise
+            return self._refused(update.sku, error)
+        self._num_iids[update.sku] = update.product_id
+        return ItemResult(
+            sku=update.sku, ok=True, product_id=update.product_id, item_code=ItemCode.OK
+        )
+
+    @staticmethod
+    def _refused(sku: str, error: APIError) -> ItemResult:
+        return ItemResult(
+            sku=sku,
+            ok=False,
+            code=error.code,
+            message=error.message,
+            field=_field_of(error),
+            request_id=error.request_id,
+            item_code=item_code_of(error),
+        )
+
+    def lookup_skus(self, skus: Sequence[str]) -> dict[str, RemoteProduct]:
+        """``taobao.items.custom.get`` by ``outer_id``, 50 at a time; the oldest item of an
+        ``outer_id`` that several share."""
+        found: dict[str, RemoteProduct] = {}
+        unique = list(dict.fromkeys(skus))
+        for start in range(0, len(unique), MAX_OUTER_IDS):
+            chunk = unique[start : start + MAX_OUTER_IDS]
+            answer = self.call(
+                "taobao.items.custom.get", {"outer_id": ",".join(chunk), "fields": ITEM_FIELDS}
+            )
+            for item in _listed(answer, "items", "item"):
+                product = _remote_product(item)
+                if product is not None and product.sku not in found:
+                    found[product.sku] = product
+                    self._num_iids[product.sku] = product.product_id
+        return found
+
+    def iter_products(self, *, page_size: int = 100) -> Iterator[RemoteProduct]:
+        """Items on sale (``taobao.items.onsale.get``), then in the warehouse
+        (``taobao.items.inventory.get``), page by page."""
+        size = max(1, min(page_size, ITEM_PAGE))
+        for method in ("taobao.items.onsale.get", "taobao.items.inventory.get"):
+            page_no = 1
+            while True:
+                answer = self.call(
+                    method, {"fields": ITEM_FIELDS, "page_no": str(page_no), "page_size": str(size)}
+                )
+                items = _listed(answer, "items", "item")
+                for item in items:
+                    product = _remote_product(item)
+                    if product is not None:
+                        yield product
+                if len(items) < size:
+                    break
+                page_no += 1
+
+    # -- stock -------------------------------------------------------------------------------
+
+    def update_inventory(
+        self, changes: Sequence[StockChange], *, idempotency_key: str | None = None
+    ) -> list[ItemResult]:
+        """``taobao.item.quantity.update`` per change: type 1 sets, type 2 adds.
+
+        A set lost on the way back is sent again (it sets the same count); a delta is not
+        (:class:`AmbiguousWriteError`): the stock sync decides.
+        """
+        unknown = [c.sku for c in changes if c.sku not in self._num_iids]
+        if unknown:
+            self.lookup_skus(unknown)
+        return [self._quantity(change) for change in changes]
+
+    def _quantity(self, change: StockChange) -> ItemResult:
+        num_iid = self._num_iids.get(change.sku)
+        if num_iid is None:
+            return ItemResult(
+                sku=change.sku,
+                ok=False,
+                code="isv.item-not-exist",
+                message=f"No Taobao item has the outer_id {change.sku!r}.",
+                item_code=ItemCode.NOT_FOUND,
+            )
+        is_set = change.stock is not None
+        params = {
+            "num_iid": num_iid,
+            "quantity": str(change.stock if is_set else change.delta),
+            "type": "1" if is_set else "2",
+        }
+        try:
+            answer = self.call("taobao.item.quantity.update", params, retry_ambiguous=is_set)
+        except APIError as error:
+            if self.error_scope(error) is not ErrorScope.BATCH:
+                raise
+            return self._refused(change.sku, error)
+        num = _dict(answer.get("item")).get("num")
+        return ItemResult(
+            sku=change.sku,
+            ok=True,
+            product_id=num_iid,
+            stock=num if isinstance(num, int) else None,
+            item_code=ItemCode.OK,
+        )
+
+    # -- orders ------------------------------------------------------------------------------
+
+    def iter_orders(
+        self,
+        *,
+        updated_since: datetime | None = None,
+        status: str | None = None,
+        page_size: int = 100,
+    ) -> Iterator[RemoteOrder]:
+        """Trades modified since ``updated_since`` (at most three months back), oldest first."""
+        now = datetime.fromtimestamp(self._wall_clock(), tz=timezone.utc)
+        earliest = now - HISTORY
+        start = updated_since or earliest
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=timezone.utc)
+        if start < earliest:
+            log.info("Taobao keeps three months of orders: reading from %s", top_time(earliest))
+            start = earliest
+        size = max(1, min(page_size, TRADE_PAGE))
+        query = {"fields": TRADE_FIELDS}
+        if status:
+            query["status"] = _STATUS_QUERY.get(status, status)
+        while start <= now:
+            end = min(start + WINDOW, now)
+            yield from self._window(query, start, end, size)
+            # TOP's times are whole seconds and both ends count: the next window starts
+            # one second on, so no trade is read in two windows for being on the edge.
+            start = end + timedelta(seconds=1)
+
+    def _window(
+        self, query: Mapping[str, str], start: datetime, end: datetime, size: int
+    ) -> Iterator[RemoteOrder]:
+        window = {**query, "start_modified": top_time(start), "end_modified": top_time(end)}
+        method = "taobao.trades.sold.increment.get"
+        probe = self.call(method, {**window, "page_no": "1", "page_size": "1"})
+        total = int(probe.get("total_results") or 0)
+        seen: set[tuple[str, str]] = set()
+        for page_no in range(math.ceil(total / size), 0, -1):
+            answer = self.call(method, {**window, "page_no": str(page_no), "page_size": str(size)})
+            for trade in reversed(_listed(answer, "trades", "trade")):
+                order = _order(trade)
+                if (order.order_id, order.updated_at) not in seen:
+                    seen.add((order.order_id, order.updated_at))
+                    yield order
+
+    def get_order(self, order_id: str) -> RemoteOrder | None:
+        """``taobao.trade.fullinfo.get``, or None if TOP has no such trade."""
+        try:
+            answer = self.call(
+                "taobao.trade.fullinfo.get", {"tid": order_id, "fields": TRADE_FIELDS}
+            )
+        except APIError as error:
+            if (error.code or "").startswith("isv.trade-not-exist"):
+                return None
+            raise
+        trade = answer.get("trade")
+        return _order(trade) if isinstance(trade, dict) else None
+
+    # -- the rest ----------------------------------------------------------------------------
+
+    def check_auth(self) -> AuthStatus:
+        """A signed call that needs the session (``taobao.user.seller.get``).
+
+        TOP issues no tokens here: the session key was given at authorisation, and the
+        gateway does not say how long it lasts (``expires_in`` is infinite).
+        """
+        self.call("taobao.user.seller.get", {"fields": "nick,user_id"})
+        return AuthStatus(
+            token_url=self.client.base_url + GATEWAY,
+            client_id=self.app_key,
+            granted_scopes=None,
+            expires_in=math.inf,
+        )
+
+    def throttle_wait(self) -> float:
+        """Seconds left of the pause a code-7 answer imposed on every worker."""
+        return self.client.limiter.pause_remaining()
+
+    def stats(self) -> dict[str, int]:
+        """The client's traffic counters."""
+        return self.client.stats.snapshot()
+
+    def close(self) -> None:
+        """Close the client."""
+        self.client.close()
+
+    def __enter__(self) -> TaobaoPlatform:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _remote_product(item: Mapping[str, Any]) -> RemoteProduct | None:
+    if "num_iid" not in item:
+        return None
+    return RemoteProduct(
+        product_id=str(item["num_iid"]),
+        sku=str(item.get("outer_id") or ""),
+        fields=product_fields(item),
+        updated_at=_utc(item.get("modified")) or None,
+    )
+
+
+def _order(trade: Mapping[str, Any]) -> RemoteOrder:
+    lines = tuple(
+        OrderLine(
+            sku=str(line.get("outer_sku_id") or line.get("outer_iid") or ""),
+            quantity=int(line.get("num") or 0),
+            unit_price=_decimal(line.get("price", "0")),
+        )
+        for line in _listed(trade, "orders", "order")
+    )
+    status = str(trade.get("status", ""))
+    return RemoteOrder(
+        order_id=str(trade.get("tid", "")),
+        status=_TRADE_STATUS.get(status, status),
+        created_at=_utc(trade.get("created")),
+        updated_at=_utc(trade.get("modified")),
+        currency="CNY",
+        total=_decimal(trade.get("payment", "0")),
+        lines=lines,
+        buyer_name=str(trade["buyer_nick"]) if trade.get("buyer_nick") else None,
+        buyer_country=str(trade["receiver_country"]) if trade.get("receiver_country") else None,
+    )
+
+
+__all__ = ["SETTINGS", "TaobaoPlatform", "parse_sign_method"]
