@@ -442,40 +442,54 @@ class TaobaoPlatform:
         status: str | None = None,
         page_size: int = 100,
     ) -> Iterator[RemoteOrder]:
-        """Trades modified since ``updated_since`` (at most three months back), oldest first."""
-        now = datetime.fromtimestamp(self._wall_clock(), tz=timezone.utc)
-        earliest = now - HISTORY
-        start = updated_since or earliest
+        """Trades modified since ``updated_since`` (at most three months back), oldest first.
+
+        The windows end a second before the scan began: TOP's times are whole seconds, and
+        a window that reached into the present would take in trades at its front while it
+        is read from the back, pushing one past the pages already read. In the past,
+        trades only leave a window (their new time is now), which reading backwards
+        survives. What changes during the scan is read by the next one, which starts
+        where this one ended (the order watcher polls from the last time it saw).
+        """
+        scan_end = self._now().replace(microsecond=0) - timedelta(seconds=1)
+        start = updated_since or (scan_end - HISTORY)
         if start.tzinfo is None:
             start = start.replace(tzinfo=timezone.utc)
-        if start < earliest:
-            log.info("Taobao keeps three months of orders: reading from %s", top_time(earliest))
-            start = earliest
+        if start < scan_end - HISTORY:
+            start = scan_end - HISTORY
+            log.info("Taobao keeps three months of orders: reading from %s", top_time(start))
         size = max(1, min(page_size, TRADE_PAGE))
         query = {"fields": TRADE_FIELDS}
         if status:
             query["status"] = _STATUS_QUERY.get(status, status)
-        while start <= now:
-            end = min(start + WINDOW, now)
-            yield from self._window(query, start, end, size)
-            # TOP's times are whole seconds and both ends count: the next window starts
-            # one second on, so no trade is read in two windows for being on the edge.
+        seen: set[tuple[str, str, str]] = set()
+        while start <= scan_end:
+            end = min(start + WINDOW, scan_end)
+            yield from self._window(query, start, end, size, seen)
             start = end + timedelta(seconds=1)
 
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self._wall_clock(), tz=timezone.utc)
+
     def _window(
-        self, query: Mapping[str, str], start: datetime, end: datetime, size: int
+        self,
+        query: Mapping[str, str],
+        start: datetime,
+        end: datetime,
+        size: int,
+        seen: set[tuple[str, str, str]],
     ) -> Iterator[RemoteOrder]:
         window = {**query, "start_modified": top_time(start), "end_modified": top_time(end)}
         method = "taobao.trades.sold.increment.get"
         probe = self.call(method, {**window, "page_no": "1", "page_size": "1"})
         total = int(probe.get("total_results") or 0)
-        seen: set[tuple[str, str]] = set()
         for page_no in range(math.ceil(total / size), 0, -1):
             answer = self.call(method, {**window, "page_no": str(page_no), "page_size": str(size)})
             for trade in reversed(_listed(answer, "trades", "trade")):
                 order = _order(trade)
-                if (order.order_id, order.updated_at) not in seen:
-                    seen.add((order.order_id, order.updated_at))
+                state = (order.order_id, order.updated_at, order.status)
+                if state not in seen:
+                    seen.add(state)
                     yield order
 
     def get_order(self, order_id: str) -> RemoteOrder | None:

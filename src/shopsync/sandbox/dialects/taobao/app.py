@@ -25,6 +25,8 @@ import logging
 import uuid
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
+from email import policy
+from email.parser import BytesParser
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -743,11 +745,37 @@ def _item_json(row: ProductRow, fields: str | None) -> dict[str, Any]:
 
 
 def _form(scope: Scope, body: bytes) -> dict[str, str]:
+    """The business parameters of a call: an urlencoded form, or a multipart one (Taobao's
+    SDK sends every call whose API takes a file as multipart, file or not)."""
     headers = dict(scope.get("headers") or [])
-    content_type = headers.get(b"content-type", b"").decode("latin-1").lower()
-    if not body or "multipart/form-data" in content_type:
+    content_type = headers.get(b"content-type", b"").decode("latin-1")
+    if not body:
         return {}
+    if "multipart/form-data" in content_type.lower():
+        return _multipart(content_type, body)[0]
     return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+
+
+def _multipart(content_type: str, body: bytes) -> tuple[dict[str, str], dict[str, bytes]]:
+    """``(fields, files)`` of a multipart/form-data body (files are not signed)."""
+    message = BytesParser(policy=policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
+    )
+    fields: dict[str, str] = {}
+    files: dict[str, bytes] = {}
+    if not message.is_multipart():
+        return fields, files
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str):
+            continue
+        payload = part.get_payload(decode=True)
+        data = payload if isinstance(payload, bytes) else b""
+        if part.get_filename() is not None:
+            files[name] = data
+        else:
+            fields[name] = data.decode(part.get_content_charset() or "utf-8", "replace")
+    return fields, files
 
 
 async def _send(
