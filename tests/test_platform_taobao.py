@@ -397,3 +397,23 @@ def test_orders_are_read_in_day_windows_backwards_and_none_is_missed_while_they_
     again = platform.get_order(order.order_id)
     assert again is not None and again.order_id == order.order_id
     assert platform.get_order("99999999") is None
+
+
+EXAMPLE = Path(__file__).parent.parent / "examples" / "taobao-products.csv"
+
+
+def test_the_readme_example_uploads_to_the_embedded_taobao_sandbox_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in list(os.environ):
+        if name.startswith(("SHOPSYNC_", "XDG_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SHOPSYNC_PLATFORM", "taobao")
+    first = CliRunner().invoke(cli, ["upload", str(EXAMPLE), "--sandbox"])
+    assert first.exit_code == 0, first.output
+    assert "3 created, 0 updated, 0 unchanged, 0 failed, 0 rejected; 3 requests" in first.output
+    again = CliRunner().invoke(cli, ["upload", str(EXAMPLE), "--sandbox"])
+    assert again.exit_code == 0, again.output
+    assert "0 created, 0 updated, 3 unchanged, 0 failed, 0 rejected; 0 requests" in again.output
