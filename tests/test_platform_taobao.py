@@ -417,3 +417,34 @@ def test_the_readme_example_uploads_to_the_embedded_taobao_sandbox_once(
     again = CliRunner().invoke(cli, ["upload", str(EXAMPLE), "--sandbox"])
     assert again.exit_code == 0, again.output
     assert "0 created, 0 updated, 3 unchanged, 0 failed, 0 rejected; 0 requests" in again.output
+
+
+def test_a_lost_delta_is_never_applied_twice(
+    taobao_target: Callable[..., tuple[SandboxHandle, TaobaoPlatform, Target]], tmp_path: Path
+) -> None:
+    handle, _platform, target = taobao_target()
+    skus = write_catalog(tmp_path / "catalog.csv", 30, stock=100)
+    upload(target, tmp_path / "catalog.csv", tmp_path)
+    deltas = tmp_path / "deltas.csv"
+    deltas.write_text("sku,delta\n" + "".join(f"{sku},-1\n" for sku in skus), encoding="utf-8")
+    handle.app.faults = FaultInjector(replace(handle.config, drop_after_commit_rate=0.3, seed=2))
+    report = stock_run(target, deltas, tmp_path)
+    assert handle.stats()["faults"]["drop_after_commit"] >= 3
+    stocks = {sku: stock for sku, (_, stock, _) in handle.store.stocks_by_skus(skus).items()}
+    assert all(stocks[sku] in (99, 100) for sku in skus)  # once or not at all, never twice
+    with (tmp_path / "failed.csv").open(encoding="utf-8", newline="") as handle_:
+        unknown = {row["sku"]: row["error_code"] for row in csv.DictReader(handle_)}
+    assert set(unknown.values()) == {"UNKNOWN_OUTCOME"}  # left for a person, not guessed
+    assert all(stocks[sku] == 99 for sku in skus if sku not in unknown)
+    assert report.counts["updated"] + report.counts["failed"] == 30
+
+
+def test_transport_failures_never_show_the_session_key(
+    taobao_target: Callable[..., tuple[SandboxHandle, TaobaoPlatform, Target]],
+) -> None:
+    handle, platform, _target = taobao_target(client={"max_attempts": 1})
+    handle.app.faults = FaultInjector(replace(handle.config, reset_rate=1.0, seed=1))
+    with pytest.raises(PlatformError) as failed:
+        platform.lookup_skus(["TB-0000"])
+    text = f"{failed.value} {failed.value.hint} {failed.value!r}"
+    assert "demo-session" not in text and "demo-secret" not in text
