@@ -448,3 +448,21 @@ def test_transport_failures_never_show_the_session_key(
         platform.lookup_skus(["TB-0000"])
     text = f"{failed.value} {failed.value.hint} {failed.value!r}"
     assert "demo-session" not in text and "demo-secret" not in text
+
+
+def test_stock_cas_is_a_usage_error_naming_taobao(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in list(os.environ):
+        if name.startswith(("SHOPSYNC_", "XDG_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SHOPSYNC_PLATFORM", "taobao")
+    counts = tmp_path / "counts.csv"
+    counts.write_text("sku,stock\nTB-TEE-001,5\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["stock", str(counts), "--cas", "--sandbox"])
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert "The taobao platform has no compare-and-set for stock, so --cas cannot" in (
+        result.output
+    )
