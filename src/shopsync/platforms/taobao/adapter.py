@@ -275,12 +275,10 @@ class TaobaoPlatform:
             response = self.client.request(
                 "POST", GATEWAY, params=system, form=dict(business), retry_ambiguous=retry_ambiguous
             )
-        except APIError as error:
-            error.args = (error.message.replace(f"POST {GATEWAY}", method),)
+        except (APIError, AmbiguousWriteError) as error:
+            # Every call goes to the one gateway: "POST /router/rest failed" names nothing.
             error.message = error.message.replace(f"POST {GATEWAY}", method)
-            raise
-        except AmbiguousWriteError as error:
-            error.message = error.message.replace(f"POST {GATEWAY}", method)
+            error.args = (error.message,)
             raise
         body = response.body if isinstance(response.body, dict) else {}
         answer = body.get(method.removeprefix("taobao.").replace(".", "_") + "_response")
