@@ -56,13 +56,15 @@ def taobao_target(
     platforms: list[TaobaoPlatform] = []
 
     def make(
-        client: dict[str, Any] | None = None, **sandbox: Any
+        client: dict[str, Any] | None = None,
+        options: dict[str, Any] | None = None,
+        **sandbox: Any,
     ) -> tuple[SandboxHandle, TaobaoPlatform, Target]:
         handle = make_sandbox(dialect="taobao", **sandbox)
         settings = taobao_settings(
             handle, tmp_path / "data", **{"rate": 2000, "burst": 200, **(client or {})}
         )
-        platform = connect(settings)
+        platform = connect(settings, **(options or {}))
         assert isinstance(platform, TaobaoPlatform)
         platforms.append(platform)
         target = Target(
@@ -466,3 +468,89 @@ def test_stock_cas_is_a_usage_error_naming_taobao(
     assert "The taobao platform has no compare-and-set for stock, so --cas cannot" in (
         result.output
     )
+
+
+JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x01" * 64
+PICTURES = {
+    "https://cdn.example/tee.jpg": JPEG,
+    "https://cdn.example/mug.png": PNG,
+    "https://cdn.example/not-an-image.jpg": b"<html>moved</html>",
+}
+
+
+def test_images_go_through_the_picture_space_once_per_content(
+    taobao_target: Callable[..., tuple[SandboxHandle, TaobaoPlatform, Target]], tmp_path: Path
+) -> None:
+    fetched: list[str] = []
+
+    def source(url: str) -> bytes:
+        fetched.append(url)
+        return PICTURES[url]
+
+    handle, platform, target = taobao_target(options={"picture_source": source})
+    catalog = tmp_path / "catalog.csv"
+    rows = [
+        ("TB-1", "https://cdn.example/tee.jpg"),
+        ("TB-2", "https://cdn.example/tee.jpg"),
+        ("TB-3", "https://cdn.example/tee.jpg"),
+        ("TB-4", "https://cdn.example/mug.png"),
+        ("TB-5", "https://cdn.example/not-an-image.jpg"),
+    ]
+    catalog.write_text(
+        "sku,title,price,stock,images,attr:taobao:cid\n"
+        + "".join(f"{sku},纯棉T恤,59.00,1,{url},50000436\n" for sku, url in rows),
+        encoding="utf-8",
+    )
+    report = upload(target, catalog, tmp_path, workers=1)
+    assert (report.counts["created"], report.counts["failed"]) == (4, 1)
+    assert calls(handle, "taobao.picture.upload") == 2  # the tee once, the mug once
+    stored = handle.store.products_with_skus([sku for sku, _ in rows])
+    paths = {sku: found[0].values.get("pic_path") for sku, found in stored.items()}
+    assert paths["TB-1"] == paths["TB-2"] == paths["TB-3"] != paths["TB-4"]
+    assert "TB-5" not in stored
+    assert str(paths["TB-1"]).endswith(".jpg") and str(paths["TB-4"]).endswith(".png")
+
+    # The next run (another process: a new adapter, the same data directory) uploads
+    # nothing for an image the shop has, even for a new item.
+    platform.close()
+    later = connect(taobao_settings(handle, tmp_path / "data"), picture_source=source)
+    assert isinstance(later, TaobaoPlatform)
+    assert later.upload_picture("https://cdn.example/tee.jpg") == paths["TB-1"]
+    later.close()
+    assert calls(handle, "taobao.picture.upload") == 2
+
+
+def test_the_dialect_refuses_a_picture_that_is_not_an_image(
+    make_sandbox: Callable[..., SandboxHandle],
+) -> None:
+    handle = make_sandbox(dialect="taobao")
+    import requests  # noqa: PLC0415
+
+    from shopsync.platforms.taobao.auth import TopSigning  # noqa: PLC0415
+
+    boundary = "b0undary"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="img"; filename="x.jpg"\r\n'
+        "Content-Type: image/jpeg\r\n\r\n<html></html>\r\n"
+        f"--{boundary}--\r\n"
+    ).encode()
+    prepared = requests.Request(
+        "POST",
+        handle.base_url + "/router/rest",
+        params={
+            "method": "taobao.picture.upload",
+            "app_key": handle.config.client_id,
+            "session": "demo-session",
+            "format": "json",
+            "v": "2.0",
+            "picture_category_id": "0",
+            "image_input_title": "x.jpg",
+        },
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        data=body,
+    ).prepare()
+    TopSigning(handle.config.client_secret).sign(prepared)
+    with requests.Session() as session:
+        answer = session.send(prepared, timeout=10).json()
+    assert answer["error_response"]["sub_code"] == "isv.invalid-parameter:img"

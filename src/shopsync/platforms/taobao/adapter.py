@@ -16,21 +16,25 @@ read backwards, it can be seen twice (and is reported once), never missed.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import requests
+
 from shopsync.config import Setting, Settings, check_url, parse_text
 from shopsync.domain.models import Product
 from shopsync.domain.timefmt import format_timestamp
-from shopsync.errors import AmbiguousWriteError, APIError, AuthError
+from shopsync.errors import AmbiguousWriteError, APIError, AuthError, PlatformError
 from shopsync.http.client import HttpClient
 from shopsync.http.ratelimit import RateLimiter
 from shopsync.http.redact import redacting_logger
-from shopsync.http.retry import RetryBudget, RetryPolicy, full_jitter
+from shopsync.http.retry import RetryBudget, RetryPolicy, classify_exception, full_jitter
 from shopsync.http.stats import ClientStats
 from shopsync.http.transport import Transport
 from shopsync.platforms.base import (
@@ -53,6 +57,12 @@ from shopsync.platforms.taobao.mapping import (
     product_constraints,
     product_fields,
     update_params,
+)
+from shopsync.platforms.taobao.pictures import (
+    MAX_PICTURE_BYTES,
+    PictureSpace,
+    fetch_picture,
+    picture_type,
 )
 from shopsync.platforms.taobao.signing import SIGN_METHODS, parse_top_time, top_time
 from shopsync.platforms.taobao.wire import TopWire
@@ -174,8 +184,14 @@ class TaobaoPlatform:
         app_key: str,
         session: str,
         wall_clock: Callable[[], float] = time.time,
+        pictures: PictureSpace | None = None,
+        picture_source: Callable[[str], bytes] = fetch_picture,
     ) -> None:
+        """``pictures`` remembers uploaded images (None: every image is uploaded);
+        ``picture_source`` reads an image the catalog names (tests serve them locally)."""
         self.client = client
+        self.pictures = pictures
+        self.picture_source = picture_source
         self.app_key = app_key
         self._session = session
         self._wall_clock = wall_clock
@@ -201,6 +217,7 @@ class TaobaoPlatform:
         wall_clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[float], float] = full_jitter,
+        picture_source: Callable[[str], bytes] = fetch_picture,
         **_options: Any,
     ) -> TaobaoPlatform:
         """The adapter for ``settings`` (complete credentials); the keywords are for tests."""
@@ -232,11 +249,16 @@ class TaobaoPlatform:
             stats=stats,
             wall_clock=wall_clock,
         )
+        app_key, session = str(settings.get("app_key")), str(settings.get("session"))
+        # One picture space per shop: the seller is the session's, so its hash names it.
+        shop = hashlib.sha256(f"{base_url}|{app_key}|{session}".encode()).hexdigest()[:16]
         return cls(
             client,
-            app_key=str(settings.get("app_key")),
-            session=str(settings.get("session")),
+            app_key=app_key,
+            session=session,
             wall_clock=wall_clock,
+            pictures=PictureSpace(settings.cache_dir / "taobao" / f"pictures-{shop}.sqlite3"),
+            picture_source=picture_source,
         )
 
     def error_scope(self, error: Exception) -> ErrorScope:
@@ -308,7 +330,10 @@ class TaobaoPlatform:
 
     def _add(self, product: Product) -> ItemResult:
         try:
-            answer = self.call("taobao.item.add", add_params(product), retry_ambiguous=False)
+            params = add_params(product)
+            if product.images:
+                params["pic_path"] = self.upload_picture(product.images[0])
+            answer = self.call("taobao.item.add", params, retry_ambiguous=False)
         except APIError as error:
             if self.error_scope(error) is not ErrorScope.BATCH:
                 raise
@@ -319,6 +344,14 @@ class TaobaoPlatform:
 
     def _update(self, update: ProductUpdate) -> ItemResult:
         params = update_params(update.product, update.fields)
+        images = update.fields is None or "images" in update.fields
+        if images and update.product.images:
+            try:
+                params["pic_path"] = self.upload_picture(update.product.images[0])
+            except APIError as error:
+                if self.error_scope(error) is not ErrorScope.BATCH:
+                    raise
+                return self._refused(update.sku, error)
         if not params:
             # Only fields no item parameter takes changed: nothing to send.
             return ItemResult(
@@ -336,6 +369,84 @@ class TaobaoPlatform:
         return ItemResult(
             sku=update.sku, ok=True, product_id=update.product_id, item_code=ItemCode.OK
         )
+
+    def upload_picture(self, source: str) -> str:
+        """The picture-space path of the image ``source`` names, uploaded only if this shop
+        has never had its bytes (``taobao.picture.upload``).
+
+        An upload whose answer was lost is sent again: at worst it leaves an unused copy
+        in the picture space. A file that is not a JPEG, PNG or GIF, or is over 3 MB, is
+        refused here, as TOP would refuse it.
+        """
+        try:
+            data = self.picture_source(source)
+        except PlatformError as error:  # the row's image, not the platform, is at fault
+            raise APIError(error.message, code="isv.invalid-parameter:img") from None
+        kind = picture_type(data)
+        if kind is None or len(data) > MAX_PICTURE_BYTES:
+            why = "not a JPEG, PNG or GIF image" if kind is None else "larger than 3 MB"
+            raise APIError(
+                f"The image {source} is {why}; Taobao's picture space refuses it.",
+                code="isv.invalid-parameter:img",
+            )
+        digest = hashlib.sha256(data).hexdigest()
+        known = self.pictures.get(digest) if self.pictures is not None else None
+        if known is not None:
+            return known
+        boundary = uuid.uuid4().hex
+        body = (
+            (
+                f"--{boundary}\r\n"
+                f'Content-Disposition: form-data; name="img"; filename="image.{kind}"\r\n'
+                f"Content-Type: image/{'jpeg' if kind == 'jpg' else kind}\r\n\r\n"
+            ).encode()
+            + data
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
+        method = "taobao.picture.upload"
+        # The file is the body and is not signed; the other parameters go in the query.
+        query = {
+            "method": method,
+            "app_key": self.app_key,
+            "session": self._session,
+            "format": "json",
+            "v": "2.0",
+            "picture_category_id": "0",
+            "image_input_title": f"{digest[:16]}.{kind}",
+        }
+        client = self.client
+        url = client.base_url + GATEWAY
+
+        def attempt(remaining: float) -> dict[str, Any]:
+            client.buckets.acquire(None, 1.0)
+            client.stats.add("requests")
+            try:
+                response = client.transport.send(
+                    "POST",
+                    url,
+                    timeout=(client.timeout[0], max(0.001, min(client.timeout[1], remaining))),
+                    auth=client.credentials.authorize() if client.credentials else None,
+                    headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+                    params=query,
+                    content=body,
+                )
+            except requests.RequestException as error:
+                client.stats.add("transport_errors")
+                raise classify_exception(error, what=method) from error
+            verdict = client.wire.classify(response, what=method)
+            client.buckets.observe(client.wire.rate_signal(response))
+            if verdict is not None:
+                raise verdict
+            answer = response.json() if response.content else {}
+            return _dict(_dict(answer).get("picture_upload_response"))
+
+        answer = client.retry.call(attempt, what=method)
+        path = _dict(answer.get("picture")).get("picture_path")
+        if not isinstance(path, str) or not path:
+            raise APIError(f"{method}: TOP answered without a picture_path.")
+        if self.pictures is not None:
+            self.pictures.put(digest, path)
+        return path
 
     @staticmethod
     def _refused(sku: str, error: APIError) -> ItemResult:
@@ -528,8 +639,10 @@ class TaobaoPlatform:
         return self.client.stats.snapshot()
 
     def close(self) -> None:
-        """Close the client."""
+        """Close the client and the picture space's file."""
         self.client.close()
+        if self.pictures is not None:
+            self.pictures.close()
 
     def __enter__(self) -> TaobaoPlatform:
         return self

@@ -41,7 +41,9 @@ class TopSigning:
         query += [("timestamp", top_timestamp(self._clock())), ("sign_method", self.sign_method)]
         signed = dict(query)
         body = request.body
-        if body:
+        content_type = str(request.headers.get("Content-Type", ""))
+        # A multipart body holds only files, which TOP does not sign.
+        if body and content_type.startswith("application/x-www-form-urlencoded"):
             text = body.decode("utf-8") if isinstance(body, bytes) else str(body)
             signed.update(parse_qsl(text, keep_blank_values=True))
         query.append(("sign", signature(signed, self._secret, self.sign_method)))

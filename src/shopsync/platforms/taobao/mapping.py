@@ -47,10 +47,10 @@ _FIELD_PARAMS: dict[str, tuple[str, ...]] = {
     "status": ("approve_status",),
     "attributes": ("cid", "props", "stuff_status", "location.state", "location.city"),
 }
-UNMAPPED_FIELDS = frozenset({"currency", "category", "brand", "images"})
+UNMAPPED_FIELDS = frozenset({"currency", "category", "brand"})
 """Product fields no item parameter takes (yet): an update of only these sends nothing.
-Images need Taobao's picture space (``taobao.picture.upload``), which takes files: they
-wait for local image files in the catalog."""
+(``images``: the first becomes ``pic_path`` once the adapter has put it in the picture
+space; the others are not sent yet.)"""
 
 
 def taobao_length(text: str) -> int:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import hmac
 import json
 import logging
@@ -60,6 +61,7 @@ MAX_PAGE_ITEMS = 200
 MAX_PAGE_TRADES = 100
 MAX_WINDOW = 24 * 3600.0
 """``trades.sold.increment.get``: start and end at most one day apart."""
+MAX_PICTURE_BYTES = 3 * 1024 * 1024
 HISTORY = 90 * 24 * 3600.0
 """Only the last three months of orders can be read."""
 NUM_IID_BASE = 600_000_000_000
@@ -199,6 +201,7 @@ class TaobaoApp:
             "taobao.item.quantity.update": self.item_quantity_update,
             "taobao.trades.sold.increment.get": self.trades_sold_increment_get,
             "taobao.trade.fullinfo.get": self.trade_fullinfo_get,
+            "taobao.picture.upload": lambda params: self.picture_upload(params, {}),
         }
 
     # -- what the server and the tests need -----------------------------------------------
@@ -254,7 +257,8 @@ class TaobaoApp:
             await _send(send, fault.status, page, request_id, content_type="text/html")
             return
         params = dict(query)
-        params.update(_form(scope, body))
+        form, files = _form(scope, body)
+        params.update(form)
         label = params.get("method") or label
         if fault is Fault.ERROR_500:
             error = TopError(15, "Remote service error", "isp.top-remote-service-error")
@@ -269,7 +273,10 @@ class TaobaoApp:
             if delay > 0:
                 await asyncio.sleep(delay)
             with self.store.transaction():
-                answer = self._methods[method](params)
+                if method == "taobao.picture.upload":
+                    answer = self.picture_upload(params, files)
+                else:
+                    answer = self._methods[method](params)
             name = method.removeprefix("taobao.").replace(".", "_") + "_response"
             answer["request_id"] = request_id
             document: dict[str, Any] = {name: answer}
@@ -615,6 +622,34 @@ class TaobaoApp:
             item["skus"] = {"sku": [_sku_json(target)]}
         return {"item": item}
 
+    def picture_upload(self, params: dict[str, str], files: dict[str, bytes]) -> dict[str, Any]:
+        """``taobao.picture.upload``: an image file into the picture space (JPEG, PNG or GIF
+        by content, at most 3 MB); the same bytes again give the same picture."""
+        data = files.get("img")
+        if not data:
+            raise _missing("img")
+        if not params.get("image_input_title"):
+            raise _missing("image_input_title")
+        kind = _picture_type(data)
+        if kind is None:
+            raise _invalid("img", "img must be a JPEG, PNG or GIF image")
+        if len(data) > MAX_PICTURE_BYTES:
+            raise _invalid("img", f"img is larger than {MAX_PICTURE_BYTES} bytes")
+        digest = hashlib.md5(data, usedforsecurity=False).hexdigest()
+        path = self.pictures.get(digest)
+        if path is None:
+            path = f"https://img.sandbox.taobao.test/imgextra/{digest}.{kind}"
+            self.pictures[digest] = path
+        return {
+            "picture": {
+                "picture_id": int(digest[:12], 16),
+                "picture_path": path,
+                "title": params["image_input_title"],
+                "sizes": len(data),
+                "md5": digest,
+            }
+        }
+
     # -- trades ----------------------------------------------------------------------------
 
     def trades_sold_increment_get(self, params: dict[str, str]) -> dict[str, Any]:
@@ -744,16 +779,26 @@ def _item_json(row: ProductRow, fields: str | None) -> dict[str, Any]:
     }
 
 
-def _form(scope: Scope, body: bytes) -> dict[str, str]:
-    """The business parameters of a call: an urlencoded form, or a multipart one (Taobao's
-    SDK sends every call whose API takes a file as multipart, file or not)."""
+def _picture_type(data: bytes) -> str | None:
+    if data.startswith(b"\xff\xd8\xff"):
+        return "jpg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "gif"
+    return None
+
+
+def _form(scope: Scope, body: bytes) -> tuple[dict[str, str], dict[str, bytes]]:
+    """The business parameters of a call and its files: an urlencoded form, or a multipart
+    one (Taobao's SDK sends every call whose API takes a file as multipart, file or not)."""
     headers = dict(scope.get("headers") or [])
     content_type = headers.get(b"content-type", b"").decode("latin-1")
     if not body:
-        return {}
+        return {}, {}
     if "multipart/form-data" in content_type.lower():
-        return _multipart(content_type, body)[0]
-    return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        return _multipart(content_type, body)
+    return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)), {}
 
 
 def _multipart(content_type: str, body: bytes) -> tuple[dict[str, str], dict[str, bytes]]:
