@@ -554,3 +554,46 @@ def test_the_dialect_refuses_a_picture_that_is_not_an_image(
     with requests.Session() as session:
         answer = session.send(prepared, timeout=10).json()
     assert answer["error_response"]["sub_code"] == "isv.invalid-parameter:img"
+
+
+def _png() -> bytes:
+    """A real 1×1 PNG (the catalog reads its size)."""
+    import struct  # noqa: PLC0415
+    import zlib  # noqa: PLC0415
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"\x00\xff\x00\x00")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
+
+
+def test_local_image_files_go_to_the_picture_space_once(
+    taobao_target: Callable[..., tuple[SandboxHandle, TaobaoPlatform, Target]], tmp_path: Path
+) -> None:
+    handle, _platform, target = taobao_target()
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "tee.png").write_bytes(_png())
+    (tmp_path / "images" / "fake.jpg").write_text("not an image", encoding="utf-8")
+    catalog = tmp_path / "catalog.csv"
+    catalog.write_text(
+        "sku,title,price,stock,images,attr:taobao:cid\n"
+        "TB-1,纯棉T恤,59.00,1,images/tee.png,50000436\n"
+        "TB-2,纯棉T恤,59.00,1,images/tee.png,50000436\n"
+        "TB-3,纯棉T恤,59.00,1,images/fake.jpg,50000436\n",
+        encoding="utf-8",
+    )
+    report = upload(target, catalog, tmp_path, workers=1)
+    assert (report.counts["created"], report.counts["rejected"]) == (2, 1)
+    assert calls(handle, "taobao.picture.upload") == 1
+    stored = handle.store.products_with_skus(["TB-1", "TB-2"])
+    paths = {sku: rows[0].values.get("pic_path") for sku, rows in stored.items()}
+    assert paths["TB-1"] == paths["TB-2"]
+    assert str(paths["TB-1"]).startswith("https://img.sandbox.taobao.test/imgextra/")
+    again = upload(target, catalog, tmp_path, workers=1)
+    assert again.counts["unchanged"] == 2
+    assert calls(handle, "taobao.picture.upload") == 1

@@ -622,11 +622,13 @@ class Catalog(RecordReader[Product]):
         mapping: Mapping[str, str] | None = None,
         *,
         images_from: Path | None = None,
+        constraints: Constraints | None = None,
     ) -> None:
-        """``images_from``: the directory bare image file names are found in."""
+        """``images_from``: the directory bare image file names are found in;
+        ``constraints``: the target platform's rules (see :class:`RecordReader`)."""
         from shopsync.catalog.images import LocalImages  # noqa: PLC0415 - small, first use
 
-        super().__init__(paths, options, mapping)
+        super().__init__(paths, options, mapping, constraints=constraints)
         self.images = LocalImages(images_from=images_from)
 
     def use_image_limits(self, limits: ImageLimits | None, platform: str) -> None:

@@ -25,8 +25,6 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import requests
-
 from shopsync.config import Setting, Settings, check_url, parse_text
 from shopsync.domain.models import Product
 from shopsync.domain.timefmt import format_timestamp
@@ -34,7 +32,7 @@ from shopsync.errors import AmbiguousWriteError, APIError, AuthError, PlatformEr
 from shopsync.http.client import HttpClient
 from shopsync.http.ratelimit import RateLimiter
 from shopsync.http.redact import redacting_logger
-from shopsync.http.retry import RetryBudget, RetryPolicy, classify_exception, full_jitter
+from shopsync.http.retry import RetryBudget, RetryPolicy, full_jitter
 from shopsync.http.stats import ClientStats
 from shopsync.http.transport import Transport
 from shopsync.platforms.base import (
@@ -46,6 +44,7 @@ from shopsync.platforms.base import (
     ItemResult,
     OrderLine,
     ProductUpdate,
+    RemoteImage,
     RemoteOrder,
     RemoteProduct,
     StockChange,
@@ -59,6 +58,7 @@ from shopsync.platforms.taobao.mapping import (
     update_params,
 )
 from shopsync.platforms.taobao.pictures import (
+    IMAGE_LIMITS,
     MAX_PICTURE_BYTES,
     PictureSpace,
     fetch_picture,
@@ -206,6 +206,7 @@ class TaobaoPlatform:
             stock_cas=False,
             stock_delta=True,
             variants=False,
+            images=IMAGE_LIMITS,
         )
 
     @classmethod
@@ -278,6 +279,16 @@ class TaobaoPlatform:
 
     # -- calls -----------------------------------------------------------------------------
 
+    def _system(self, method: str) -> dict[str, str]:
+        """TOP's system parameters (``timestamp`` and ``sign`` are the signer's)."""
+        return {
+            "method": method,
+            "app_key": self.app_key,
+            "session": self._session,
+            "format": "json",
+            "v": "2.0",
+        }
+
     def call(
         self, method: str, business: Mapping[str, str], *, retry_ambiguous: bool = True
     ) -> dict[str, Any]:
@@ -286,16 +297,13 @@ class TaobaoPlatform:
         A refusal raises the wire's error, named by the API method rather than the
         gateway's path (every call goes to the same one).
         """
-        system = {
-            "method": method,
-            "app_key": self.app_key,
-            "session": self._session,
-            "format": "json",
-            "v": "2.0",
-        }
         try:
             response = self.client.request(
-                "POST", GATEWAY, params=system, form=dict(business), retry_ambiguous=retry_ambiguous
+                "POST",
+                GATEWAY,
+                params=self._system(method),
+                form=dict(business),
+                retry_ambiguous=retry_ambiguous,
             )
         except (APIError, AmbiguousWriteError) as error:
             # Every call goes to the one gateway: "POST /router/rest failed" names nothing.
@@ -371,13 +379,13 @@ class TaobaoPlatform:
         )
 
     def upload_picture(self, source: str) -> str:
-        """The picture-space path of the image ``source`` names, uploaded only if this shop
-        has never had its bytes (``taobao.picture.upload``).
-
-        An upload whose answer was lost is sent again: at worst it leaves an unused copy
-        in the picture space. A file that is not a JPEG, PNG or GIF, or is over 3 MB, is
-        refused here, as TOP would refuse it.
+        """The picture-space path of the image at URL ``source``, uploaded only if this
+        shop has never had its bytes (for images the catalog names by URL; local files
+        come through :meth:`upload_image`). A picture path this shop already holds is
+        used as it is.
         """
+        if self.pictures is not None and self.pictures.holds_path(source):
+            return source
         try:
             data = self.picture_source(source)
         except PlatformError as error:  # the row's image, not the platform, is at fault
@@ -389,7 +397,27 @@ class TaobaoPlatform:
                 f"The image {source} is {why}; Taobao's picture space refuses it.",
                 code="isv.invalid-parameter:img",
             )
-        digest = hashlib.sha256(data).hexdigest()
+        return self._picture(data, kind, hashlib.sha256(data).hexdigest())
+
+    def upload_image(
+        self, content: bytes, *, filename: str, content_type: str, content_hash: str
+    ) -> RemoteImage:
+        """A local image file into the picture space (see :meth:`Platform.upload_image`)."""
+        kind = picture_type(content)
+        if kind is None:
+            raise APIError(
+                f"The image {filename} is not a JPEG, PNG or GIF image; Taobao refuses it.",
+                code="isv.invalid-parameter:img",
+            )
+        return RemoteImage(url=self._picture(content, kind, content_hash))
+
+    def _picture(self, data: bytes, kind: str, digest: str) -> str:
+        """``taobao.picture.upload`` of ``data``, unless the picture space holds ``digest``.
+
+        The file is the multipart body and is not signed; the other parameters go in the
+        query. An upload whose answer was lost is sent again: at worst it leaves an
+        unused copy in the picture space.
+        """
         known = self.pictures.get(digest) if self.pictures is not None else None
         if known is not None:
             return known
@@ -404,43 +432,24 @@ class TaobaoPlatform:
             + f"\r\n--{boundary}--\r\n".encode()
         )
         method = "taobao.picture.upload"
-        # The file is the body and is not signed; the other parameters go in the query.
         query = {
-            "method": method,
-            "app_key": self.app_key,
-            "session": self._session,
-            "format": "json",
-            "v": "2.0",
+            **self._system(method),
             "picture_category_id": "0",
             "image_input_title": f"{digest[:16]}.{kind}",
         }
-        client = self.client
-        url = client.base_url + GATEWAY
-
-        def attempt(remaining: float) -> dict[str, Any]:
-            client.buckets.acquire(None, 1.0)
-            client.stats.add("requests")
-            try:
-                response = client.transport.send(
-                    "POST",
-                    url,
-                    timeout=(client.timeout[0], max(0.001, min(client.timeout[1], remaining))),
-                    auth=client.credentials.authorize() if client.credentials else None,
-                    headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
-                    params=query,
-                    content=body,
-                )
-            except requests.RequestException as error:
-                client.stats.add("transport_errors")
-                raise classify_exception(error, what=method) from error
-            verdict = client.wire.classify(response, what=method)
-            client.buckets.observe(client.wire.rate_signal(response))
-            if verdict is not None:
-                raise verdict
-            answer = response.json() if response.content else {}
-            return _dict(_dict(answer).get("picture_upload_response"))
-
-        answer = client.retry.call(attempt, what=method)
+        try:
+            response = self.client.request(
+                "POST",
+                GATEWAY,
+                params=query,
+                content=body,
+                content_type=f"multipart/form-data; boundary={boundary}",
+            )
+        except (APIError, AmbiguousWriteError) as error:
+            error.message = error.message.replace(f"POST {GATEWAY}", method)
+            error.args = (error.message,)
+            raise
+        answer = _dict(_dict(response.body).get("picture_upload_response"))
         path = _dict(answer.get("picture")).get("picture_path")
         if not isinstance(path, str) or not path:
             raise APIError(f"{method}: TOP answered without a picture_path.")

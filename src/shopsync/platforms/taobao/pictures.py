@@ -14,11 +14,14 @@ from pathlib import Path
 
 import requests
 
+from shopsync.domain.images import GIF, JPEG, PNG, ImageLimits
 from shopsync.errors import PlatformError
 from shopsync.http.auth import private_dir
 
 MAX_PICTURE_BYTES = 3 * 1024 * 1024
 """TOP's limit on one uploaded picture."""
+IMAGE_LIMITS = ImageLimits(content_types=frozenset({JPEG, PNG, GIF}), max_bytes=MAX_PICTURE_BYTES)
+"""What the picture space takes, checked at plan time for local files."""
 
 
 def picture_type(data: bytes) -> str | None:
@@ -60,6 +63,12 @@ class PictureSpace:
                 "SELECT path FROM pictures WHERE sha256 = ?", (digest,)
             ).fetchone()
         return None if row is None else str(row[0])
+
+    def holds_path(self, path: str) -> bool:
+        """Whether ``path`` is a picture this shop's picture space was given."""
+        with self._lock:
+            row = self._conn.execute("SELECT 1 FROM pictures WHERE path = ?", (path,)).fetchone()
+        return row is not None
 
     def put(self, digest: str, path: str) -> None:
         """Remember ``path`` for ``digest``."""
