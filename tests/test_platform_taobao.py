@@ -597,3 +597,82 @@ def test_local_image_files_go_to_the_picture_space_once(
     again = upload(target, catalog, tmp_path, workers=1)
     assert again.counts["unchanged"] == 2
     assert calls(handle, "taobao.picture.upload") == 1
+
+
+VARIANT_HEADER = "handle,sku,title,price,stock,option:颜色,option:尺码,taobao:cid\n"
+BLACK, WHITE, S, M, L = (
+    "1627207:28341",
+    "1627207:28320",
+    "20509:28314",
+    "20509:28315",
+    "20509:28316",
+)
+
+
+def _variant_rows(price_of_white_m: str = "69.00", with_l: bool = False) -> str:
+    rows = [
+        f"TEE-1,TEE-1-BK-S,纯棉T恤,59.00,5,{BLACK},{S},50000436\n",
+        f"TEE-1,TEE-1-BK-M,纯棉T恤,59.00,6,{BLACK},{M},50000436\n",
+        f"TEE-1,TEE-1-WH-S,纯棉T恤,69.00,7,{WHITE},{S},50000436\n",
+        f"TEE-1,TEE-1-WH-M,纯棉T恤,{price_of_white_m},8,{WHITE},{M},50000436\n",
+    ]
+    if with_l:
+        rows.append(f"TEE-1,TEE-1-BK-L,纯棉T恤,59.00,9,{BLACK},{L},50000436\n")
+    return VARIANT_HEADER + "".join(rows)
+
+
+def test_variants_become_an_item_with_skus_and_change_one_sku_at_a_time(
+    taobao_target: Callable[..., tuple[SandboxHandle, TaobaoPlatform, Target]], tmp_path: Path
+) -> None:
+    handle, platform, target = taobao_target()
+    catalog = tmp_path / "variants.csv"
+    catalog.write_text(_variant_rows(), encoding="utf-8")
+    first = upload(target, catalog, tmp_path)
+    assert first.counts["created"] == 1, first.counts
+    assert calls(handle, "taobao.item.add") == 1
+    item = handle.store.products_with_skus(["TEE-1"])["TEE-1"][0]  # outer_id: the handle
+    skus = {s["outer_id"]: s for s in item.values["skus"]}
+    assert sorted(skus) == ["TEE-1-BK-M", "TEE-1-BK-S", "TEE-1-WH-M", "TEE-1-WH-S"]
+    assert skus["TEE-1-WH-S"]["properties"] == f"{WHITE};{S}"
+    assert (item.values["stock"], item.values["price"]) == (26, "59.00")
+
+    catalog.write_text(_variant_rows(price_of_white_m="79.00"), encoding="utf-8")
+    second = upload(target, catalog, tmp_path)
+    assert second.counts["updated"] == 1
+    assert calls(handle, "taobao.item.sku.update") == 1  # that SKU alone
+    assert calls(handle, "taobao.item.sku.add") == 0
+
+    catalog.write_text(_variant_rows(price_of_white_m="79.00", with_l=True), encoding="utf-8")
+    upload(target, catalog, tmp_path)
+    assert calls(handle, "taobao.item.sku.add") == 1  # the new size
+    item = handle.store.products_with_skus(["TEE-1"])["TEE-1"][0]
+    skus = {s["outer_id"]: s for s in item.values["skus"]}
+    assert skus["TEE-1-WH-M"]["price"] == "79.00"
+    assert skus["TEE-1-BK-L"]["quantity"] == 9
+    assert item.values["stock"] == 35
+
+    # Stock per SKU, addressed by the variant's SKU, from a fresh adapter that knows none.
+    platform._num_iids.clear()
+    platform._sku_level.clear()
+    counts = tmp_path / "counts.csv"
+    counts.write_text("sku,stock\nTEE-1-BK-S,1\n", encoding="utf-8")
+    stock_run(target, counts, tmp_path)
+    item = handle.store.products_with_skus(["TEE-1"])["TEE-1"][0]
+    skus = {s["outer_id"]: s for s in item.values["skus"]}
+    assert (skus["TEE-1-BK-S"]["quantity"], item.values["stock"]) == (1, 31)
+    assert platform.lookup_skus(["TEE-1-WH-M"])["TEE-1-WH-M"].product_id == item.product_id
+
+
+def test_option_values_that_are_not_property_ids_are_refused_at_plan_time(
+    taobao_cli: SandboxHandle, tmp_path: Path
+) -> None:
+    catalog = tmp_path / "variants.csv"
+    catalog.write_text(
+        VARIANT_HEADER
+        + "TEE-2,TEE-2-BK-S,纯棉T恤,59.00,5,黑色,S,50000436\n"
+        + "TEE-2,TEE-2-BK-M,纯棉T恤,59.00,5,黑色,M,50000436\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(cli, ["plan", str(catalog)])
+    assert result.exit_code == ExitCode.INPUT_REJECTED, result.output
+    assert "Taobao names a SKU's option values by the category's property ids" in result.output

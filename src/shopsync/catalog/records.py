@@ -393,10 +393,12 @@ class RecordReader(Generic[RecordT]):
                 self._count(refused)
                 yield refused
             return
-        checked = self._checked(plan, ValidRow(first.row, cast(RecordT, record)))
+        checked = self._constrained(first.row, record, plan.column_of_field) or self._checked(
+            plan, ValidRow(first.row, cast(RecordT, record))
+        )
         if isinstance(checked, RowError):
-            # The product's images are refused: the product goes nowhere, so neither do
-            # the rest of its rows.
+            # The product's images (or the platform's rules) refuse it: the product goes
+            # nowhere, so neither do the rest of its rows.
             self._count(checked)
             yield checked
             for later in assembled.rows[1:]:
@@ -536,17 +538,27 @@ class RecordReader(Generic[RecordT]):
             record = self.model.model_validate(data)
         except ValidationError as error:
             return RowError(row, row_errors(error, sources, data, row))
-        if self.constraints is not None:
-            problems = self.constraints(record)
-            if problems:
-                return RowError(
-                    row,
-                    tuple(
-                        FieldError(sources.get(name, name), value, message)
-                        for name, value, message in problems
-                    ),
-                )
+        refused = self._constrained(row, record, sources)
+        if refused is not None:
+            return refused
         return ValidRow(row, cast(RecordT, record))
+
+    def _constrained(
+        self, row: SourceRow, record: SkuRecord, sources: Mapping[str, str]
+    ) -> RowError | None:
+        """The row error for what the target platform's :attr:`constraints` refuse, if any."""
+        if self.constraints is None:
+            return None
+        problems = self.constraints(record)
+        if not problems:
+            return None
+        return RowError(
+            row,
+            tuple(
+                FieldError(sources.get(name, name), value, message)
+                for name, value, message in problems
+            ),
+        )
 
     def _from_cells(
         self, plan: _FilePlan, cells: list[str]

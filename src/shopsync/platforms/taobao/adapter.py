@@ -26,7 +26,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from shopsync.config import Setting, Settings, check_url, parse_text
-from shopsync.domain.models import Product
+from shopsync.domain.models import Product, Variant
 from shopsync.domain.timefmt import format_timestamp
 from shopsync.errors import AmbiguousWriteError, APIError, AuthError, PlatformError
 from shopsync.http.client import HttpClient
@@ -53,8 +53,10 @@ from shopsync.platforms.base import (
 from shopsync.platforms.taobao.auth import TopSigning
 from shopsync.platforms.taobao.mapping import (
     add_params,
+    has_skus,
     product_constraints,
     product_fields,
+    sku_properties,
     update_params,
 )
 from shopsync.platforms.taobao.pictures import (
@@ -78,6 +80,7 @@ WINDOW = timedelta(days=1)
 """``taobao.trades.sold.increment.get``: a window spans at most one day."""
 HISTORY = timedelta(days=90) - timedelta(minutes=10)
 """Only the last three months can be read (less a margin for the clocks)."""
+SKU_FIELDS = "sku_id,num_iid,properties,quantity,price,outer_id"
 ITEM_FIELDS = "num_iid,outer_id,title,price,num,desc,barcode,approve_status,cid,props,modified"
 TRADE_FIELDS = "tid,status,created,modified,payment,buyer_nick,receiver_country,orders"
 
@@ -197,6 +200,8 @@ class TaobaoPlatform:
         self._wall_clock = wall_clock
         self._num_iids: dict[str, str] = {}
         """num_iid by outer_id, as learned from writes and lookups (stock needs num_iid)."""
+        self._sku_level: set[str] = set()
+        """Those outer_ids that are a SKU's of an item with SKUs, not an item's own."""
         self.capabilities = Capabilities(
             max_batch_size=1,
             idempotency_keys="ignored",
@@ -205,7 +210,7 @@ class TaobaoPlatform:
             stock_set=True,
             stock_cas=False,
             stock_delta=True,
-            variants=False,
+            variants=True,
             images=IMAGE_LIMITS,
         )
 
@@ -348,10 +353,22 @@ class TaobaoPlatform:
             return self._refused(product.sku, error)
         num_iid = str(_dict(answer.get("item")).get("num_iid", ""))
         self._num_iids[product.sku] = num_iid
+        if has_skus(product):
+            for variant in product.variants:
+                self._num_iids[variant.sku] = num_iid
+                self._sku_level.add(variant.sku)
         return ItemResult(sku=product.sku, ok=True, product_id=num_iid, item_code=ItemCode.OK)
 
     def _update(self, update: ProductUpdate) -> ItemResult:
         params = update_params(update.product, update.fields)
+        if has_skus(update.product) and (update.fields is None or "variants" in update.fields):
+            try:
+                for variant in update.product.variants:
+                    self._sku_write(update.product_id, update.product, variant)
+            except APIError as error:
+                if self.error_scope(error) is not ErrorScope.BATCH:
+                    raise
+                return self._refused(update.sku, error)
         images = update.fields is None or "images" in update.fields
         if images and update.product.images:
             try:
@@ -377,6 +394,25 @@ class TaobaoPlatform:
         return ItemResult(
             sku=update.sku, ok=True, product_id=update.product_id, item_code=ItemCode.OK
         )
+
+    def _sku_write(self, num_iid: str, product: Product, variant: Variant) -> None:
+        """``taobao.item.sku.update`` of a variant the item has, ``taobao.item.sku.add`` of
+        one it has not (an added size). Both set values: sending one again is harmless."""
+        params = {
+            "num_iid": num_iid,
+            "properties": sku_properties(product, variant),
+            "quantity": str(variant.stock),
+            "price": f"{variant.price:.2f}",
+            "outer_id": variant.sku,
+        }
+        try:
+            self.call("taobao.item.sku.update", params)
+        except APIError as error:
+            if not (error.code or "").startswith("isv.sku-not-exist"):
+                raise
+            self.call("taobao.item.sku.add", params)
+        self._num_iids[variant.sku] = num_iid
+        self._sku_level.add(variant.sku)
 
     def upload_picture(self, source: str) -> str:
         """The picture-space path of the image at URL ``source``, uploaded only if this
@@ -484,6 +520,18 @@ class TaobaoPlatform:
                 if product is not None and product.sku not in found:
                     found[product.sku] = product
                     self._num_iids[product.sku] = product.product_id
+        # What no item has as its own code may be a SKU's (a product with variants is
+        # found by its first variant's SKU): one call each, only for those.
+        for sku in unique:
+            if sku in found:
+                continue
+            answer = self.call("taobao.skus.custom.get", {"outer_id": sku, "fields": SKU_FIELDS})
+            matches = _listed(answer, "skus", "sku")
+            if matches:
+                num_iid = str(matches[0].get("num_iid", ""))
+                found[sku] = RemoteProduct(product_id=num_iid, sku=sku, fields={})
+                self._num_iids[sku] = num_iid
+                self._sku_level.add(sku)
         return found
 
     def iter_products(self, *, page_size: int = 100) -> Iterator[RemoteProduct]:
@@ -536,13 +584,19 @@ class TaobaoPlatform:
             "quantity": str(change.stock if is_set else change.delta),
             "type": "1" if is_set else "2",
         }
+        if change.sku in self._sku_level:
+            params["outer_id"] = change.sku  # a SKU of the item, by its own code
         try:
             answer = self.call("taobao.item.quantity.update", params, retry_ambiguous=is_set)
         except APIError as error:
             if self.error_scope(error) is not ErrorScope.BATCH:
                 raise
             return self._refused(change.sku, error)
-        num = _dict(answer.get("item")).get("num")
+        item = _dict(answer.get("item"))
+        num = item.get("num")
+        if change.sku in self._sku_level:
+            sku_answer = _listed(item, "skus", "sku")
+            num = sku_answer[0].get("quantity") if sku_answer else None
         return ItemResult(
             sku=change.sku,
             ok=True,

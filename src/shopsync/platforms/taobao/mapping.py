@@ -8,19 +8,21 @@ needs and the neutral model has no field for comes from the product's attributes
 required), ``taobao:props`` (``pid:vid;pid:vid``), ``taobao:stuff_status`` (default
 ``new``), ``taobao:location.state`` and ``taobao:location.city``.
 
-The mapping is shaped for several SKUs per item (``sku_properties``, ``sku_quantities``,
-``sku_prices``, ``sku_outer_ids``): :func:`sku_params` takes a list of variants, each a
-``(properties, quantity, price, outer_id)``; a single-variant product is an item without
-SKUs, its quantity and price the item's own.
+A product with options and variants is an item with SKUs (``sku_properties``,
+``sku_quantities``, ``sku_prices``, ``sku_outer_ids``): its ``outer_id`` is the handle,
+each SKU's the variant's SKU, each SKU's properties its option values, which must be
+Taobao's ``pid:vid`` ids (checked at plan time). A single-variant product is an item
+without SKUs, its quantity and price the item's own.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from shopsync.domain.models import Product
+from shopsync.domain.models import Product, Variant
 
 MAX_TITLE = 60
 """Taobao's limit on a title, counted as :func:`taobao_length` counts."""
@@ -76,7 +78,7 @@ def product_constraints(product: Product) -> list[tuple[str, str, str]]:
                 f"two); Taobao allows at most {MAX_TITLE}",
             )
         )
-    cid = product.attributes.get(CID)
+    cid = _taobao_field(product, "cid")
     if not cid:
         problems.append(
             (f"attr:{CID}", "", "Taobao needs the item's leaf category id (taobao:cid)")
@@ -91,7 +93,46 @@ def product_constraints(product: Product) -> list[tuple[str, str, str]]:
         problems.append(("description", "", f"Taobao's desc holds at most {MAX_DESC} characters"))
     if product.stock > 999_999:
         problems.append(("stock", str(product.stock), "Taobao's quantity is at most 999999"))
+    if has_skus(product):
+        for variant in product.variants:
+            for name in product.options:
+                value = variant.option_values.get(name, "")
+                if not PROPERTY_ID.match(value):
+                    problems.append(
+                        (
+                            f"option:{name}",
+                            value,
+                            "Taobao names a SKU's option values by the category's property "
+                            "ids, pid:vid (taobao.itemprops.get), e.g. 1627207:28341",
+                        )
+                    )
     return problems
+
+
+PROPERTY_ID = re.compile(r"^\d+:\d+$")
+"""A SKU's option value as Taobao names it: ``pid:vid`` of the category's sale property."""
+
+
+def has_skus(product: Product) -> bool:
+    """Whether ``product`` is an item with SKUs: it has options (颜色, 尺码...). A handle
+    alone, without options, is one item without SKUs, as a single-variant product is."""
+    return bool(product.variants) and bool(product.options)
+
+
+def item_outer_id(product: Product) -> str:
+    """The item's 商家编码: the handle of a product with SKUs, else the (one) SKU."""
+    return product.handle if has_skus(product) and product.handle else product.sku
+
+
+def sku_properties(product: Product, variant: Variant) -> str:
+    """A variant's ``properties``: its option values (each ``pid:vid``) in option order."""
+    return ";".join(variant.option_values.get(name, "") for name in product.options)
+
+
+def variant_skus(product: Product, variants: Sequence[Variant] | None = None) -> dict[str, str]:
+    """The ``sku_*`` parameters of ``variants`` (default: all of ``product``'s)."""
+    chosen = product.variants if variants is None else variants
+    return sku_params([(sku_properties(product, v), v.stock, v.price, v.sku) for v in chosen])
 
 
 def _price(value: Decimal) -> str:
@@ -104,16 +145,24 @@ def _description(product: Product) -> str:
     return text if len(text) >= MIN_DESC else text.ljust(MIN_DESC, "\u3000")
 
 
+def _taobao_field(product: Product, name: str) -> str | None:
+    """A Taobao field: a ``taobao:NAME`` column, or an ``attr:taobao:NAME`` one."""
+    value = product.fields_for("taobao").get(name)
+    if value is None or value == "":
+        value = product.attributes.get(PREFIX + name)
+    return None if value is None or value == "" else str(value)
+
+
 def _attribute_params(product: Product) -> dict[str, str]:
     params: dict[str, str] = {}
-    attributes = product.attributes
-    if attributes.get(CID):
-        params["cid"] = attributes[CID]
-    if attributes.get(PROPS):
-        params["props"] = attributes[PROPS]
+    for name in ("cid", "props"):
+        value = _taobao_field(product, name)
+        if value:
+            params[name] = value
     for key, name in _PASSED_THROUGH.items():
-        if attributes.get(key):
-            params[name] = attributes[key]
+        value = _taobao_field(product, key.removeprefix(PREFIX))
+        if value:
+            params[name] = value
     return params
 
 
@@ -139,10 +188,16 @@ def _field_params(product: Product, field: str) -> dict[str, str]:  # noqa: PLR0
 
 def add_params(product: Product) -> dict[str, str]:
     """The business parameters of ``taobao.item.add`` for ``product`` (one SKU-less item)."""
-    params = {"type": "fixed", "stuff_status": "new", "outer_id": product.sku}
+    params = {"type": "fixed", "stuff_status": "new", "outer_id": item_outer_id(product)}
     for field in ("title", "price", "stock", "description", "barcode", "weight_kg", "status"):
         params.update(_field_params(product, field))
     params.update(_attribute_params(product))
+    if has_skus(product):
+        # The item's quantity is its SKUs' added up; its price, their lowest.
+        params.update(variant_skus(product))
+        params["num"] = str(sum(v.stock for v in product.variants))
+        params["price"] = _price(min(v.price for v in product.variants))
+        params.pop("barcode", None)
     return params
 
 
@@ -152,6 +207,9 @@ def update_params(product: Product, fields: Iterable[str] | None) -> dict[str, s
     Empty when none of ``fields`` has an item parameter: then nothing is sent.
     """
     names = _FIELD_PARAMS if fields is None else [f for f in fields if f in _FIELD_PARAMS]
+    if has_skus(product):
+        # An item with SKUs has its price, quantity and codes per SKU (see the adapter).
+        names = [f for f in names if f not in ("price", "stock", "barcode", "weight_kg")]
     params: dict[str, str] = {}
     for field in names:
         params.update(_field_params(product, field))

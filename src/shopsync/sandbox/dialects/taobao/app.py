@@ -70,6 +70,8 @@ WRITE_METHODS = frozenset(
         "taobao.item.add",
         "taobao.item.update",
         "taobao.item.quantity.update",
+        "taobao.item.sku.update",
+        "taobao.item.sku.add",
         "taobao.picture.upload",
     }
 )
@@ -199,6 +201,8 @@ class TaobaoApp:
             "taobao.items.onsale.get": self.items_onsale_get,
             "taobao.items.inventory.get": self.items_inventory_get,
             "taobao.item.quantity.update": self.item_quantity_update,
+            "taobao.item.sku.update": self.item_sku_update,
+            "taobao.item.sku.add": self.item_sku_add,
             "taobao.trades.sold.increment.get": self.trades_sold_increment_get,
             "taobao.trade.fullinfo.get": self.trade_fullinfo_get,
             "taobao.picture.upload": lambda params: self.picture_upload(params, {}),
@@ -647,6 +651,57 @@ class TaobaoApp:
                 "title": params["image_input_title"],
                 "sizes": len(data),
                 "md5": digest,
+            }
+        }
+
+    def item_sku_update(self, params: dict[str, str]) -> dict[str, Any]:
+        """``taobao.item.sku.update``: one SKU of an item, found by its ``properties``."""
+        return self._sku_write(params, adding=False)
+
+    def item_sku_add(self, params: dict[str, str]) -> dict[str, Any]:
+        """``taobao.item.sku.add``: a new SKU for an item (properties not yet on it)."""
+        return self._sku_write(params, adding=True)
+
+    def _sku_write(self, params: dict[str, str], *, adding: bool) -> dict[str, Any]:
+        row = self._row(params)
+        properties = params.get("properties")
+        if not properties:
+            raise _missing("properties")
+        skus = row.values.setdefault("skus", [])
+        sku = next((s for s in skus if s["properties"] == properties), None)
+        if adding and sku is not None:
+            raise _invalid("properties", "the item has a SKU with these properties")
+        if not adding and sku is None:
+            raise TopError(15, "Remote service error", "isv.sku-not-exist", "no such SKU")
+        if sku is None:
+            if params.get("quantity") in (None, "") or not params.get("price"):
+                raise _missing("quantity" if not params.get("quantity") else "price")
+            next_id = max([int(s["sku_id"]) for s in skus] + [int(row.product_id) * 100]) + 1
+            sku = {"sku_id": next_id, "properties": properties, "quantity": 0, "price": "0.01"}
+            skus.append(sku)
+        quantity = _integer(params, "quantity")
+        if quantity is not None:
+            sku["quantity"] = quantity
+        price = _decimal(params, "price")
+        if price is not None:
+            sku["price"] = str(price)
+        if "outer_id" in params:
+            sku["outer_id"] = params["outer_id"]
+        values = row.values
+        values["stock"] = sum(int(s["quantity"]) for s in skus)
+        prices = [Decimal(s["price"]) for s in skus]
+        if not min(prices) <= Decimal(values.get("price", "0")) <= max(prices):
+            values["price"] = str(min(prices))
+        now = self.config.clock()
+        values["modified"] = beijing_time(now)
+        row.version += 1
+        row.updated_at = rfc3339(now)
+        self.store.update_products([row])
+        return {
+            "sku": {
+                **_sku_json(sku),
+                "num_iid": int(row.product_id),
+                "modified": values["modified"],
             }
         }
 
