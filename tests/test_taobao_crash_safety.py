@@ -1,4 +1,4 @@
-"""Issue 18: 500 Taobao items exactly once across SIGKILLs, under injected faults.
+"""Issue 18: 500 Taobao items with SKUs and local images exactly once across SIGKILLs.
 
 TOP has no idempotency keys, so nothing but the ledger's pending batches and the lookup by
 ``outer_id`` keeps a killed run's item from being made twice. The sandbox runs as its own
@@ -13,9 +13,11 @@ import os
 import random
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -29,6 +31,7 @@ from shopsync.state.ledger import Ledger
 
 SHOPSYNC = [sys.executable, "-m", "shopsync"]
 ROWS = 500
+IMAGES = 10
 
 
 def _free_port() -> int:
@@ -37,22 +40,63 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _png(shade: int) -> bytes:
+    """A real 1×1 PNG of one colour (the catalog reads its size)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(bytes([0, shade, 0, 0]))
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
+
+
 def _write_catalog(path: Path) -> None:
+    """500 products with two SKUs each (black and white), sharing ten local images."""
+    images = path.parent / "images"
+    images.mkdir()
+    for n in range(IMAGES):
+        (images / f"tee-{n}.png").write_bytes(_png(n * 20))
     chance = random.Random(18)  # noqa: S311 - a reproducible catalog
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["sku", "title", "price", "stock", "attr:taobao:cid"])
+        writer.writerow(
+            ["handle", "sku", "title", "price", "stock", "images", "option:颜色", "taobao:cid"]
+        )
         for n in range(ROWS):
             title = f"纯棉T恤 {chance.choice(['男款', '女款', '童装'])} {n:03d}"
-            writer.writerow(
-                [
-                    f"TB-{n:04d}",
-                    title,
-                    f"{chance.randint(10, 500)}.90",
-                    chance.randint(0, 99),
-                    50000436,
-                ]
-            )
+            image = f"images/tee-{n % IMAGES}.png"
+            for colour, code in (("BK", "1627207:28341"), ("WH", "1627207:28320")):
+                price = f"{chance.randint(10, 500)}.90"
+                writer.writerow(
+                    [
+                        f"TB-{n:04d}",
+                        f"TB-{n:04d}-{colour}",
+                        title,
+                        price,
+                        chance.randint(0, 99),
+                        image,
+                        code,
+                        50000436,
+                    ]
+                )
+
+
+def handle_items(db: Path) -> dict[str, tuple[list[str], str]]:
+    """``outer_id → (its SKUs' outer_ids, pic_path)`` of every item in the sandbox's file."""
+    import json  # noqa: PLC0415
+    import sqlite3  # noqa: PLC0415
+
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT sku, data FROM products WHERE archived = 0").fetchall()
+    out: dict[str, tuple[list[str], str]] = {}
+    for sku, data in rows:
+        values = json.loads(data)
+        out[sku] = ([s["outer_id"] for s in values.get("skus", [])], values.get("pic_path", ""))
+    return out
 
 
 @pytest.mark.slow
@@ -147,7 +191,7 @@ def test_500_items_are_each_made_once_across_sigkills(tmp_path: Path) -> None:
         with connect(settings) as platform:
             remote = list(platform.iter_products(page_size=200))
         expected = {
-            outcome.product.sku: outcome.product
+            outcome.product.key: outcome.product
             for outcome in Catalog([catalog])
             if isinstance(outcome, ValidRow)
         }
@@ -155,8 +199,14 @@ def test_500_items_are_each_made_once_across_sigkills(tmp_path: Path) -> None:
         for item in remote:
             wanted = expected[item.sku]
             assert item.fields["title"] == wanted.title
-            assert item.fields["price"] == f"{wanted.price:.2f}"
-            assert item.fields["stock"] == wanted.stock
+            assert item.fields["price"] == f"{min(v.price for v in wanted.variants):.2f}"
+            assert item.fields["stock"] == sum(v.stock for v in wanted.variants)
+        items = handle_items(tmp_path / "shop.db")
+        assert all(len(skus) == 2 for skus, _ in items.values())  # both SKUs, once each
+        assert len({picture for _, picture in items.values()}) == IMAGES
+        # Ten images, each uploaded once, but for an upload whose answer a fault lost.
+        uploads = sum(stats["requests"].get("taobao.picture.upload", {}).values())
+        assert IMAGES <= uploads <= IMAGES + 5
         with Ledger(settings.ledger_dir()) as ledger:
             assert ledger.pending_batches() == []
             recorded = {sku: ledger.get(sku) for sku in ledger.skus()}
