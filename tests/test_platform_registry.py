@@ -182,7 +182,10 @@ def test_an_unknown_platform_is_a_configuration_error_listing_the_known(
     result = CliRunner().invoke(cli, ["config", "show", "--platform", "nope"])
     assert result.exit_code == 2
     assert "Unknown platform 'nope'." in result.stderr
-    assert "Known platforms: generic, medusa, shopee, tiny, woocommerce." in result.stderr
+    # Every registered adapter is listed (the list grows as adapters are added).
+    known = platforms.known_platforms()
+    assert {"generic", "tiny"} <= set(known)
+    assert f"Known platforms: {', '.join(known)}." in result.stderr
 
 
 def test_config_show_and_auth_check_work_for_another_adapter(

@@ -34,11 +34,11 @@ def test_the_generic_dialect_is_the_default() -> None:
 def test_an_unknown_dialect_is_refused_with_the_known_ones() -> None:
     with pytest.raises(UsageError) as caught:
         SandboxConfig(dialect="nope")
-    known = known_dialects()  # every dialect, whichever branches added them
+    known = known_dialects()  # every registered dialect, generic first by name
     assert f"there is no sandbox dialect 'nope' (known: {', '.join(known)})" in str(caught.value)
     result = CliRunner().invoke(sandbox_group, ["serve", "--dialect", "nope"])
     assert result.exit_code == 2
-    choices = ", ".join(f"'{name}'" for name in known)
+    choices = ", ".join(repr(name) for name in known)
     assert f"Invalid value for '--dialect': 'nope' is not one of {choices}." in result.output
 
 

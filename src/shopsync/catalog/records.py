@@ -51,6 +51,10 @@ if TYPE_CHECKING:
     from shopsync.catalog.parallel import CheckPool, FileSpec
     from shopsync.io.writers import CsvFormat
 
+Constraints = Callable[[Any], Sequence[tuple[str, str, str]]]
+"""A platform's own rules for a valid record: ``(field, value, message)`` for each broken one
+(``field`` a model field, or ``attr:KEY``). Adapters declare theirs as ``product_constraints``."""
+
 
 @dataclass(slots=True)
 class CatalogStats:
@@ -109,9 +113,16 @@ class RecordReader(Generic[RecordT]):
         paths: Sequence[Path],
         options: ReadOptions | None = None,
         mapping: Mapping[str, str] | None = None,
+        *,
+        constraints: Constraints | None = None,
     ) -> None:
-        """Open every file now, so a file that cannot be read stops the run before it starts."""
+        """Open every file now, so a file that cannot be read stops the run before it starts.
+
+        ``constraints`` are the target platform's own rules for a valid record (Taobao's
+        title length...): what they find is a row error, by file, line and column.
+        """
         self.options = options or ReadOptions()
+        self.constraints = constraints
         self.header_map = HeaderMap(self.schema, mapping or {})
         self.stats = CatalogStats()
         self.warnings: list[Warning_] = []
@@ -382,10 +393,12 @@ class RecordReader(Generic[RecordT]):
                 self._count(refused)
                 yield refused
             return
-        checked = self._checked(plan, ValidRow(first.row, cast(RecordT, record)))
+        checked = self._constrained(first.row, record, plan.column_of_field) or self._checked(
+            plan, ValidRow(first.row, cast(RecordT, record))
+        )
         if isinstance(checked, RowError):
-            # The product's images are refused: the product goes nowhere, so neither do
-            # the rest of its rows.
+            # The product's images (or the platform's rules) refuse it: the product goes
+            # nowhere, so neither do the rest of its rows.
             self._count(checked)
             yield checked
             for later in assembled.rows[1:]:
@@ -525,7 +538,27 @@ class RecordReader(Generic[RecordT]):
             record = self.model.model_validate(data)
         except ValidationError as error:
             return RowError(row, row_errors(error, sources, data, row))
+        refused = self._constrained(row, record, sources)
+        if refused is not None:
+            return refused
         return ValidRow(row, cast(RecordT, record))
+
+    def _constrained(
+        self, row: SourceRow, record: SkuRecord, sources: Mapping[str, str]
+    ) -> RowError | None:
+        """The row error for what the target platform's :attr:`constraints` refuse, if any."""
+        if self.constraints is None:
+            return None
+        problems = self.constraints(record)
+        if not problems:
+            return None
+        return RowError(
+            row,
+            tuple(
+                FieldError(sources.get(name, name), value, message)
+                for name, value, message in problems
+            ),
+        )
 
     def _from_cells(
         self, plan: _FilePlan, cells: list[str]
@@ -601,11 +634,13 @@ class Catalog(RecordReader[Product]):
         mapping: Mapping[str, str] | None = None,
         *,
         images_from: Path | None = None,
+        constraints: Constraints | None = None,
     ) -> None:
-        """``images_from``: the directory bare image file names are found in."""
+        """``images_from``: the directory bare image file names are found in;
+        ``constraints``: the target platform's rules (see :class:`RecordReader`)."""
         from shopsync.catalog.images import LocalImages  # noqa: PLC0415 - small, first use
 
-        super().__init__(paths, options, mapping)
+        super().__init__(paths, options, mapping, constraints=constraints)
         self.images = LocalImages(images_from=images_from)
 
     def use_image_limits(self, limits: ImageLimits | None, platform: str) -> None:

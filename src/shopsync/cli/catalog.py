@@ -109,16 +109,26 @@ def user_mapping(ctx: click.Context, fields: Iterable[str]) -> dict[str, str]:
     return parse_user_mapping(ctx.meta.get(_META_KEY, {}).get("mappings", ()), fields)
 
 
-def open_catalog(ctx: click.Context, files: tuple[Path, ...]) -> Any:
-    """Open ``files`` as a :class:`shopsync.catalog.Catalog` with this command's options."""
+def open_catalog(ctx: click.Context, files: tuple[Path, ...], platform: str | None = None) -> Any:
+    """Open ``files`` as a :class:`shopsync.catalog.Catalog` with this command's options.
+
+    With ``platform``, the rows are also held to that adapter's ``product_constraints``
+    (checked at plan time, reported by file, line and column), if it declares any.
+    """
     from shopsync.catalog.records import Catalog  # noqa: PLC0415
     from shopsync.domain.models import PRODUCT_FIELDS  # noqa: PLC0415
 
+    constraints = None
+    if platform is not None:
+        from shopsync.platforms import adapter_class  # noqa: PLC0415
+
+        constraints = getattr(adapter_class(platform), "product_constraints", None)
     return Catalog(
         list(files),
         read_options(ctx),
         user_mapping(ctx, PRODUCT_FIELDS),
         images_from=ctx.meta.get(_META_KEY, {}).get("images_from"),
+        constraints=constraints,
     )
 
 

@@ -61,7 +61,11 @@ def auth_check(ctx: click.Context) -> None:
     with closing(connect(settings)) as platform:
         status = platform.check_auth()
     click.echo(f"Credentials OK: client {status.client_id!r} got a token from {status.token_url}")
-    click.echo(f"Token valid for {status.expires_in:.0f} s (cached for the next runs).")
+    if status.expires_in == float("inf"):
+        # A signed platform (Taobao) has no token of its own to time.
+        click.echo("The platform does not say how long these credentials last.")
+    else:
+        click.echo(f"Token valid for {status.expires_in:.0f} s (cached for the next runs).")
     if status.granted_scopes is None:
         click.echo("The platform did not say which scopes the token carries.")
         return

@@ -170,7 +170,7 @@ def plan_command(
     from shopsync.jobs.plan import plan  # noqa: PLC0415
 
     app: AppContext = ctx.find_object(AppContext) or AppContext()
-    catalog = open_catalog(ctx, files)
+    catalog = open_catalog(ctx, files, settings_from_context(ctx).platform)
     with open_target(ctx, sandbox=sandbox, need_platform=refresh) as (settings, target):
         from shopsync.platforms import adapter_class  # noqa: PLC0415
 
@@ -266,7 +266,7 @@ def upload_command(
     from shopsync.jobs.upload import UploadJob  # noqa: PLC0415
 
     output = _run_output(ctx, as_json)
-    catalog = open_catalog(ctx, files)
+    catalog = open_catalog(ctx, files, settings_from_context(ctx).platform)
     with open_target(ctx, sandbox=sandbox, need_platform=True) as (settings, target):
         job = UploadJob(
             catalog,

@@ -155,6 +155,7 @@ class HttpClient:
         json_text: str | None = None,
         content: bytes | None = None,
         content_type: str | None = None,
+        form: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
         retry_ambiguous: bool = True,
         bucket: str | None = None,
@@ -165,10 +166,11 @@ class HttpClient:
         Every POST carries ``Idempotency-Key``: ``idempotency_key`` if given (content-
         derived keys for batches), else a random one, fixed here before the first
         attempt. ``json_text`` is a body already encoded as JSON, sent as it is (instead
-        of ``json``); ``content`` raw bytes of ``content_type`` (an image upload).
-        ``retry_ambiguous=False`` raises :class:`~shopsync.errors.AmbiguousWriteError`
-        instead of resending after a failure that may have been applied (for platforms
-        that ignore keys).
+        of ``json``); ``content`` raw bytes of ``content_type`` (an image upload); ``form``
+        a body sent as ``application/x-www-form-urlencoded`` (platforms whose calls are
+        form posts, Taobao's). ``retry_ambiguous=False`` raises
+        :class:`~shopsync.errors.AmbiguousWriteError` instead of resending after a
+        failure that may have been applied (for platforms that ignore keys).
         ``bucket`` and ``cost`` say which of the platform's rate buckets the request
         draws on, and how much (see :class:`~shopsync.http.ratelimit.RateBuckets`).
         """
@@ -203,6 +205,7 @@ class HttpClient:
                     headers=headers,
                     params=params,
                     json=json,
+                    data=form,
                     content=content,
                 )
             except requests.RequestException as error:

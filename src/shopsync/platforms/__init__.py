@@ -44,6 +44,7 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "medusa": ("shopsync.platforms.medusa", "MedusaPlatform"),
     "shopee": ("shopsync.platforms.shopee", "ShopeePlatform"),
     "woocommerce": ("shopsync.platforms.woocommerce", "WooCommercePlatform"),
+    "taobao": ("shopsync.platforms.taobao", "TaobaoPlatform"),
 }
 """Adapter classes by platform name, as ``(module, class)``. Each class has a ``settings``
 tuple of :class:`~shopsync.config.Setting` and ``from_settings(settings, **options)``."""

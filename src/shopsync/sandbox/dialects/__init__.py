@@ -30,6 +30,7 @@ DIALECTS: dict[str, str] = {
     "generic": "shopsync.sandbox.dialects.generic",
     "shopee": "shopsync.sandbox.dialects.shopee",
     "woocommerce": "shopsync.sandbox.dialects.woocommerce",
+    "taobao": "shopsync.sandbox.dialects.taobao",
 }
 """Dialect modules by name; the names are the client's platform names."""
 
