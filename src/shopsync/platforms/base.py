@@ -159,11 +159,14 @@ class ProductUpdate:
 
     ``fields`` limits the update to those fields (names as in the API); ``None`` sends
     every content field. The SKU identifies the item in results; it is never changed.
+    ``removed_variants`` names the variants (by SKU) the update removes from the product:
+    only those the planner was asked to remove (``--remove-missing-variants``).
     """
 
     product_id: str
     product: Product
     fields: frozenset[str] | None = None
+    removed_variants: tuple[str, ...] = ()
 
     @property
     def sku(self) -> str:

@@ -939,10 +939,8 @@ class SandboxApp:
     @staticmethod
     def _parse_create(_request: Request, payload: Any) -> dict[str, Any]:
         data = _object(payload)
-        errors = unknown_fields(data, CREATE_FIELD_SET)
-        if errors:
-            raise _validation_error(errors)
         values, errors = _product_values(data, partial=False)
+        errors = unknown_fields(data, CREATE_FIELD_SET) + errors
         if errors:
             raise _validation_error(errors)
         return values
@@ -1305,10 +1303,8 @@ class SandboxApp:
     @staticmethod
     def _parse_patch(request: Request, payload: Any) -> tuple[str, dict[str, Any]]:
         data = _object(payload)
-        errors = unknown_fields(data, PATCH_FIELD_SET)
-        if errors:
-            raise _validation_error(errors)
         changes, errors = _product_values(data, partial=True)
+        errors = unknown_fields(data, PATCH_FIELD_SET) + errors
         if errors:
             raise _validation_error(errors)
         return str(request.path_params["product_id"]), changes

@@ -544,7 +544,8 @@ def _check_variants(
     variants: list[dict[str, Any]] = []
     errors: list[FieldError] = []
     for index, item in enumerate(value):
-        assert isinstance(item, dict)  # shapes were checked first (structural)
+        if not isinstance(item, dict):
+            continue  # refused as a structural problem (unknown_fields)
         variant, problems = validate_variant(item)
         errors.extend(p.prefixed(f"variants[{index}]") for p in problems)
         variants.append(variant)
