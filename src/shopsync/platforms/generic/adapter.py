@@ -365,7 +365,10 @@ def _update_body(update: ProductUpdate) -> dict[str, Any]:
     for name in VARIANT_LEVEL_FIELDS:  # per variant in v2, never the product's own
         body.pop(name, None)
     fields = update.fields
-    if fields is None or "variants" in fields:
+    body.pop("variants", None)
+    if (fields is None or "variants" in fields) and product.variants:
+        # Only the variants the engine hands over (new or changed): the platform keeps
+        # the others as they are.
         body["variants"] = [
             variant.model_dump(mode="json", exclude_none=True) for variant in product.variants
         ]
