@@ -161,7 +161,8 @@ def test_variants_go_up_and_change_exactly_as_the_file_does(
     assert wire.batches[1] == {
         "create": [],
         "update": [
-            {"product_id": tee_id, "variants": [variant("TEE-M-RED", "M", "Red", "19.00")]},
+            # A known variant: its changed field alone (a count sold since stays).
+            {"product_id": tee_id, "variants": [{"sku": "TEE-M-RED", "price": "19.00"}]},
             {"product_id": hoodie_id, "variants": [variant("HOODIE-L-RED", "L", "Red", "11.00")]},
         ],
     }
@@ -293,3 +294,47 @@ def test_several_variants_for_a_platform_without_them_are_refused_when_planned(
         "shopee platform takes none; give each variant its own row without a handle, or "
         "upload to a platform with variants"
     )
+
+
+def test_compare_at_price_is_read_as_sellers_write_prices(tmp_path: Path) -> None:
+    path = tmp_path / "was.csv"
+    path.write_text(
+        "handle,sku,title,price,compare_at_price,option:Size\n"
+        "tee,TEE-S,Tee,￥39.00,￥59.00,S\n"
+        "tee,TEE-M,,39,1,299.00,M\n".replace("1,299.00", '"1,299.00"'),
+        encoding="utf-8",
+    )
+    (valid,) = [outcome for outcome in Catalog([path]) if not hasattr(outcome, "errors")]
+    product = valid.product  # type: ignore[union-attr]
+    assert [str(v.compare_at_price) for v in product.variants] == ["59.00", "1299.00"]
+    assert product.currency == "CNY"
+
+
+def test_refresh_reads_a_product_with_variants_by_its_first_variants_sku(
+    sandbox: SandboxHandle,
+    connect: Callable[..., tuple[Target, GenericPlatform, Wire]],
+    tmp_path: Path,
+    api_for: Callable[..., Any],
+) -> None:
+    target, _platform, wire = connect(sandbox)
+    path = write_csv(tmp_path / "a.csv", rows())
+    upload(target, path, tmp_path)
+    # Edited on the platform: one variant's price, and a stock count moved by a sale.
+    tee_id = stored(sandbox, "TEE-S-RED")["product_id"]
+    api = api_for(sandbox)
+    edit = api.patch(
+        f"/products/{tee_id}",
+        json={"variants": [variant("TEE-M-RED", "M", "Red", "99.00", stock=1)]},
+    )
+    assert edit.status_code == 200, edit.text
+    assert plan(Catalog([path]), target, JobOptions(), Outputs()).counts.updated == 0
+    refreshed = plan(Catalog([path]), target, JobOptions(refresh=True), Outputs())
+    assert (refreshed.counts.updated, refreshed.counts.unchanged) == (1, 2)
+    # The price goes back; the stock a sale moved is the platform's business.
+    assert refreshed.updates[0].diff() == [("variant TEE-M-RED price", "99.00", "10.00")]
+    report = upload(target, path, tmp_path, refresh=True)
+    assert report.counts["updated"] == 1
+    assert wire.batches[-1]["update"] == [
+        {"product_id": tee_id, "variants": [{"sku": "TEE-M-RED", "price": "10.00"}]}
+    ]
+    assert variants_of(sandbox, "TEE-M-RED")["TEE-M-RED"]["stock"] == 1

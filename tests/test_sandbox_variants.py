@@ -197,3 +197,33 @@ def test_inventory_by_a_variants_sku_changes_that_variant(api: Any) -> None:
     body = api.get(f"/products/{product_id}").json()
     assert [(v["sku"], v["stock"]) for v in body["variants"]] == [("TEE-S", 3), ("TEE-M", 6)]
     assert body["version"] == 2  # one batch, one new version
+
+
+def test_a_known_variant_changes_only_the_fields_sent(api: Any) -> None:
+    product_id = api.post(
+        "/products", json=tee(variants=[variant("TEE-S", "S", barcode="123", stock=4)])
+    ).json()["product_id"]
+    changed = api.patch(
+        f"/products/{product_id}", json={"variants": [{"sku": "TEE-S", "barcode": None}]}
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["variants"] == [
+        {
+            "sku": "TEE-S",
+            "option_values": {"Size": "S"},
+            "price": "10.00",
+            "compare_at_price": None,
+            "stock": 4,
+            "barcode": None,
+            "weight_kg": None,
+            "image": None,
+        }
+    ]
+    new = api.patch(
+        f"/products/{product_id}",
+        json={"variants": [{"sku": "TEE-L", "option_values": {"Size": "L"}}]},
+    )
+    assert (new.status_code, new.json()["errors"]) == (
+        422,
+        [{"field": "variants[0].price", "message": "is required for a new variant"}],
+    )

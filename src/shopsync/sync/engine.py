@@ -374,7 +374,13 @@ class Engine:
         ]
         sent_creates = [p for p in wired_creates if isinstance(p, Product)]
         updates = [
-            ProductUpdate(change.entry.product_id, wired, change.fields, change.removed_variants)
+            ProductUpdate(
+                change.entry.product_id,
+                wired,
+                change.fields,
+                change.removed_variants,
+                tuple(change.entry.body.get("variants") or ()),
+            )
             for change, wired in zip(
                 (c for c in batch.updates if c.entry is not None), wired_updates, strict=True
             )
@@ -686,7 +692,16 @@ def _updated_stocks(change: Change) -> dict[str, int]:
     if "stock" in fields:
         return {change.sku: change.product.stock}
     if "variants" in fields:
-        return {variant["sku"]: variant["stock"] for variant in change.changed_variants()}
+        # A changed variant's stock is sent only if the file changed it (the adapter
+        # sends a known variant's changed fields alone).
+        before = {
+            v["sku"]: v for v in (change.entry.body if change.entry else {}).get("variants", [])
+        }
+        return {
+            variant["sku"]: variant["stock"]
+            for variant in change.changed_variants()
+            if before.get(variant["sku"], {}).get("stock") != variant["stock"]
+        }
     return {}
 
 

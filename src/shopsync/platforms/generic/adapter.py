@@ -26,7 +26,7 @@ from typing import Any
 
 from shopsync.config import CLIENT_CREDENTIALS_SETTINGS, Setting, Settings
 from shopsync.domain.images import MIB, ImageLimits
-from shopsync.domain.models import VARIANT_LEVEL_FIELDS, Product
+from shopsync.domain.models import VARIANT_FIELDS, VARIANT_LEVEL_FIELDS, Product, Variant
 from shopsync.errors import APIError
 from shopsync.http.auth import ClientCredentials
 from shopsync.http.client import ApiResponse, HttpClient
@@ -367,16 +367,29 @@ def _update_body(update: ProductUpdate) -> dict[str, Any]:
     fields = update.fields
     body.pop("variants", None)
     if (fields is None or "variants" in fields) and product.variants:
-        # Only the variants the engine hands over (new or changed): the platform keeps
-        # the others as they are.
-        body["variants"] = [
-            variant.model_dump(mode="json", exclude_none=True) for variant in product.variants
-        ]
+        # Only the variants the engine hands over (new or changed), and of a changed
+        # one only its changed fields: the platform keeps the rest as it is.
+        before = {str(v.get("sku")): v for v in update.variants_before}
+        body["variants"] = [_variant_change(v, before.get(v.sku)) for v in product.variants]
     if fields is None or "options" in fields:
         body["options"] = list(product.options)
     if update.removed_variants:
         body["remove_variants"] = list(update.removed_variants)
     return body
+
+
+def _variant_change(variant: Variant, before: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A new variant whole; a known one as its SKU and the fields that differ from
+    ``before`` (``null`` for one the file no longer gives, which clears it)."""
+    after = variant.model_dump(mode="json", exclude_none=True)
+    if before is None:
+        return after
+    changed = {
+        name: after.get(name)
+        for name in VARIANT_FIELDS
+        if name != "sku" and after.get(name) != before.get(name)
+    }
+    return {"sku": variant.sku, **changed}
 
 
 def _dict(value: Any) -> dict[str, Any]:

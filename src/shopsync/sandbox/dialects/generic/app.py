@@ -62,6 +62,7 @@ from shopsync.sandbox.dialects.generic.validation import (
     validate_stock_update,
     validate_variant_values,
     variant_agreement,
+    variant_defaults,
 )
 from shopsync.sandbox.faults import Fault, FaultInjector
 from shopsync.sandbox.idempotency import IdempotencyKeys, KeyInFlight, KeyReused, Reservation
@@ -380,16 +381,26 @@ def _stock_outcome(current: int, change: StockChange) -> tuple[int, dict[str, An
 def _merged_variants(
     stored: list[dict[str, Any]], sent: list[dict[str, Any]], removals: set[str]
 ) -> list[dict[str, Any]]:
-    """The stored variants with the sent ones replacing (by SKU) or added, less removals."""
+    """The stored variants with the sent ones merged in (by SKU: the fields given change)
+    or added, less the removals."""
     variants = [dict(variant) for variant in stored]
     position = {variant["sku"]: index for index, variant in enumerate(variants)}
-    for variant in sent:
+    for index, variant in enumerate(sent):
         if variant["sku"] in position:
-            variants[position[variant["sku"]]] = variant
-        else:
-            position[variant["sku"]] = len(variants)
-            variants.append(variant)
-    return [variant for variant in variants if variant["sku"] not in removals]
+            variants[position[variant["sku"]]].update(variant)
+            continue
+        if "price" not in variant:
+            raise _validation_error(
+                [FieldError(f"variants[{index}].price", "is required for a new variant")]
+            )
+        position[variant["sku"]] = len(variants)
+        variants.append({**variant_defaults(), **variant})
+    # Each variant's fields in contract order, as created ones are stored.
+    return [
+        {name: variant[name] for name in VARIANT_FIELDS if name in variant}
+        for variant in variants
+        if variant["sku"] not in removals
+    ]
 
 
 def _item_shape_errors(name: str, items: list[Any], allowed: frozenset[str]) -> list[FieldError]:
@@ -1176,7 +1187,8 @@ class SandboxApp:
     def _variant_changes(self, row: ProductRow, changes: dict[str, Any]) -> dict[str, Any]:
         """``changes`` with the variants they send merged into the stored ones (§2a).
 
-        A sent variant replaces the stored one with its SKU, or is added; the SKUs in
+        A sent variant changes the fields it gives of the stored one with its SKU, or is
+        added (it needs a price then); the SKUs in
         ``remove_variants`` go (an SKU the product does not have is ignored, so a
         repeated request changes nothing more). Refused as the item's error: v2 fields
         on a product without variants, per-variant fields on one with them, options a

@@ -174,7 +174,10 @@ def openapi_document(config: SandboxConfig) -> dict[str, Any]:
     shared_in = {name: schema for name, schema in product_in.items() if name not in _PER_VARIANT}
     variants_in = _variant_product_fields(product_in, "VariantIn")
     # An update names only the variants it adds or changes: none is as good as some.
-    variants_update = {**variants_in, "variants": {**variants_in["variants"], "minItems": 0}}
+    variants_update = {
+        **variants_in,
+        "variants": {**variants_in["variants"], "minItems": 0, "items": _ref("VariantChange")},
+    }
     removals = {
         "remove_variants": {
             "type": "array",
@@ -537,7 +540,15 @@ def openapi_document(config: SandboxConfig) -> dict[str, Any]:
                     "type": "object",
                     "required": ["sku", "price"],
                     "additionalProperties": False,
-                    "description": "A variant, always whole: a field left out is cleared.",
+                    "description": "A new variant, whole: a field left out is unset.",
+                    "properties": _variant_fields(product_in, output=False),
+                },
+                "VariantChange": {
+                    "type": "object",
+                    "required": ["sku"],
+                    "additionalProperties": False,
+                    "description": "A variant in an update: a known SKU changes in the "
+                    "fields given; a new one needs a price.",
                     "properties": _variant_fields(product_in, output=False),
                 },
                 "VariantOut": {

@@ -443,22 +443,38 @@ _VARIANT_DEFAULTS: dict[str, Any] = {
 }
 
 
-def validate_variant(data: Mapping[str, Any]) -> tuple[dict[str, Any], list[FieldError]]:
-    """One variant, complete (§2a): what it is after the request, absent fields defaulted.
+NULLABLE_VARIANT_FIELDS = frozenset({"compare_at_price", "barcode", "weight_kg", "image"})
 
-    A variant is always sent whole, in a create and in an update alike, so a field the
-    client leaves out (a barcode it cleared) is cleared, never kept by accident.
+
+def variant_defaults() -> dict[str, Any]:
+    """What a new variant has for the fields it is not given."""
+    return {k: v.copy() if isinstance(v, dict) else v for k, v in _VARIANT_DEFAULTS.items()}
+
+
+def validate_variant(
+    data: Mapping[str, Any], *, partial: bool = False
+) -> tuple[dict[str, Any], list[FieldError]]:
+    """One variant (§2a), its given fields checked and normalized.
+
+    In a create (``partial=False``) the variant is whole: ``sku`` and ``price`` are
+    required and defaults fill the rest. In an update only ``sku`` is required and only
+    the given fields are returned, ``null`` clearing a nullable one; whether a new
+    variant has its price is for the app to tell, which knows the stored ones.
     """
     out: dict[str, Any] = {}
     errors: list[FieldError] = []
     for name in VARIANT_FIELDS:
         value = data.get(name)
         if value is None:
-            if name in ("sku", "price"):
+            if name == "sku" or (name == "price" and not partial):
                 errors.append(FieldError(name, "is required"))
-            else:
-                default = _VARIANT_DEFAULTS[name]
-                out[name] = default.copy() if isinstance(default, dict) else default
+            elif not partial:
+                out[name] = variant_defaults()[name]
+            elif name in data:
+                if name in NULLABLE_VARIANT_FIELDS:
+                    out[name] = None
+                else:
+                    errors.append(FieldError(name, "must not be null"))
             continue
         try:
             out[name] = _VARIANT_CHECKERS[name](value)
@@ -510,7 +526,8 @@ def validate_variant_values(
             errors.append(FieldError("remove_variants", "must be an array of SKUs"))
         else:
             out["remove_variants"] = removals
-    if not errors and "variants" in out and "options" in out:
+    if not errors and not partial and "variants" in out:
+        # An update's variants are checked once merged with the stored ones (the app).
         errors.extend(variant_agreement(out["options"], out["variants"]))
     return out, errors
 
@@ -546,7 +563,7 @@ def _check_variants(
     for index, item in enumerate(value):
         if not isinstance(item, dict):
             continue  # refused as a structural problem (unknown_fields)
-        variant, problems = validate_variant(item)
+        variant, problems = validate_variant(item, partial=partial)
         errors.extend(p.prefixed(f"variants[{index}]") for p in problems)
         variants.append(variant)
     return (None if errors else variants), errors
