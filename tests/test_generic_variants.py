@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from shopsync.catalog.records import Catalog
+from shopsync.cli import cli
 from shopsync.errors import PlatformError
 from shopsync.jobs.base import JobOptions, Outputs, Target
 from shopsync.jobs.plan import plan
@@ -338,3 +340,52 @@ def test_refresh_reads_a_product_with_variants_by_its_first_variants_sku(
         {"product_id": tee_id, "variants": [{"sku": "TEE-M-RED", "price": "10.00"}]}
     ]
     assert variants_of(sandbox, "TEE-M-RED")["TEE-M-RED"]["stock"] == 1
+
+
+def test_remove_missing_variants_is_a_flag_of_plan_and_upload(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHOPSYNC_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name in ("SHOPSYNC_BASE_URL", "SHOPSYNC_CLIENT_ID", "SHOPSYNC_CLIENT_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("SHOPSYNC_PROFILE", "SHOPSYNC_CONFIG", "SHOPSYNC_PLATFORM"):
+        monkeypatch.delenv(name, raising=False)
+    runner = CliRunner()
+    first = write_csv(tmp_path / "a.csv", rows())
+    assert runner.invoke(cli, ["upload", str(first), "--sandbox"]).exit_code == 0
+    changed = write_csv(tmp_path / "b.csv", changed_rows())
+
+    kept = runner.invoke(cli, ["plan", str(changed), "--sandbox", "--json"])
+    assert kept.exit_code == 0, kept.output
+    document = json.loads(kept.stdout)
+    assert document["kept_variants"] == [
+        {"product": "cap", "sku": "CAP-S-BLUE"},
+        {"product": "cap", "sku": "CAP-M-BLUE"},
+    ]
+    assert document["counts"]["update"] == 2
+
+    removing = runner.invoke(
+        cli, ["plan", str(changed), "--sandbox", "--json", "--remove-missing-variants"]
+    )
+    document = json.loads(removing.stdout)
+    assert (document["kept_variants"], document["counts"]["update"]) == ([], 3)
+    cap = next(u for u in document["updates"] if u["sku"] == "cap")
+    assert cap["changes"] == [
+        {"field": "variant CAP-S-BLUE", "before": "present", "after": "removed"},
+        {"field": "variant CAP-M-BLUE", "before": "present", "after": "removed"},
+    ]
+    sent = runner.invoke(
+        cli, ["upload", str(changed), "--sandbox", "--remove-missing-variants", "--json"]
+    )
+    assert sent.exit_code == 0, sent.output
+    assert json.loads(sent.stdout)["counts"]["updated"] == 3
+    again = runner.invoke(
+        cli, ["plan", str(changed), "--sandbox", "--json", "--remove-missing-variants"]
+    )
+    assert json.loads(again.stdout)["counts"] == {
+        "create": 0,
+        "update": 0,
+        "unchanged": 3,
+        "rejected": 0,
+    }
