@@ -389,3 +389,18 @@ def test_remove_missing_variants_is_a_flag_of_plan_and_upload(
         "unchanged": 3,
         "rejected": 0,
     }
+
+
+def test_force_sends_every_variant_whole(
+    sandbox: SandboxHandle,
+    connect: Callable[..., tuple[Target, GenericPlatform, Wire]],
+    tmp_path: Path,
+) -> None:
+    target, _platform, wire = connect(sandbox)
+    path = write_csv(tmp_path / "a.csv", rows())
+    upload(target, path, tmp_path)
+    forced = upload(target, path, tmp_path, force=True)
+    assert (forced.counts["updated"], forced.counts["failed"]) == (3, 0)
+    sent = wire.batches[-1]["update"]
+    assert [len(item["variants"]) for item in sent] == [4, 4, 4]
+    assert sent[0]["variants"][0] == variant("TEE-S-RED", "S", "Red", "10.00")

@@ -379,7 +379,7 @@ class Engine:
                 wired,
                 change.fields,
                 change.removed_variants,
-                tuple(change.entry.body.get("variants") or ()),
+                () if change.forced else tuple(change.entry.body.get("variants") or ()),
             )
             for change, wired in zip(
                 (c for c in batch.updates if c.entry is not None), wired_updates, strict=True

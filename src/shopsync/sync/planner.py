@@ -97,6 +97,8 @@ class Change:
     left on the platform and reported, unless the planner removes them."""
     removed_variants: tuple[str, ...] = ()
     """SKUs of such variants the update removes (``remove_missing_variants``)."""
+    forced: bool = False
+    """Sent whatever the ledger says (``--force``): every variant, whole."""
 
     @property
     def body_json(self) -> str:
@@ -122,7 +124,7 @@ class Change:
     def changed_variants(self) -> list[dict[str, Any]]:
         """An update's variants that are new or changed, as their bodies: the only ones
         sent (the platform keeps the others as they are)."""
-        if self.entry is None:
+        if self.entry is None or self.forced:
             return list(self.body.get("variants", []))
         before = {variant["sku"]: variant for variant in self.entry.body.get("variants", [])}
         return [
@@ -230,7 +232,7 @@ class Planner:
         digest = hash_text(text)
         if self.force:
             fields = frozenset(managed_fields(product) - {"sku"})
-            return Change("update", row.row, product, entry, fields, text, digest)
+            return Change("update", row.row, product, entry, fields, text, digest, forced=True)
         if entry.content_hash == digest and entry.outcome != "failed":
             return Change("unchanged", row.row, product, entry, None, text, digest)
         body = product.to_api()
