@@ -46,7 +46,9 @@ _FIELD_MESSAGES: dict[tuple[str, str], str] = {
 }
 
 
-_AMOUNT_FIELDS = ("price", "weight_kg")
+_AMOUNT_FIELDS = ("price", "weight_kg", "compare_at_price")
+_PRICE_FIELDS = frozenset({"price", "compare_at_price"})
+"""Amounts that are prices: two decimals at most, and a currency sign must agree."""
 _PRICE_DECIMALS = 2
 _PLAIN_POINT = re.compile(r"[0-9]+(?:\.[0-9]+)?").fullmatch
 """A number that reads the same under any rule with a decimal point: most cells."""
@@ -96,7 +98,7 @@ def read_amounts(data: dict[str, Any], *, decimal_comma: bool) -> None:
         if amount is None:
             continue
         if (
-            name == "price"
+            name in _PRICE_FIELDS
             and amount.other_reading is not None
             and _decimals(amount.number) > _PRICE_DECIMALS
         ):
@@ -108,7 +110,7 @@ def read_amounts(data: dict[str, Any], *, decimal_comma: bool) -> None:
                 f"{amount.other_reading.lstrip('+-')[:-3]}.{amount.other_reading[-3:]},00",
             )
             continue
-        if amount.currency is not None and name == "price":
+        if amount.currency is not None and name in _PRICE_FIELDS:
             given = data.get("currency")
             if given is None:
                 data["currency"] = amount.currency
@@ -168,9 +170,11 @@ def cells_to_data(
     # the regular expression, and read_amounts a call and a loop more, per row.
     price = data.get("price")
     weight = data.get("weight_kg")
+    was = data.get("compare_at_price")
     if not (
         (price is None or (price.isascii() and price.replace(".", "", 1).isdigit()))
         and (weight is None or (weight.isascii() and weight.replace(".", "", 1).isdigit()))
+        and (was is None or (was.isascii() and was.replace(".", "", 1).isdigit()))
     ):
         read_amounts(data, decimal_comma=False)
     return data

@@ -92,6 +92,8 @@ def open_target(
             settings,
             Target(
                 platform=platform,
+                capabilities=_declared_capabilities(settings.platform),
+                platform_name=settings.platform,
                 ledger_dir=ledger_dir,
                 namespace=namespace,
                 profile=settings.profile,
@@ -99,6 +101,15 @@ def open_target(
                 lock_path=settings.lock_path,
             ),
         )
+
+
+def _declared_capabilities(name: str) -> Any:
+    """What the adapter of platform ``name`` declares for any connection, if it does."""
+    from shopsync.platforms import adapter_class  # noqa: PLC0415 - keeps --help fast
+    from shopsync.platforms.base import Capabilities  # noqa: PLC0415
+
+    declared = getattr(adapter_class(name), "capabilities", None)
+    return declared if isinstance(declared, Capabilities) else None
 
 
 def _job_options(settings: Settings, **flags: Any) -> Any:
@@ -114,6 +125,12 @@ SANDBOX_OPTION = click.option(
 )
 FORCE_OPTION = click.option(
     "--force", is_flag=True, help="Send every product again, changed or not."
+)
+REMOVE_VARIANTS_OPTION = click.option(
+    "--remove-missing-variants",
+    is_flag=True,
+    help="Remove from the platform a variant an earlier upload sent that the file no "
+    "longer lists (default: keep it there and report it).",
 )
 REFRESH_OPTION = click.option(
     "--refresh",
@@ -144,6 +161,7 @@ def _path_option(name: str, text: str) -> Callable[[Any], Any]:
 @SANDBOX_OPTION
 @FORCE_OPTION
 @REFRESH_OPTION
+@REMOVE_VARIANTS_OPTION
 @_path_option("--rejects", "Write rejected rows (cells plus an 'error' column) to this CSV.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @click.option(
@@ -159,6 +177,7 @@ def plan_command(
     sandbox: bool,
     force: bool,
     refresh: bool,
+    remove_missing_variants: bool,
     rejects: Path | None,
     as_json: bool,
 ) -> None:
@@ -181,7 +200,12 @@ def plan_command(
         result = plan(
             catalog,
             target,
-            _job_options(settings, force=force, refresh=refresh),
+            _job_options(
+                settings,
+                force=force,
+                refresh=refresh,
+                remove_missing_variants=remove_missing_variants,
+            ),
             Outputs(rejects=rejects),
         )
     if as_json:
@@ -209,6 +233,7 @@ def plan_command(
 @SANDBOX_OPTION
 @FORCE_OPTION
 @REFRESH_OPTION
+@REMOVE_VARIANTS_OPTION
 @click.option("--strict", is_flag=True, help="Send nothing if any row is invalid.")
 @_path_option(
     "--rejects", "Rejected input rows go here (default: DATA_DIR/runs/RUN/rejects.csv, if any)."
@@ -235,6 +260,7 @@ def upload_command(
     sandbox: bool,
     force: bool,
     refresh: bool,
+    remove_missing_variants: bool,
     strict: bool,
     rejects: Path | None,
     failed: Path | None,
@@ -271,7 +297,13 @@ def upload_command(
         job = UploadJob(
             catalog,
             target,
-            _job_options(settings, force=force, refresh=refresh, strict=strict),
+            _job_options(
+                settings,
+                force=force,
+                refresh=refresh,
+                strict=strict,
+                remove_missing_variants=remove_missing_variants,
+            ),
             Outputs(
                 rejects=rejects,
                 failed=failed,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from shopsync.domain.models import RecordT, RowError, SourceRow, ValidRow
 from shopsync.domain.timefmt import now_rfc3339
 from shopsync.errors import ExitCode, ShopsyncError
 from shopsync.io.writers import SpooledRowsWriter, write_json
-from shopsync.platforms.base import Platform
+from shopsync.platforms.base import Capabilities, Platform, capabilities_of
 from shopsync.state.audit import AuditLog
 from shopsync.state.ledger import Ledger
 from shopsync.state.lock import ProfileLock
@@ -37,6 +37,20 @@ class Target:
     audit_path: Path | None = None
     lock_path: Path | None = None
     """The profile's lock file; runs that change the platform hold it (None: no lock)."""
+    capabilities: Capabilities | None = None
+    """What the platform's adapter declares, known without connecting (for a plan
+    without ``platform``); None: not known."""
+    platform_name: str = ""
+    """The platform's name (``generic``), for messages when ``platform`` is None."""
+
+    def declared_capabilities(self) -> Capabilities | None:
+        """The platform's capabilities, or :attr:`capabilities` when there is none."""
+        return capabilities_of(self.platform) if self.platform is not None else self.capabilities
+
+    @property
+    def name(self) -> str:
+        """The platform's name."""
+        return self.platform.name if self.platform is not None else self.platform_name
 
 
 @dataclass(frozen=True)
@@ -74,6 +88,9 @@ class JobOptions:
     grace_seconds: float = 15.0
     sample: int = 10
     """How many creates and updates a plan shows as examples."""
+    remove_missing_variants: bool = False
+    """Remove a variant the ledger knows and the file no longer lists (default: keep it
+    on the platform and report it)."""
 
 
 @dataclass(frozen=True)
@@ -97,7 +114,7 @@ class Progress:
 
 
 def _valid_rows(
-    reader: RecordReader[RecordT],
+    reader: Iterable[ValidRow[RecordT] | RowError],
     rejects: RejectsFile | None,
     counts: RunCounts,
     keep: list[RowError] | None,
@@ -246,9 +263,13 @@ class RunJob:
                 audit.close()
             self._finish(rejects, error)
 
+    def _outcomes(self) -> Iterable[ValidRow[Any] | RowError]:
+        """What the job reads: the reader's outcomes (a job may refuse more rows)."""
+        return self.reader
+
     def _valid_rows(self, rejects: RejectsFile) -> Iterator[ValidRow[Any]]:
         return _valid_rows(
-            self.reader, rejects, self._input, self.rejected_sample, keep_at_most=SHOWN_REJECTS
+            self._outcomes(), rejects, self._input, self.rejected_sample, keep_at_most=SHOWN_REJECTS
         )
 
     def _default_path(self, kind: str) -> Path:

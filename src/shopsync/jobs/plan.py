@@ -15,7 +15,7 @@ from shopsync.jobs.base import (
     _valid_rows,
 )
 from shopsync.state.ledger import Ledger
-from shopsync.sync.planner import Change, Planner
+from shopsync.sync.planner import Change, Planner, refuse_variants
 from shopsync.sync.report import RunCounts
 
 
@@ -84,14 +84,19 @@ def plan(catalog: Catalog, target: Target, options: JobOptions, outputs: Outputs
         RejectsFile(outputs.rejects, catalog.header_map, catalog.files) if outputs.rejects else None
     )
     result = PlanResult(counts, rejected=rejected, rejects_path=outputs.rejects)
+    capabilities = target.declared_capabilities()
+    outcomes = (
+        refuse_variants(catalog, capabilities, target.name) if capabilities is not None else catalog
+    )
     with Ledger(target.ledger_dir) as ledger:
         planner = Planner(
             ledger,
             force=options.force,
             refresh_from=target.platform if options.refresh else None,
+            remove_missing_variants=options.remove_missing_variants,
         )
         try:
-            for change in planner.plan(_valid_rows(catalog, rejects, counts, rejected)):
+            for change in planner.plan(_valid_rows(outcomes, rejects, counts, rejected)):
                 if change.kind == "create":
                     counts.created += 1
                     if len(result.creates) < options.sample:

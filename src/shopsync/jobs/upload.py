@@ -8,7 +8,11 @@ validate), :class:`~shopsync.sync.planner.Planner` (ledger), :class:`~shopsync.s
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from shopsync.catalog.records import Catalog, RejectsFile
+from shopsync.domain.models import RowError, ValidRow
 from shopsync.errors import RowsRejected
 from shopsync.jobs.base import (
     JobOptions,
@@ -20,7 +24,7 @@ from shopsync.platforms.base import capabilities_of
 from shopsync.state.audit import AuditLog
 from shopsync.state.ledger import Ledger
 from shopsync.sync.engine import Engine, EngineOptions
-from shopsync.sync.planner import Planner
+from shopsync.sync.planner import Planner, refuse_variants
 from shopsync.sync.report import RunCounts
 
 
@@ -72,8 +76,13 @@ class UploadJob(RunJob):
             ledger,
             force=self.options.force,
             refresh_from=self.platform if self.options.refresh else None,
+            remove_missing_variants=self.options.remove_missing_variants,
         )
         engine.apply(planner.plan(self._valid_rows(rejects)))
+
+    def _outcomes(self) -> Iterable[ValidRow[Any] | RowError]:
+        # A product of several variants for a platform without them: a row error now.
+        return refuse_variants(self.reader, capabilities_of(self.platform), self.platform.name)
 
     def _check_strict(self) -> None:
         from shopsync.catalog.records import validate  # noqa: PLC0415 - only under --strict

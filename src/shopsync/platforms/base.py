@@ -159,11 +159,18 @@ class ProductUpdate:
 
     ``fields`` limits the update to those fields (names as in the API); ``None`` sends
     every content field. The SKU identifies the item in results; it is never changed.
+    ``removed_variants`` names the variants (by SKU) the update removes from the product:
+    only those the planner was asked to remove (``--remove-missing-variants``).
+    ``variants_before`` holds the variants' bodies as the platform last confirmed them
+    (the ledger's), so an adapter can send only a variant's changed fields: a stock
+    count the file did not change is not sent, as for a product without variants.
     """
 
     product_id: str
     product: Product
     fields: frozenset[str] | None = None
+    removed_variants: tuple[str, ...] = ()
+    variants_before: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def sku(self) -> str:

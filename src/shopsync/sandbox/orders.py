@@ -124,7 +124,12 @@ class OrderGenerator:
     def _catalog(self) -> list[tuple[str, str]]:
         # The first products of the shop, so generated orders name SKUs that exist.
         rows = self._store.list_products(after=0, limit=50)
-        return [(row.sku, str(row.values["price"])) for row in rows]
+        # A product with variants is sold by its variants' SKUs (API v2).
+        return [
+            (str(item["sku"]), str(item["price"]))
+            for row in rows
+            for item in (row.values.get("variants") or [row.values])
+        ]
 
     def _advance(self, order: dict[str, Any], moment: float) -> None:
         choices = _TRANSITIONS.get(order["status"])

@@ -56,6 +56,12 @@ CREATE TABLE IF NOT EXISTS orders (
 );
 CREATE INDEX IF NOT EXISTS orders_updated ON orders (updated_at, order_id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS variant_skus (
+    sku TEXT NOT NULL,
+    product_row INTEGER NOT NULL,
+    PRIMARY KEY (sku, product_row)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS variant_skus_row ON variant_skus (product_row);
 """
 
 # SKUs are unique among live products only: archiving a product frees its SKU. A shop
@@ -74,6 +80,11 @@ _CHUNK = 500
 
 _COLUMNS = "id, product_id, version, created_at, updated_at, sku, stock, data"
 
+HANDLE_KEY = "handle:"
+"""The ``sku`` column of a product with variants holds this and its handle: a ``:`` is in
+no SKU, so handles are unique among live products by the same index as SKUs, and never
+match a SKU. Its variants' SKUs are in ``variant_skus``; their stock is in ``data``."""
+
 
 @dataclass
 class ProductRow:
@@ -88,8 +99,28 @@ class ProductRow:
 
     @property
     def sku(self) -> str:
-        """The product's SKU."""
+        """The product's SKU (a product with variants: its first variant's)."""
+        variants = self.values.get("variants")
+        if variants:
+            return str(variants[0]["sku"])
         return str(self.values["sku"])
+
+    @property
+    def has_variants(self) -> bool:
+        """Whether the product has a handle and variants (API v2)."""
+        return bool(self.values.get("variants"))
+
+    @property
+    def key(self) -> str:
+        """What the ``sku`` column holds: the SKU, or :data:`HANDLE_KEY` and the handle."""
+        if self.has_variants:
+            return HANDLE_KEY + str(self.values["handle"])
+        return self.sku
+
+    @property
+    def variant_skus(self) -> list[str]:
+        """The SKUs of its variants (none for a single-variant product)."""
+        return [str(variant["sku"]) for variant in self.values.get("variants") or []]
 
     def to_json(self) -> dict[str, Any]:
         """The product as plain data: its id, its stored fields, the server's fields.
@@ -107,8 +138,9 @@ class ProductRow:
 
 def _row(raw: Sequence[Any]) -> ProductRow:
     values: dict[str, Any] = json.loads(raw[7])
-    values["sku"] = raw[5]
-    values["stock"] = raw[6]
+    if not str(raw[5]).startswith(HANDLE_KEY):
+        values["sku"] = raw[5]
+        values["stock"] = raw[6]
     return ProductRow(raw[0], raw[1], raw[2], raw[3], raw[4], values)
 
 
@@ -230,6 +262,15 @@ class Store:
                 for raw in self._conn.execute(sql, chunk):
                     row = _row(raw)
                     found.setdefault(row.sku, []).append(row)
+                by_variant = (
+                    f"SELECT v.sku, {', '.join('p.' + c for c in _COLUMNS.split(', '))}"  # noqa: S608 - only placeholders are interpolated
+                    " FROM variant_skus v JOIN products p ON p.id = v.product_row"
+                    f" WHERE p.archived = 0 AND v.sku IN ({marks}) ORDER BY p.id"
+                )
+                for sku, *raw in self._conn.execute(by_variant, chunk):
+                    found.setdefault(sku, []).append(_row(raw))
+        for rows in found.values():
+            rows.sort(key=lambda row: row.id)
         return found
 
     def product_ids_by_skus(self, skus: Iterable[str]) -> dict[str, str]:
@@ -244,7 +285,22 @@ class Store:
                     f"SELECT sku, product_id FROM products WHERE archived = 0 AND sku IN ({marks})"  # noqa: S608 - only placeholders are interpolated
                 )
                 found.update(self._conn.execute(sql, chunk).fetchall())
+                by_variant = (
+                    "SELECT v.sku, p.product_id FROM variant_skus v JOIN products p"  # noqa: S608 - only placeholders are interpolated
+                    f" ON p.id = v.product_row WHERE p.archived = 0 AND v.sku IN ({marks})"
+                )
+                for sku, product_id in self._conn.execute(by_variant, chunk):
+                    found.setdefault(sku, product_id)
         return found
+
+    def product_id_by_handle(self, handle: str) -> str | None:
+        """The id of the live product with variants whose handle is ``handle``, if any."""
+        with self.lock:
+            raw = self._conn.execute(
+                "SELECT product_id FROM products WHERE archived = 0 AND sku = ?",
+                (HANDLE_KEY + handle,),
+            ).fetchone()
+        return None if raw is None else str(raw[0])
 
     def product(self, product_id: str) -> ProductRow | None:
         """The live product with this id, or ``None``."""
@@ -268,8 +324,8 @@ class Store:
                 [
                     (
                         r.product_id,
-                        r.sku,
-                        r.values["stock"],
+                        r.key,
+                        r.values.get("stock", 0),
                         r.version,
                         r.created_at,
                         r.updated_at,
@@ -278,6 +334,26 @@ class Store:
                     for r in rows
                 ],
             )
+            with_variants = [r for r in rows if r.has_variants]
+            for r in with_variants:
+                r.id = int(
+                    self._conn.execute(
+                        "SELECT id FROM products WHERE product_id = ?", (r.product_id,)
+                    ).fetchone()[0]
+                )
+            self._index_variants(with_variants)
+
+    def _index_variants(self, rows: Sequence[ProductRow]) -> None:
+        """Make ``variant_skus`` name exactly the variants of ``rows``."""
+        if not rows:
+            return
+        self._conn.executemany(
+            "DELETE FROM variant_skus WHERE product_row = ?", [(r.id,) for r in rows]
+        )
+        self._conn.executemany(
+            "INSERT OR IGNORE INTO variant_skus (sku, product_row) VALUES (?, ?)",
+            [(sku, r.id) for r in rows for sku in r.variant_skus],
+        )
 
     def update_products(self, rows: Sequence[ProductRow]) -> None:
         """Write back changed products."""
@@ -286,10 +362,18 @@ class Store:
                 "UPDATE products SET sku = ?, stock = ?, version = ?, updated_at = ?, data = ?"
                 " WHERE id = ?",
                 [
-                    (r.sku, r.values["stock"], r.version, r.updated_at, _data(r.values), r.id)
+                    (
+                        r.key,
+                        r.values.get("stock", 0),
+                        r.version,
+                        r.updated_at,
+                        _data(r.values),
+                        r.id,
+                    )
                     for r in rows
                 ],
             )
+            self._index_variants([r for r in rows if r.has_variants])
 
     def update_stocks(self, changes: Sequence[tuple[int, int, str, int]]) -> None:
         """Write ``(stock, version, updated_at, id)`` tuples: inventory changes only."""
@@ -323,6 +407,11 @@ class Store:
                 "UPDATE products SET archived = 1, version = version + 1, updated_at = ?"
                 " WHERE product_id = ? AND archived = 0",
                 (updated_at, product_id),
+            )
+            self._conn.execute(
+                "DELETE FROM variant_skus WHERE product_row IN"
+                " (SELECT id FROM products WHERE product_id = ?)",
+                (product_id,),
             )
             return cursor.rowcount == 1
 
@@ -489,5 +578,5 @@ class Store:
     def reset(self) -> None:
         """Empty the shop: products, orders, stored responses and counters (not tokens)."""
         with self.transaction():
-            for table in ("products", "orders", "idempotency", "meta"):
+            for table in ("products", "variant_skus", "orders", "idempotency", "meta"):
                 self._conn.execute(f"DELETE FROM {table}")  # noqa: S608 - constant table names

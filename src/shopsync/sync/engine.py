@@ -374,7 +374,13 @@ class Engine:
         ]
         sent_creates = [p for p in wired_creates if isinstance(p, Product)]
         updates = [
-            ProductUpdate(change.entry.product_id, wired, change.fields)
+            ProductUpdate(
+                change.entry.product_id,
+                wired,
+                change.fields,
+                change.removed_variants,
+                () if change.forced else tuple(change.entry.body.get("variants") or ()),
+            )
             for change, wired in zip(
                 (c for c in batch.updates if c.entry is not None), wired_updates, strict=True
             )
@@ -492,7 +498,9 @@ class Engine:
                 sent = change.body
                 body = {
                     **change.entry.body,
-                    **{name: sent[name] for name in change.fields or ()},
+                    # A product with variants has no price of its own: under --force its
+                    # fields name some its body lacks.
+                    **{name: sent[name] for name in change.fields or () if name in sent},
                 }
                 if not change.product.variants:
                     body["sku"] = change.sku
@@ -643,6 +651,7 @@ def _request_of(creates: Sequence[Change], updates: Sequence[Change]) -> str:
                 "product_id": c.entry.product_id if c.entry else None,
                 "fields": sorted(c.fields or ()),
                 "entry": c.entry.to_record() if c.entry else None,
+                **({"removed_variants": list(c.removed_variants)} if c.removed_variants else {}),
             },
         )
         for c in updates
@@ -658,7 +667,8 @@ def _restore_batch(key: str, request: Mapping[str, Any]) -> _Batch:
         entry = LedgerEntry.from_record(item["entry"]) if item.get("entry") else None
         fields = frozenset(item.get("fields") or ()) if kind == "update" else None
         text, digest = product_digest(body)
-        return Change(kind, row, product, entry, fields, text, digest)
+        removed = tuple(item.get("removed_variants") or ())
+        return Change(kind, row, product, entry, fields, text, digest, removed_variants=removed)
 
     return _Batch(
         key,
@@ -682,7 +692,16 @@ def _updated_stocks(change: Change) -> dict[str, int]:
     if "stock" in fields:
         return {change.sku: change.product.stock}
     if "variants" in fields:
-        return {variant["sku"]: variant["stock"] for variant in change.changed_variants()}
+        # A changed variant's stock is sent only if the file changed it (the adapter
+        # sends a known variant's changed fields alone).
+        before = {
+            v["sku"]: v for v in (change.entry.body if change.entry else {}).get("variants", [])
+        }
+        return {
+            variant["sku"]: variant["stock"]
+            for variant in change.changed_variants()
+            if before.get(variant["sku"], {}).get("stock") != variant["stock"]
+        }
     return {}
 
 

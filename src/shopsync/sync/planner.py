@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from shopsync.domain.digest import hash_text
-from shopsync.domain.models import Product, SourceRow, ValidRow
+from shopsync.domain.models import FieldError, Product, RowError, SourceRow, ValidRow
+from shopsync.io.headers import HANDLE_WHEN_SKU_ELSEWHERE, PRODUCT_ALIASES, normalize
 from shopsync.platforms.base import (
+    Capabilities,
     Platform,
 )
 from shopsync.state.ledger import LedgerEntry
@@ -21,6 +23,50 @@ ChangeKind = Literal["create", "update", "unchanged"]
 
 
 REQUIRED_FIELDS = frozenset({"sku", "title", "price"})
+_HANDLE_NAMES = frozenset(PRODUCT_ALIASES["handle"]) | HANDLE_WHEN_SKU_ELSEWHERE
+
+
+def refuse_variants(
+    outcomes: Iterable[ValidRow[Product] | RowError],
+    capabilities: Capabilities,
+    platform: str,
+) -> Iterator[ValidRow[Product] | RowError]:
+    """``outcomes`` with each product of several variants made a row error where the
+    platform's ``capabilities`` say it has no variants: refused at plan time, naming the
+    file, line and handle column, rather than by the platform when it is sent.
+
+    A product with a handle and one variant is a single product on any platform.
+    """
+    for outcome in outcomes:
+        if (
+            capabilities.variants
+            or not isinstance(outcome, ValidRow)
+            or len(outcome.product.variants) < 2  # one variant: a product anywhere
+        ):
+            yield outcome
+            continue
+        product = outcome.product
+        yield RowError(
+            outcome.row,
+            (
+                FieldError(
+                    _handle_column(outcome.row),
+                    str(product.handle),
+                    f"product {product.handle} has {len(product.variants)} variants "
+                    f"({', '.join(product.skus)}) and the {platform} platform takes none; "
+                    "give each variant its own row without a handle, or upload to a "
+                    "platform with variants",
+                ),
+            ),
+        )
+
+
+def _handle_column(row: SourceRow) -> str:
+    """The name the file gives its handle column (``handle`` for JSON)."""
+    for name in row.header or ():
+        if normalize(name) in _HANDLE_NAMES:
+            return name
+    return "handle"
 
 
 def managed_fields(product: Product) -> frozenset[str]:
@@ -51,6 +97,8 @@ class Change:
     left on the platform and reported, unless the planner removes them."""
     removed_variants: tuple[str, ...] = ()
     """SKUs of such variants the update removes (``remove_missing_variants``)."""
+    forced: bool = False
+    """Sent whatever the ledger says (``--force``): every variant, whole."""
 
     @property
     def body_json(self) -> str:
@@ -76,7 +124,7 @@ class Change:
     def changed_variants(self) -> list[dict[str, Any]]:
         """An update's variants that are new or changed, as their bodies: the only ones
         sent (the platform keeps the others as they are)."""
-        if self.entry is None:
+        if self.entry is None or self.forced:
             return list(self.body.get("variants", []))
         before = {variant["sku"]: variant for variant in self.entry.body.get("variants", [])}
         return [
@@ -146,19 +194,28 @@ class Planner:
             for row in rows:
                 yield self.decide(row, recorded.get(row.product.key))
             return
-        remote = self.refresh_from.lookup_skus(skus)
+        # A product with variants is looked up by its first variant's SKU (its handle is
+        # no SKU), and found under its key.
+        lookup = {row.product.sku: row.product.key for row in rows}
+        remote = {
+            lookup[sku]: found
+            for sku, found in self.refresh_from.lookup_skus(list(lookup)).items()
+            if sku in lookup
+        }
         refreshed: dict[str, LedgerEntry] = {}
         for sku in skus:
             found = remote.get(sku)
             if found is None:
                 continue
-            body = _normalized_remote_body(found.fields, sku)
+            body = _normalized_remote_body(found.fields, found.sku)
             known = recorded.get(sku)
             known_body = known.body if known is not None else {}
             if "stock" in known_body:
                 # Stock on the platform moves with orders and stock syncs; what the
                 # product file said last time is what decides if its stock changed.
                 body["stock"] = known_body["stock"]
+            if isinstance(body.get("variants"), list):
+                _keep_known_stocks(body["variants"], known_body.get("variants") or [])
             refreshed[sku] = LedgerEntry.of(found.product_id, body, "refreshed")
         # One transaction for the chunk, before any of its changes is acted on.
         if refreshed:
@@ -175,7 +232,7 @@ class Planner:
         digest = hash_text(text)
         if self.force:
             fields = frozenset(managed_fields(product) - {"sku"})
-            return Change("update", row.row, product, entry, fields, text, digest)
+            return Change("update", row.row, product, entry, fields, text, digest, forced=True)
         if entry.content_hash == digest and entry.outcome != "failed":
             return Change("unchanged", row.row, product, entry, None, text, digest)
         body = product.to_api()
@@ -221,6 +278,14 @@ def _variant_diff(
         for name in dict.fromkeys([*old, *variant]):
             if name != "sku" and old.get(name) != variant.get(name):
                 yield f"variant {sku} {name}", old.get(name), variant.get(name)
+
+
+def _keep_known_stocks(variants: list[Any], known: list[Any]) -> None:
+    """Each remote variant's stock as the ledger last had it (as a product's, above)."""
+    stocks = {v.get("sku"): v.get("stock") for v in known if isinstance(v, dict)}
+    for variant in variants:
+        if isinstance(variant, dict) and stocks.get(variant.get("sku")) is not None:
+            variant["stock"] = stocks[variant["sku"]]
 
 
 def _normalized_remote_body(fields: Mapping[str, Any], sku: str) -> dict[str, Any]:

@@ -1,4 +1,9 @@
-"""The adapter for the generic platform API (``docs/platform-api.md``, v1).
+"""The adapter for the generic platform API (``docs/platform-api.md``, v2).
+
+A product with variants goes out as API v2 describes it (§2a): ``handle``, ``options``
+and ``variants`` on create; on update only the variants that are new or changed, and
+``remove_variants`` when the planner removes some. Single-variant products are sent as
+v1 sent them, byte for byte.
 
 Writes go to the batch endpoints with a content-derived ``Idempotency-Key``. The
 contract promises that the platform honours keys, but a client cannot tell a platform
@@ -21,7 +26,7 @@ from typing import Any
 
 from shopsync.config import CLIENT_CREDENTIALS_SETTINGS, Setting, Settings
 from shopsync.domain.images import MIB, ImageLimits
-from shopsync.domain.models import Product
+from shopsync.domain.models import VARIANT_FIELDS, VARIANT_LEVEL_FIELDS, Product, Variant
 from shopsync.errors import APIError
 from shopsync.http.auth import ClientCredentials
 from shopsync.http.client import ApiResponse, HttpClient
@@ -61,6 +66,7 @@ _KEY_HANDLING: dict[bool | None, KeyHandling] = {
 # The API's item error codes (platform-api.md §4), as the core knows them.
 _ITEM_CODES: dict[str, ItemCode] = {
     "SKU_EXISTS": ItemCode.EXISTS,
+    "HANDLE_EXISTS": ItemCode.EXISTS,
     "NOT_FOUND": ItemCode.NOT_FOUND,
     "SKU_NOT_FOUND": ItemCode.NOT_FOUND,
     "VALIDATION_ERROR": ItemCode.INVALID,
@@ -83,6 +89,11 @@ class GenericPlatform:
     """OAuth2 client credentials: the generic API's only way in."""
     image_limits: ImageLimits | None = IMAGE_LIMITS
     """What plan checks local images against, known without connecting."""
+    capabilities = Capabilities(
+        max_batch_size=MAX_BATCH, lookup_by_sku=True, variants=True, images=IMAGE_LIMITS
+    )
+    """What any connection can do (a plan reads it without connecting); an instance
+    declares the rest, with its key handling."""
 
     def __init__(
         self, client: HttpClient, *, namespace: str, trust_idempotency_keys: bool | None = None
@@ -99,6 +110,7 @@ class GenericPlatform:
             stock_cas=True,
             stock_delta=True,
             images=IMAGE_LIMITS,
+            variants=True,
         )
 
     @property
@@ -152,7 +164,7 @@ class GenericPlatform:
         # A create item is the product's API body, which the product keeps encoded (it
         # was encoded once to hash it): the request is put together from those texts.
         create_texts = [product.api_json for product in creates]
-        update_bodies = [update.to_api() for update in updates]
+        update_bodies = [_update_body(update) for update in updates]
         update_text = json.dumps(update_bodies, ensure_ascii=False, separators=(",", ":"))
         skus = [p.sku for p in creates] + [u.sku for u in updates]
         text = '{"create":[' + ",".join(create_texts) + '],"update":' + update_text + "}"
@@ -185,7 +197,9 @@ class GenericPlatform:
             for item in _dict(response.body).get("items") or []:
                 product = _remote_product(item)
                 if product is not None:
-                    found[product.sku] = product
+                    # Found by a variant's SKU (v2), the product is that SKU's.
+                    matched = item.get("matched_variant")
+                    found[matched if isinstance(matched, str) else product.sku] = product
         return found
 
     def upload_image(
@@ -339,6 +353,43 @@ class GenericPlatform:
             if not next_cursor or next_cursor == cursor:
                 return
             cursor = str(next_cursor)
+
+
+def _update_body(update: ProductUpdate) -> dict[str, Any]:
+    """The batch ``update`` item: v1's for a single-variant product; for one with
+    variants, the variants the engine sends (new or changed ones) and the removals."""
+    product = update.product
+    body = update.to_api()
+    if product.handle is None:
+        return body
+    for name in VARIANT_LEVEL_FIELDS:  # per variant in v2, never the product's own
+        body.pop(name, None)
+    fields = update.fields
+    body.pop("variants", None)
+    if (fields is None or "variants" in fields) and product.variants:
+        # Only the variants the engine hands over (new or changed), and of a changed
+        # one only its changed fields: the platform keeps the rest as it is.
+        before = {str(v.get("sku")): v for v in update.variants_before}
+        body["variants"] = [_variant_change(v, before.get(v.sku)) for v in product.variants]
+    if fields is None or "options" in fields:
+        body["options"] = list(product.options)
+    if update.removed_variants:
+        body["remove_variants"] = list(update.removed_variants)
+    return body
+
+
+def _variant_change(variant: Variant, before: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A new variant whole; a known one as its SKU and the fields that differ from
+    ``before`` (``null`` for one the file no longer gives, which clears it)."""
+    after = variant.model_dump(mode="json", exclude_none=True)
+    if before is None:
+        return after
+    changed = {
+        name: after.get(name)
+        for name in VARIANT_FIELDS
+        if name != "sku" and after.get(name) != before.get(name)
+    }
+    return {"sku": variant.sku, **changed}
 
 
 def _dict(value: Any) -> dict[str, Any]:

@@ -45,16 +45,24 @@ from starlette.types import Message, Receive, Scope, Send
 from shopsync.sandbox.config import ALL_SCOPES, SandboxConfig
 from shopsync.sandbox.dialects.generic.openapi import openapi_document
 from shopsync.sandbox.dialects.generic.validation import (
+    CREATE_FIELD_SET,
     INVENTORY_FIELD_SET,
     MAX_INTEGER,
-    PRODUCT_FIELD_SET,
+    PATCH_FIELD_SET,
+    PER_VARIANT_FIELDS,
     PRODUCT_FIELDS,
     UPDATE_FIELD_SET,
+    VARIANT_FIELDS,
+    VARIANT_PRODUCT_FIELDS,
     FieldError,
     StockChange,
+    per_variant_errors,
     unknown_fields,
     validate_product_values,
     validate_stock_update,
+    validate_variant_values,
+    variant_agreement,
+    variant_defaults,
 )
 from shopsync.sandbox.faults import Fault, FaultInjector
 from shopsync.sandbox.idempotency import IdempotencyKeys, KeyInFlight, KeyReused, Reservation
@@ -238,11 +246,30 @@ def endpoint_label(method: str, path: str) -> str:
     return f"{method} {path}" if path in known else f"{method} (unknown)"
 
 
-def _product_json(row: ProductRow) -> dict[str, Any]:
-    """A stored product as the API answers it: the 13 fields of §2, then the server's."""
+def _product_json(row: ProductRow, matched_sku: str | None = None) -> dict[str, Any]:
+    """A stored product as the API answers it: the 13 fields of §2, then the server's.
+
+    A product with variants (§2a) answers its first variant's ``sku``, ``price``,
+    ``stock``, ``barcode`` and ``weight_kg`` as its own (what a v1 client reads), then
+    ``handle``, ``options`` and ``variants``; found by a variant's SKU, it names that
+    variant in ``matched_variant``.
+    """
     out: dict[str, Any] = {"product_id": row.product_id}
+    variants = row.values.get("variants")
+    first = variants[0] if variants else None
     for name in PRODUCT_FIELDS:
-        out[name] = row.values.get(name)
+        if first is not None and name in PER_VARIANT_FIELDS:
+            out[name] = first.get(name)
+        else:
+            out[name] = row.values.get(name)
+    if variants:
+        out["handle"] = row.values["handle"]
+        out["options"] = list(row.values.get("options") or [])
+        out["variants"] = [
+            {name: variant.get(name) for name in VARIANT_FIELDS} for variant in variants
+        ]
+        if matched_sku is not None:
+            out["matched_variant"] = matched_sku
     out["created_at"] = row.created_at
     out["updated_at"] = row.updated_at
     out["version"] = row.version
@@ -300,6 +327,80 @@ def _object(payload: Any) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise _validation_error([FieldError("body", "must be a JSON object")])
     return payload
+
+
+def _product_values(
+    data: dict[str, Any], *, partial: bool
+) -> tuple[dict[str, Any], list[FieldError]]:
+    """A product's v1 fields (§2) and v2 fields (§2a), checked and normalized."""
+    values, errors = validate_product_values(data, partial=partial)
+    if "variants" in data and not partial:
+        for name in PER_VARIANT_FIELDS:  # defaults of a v1 product: kept per variant here
+            if name not in data:
+                values.pop(name, None)
+    extra, problems = validate_variant_values(data, partial=partial)
+    values.update(extra)
+    return values, errors + problems
+
+
+def _skus_of(values: dict[str, Any]) -> list[str]:
+    """The SKUs a product's values take: its variants', or its own."""
+    variants = values.get("variants")
+    if variants is not None:
+        return [variant["sku"] for variant in variants]
+    return [values["sku"]] if "sku" in values else []
+
+
+def _stock_outcome(current: int, change: StockChange) -> tuple[int, dict[str, Any] | None]:
+    """The count an inventory change makes of ``current``, or the item's error."""
+    if change.expected is not None and current != change.expected:
+        return current, _item_error(
+            "STOCK_CONFLICT",
+            f"The stock is {current}, not the expected {change.expected}.",
+            "expected",
+            current_stock=current,
+        )
+    if change.stock is not None:
+        return change.stock, None
+    assert change.delta is not None
+    new = current + change.delta
+    if new < 0:
+        return new, _item_error(
+            "STOCK_NEGATIVE",
+            f"The stock is {current}; a delta of {change.delta} would make it {new}.",
+            "delta",
+            current_stock=current,
+        )
+    if new > MAX_INTEGER:
+        return new, _item_error(
+            "VALIDATION_ERROR", f"The stock would exceed {MAX_INTEGER}.", "delta"
+        )
+    return new, None
+
+
+def _merged_variants(
+    stored: list[dict[str, Any]], sent: list[dict[str, Any]], removals: set[str]
+) -> list[dict[str, Any]]:
+    """The stored variants with the sent ones merged in (by SKU: the fields given change)
+    or added, less the removals."""
+    variants = [dict(variant) for variant in stored]
+    position = {variant["sku"]: index for index, variant in enumerate(variants)}
+    for index, variant in enumerate(sent):
+        if variant["sku"] in position:
+            variants[position[variant["sku"]]].update(variant)
+            continue
+        if "price" not in variant:
+            raise _validation_error(
+                [FieldError(f"variants[{index}].price", "is required for a new variant")]
+            )
+        position[variant["sku"]] = len(variants)
+        variants.append({**variant_defaults(), **variant})
+    # Each variant's fields in contract order, as created ones are stored.
+    return [
+        {name: variant[name] for name in VARIANT_FIELDS if name in variant}
+        for variant in variants
+        if variant["sku"] not in removals
+    ]
 
 
 def _item_shape_errors(name: str, items: list[Any], allowed: frozenset[str]) -> list[FieldError]:
@@ -849,16 +950,20 @@ class SandboxApp:
     @staticmethod
     def _parse_create(_request: Request, payload: Any) -> dict[str, Any]:
         data = _object(payload)
-        values, errors = validate_product_values(data, partial=False)
-        errors = unknown_fields(data, PRODUCT_FIELD_SET) + errors
+        values, errors = _product_values(data, partial=False)
+        errors = unknown_fields(data, CREATE_FIELD_SET) + errors
         if errors:
             raise _validation_error(errors)
         return values
 
     def _exec_create(self, values: dict[str, Any]) -> Reply:
-        existing = self._taken_skus([values["sku"]])
-        if existing:
-            raise self._sku_exists(values["sku"], existing[values["sku"]])
+        existing = self._taken_skus(_skus_of(values))
+        for sku in _skus_of(values):
+            if sku in existing:
+                raise self._sku_exists(sku, existing[sku])
+        clash = self._taken_handle(values.get("handle"))
+        if clash is not None:
+            raise self._handle_exists(values["handle"], clash)
         row = self._new_row(values, rfc3339(self.config.clock()))
         self.store.insert_products([row])
         return Reply.json(201, _product_json(row), [("Location", f"/products/{row.product_id}")])
@@ -869,6 +974,22 @@ class SandboxApp:
         if self.config.allow_duplicate_skus:
             return {}
         return self.store.product_ids_by_skus(skus)
+
+    def _taken_handle(self, handle: str | None) -> str | None:
+        """The id of the live product with ``handle``, which a create may not take."""
+        if handle is None or self.config.allow_duplicate_skus:
+            return None
+        return self.store.product_id_by_handle(handle)
+
+    @staticmethod
+    def _handle_exists(handle: str, product_id: str) -> ApiError:
+        return ApiError(
+            409,
+            "HANDLE_EXISTS",
+            f"A product with handle {handle!r} exists already ({product_id}).",
+            errors=[FieldError("handle", "is taken by another product")],
+            extra={"product_id": product_id, "handle": handle},
+        )
 
     @staticmethod
     def _sku_exists(sku: str, product_id: str) -> ApiError:
@@ -897,19 +1018,21 @@ class SandboxApp:
                 errors.append(FieldError(name, "must be an array"))
         total = len(lists["create"]) + len(lists["update"])
         self._check_batch_size(total)
-        for name, allowed in (("create", PRODUCT_FIELD_SET), ("update", UPDATE_FIELD_SET)):
+        for name, allowed in (("create", CREATE_FIELD_SET), ("update", UPDATE_FIELD_SET)):
             errors.extend(_item_shape_errors(name, lists[name], allowed))
         if errors:
             raise _validation_error(errors)
 
         creates = []
         for item in lists["create"]:
-            values, problems = validate_product_values(item, partial=False)
+            values, problems = _product_values(item, partial=False)
             sku = item.get("sku")
+            if sku is None and not problems and values.get("variants"):
+                sku = values["variants"][0]["sku"]
             creates.append(CreateItem(sku if isinstance(sku, str) else None, values, problems))
         updates = []
         for item in lists["update"]:
-            changes, problems = validate_product_values(item, partial=True)
+            changes, problems = _product_values(item, partial=True)
             product_id = item.get("product_id")
             if not isinstance(product_id, str) or not product_id:
                 problems.insert(0, FieldError("product_id", "is required and must be a string"))
@@ -932,7 +1055,10 @@ class SandboxApp:
     def _exec_batch(self, plan: BatchPlan) -> Reply:
         now = rfc3339(self.config.clock())
         # Creates first, then updates, each list in input order; later items see earlier ones.
-        taken = self._taken_skus(item.values["sku"] for item in plan.creates if not item.errors)
+        taken = self._taken_skus(
+            sku for item in plan.creates if not item.errors for sku in _skus_of(item.values)
+        )
+        handles: dict[str, str] = {}
         new_rows: list[ProductRow] = []
         create_results: list[dict[str, Any]] = []
         for item in plan.creates:
@@ -945,9 +1071,14 @@ class SandboxApp:
                     }
                 )
                 continue
-            sku = item.values["sku"]
-            existing = taken.get(sku)
-            if existing is not None:
+            skus = _skus_of(item.values)
+            sku = skus[0]
+            clash = next(
+                ((index, other) for index, other in enumerate(skus) if other in taken), None
+            )
+            if clash is not None:
+                index, other = clash
+                existing = taken[other]
                 create_results.append(
                     {
                         "sku": sku,
@@ -955,16 +1086,37 @@ class SandboxApp:
                         "status": "error",
                         "error": _item_error(
                             "SKU_EXISTS",
-                            f"A product with SKU {sku!r} exists already.",
-                            "sku",
+                            f"A product with SKU {other!r} exists already.",
+                            f"variants[{index}].sku" if "variants" in item.values else "sku",
                             product_id=existing,
+                        ),
+                    }
+                )
+                continue
+            handle = item.values.get("handle")
+            owner = handles.get(handle) if handle else None
+            if handle and owner is None:
+                owner = self._taken_handle(handle)
+            if owner is not None:
+                create_results.append(
+                    {
+                        "sku": sku,
+                        "product_id": owner,
+                        "status": "error",
+                        "error": _item_error(
+                            "HANDLE_EXISTS",
+                            f"A product with handle {handle!r} exists already.",
+                            "handle",
+                            product_id=owner,
                         ),
                     }
                 )
                 continue
             row = self._new_row(item.values, now)
             if not self.config.allow_duplicate_skus:
-                taken[sku] = row.product_id
+                taken.update((other, row.product_id) for other in skus)
+                if handle:
+                    handles[handle] = row.product_id
             new_rows.append(row)
             create_results.append({"sku": sku, "product_id": row.product_id, "status": "ok"})
         if new_rows:
@@ -995,13 +1147,20 @@ class SandboxApp:
         try:
             self._change(row, item.changes, now)
         except ApiError as error:
+            if error.code == "VALIDATION_ERROR" and error.errors:
+                failure = _validation_item_error(error.errors)
+            else:
+                failure = _item_error(
+                    error.code,
+                    error.detail,
+                    error.errors[0].field if error.errors else "sku",
+                    product_id=error.extra.get("product_id"),
+                )
             return {
                 "sku": item.sku or row.sku,
                 "product_id": item.product_id,
                 "status": "error",
-                "error": _item_error(
-                    error.code, error.detail, "sku", product_id=error.extra.get("product_id")
-                ),
+                "error": failure,
             }
         return {
             "sku": row.sku,
@@ -1012,6 +1171,7 @@ class SandboxApp:
 
     def _change(self, row: ProductRow, changes: dict[str, Any], now: str) -> None:
         """Apply ``changes`` to ``row`` and store it, if anything changes at all."""
+        changes = self._variant_changes(row, changes)
         new_sku = changes.get("sku")
         if new_sku is not None and new_sku != row.sku:
             other = self._taken_skus([new_sku]).get(new_sku)
@@ -1023,6 +1183,61 @@ class SandboxApp:
         row.version += 1
         row.updated_at = now
         self.store.update_products([row])
+
+    def _variant_changes(self, row: ProductRow, changes: dict[str, Any]) -> dict[str, Any]:
+        """``changes`` with the variants they send merged into the stored ones (§2a).
+
+        A sent variant changes the fields it gives of the stored one with its SKU, or is
+        added (it needs a price then); the SKUs in
+        ``remove_variants`` go (an SKU the product does not have is ignored, so a
+        repeated request changes nothing more). Refused as the item's error: v2 fields
+        on a product without variants, per-variant fields on one with them, options a
+        variant has no value for, a SKU another product has, removing every variant.
+        """
+        given = [name for name in (*VARIANT_PRODUCT_FIELDS, "remove_variants") if name in changes]
+        if not row.has_variants:
+            if given:
+                raise _validation_error(
+                    [
+                        FieldError(name, "is only taken for a product with variants")
+                        for name in given
+                    ],
+                    detail=f"The product {row.product_id} has no variants: create a product "
+                    "with a handle and variants instead.",
+                )
+            return changes
+        wrong = per_variant_errors(changes)
+        if wrong:
+            raise _validation_error(wrong)
+        out = dict(changes)
+        removals = set(out.pop("remove_variants", None) or ())
+        sent = out.pop("variants", None)
+        if sent is None and not removals and "options" not in out:
+            return out
+        variants = _merged_variants(row.values["variants"], sent or [], removals)
+        if not variants:
+            raise _validation_error(
+                [FieldError("remove_variants", "would remove every variant")],
+                detail="A product keeps at least one variant; archive it with DELETE instead.",
+            )
+        options = out.get("options", row.values.get("options") or [])
+        problems = variant_agreement(options, variants)
+        if problems:
+            raise _validation_error(problems)
+        before = set(row.variant_skus)
+        added = [variant["sku"] for variant in variants if variant["sku"] not in before]
+        taken = self._taken_skus(added)
+        for sku in added:
+            other = taken.get(sku)
+            if other is not None and other != row.product_id:
+                raise self._sku_exists(sku, other)
+        handle = out.get("handle")
+        if handle is not None and handle != row.values.get("handle"):
+            other = self._taken_handle(handle)
+            if other is not None:
+                raise self._handle_exists(handle, other)
+        out["variants"] = variants
+        return out
 
     async def list_products(self, request: Request) -> Response:
         """``GET /products?sku=A,B`` or ``GET /products?cursor=&limit=``."""
@@ -1061,7 +1276,9 @@ class SandboxApp:
         if skus is not None:
             matches = self.store.products_with_skus(skus)
             items = [
-                _product_json(row) for sku in dict.fromkeys(skus) for row in matches.get(sku, [])
+                _product_json(row, sku if row.has_variants else None)
+                for sku in dict.fromkeys(skus)
+                for row in matches.get(sku, [])
             ]
             return Reply.json(200, {"items": items, "next_cursor": None})
         page = self.store.list_products(after, limit + 1)
@@ -1098,8 +1315,8 @@ class SandboxApp:
     @staticmethod
     def _parse_patch(request: Request, payload: Any) -> tuple[str, dict[str, Any]]:
         data = _object(payload)
-        changes, errors = validate_product_values(data, partial=True)
-        errors = unknown_fields(data, PRODUCT_FIELD_SET) + errors
+        changes, errors = _product_values(data, partial=True)
+        errors = unknown_fields(data, PATCH_FIELD_SET) + errors
         if errors:
             raise _validation_error(errors)
         return str(request.path_params["product_id"]), changes
@@ -1153,9 +1370,22 @@ class SandboxApp:
 
     def _exec_inventory(self, items: list[StockItem]) -> Reply:
         now = rfc3339(self.config.clock())
-        stocks = self.store.stocks_by_skus(
-            item.change.sku for item in items if item.change is not None
-        )
+        wanted = [item.change.sku for item in items if item.change is not None]
+        stocks = self.store.stocks_by_skus(wanted)
+        # SKUs of variants (§2a): their counts live in their product, changed in place.
+        owners = {
+            sku: rows[0]
+            for sku, rows in self.store.products_with_skus(
+                sku for sku in wanted if sku not in stocks
+            ).items()
+            if rows[0].has_variants
+        }
+        rows_by_id: dict[int, ProductRow] = {}
+        variant_of: dict[str, dict[str, Any]] = {}
+        for sku, owner in owners.items():
+            row = rows_by_id.setdefault(owner.id, owner)
+            variant_of[sku] = next(v for v in row.values["variants"] if v["sku"] == sku)
+        dirty_rows: set[int] = set()
         dirty: set[str] = set()
         results: list[dict[str, Any]] = []
         for item in items:
@@ -1170,6 +1400,10 @@ class SandboxApp:
                 )
                 continue
             entry = stocks.get(change.sku)
+            variant = variant_of.get(change.sku)
+            if entry is None and variant is not None:
+                owner = owners[change.sku]
+                entry = (owner.id, int(variant["stock"]), 0)
             if entry is None:
                 results.append(
                     {
@@ -1185,37 +1419,17 @@ class SandboxApp:
                 )
                 continue
             row_id, current, version = entry
-            error: dict[str, Any] | None = None
-            if change.expected is not None and current != change.expected:
-                error = _item_error(
-                    "STOCK_CONFLICT",
-                    f"The stock is {current}, not the expected {change.expected}.",
-                    "expected",
-                    current_stock=current,
-                )
-                new = current
-            elif change.stock is not None:
-                new = change.stock
-            else:
-                assert change.delta is not None
-                new = current + change.delta
-                if new < 0:
-                    error = _item_error(
-                        "STOCK_NEGATIVE",
-                        f"The stock is {current}; a delta of {change.delta} would make it {new}.",
-                        "delta",
-                        current_stock=current,
-                    )
-                elif new > MAX_INTEGER:
-                    error = _item_error(
-                        "VALIDATION_ERROR", f"The stock would exceed {MAX_INTEGER}.", "delta"
-                    )
+            new, error = _stock_outcome(current, change)
             if error is not None:
                 results.append(
                     {"sku": change.sku, "status": "error", "stock": current, "error": error}
                 )
                 continue
-            if new != current:
+            if variant is not None:
+                if new != current:
+                    variant["stock"] = new
+                    dirty_rows.add(row_id)
+            elif new != current:
                 stocks[change.sku] = (row_id, new, version + 1)
                 dirty.add(change.sku)
             results.append({"sku": change.sku, "status": "ok", "stock": new})
@@ -1223,6 +1437,12 @@ class SandboxApp:
             self.store.update_stocks(
                 [(stocks[sku][1], stocks[sku][2], now, stocks[sku][0]) for sku in sorted(dirty)]
             )
+        if dirty_rows:
+            changed = [rows_by_id[row_id] for row_id in sorted(dirty_rows)]
+            for row in changed:
+                row.version += 1
+                row.updated_at = now
+            self.store.update_products(changed)
         return Reply.json(200, {"results": results})
 
     # -- orders --------------------------------------------------------------------------

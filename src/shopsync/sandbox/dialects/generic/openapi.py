@@ -71,6 +71,43 @@ def _product_fields(*, output: bool) -> dict[str, Any]:
     return fields
 
 
+_PER_VARIANT = ("sku", "price", "stock", "barcode", "weight_kg")
+"""A v1 product's fields that a product with variants has per variant instead (§2a)."""
+
+
+def _variant_fields(product: dict[str, Any], *, output: bool) -> dict[str, Any]:
+    """A variant's fields (§2a), its price and weight written as the product's are."""
+    short = {"type": "string", "maxLength": 255}
+    return {
+        "sku": _SKU,
+        "option_values": {
+            "type": "object",
+            "description": "One value per option of the product, by option name.",
+            "additionalProperties": {"type": "string", "minLength": 1, "maxLength": 255},
+        },
+        "price": product["price"],
+        "compare_at_price": _nullable(product["price"]),
+        "stock": {"type": "integer", "minimum": 0} if output else product["stock"],
+        "barcode": _nullable(short),
+        "weight_kg": product["weight_kg"],
+        "image": _nullable({"type": "string", "maxLength": 2048}),
+    }
+
+
+def _variant_product_fields(product: dict[str, Any], variant_ref: str) -> dict[str, Any]:
+    """What API v2 adds to a product: its handle, option names and variants."""
+    return {
+        "handle": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^\\S+$"},
+        "options": {
+            "type": "array",
+            "maxItems": 10,
+            "uniqueItems": True,
+            "items": {"type": "string", "minLength": 1, "maxLength": 64},
+        },
+        "variants": {"type": "array", "minItems": 1, "maxItems": 100, "items": _ref(variant_ref)},
+    }
+
+
 def _problem_response(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "description": description,
@@ -134,6 +171,20 @@ def openapi_document(config: SandboxConfig) -> dict[str, Any]:
     """The document, with the limits of this sandbox's ``config`` filled in."""
     product_in = _product_fields(output=False)
     product_out = _product_fields(output=True)
+    shared_in = {name: schema for name, schema in product_in.items() if name not in _PER_VARIANT}
+    variants_in = _variant_product_fields(product_in, "VariantIn")
+    # An update names only the variants it adds or changes: none is as good as some.
+    variants_update = {
+        **variants_in,
+        "variants": {**variants_in["variants"], "minItems": 0, "items": _ref("VariantChange")},
+    }
+    removals = {
+        "remove_variants": {
+            "type": "array",
+            "description": "SKUs of variants to remove; one the product lacks is ignored.",
+            "items": _SKU,
+        }
+    }
     scopes = {
         "products": "Read and write products.",
         "inventory": "Change stock counts.",
@@ -165,7 +216,7 @@ def openapi_document(config: SandboxConfig) -> dict[str, Any]:
         "openapi": "3.0.3",
         "info": {
             "title": "Generic e-commerce platform API (shopsync sandbox)",
-            "version": "1",
+            "version": "2",
             "description": (
                 "The platform contract of shopsync (docs/platform-api.md), as served by "
                 "`shopsync sandbox serve`. Every response carries X-Request-Id; errors other "
@@ -470,21 +521,56 @@ def openapi_document(config: SandboxConfig) -> dict[str, Any]:
                     },
                 },
                 "ProductCreate": {
+                    "description": "A product (v1), or a product with variants (v2, §2a).",
+                    "oneOf": [_ref("SingleProductCreate"), _ref("VariantProductCreate")],
+                },
+                "SingleProductCreate": {
                     "type": "object",
                     "required": ["sku", "title", "price"],
                     "additionalProperties": False,
                     "properties": product_in,
                 },
+                "VariantProductCreate": {
+                    "type": "object",
+                    "required": ["title", "handle", "variants"],
+                    "additionalProperties": False,
+                    "properties": {**shared_in, **variants_in},
+                },
+                "VariantIn": {
+                    "type": "object",
+                    "required": ["sku", "price"],
+                    "additionalProperties": False,
+                    "description": "A new variant, whole: a field left out is unset.",
+                    "properties": _variant_fields(product_in, output=False),
+                },
+                "VariantChange": {
+                    "type": "object",
+                    "required": ["sku"],
+                    "additionalProperties": False,
+                    "description": "A variant in an update: a known SKU changes in the "
+                    "fields given; a new one needs a price.",
+                    "properties": _variant_fields(product_in, output=False),
+                },
+                "VariantOut": {
+                    "type": "object",
+                    "required": list(_variant_fields(product_out, output=True)),
+                    "properties": _variant_fields(product_out, output=True),
+                },
                 "ProductPatch": {
                     "type": "object",
                     "additionalProperties": False,
-                    "properties": product_in,
+                    "properties": {**product_in, **variants_update, **removals},
                 },
                 "ProductUpdate": {
                     "type": "object",
                     "required": ["product_id"],
                     "additionalProperties": False,
-                    "properties": {"product_id": {"type": "string"}, **product_in},
+                    "properties": {
+                        "product_id": {"type": "string"},
+                        **product_in,
+                        **variants_update,
+                        **removals,
+                    },
                 },
                 "Product": {
                     "type": "object",
@@ -503,6 +589,11 @@ def openapi_document(config: SandboxConfig) -> dict[str, Any]:
                     "properties": {
                         "product_id": {"type": "string"},
                         **product_out,
+                        **_variant_product_fields(product_out, "VariantOut"),
+                        "matched_variant": {
+                            **_SKU,
+                            "description": "In a lookup by SKU: the variant that SKU names.",
+                        },
                         "created_at": _TIMESTAMP,
                         "updated_at": _TIMESTAMP,
                         "version": {"type": "integer", "minimum": 1},
@@ -539,8 +630,8 @@ def openapi_document(config: SandboxConfig) -> dict[str, Any]:
                         "code": {
                             "type": "string",
                             "example": "SKU_EXISTS",
-                            "description": "VALIDATION_ERROR, SKU_EXISTS, NOT_FOUND, "
-                            "SKU_NOT_FOUND, STOCK_NEGATIVE or STOCK_CONFLICT.",
+                            "description": "VALIDATION_ERROR, SKU_EXISTS, HANDLE_EXISTS, "
+                            "NOT_FOUND, SKU_NOT_FOUND, STOCK_NEGATIVE or STOCK_CONFLICT.",
                         },
                         "message": {"type": "string"},
                         "field": {"type": "string", "nullable": True},

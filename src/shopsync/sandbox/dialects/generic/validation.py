@@ -1,4 +1,4 @@
-"""Validation of request bodies against docs/platform-api.md §2 and §3.
+"""Validation of request bodies against docs/platform-api.md §2, §2a (variants) and §3.
 
 Two kinds of problem are told apart, because the contract treats them differently:
 
@@ -52,7 +52,28 @@ PRODUCT_FIELDS: tuple[str, ...] = (
     "attributes",
 )
 PRODUCT_FIELD_SET = frozenset(PRODUCT_FIELDS)
-UPDATE_FIELD_SET = PRODUCT_FIELD_SET | {"product_id"}
+VARIANT_PRODUCT_FIELDS: tuple[str, ...] = ("handle", "options", "variants")
+"""What API v2 adds to a product (§2a); a v1 product has none of them."""
+VARIANT_FIELDS: tuple[str, ...] = (
+    "sku",
+    "option_values",
+    "price",
+    "compare_at_price",
+    "stock",
+    "barcode",
+    "weight_kg",
+    "image",
+)
+VARIANT_FIELD_SET = frozenset(VARIANT_FIELDS)
+PER_VARIANT_FIELDS = frozenset({"sku", "price", "stock", "barcode", "weight_kg"})
+"""A v1 product's fields that a product with variants has per variant instead."""
+CREATE_FIELD_SET = PRODUCT_FIELD_SET | set(VARIANT_PRODUCT_FIELDS)
+UPDATE_FIELD_SET = CREATE_FIELD_SET | {"product_id", "remove_variants"}
+PATCH_FIELD_SET = CREATE_FIELD_SET | {"remove_variants"}
+MAX_VARIANTS = 100
+MAX_OPTIONS = 10
+MAX_OPTION_NAME = 64
+MAX_IMAGE_REF = 2048
 INVENTORY_FIELD_SET = frozenset({"sku", "stock", "delta", "expected"})
 NULLABLE_FIELDS = frozenset({"description", "category", "brand", "barcode", "weight_kg"})
 """Optional fields without a default: ``null`` means "not set" (and clears them in a PATCH)."""
@@ -332,9 +353,11 @@ def validate_product_values(
     """
     out: dict[str, Any] = {}
     errors: list[FieldError] = []
+    # A product with variants has its SKUs and prices per variant (§2a).
+    required = ("title",) if "variants" in data else ("sku", "title", "price")
     for name in PRODUCT_FIELDS:
         if name not in data:
-            if not partial and name in ("sku", "title", "price"):
+            if not partial and name in required:
                 errors.append(FieldError(name, "is required"))
             continue
         value = data[name]
@@ -355,9 +378,253 @@ def validate_product_values(
     return out, errors
 
 
+def _check_handle(value: object) -> str:
+    text = _text(value, limit=MAX_SHORT_TEXT, trim=True)
+    if not text or any(ch.isspace() for ch in text):
+        raise _Invalid("must be 1 to 255 characters without white space")
+    return text
+
+
+def _check_options(value: object) -> list[str]:
+    if not isinstance(value, list):
+        raise _Invalid(f"must be an array, not {type_name(value)}")
+    if len(value) > MAX_OPTIONS:
+        raise _Invalid(f"must name at most {MAX_OPTIONS} options")
+    names: list[str] = []
+    problems: list[tuple[str, str]] = []
+    for index, name in enumerate(value):
+        if not isinstance(name, str) or not 1 <= len(name.strip()) <= MAX_OPTION_NAME:
+            problems.append((f"[{index}]", f"must be a name of 1 to {MAX_OPTION_NAME} characters"))
+        elif name.strip() in names:
+            problems.append((f"[{index}]", f"names the option {name.strip()!r} twice"))
+        else:
+            names.append(name.strip())
+    if problems:
+        raise _Invalid(problems[0][1], problems=problems)
+    return names
+
+
+def _check_option_values(value: object) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise _Invalid(f"must be an object, not {type_name(value)}")
+    out: dict[str, str] = {}
+    problems: list[tuple[str, str]] = []
+    for name, item in value.items():
+        if not isinstance(item, str) or not 1 <= len(item.strip()) <= MAX_SHORT_TEXT:
+            problems.append((f".{name}", "must be a string of 1 to 255 characters"))
+        else:
+            out[name.strip()] = item.strip()
+    if problems:
+        raise _Invalid(problems[0][1], problems=problems)
+    return out
+
+
+def _check_image_ref(value: object) -> str:
+    return _text(value, limit=MAX_IMAGE_REF, trim=True)
+
+
+_VARIANT_CHECKERS: dict[str, Callable[[object], Any]] = {
+    "sku": _check_sku,
+    "option_values": _check_option_values,
+    "price": _check_price,
+    "compare_at_price": _check_price,
+    "stock": _check_stock,
+    "barcode": _check_short_text,
+    "weight_kg": _check_weight,
+    "image": _check_image_ref,
+}
+_VARIANT_DEFAULTS: dict[str, Any] = {
+    "option_values": {},
+    "compare_at_price": None,
+    "stock": 0,
+    "barcode": None,
+    "weight_kg": None,
+    "image": None,
+}
+
+
+NULLABLE_VARIANT_FIELDS = frozenset({"compare_at_price", "barcode", "weight_kg", "image"})
+
+
+def variant_defaults() -> dict[str, Any]:
+    """What a new variant has for the fields it is not given."""
+    return {k: v.copy() if isinstance(v, dict) else v for k, v in _VARIANT_DEFAULTS.items()}
+
+
+def validate_variant(
+    data: Mapping[str, Any], *, partial: bool = False
+) -> tuple[dict[str, Any], list[FieldError]]:
+    """One variant (§2a), its given fields checked and normalized.
+
+    In a create (``partial=False``) the variant is whole: ``sku`` and ``price`` are
+    required and defaults fill the rest. In an update only ``sku`` is required and only
+    the given fields are returned, ``null`` clearing a nullable one; whether a new
+    variant has its price is for the app to tell, which knows the stored ones.
+    """
+    out: dict[str, Any] = {}
+    errors: list[FieldError] = []
+    for name in VARIANT_FIELDS:
+        value = data.get(name)
+        if value is None:
+            if name == "sku" or (name == "price" and not partial):
+                errors.append(FieldError(name, "is required"))
+            elif not partial:
+                out[name] = variant_defaults()[name]
+            elif name in data:
+                if name in NULLABLE_VARIANT_FIELDS:
+                    out[name] = None
+                else:
+                    errors.append(FieldError(name, "must not be null"))
+            continue
+        try:
+            out[name] = _VARIANT_CHECKERS[name](value)
+        except _Invalid as exc:
+            errors.extend(FieldError(name + sub, message) for sub, message in exc.problems)
+    return out, errors
+
+
+def validate_variant_values(
+    data: Mapping[str, Any], *, partial: bool
+) -> tuple[dict[str, Any], list[FieldError]]:
+    """Check the v2 fields of a product (``handle``, ``options``, ``variants`` and, in an
+    update, ``remove_variants``); unknown keys were refused before.
+
+    With ``partial=False`` (a create) a product with ``variants`` needs a ``handle`` and
+    no product-level ``sku``, ``price``, ``stock``, ``barcode`` or ``weight_kg``; each
+    variant has one value for each option. In an update the options and variants are
+    checked against the stored product when it is applied (see the app).
+    """
+    out: dict[str, Any] = {}
+    errors: list[FieldError] = []
+    has_variants = "variants" in data
+    if not partial and not has_variants:
+        errors.extend(
+            FieldError(name, "is only taken with variants")
+            for name in ("handle", "options")
+            if name in data
+        )
+        return out, errors
+    if has_variants:
+        errors.extend(per_variant_errors(data))
+        variants, problems = _check_variants(data["variants"], partial=partial)
+        errors.extend(problems)
+        if variants is not None:
+            out["variants"] = variants
+    if "handle" not in data and not partial:
+        errors.append(FieldError("handle", "is required with variants"))
+    for name, check in (("handle", _check_handle), ("options", _check_options)):
+        try:
+            if name in data:
+                out[name] = check(data[name])
+        except _Invalid as exc:
+            errors.extend(FieldError(name + sub, message) for sub, message in exc.problems)
+    if not partial:
+        out.setdefault("options", [])
+    if "remove_variants" in data:
+        removals = _check_removals(data["remove_variants"])
+        if removals is None:
+            errors.append(FieldError("remove_variants", "must be an array of SKUs"))
+        else:
+            out["remove_variants"] = removals
+    if not errors and not partial and "variants" in out:
+        # An update's variants are checked once merged with the stored ones (the app).
+        errors.extend(variant_agreement(out["options"], out["variants"]))
+    return out, errors
+
+
+def per_variant_errors(data: Mapping[str, Any]) -> list[FieldError]:
+    """A product with variants has no ``sku``, ``price``, ``stock``... of its own."""
+    return [
+        FieldError(name, "is given per variant in a product with variants")
+        for name in PER_VARIANT_FIELDS
+        if name in data
+    ]
+
+
+def _check_removals(value: object) -> list[str] | None:
+    if not isinstance(value, list) or not all(
+        isinstance(sku, str) and SKU_RE.fullmatch(sku) for sku in value
+    ):
+        return None
+    return list(dict.fromkeys(value))
+
+
+def _check_variants(
+    value: object, *, partial: bool
+) -> tuple[list[dict[str, Any]] | None, list[FieldError]]:
+    if not isinstance(value, list):
+        return None, [FieldError("variants", f"must be an array, not {type_name(value)}")]
+    if not value and not partial:
+        return None, [FieldError("variants", "must hold at least one variant")]
+    if len(value) > MAX_VARIANTS:
+        return None, [FieldError("variants", f"must hold at most {MAX_VARIANTS} variants")]
+    variants: list[dict[str, Any]] = []
+    errors: list[FieldError] = []
+    for index, item in enumerate(value):
+        if not isinstance(item, dict):
+            continue  # refused as a structural problem (unknown_fields)
+        variant, problems = validate_variant(item, partial=partial)
+        errors.extend(p.prefixed(f"variants[{index}]") for p in problems)
+        variants.append(variant)
+    return (None if errors else variants), errors
+
+
+def variant_agreement(options: list[str], variants: list[dict[str, Any]]) -> list[FieldError]:
+    """Each variant has one value per option and no other; SKUs and option values differ."""
+    errors: list[FieldError] = []
+    skus: dict[str, int] = {}
+    combos: dict[tuple[str, ...], int] = {}
+    wanted = set(options)
+    for index, variant in enumerate(variants):
+        path = f"variants[{index}]"
+        values = variant["option_values"]
+        missing = [name for name in options if name not in values]
+        extra = [name for name in values if name not in wanted]
+        if missing:
+            errors.append(
+                FieldError(f"{path}.option_values", "has no value for " + ", ".join(missing))
+            )
+        if extra:
+            errors.append(
+                FieldError(f"{path}.option_values", "names unknown options " + ", ".join(extra))
+            )
+        if variant["sku"] in skus:
+            errors.append(
+                FieldError(f"{path}.sku", f"is also the SKU of variants[{skus[variant['sku']]}]")
+            )
+        skus.setdefault(variant["sku"], index)
+        combo = tuple(values.get(name, "") for name in options)
+        if not missing and not extra and combo in combos:
+            errors.append(
+                FieldError(
+                    f"{path}.option_values",
+                    f"are the option values of variants[{combos[combo]}]",
+                )
+            )
+        combos.setdefault(combo, index)
+    return errors
+
+
 def unknown_fields(data: Mapping[str, Any], allowed: frozenset[str]) -> list[FieldError]:
-    """One error per key of ``data`` that is not in ``allowed``, in the client's order."""
-    return [FieldError(key, "is not a known field") for key in data if key not in allowed]
+    """One error per key of ``data`` that is not in ``allowed``, in the client's order.
+
+    The variants of a product (§2a) are checked too: each must be an object of known
+    fields (a client that sends others speaks another version of the API).
+    """
+    errors = [FieldError(key, "is not a known field") for key in data if key not in allowed]
+    variants = data.get("variants") if "variants" in allowed else None
+    if isinstance(variants, list):
+        for index, variant in enumerate(variants):
+            path = f"variants[{index}]"
+            if not isinstance(variant, dict):
+                errors.append(FieldError(path, "must be an object"))
+                continue
+            errors.extend(
+                FieldError(f"{path}.{key}", "is not a known field")
+                for key in variant
+                if key not in VARIANT_FIELD_SET
+            )
+    return errors
 
 
 @dataclass(frozen=True)
