@@ -221,6 +221,7 @@ class PlatformContract:
             workdir.mkdir()
             platform = self.connect(sandbox, workdir / "data", time)
             made.append(platform)
+            assert isinstance(platform, Platform)  # every member the protocol names
             platform.check_auth()
             target = Target(
                 platform=platform,
