@@ -11,14 +11,14 @@ capabilities it declares.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 
-from contract.suite import FakeClock, PlatformContract
+from contract.suite import FakeClock, PlatformContract, Shop, rows_of, seed_for_first_draws
 from shopsync.config import CLIENT_CREDENTIALS_SETTINGS, Setting, Settings
 from shopsync.domain.models import Product
 from shopsync.errors import UsageError
@@ -39,6 +39,7 @@ from shopsync.platforms.base import (
 )
 from shopsync.platforms.generic import GenericPlatform
 from shopsync.sandbox import SandboxHandle
+from shopsync.sandbox.faults import Fault
 from test_sync import settings_for
 
 
@@ -149,3 +150,33 @@ class TestTinyPlatform(TinyContract):
     resend is answered "exists", and adopted."""
 
     sandbox_options: ClassVar[dict[str, Any]] = {"max_batch": 1}
+
+
+class TestTinyPlatformWithoutUniqueSkus(TinyContract):
+    """Against a sandbox that ignores keys and allows duplicate SKUs: neither a key nor a
+    lookup nor an "exists" answer can tell whether a lost create was applied, so the
+    engine lists the platform's products to find out before sending anything again."""
+
+    unique_skus = False
+    sandbox_options: ClassVar[dict[str, Any]] = {
+        "max_batch": 1,
+        "ignore_idempotency_keys": True,
+        "allow_duplicate_skus": True,
+    }
+
+    def test_a_lost_create_is_found_by_listing_and_not_sent_again(
+        self, make_shop: Callable[..., Shop]
+    ) -> None:
+        shop = make_shop()
+        pattern = [Fault.DROP_AFTER_COMMIT, *[None] * 10]
+        shop.sandbox.configure_faults(
+            drop_after_commit_rate=0.05,
+            seed=seed_for_first_draws(pattern, drop_after_commit_rate=0.05),
+        )
+        report = shop.upload(rows_of(2))
+        assert report.counts["created"] == 2
+        assert shop.copies(["CT-000", "CT-001"]) == {"CT-000": 1, "CT-001": 1}
+        requests = shop.sandbox.stats()["requests"]
+        # Two creates, one of them cut after commit, neither sent twice; one listing.
+        assert requests["POST /products/batch"] == {"200": 1, "dropped": 1}
+        assert requests["GET /products"] == {"200": 1}
