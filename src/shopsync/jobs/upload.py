@@ -67,12 +67,12 @@ class UploadJob(RunJob):
             stop=self.stop,
         )
         self._engine = engine
-        engine.resume_pending()
-        planner = Planner(
+        planner = Planner(  # first: it refuses --refresh where it cannot be done
             ledger,
             force=self.options.force,
             refresh_from=self.platform if self.options.refresh else None,
         )
+        engine.resume_pending()
         engine.apply(planner.plan(self._valid_rows(rejects)))
 
     def _check_strict(self) -> None:
