@@ -75,6 +75,9 @@ class TinyPlatform:
     def raw_code(self, code: ItemCode, operation: str) -> str | None:
         return self._wire.raw_code(code, operation)
 
+    def check_product(self, product: Product) -> Sequence[tuple[str, str]]:
+        return self._wire.check_product(product)
+
     def write_products(
         self,
         creates: Sequence[Product],
@@ -142,6 +145,9 @@ class TinyContract(PlatformContract):
             clock=time.clock,
             sleep=time.sleep,
         )
+
+    def refused_cells(self) -> tuple[dict[str, str], str]:
+        return {"images": "https:///no-host.jpg"}, "images"
 
 
 class TestTinyPlatform(TinyContract):

@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 import pytest
 
 from shopsync.catalog.records import Catalog
-from shopsync.errors import PlatformError, UsageError
+from shopsync.errors import ExitCode, PlatformError, UsageError
 from shopsync.jobs.base import JobOptions, Outputs, Target
 from shopsync.jobs.orders import OrderQuery, list_orders
 from shopsync.jobs.stock import StockFile, StockJob, StockOptions
@@ -197,6 +197,12 @@ class PlatformContract:
         """Write requests an upload of ``items`` new products makes in batches of that size."""
         return math.ceil(items / batch_size)
 
+    def refused_cells(self) -> tuple[dict[str, str], str] | None:
+        """Cells that make a catalog row valid by the catalog's rules but refused by this
+        platform's own (:meth:`~shopsync.platforms.base.Platform.check_product`), and the
+        column the row error names; None: the platform has no rules of its own."""
+        return None
+
     def exhaust_rate_limit(self, shop: Shop, rate: float) -> None:
         """Leave the client's bucket empty, refilling at ``rate`` a second on the shop's
         fake clock (as if another program had just spent it): its next request is a 429."""
@@ -278,6 +284,35 @@ class PlatformContract:
         assert after.values["title"] == "Renamed on the platform"
         assert str(after.values["price"]) == "12.50"
         assert shop.copies([r["sku"] for r in rows]) == {r["sku"]: 1 for r in rows}
+
+    def test_a_product_the_platform_refuses_is_a_row_error_at_plan_time(
+        self, make_shop: Callable[..., Shop]
+    ) -> None:
+        refused = self.refused_cells()
+        if refused is None:
+            pytest.skip("the platform declares no rules of its own")
+        cells, column = refused
+        shop = make_shop()
+        rows = rows_of(3)
+        rows[1] = {**rows[1], **cells}
+        rows = [{name: row.get(name, "") for name in rows[1]} for row in rows]
+        writes = shop.writes()
+        rejects = shop.workdir / "rejects.csv"
+        job = UploadJob(
+            Catalog([shop.catalog(rows)]),
+            shop.target,
+            JobOptions(batch_size=shop.batch_size, workers=2),
+            Outputs(rejects=rejects, default_dir=shop.workdir),
+        )
+        report = job.run()
+        assert (report.counts["created"], report.counts["rejected"]) == (2, 1)
+        assert report.exit_code == ExitCode.INPUT_REJECTED  # as for a row the model refuses
+        assert shop.copies([row["sku"] for row in rows]) == {"CT-000": 1, "CT-001": 0, "CT-002": 1}
+        assert shop.writes() - writes == self.write_requests_for(2, self.batch_of(shop))
+        with rejects.open(encoding="utf-8-sig", newline="") as handle:
+            [rejected] = list(csv.DictReader(handle))
+        assert rejected["sku"] == "CT-001"
+        assert rejected["error"].startswith(f"{job.catalog.files[0].name}:3: {column}: ")
 
     def test_unchanged_products_send_nothing(self, make_shop: Callable[..., Shop]) -> None:
         shop = make_shop()

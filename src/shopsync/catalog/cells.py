@@ -249,6 +249,25 @@ def _field_errors(
         yield FieldError(column, _shorten(value), describe(detail))
 
 
+def constraint_errors(
+    problems: Sequence[tuple[str, str]], sources: Mapping[str, str], data: Mapping[str, Any]
+) -> tuple[FieldError, ...]:
+    """A platform's ``(field, message)`` problems as field errors, each by the column the
+    file names its field with (``attr:NAME`` stays as it is) and that column's value."""
+    errors = []
+    for name, message in problems:
+        if name.startswith("attr:"):
+            attributes = data.get("attributes")
+            value = attributes.get(name[5:], "") if isinstance(attributes, Mapping) else ""
+            errors.append(FieldError(name, _shorten(value), message))
+            continue
+        value = data.get(name, "")
+        if isinstance(value, list):
+            value = "|".join(str(item) for item in value)
+        errors.append(FieldError(sources.get(name, name), _shorten(value), message))
+    return tuple(errors)
+
+
 def _shorten(value: object, limit: int = 40) -> str:
     text = value if isinstance(value, str) else ("" if value is None else str(value))
     text = text.replace("\r", "\\r").replace("\n", "\\n")

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, cast
 
 from pydantic import ValidationError
 
-from shopsync.catalog.cells import cells_to_data, read_amounts, row_errors
+from shopsync.catalog.cells import cells_to_data, constraint_errors, read_amounts, row_errors
 from shopsync.catalog.skuindex import SeenSkus
 from shopsync.catalog.variants import GroupBuffer, VariantRow, assemble, count_handles, split_row
 from shopsync.domain.images import ImageLimits
@@ -112,6 +112,10 @@ class RecordReader(Generic[RecordT]):
     ) -> None:
         """Open every file now, so a file that cannot be read stops the run before it starts."""
         self.options = options or ReadOptions()
+        self.constraints: Callable[[RecordT], Sequence[tuple[str, str]]] | None = None
+        """The target platform's own rules (``Platform.check_product``): a record that
+        breaks one is a row error, reported by the column the file names. Set by a job
+        that knows its platform; None checks the model's rules only."""
         self.header_map = HeaderMap(self.schema, mapping or {})
         self.stats = CatalogStats()
         self.warnings: list[Warning_] = []
@@ -415,7 +419,10 @@ class RecordReader(Generic[RecordT]):
         each record ends and keeps the duplicate-SKU index, which depends on order; the
         records themselves stay in the workers, so only ``validate`` can use this.
         """
-        if jobs <= 1 or not any(_pooled(plan) for plan in self._plans):
+        # The platform's rules live in this process (an adapter does not cross to a
+        # worker), so with them every row is checked here.
+        serial = jobs <= 1 or self.constraints is not None
+        if serial or not any(_pooled(plan) for plan in self._plans):
             yield from (outcome for outcome in self if isinstance(outcome, RowError))
             return
         from shopsync.catalog.parallel import CheckPool, FileSpec  # noqa: PLC0415 - validate only
@@ -525,6 +532,10 @@ class RecordReader(Generic[RecordT]):
             record = self.model.model_validate(data)
         except ValidationError as error:
             return RowError(row, row_errors(error, sources, data, row))
+        if self.constraints is not None:
+            problems = self.constraints(cast(RecordT, record))
+            if problems:
+                return RowError(row, constraint_errors(problems, sources, data))
         return ValidRow(row, cast(RecordT, record))
 
     def _from_cells(

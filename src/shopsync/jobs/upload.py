@@ -16,7 +16,7 @@ from shopsync.jobs.base import (
     RunJob,
     Target,
 )
-from shopsync.platforms.base import capabilities_of
+from shopsync.platforms.base import capabilities_of, product_check_of
 from shopsync.state.audit import AuditLog
 from shopsync.state.ledger import Ledger
 from shopsync.sync.engine import Engine, EngineOptions
@@ -39,6 +39,9 @@ class UploadJob(RunJob):
     ) -> None:
         """Nothing is read or sent until :meth:`run`."""
         super().__init__(catalog, target, outputs, command=command, run_id=run_id)
+        # The platform's own rules are checked as rows are read, before planning: a row
+        # that breaks one is rejected by file, line and column, never sent.
+        catalog.constraints = product_check_of(target.platform)
         self.catalog = catalog
         self.options = options
         self._engine: Engine | None = None

@@ -18,6 +18,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import urlsplit
 
 from shopsync.config import CLIENT_CREDENTIALS_SETTINGS, Setting, Settings
 from shopsync.domain.images import MIB, ImageLimits
@@ -35,6 +36,7 @@ from shopsync.platforms.base import (
     ItemResult,
     KeyHandling,
     OrderLine,
+    ProductProblem,
     ProductUpdate,
     RemoteImage,
     RemoteOrder,
@@ -67,6 +69,17 @@ _ITEM_CODES: dict[str, ItemCode] = {
     "STOCK_NEGATIVE": ItemCode.INVALID,
     "STOCK_CONFLICT": ItemCode.CONFLICT,
 }
+
+
+def _names_a_host(url: str) -> bool:
+    """Whether an ``https://`` URL (the model checked the scheme) names a host and, if
+    it has one, a port in range, as the API requires of every image."""
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # reading it checks that a port is a number in range
+    except ValueError:
+        return False
+    return bool(parts.hostname)
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
@@ -109,6 +122,19 @@ class GenericPlatform:
     def error_scope(self, error: Exception) -> ErrorScope:
         """How far an error of this API reaches (the default rule: 4xx to a batch, ...)."""
         return default_error_scope(error)
+
+    def check_product(self, product: Product) -> list[ProductProblem]:
+        """The generic API's rules beyond the catalog model's (platform-api.md §2).
+
+        The model's pydantic constraints still carry most of this API's rules (issue 12
+        moves them here once ``domain/models.py`` is free to change); what it does not
+        check is declared here: an image URL must name a host (``https:///a.jpg``
+        passes the model's pattern, and the API refuses it).
+        """
+        for url in product.images:
+            if not _names_a_host(url):
+                return [("images", f"{url} is not an absolute https:// URL with a host name")]
+        return []
 
     def raw_code(self, code: ItemCode, operation: str) -> str | None:
         """This API's error code for ``code`` in ``operation`` (``products``, ``inventory``)."""
