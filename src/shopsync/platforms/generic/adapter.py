@@ -13,6 +13,7 @@ with the same key and the platform replays its first answer.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -71,9 +72,16 @@ _ITEM_CODES: dict[str, ItemCode] = {
 }
 
 
+_PLAIN_HTTPS_URL = re.compile(r"https://[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*(?:[/?#]\S*)?")
+"""The common shape, a host name then a path: recognised without urlsplit(), which costs
+five times more (checked per image of every row at plan time)."""
+
+
 def _names_a_host(url: str) -> bool:
     """Whether an ``https://`` URL (the model checked the scheme) names a host and, if
     it has one, a port in range, as the API requires of every image."""
+    if _PLAIN_HTTPS_URL.fullmatch(url):
+        return True
     try:
         parts = urlsplit(url)
         _ = parts.port  # reading it checks that a port is a number in range
