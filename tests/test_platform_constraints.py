@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from shopsync.catalog.records import Catalog, validate
-from shopsync.domain.models import Product
+from shopsync.domain.models import Product, ValidRow
 from shopsync.errors import ExitCode
 from shopsync.jobs.base import JobOptions, Outputs, Target
 from shopsync.jobs.upload import UploadJob
@@ -109,3 +109,26 @@ def test_validate_checks_the_platform_rules_it_is_given(
     assert [(e.row.line, e.message) for e in found.errors] == [
         (3, "image: https:///b.jpg is not an absolute https:// URL with a host name")
     ]
+
+
+def test_a_product_with_variants_is_checked_once_grouped(tmp_path: Path) -> None:
+    # The rule sees the assembled product; its first row carries the reason, the
+    # group's other rows say they are not used, as for a product the model refuses.
+    path = tmp_path / "variants.csv"
+    path.write_text(
+        "handle,sku,title,price,images,option:Size\n"
+        "mug,MUG-S,Mug,5.00,https:///mug.jpg,S\n"
+        "mug,MUG-L,,6.00,,L\n"
+        "cup,CUP-S,Cup,4.00,https://img.example/cup.jpg,S\n",
+        encoding="utf-8",
+    )
+    catalog = Catalog([path])
+    catalog.constraints = GenericPlatform.__new__(GenericPlatform).check_product
+    outcomes = list(catalog)
+    errors = [(o.row.line, o.message) for o in outcomes if not isinstance(o, ValidRow)]
+    assert errors == [
+        (2, "images: https:///mug.jpg is not an absolute https:// URL with a host name"),
+        (3, "handle: not used: this product's first row (line 2) is refused"),
+    ]
+    assert [o.product.sku for o in outcomes if isinstance(o, ValidRow)] == ["CUP-S"]
+    assert (catalog.stats.rows, catalog.stats.invalid) == (3, 2)

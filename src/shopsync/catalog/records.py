@@ -364,11 +364,17 @@ class RecordReader(Generic[RecordT]):
             self._count(error)
             yield error
         first = assembled.rows[0]
+        data = assembled.data or {}
+        reasons: tuple[FieldError, ...] = ()
         try:
             record = self.model.model_validate(assembled.data)
         except ValidationError as error:
-            data = assembled.data or {}
             reasons = row_errors(error, plan.column_of_field, data, first.row)
+        else:
+            problems = self.constraints(cast(RecordT, record)) if self.constraints else ()
+            if problems:  # the platform's own rules, as for a single row (see _validate)
+                reasons = constraint_errors(problems, plan.column_of_field, data)
+        if reasons:
             self._count(RowError(first.row, reasons))
             yield RowError(first.row, reasons)
             for later in assembled.rows[1:]:
