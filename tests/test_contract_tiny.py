@@ -1,12 +1,12 @@
 """A second, deliberately small adapter, in tests only, passes the contract suite (issue 12).
 
-``TinyPlatform`` writes one product a request, cannot look products up by SKU, and has
-neither stock deltas nor compare-and-set; it speaks the generic API through the generic
-adapter's wire, against the generic dialect started with ``max_batch=1`` (so a batch of
-two would be refused by the sandbox). It is registered under the name ``tiny`` for these
-tests only and built through :func:`shopsync.platforms.connect`, as every command builds
-a platform. Nothing in the core knows it exists: the engine picks its paths from the
-capabilities it declares.
+``TinyPlatform`` writes one product a request, cannot look products up by SKU, takes image
+URLs only, and has neither stock deltas nor compare-and-set; it speaks the generic API
+through the generic adapter's wire, against the generic dialect started with
+``max_batch=1`` (so a batch of two would be refused by the sandbox). It is registered
+under the name ``tiny`` for these tests only and built through
+:func:`shopsync.platforms.connect`, as every command builds a platform. Nothing in the
+core knows it exists: the engine picks its paths from the capabilities it declares.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from shopsync.platforms.base import (
     ItemResult,
     Platform,
     ProductUpdate,
+    RemoteImage,
     RemoteOrder,
     RemoteProduct,
     StockChange,
@@ -90,6 +91,11 @@ class TinyPlatform:
 
     def lookup_skus(self, skus: Sequence[str]) -> dict[str, RemoteProduct]:
         raise AssertionError("the core asked a platform without a lookup to look up")
+
+    def upload_image(
+        self, content: bytes, *, filename: str, content_type: str, content_hash: str
+    ) -> RemoteImage:
+        raise AssertionError("the core sent an image to a platform that takes URLs only")
 
     def iter_products(self, *, page_size: int = 100) -> Iterator[RemoteProduct]:
         return self._wire.iter_products(page_size=page_size)

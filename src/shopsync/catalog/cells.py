@@ -250,18 +250,19 @@ def _field_errors(
 
 
 def constraint_errors(
-    problems: Sequence[tuple[str, str]], sources: Mapping[str, str], data: Mapping[str, Any]
+    problems: Sequence[tuple[str, str]], sources: Mapping[str, str], record: object
 ) -> tuple[FieldError, ...]:
-    """A platform's ``(field, message)`` problems as field errors, each by the column the
-    file names its field with (``attr:NAME`` stays as it is) and that column's value."""
+    """A platform's ``(field, message)`` problems with ``record`` as field errors, each by
+    the column the file names its field with (``attr:NAME`` stays as it is) and the
+    record's value there."""
     errors = []
     for name, message in problems:
         if name.startswith("attr:"):
-            attributes = data.get("attributes")
+            attributes = getattr(record, "attributes", None)
             value = attributes.get(name[5:], "") if isinstance(attributes, Mapping) else ""
             errors.append(FieldError(name, _shorten(value), message))
             continue
-        value = data.get(name, "")
+        value = getattr(record, name, "")
         if isinstance(value, list):
             value = "|".join(str(item) for item in value)
         errors.append(FieldError(sources.get(name, name), _shorten(value), message))

@@ -270,7 +270,7 @@ class RecordReader(Generic[RecordT]):
             if isinstance(outcome, ValidRow):
                 outcome = self._duplicates(seen, file_index, outcome) or outcome
             if isinstance(outcome, ValidRow):
-                outcome = self._checked(plan, outcome)
+                outcome = self._accepted(plan, outcome)
             self._count(outcome)
             plan.records += 1
             yield outcome
@@ -317,7 +317,7 @@ class RecordReader(Generic[RecordT]):
                     if isinstance(outcome, ValidRow):
                         outcome = self._duplicates(seen, file_index, outcome) or outcome
                     if isinstance(outcome, ValidRow):
-                        outcome = self._checked(plan, outcome)
+                        outcome = self._accepted(plan, outcome)
                     self._count(outcome)
                     yield outcome
                     continue
@@ -364,17 +364,11 @@ class RecordReader(Generic[RecordT]):
             self._count(error)
             yield error
         first = assembled.rows[0]
-        data = assembled.data or {}
-        reasons: tuple[FieldError, ...] = ()
         try:
             record = self.model.model_validate(assembled.data)
         except ValidationError as error:
+            data = assembled.data or {}
             reasons = row_errors(error, plan.column_of_field, data, first.row)
-        else:
-            problems = self.constraints(cast(RecordT, record)) if self.constraints else ()
-            if problems:  # the platform's own rules, as for a single row (see _validate)
-                reasons = constraint_errors(problems, plan.column_of_field, data)
-        if reasons:
             self._count(RowError(first.row, reasons))
             yield RowError(first.row, reasons)
             for later in assembled.rows[1:]:
@@ -392,7 +386,7 @@ class RecordReader(Generic[RecordT]):
                 self._count(refused)
                 yield refused
             return
-        checked = self._checked(plan, ValidRow(first.row, cast(RecordT, record)))
+        checked = self._accepted(plan, ValidRow(first.row, cast(RecordT, record)))
         if isinstance(checked, RowError):
             # The product's images are refused: the product goes nowhere, so neither do
             # the rest of its rows.
@@ -498,6 +492,19 @@ class RecordReader(Generic[RecordT]):
         """A valid record after the checks that read more than its row (none here)."""
         return valid
 
+    def _accepted(self, plan: _FilePlan, valid: ValidRow[RecordT]) -> ValidRow[RecordT] | RowError:
+        """:meth:`_checked`, then the platform's own rules (:attr:`constraints`), which see
+        the record as it will be sent (local images already checked references)."""
+        checked = self._checked(plan, valid)
+        if isinstance(checked, RowError) or self.constraints is None:
+            return checked
+        problems = self.constraints(checked.product)
+        if not problems:
+            return checked
+        return RowError(
+            checked.row, constraint_errors(problems, plan.column_of_field, checked.product)
+        )
+
     def _local_images(self) -> LocalImages | None:
         """The image check validate's worker processes run too (None: no such check)."""
         return None
@@ -538,10 +545,6 @@ class RecordReader(Generic[RecordT]):
             record = self.model.model_validate(data)
         except ValidationError as error:
             return RowError(row, row_errors(error, sources, data, row))
-        if self.constraints is not None:
-            problems = self.constraints(cast(RecordT, record))
-            if problems:
-                return RowError(row, constraint_errors(problems, sources, data))
         return ValidRow(row, cast(RecordT, record))
 
     def _from_cells(

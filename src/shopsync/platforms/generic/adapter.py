@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from shopsync.config import CLIENT_CREDENTIALS_SETTINGS, Setting, Settings
-from shopsync.domain.images import MIB, ImageLimits
+from shopsync.domain.images import MIB, ImageLimits, parse_local_ref
 from shopsync.domain.models import Product
 from shopsync.errors import APIError
 from shopsync.http.auth import ClientCredentials
@@ -140,6 +140,8 @@ class GenericPlatform:
         passes the model's pattern, and the API refuses it).
         """
         for url in product.images:
+            if parse_local_ref(url) is not None:
+                continue  # a checked local file: uploaded by this adapter, not a URL
             if not _names_a_host(url):
                 return [("images", f"{url} is not an absolute https:// URL with a host name")]
         return []
