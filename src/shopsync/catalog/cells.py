@@ -253,6 +253,33 @@ def _field_errors(
         yield FieldError(column, _shorten(value), describe(detail))
 
 
+def constraint_errors(
+    problems: Sequence[tuple[str, str] | tuple[str, str, str]],
+    sources: Mapping[str, str],
+    record: object,
+) -> tuple[FieldError, ...]:
+    """A platform's ``(field, message)`` problems with ``record`` as field errors, each by
+    the column the file names its field with (``attr:NAME`` stays as it is) and the
+    record's value there; a ``(field, value, message)`` problem names its value itself."""
+    errors = []
+    for problem in problems:
+        if len(problem) == 3:
+            name, given, message = problem
+            errors.append(FieldError(sources.get(name, name), _shorten(given), message))
+            continue
+        name, message = problem
+        if name.startswith("attr:"):
+            attributes = getattr(record, "attributes", None)
+            value = attributes.get(name[5:], "") if isinstance(attributes, Mapping) else ""
+            errors.append(FieldError(name, _shorten(value), message))
+            continue
+        value = getattr(record, name, "")
+        if isinstance(value, list):
+            value = "|".join(str(item) for item in value)
+        errors.append(FieldError(sources.get(name, name), _shorten(value), message))
+    return tuple(errors)
+
+
 def _shorten(value: object, limit: int = 40) -> str:
     text = value if isinstance(value, str) else ("" if value is None else str(value))
     text = text.replace("\r", "\\r").replace("\n", "\\n")

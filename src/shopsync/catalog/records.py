@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, cast
 
 from pydantic import ValidationError
 
-from shopsync.catalog.cells import cells_to_data, read_amounts, row_errors
+from shopsync.catalog.cells import cells_to_data, constraint_errors, read_amounts, row_errors
 from shopsync.catalog.skuindex import SeenSkus
 from shopsync.catalog.variants import GroupBuffer, VariantRow, assemble, count_handles, split_row
 from shopsync.domain.images import ImageLimits
@@ -51,9 +51,12 @@ if TYPE_CHECKING:
     from shopsync.catalog.parallel import CheckPool, FileSpec
     from shopsync.io.writers import CsvFormat
 
-Constraints = Callable[[Any], Sequence[tuple[str, str, str]]]
-"""A platform's own rules for a valid record: ``(field, value, message)`` for each broken one
-(``field`` a model field, or ``attr:KEY``). Adapters declare theirs as ``product_constraints``."""
+Constraints = Callable[[Any], Sequence[tuple[str, str] | tuple[str, str, str]]]
+"""A platform's own rules for a valid record: ``(field, message)`` for each broken one, or
+``(field, value, message)`` where the value is not the record's attribute of that name
+(``field`` a model field, ``attr:KEY`` or ``PLATFORM:FIELD``). ``Platform.check_product``
+is one; an adapter class may offer its rules, needing no connection, as
+``product_constraints``, which ``validate`` and ``plan`` use."""
 
 
 @dataclass(slots=True)
@@ -123,6 +126,10 @@ class RecordReader(Generic[RecordT]):
         """
         self.options = options or ReadOptions()
         self.constraints = constraints
+        """The target platform's own rules: a record that breaks one is a row error,
+        reported by the column the file names. Given by a command that knows its platform
+        (the adapter's ``product_constraints``) or set by a job that has connected it
+        (``Platform.check_product``); None checks the model's rules only."""
         self.header_map = HeaderMap(self.schema, mapping or {})
         self.stats = CatalogStats()
         self.warnings: list[Warning_] = []
@@ -277,7 +284,7 @@ class RecordReader(Generic[RecordT]):
             if isinstance(outcome, ValidRow):
                 outcome = self._duplicates(seen, file_index, outcome) or outcome
             if isinstance(outcome, ValidRow):
-                outcome = self._checked(plan, outcome)
+                outcome = self._accepted(plan, outcome)
             self._count(outcome)
             plan.records += 1
             yield outcome
@@ -324,7 +331,7 @@ class RecordReader(Generic[RecordT]):
                     if isinstance(outcome, ValidRow):
                         outcome = self._duplicates(seen, file_index, outcome) or outcome
                     if isinstance(outcome, ValidRow):
-                        outcome = self._checked(plan, outcome)
+                        outcome = self._accepted(plan, outcome)
                     self._count(outcome)
                     yield outcome
                     continue
@@ -393,9 +400,7 @@ class RecordReader(Generic[RecordT]):
                 self._count(refused)
                 yield refused
             return
-        checked = self._constrained(first.row, record, plan.column_of_field) or self._checked(
-            plan, ValidRow(first.row, cast(RecordT, record))
-        )
+        checked = self._accepted(plan, ValidRow(first.row, cast(RecordT, record)))
         if isinstance(checked, RowError):
             # The product's images (or the platform's rules) refuse it: the product goes
             # nowhere, so neither do the rest of its rows.
@@ -428,7 +433,10 @@ class RecordReader(Generic[RecordT]):
         each record ends and keeps the duplicate-SKU index, which depends on order; the
         records themselves stay in the workers, so only ``validate`` can use this.
         """
-        if jobs <= 1 or not any(_pooled(plan) for plan in self._plans):
+        # The platform's rules live in this process (an adapter does not cross to a
+        # worker), so with them every row is checked here.
+        serial = jobs <= 1 or self.constraints is not None
+        if serial or not any(_pooled(plan) for plan in self._plans):
             yield from (outcome for outcome in self if isinstance(outcome, RowError))
             return
         from shopsync.catalog.parallel import CheckPool, FileSpec  # noqa: PLC0415 - validate only
@@ -498,6 +506,19 @@ class RecordReader(Generic[RecordT]):
         """A valid record after the checks that read more than its row (none here)."""
         return valid
 
+    def _accepted(self, plan: _FilePlan, valid: ValidRow[RecordT]) -> ValidRow[RecordT] | RowError:
+        """:meth:`_checked`, then the platform's own rules (:attr:`constraints`), which see
+        the record as it will be sent (local images already checked references)."""
+        checked = self._checked(plan, valid)
+        if isinstance(checked, RowError) or self.constraints is None:
+            return checked
+        problems = self.constraints(checked.product)
+        if not problems:
+            return checked
+        return RowError(
+            checked.row, constraint_errors(problems, plan.column_of_field, checked.product)
+        )
+
     def _local_images(self) -> LocalImages | None:
         """The image check validate's worker processes run too (None: no such check)."""
         return None
@@ -538,27 +559,7 @@ class RecordReader(Generic[RecordT]):
             record = self.model.model_validate(data)
         except ValidationError as error:
             return RowError(row, row_errors(error, sources, data, row))
-        refused = self._constrained(row, record, sources)
-        if refused is not None:
-            return refused
         return ValidRow(row, cast(RecordT, record))
-
-    def _constrained(
-        self, row: SourceRow, record: SkuRecord, sources: Mapping[str, str]
-    ) -> RowError | None:
-        """The row error for what the target platform's :attr:`constraints` refuse, if any."""
-        if self.constraints is None:
-            return None
-        problems = self.constraints(record)
-        if not problems:
-            return None
-        return RowError(
-            row,
-            tuple(
-                FieldError(sources.get(name, name), value, message)
-                for name, value, message in problems
-            ),
-        )
 
     def _from_cells(
         self, plan: _FilePlan, cells: list[str]

@@ -14,6 +14,7 @@ from shopsync.jobs.base import (
     Target,
     _valid_rows,
 )
+from shopsync.platforms.base import product_check_of
 from shopsync.state.ledger import Ledger
 from shopsync.sync.planner import Change, Planner, refuse_variants
 from shopsync.sync.report import RunCounts
@@ -78,6 +79,8 @@ def plan(catalog: Catalog, target: Target, options: JobOptions, outputs: Outputs
     """
     if outputs.rejects is not None:
         check_output_path(outputs.rejects, "--rejects")  # before reading, not after
+    if target.platform is not None:  # --refresh connected it: its rules apply too
+        catalog.constraints = product_check_of(target.platform) or catalog.constraints
     counts = RunCounts()
     rejected: list[RowError] = []
     rejects = (

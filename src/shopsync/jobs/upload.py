@@ -20,7 +20,7 @@ from shopsync.jobs.base import (
     RunJob,
     Target,
 )
-from shopsync.platforms.base import capabilities_of
+from shopsync.platforms.base import capabilities_of, product_check_of
 from shopsync.state.audit import AuditLog
 from shopsync.state.ledger import Ledger
 from shopsync.sync.engine import Engine, EngineOptions
@@ -43,6 +43,9 @@ class UploadJob(RunJob):
     ) -> None:
         """Nothing is read or sent until :meth:`run`."""
         super().__init__(catalog, target, outputs, command=command, run_id=run_id)
+        # The platform's own rules are checked as rows are read, before planning: a row
+        # that breaks one is rejected by file, line and column, never sent.
+        catalog.constraints = product_check_of(target.platform) or catalog.constraints
         self.catalog = catalog
         self.options = options
         self._engine: Engine | None = None
@@ -71,13 +74,13 @@ class UploadJob(RunJob):
             stop=self.stop,
         )
         self._engine = engine
-        engine.resume_pending()
-        planner = Planner(
+        planner = Planner(  # first: it refuses --refresh where it cannot be done
             ledger,
             force=self.options.force,
             refresh_from=self.platform if self.options.refresh else None,
             remove_missing_variants=self.options.remove_missing_variants,
         )
+        engine.resume_pending()
         engine.apply(planner.plan(self._valid_rows(rejects)))
 
     def _outcomes(self) -> Iterable[ValidRow[Any] | RowError]:

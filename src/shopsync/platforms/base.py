@@ -15,7 +15,7 @@ the failed file and for messages.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -26,6 +26,16 @@ from shopsync.domain.digest import canonical_json
 from shopsync.domain.images import ImageLimits
 from shopsync.domain.models import Product
 from shopsync.errors import APIError, AuthError
+
+ProductProblem = tuple[str, str] | tuple[str, str, str]
+"""One of a platform's own rules a product breaks: ``(field, message)``, the field named
+as :class:`~shopsync.domain.models.Product` names it (``title``, ``images``,
+``attr:NAME`` for an attribute), the message a phrase after the column's name; or
+``(field, value, message)`` where the value shown is not the product's own attribute
+(an option value, a ``PLATFORM:FIELD`` cell)."""
+
+ProductCheck = Callable[[Product], Sequence[ProductProblem]]
+"""An adapter's :meth:`Platform.check_product`: its rules, checked at plan time."""
 
 KeyHandling = Literal["honoured", "ignored", "unknown"]
 """Whether a platform applies a write it has seen before under the same idempotency key
@@ -298,6 +308,16 @@ class Platform(Protocol):
         """How far ``error``, raised by one of this platform's calls, reaches."""
         ...
 
+    def check_product(self, product: Product) -> Sequence[ProductProblem]:
+        """This platform's own rules that ``product`` breaks (title length, required
+        fields, image rules...), beyond the catalog's; empty if none.
+
+        Called at plan time for every row, so a product the platform would refuse is a
+        row error (file, line, column), rejected before anything is sent. Pure and fast:
+        no request, no state.
+        """
+        ...
+
     def write_products(
         self,
         creates: Sequence[Product],
@@ -398,6 +418,12 @@ def error_scope_of(platform: object, error: Exception) -> ErrorScope:
     """``platform.error_scope(error)`` where the adapter has it, else the default rule."""
     rule = getattr(platform, "error_scope", None)
     return rule(error) if callable(rule) else default_error_scope(error)
+
+
+def product_check_of(platform: object) -> ProductCheck | None:
+    """``platform.check_product`` where the adapter has it (a stand-in may not)."""
+    rule = getattr(platform, "check_product", None)
+    return rule if callable(rule) else None
 
 
 def capabilities_of(platform: object) -> Capabilities:

@@ -18,9 +18,10 @@ What happens to a write whose outcome is unknown (sent, no answer) follows the
 platform's :class:`~shopsync.platforms.base.Capabilities`: where idempotency keys are
 honoured it is resent with the same key (the platform replays its answer); where they
 are not, or may not be, the batch's creates are looked up by SKU first and only the
-missing ones are sent again; without a lookup, only a platform with unique SKUs gets the
-batch again (a second create answers ``EXISTS``); otherwise the batch stays pending and
-the run stops, for a person to look at.
+missing ones are sent again; without a lookup, a platform with unique SKUs gets the
+batch again (a second create answers ``EXISTS``); a platform with neither has its
+products listed (:meth:`~shopsync.platforms.base.Platform.iter_products`) to find the
+creates, which costs a full listing per lost answer but never a duplicate.
 
 The engine knows a :class:`~shopsync.platforms.base.Platform`, never a URL, and it never
 prints: a user interface reads :meth:`Engine.snapshot` while a run goes on.
@@ -52,6 +53,7 @@ from shopsync.platforms.base import (
     ItemResult,
     Platform,
     ProductUpdate,
+    RemoteProduct,
     capabilities_of,
     derive_idempotency_key,
     error_code_of,
@@ -289,8 +291,16 @@ class Engine:
                     self._fatal = PlatformError(f"unexpected error while sending: {error}")
 
     def _reconciles_by_lookup(self) -> bool:
+        """Whether a write that may have been applied is checked on the platform first.
+
+        Not where keys are honoured (the resend replays), nor where SKUs are unique and
+        there is no lookup (the resend's creates answer ``EXISTS``): everywhere else,
+        by SKU where the platform can look up, else by listing its products.
+        """
         caps = self.capabilities
-        return not caps.keys_guaranteed and caps.lookup_by_sku
+        if caps.keys_guaranteed:
+            return False
+        return caps.lookup_by_sku or not caps.unique_skus
 
     def _send(self, batch: _Batch, *, outcome_unknown: bool = False) -> None:
         """Send ``batch`` and record its results; ``outcome_unknown``: it may have been sent."""
@@ -355,7 +365,7 @@ class Engine:
     def _can_resend(self) -> bool:
         """Whether a write whose outcome is unknown may be sent again (see the module doc)."""
         caps = self.capabilities
-        return caps.keys_guaranteed or caps.lookup_by_sku or caps.unique_skus
+        return caps.keys_guaranteed or caps.unique_skus or self._reconciles_by_lookup()
 
     def _write(self, batch: _Batch, creates: Sequence[int], key: str) -> BatchResult:
         # Local images are uploaded now, as their products are sent; an item whose image
@@ -425,7 +435,7 @@ class Engine:
         if not wanted:
             return {}
         # A product with variants is found by its first variant's SKU (Product.sku).
-        remote = self.platform.lookup_skus([batch.creates[i].product.sku for i in wanted])
+        remote = self._find_remote([batch.creates[i].product.sku for i in wanted])
         return {
             i: ItemResult(
                 sku=batch.creates[i].sku,
@@ -438,6 +448,20 @@ class Engine:
             for i in wanted
             if batch.creates[i].product.sku in remote
         }
+
+    def _find_remote(self, skus: Sequence[str]) -> dict[str, RemoteProduct]:
+        """The products with those SKUs on the platform: looked up, or found by listing
+        every product where the platform has no lookup (stopping once all are found)."""
+        if self.capabilities.lookup_by_sku:
+            return self.platform.lookup_skus(skus)
+        wanted = set(skus)
+        found: dict[str, RemoteProduct] = {}
+        for remote in self.platform.iter_products():
+            if remote.sku in wanted and remote.sku not in found:
+                found[remote.sku] = remote
+                if len(found) == len(wanted):
+                    break
+        return found
 
     def _fail_on(self, batch: _Batch, error: ShopsyncError) -> None:
         """Fail ``batch``'s items for ``error``; stop the run unless only the batch is at fault."""

@@ -10,10 +10,12 @@ from typing import Any, Literal
 
 from shopsync.domain.digest import hash_text
 from shopsync.domain.models import FieldError, Product, RowError, SourceRow, ValidRow
+from shopsync.errors import UsageError
 from shopsync.io.headers import HANDLE_WHEN_SKU_ELSEWHERE, PRODUCT_ALIASES, normalize
 from shopsync.platforms.base import (
     Capabilities,
     Platform,
+    capabilities_of,
 )
 from shopsync.state.ledger import LedgerEntry
 from shopsync.state.store import LedgerStore
@@ -173,7 +175,14 @@ class Planner:
         ``chunk_size`` SKUs are looked up at once (the platform takes at most 100).
         ``remove_missing_variants``: a variant the ledger knows and the file no longer
         lists is removed (by default it is kept on the platform and reported).
+        Raises :class:`~shopsync.errors.UsageError` if that platform has no lookup by SKU.
         """
+        if refresh_from is not None and not capabilities_of(refresh_from).lookup_by_sku:
+            raise UsageError(
+                f"The {refresh_from.name} platform cannot look products up by SKU, so "
+                "--refresh cannot read their state back.",
+                hint="Drop --refresh: the ledger of earlier uploads decides what changed.",
+            )
         self.ledger = ledger
         self.force = force
         self.remove_missing_variants = remove_missing_variants

@@ -178,7 +178,12 @@ class TaobaoPlatform:
     max_batch_size = 1
     settings: tuple[Setting, ...] = SETTINGS
     product_constraints = staticmethod(product_constraints)
-    """What Taobao refuses, checked at plan time (title length as Taobao counts it...)."""
+    """What Taobao refuses, checked at plan time (title length as Taobao counts it...);
+    a class attribute, so ``validate`` and ``plan`` check it without connecting."""
+
+    def check_product(self, product: Product) -> Sequence[tuple[str, str, str]]:
+        """Taobao's own rules that ``product`` breaks (see :attr:`product_constraints`)."""
+        return product_constraints(product)
 
     def __init__(
         self,
