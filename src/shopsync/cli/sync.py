@@ -97,6 +97,8 @@ def open_target(
                 profile=settings.profile,
                 audit_path=settings.audit_path,
                 lock_path=settings.lock_path,
+                platform_name=settings.platform,
+                base_url="sandbox (embedded)" if sandbox else str(settings.base_url),
             ),
         )
 
@@ -123,6 +125,21 @@ REFRESH_OPTION = click.option(
 )
 
 
+PRUNE_OPTION = click.option(
+    "--prune",
+    is_flag=True,
+    help="Also remove (archive where the platform can) products shopsync manages on this "
+    "target that the catalog no longer lists.",
+)
+MAX_DELETE_OPTION = click.option(
+    "--max-delete",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="With --prune: stop before removing anything if more than N products would go "
+    "(default: 5% of the products shopsync manages there, at least 1).",
+)
+
+
 JSON_SUMMARY_OPTION = click.option(
     "--json",
     "as_json",
@@ -144,7 +161,10 @@ def _path_option(name: str, text: str) -> Callable[[Any], Any]:
 @SANDBOX_OPTION
 @FORCE_OPTION
 @REFRESH_OPTION
+@PRUNE_OPTION
+@MAX_DELETE_OPTION
 @_path_option("--rejects", "Write rejected rows (cells plus an 'error' column) to this CSV.")
+@_path_option("--out", "Write the plan, every change with its values, to this file (for apply).")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @click.option(
     "--detailed-exitcode",
@@ -159,12 +179,16 @@ def plan_command(
     sandbox: bool,
     force: bool,
     refresh: bool,
+    prune: bool,
+    max_delete: int | None,
     rejects: Path | None,
+    out: Path | None,
     as_json: bool,
 ) -> None:
     """Show what an upload of FILES would change; send no write request.
 
     Without --refresh, nothing is sent at all: the ledger of earlier uploads decides.
+    With --out PLAN, the plan is saved for `shopsync apply PLAN`.
     """
     from shopsync.jobs.base import Outputs  # noqa: PLC0415
     from shopsync.jobs.plan import plan  # noqa: PLC0415
@@ -181,8 +205,10 @@ def plan_command(
         result = plan(
             catalog,
             target,
-            _job_options(settings, force=force, refresh=refresh),
-            Outputs(rejects=rejects),
+            _job_options(
+                settings, force=force, refresh=refresh, prune=prune, max_delete=max_delete
+            ),
+            Outputs(rejects=rejects, plan=out),
         )
     if as_json:
         echo_json(ctx, result.to_json())
@@ -209,6 +235,8 @@ def plan_command(
 @SANDBOX_OPTION
 @FORCE_OPTION
 @REFRESH_OPTION
+@PRUNE_OPTION
+@MAX_DELETE_OPTION
 @click.option("--strict", is_flag=True, help="Send nothing if any row is invalid.")
 @_path_option(
     "--rejects", "Rejected input rows go here (default: DATA_DIR/runs/RUN/rejects.csv, if any)."
@@ -235,6 +263,8 @@ def upload_command(
     sandbox: bool,
     force: bool,
     refresh: bool,
+    prune: bool,
+    max_delete: int | None,
     strict: bool,
     rejects: Path | None,
     failed: Path | None,
@@ -254,11 +284,11 @@ def upload_command(
     if queue or wait:
         from shopsync.cli.fleet_cmds import queue_upload  # noqa: PLC0415 - the fleet extra
 
-        unsupported = (sandbox, strict, failed, succeeded, report, metrics_file, as_json)
+        unsupported = (sandbox, strict, failed, succeeded, report, metrics_file, as_json, prune)
         if not queue or any(unsupported):
             raise click.UsageError(
                 "--wait goes with --queue, and --queue with none of --sandbox, --strict, "
-                "--failed, --succeeded, --report, --metrics-file, --json (yet)."
+                "--failed, --succeeded, --report, --metrics-file, --json, --prune (yet)."
             )
         queue_upload(ctx, files, wait=wait, force=force, refresh=refresh, rejects=rejects)
         return
@@ -271,7 +301,14 @@ def upload_command(
         job = UploadJob(
             catalog,
             target,
-            _job_options(settings, force=force, refresh=refresh, strict=strict),
+            _job_options(
+                settings,
+                force=force,
+                refresh=refresh,
+                strict=strict,
+                prune=prune,
+                max_delete=max_delete,
+            ),
             Outputs(
                 rejects=rejects,
                 failed=failed,

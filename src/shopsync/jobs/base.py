@@ -37,6 +37,9 @@ class Target:
     audit_path: Path | None = None
     lock_path: Path | None = None
     """The profile's lock file; runs that change the platform hold it (None: no lock)."""
+    platform_name: str = ""
+    base_url: str = ""
+    """Named in a plan file (with the profile), so ``apply`` can tell its target."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,8 @@ class Outputs:
     report: Path | None = None
     metrics: Path | None = None
     """Prometheus text-format metrics of the run (node_exporter's textfile collector)."""
+    plan: Path | None = None
+    """``plan --out``: the plan file."""
     default_dir: Path | None = None
     """Where rejects and failed files go when not named, if there is anything to write."""
     runs_dir: Path | None = None
@@ -74,6 +79,10 @@ class JobOptions:
     grace_seconds: float = 15.0
     sample: int = 10
     """How many creates and updates a plan shows as examples."""
+    prune: bool = False
+    """Remove the products the ledger holds that the catalog no longer lists."""
+    max_delete: int | None = None
+    """With ``prune``: at most this many removals (None: the default percentage)."""
 
 
 @dataclass(frozen=True)

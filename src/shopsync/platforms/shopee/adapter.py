@@ -43,7 +43,7 @@ import requests
 from shopsync.config import Setting, Settings, parse_text
 from shopsync.domain.models import Product
 from shopsync.domain.timefmt import format_timestamp
-from shopsync.errors import APIError, AuthError, PlatformError
+from shopsync.errors import APIError, AuthError, PlatformError, UsageError
 from shopsync.http.auth import TokenRejected, private_dir
 from shopsync.http.client import ApiResponse, HttpClient
 from shopsync.http.ratelimit import RateLimiter
@@ -491,6 +491,10 @@ class ShopeePlatform:
             raise APIError("Shopee's upload_image answered without an image_id.")
         self.images.put(digest, image_id)
         return image_id
+
+    def delete_products(self, product_ids: Sequence[str]) -> list[ItemResult]:
+        """Not served yet (``capabilities.removal`` is None, so ``--prune`` refuses first)."""
+        raise UsageError("Removing products from Shopee is not supported yet.")
 
     def lookup_skus(self, skus: Sequence[str]) -> dict[str, RemoteProduct]:
         """Items by ``item_sku``: ``search_item``, then the recent writes it may not see yet."""
