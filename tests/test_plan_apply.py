@@ -278,3 +278,29 @@ def test_sandbox_reset_empties_the_built_in_shop(
     assert run("products", "list", "--sandbox").stdout == ""
     again = run("upload", "p.csv", "--sandbox")
     assert "3 created" in again.stdout
+
+
+def test_apply_refresh_on_a_runner_with_an_empty_ledger(
+    shop: SandboxHandle,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    api_for: Callable[..., SandboxApi],
+) -> None:
+    write_catalog(tmp_path / "p.csv", 3)
+    assert run("upload", "p.csv").exit_code == 0
+    write_catalog(tmp_path / "p.csv", 4, price="12.50")
+    monkeypatch.setenv("SHOPSYNC_DATA_DIR", str(tmp_path / "pull-request-runner"))
+    planned = run("plan", "p.csv", "--refresh", "--out", "plan.json")
+    assert "1 to create, 3 to update" in planned.stdout
+    monkeypatch.setenv("SHOPSYNC_DATA_DIR", str(tmp_path / "merge-runner"))
+    api = api_for(shop)
+    item = api.get("/products", params={"sku": "SKU-002"}).json()["items"][0]
+    api.patch(f"/products/{item['product_id']}", json={"stock": 1})  # an order: not drift
+
+    without_refresh = run("apply", "plan.json")
+    assert without_refresh.exit_code == 7  # this runner's ledger knows none of them
+    result = run("apply", "plan.json", "--refresh")
+    assert result.exit_code == 0, result.output
+    assert "1 created, 3 updated" in result.stdout
+    prices = {i["sku"]: i["price"] for i in api.get("/products").json()["items"]}
+    assert prices == {f"SKU-{n:03d}": "12.50" for n in range(4)}

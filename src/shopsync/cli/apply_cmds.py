@@ -27,6 +27,12 @@ from shopsync.cli.sync import (
 @platform_options
 @SANDBOX_OPTION
 @click.option(
+    "--refresh",
+    is_flag=True,
+    help="Compare the platform's products, not this machine's ledger, with the state the "
+    "plan was made against (for CI runners whose ledger starts empty).",
+)
+@click.option(
     "--replan",
     is_flag=True,
     help="Plan again from the files the plan names and upload that, instead of the plan.",
@@ -43,6 +49,7 @@ def apply_command(
     ctx: click.Context,
     plan_path: Path,
     sandbox: bool,
+    refresh: bool,
     replan: bool,
     failed: Path | None,
     succeeded: Path | None,
@@ -75,7 +82,7 @@ def apply_command(
         )
         flags: dict[str, Any] = {
             "force": bool(options.get("force")),
-            "refresh": bool(options.get("refresh")) and replan,
+            "refresh": refresh or (bool(options.get("refresh")) and replan),
             "prune": bool(options.get("prune")),
             "max_delete": options.get("max_delete"),
         }

@@ -11,7 +11,12 @@ from __future__ import annotations
 
 from shopsync.catalog.records import Catalog, RejectsFile
 from shopsync.jobs.base import JobOptions, Outputs, Target
-from shopsync.jobs.planfile import PlanDocument, check_unmoved, restore_changes
+from shopsync.jobs.planfile import (
+    PlanDocument,
+    check_unmoved,
+    check_unmoved_on_platform,
+    restore_changes,
+)
 from shopsync.jobs.upload import UploadJob
 from shopsync.state.audit import AuditLog
 from shopsync.state.ledger import Ledger
@@ -43,7 +48,10 @@ class ApplyJob(UploadJob):
         if removals:
             self._check_can_remove()
         engine = self._start_engine(ledger, audit)
-        entries = check_unmoved(self.document, ledger, self.platform)
+        if self.options.refresh:
+            entries = check_unmoved_on_platform(self.document, self.platform)
+        else:
+            entries = check_unmoved(self.document, ledger, self.platform)
         if removals:
             check_removals(
                 removals,

@@ -106,6 +106,7 @@ def plan(catalog: Catalog, target: Target, options: JobOptions, outputs: Outputs
     result = PlanResult(counts, rejected=rejected, rejects_path=outputs.rejects)
     records: list[dict[str, Any]] | None = [] if outputs.plan is not None else None
     listed: set[str] = set()
+    before: dict[str, dict[str, Any]] = {}
     with Ledger(target.ledger_dir) as ledger:
         _warn_of_drift(ledger, result, refreshing=options.refresh)
         planner = Planner(
@@ -121,6 +122,9 @@ def plan(catalog: Catalog, target: Target, options: JobOptions, outputs: Outputs
                     listed.add(change.sku)
             if options.prune:
                 result.deletes = plan_removals(ledger, listed)
+                if records is not None:
+                    removed = ledger.get_many([removal.sku for removal in result.deletes])
+                    before = {sku: entry.body for sku, entry in removed.items()}
                 check_removals(
                     result.deletes,
                     max_delete=options.max_delete,
@@ -136,7 +140,9 @@ def plan(catalog: Catalog, target: Target, options: JobOptions, outputs: Outputs
     if rejects is not None:
         rejects.close()
     if outputs.plan is not None and records is not None:
-        records.extend(removal_record(removal) for removal in result.deletes)
+        records.extend(
+            removal_record(removal, before.get(removal.sku)) for removal in result.deletes
+        )
         _plan_document(catalog, target, options, result, records).write(outputs.plan)
         result.plan_path = outputs.plan
     return result

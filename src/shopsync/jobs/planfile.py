@@ -61,6 +61,7 @@ def change_record(change: Change) -> dict[str, Any]:
     if change.kind == "update" and change.entry is not None:
         record["product_id"] = change.entry.product_id
         record["ledger_hash"] = change.entry.content_hash
+        record["before"] = change.entry.body
         record["fields"] = sorted(change.fields or ())
         record["changes"] = [
             {"field": name, "before": _plain(before), "after": _plain(after)}
@@ -74,14 +75,17 @@ def change_record(change: Change) -> dict[str, Any]:
     return record
 
 
-def removal_record(removal: Removal) -> dict[str, Any]:
-    """One delete as the plan file holds it."""
-    return {
+def removal_record(removal: Removal, before: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """One delete as the plan file holds it (``before``: the ledger's body for it)."""
+    record: dict[str, Any] = {
         "action": "delete",
         "sku": removal.sku,
         "product_id": removal.product_id,
         "ledger_hash": removal.ledger_hash,
     }
+    if before is not None:
+        record["before"] = dict(before)
+    return record
 
 
 @dataclass
@@ -202,12 +206,7 @@ def check_unmoved(
     if not moved and platform is not None:
         moved = _moved_on_platform(document.changes, entries, platform)
     if moved:
-        shown = "; ".join(moved[:10]) + (f"; and {len(moved) - 10} more" if len(moved) > 10 else "")
-        raise PlanStale(
-            f"The plan is out of date, nothing was applied. Moved since it was made: {shown}.",
-            hint="Make a new plan (shopsync plan FILE... --out PLAN), or apply with --replan "
-            "to plan again from the plan's files.",
-        )
+        _refuse(moved)
     return entries
 
 
@@ -244,6 +243,29 @@ def _moved_on_platform(
         if changed:
             moved.append(f"{item['sku']} ({', '.join(changed)} changed on the platform)")
     return moved
+
+
+def check_unmoved_on_platform(document: PlanDocument, platform: Platform) -> dict[str, LedgerEntry]:
+    """``apply --refresh``: the platform, not this machine's ledger, is compared with the
+    state the plan was made against (the ``before`` of each update and delete, stock
+    aside), for a CI runner whose ledger starts empty. Returns that state as entries."""
+    planned: dict[str, LedgerEntry] = {}
+    for item in document.changes:
+        if item.get("action") in ("update", "delete") and item.get("before") is not None:
+            planned[item["sku"]] = LedgerEntry.of(item["product_id"], item["before"], "planned")
+    moved = _moved_on_platform(document.changes, planned, platform)
+    if moved:
+        _refuse(moved)
+    return planned
+
+
+def _refuse(moved: Sequence[str]) -> None:
+    shown = "; ".join(moved[:10]) + (f"; and {len(moved) - 10} more" if len(moved) > 10 else "")
+    raise PlanStale(
+        f"The plan is out of date, nothing was applied. Moved since it was made: {shown}.",
+        hint="Make a new plan (shopsync plan FILE... --out PLAN), or apply with --replan "
+        "to plan again from the plan's files.",
+    )
 
 
 def restore_changes(document: PlanDocument, entries: Mapping[str, LedgerEntry]) -> Iterable[Change]:
