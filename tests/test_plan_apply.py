@@ -304,3 +304,22 @@ def test_apply_refresh_on_a_runner_with_an_empty_ledger(
     assert "1 created, 3 updated" in result.stdout
     prices = {i["sku"]: i["price"] for i in api.get("/products").json()["items"]}
     assert prices == {f"SKU-{n:03d}": "12.50" for n in range(4)}
+
+
+def test_the_github_actions_example_plans_on_pull_requests_and_applies_that_plan() -> None:
+    yaml = pytest.importorskip("yaml")
+    workflow = Path(__file__).parent.parent / "examples" / "github-actions" / "catalog-sync.yml"
+    jobs = yaml.safe_load(workflow.read_text())["jobs"]
+    plan_steps = {step.get("name"): step for step in jobs["plan"]["steps"]}
+    assert "--out plan.json" in plan_steps["Plan"]["run"]
+    kept = plan_steps["Keep the plan for the merge"]
+    assert kept["uses"].startswith("actions/upload-artifact@")
+    assert kept["with"] == {
+        "name": "catalog-plan",
+        "path": "plan.json",
+        "if-no-files-found": "error",
+    }
+    apply_steps = {step.get("name"): step for step in jobs["apply"]["steps"]}
+    assert "--name catalog-plan" in apply_steps["Download the reviewed plan"]["run"]
+    assert apply_steps["Apply"]["run"].startswith("shopsync apply plan.json --refresh")
+    assert not any("shopsync upload" in str(step.get("run")) for step in apply_steps.values())
