@@ -13,6 +13,7 @@ from shopsync.catalog.records import Catalog, RejectsFile
 from shopsync.jobs.base import JobOptions, Outputs, Target
 from shopsync.jobs.planfile import (
     PlanDocument,
+    check_appliable,
     check_unmoved,
     check_unmoved_on_platform,
     restore_changes,
@@ -44,6 +45,7 @@ class ApplyJob(UploadJob):
         self._planned = len(self.document.writes)
 
     def _execute(self, ledger: Ledger, rejects: RejectsFile, audit: AuditLog | None) -> None:
+        check_appliable(self.document)
         removals = self.document.removals
         if removals:
             self._check_can_remove()

@@ -18,9 +18,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from shopsync.domain.images import parse_local_ref
 from shopsync.domain.models import Product, SourceRow, product_digest
 from shopsync.domain.timefmt import now_rfc3339
-from shopsync.errors import InputError, PlanStale
+from shopsync.errors import InputError, PlanStale, UsageError
 from shopsync.io.writers import write_json
 from shopsync.platforms.base import Platform
 from shopsync.state.ledger import Ledger, LedgerEntry
@@ -266,6 +267,20 @@ def _refuse(moved: Sequence[str]) -> None:
         hint="Make a new plan (shopsync plan FILE... --out PLAN), or apply with --replan "
         "to plan again from the plan's files.",
     )
+
+
+def check_appliable(document: PlanDocument) -> None:
+    """Refuse a plan with local image files: the plan names them by content only, and
+    the files' paths, which an upload needs, are not in it (yet)."""
+    for item in document.writes:
+        bodies = [item.get("body") or {}, *((item.get("body") or {}).get("variants") or [])]
+        for body in bodies:
+            if any(parse_local_ref(str(image)) for image in body.get("images") or []):
+                raise UsageError(
+                    f"The plan's product {item['sku']} has local image files, which apply "
+                    "cannot send yet.",
+                    hint="Upload such catalogs with `shopsync upload`, or use image URLs.",
+                )
 
 
 def restore_changes(document: PlanDocument, entries: Mapping[str, LedgerEntry]) -> Iterable[Change]:
