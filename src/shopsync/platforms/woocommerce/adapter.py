@@ -42,7 +42,7 @@ from urllib.parse import quote
 from shopsync.config import Setting, Settings, int_between, parse_text
 from shopsync.domain.models import Product
 from shopsync.domain.timefmt import format_timestamp, parse_timestamp
-from shopsync.errors import APIError, AuthError
+from shopsync.errors import APIError, AuthError, UsageError
 from shopsync.http.client import HttpClient
 from shopsync.http.ratelimit import RateLimiter
 from shopsync.http.redact import redacting_logger
@@ -276,6 +276,10 @@ class WooCommercePlatform:
                     item_code=ItemCode.EXISTS,
                 )
         return results
+
+    def delete_products(self, product_ids: Sequence[str]) -> list[ItemResult]:
+        """Not served yet (``capabilities.removal`` is None, so ``--prune`` refuses first)."""
+        raise UsageError("Removing products from WooCommerce is not supported yet.")
 
     def lookup_skus(self, skus: Sequence[str]) -> dict[str, RemoteProduct]:
         """Products by SKU: ``GET /products?sku=`` for each (SKUs are unique)."""
