@@ -23,7 +23,7 @@ from urllib.parse import quote, urlencode
 
 from shopsync.config import Setting, Settings, parse_text
 from shopsync.domain.models import Product
-from shopsync.errors import AmbiguousWriteError, APIError, ConfigError
+from shopsync.errors import AmbiguousWriteError, APIError, ConfigError, UsageError
 from shopsync.http.client import HttpClient
 from shopsync.http.redact import redacting_logger
 from shopsync.platforms.base import (
@@ -434,6 +434,10 @@ class MedusaPlatform:
                     (created if item.operation == "create" else updated)[i] = result
                     blamed_any = True
         return blamed_any
+
+    def delete_products(self, product_ids: Sequence[str]) -> list[ItemResult]:
+        """Not served yet (``capabilities.removal`` is None, so ``--prune`` refuses first)."""
+        raise UsageError("Removing products from Medusa is not supported yet.")
 
     def lookup_skus(self, skus: Sequence[str]) -> dict[str, RemoteProduct]:
         """``GET /admin/product-variants?sku[]=…`` in chunks of 50 SKUs."""
