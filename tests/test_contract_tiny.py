@@ -97,6 +97,9 @@ class TinyPlatform:
     ) -> RemoteImage:
         raise AssertionError("the core sent an image to a platform that takes URLs only")
 
+    def delete_products(self, product_ids: Sequence[str]) -> list[ItemResult]:
+        raise AssertionError("the core removed products from a platform that cannot remove")
+
     def iter_products(self, *, page_size: int = 100) -> Iterator[RemoteProduct]:
         return self._wire.iter_products(page_size=page_size)
 

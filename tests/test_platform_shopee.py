@@ -263,7 +263,7 @@ def test_refused_item_is_an_item_error(shopee: SandboxHandle, platform: ShopeePl
 
 
 def test_lost_add_item_answer_is_ambiguous(shopee: SandboxHandle, platform: ShopeePlatform) -> None:
-    platform.upload_image("https://img.example/a.png")  # tokens, channels, image: before the fault
+    platform.image_id_for("https://img.example/a.png")  # tokens, channels, image: before the fault
     platform._logistics()
     shopee.configure_faults(drop_after_commit_rate=1.0)
     with pytest.raises(AmbiguousWriteError):

@@ -41,6 +41,10 @@ class ExitCode(IntEnum):
     """The platform could not be reached or answered with an unrecoverable error."""
     LOCKED = 6
     """Another shopsync run holds the lock for this profile."""
+    PLAN_STALE = 7
+    """``apply`` refused a plan: the ledger or the platform moved since it was made."""
+    DELETE_LIMIT = 8
+    """``--prune`` would remove more products than ``--max-delete`` allows; none removed."""
     INTERNAL = 70
     """A bug in shopsync (EX_SOFTWARE); please report it with --traceback output."""
     INTERRUPTED = 130
@@ -146,6 +150,20 @@ class LockedError(ShopsyncError):
     """Raised when another shopsync process holds the lock for the same profile."""
 
     exit_code = ExitCode.LOCKED
+
+
+class PlanStale(ShopsyncError):
+    """Raised by ``apply`` when the ledger or the platform's state of products the plan
+    touches changed since the plan was made (the message names them)."""
+
+    exit_code = ExitCode.PLAN_STALE
+
+
+class DeleteLimitExceeded(ShopsyncError):
+    """Raised before anything is removed when ``--prune`` would remove more products
+    than ``--max-delete`` allows."""
+
+    exit_code = ExitCode.DELETE_LIMIT
 
 
 class Interrupted(ShopsyncError):

@@ -8,10 +8,18 @@ are imported inside the commands that need them, so ``shopsync --help`` starts f
 
 from __future__ import annotations
 
-from shopsync.cli import catalog, config_cmds, fleet_cmds, orders_cmds, sandbox_cmds, sync
+from shopsync.cli import (
+    apply_cmds,
+    catalog,
+    config_cmds,
+    fleet_cmds,
+    orders_cmds,
+    sandbox_cmds,
+    sync,
+)
 from shopsync.cli.main import cli, main
 
-for _module in (catalog, config_cmds, sync, sandbox_cmds, orders_cmds, fleet_cmds):
+for _module in (catalog, config_cmds, sync, apply_cmds, sandbox_cmds, orders_cmds, fleet_cmds):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 

@@ -226,4 +226,26 @@ def serve_command(
     serve(config, on_ready=ready)
 
 
+@sandbox_group.command(name="reset")
+@click.pass_context
+def reset_command(ctx: click.Context) -> None:
+    """Empty the built-in sandbox shop (--sandbox): its products, orders and counters, and
+    the ledger shopsync keeps for it, so the next --sandbox upload starts from nothing."""
+    import shutil  # noqa: PLC0415
+
+    from shopsync.cli.options import settings_from_context  # noqa: PLC0415
+    from shopsync.sandbox.store import Store  # noqa: PLC0415
+
+    settings = settings_from_context(ctx)
+    shop = settings.data_dir / "sandbox" / "shop.db"
+    if shop.is_file():
+        store = Store(str(shop))
+        try:
+            store.reset()
+        finally:
+            store.close()
+    shutil.rmtree(settings.data_dir / "ledger" / "sandbox-embedded", ignore_errors=True)
+    click.echo(f"The sandbox shop in {shop.parent} is empty.")
+
+
 COMMANDS = [sandbox_group]

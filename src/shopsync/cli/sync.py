@@ -99,6 +99,7 @@ def open_target(
                 profile=settings.profile,
                 audit_path=settings.audit_path,
                 lock_path=settings.lock_path,
+                base_url="sandbox (embedded)" if sandbox else str(settings.base_url),
             ),
         )
 
@@ -140,6 +141,21 @@ REFRESH_OPTION = click.option(
 )
 
 
+PRUNE_OPTION = click.option(
+    "--prune",
+    is_flag=True,
+    help="Also remove (archive where the platform can) products shopsync manages on this "
+    "target that the catalog no longer lists.",
+)
+MAX_DELETE_OPTION = click.option(
+    "--max-delete",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="With --prune: stop before removing anything if more than N products would go "
+    "(default: 5% of the products shopsync manages there, at least 1).",
+)
+
+
 JSON_SUMMARY_OPTION = click.option(
     "--json",
     "as_json",
@@ -162,7 +178,10 @@ def _path_option(name: str, text: str) -> Callable[[Any], Any]:
 @FORCE_OPTION
 @REFRESH_OPTION
 @REMOVE_VARIANTS_OPTION
+@PRUNE_OPTION
+@MAX_DELETE_OPTION
 @_path_option("--rejects", "Write rejected rows (cells plus an 'error' column) to this CSV.")
+@_path_option("--out", "Write the plan, every change with its values, to this file (for apply).")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @click.option(
     "--detailed-exitcode",
@@ -178,12 +197,16 @@ def plan_command(
     force: bool,
     refresh: bool,
     remove_missing_variants: bool,
+    prune: bool,
+    max_delete: int | None,
     rejects: Path | None,
+    out: Path | None,
     as_json: bool,
 ) -> None:
     """Show what an upload of FILES would change; send no write request.
 
     Without --refresh, nothing is sent at all: the ledger of earlier uploads decides.
+    With --out PLAN, the plan is saved for `shopsync apply PLAN`.
     """
     from shopsync.jobs.base import Outputs  # noqa: PLC0415
     from shopsync.jobs.plan import plan  # noqa: PLC0415
@@ -205,8 +228,10 @@ def plan_command(
                 force=force,
                 refresh=refresh,
                 remove_missing_variants=remove_missing_variants,
+                prune=prune,
+                max_delete=max_delete,
             ),
-            Outputs(rejects=rejects),
+            Outputs(rejects=rejects, plan=out),
         )
     if as_json:
         echo_json(ctx, result.to_json())
@@ -234,6 +259,8 @@ def plan_command(
 @FORCE_OPTION
 @REFRESH_OPTION
 @REMOVE_VARIANTS_OPTION
+@PRUNE_OPTION
+@MAX_DELETE_OPTION
 @click.option("--strict", is_flag=True, help="Send nothing if any row is invalid.")
 @_path_option(
     "--rejects", "Rejected input rows go here (default: DATA_DIR/runs/RUN/rejects.csv, if any)."
@@ -261,6 +288,8 @@ def upload_command(
     force: bool,
     refresh: bool,
     remove_missing_variants: bool,
+    prune: bool,
+    max_delete: int | None,
     strict: bool,
     rejects: Path | None,
     failed: Path | None,
@@ -280,11 +309,11 @@ def upload_command(
     if queue or wait:
         from shopsync.cli.fleet_cmds import queue_upload  # noqa: PLC0415 - the fleet extra
 
-        unsupported = (sandbox, strict, failed, succeeded, report, metrics_file, as_json)
+        unsupported = (sandbox, strict, failed, succeeded, report, metrics_file, as_json, prune)
         if not queue or any(unsupported):
             raise click.UsageError(
                 "--wait goes with --queue, and --queue with none of --sandbox, --strict, "
-                "--failed, --succeeded, --report, --metrics-file, --json (yet)."
+                "--failed, --succeeded, --report, --metrics-file, --json, --prune (yet)."
             )
         queue_upload(ctx, files, wait=wait, force=force, refresh=refresh, rejects=rejects)
         return
@@ -303,6 +332,8 @@ def upload_command(
                 refresh=refresh,
                 strict=strict,
                 remove_missing_variants=remove_missing_variants,
+                prune=prune,
+                max_delete=max_delete,
             ),
             Outputs(
                 rejects=rejects,

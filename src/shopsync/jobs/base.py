@@ -41,7 +41,10 @@ class Target:
     """What the platform's adapter declares, known without connecting (for a plan
     without ``platform``); None: not known."""
     platform_name: str = ""
-    """The platform's name (``generic``), for messages when ``platform`` is None."""
+    """The platform's name (``generic``), for messages when ``platform`` is None, and
+    named in a plan file (with the profile and :attr:`base_url`)."""
+    base_url: str = ""
+    """Named in a plan file (with the profile), so ``apply`` can tell its target."""
 
     def declared_capabilities(self) -> Capabilities | None:
         """The platform's capabilities, or :attr:`capabilities` when there is none."""
@@ -63,6 +66,8 @@ class Outputs:
     report: Path | None = None
     metrics: Path | None = None
     """Prometheus text-format metrics of the run (node_exporter's textfile collector)."""
+    plan: Path | None = None
+    """``plan --out``: the plan file."""
     default_dir: Path | None = None
     """Where rejects and failed files go when not named, if there is anything to write."""
     runs_dir: Path | None = None
@@ -91,6 +96,11 @@ class JobOptions:
     remove_missing_variants: bool = False
     """Remove a variant the ledger knows and the file no longer lists (default: keep it
     on the platform and report it)."""
+    prune: bool = False
+    """Remove the products the ledger holds that the catalog no longer lists (and the
+    variants it no longer lists, as ``remove_missing_variants``)."""
+    max_delete: int | None = None
+    """With ``prune``: at most this many removals (None: the default percentage)."""
 
 
 @dataclass(frozen=True)

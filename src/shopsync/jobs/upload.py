@@ -8,12 +8,12 @@ validate), :class:`~shopsync.sync.planner.Planner` (ledger), :class:`~shopsync.s
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from shopsync.catalog.records import Catalog, RejectsFile
 from shopsync.domain.models import RowError, ValidRow
-from shopsync.errors import RowsRejected
+from shopsync.errors import RowsRejected, UsageError
 from shopsync.jobs.base import (
     JobOptions,
     Outputs,
@@ -24,8 +24,9 @@ from shopsync.platforms.base import capabilities_of, product_check_of
 from shopsync.state.audit import AuditLog
 from shopsync.state.ledger import Ledger
 from shopsync.sync.engine import Engine, EngineOptions
-from shopsync.sync.planner import Planner, refuse_variants
-from shopsync.sync.report import RunCounts
+from shopsync.sync.planner import Change, Planner, refuse_variants
+from shopsync.sync.prune import Removal, check_removals, plan_removals, remove_products
+from shopsync.sync.report import ItemOutcome, RunCounts
 
 
 class UploadJob(RunJob):
@@ -49,15 +50,81 @@ class UploadJob(RunJob):
         self.catalog = catalog
         self.options = options
         self._engine: Engine | None = None
+        self._removed = 0
+        self._removal_failures = 0
 
     def _current_counts(self) -> RunCounts:
-        return self._engine.snapshot() if self._engine else RunCounts()
+        counts = self._engine.snapshot() if self._engine else RunCounts()
+        counts.removed = self._removed
+        counts.failed += self._removal_failures
+        return counts
 
     def _execute(self, ledger: Ledger, rejects: RejectsFile, audit: AuditLog | None) -> None:
         # Local images are checked against what this platform takes, as rows are read.
         self.catalog.use_image_limits(capabilities_of(self.platform).images, self.platform.name)
+        if self.options.prune:
+            self._check_can_remove()
         if self.options.strict:
             self._check_strict()
+        planner = Planner(  # first: it refuses --refresh where it cannot be done
+            ledger,
+            force=self.options.force,
+            refresh_from=self.platform if self.options.refresh else None,
+            # --prune removes what the catalog no longer lists, variants included.
+            remove_missing_variants=self.options.remove_missing_variants or self.options.prune,
+        )
+        engine = self._start_engine(ledger, audit)
+        listed: set[str] = set()
+        changes = planner.plan(self._valid_rows(rejects))
+        engine.apply(_noting_keys(changes, listed) if self.options.prune else changes)
+        if self.options.refresh:
+            ledger.mark_refreshed()
+        if self.options.prune:
+            removals = plan_removals(ledger, listed)
+            check_removals(
+                removals,
+                max_delete=self.options.max_delete,
+                managed=len(ledger),
+                rejected=self._input.rejected,
+            )
+            self._remove(ledger, removals, audit)
+
+    def _check_can_remove(self) -> None:
+        if capabilities_of(self.platform).removal is None:
+            raise UsageError(
+                f"The {self.platform.name} platform cannot remove products, so --prune "
+                "cannot be used with it."
+            )
+
+    def _remove(self, ledger: Ledger, removals: list[Removal], audit: AuditLog | None) -> None:
+        """Archive or delete ``removals`` (after every create and update was sent)."""
+        if not removals or self.stop.is_set():
+            return
+        result = remove_products(
+            self.platform,
+            ledger,
+            removals,
+            run_id=self.run_id,
+            profile=self.target.profile,
+            audit=audit,
+        )
+        self._removed = len(result.removed)
+        self._removal_failures = len(result.failed)
+        for removal, message in result.failed:
+            self._record_outcome(
+                ItemOutcome(
+                    removal.sku,
+                    "failed",
+                    removal.product_id,
+                    None,
+                    {"sku": removal.sku},
+                    "REMOVE_FAILED",
+                    message,
+                )
+            )
+
+    def _start_engine(self, ledger: Ledger, audit: AuditLog | None) -> Engine:
+        """The run's engine, once the batches an earlier run left pending are resent."""
         engine = Engine(
             self.platform,
             ledger,
@@ -74,14 +141,8 @@ class UploadJob(RunJob):
             stop=self.stop,
         )
         self._engine = engine
-        planner = Planner(  # first: it refuses --refresh where it cannot be done
-            ledger,
-            force=self.options.force,
-            refresh_from=self.platform if self.options.refresh else None,
-            remove_missing_variants=self.options.remove_missing_variants,
-        )
         engine.resume_pending()
-        engine.apply(planner.plan(self._valid_rows(rejects)))
+        return engine
 
     def _outcomes(self) -> Iterable[ValidRow[Any] | RowError]:
         # A product of several variants for a platform without them: a row error now.
@@ -100,3 +161,10 @@ class UploadJob(RunJob):
                 hint="Fix the rows (shopsync validate FILE --rejects rejects.csv lists them), "
                 "or drop --strict to send the valid rows.",
             )
+
+
+def _noting_keys(changes: Iterable[Change], listed: set[str]) -> Iterator[Change]:
+    """``changes`` as they come, each product's key noted in ``listed`` (for ``--prune``)."""
+    for change in changes:
+        listed.add(change.sku)
+        yield change

@@ -42,6 +42,10 @@ KeyHandling = Literal["honoured", "ignored", "unknown"]
 once (``honoured``), applies it again (``ignored``), or cannot be known to do either."""
 
 
+RemovalKind = Literal["archive", "delete"]
+"""How a platform removes a product (:attr:`Capabilities.removal`)."""
+
+
 @dataclass(frozen=True)
 class Capabilities:
     """What a platform can do, as its adapter declares it; the core picks its path by these.
@@ -71,6 +75,9 @@ class Capabilities:
     by the engine, which refuses such a platform rather than guess its outcomes."""
     variants: bool = False
     """Products can have variants (options under one parent)."""
+    removal: RemovalKind | None = None
+    """How :meth:`Platform.delete_products` removes a product: ``archive`` (kept, hidden,
+    its SKU freed), ``delete`` (gone), or None (it cannot: ``--prune`` refuses)."""
     images: ImageLimits | None = None
     """Local image files can be uploaded (:meth:`Platform.upload_image`), within these
     limits; None: the platform takes image URLs only."""
@@ -330,6 +337,12 @@ class Platform(Protocol):
 
     def lookup_skus(self, skus: Sequence[str]) -> dict[str, RemoteProduct]:
         """The remote products for those ``skus`` that exist, by SKU (any number of SKUs)."""
+        ...
+
+    def delete_products(self, product_ids: Sequence[str]) -> list[ItemResult]:
+        """Remove products (archive or delete, as :attr:`Capabilities.removal` says); one
+        result per id, input order (``ItemResult.sku`` holds the id). A product already
+        gone is :attr:`ItemCode.NOT_FOUND`. Not called where ``removal`` is None."""
         ...
 
     def upload_image(

@@ -51,6 +51,8 @@ _FORMAT = 2
 """``PRAGMA user_version`` of the schema below; a newer one is refused, not guessed at."""
 _ENTRY_FORMAT = 1
 """The ``v`` of an entry kept inside a pending batch (:meth:`LedgerEntry.to_record`)."""
+_REFRESHED_FILE = "refreshed_at"
+"""When ``--refresh`` last read the platform's state (seconds since the epoch, as text)."""
 _LOOKUP_CHUNK = 500
 """SKUs per lookup query (SQLite allows 32,766 bound parameters; 500 keeps plans small)."""
 _BUSY_TIMEOUT_S = 60.0
@@ -344,6 +346,29 @@ class Ledger:
         """Every SKU in the ledger, in order."""
         for (sku,) in self._db().execute("SELECT sku FROM product ORDER BY sku"):
             yield sku
+
+    @_explain_errors
+    def forget(self, skus: Sequence[str]) -> None:
+        """Drop ``skus`` from the product table: removed (archived or deleted) on the
+        platform, so a product that returns to the catalog is created again."""
+        with self._write() as db:
+            db.executemany("DELETE FROM product WHERE sku = ?", [(sku,) for sku in skus])
+
+    def mark_refreshed(self, at: float | None = None) -> None:
+        """Note that the platform's state was read into the ledger (``--refresh``) now."""
+        marker = self.directory / _REFRESHED_FILE
+        marker.write_text(repr(time.time() if at is None else at), encoding="utf-8")
+
+    @_explain_errors
+    def state_as_of(self) -> float | None:
+        """When the ledger last learned the platform's state: the last ``--refresh``, or
+        if there was none, its oldest entry (None: the ledger is empty)."""
+        try:
+            return float((self.directory / _REFRESHED_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            pass
+        oldest = self._db().execute("SELECT min(at) FROM product").fetchone()[0]
+        return None if oldest is None else float(oldest)
 
     @_explain_errors
     def __len__(self) -> int:

@@ -30,6 +30,8 @@ class RunCounts:
     """Items of batches left pending by an earlier run, sent again first."""
     skipped: int = 0
     """Input rows whose cells are all empty: read, but neither products nor rejected."""
+    removed: int = 0
+    """Products archived or deleted by ``--prune``."""
 
     @property
     def processed(self) -> int:
@@ -37,8 +39,9 @@ class RunCounts:
         return self.created + self.updated + self.unchanged + self.failed
 
     def as_dict(self) -> dict[str, int]:
-        """The counts by outcome, for reports."""
-        return {
+        """The counts by outcome, for reports (``removed`` only when ``--prune`` removed
+        something, so reports of runs without it read as before)."""
+        counts = {
             "created": self.created,
             "updated": self.updated,
             "unchanged": self.unchanged,
@@ -47,6 +50,9 @@ class RunCounts:
             "resumed": self.resumed,
             "skipped": self.skipped,
         }
+        if self.removed:
+            counts["removed"] = self.removed
+        return counts
 
 
 # Not frozen, though never changed after construction: a frozen dataclass's __init__ sets

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from shopsync.jobs.base import Progress
     from shopsync.jobs.orders import OrderEvent
     from shopsync.jobs.plan import PlanResult
-    from shopsync.platforms.base import RemoteOrder
+    from shopsync.platforms.base import RemoteOrder, RemoteProduct
     from shopsync.sync.report import RunCounts, RunReport
 
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
@@ -206,12 +206,19 @@ def show_plan(output: Output, result: PlanResult) -> None:
             output.line(f"! rejected {error.row.file}:{error.row.line}: {error.message}")
         for key, sku in result.kept_variants[:10]:
             output.line(f"= keep variant {sku} of {key}: not in the file, left on the platform")
+        for removal in result.deletes:
+            output.line(f"- remove {removal.sku} [{removal.product_id}]  (not in the catalog)")
+    for warning in result.warnings:
+        output.warn(warning)
+    removing = f"{len(result.deletes)} to remove, " if result.deletes else ""
     output.line(
-        f"Plan: {counts.created} to create, {counts.updated} to update, "
+        f"Plan: {counts.created} to create, {counts.updated} to update, {removing}"
         f"{counts.unchanged} unchanged, {counts.rejected} rejected."
     )
     if result.rejects_path:
         output.line(f"Rejected rows written to {result.rejects_path}.")
+    if result.plan_path:
+        output.line(f"Plan written to {result.plan_path}; apply it with: shopsync apply PLAN.")
 
 
 # -- a run in progress -----------------------------------------------------------------
@@ -378,6 +385,8 @@ def show_run_summary(output: Output, report: RunReport, elapsed: float) -> None:
         unit = "products"
     if counts.get("skipped"):
         done_text += f", {counts['skipped']} empty rows skipped"
+    if counts.get("removed"):
+        done_text += f", {counts['removed']} removed (--prune)"
     ended = "Done" if report.error is None else "Stopped"
     output.line(
         f"{ended} in {_seconds(elapsed)} ({rate:.0f} {unit}/s): {done_text}; "
@@ -460,6 +469,75 @@ def show_orders(output: Output, orders: Sequence[RemoteOrder], fmt: str) -> None
                 )
             ]
             output.line("  ".join(padded).rstrip())
+    stream.flush()
+
+
+PRODUCT_COLUMNS = ("sku", "product_id", "title", "price", "stock", "updated_at")
+"""The columns of ``products list --format csv`` and of its table."""
+
+
+def _product_row(product: RemoteProduct) -> dict[str, Any]:
+    fields = product.fields
+    return {
+        "sku": product.sku,
+        "product_id": product.product_id,
+        "title": fields.get("title"),
+        "price": fields.get("price"),
+        "stock": fields.get("stock"),
+        "updated_at": product.updated_at,
+    }
+
+
+def show_products(output: Output, products: Sequence[RemoteProduct], fmt: str) -> None:
+    """Print products as the platform holds them: ``json`` (an array of every field),
+    ``csv`` (:data:`PRODUCT_COLUMNS`, formula-safe), or a ``table`` (no header off a
+    terminal, so ``wc -l`` counts products)."""
+    import csv  # noqa: PLC0415 - only commands that list products need these
+    import json  # noqa: PLC0415
+
+    from shopsync.io.writers import safe_cell  # noqa: PLC0415
+
+    stream = output.out.file
+    if fmt == "json":
+        documents = [
+            {
+                "sku": p.sku,
+                "product_id": p.product_id,
+                "version": p.version,
+                "updated_at": p.updated_at,
+                "fields": dict(p.fields),
+            }
+            for p in products
+        ]
+        stream.write(json.dumps(documents, ensure_ascii=False, indent=2, default=str) + "\n")
+    elif fmt == "csv":
+        writer = csv.writer(stream)
+        writer.writerow(PRODUCT_COLUMNS)
+        for product in products:
+            cells = _product_row(product)
+            writer.writerow(
+                [safe_cell("" if cells[n] is None else str(cells[n])) for n in PRODUCT_COLUMNS]
+            )
+    else:
+        rows = [
+            tuple("" if value is None else str(value) for value in _product_row(p).values())
+            for p in products
+        ]
+        if output.is_terminal:
+            table = Table(show_lines=False, box=None, header_style="bold")
+            for name in PRODUCT_COLUMNS:
+                table.add_column(name, justify="right" if name in ("price", "stock") else "left")
+            for row in rows:
+                table.add_row(*(Text(cell) for cell in row))
+            output.out.print(table)
+        else:
+            widths = [
+                max((len(row[i]) for row in rows), default=0) for i in range(len(PRODUCT_COLUMNS))
+            ]
+            for row in rows:
+                output.line(
+                    "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+                )
     stream.flush()
 
 

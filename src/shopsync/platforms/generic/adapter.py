@@ -130,6 +130,7 @@ class GenericPlatform:
             stock_set=True,
             stock_cas=True,
             stock_delta=True,
+            removal="archive",
             images=IMAGE_LIMITS,
             variants=True,
         )
@@ -237,6 +238,31 @@ class GenericPlatform:
                     matched = item.get("matched_variant")
                     found[matched if isinstance(matched, str) else product.sku] = product
         return found
+
+    def delete_products(self, product_ids: Sequence[str]) -> list[ItemResult]:
+        """``DELETE /products/{id}`` for each id: the generic API archives the product
+        (platform-api.md §2); a 404 is :attr:`ItemCode.NOT_FOUND`."""
+        results: list[ItemResult] = []
+        for product_id in product_ids:
+            try:
+                self.client.request("DELETE", f"/products/{product_id}")
+            except APIError as error:
+                if error.status != 404:
+                    raise
+                results.append(
+                    ItemResult(
+                        product_id,
+                        ok=False,
+                        product_id=product_id,
+                        code="NOT_FOUND",
+                        message=error.message,
+                        http_status=404,
+                        item_code=ItemCode.NOT_FOUND,
+                    )
+                )
+                continue
+            results.append(ItemResult(product_id, ok=True, product_id=product_id))
+        return results
 
     def upload_image(
         self, content: bytes, *, filename: str, content_type: str, content_hash: str

@@ -23,7 +23,7 @@ from urllib.parse import quote, urlencode
 
 from shopsync.config import Setting, Settings, parse_text
 from shopsync.domain.models import Product
-from shopsync.errors import AmbiguousWriteError, APIError, ConfigError
+from shopsync.errors import AmbiguousWriteError, APIError, ConfigError, UsageError
 from shopsync.http.client import HttpClient
 from shopsync.http.redact import redacting_logger
 from shopsync.platforms.base import (
@@ -35,6 +35,7 @@ from shopsync.platforms.base import (
     ItemResult,
     OrderLine,
     ProductUpdate,
+    RemoteImage,
     RemoteOrder,
     RemoteProduct,
     StockChange,
@@ -434,6 +435,22 @@ class MedusaPlatform:
                     (created if item.operation == "create" else updated)[i] = result
                     blamed_any = True
         return blamed_any
+
+    def check_product(self, product: Product) -> list[tuple[str, str]]:
+        """Medusa's own rules beyond the catalog's: none known that the catalog does not
+        check already (its refusals of a batch are mapped to items when they come)."""
+        return []
+
+    def upload_image(
+        self, content: bytes, *, filename: str, content_type: str, content_hash: str
+    ) -> RemoteImage:
+        """Not served yet: ``capabilities.images`` is None, so a local image file is a row
+        error at plan time ("takes image URLs only") and this is never reached."""
+        raise UsageError("Uploading image files to Medusa is not supported yet; use URLs.")
+
+    def delete_products(self, product_ids: Sequence[str]) -> list[ItemResult]:
+        """Not served yet (``capabilities.removal`` is None, so ``--prune`` refuses first)."""
+        raise UsageError("Removing products from Medusa is not supported yet.")
 
     def lookup_skus(self, skus: Sequence[str]) -> dict[str, RemoteProduct]:
         """``GET /admin/product-variants?sku[]=…`` in chunks of 50 SKUs."""

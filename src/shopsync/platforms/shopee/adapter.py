@@ -43,7 +43,7 @@ import requests
 from shopsync.config import Setting, Settings, parse_text
 from shopsync.domain.models import Product
 from shopsync.domain.timefmt import format_timestamp
-from shopsync.errors import APIError, AuthError, PlatformError
+from shopsync.errors import APIError, AuthError, PlatformError, UsageError
 from shopsync.http.auth import TokenRejected, private_dir
 from shopsync.http.client import ApiResponse, HttpClient
 from shopsync.http.ratelimit import RateLimiter
@@ -60,6 +60,7 @@ from shopsync.platforms.base import (
     ItemResult,
     OrderLine,
     ProductUpdate,
+    RemoteImage,
     RemoteOrder,
     RemoteProduct,
     StockChange,
@@ -408,7 +409,7 @@ class ShopeePlatform:
         if "weight_kg" in fields and product.weight_kg is not None:
             body["weight"] = product.weight_kg
         if "images" in fields and product.images:
-            body["image"] = {"image_id_list": [self.upload_image(url) for url in product.images]}
+            body["image"] = {"image_id_list": [self.image_id_for(url) for url in product.images]}
         if "category" in fields or "attributes" in fields:
             category = self._category(product)
             if category is not None:
@@ -435,7 +436,7 @@ class ShopeePlatform:
                 ]
             return list(self._channels)
 
-    def upload_image(self, source: str) -> str:
+    def image_id_for(self, source: str) -> str:
         """The Shopee image id of ``source``'s bytes, uploaded only if never before."""
         data = self.image_source(source)
         digest = hashlib.sha256(data).hexdigest()
@@ -491,6 +492,17 @@ class ShopeePlatform:
             raise APIError("Shopee's upload_image answered without an image_id.")
         self.images.put(digest, image_id)
         return image_id
+
+    def upload_image(
+        self, content: bytes, *, filename: str, content_type: str, content_hash: str
+    ) -> RemoteImage:
+        """Not served yet: ``capabilities.images`` is None, so a local image file is a row
+        error at plan time ("takes image URLs only") and this is never reached."""
+        raise UsageError("Uploading image files to Shopee is not supported yet; use URLs.")
+
+    def delete_products(self, product_ids: Sequence[str]) -> list[ItemResult]:
+        """Not served yet (``capabilities.removal`` is None, so ``--prune`` refuses first)."""
+        raise UsageError("Removing products from Shopee is not supported yet.")
 
     def lookup_skus(self, skus: Sequence[str]) -> dict[str, RemoteProduct]:
         """Items by ``item_sku``: ``search_item``, then the recent writes it may not see yet."""

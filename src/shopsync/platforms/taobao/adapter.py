@@ -28,7 +28,7 @@ from typing import Any
 from shopsync.config import Setting, Settings, check_url, parse_text
 from shopsync.domain.models import Product, Variant
 from shopsync.domain.timefmt import format_timestamp
-from shopsync.errors import AmbiguousWriteError, APIError, AuthError, PlatformError
+from shopsync.errors import AmbiguousWriteError, APIError, AuthError, PlatformError, UsageError
 from shopsync.http.client import HttpClient
 from shopsync.http.ratelimit import RateLimiter
 from shopsync.http.redact import redacting_logger
@@ -180,6 +180,10 @@ class TaobaoPlatform:
     product_constraints = staticmethod(product_constraints)
     """What Taobao refuses, checked at plan time (title length as Taobao counts it...);
     a class attribute, so ``validate`` and ``plan`` check it without connecting."""
+
+    def delete_products(self, product_ids: Sequence[str]) -> list[ItemResult]:
+        """Not served yet (``capabilities.removal`` is None, so ``--prune`` refuses first)."""
+        raise UsageError("Removing items from Taobao is not supported yet.")
 
     def check_product(self, product: Product) -> Sequence[tuple[str, str, str]]:
         """Taobao's own rules that ``product`` breaks (see :attr:`product_constraints`)."""

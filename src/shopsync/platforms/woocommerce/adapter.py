@@ -42,7 +42,7 @@ from urllib.parse import quote
 from shopsync.config import Setting, Settings, int_between, parse_text
 from shopsync.domain.models import Product
 from shopsync.domain.timefmt import format_timestamp, parse_timestamp
-from shopsync.errors import APIError, AuthError
+from shopsync.errors import APIError, AuthError, UsageError
 from shopsync.http.client import HttpClient
 from shopsync.http.ratelimit import RateLimiter
 from shopsync.http.redact import redacting_logger
@@ -58,6 +58,7 @@ from shopsync.platforms.base import (
     ItemResult,
     OrderLine,
     ProductUpdate,
+    RemoteImage,
     RemoteOrder,
     RemoteProduct,
     StockChange,
@@ -276,6 +277,17 @@ class WooCommercePlatform:
                     item_code=ItemCode.EXISTS,
                 )
         return results
+
+    def upload_image(
+        self, content: bytes, *, filename: str, content_type: str, content_hash: str
+    ) -> RemoteImage:
+        """Not served yet: ``capabilities.images`` is None, so a local image file is a row
+        error at plan time ("takes image URLs only") and this is never reached."""
+        raise UsageError("Uploading image files to WooCommerce is not supported yet; use URLs.")
+
+    def delete_products(self, product_ids: Sequence[str]) -> list[ItemResult]:
+        """Not served yet (``capabilities.removal`` is None, so ``--prune`` refuses first)."""
+        raise UsageError("Removing products from WooCommerce is not supported yet.")
 
     def lookup_skus(self, skus: Sequence[str]) -> dict[str, RemoteProduct]:
         """Products by SKU: ``GET /products?sku=`` for each (SKUs are unique)."""
