@@ -207,6 +207,7 @@ class Shop:
                 ],
                 args,
             ),
+            "inventoryItem": lambda info, id: self._inventory_item(id),
             "orders": lambda info, **args: self._orders(args),
             "order": lambda info, id: self._order(id),
         }
@@ -379,6 +380,10 @@ class Shop:
                 if not wanted or (variant.sku or "").lower() in wanted
             ]
         return connection(matches, args)
+
+    def _inventory_item(self, value: str) -> Obj | None:
+        found = self._find_variant(parse_gid(value, "InventoryItem") or 0)
+        return None if found is None else self._item_obj(found[1])
 
     def _location(self, value: Any) -> Location | None:
         if value is None:
