@@ -322,3 +322,50 @@ def test_a_custom_app_token_works_and_a_wrong_one_is_refused(
     )
     with pytest.raises(AuthError, match="rejected the access token"):
         wrong.lookup_skus(["X"])
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    import os  # noqa: PLC0415
+
+    for name in list(os.environ):
+        if name.startswith("SHOPSYNC_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("SHOPSYNC_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SHOPSYNC_PLATFORM", "shopify")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_upload_sandbox_speaks_shopify_when_the_profile_says_so(cli_env: Path) -> None:
+    from click.testing import CliRunner  # noqa: PLC0415
+
+    from shopsync.cli import cli  # noqa: PLC0415
+
+    catalog = cli_env / "catalog.csv"
+    write_catalog(catalog, 12)
+    result = CliRunner().invoke(cli, ["--quiet", "upload", str(catalog), "--sandbox"])
+    assert result.exit_code == 0, result.output
+    again = CliRunner().invoke(cli, ["upload", str(catalog), "--sandbox"])
+    assert again.exit_code == 0, again.output
+    assert "0 created, 0 updated, 12 unchanged" in again.output
+
+
+def test_auth_check_reports_shopifys_scopes(shopify_sandbox, cli_env: Path) -> None:
+    from click.testing import CliRunner  # noqa: PLC0415
+
+    from shopsync.cli import cli  # noqa: PLC0415
+
+    handle = shopify_sandbox()
+    env = {
+        "SHOPSYNC_SHOP": "sandbox",
+        "SHOPSYNC_BASE_URL": handle.base_url,
+        "SHOPSYNC_CLIENT_ID": handle.client_id,
+        "SHOPSYNC_CLIENT_SECRET": handle.client_secret,
+    }
+    result = CliRunner().invoke(cli, ["auth", "check"], env=env)
+    assert result.exit_code == 0, result.output
+    assert f"got a token from {handle.base_url}/admin/oauth/access_token" in result.output
+    assert "write_inventory write_products" in result.output
+    assert handle.client_secret not in result.output
