@@ -49,7 +49,7 @@ def test_every_document_the_adapter_sends_validates_against_shopifys_schema(
         for label, document in documents.all_documents(version, MAX_BATCH)
     }
     assert {label: found for label, found in problems.items() if found} == {}
-    assert len(problems) == 2 * MAX_BATCH + 12
+    assert len(problems) == 2 * MAX_BATCH + 13
 
 
 def test_settings_from_the_environment_give_the_shops_origin(tmp_path: Path) -> None:
@@ -152,15 +152,18 @@ def test_lookup_keeps_exact_case_sensitive_matches_and_reports_a_shared_sku(
     handle = shopify_sandbox()
     platform = shopify_platform(handle)
     make = lambda sku: Product.model_validate({"sku": sku, "title": sku, "price": "3.00"})  # noqa: E731
-    platform.write_products([make("CUP-1"), make("cup-1"), make("TWIN")])
+    platform.write_products([make("CUP-1"), make("cup-1")])
     found = platform.lookup_skus(["CUP-1", "NOPE"])
     assert list(found) == ["CUP-1"]
     assert found["CUP-1"].fields["price"] == "3.00"
     assert found["CUP-1"].fields["stock"] == 0
 
-    platform.write_products([make("TWIN")])  # SKUs may repeat on Shopify
+    platform.write_products([make("TWIN"), make("TWIN")])  # SKUs may repeat on Shopify
     with pytest.raises(PlatformError, match="'TWIN' is on 2 Shopify products"):
         platform.lookup_skus(["TWIN"])
+    third = platform.write_products([make("TWIN")]).created[0]
+    assert (third.ok, third.code, third.field) == (False, "SKU_NOT_UNIQUE", "sku")
+    assert products_per_sku(handle)["TWIN"] == 2  # not a third
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -265,7 +268,9 @@ def test_throttled_in_either_form_is_waited_out_and_nothing_is_lost(
 ) -> None:
     fake = FakeTime(start=1000.0)
     handle = shopify_sandbox(rate=10.0)  # a 200-point bucket, 10 points/s back
-    handle.app.bucket = CostBucket(10.0, clock=fake.clock)  # type: ignore[attr-defined]
+    bucket = CostBucket(10.0, clock=fake.clock)
+    assert bucket.take(190)  # another app of the shop spent it: shopsync cannot know
+    handle.app.bucket = bucket  # type: ignore[attr-defined]
     handle.app.throttle_status = status  # type: ignore[attr-defined]
     platform = shopify_platform(
         handle, options={"clock": fake.clock, "sleep": fake.sleep, "jitter": lambda cap: cap}
@@ -369,3 +374,31 @@ def test_auth_check_reports_shopifys_scopes(shopify_sandbox, cli_env: Path) -> N
     assert f"got a token from {handle.base_url}/admin/oauth/access_token" in result.output
     assert "write_inventory write_products" in result.output
     assert handle.client_secret not in result.output
+
+
+def test_a_product_already_in_the_shop_is_adopted_not_duplicated(
+    shopify_sandbox, shopify_platform, tmp_path: Path
+) -> None:
+    from shopsync.domain.models import Product  # noqa: PLC0415
+
+    handle = shopify_sandbox()
+    platform = shopify_platform(handle)
+    catalog = tmp_path / "catalog.csv"
+    skus = write_catalog(catalog, 12, price="7.00")
+    # Made in the Shopify admin before shopsync ever ran (no ledger knows them).
+    made = platform.write_products(
+        [Product.model_validate({"sku": s, "title": "Admin", "price": "1.00"}) for s in skus[:3]]
+    )
+    report = upload(target_for(platform, tmp_path), catalog, tmp_path)
+    assert (report.counts["created"], report.counts["updated"], report.counts["failed"]) == (
+        9,
+        3,
+        0,
+    )
+    assert products_per_sku(handle) == dict.fromkeys(skus, 1)
+    shop = handle.app.shop  # type: ignore[attr-defined]
+    adopted = {p.variants[0].sku: p for p in shop.products.values()}
+    assert [adopted[s].variants[0].price for s in skus[:3]] == ["7.00"] * 3
+    assert {f"gid://shopify/Product/{adopted[s].number}" for s in skus[:3]} == {
+        r.product_id for r in made.created
+    }

@@ -291,25 +291,75 @@ class ShopifyPlatform:
             raise ValueError(f"a batch holds at most {MAX_BATCH} items")
         if not count:
             return BatchResult()
-        wants_stock = bool(creates) or any(u.fields is None or "stock" in u.fields for u in updates)
+        existing = self._existing(creates)
+        sent = [p for p in creates if p.sku not in existing]
+        wants_stock = bool(sent) or any(u.fields is None or "stock" in u.fields for u in updates)
         location = self._location() if wants_stock else None
         variables: dict[str, Any] = {}
-        for n, product in enumerate(creates):
+        for n, product in enumerate(sent):
             variables[f"p{n}"] = product_input(product, location)
             variables[f"i{n}"] = None
-        for n, update in enumerate(updates, start=len(creates)):
+        for n, update in enumerate(updates, start=len(sent)):
             fields = update.fields if update.fields is not None else _ALL_FIELDS
             variables[f"p{n}"] = product_input(update.product, location, fields)
             variables[f"i{n}"] = {"id": update.product_id}
-        data, response = self._graphql(
-            documents.product_set(count),
-            variables,
-            cost=documents.PRODUCT_SET_COST * count,
-            retry_ambiguous=False,
-        )
-        skus = [p.sku for p in creates] + [u.sku for u in updates]
-        results = [_set_result(data.get(f"p{n}"), sku, response) for n, sku in enumerate(skus)]
-        return BatchResult(created=results[: len(creates)], updated=results[len(creates) :])
+        answered: dict[int, ItemResult] = {}
+        if variables:
+            total = len(sent) + len(updates)
+            data, response = self._graphql(
+                documents.product_set(total),
+                variables,
+                cost=documents.PRODUCT_SET_COST * total,
+                retry_ambiguous=False,
+            )
+            skus = [p.sku for p in sent] + [u.sku for u in updates]
+            answered = {
+                n: _set_result(data.get(f"p{n}"), sku, response) for n, sku in enumerate(skus)
+            }
+        results = iter(answered[n] for n in sorted(answered))
+        created = [existing.get(p.sku) or next(results) for p in creates]
+        return BatchResult(created=created, updated=list(results))
+
+    def _existing(self, creates: Sequence[Product]) -> dict[str, ItemResult]:
+        """Creates whose SKU a Shopify product holds already (made in the admin, or by a
+        run whose ledger is gone): ``EXISTS`` with that product, for the engine to update
+        it, since Shopify would take a second product with the same SKU without a word.
+        A SKU on two products already is refused, named, never guessed."""
+        if not creates:
+            return {}
+        skus = list(dict.fromkeys(p.sku for p in creates))
+        query = " OR ".join('sku:"' + sku.replace('"', '\\"') + '"' for sku in skus)
+        size = 2 * len(skus)
+        data, _ = self._graphql(documents.ADOPT_LOOKUP, {"q": query, "n": size}, cost=2 + size)
+        owners: dict[str, set[str]] = {}
+        for node in (data.get("productVariants") or {}).get("nodes") or []:
+            product = _dict(_dict(node).get("product"))
+            if node.get("sku") in skus and product.get("id"):
+                owners.setdefault(str(node["sku"]), set()).add(str(product["id"]))
+        found: dict[str, ItemResult] = {}
+        for sku, products in owners.items():
+            if len(products) == 1:
+                found[sku] = ItemResult(
+                    sku=sku,
+                    ok=False,
+                    product_id=next(iter(products)),
+                    code="SKU_TAKEN",
+                    message="a Shopify product has this SKU already",
+                    item_code=ItemCode.EXISTS,
+                )
+            else:
+                found[sku] = _failed(
+                    sku,
+                    ItemCode.REFUSED,
+                    "SKU_NOT_UNIQUE",
+                    f"{len(products)} Shopify products have this SKU "
+                    f"({', '.join(sorted(products))}); give each its own SKU in the Shopify "
+                    "admin, then run again",
+                    None,
+                    None,
+                    field="sku",
+                )
+        return found
 
     def lookup_skus(self, skus: Sequence[str]) -> dict[str, RemoteProduct]:
         """``productVariants(query: "sku:..")``, exact matches only; a SKU on two products

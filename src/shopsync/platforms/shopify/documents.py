@@ -46,6 +46,12 @@ LOOKUP_SKUS = (
 )
 """Variants whose SKU Shopify's search matches (loosely: the adapter keeps exact ones)."""
 
+ADOPT_LOOKUP = (
+    "query ShopsyncAdopt($q: String!, $n: Int!) { "
+    "productVariants(first: $n, query: $q) { nodes { sku product { id } } } }"
+)
+"""Before creating: which SKUs of a batch a product holds already (2 + n points)."""
+
 PRODUCTS_PAGE = (
     "query ShopsyncProducts($n: Int!, $after: String) { "
     "products(first: $n, after: $after) { nodes { id title descriptionHtml vendor "
@@ -129,6 +135,7 @@ def all_documents(version: str, max_batch: int) -> Iterator[tuple[str, str]]:
         yield f"productSet x{count}", product_set(count)
         yield f"stock counts x{count}", stock_counts(count)
     yield "lookup", LOOKUP_SKUS
+    yield "adopt lookup", ADOPT_LOOKUP
     yield "products page", PRODUCTS_PAGE
     yield "primary location", PRIMARY_LOCATION
     yield "location by name", LOCATION_BY_NAME
