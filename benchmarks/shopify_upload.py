@@ -7,10 +7,12 @@ Starts the Shopify sandbox dialect as its own process (``shopsync sandbox serve
 points/s, as Shopify's plans have them) with 20 ms latency, uploads a generated catalog
 with the installed ``shopsync`` entry point, and reads the sandbox's counters.
 
-The ceiling: every productSet costs :data:`PRODUCT_SET_COST` points, so no client can
-sustain more than RESTORE / cost products per second; with the bucket full at the start,
-the least time any client needs for N products is ``(N * cost - bucket) / RESTORE``.
-Efficiency is that least time over the time measured (1.0 = at the ceiling).
+The ceiling: a product costs what the run spent in all (the sandbox's ``cost_spent``:
+productSet, 12 points, plus its share of the lookup that checks a create's SKU is not
+taken, plus the location query) divided by N, so no client can sustain more than
+RESTORE / cost products per second; with the bucket full at the start, the least time
+any client needs is ``(cost_spent - bucket) / RESTORE``. Efficiency is that least time
+over the time measured (1.0 = at the ceiling).
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-PRODUCT_SET_COST = 12
 BUCKET_SECONDS = 20
 
 
@@ -51,10 +52,23 @@ def main() -> int:
         work = Path(scratch)
         catalog = work / "catalog.csv"
         write_catalog(catalog, args.products)
-        server = subprocess.Popen(  # noqa: S603 - our own entry point
-            [shopsync, "sandbox", "serve", "--dialect", "shopify", "--port", "0",
-             "--rate", str(args.restore), "--latency-ms", str(args.latency_ms)],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        server = subprocess.Popen(
+            [
+                shopsync,
+                "sandbox",
+                "serve",
+                "--dialect",
+                "shopify",
+                "--port",
+                "0",
+                "--rate",
+                str(args.restore),
+                "--latency-ms",
+                str(args.latency_ms),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
         )
         try:
             assert server.stdout is not None
@@ -70,9 +84,12 @@ def main() -> int:
                 "SHOPSYNC_WORKERS": str(args.workers),
             }
             started = time.monotonic()
-            done = subprocess.run(  # noqa: S603
-                [shopsync, "--quiet", "upload", str(catalog)], env=env, check=False,
-                capture_output=True, text=True,
+            done = subprocess.run(
+                [shopsync, "--quiet", "upload", str(catalog)],
+                env=env,
+                check=False,
+                capture_output=True,
+                text=True,
             )
             wall = time.monotonic() - started
             with urllib.request.urlopen(f"{base_url}/_sandbox/stats") as answer:  # noqa: S310
@@ -81,14 +98,17 @@ def main() -> int:
             server.terminate()
             server.wait(10)
     bucket = BUCKET_SECONDS * args.restore
-    least = max(0.0, (args.products * PRODUCT_SET_COST - bucket) / args.restore)
+    spent = float(stats.get("cost_spent") or 0)
+    per_product = spent / args.products
+    least = max(0.0, (spent - bucket) / args.restore)
     result = {
         "products": args.products,
         "restore_rate": args.restore,
         "exit_code": done.returncode,
         "wall_s": round(wall, 2),
         "products_per_s": round(args.products / wall, 2),
-        "ceiling_products_per_s": round(args.restore / PRODUCT_SET_COST, 2),
+        "cost_per_product": round(per_product, 2),
+        "ceiling_products_per_s": round(args.restore / per_product, 2) if per_product else None,
         "least_time_s": round(least, 2),
         "efficiency": round(least / wall, 3) if wall else None,
         "products_stored": stats.get("products_stored"),
