@@ -402,3 +402,28 @@ def test_a_product_already_in_the_shop_is_adopted_not_duplicated(
     assert {f"gid://shopify/Product/{adopted[s].number}" for s in skus[:3]} == {
         r.product_id for r in made.created
     }
+
+
+def test_a_5xx_to_a_productset_is_an_unknown_outcome_settled_by_lookup(
+    shopify_sandbox, shopify_platform
+) -> None:
+    from shopsync.domain.models import Product  # noqa: PLC0415
+    from shopsync.errors import AmbiguousWriteError  # noqa: PLC0415
+
+    handle = shopify_sandbox()
+    platform = shopify_platform(handle, options={"sleep": lambda s: None})
+    platform._location()
+    item = Product.model_validate({"sku": "F-1", "title": "F", "price": "2.00"})
+    existing = platform._existing
+    platform._existing = lambda creates: {}  # type: ignore[method-assign]
+    handle.app.faults = FaultInjector(replace(handle.config, fault_rate=1.0, seed=3))
+    try:
+        with pytest.raises(AmbiguousWriteError, match="may or may not have been applied"):
+            platform.write_products([item])
+    finally:
+        platform._existing = existing  # type: ignore[method-assign]
+    statuses = handle.stats()["requests"]["POST /graphql.json"]
+    # 503s (not processed) were retried; the first 500 or 502 was not: it might have
+    # been applied, and only a lookup can tell.
+    assert statuses.get("500", 0) + statuses.get("502", 0) == 1
+    assert set(statuses) <= {"200", "500", "502", "503"}

@@ -1,5 +1,7 @@
 """How Shopify's Admin API answers read, how its requests are authenticated, and its client.
 
+* A 500, 502 or 504 may follow a mutation Shopify ran: it is retried for reads and keyed
+  writes, and raised as an unknown outcome for a write without a key (503 is retried).
 * Every GraphQL answer is HTTP 200, errors included; a throttled query answers
   ``errors[].extensions.code == "THROTTLED"`` with 200, or (Shopify's own SDK retries it)
   429 with ``Retry-After``: both are retried after the wait the bucket implies.
@@ -23,7 +25,7 @@ from typing import Any
 import requests
 
 from shopsync.config import Settings
-from shopsync.errors import APIError, AuthError, PlatformError
+from shopsync.errors import AmbiguousWriteError, APIError, AuthError, PlatformError
 from shopsync.http.auth import (
     ClientCredentials,
     RequestAuth,
@@ -157,11 +159,23 @@ class ShopifyWire:
                 or throttle_wait(body),
                 throttled=True,
             )
-        if status in RETRIABLE_STATUSES:
+        if status == 503:
             return RetriableAPIError(
                 f"HTTP {status}{trace}",
                 APIError(f"{what} failed: HTTP {status}: {detail}{trace}", status=status),
                 retry_after=_parse_retry_after(response.headers.get("Retry-After"), now=now),
+            )
+        if status in RETRIABLE_STATUSES:
+            # A 500, 502 or 504 may come after Shopify ran the mutation: for a write
+            # without a key it is an unknown outcome, settled by looking up.
+            return RetriableAPIError(
+                f"HTTP {status}{trace}",
+                AmbiguousWriteError(
+                    f"{what}: HTTP {status} ({detail}); the write may or may not have been "
+                    f"applied.{trace}"
+                ),
+                retry_after=_parse_retry_after(response.headers.get("Retry-After"), now=now),
+                ambiguous=True,
             )
         if status in (402, 423):
             state = "frozen (payment required)" if status == 402 else "locked"
