@@ -49,7 +49,7 @@ def test_every_document_the_adapter_sends_validates_against_shopifys_schema(
         for label, document in documents.all_documents(version, MAX_BATCH)
     }
     assert {label: found for label, found in problems.items() if found} == {}
-    assert len(problems) == 2 * MAX_BATCH + 13
+    assert len(problems) == 2 * MAX_BATCH + 14
 
 
 def test_settings_from_the_environment_give_the_shops_origin(tmp_path: Path) -> None:
@@ -427,3 +427,64 @@ def test_a_5xx_to_a_productset_is_an_unknown_outcome_settled_by_lookup(
     # been applied, and only a lookup can tell.
     assert statuses.get("500", 0) + statuses.get("502", 0) == 1
     assert set(statuses) <= {"200", "500", "502", "503"}
+
+
+VARIANT_HEADER = "handle,sku,title,price,stock,option:Size,option:Colour"
+
+
+def variant_rows(price_of_tee_m_red: str = "10.00", extra: str = "") -> str:
+    rows = [VARIANT_HEADER]
+    for number, handle in enumerate(("tee", "cap")):
+        first = True
+        for size in ("S", "M"):
+            for colour in ("Red", "Blue"):
+                sku = f"{handle}-{size}-{colour}".upper()
+                price = price_of_tee_m_red if sku == "TEE-M-RED" else f"{10 + number}.00"
+                rows.append(
+                    f"{handle},{sku},{handle.title() if first else ''},{price},5,{size},{colour}"
+                )
+                first = False
+    return "\n".join(rows) + "\n" + extra
+
+
+def test_products_with_variants_keep_every_variant_when_one_changes(
+    shopify_sandbox, shopify_platform, tmp_path: Path
+) -> None:
+    handle = shopify_sandbox()
+    platform = shopify_platform(handle)
+    assert platform.capabilities.variants
+    target = target_for(platform, tmp_path)
+    catalog = tmp_path / "variants.csv"
+    catalog.write_text(variant_rows(), encoding="utf-8")
+    first = upload(target, catalog, tmp_path)
+    assert first.counts["failed"] == 0
+    shop = handle.app.shop  # type: ignore[attr-defined]
+    by_handle = {p.handle: p for p in shop.products.values()}
+    assert sorted(by_handle) == ["cap", "tee"]
+    tee = by_handle["tee"]
+    assert tee.options == [("Size", ["S", "M"]), ("Colour", ["Red", "Blue"])]
+    assert [v.sku for v in tee.variants] == ["TEE-S-RED", "TEE-S-BLUE", "TEE-M-RED", "TEE-M-BLUE"]
+    numbers = [v.number for v in tee.variants]
+
+    # One variant's price changes and a size is added: productSet replaces the list, so
+    # the three variants the engine does not send must come back from Shopify's copy.
+    catalog.write_text(
+        variant_rows("12.50", extra="tee,TEE-L-RED,,10.00,2,L,Red\n"), encoding="utf-8"
+    )
+    second = upload(target, catalog, tmp_path)
+    assert (second.counts["updated"], second.counts["failed"]) == (1, 0)
+    assert [v.sku for v in tee.variants] == [
+        "TEE-S-RED",
+        "TEE-S-BLUE",
+        "TEE-M-RED",
+        "TEE-M-BLUE",
+        "TEE-L-RED",
+    ]
+    assert [v.number for v in tee.variants][:4] == numbers  # the same variants, kept
+    assert [v.price for v in tee.variants] == ["10.00", "10.00", "12.50", "10.00", "10.00"]
+    assert tee.options == [("Size", ["S", "M", "L"]), ("Colour", ["Red", "Blue"])]
+    assert shop.stock[(tee.variants[4].number, 1)] == 2
+    assert products_per_sku(handle) == dict.fromkeys(products_per_sku(handle), 1)
+    assert len(shop.products) == 2
+    third = upload(target, catalog, tmp_path)
+    assert third.counts["unchanged"] == 2

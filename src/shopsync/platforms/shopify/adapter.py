@@ -55,6 +55,7 @@ from shopsync.platforms.shopify.mapping import (
     VARIANT_LEVEL,
     constraint_errors,
     money,
+    option_inputs,
     product_input,
     remote_product,
 )
@@ -173,7 +174,7 @@ class ShopifyPlatform:
             stock_cas=True,
             stock_delta=True,
             async_writes=False,
-            variants=False,
+            variants=True,
         )
         self._path = f"/admin/api/{api_version}/graphql.json"
         self._location_setting = location
@@ -293,32 +294,80 @@ class ShopifyPlatform:
             return BatchResult()
         existing = self._existing(creates)
         sent = [p for p in creates if p.sku not in existing]
-        wants_stock = bool(sent) or any(u.fields is None or "stock" in u.fields for u in updates)
+        wants_stock = bool(sent) or any(
+            u.fields is None or bool({"stock", "variants"} & u.fields) for u in updates
+        )
         location = self._location() if wants_stock else None
         variables: dict[str, Any] = {}
         for n, product in enumerate(sent):
             variables[f"p{n}"] = product_input(product, location)
             variables[f"i{n}"] = None
+        answered: dict[int, ItemResult] = {}
         for n, update in enumerate(updates, start=len(sent)):
             fields = update.fields if update.fields is not None else _ALL_FIELDS
-            variables[f"p{n}"] = product_input(update.product, location, fields)
+            body = product_input(update.product, location, fields)
+            if update.product.variants and "variants" in body:
+                held = self._held_variants(update.product_id)
+                if held is None:
+                    answered[n] = _failed(
+                        update.sku,
+                        ItemCode.NOT_FOUND,
+                        "PRODUCT_DOES_NOT_EXIST",
+                        "the product is no longer on Shopify",
+                        None,
+                        None,
+                    )
+                    continue
+                body = _complete_variants(body, update.product, held)
+            variables[f"p{n}"] = body
             variables[f"i{n}"] = {"id": update.product_id}
-        answered: dict[int, ItemResult] = {}
         if variables:
-            total = len(sent) + len(updates)
+            # Aliases stay by position; a position settled above is left out of the document.
+            positions = [n for n in range(len(sent) + len(updates)) if n not in answered]
+            renamed = {
+                f"{kind}{k}": variables[f"{kind}{n}"]
+                for k, n in enumerate(positions)
+                for kind in ("p", "i")
+            }
             data, response = self._graphql(
-                documents.product_set(total),
-                variables,
-                cost=documents.PRODUCT_SET_COST * total,
+                documents.product_set(len(positions)),
+                renamed,
+                cost=documents.PRODUCT_SET_COST * len(positions),
                 retry_ambiguous=False,
             )
             skus = [p.sku for p in sent] + [u.sku for u in updates]
-            answered = {
-                n: _set_result(data.get(f"p{n}"), sku, response) for n, sku in enumerate(skus)
-            }
+            for k, n in enumerate(positions):
+                answered[n] = _set_result(data.get(f"p{k}"), skus[n], response)
         results = iter(answered[n] for n in sorted(answered))
         created = [existing.get(p.sku) or next(results) for p in creates]
         return BatchResult(created=created, updated=list(results))
+
+    def _held_variants(self, product_id: str) -> _Held | None:
+        """The options and variants (id, SKU, option values) Shopify holds for a product,
+        or None if it has no such product."""
+        variants: list[dict[str, Any]] = []
+        options: list[tuple[str, list[str]]] = []
+        after: str | None = None
+        while True:
+            data, _ = self._graphql(
+                documents.PRODUCT_VARIANTS,
+                {"id": product_id, "n": 100, "after": after},
+                cost=2 + 100 * 2,
+            )
+            product = data.get("product")
+            if not isinstance(product, dict):
+                return None
+            options = [
+                (str(o.get("name")), [str(v) for v in o.get("values") or []])
+                for o in product.get("options") or []
+                if isinstance(o, dict)
+            ]
+            page = _dict(product.get("variants"))
+            variants.extend(v for v in page.get("nodes") or [] if isinstance(v, dict))
+            info = _dict(page.get("pageInfo"))
+            if not info.get("hasNextPage") or not info.get("endCursor"):
+                return _Held(options, variants)
+            after = str(info["endCursor"])
 
     def _existing(self, creates: Sequence[Product]) -> dict[str, ItemResult]:
         """Creates whose SKU a Shopify product holds already (made in the admin, or by a
@@ -685,6 +734,38 @@ class ShopifyPlatform:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@dataclass(frozen=True)
+class _Held:
+    """What Shopify holds of one product: its options and its variants' ids, SKUs, values."""
+
+    options: list[tuple[str, list[str]]]
+    variants: list[dict[str, Any]]
+
+
+def _complete_variants(body: dict[str, Any], product: Product, held: _Held) -> dict[str, Any]:
+    """``body`` with the whole variant list: the variants the update carries (new or
+    changed, matched to Shopify's by SKU) and, by id, every other variant Shopify holds,
+    so that productSet, which deletes what its list leaves out, keeps them."""
+    changed = {v["sku"]: v for v in body["variants"]}
+    complete: list[dict[str, Any]] = []
+    for variant in held.variants:
+        given = changed.pop(str(variant.get("sku")), None)
+        if given is not None:
+            complete.append({**given, "id": variant["id"]})
+            continue
+        complete.append(
+            {
+                "id": variant["id"],
+                "optionValues": [
+                    {"optionName": o.get("name"), "name": o.get("value")}
+                    for o in variant.get("selectedOptions") or []
+                ],
+            }
+        )
+    complete.extend(changed.values())  # new variants
+    return {**body, "variants": complete, "productOptions": option_inputs(product, held.options)}
 
 
 def _dict(value: Any) -> dict[str, Any]:

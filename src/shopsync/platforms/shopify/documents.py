@@ -52,6 +52,15 @@ ADOPT_LOOKUP = (
 )
 """Before creating: which SKUs of a batch a product holds already (2 + n points)."""
 
+PRODUCT_VARIANTS = (
+    "query ShopsyncProductVariants($id: ID!, $n: Int!, $after: String) { "
+    "product(id: $id) { id options { name values } "
+    "variants(first: $n, after: $after) { nodes { id sku selectedOptions { name value } } "
+    "pageInfo { hasNextPage endCursor } } } }"
+)
+"""What a product holds, for an update that changes some of its variants: productSet
+replaces the list, so the ones the update leaves alone are sent back as they are."""
+
 PRODUCTS_PAGE = (
     "query ShopsyncProducts($n: Int!, $after: String) { "
     "products(first: $n, after: $after) { nodes { id title descriptionHtml vendor "
@@ -136,6 +145,7 @@ def all_documents(version: str, max_batch: int) -> Iterator[tuple[str, str]]:
         yield f"stock counts x{count}", stock_counts(count)
     yield "lookup", LOOKUP_SKUS
     yield "adopt lookup", ADOPT_LOOKUP
+    yield "product variants", PRODUCT_VARIANTS
     yield "products page", PRODUCTS_PAGE
     yield "primary location", PRIMARY_LOCATION
     yield "location by name", LOCATION_BY_NAME
