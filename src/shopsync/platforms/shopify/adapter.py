@@ -31,7 +31,7 @@ from typing import Any
 
 from shopsync.config import Setting, Settings, parse_text
 from shopsync.domain.models import Product
-from shopsync.errors import APIError, ConfigError, PlatformError, ScopeError
+from shopsync.errors import APIError, ConfigError, PlatformError, ScopeError, UsageError
 from shopsync.http.auth import OAuthTokens
 from shopsync.http.client import ApiResponse, HttpClient
 from shopsync.platforms.base import (
@@ -43,6 +43,7 @@ from shopsync.platforms.base import (
     ItemResult,
     OrderLine,
     ProductUpdate,
+    RemoteImage,
     RemoteOrder,
     RemoteProduct,
     StockChange,
@@ -445,6 +446,17 @@ class ShopifyPlatform:
             with self._lock:
                 self._items.update(items)
         return found
+
+    def upload_image(
+        self, content: bytes, *, filename: str, content_type: str, content_hash: str
+    ) -> RemoteImage:
+        """Not offered yet (``capabilities.images`` is None, so the core never asks):
+        Shopify's way is ``stagedUploadsCreate``, an upload, then the file's URL in
+        ``productSet``'s ``files``; until that is built, images are https URLs."""
+        raise UsageError(
+            f"The Shopify adapter cannot upload the local image {filename!r} yet.",
+            hint="Give the image as an https:// URL in the file.",
+        )
 
     def iter_products(self, *, page_size: int = 100) -> Iterator[RemoteProduct]:
         """Every product (its first variant), page by page."""
