@@ -146,6 +146,9 @@ class Setting:
     required: bool = False
     env_name: str | None = None
     """The environment variable, if not ``SHOPSYNC_`` + the name in capitals."""
+    implies: Callable[[Any], Mapping[str, Any]] | None = None
+    """Values this setting's value gives other settings left unset (Shopify's ``shop``
+    gives ``base_url``), marked as derived from it."""
 
     @property
     def env(self) -> str:
@@ -611,6 +614,18 @@ def _merge(
     return values
 
 
+def _apply_implied(
+    specs: Sequence[Setting], values: dict[str, Any], sources: dict[str, str]
+) -> None:
+    """Fill settings left unset from what set ones imply (:attr:`Setting.implies`)."""
+    for spec in specs:
+        if spec.implies is not None and spec.name in values:
+            for name, value in spec.implies(values[spec.name]).items():
+                if name not in values:
+                    values[name] = value
+                    sources[name] = f"{SOURCE_DERIVED} from {spec.name}"
+
+
 def load_settings(
     *,
     config_dir: Path,
@@ -664,6 +679,7 @@ def load_settings(
             values[spec.name] = secret
             sources[spec.name] = f"environment {name} (named by {spec.name}_env)"
 
+    _apply_implied(specs, values, sources)
     for name in ("base_url", "token_url"):
         if name in values:
             values[name] = check_url(values[name], what=name)

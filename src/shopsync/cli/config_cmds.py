@@ -70,7 +70,9 @@ def auth_check(ctx: click.Context) -> None:
         click.echo("The platform did not say which scopes the token carries.")
         return
     click.echo(f"Scopes: {' '.join(sorted(status.granted_scopes)) or '(none)'}")
-    wanted = settings.scope.split() if settings.scope else KNOWN_SCOPES
+    # An adapter whose platform names its scopes its own way says which it needs.
+    needed = getattr(platform, "required_scopes", KNOWN_SCOPES)
+    wanted = settings.scope.split() if settings.scope else needed
     missing = [scope for scope in wanted if scope not in status.granted_scopes]
     if missing:
         raise ScopeError(

@@ -237,6 +237,12 @@ class HttpClient:
                 self.wire.request_id(response.headers) or "none",
             )
             if verdict is not None:
+                ambiguous = isinstance(verdict, RetriableAPIError) and verdict.ambiguous
+                if ambiguous and not retry_ambiguous:
+                    # An answer saying the write may have been applied, to a write that
+                    # must not be resent blindly: the adapter's caller reconciles.
+                    assert isinstance(verdict, RetriableAPIError)
+                    raise verdict.error
                 raise verdict
             return self._answer(response, key, what, retry_ambiguous=retry_ambiguous)
 

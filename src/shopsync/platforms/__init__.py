@@ -45,6 +45,7 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "shopee": ("shopsync.platforms.shopee", "ShopeePlatform"),
     "woocommerce": ("shopsync.platforms.woocommerce", "WooCommercePlatform"),
     "taobao": ("shopsync.platforms.taobao", "TaobaoPlatform"),
+    "shopify": ("shopsync.platforms.shopify", "ShopifyPlatform"),
 }
 """Adapter classes by platform name, as ``(module, class)``. Each class has a ``settings``
 tuple of :class:`~shopsync.config.Setting` and ``from_settings(settings, **options)``."""

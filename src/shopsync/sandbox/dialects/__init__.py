@@ -31,6 +31,7 @@ DIALECTS: dict[str, str] = {
     "shopee": "shopsync.sandbox.dialects.shopee",
     "woocommerce": "shopsync.sandbox.dialects.woocommerce",
     "taobao": "shopsync.sandbox.dialects.taobao",
+    "shopify": "shopsync.sandbox.dialects.shopify",
 }
 """Dialect modules by name; the names are the client's platform names."""
 

@@ -1,0 +1,923 @@
+"""The Shopify adapter: products by ``productSet``, stock by ``inventorySetQuantities`` and
+``inventoryAdjustQuantities``, orders by ``orders(sortKey: UPDATED_AT)``, over Shopify's
+Admin GraphQL API (``/admin/api/{version}/graphql.json``).
+
+What it declares, and why (see :class:`~shopsync.platforms.base.Capabilities`):
+
+* ``productSet`` takes no idempotency key, so keys are ``ignored``: a product write whose
+  answer was lost is not resent blindly; the engine looks its SKUs up first
+  (``productVariants(query: "sku:...")``) and sends only what is not there.
+* SKUs are not unique on Shopify. A lookup keeps exact, case-sensitive matches; a SKU on
+  two products is reported as an error, never guessed.
+* A batch is up to :data:`MAX_BATCH` aliased ``productSet`` mutations in one request
+  (12 cost points each); the client's limiter spends points, following the bucket.
+* Stock: set, compare-and-set and deltas, at one location (the ``location`` setting or
+  the shop's primary one). From 2026-04 the inventory mutations carry
+  ``@idempotent(key:)``, so a lost answer is resent under the same key.
+* Bulk operations (``bulkOperationRunMutation``) are not used yet: every write is
+  synchronous (``async_writes`` is false).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from shopsync.config import Setting, Settings, parse_text
+from shopsync.domain.models import Product
+from shopsync.errors import APIError, ConfigError, PlatformError, ScopeError, UsageError
+from shopsync.http.auth import OAuthTokens
+from shopsync.http.client import ApiResponse, HttpClient
+from shopsync.platforms.base import (
+    AuthStatus,
+    BatchResult,
+    Capabilities,
+    ErrorScope,
+    ItemCode,
+    ItemResult,
+    OrderLine,
+    ProductUpdate,
+    RemoteImage,
+    RemoteOrder,
+    RemoteProduct,
+    StockChange,
+    default_error_scope,
+    derive_idempotency_key,
+)
+from shopsync.platforms.shopify import documents
+from shopsync.platforms.shopify.mapping import (
+    PRODUCT_LEVEL,
+    VARIANT_LEVEL,
+    constraint_errors,
+    money,
+    option_inputs,
+    product_input,
+    remote_product,
+)
+from shopsync.platforms.shopify.wire import client_from_settings
+
+MAX_BATCH = 10
+"""productSet mutations per request: 120 points, well under Shopify's 1,000 per query."""
+LOOKUP_CHUNK = 20
+LOOKUP_PAGE = 50
+ORDERS_PAGE = 25
+PRODUCTS_PAGE = 50
+DEFAULT_VERSION = "2026-07"
+SUPPORTED_VERSIONS = ("2025-10", "2026-01", "2026-04", "2026-07")
+REQUIRED_SCOPES = ("write_products", "write_inventory", "read_orders", "read_locations")
+"""What shopsync asks a Shopify app for (README, Shopify section)."""
+
+_ITEM_CODES = {
+    "PRODUCT_DOES_NOT_EXIST": ItemCode.NOT_FOUND,
+    "NOT_FOUND": ItemCode.NOT_FOUND,
+    "PRODUCT_VARIANT_DOES_NOT_EXIST": ItemCode.NOT_FOUND,
+    "INVALID_INVENTORY_ITEM": ItemCode.NOT_FOUND,
+    "CHANGE_FROM_QUANTITY_STALE": ItemCode.CONFLICT,
+    "COMPARE_QUANTITY_STALE": ItemCode.CONFLICT,
+}
+_SHOPIFY_TO_CATALOG = {shopify: name for name, shopify in PRODUCT_LEVEL.items()} | {
+    "sku": "sku",
+    "price": "price",
+    "barcode": "barcode",
+    "inventoryQuantities": "stock",
+    "inventoryItem": "weight_kg",
+    "quantity": "stock",
+    "delta": "delta",
+    "changeFromQuantity": "stock",
+    "compareQuantity": "stock",
+}
+_ALL_FIELDS = frozenset(PRODUCT_LEVEL) | VARIANT_LEVEL
+
+
+def parse_shop(value: Any) -> str:
+    """``my-store`` from ``my-store``, ``my-store.myshopify.com`` or its https URL."""
+    text = parse_text(value).lower().removeprefix("https://").rstrip("/")
+    text = text.removesuffix(".myshopify.com")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", text):
+        raise ValueError("must be a shop name such as my-store or my-store.myshopify.com")
+    return text
+
+
+def _shop_origin(shop: str) -> dict[str, str]:
+    return {"base_url": f"https://{shop}.myshopify.com"}
+
+
+def parse_api_version(value: Any) -> str:
+    """An Admin API version shopsync supports."""
+    text = parse_text(value)
+    if text not in SUPPORTED_VERSIONS:
+        raise ValueError(f"must be one of {', '.join(SUPPORTED_VERSIONS)}")
+    return text
+
+
+SHOPIFY_SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "shop",
+        parse_shop,
+        help="the shop: my-store or my-store.myshopify.com (gives base_url)",
+        required=True,
+        implies=_shop_origin,
+    ),
+    Setting("access_token", parse_text, secret=True, help="a custom app's Admin API token"),
+    Setting("client_id", parse_text, help="the app's client id (client-credentials grant)"),
+    Setting("client_secret", parse_text, secret=True, help="the app's client secret"),
+    Setting(
+        "client_secret_env",
+        parse_text,
+        help="name of an environment variable with the client secret",
+    ),
+    Setting("api_version", parse_api_version, DEFAULT_VERSION, help="Admin API version"),
+    Setting("location", parse_text, help="stock location, by name or gid (default: primary)"),
+)
+
+
+@dataclass
+class _Group:
+    """One inventory mutation of a document and the changes (by position) it carries."""
+
+    call: documents.InventoryCall
+    positions: list[int]
+    body: dict[str, Any]
+
+
+class ShopifyPlatform:
+    """:class:`~shopsync.platforms.base.Platform` for a Shopify shop."""
+
+    name = "shopify"
+    max_batch_size = MAX_BATCH
+    settings: tuple[Setting, ...] = SHOPIFY_SETTINGS
+    required_scopes = REQUIRED_SCOPES
+
+    def __init__(
+        self,
+        client: HttpClient,
+        *,
+        namespace: str,
+        api_version: str = DEFAULT_VERSION,
+        location: str | None = None,
+    ) -> None:
+        self.client = client
+        self.namespace = namespace
+        self.api_version = api_version
+        self.keyed_inventory = api_version >= documents.IDEMPOTENT_FROM
+        self.capabilities = Capabilities(
+            max_batch_size=MAX_BATCH,
+            idempotency_keys="ignored",
+            lookup_by_sku=True,
+            unique_skus=False,
+            stock_set=True,
+            stock_cas=True,
+            stock_delta=True,
+            async_writes=False,
+            variants=True,
+        )
+        self._path = f"/admin/api/{api_version}/graphql.json"
+        self._location_setting = location
+        self._location_id: str | None = None
+        self._items: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **client_options: Any) -> ShopifyPlatform:
+        """The adapter for ``settings``; ``client_options`` go to :func:`client_from_settings`."""
+        client_options.pop("trust_idempotency_keys", None)  # productSet has no keys to trust
+        if not settings.get("access_token") and not (settings.client_id and settings.client_secret):
+            raise ConfigError(
+                f"Profile {settings.profile!r} has no Shopify credentials.",
+                hint="Set access_token (SHOPSYNC_ACCESS_TOKEN), or client_id and client_secret "
+                "(SHOPSYNC_CLIENT_ID, SHOPSYNC_CLIENT_SECRET).",
+            )
+        client = client_from_settings(settings, **client_options)
+        return cls(
+            client,
+            namespace=f"{settings.profile}|{settings.base_url}",
+            api_version=str(settings.get("api_version") or DEFAULT_VERSION),
+            location=settings.get("location"),
+        )
+
+    # -- the seam ------------------------------------------------------------------------
+
+    def error_scope(self, error: Exception) -> ErrorScope:
+        """A query too costly for one request is the batch's fault; the rest as usual."""
+        if isinstance(error, APIError) and error.code == "MAX_COST_EXCEEDED":
+            return ErrorScope.BATCH
+        return default_error_scope(error)
+
+    def raw_code(self, code: ItemCode, operation: str) -> str | None:
+        """Shopify's code for an outcome the core settles itself (a SKU not found)."""
+        if code is ItemCode.NOT_FOUND:
+            return (
+                "INVALID_INVENTORY_ITEM" if operation == "inventory" else "PRODUCT_DOES_NOT_EXIST"
+            )
+        return None
+
+    def check_product(self, product: Product) -> list[tuple[str, str]]:
+        """Shopify's own rules ``product`` breaks, as ``(field, message)`` (plan time)."""
+        return constraint_errors(product)
+
+    # -- GraphQL -------------------------------------------------------------------------
+
+    def _graphql(
+        self,
+        document: str,
+        variables: Mapping[str, Any],
+        *,
+        cost: float,
+        retry_ambiguous: bool = True,
+    ) -> tuple[dict[str, Any], ApiResponse]:
+        text = json.dumps(
+            {"query": document, "variables": variables},
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+        response = self.client.request(
+            "POST", self._path, json_text=text, retry_ambiguous=retry_ambiguous, cost=cost
+        )
+        body = response.body if isinstance(response.body, dict) else {}
+        errors = body.get("errors")
+        if errors:
+            raise _graphql_error(errors, response)
+        data = body.get("data")
+        return (data if isinstance(data, dict) else {}), response
+
+    def _location(self) -> str:
+        """The location stock is kept at: the setting's, or the shop's primary one."""
+        with self._lock:
+            if self._location_id is not None:
+                return self._location_id
+        wanted = self._location_setting
+        if wanted and wanted.startswith("gid://"):
+            data, _ = self._graphql(documents.LOCATION_BY_ID, {"id": wanted}, cost=2)
+            found = data.get("location")
+        elif wanted:
+            name = wanted.replace('"', '\\"')
+            data, _ = self._graphql(documents.LOCATION_BY_NAME, {"q": f'name:"{name}"'}, cost=12)
+            nodes = (data.get("locations") or {}).get("nodes") or []
+            found = next((n for n in nodes if n.get("name") == wanted), None)
+        else:
+            data, _ = self._graphql(documents.PRIMARY_LOCATION, {}, cost=2)
+            found = data.get("location")
+        if not isinstance(found, dict) or not found.get("id"):
+            raise ConfigError(
+                f"The Shopify shop has no location {wanted!r}."
+                if wanted
+                else "The Shopify shop reported no primary location.",
+                hint="Set `location` to a location's name or gid (Settings → Locations).",
+            )
+        with self._lock:
+            self._location_id = str(found["id"])
+            return self._location_id
+
+    # -- products ------------------------------------------------------------------------
+
+    def write_products(
+        self,
+        creates: Sequence[Product],
+        updates: Sequence[ProductUpdate] = (),
+        *,
+        idempotency_key: str | None = None,
+    ) -> BatchResult:
+        """Aliased ``productSet`` mutations, one per item; see :meth:`Platform.write_products`.
+
+        ``idempotency_key`` is not sent (productSet takes none): an ambiguous failure is
+        raised as :class:`~shopsync.errors.AmbiguousWriteError` for the engine to reconcile.
+        """
+        count = len(creates) + len(updates)
+        if count > MAX_BATCH:
+            raise ValueError(f"a batch holds at most {MAX_BATCH} items")
+        if not count:
+            return BatchResult()
+        existing = self._existing(creates)
+        sent = [p for p in creates if p.sku not in existing]
+        wants_stock = bool(sent) or any(
+            u.fields is None or bool({"stock", "variants"} & u.fields) for u in updates
+        )
+        location = self._location() if wants_stock else None
+        variables: dict[str, Any] = {}
+        for n, product in enumerate(sent):
+            variables[f"p{n}"] = product_input(product, location)
+            variables[f"i{n}"] = None
+        answered: dict[int, ItemResult] = {}
+        for n, update in enumerate(updates, start=len(sent)):
+            fields = update.fields if update.fields is not None else _ALL_FIELDS
+            body = product_input(update.product, location, fields)
+            if update.product.variants and "variants" in body:
+                held = self._held_variants(update.product_id)
+                if held is None:
+                    answered[n] = _failed(
+                        update.sku,
+                        ItemCode.NOT_FOUND,
+                        "PRODUCT_DOES_NOT_EXIST",
+                        "the product is no longer on Shopify",
+                        None,
+                        None,
+                    )
+                    continue
+                body = _complete_variants(body, update.product, held)
+            variables[f"p{n}"] = body
+            variables[f"i{n}"] = {"id": update.product_id}
+        if variables:
+            # Aliases stay by position; a position settled above is left out of the document.
+            positions = [n for n in range(len(sent) + len(updates)) if n not in answered]
+            renamed = {
+                f"{kind}{k}": variables[f"{kind}{n}"]
+                for k, n in enumerate(positions)
+                for kind in ("p", "i")
+            }
+            data, response = self._graphql(
+                documents.product_set(len(positions)),
+                renamed,
+                cost=documents.PRODUCT_SET_COST * len(positions),
+                retry_ambiguous=False,
+            )
+            skus = [p.sku for p in sent] + [u.sku for u in updates]
+            for k, n in enumerate(positions):
+                answered[n] = _set_result(data.get(f"p{k}"), skus[n], response)
+        results = iter(answered[n] for n in sorted(answered))
+        created = [existing.get(p.sku) or next(results) for p in creates]
+        return BatchResult(created=created, updated=list(results))
+
+    def _held_variants(self, product_id: str) -> _Held | None:
+        """The options and variants (id, SKU, option values) Shopify holds for a product,
+        or None if it has no such product."""
+        variants: list[dict[str, Any]] = []
+        options: list[tuple[str, list[str]]] = []
+        after: str | None = None
+        while True:
+            data, _ = self._graphql(
+                documents.PRODUCT_VARIANTS,
+                {"id": product_id, "n": 100, "after": after},
+                cost=2 + 100 * 2,
+            )
+            product = data.get("product")
+            if not isinstance(product, dict):
+                return None
+            options = [
+                (str(o.get("name")), [str(v) for v in o.get("values") or []])
+                for o in product.get("options") or []
+                if isinstance(o, dict)
+            ]
+            page = _dict(product.get("variants"))
+            variants.extend(v for v in page.get("nodes") or [] if isinstance(v, dict))
+            info = _dict(page.get("pageInfo"))
+            if not info.get("hasNextPage") or not info.get("endCursor"):
+                return _Held(options, variants)
+            after = str(info["endCursor"])
+
+    def _existing(self, creates: Sequence[Product]) -> dict[str, ItemResult]:
+        """Creates whose SKU a Shopify product holds already (made in the admin, or by a
+        run whose ledger is gone): ``EXISTS`` with that product, for the engine to update
+        it, since Shopify would take a second product with the same SKU without a word.
+        A SKU on two products already is refused, named, never guessed."""
+        if not creates:
+            return {}
+        skus = list(dict.fromkeys(p.sku for p in creates))
+        query = " OR ".join('sku:"' + sku.replace('"', '\\"') + '"' for sku in skus)
+        size = 2 * len(skus)
+        data, _ = self._graphql(documents.ADOPT_LOOKUP, {"q": query, "n": size}, cost=2 + size)
+        owners: dict[str, set[str]] = {}
+        for node in (data.get("productVariants") or {}).get("nodes") or []:
+            product = _dict(_dict(node).get("product"))
+            if node.get("sku") in skus and product.get("id"):
+                owners.setdefault(str(node["sku"]), set()).add(str(product["id"]))
+        found: dict[str, ItemResult] = {}
+        for sku, products in owners.items():
+            if len(products) == 1:
+                found[sku] = ItemResult(
+                    sku=sku,
+                    ok=False,
+                    product_id=next(iter(products)),
+                    code="SKU_TAKEN",
+                    message="a Shopify product has this SKU already",
+                    item_code=ItemCode.EXISTS,
+                )
+            else:
+                found[sku] = _failed(
+                    sku,
+                    ItemCode.REFUSED,
+                    "SKU_NOT_UNIQUE",
+                    f"{len(products)} Shopify products have this SKU "
+                    f"({', '.join(sorted(products))}); give each its own SKU in the Shopify "
+                    "admin, then run again",
+                    None,
+                    None,
+                    field="sku",
+                )
+        return found
+
+    def lookup_skus(self, skus: Sequence[str]) -> dict[str, RemoteProduct]:
+        """``productVariants(query: "sku:..")``, exact matches only; a SKU on two products
+        raises :class:`~shopsync.errors.PlatformError` naming them."""
+        found: dict[str, RemoteProduct] = {}
+        unique = list(dict.fromkeys(skus))
+        for start in range(0, len(unique), LOOKUP_CHUNK):
+            chunk = unique[start : start + LOOKUP_CHUNK]
+            wanted = set(chunk)
+            owners: dict[str, dict[str, RemoteProduct]] = {}
+            items: dict[str, str] = {}
+            query = " OR ".join('sku:"' + sku.replace('"', '\\"') + '"' for sku in chunk)
+            for node in self._pages(
+                documents.LOOKUP_SKUS, {"q": query}, "productVariants", LOOKUP_PAGE
+            ):
+                sku = node.get("sku")
+                product: dict[str, Any] = _dict(node.get("product"))
+                if sku not in wanted or not product.get("id"):
+                    continue  # Shopify's search matched loosely (case, prefix): not this SKU
+                owners.setdefault(sku, {})[str(product["id"])] = remote_product(node, product)
+                item = (node.get("inventoryItem") or {}).get("id")
+                if item:
+                    items[sku] = str(item)
+            for sku, products in owners.items():
+                if len(products) > 1:
+                    raise PlatformError(
+                        f"The SKU {sku!r} is on {len(products)} Shopify products "
+                        f"({', '.join(sorted(products))}); shopsync cannot tell which one the "
+                        "file means.",
+                        hint="Give each product its own SKU in the Shopify admin (or remove "
+                        "the duplicate), then run again.",
+                    )
+                found[sku] = next(iter(products.values()))
+            with self._lock:
+                self._items.update(items)
+        return found
+
+    def upload_image(
+        self, content: bytes, *, filename: str, content_type: str, content_hash: str
+    ) -> RemoteImage:
+        """Not offered yet (``capabilities.images`` is None, so the core never asks):
+        Shopify's way is ``stagedUploadsCreate``, an upload, then the file's URL in
+        ``productSet``'s ``files``; until that is built, images are https URLs."""
+        raise UsageError(
+            f"The Shopify adapter cannot upload the local image {filename!r} yet.",
+            hint="Give the image as an https:// URL in the file.",
+        )
+
+    def iter_products(self, *, page_size: int = 100) -> Iterator[RemoteProduct]:
+        """Every product (its first variant), page by page."""
+        size = max(1, min(page_size, PRODUCTS_PAGE))
+        for product in self._pages(documents.PRODUCTS_PAGE, {}, "products", size):
+            variants = (product.get("variants") or {}).get("nodes") or [{}]
+            yield remote_product(variants[0], product)
+
+    def _pages(
+        self, document: str, variables: Mapping[str, Any], root: str, size: int
+    ) -> Iterator[dict[str, Any]]:
+        after: str | None = None
+        while True:
+            data, _ = self._graphql(
+                document, {**variables, "n": size, "after": after}, cost=2 + size * 3
+            )
+            page = data.get(root) or {}
+            for node in page.get("nodes") or []:
+                if isinstance(node, dict):
+                    yield node
+            info = page.get("pageInfo") or {}
+            if not info.get("hasNextPage") or not info.get("endCursor"):
+                return
+            after = str(info["endCursor"])
+
+    # -- inventory -----------------------------------------------------------------------
+
+    def update_inventory(
+        self, changes: Sequence[StockChange], *, idempotency_key: str | None = None
+    ) -> list[ItemResult]:
+        """Stock changes at the location, all-or-nothing per mutation as Shopify applies
+        them: changes refused for their own reason fail, the others go again at once."""
+        if len(changes) > MAX_BATCH:
+            raise ValueError(f"a batch holds at most {MAX_BATCH} items")
+        if not changes:
+            return []
+        location = self._location()
+        with self._lock:
+            unknown = [c.sku for c in changes if c.sku not in self._items]
+        if unknown:
+            self.lookup_skus(unknown)
+        key = idempotency_key or derive_idempotency_key(
+            self.namespace, "inventory", [c.to_api() for c in changes]
+        )
+        results: list[ItemResult | None] = [None] * len(changes)
+        with self._lock:
+            items = dict(self._items)
+        pending = []
+        for n, change in enumerate(changes):
+            if change.sku in items:
+                pending.append(n)
+            else:
+                results[n] = _failed(
+                    change.sku,
+                    ItemCode.NOT_FOUND,
+                    "NOT_FOUND",
+                    "no variant with this SKU on Shopify",
+                    None,
+                    key,
+                )
+        for attempt in range(3):
+            if not pending:
+                break
+            pending = self._send_inventory(changes, pending, items, location, key, attempt, results)
+        return [
+            r
+            if r is not None
+            else _failed(
+                changes[n].sku,
+                ItemCode.ERROR,
+                "NOT_APPLIED",
+                "Shopify applied none of this call",
+                None,
+                key,
+            )
+            for n, r in enumerate(results)
+        ]
+
+    def _send_inventory(
+        self,
+        changes: Sequence[StockChange],
+        pending: list[int],
+        items: Mapping[str, str],
+        location: str,
+        key: str,
+        attempt: int,
+        results: list[ItemResult | None],
+    ) -> list[int]:
+        groups = self._groups(changes, pending, items, location)
+        variables: dict[str, Any] = {}
+        for group in groups:
+            variables[group.call.alias] = group.body
+            if self.keyed_inventory:
+                variables[group.call.alias + "_key"] = derive_idempotency_key(
+                    self.namespace, "inventory", group.call.alias, f"{key}:{attempt}"
+                )
+        data, response = self._graphql(
+            documents.inventory([g.call for g in groups], self.api_version),
+            variables,
+            cost=12 * len(groups),
+            retry_ambiguous=self.keyed_inventory,
+        )
+        again: list[int] = []
+        conflicts: list[int] = []
+        for group in groups:
+            payload = data.get(group.call.alias) or {}
+            errors = [e for e in payload.get("userErrors") or [] if isinstance(e, dict)]
+            if not errors:
+                after = {
+                    str((c.get("item") or {}).get("id")): c.get("quantityAfterChange")
+                    for c in (payload.get("inventoryAdjustmentGroup") or {}).get("changes") or []
+                }
+                for n in group.positions:
+                    stock = after.get(items[changes[n].sku])
+                    results[n] = ItemResult(
+                        sku=changes[n].sku,
+                        ok=True,
+                        http_status=response.status,
+                        request_id=response.request_id,
+                        idempotency_key=key,
+                        stock=stock if isinstance(stock, int) else changes[n].stock,
+                        item_code=ItemCode.OK,
+                    )
+                continue
+            by_position = _errors_by_position(errors)
+            general = by_position.pop(None, [])
+            for index, n in enumerate(group.positions):
+                matching = by_position.get(index) or general
+                if not matching:
+                    again.append(n)  # Shopify applied nothing of this call: send it again
+                    continue
+                error = matching[0]
+                code = str(error.get("code") or "USER_ERROR")
+                item_code = _ITEM_CODES.get(code, ItemCode.INVALID)
+                results[n] = _failed(
+                    changes[n].sku,
+                    item_code,
+                    code,
+                    str(error.get("message")),
+                    response,
+                    key,
+                    field=_catalog_field(error.get("field")),
+                )
+                if item_code is ItemCode.CONFLICT:
+                    conflicts.append(n)
+        if conflicts:
+            self._current_counts(changes, conflicts, items, location, results)
+        return again
+
+    def _groups(
+        self,
+        changes: Sequence[StockChange],
+        positions: Sequence[int],
+        items: Mapping[str, str],
+        location: str,
+    ) -> list[_Group]:
+        """The mutations that carry ``positions``: sets and deltas apart; before 2026-04
+        compare-and-set and plain sets apart too (a flag per call), and a delta that
+        must compare becomes the set it implies."""
+        buckets: dict[str, _Group] = {}
+        for n in positions:
+            change = changes[n]
+            item = items[change.sku]
+            delta = change.delta is not None
+            entry: dict[str, Any] = {"inventoryItemId": item, "locationId": location}
+            if self.keyed_inventory:
+                alias = "d0" if delta else "s0"
+                if delta:
+                    entry["delta"] = change.delta
+                else:
+                    entry["quantity"] = change.stock
+                entry["changeFromQuantity"] = change.expected
+            else:
+                if delta and change.expected is not None:
+                    assert change.delta is not None
+                    delta = False
+                    entry["quantity"] = change.expected + change.delta
+                elif delta:
+                    entry["delta"] = change.delta
+                else:
+                    entry["quantity"] = change.stock
+                alias = "d0" if delta else ("s0" if change.expected is not None else "s1")
+                if not delta and change.expected is not None:
+                    entry["compareQuantity"] = change.expected
+            group = buckets.get(alias)
+            if group is None:
+                list_name = "changes" if delta else "quantities"
+                body: dict[str, Any] = {"name": "available", "reason": "correction", list_name: []}
+                if alias == "s1":
+                    body["ignoreCompareQuantity"] = True
+                group = buckets[alias] = _Group(documents.InventoryCall(alias, delta), [], body)
+            group.positions.append(n)
+            group.body["changes" if delta else "quantities"].append(entry)
+        return list(buckets.values())
+
+    def _current_counts(
+        self,
+        changes: Sequence[StockChange],
+        positions: Sequence[int],
+        items: Mapping[str, str],
+        location: str,
+        results: list[ItemResult | None],
+    ) -> None:
+        """Put the count Shopify holds on each compare-and-set conflict."""
+        variables: dict[str, Any] = {"loc": location}
+        for k, n in enumerate(positions):
+            variables[f"i{k}"] = items[changes[n].sku]
+        data, _ = self._graphql(
+            documents.stock_counts(len(positions)), variables, cost=3 * len(positions)
+        )
+        for k, n in enumerate(positions):
+            level = (data.get(f"c{k}") or {}).get("inventoryLevel") or {}
+            quantities = level.get("quantities") or [{}]
+            current = quantities[0].get("quantity")
+            result = results[n]
+            if result is not None and isinstance(current, int):
+                result.stock = current
+
+    # -- orders --------------------------------------------------------------------------
+
+    def iter_orders(
+        self,
+        *,
+        updated_since: datetime | None = None,
+        status: str | None = None,
+        page_size: int = 100,
+    ) -> Iterator[RemoteOrder]:
+        """``orders(query: "updated_at:>='T'", sortKey: UPDATED_AT)``, oldest update first."""
+        query = None
+        if updated_since is not None:
+            if updated_since.tzinfo is None:
+                updated_since = updated_since.replace(tzinfo=timezone.utc)
+            stamp = updated_since.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            query = f"updated_at:>='{stamp}'"
+        size = max(1, min(page_size, ORDERS_PAGE))
+        for node in self._pages(documents.ORDERS_PAGE, {"q": query}, "orders", size):
+            order = _order(node)
+            if status is None or order.status == status:
+                yield order
+
+    def get_order(self, order_id: str) -> RemoteOrder | None:
+        """``order(id:)``, or None."""
+        data, _ = self._graphql(documents.ORDER, {"id": order_id}, cost=30)
+        node = data.get("order")
+        return _order(node) if isinstance(node, dict) else None
+
+    # -- the rest ------------------------------------------------------------------------
+
+    def check_auth(self) -> AuthStatus:
+        """A new token (client credentials) or the custom app's, and the scopes Shopify
+        reports for the app; never exposes the token."""
+        credentials = self.client.credentials
+        expires_in = math.inf
+        token_url = "a custom app's access token"  # noqa: S105 - words, not a secret
+        client_id = "(custom app)"
+        if isinstance(credentials, OAuthTokens):
+            token = self.client.token(fresh=True)
+            expires_in = max(0.0, token.expires_at - credentials.now())
+            token_url = credentials.token_url
+            client_id = credentials.client_id
+        data, _ = self._graphql(documents.AUTH_CHECK, {}, cost=3)
+        installation = data.get("currentAppInstallation") or {}
+        scopes = frozenset(
+            str(s.get("handle")) for s in installation.get("accessScopes") or [] if s.get("handle")
+        )
+        return AuthStatus(
+            token_url=token_url,
+            client_id=client_id,
+            granted_scopes=scopes if installation else None,
+            expires_in=expires_in,
+        )
+
+    def throttle_wait(self) -> float:
+        """Seconds left of the pause a THROTTLED answer imposed (0 when not paused)."""
+        return self.client.limiter.pause_remaining()
+
+    def stats(self) -> dict[str, int]:
+        """The client's traffic counters."""
+        return self.client.stats.snapshot()
+
+    def close(self) -> None:
+        """Close the client."""
+        self.client.close()
+
+    def __enter__(self) -> ShopifyPlatform:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class _Held:
+    """What Shopify holds of one product: its options and its variants' ids, SKUs, values."""
+
+    options: list[tuple[str, list[str]]]
+    variants: list[dict[str, Any]]
+
+
+def _complete_variants(body: dict[str, Any], product: Product, held: _Held) -> dict[str, Any]:
+    """``body`` with the whole variant list: the variants the update carries (new or
+    changed, matched to Shopify's by SKU) and, by id, every other variant Shopify holds,
+    so that productSet, which deletes what its list leaves out, keeps them."""
+    changed = {v["sku"]: v for v in body["variants"]}
+    complete: list[dict[str, Any]] = []
+    for variant in held.variants:
+        given = changed.pop(str(variant.get("sku")), None)
+        if given is not None:
+            complete.append({**given, "id": variant["id"]})
+            continue
+        complete.append(
+            {
+                "id": variant["id"],
+                "optionValues": [
+                    {"optionName": o.get("name"), "name": o.get("value")}
+                    for o in variant.get("selectedOptions") or []
+                ],
+            }
+        )
+    complete.extend(changed.values())  # new variants
+    return {**body, "variants": complete, "productOptions": option_inputs(product, held.options)}
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _graphql_error(errors: Any, response: ApiResponse) -> Exception:
+    items = errors if isinstance(errors, list) else [{"message": str(errors)}]
+    first = items[0] if items and isinstance(items[0], dict) else {}
+    extensions = _dict(first.get("extensions"))
+    code = str(extensions.get("code") or "GRAPHQL_ERROR")
+    messages = "; ".join(str(e.get("message")) for e in items[:3] if isinstance(e, dict))
+    trace = f" [request id {response.request_id}]" if response.request_id else ""
+    if code == "ACCESS_DENIED":
+        return ScopeError(
+            f"Shopify denied access: {messages}.{trace}",
+            hint="Grant the app the scopes in the README's Shopify section.",
+        )
+    return APIError(
+        f"Shopify refused the request ({code}): {messages}{trace}",
+        status=response.status,
+        code=code,
+        request_id=response.request_id,
+    )
+
+
+def _catalog_field(path: Any) -> str | None:
+    """The catalog's field for a userError's input path (``["input","variants","0","price"]``)."""
+    if not isinstance(path, list):
+        return None
+    for part in reversed([str(p) for p in path]):
+        if part in _SHOPIFY_TO_CATALOG:
+            return _SHOPIFY_TO_CATALOG[part]
+    return None
+
+
+def _errors_by_position(errors: list[dict[str, Any]]) -> dict[int | None, list[dict[str, Any]]]:
+    found: dict[int | None, list[dict[str, Any]]] = {}
+    for error in errors:
+        field = error.get("field")
+        path: list[Any] = field if isinstance(field, list) else []
+        index = int(path[2]) if len(path) > 2 and str(path[2]).isdigit() else None
+        found.setdefault(index, []).append(error)
+    return found
+
+
+def _set_result(payload: Any, sku: str, response: ApiResponse) -> ItemResult:
+    if not isinstance(payload, dict):
+        return _failed(
+            sku,
+            ItemCode.ERROR,
+            "NO_ANSWER",
+            "Shopify answered nothing for this item",
+            response,
+            None,
+        )
+    errors = [e for e in payload.get("userErrors") or [] if isinstance(e, dict)]
+    if errors:
+        error = errors[0]
+        code = str(error.get("code") or "USER_ERROR")
+        message = "; ".join(str(e.get("message")) for e in errors[:3])
+        return _failed(
+            sku,
+            _ITEM_CODES.get(code, ItemCode.INVALID),
+            code,
+            message,
+            response,
+            None,
+            field=_catalog_field(error.get("field")),
+        )
+    product = _dict(payload.get("product"))
+    return ItemResult(
+        sku=sku,
+        ok=True,
+        product_id=str(product.get("id") or "") or None,
+        http_status=response.status,
+        request_id=response.request_id,
+        item_code=ItemCode.OK,
+    )
+
+
+def _failed(
+    sku: str,
+    item_code: ItemCode,
+    code: str,
+    message: str,
+    response: ApiResponse | None,
+    key: str | None,
+    *,
+    field: str | None = None,
+) -> ItemResult:
+    return ItemResult(
+        sku=sku,
+        ok=False,
+        code=code,
+        message=message,
+        field=field,
+        http_status=response.status if response else None,
+        request_id=response.request_id if response else None,
+        idempotency_key=key,
+        item_code=item_code,
+    )
+
+
+def _order_status(node: Mapping[str, Any]) -> str:
+    if node.get("cancelledAt"):
+        return "cancelled"
+    financial = node.get("displayFinancialStatus")
+    if financial in ("REFUNDED", "PARTIALLY_REFUNDED"):
+        return "refunded"
+    if node.get("displayFulfillmentStatus") == "FULFILLED":
+        return "shipped"
+    if financial == "PAID":
+        return "paid"
+    return "pending"
+
+
+def _order(node: Mapping[str, Any]) -> RemoteOrder:
+    total = ((node.get("totalPriceSet") or {}).get("shopMoney")) or {}
+    lines = tuple(
+        OrderLine(
+            sku=str(line.get("sku") or ""),
+            quantity=int(line.get("quantity") or 0),
+            unit_price=money(
+                ((line.get("originalUnitPriceSet") or {}).get("shopMoney") or {}).get("amount")
+            ),
+        )
+        for line in ((node.get("lineItems") or {}).get("nodes") or [])
+        if isinstance(line, dict)
+    )
+    customer = node.get("customer") or {}
+    address = node.get("shippingAddress") or {}
+    return RemoteOrder(
+        order_id=str(node.get("id") or ""),
+        status=_order_status(node),
+        created_at=str(node.get("createdAt") or ""),
+        updated_at=str(node.get("updatedAt") or ""),
+        currency=str(total.get("currencyCode") or node.get("currencyCode") or ""),
+        total=money(total.get("amount")),
+        lines=lines,
+        buyer_name=customer.get("displayName"),
+        buyer_country=address.get("countryCodeV2"),
+    )
