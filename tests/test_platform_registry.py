@@ -159,11 +159,12 @@ def test_an_adapter_secret_in_a_readable_file_is_refused(
 
 
 def test_a_bad_secret_value_is_not_echoed(tmp_path: Path, tiny: type[TinyPlatform]) -> None:
-    write_config(tmp_path, TINY_PROFILE.replace('"tiny-token-0123456789"', "42"))
+    # A value no temporary path can contain (a digit run like "42" may be in tmp_path).
+    write_config(tmp_path, TINY_PROFILE.replace('"tiny-token-0123456789"', "987654321987"))
     with pytest.raises(ConfigError) as caught:
         load_settings(config_dir=tmp_path, environ={}, platform_settings=platform_settings)
     assert caught.value.message.startswith("api_token from config file")
-    assert "***" in caught.value.message and "42" not in caught.value.message
+    assert "***" in caught.value.message and "987654321987" not in caught.value.message
 
 
 def test_connect_builds_the_named_adapter_and_registers_its_secrets(

@@ -447,6 +447,10 @@ class ShopifyPlatform:
                 self._items.update(items)
         return found
 
+    def delete_products(self, product_ids: Sequence[str]) -> list[ItemResult]:
+        """Not served yet (``capabilities.removal`` is None, so ``--prune`` refuses first)."""
+        raise UsageError("Removing products from Shopify is not supported yet.")
+
     def upload_image(
         self, content: bytes, *, filename: str, content_type: str, content_hash: str
     ) -> RemoteImage:
