@@ -388,6 +388,7 @@ def test_remove_missing_variants_is_a_flag_of_plan_and_upload(
         "update": 0,
         "unchanged": 3,
         "rejected": 0,
+        "delete": 0,
     }
 
 
