@@ -655,7 +655,12 @@ def load_settings(
     platform_spec = SHARED_SETTINGS[0]
     platform = _merge([platform_spec], given, environ, section, file_label, sources)["platform"]
     own = tuple(platform_settings(platform))
-    specs = (*SHARED_SETTINGS, *(spec for spec in own if spec.name not in _SHARED_BY_NAME))
+    # An adapter may redeclare a shared setting (Amazon's base_url follows its region).
+    redeclared = {spec.name: spec for spec in own if spec.name in _SHARED_BY_NAME}
+    specs = (
+        *(redeclared.get(spec.name, spec) for spec in SHARED_SETTINGS),
+        *(spec for spec in own if spec.name not in _SHARED_BY_NAME),
+    )
     _check_section_keys(path, profile, section, specs, platform)
     unknown_flags = sorted(set(given) - {spec.name for spec in specs})
     if unknown_flags:

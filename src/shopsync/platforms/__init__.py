@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from shopsync.platforms.generic import GenericPlatform
 
 REGISTRY: dict[str, tuple[str, str]] = {
+    "amazon": ("shopsync.platforms.amazon", "AmazonPlatform"),
     "generic": ("shopsync.platforms.generic", "GenericPlatform"),
     "medusa": ("shopsync.platforms.medusa", "MedusaPlatform"),
     "shopee": ("shopsync.platforms.shopee", "ShopeePlatform"),

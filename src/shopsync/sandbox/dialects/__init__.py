@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from shopsync.sandbox.store import Store
 
 DIALECTS: dict[str, str] = {
+    "amazon": "shopsync.sandbox.dialects.amazon",
     "generic": "shopsync.sandbox.dialects.generic",
     "shopee": "shopsync.sandbox.dialects.shopee",
     "woocommerce": "shopsync.sandbox.dialects.woocommerce",

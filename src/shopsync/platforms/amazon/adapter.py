@@ -1,0 +1,762 @@
+"""The Amazon Selling Partner API adapter (issue 16; specs/amazon/, platforms.md "Amazon").
+
+Mapping, one catalog product to one listing keyed by its SKU (Listings Items 2021-08-01;
+attribute values are arrays of ``{value, marketplace_id, language_tag}``, as the product
+type definitions shape them):
+
+| shopsync | Amazon attribute |
+|---|---|
+| ``title`` | ``item_name`` |
+| ``brand`` | ``brand`` |
+| ``description`` | ``product_description`` |
+| ``amazon:bullet_points`` (``|`` between points) | ``bullet_point`` (one value each) |
+| ``price``, ``currency`` | ``purchasable_offer[0].our_price[0].schedule[0].value_with_tax`` |
+| ``stock`` | ``fulfillment_availability[0].quantity`` (channel ``DEFAULT``) |
+| ``barcode`` | ``externally_assigned_product_identifier`` (EAN-13, UPC-12, GTIN-14) |
+| ``images`` (URLs) | ``main_product_image_locator``, ``other_product_image_locator_1..8`` |
+| ``weight_kg`` | ``item_package_weight`` (kilograms) |
+| ``amazon:product_type`` / setting ``product_type`` | ``productType`` |
+| ``amazon:condition_type`` (default ``new_new``) | ``condition_type`` |
+| any other ``amazon:NAME`` column | ``NAME`` (one value) |
+
+A create is ``putListingsItem`` (an upsert by SKU), an update ``patchListingsItem`` with
+``replace`` operations for the changed attributes only, a stock change a patch of
+``fulfillment_availability``. A put or patch sets values, so resending one after a lost
+answer is harmless: the client retries them, and the capabilities say keys are
+``ignored`` (there are none), which makes the engine reconcile by lookup first.
+
+``ACCEPTED`` means queued, not live: :meth:`AmazonPlatform.verify` reads the listings
+back and names those that do not hold the price and quantity sent ("accepted, not live").
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from shopsync.config import Setting, Settings, parse_text
+from shopsync.domain.models import Product
+from shopsync.errors import APIError, ConfigError
+from shopsync.http.auth import RefreshTokenGrant, TokenCache
+from shopsync.http.client import ApiResponse, HttpClient
+from shopsync.http.ratelimit import BucketSpec, RateBuckets, RateLimiter
+from shopsync.http.redact import redacting_logger
+from shopsync.http.retry import RetryBudget, RetryPolicy, full_jitter
+from shopsync.http.stats import ClientStats
+from shopsync.http.transport import Transport
+from shopsync.platforms.amazon.wire import USAGE_PLANS, AmazonWire
+from shopsync.platforms.base import (
+    AuthStatus,
+    BatchResult,
+    Capabilities,
+    ItemCode,
+    ItemResult,
+    OrderLine,
+    ProductUpdate,
+    RemoteOrder,
+    RemoteProduct,
+    StockChange,
+)
+
+log = redacting_logger(__name__)
+
+LWA_TOKEN_URL = "https://api.amazon.com/auth/o2/token"  # noqa: S105 - a URL, not a secret
+ENDPOINTS = {
+    "na": "https://sellingpartnerapi-na.amazon.com",
+    "eu": "https://sellingpartnerapi-eu.amazon.com",
+    "fe": "https://sellingpartnerapi-fe.amazon.com",
+}
+LISTINGS = "/listings/2021-08-01/items/"
+ORDERS = "/orders/v0/orders"
+SEARCH_CHUNK = 20
+"""``searchListingsItems`` takes at most 20 identifiers."""
+ORDER_HISTORY = timedelta(days=90)
+MAX_TITLE = 200
+MAX_IMAGES = 9
+MAX_BULLETS = 5
+INCLUDED = "summaries,attributes,offers,fulfillmentAvailability"
+PLATFORM = "amazon"
+DEFAULT_CONDITION = "new_new"
+
+_FIELD_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "title": ("item_name",),
+    "brand": ("brand",),
+    "description": ("product_description",),
+    "price": ("purchasable_offer",),
+    "currency": ("purchasable_offer",),
+    "stock": ("fulfillment_availability",),
+    "barcode": ("externally_assigned_product_identifier",),
+    "images": (
+        "main_product_image_locator",
+        *(f"other_product_image_locator_{n}" for n in range(1, MAX_IMAGES)),
+    ),
+    "weight_kg": ("item_package_weight",),
+}
+"""The attributes each catalog field is written to (what a patch of that field replaces)."""
+
+
+def _region(value: Any) -> str:
+    text = parse_text(value).lower()
+    if text not in ENDPOINTS:
+        raise ValueError("must be na, eu or fe")
+    return text
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "base_url",
+        parse_text,
+        help="the SP-API endpoint (default: the region's; set it for a sandbox or proxy)",
+    ),
+    Setting("token_url", parse_text, LWA_TOKEN_URL, help="Login with Amazon token endpoint"),
+    Setting("client_id", parse_text, help="the LWA client id of the app", required=True),
+    Setting("client_secret", parse_text, secret=True, help="the LWA client secret", required=True),
+    Setting(
+        "refresh_token",
+        parse_text,
+        secret=True,
+        help="the refresh token the seller's authorisation gave (Atzr|...)",
+        required=True,
+    ),
+    Setting("seller_id", parse_text, help="the seller (merchant token)", required=True),
+    Setting(
+        "marketplace_id", parse_text, help="the marketplace, e.g. ATVPDKIKX0DER", required=True
+    ),
+    Setting("region", _region, "na", help="na, eu or fe: which SP-API endpoint"),
+    Setting("product_type", parse_text, help="product type of rows without amazon:product_type"),
+)
+
+
+class AmazonAccessToken(requests.auth.AuthBase):
+    """``x-amz-access-token: <token>``; the repr never shows the token."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        r.headers["x-amz-access-token"] = self.token
+        return r
+
+    def __repr__(self) -> str:
+        return "AmazonAccessToken(***)"
+
+
+class LoginWithAmazon(RefreshTokenGrant):
+    """LWA's refresh-token grant; the token travels in ``x-amz-access-token``, not Bearer."""
+
+    def authorize(self) -> requests.auth.AuthBase:
+        """The header with a token usable now."""
+        return AmazonAccessToken(self.token().value)
+
+    def reauthorize(self, rejected: requests.auth.AuthBase) -> requests.auth.AuthBase | None:
+        """A new token in place of the one Amazon refused (single-flight)."""
+        value = rejected.token if isinstance(rejected, AmazonAccessToken) else ""
+        return AmazonAccessToken(self.refresh(value).value)
+
+
+@dataclass(frozen=True)
+class Unverified:
+    """A listing Amazon accepted that does not (yet) hold what was sent."""
+
+    sku: str
+    reason: str
+
+
+def endpoint_of(settings: Settings) -> str:
+    """``base_url`` if set (a sandbox, a proxy), else the region's SP-API endpoint."""
+    if settings.base_url:
+        return settings.base_url
+    return ENDPOINTS[str(settings.get("region") or "na")]
+
+
+class AmazonPlatform:
+    """:class:`~shopsync.platforms.base.Platform` for the Selling Partner API."""
+
+    name = PLATFORM
+    max_batch_size = 1
+    settings: tuple[Setting, ...] = SETTINGS
+    capabilities = Capabilities(
+        max_batch_size=1,
+        idempotency_keys="ignored",
+        lookup_by_sku=True,
+        unique_skus=True,
+        stock_set=True,
+        stock_cas=False,
+        stock_delta=False,
+        # Accepted-then-queued writes are checked by verify(), not the engine (see module).
+        async_writes=False,
+        variants=False,
+    )
+
+    def __init__(
+        self,
+        client: HttpClient,
+        *,
+        seller_id: str,
+        marketplace_id: str,
+        product_type: str | None = None,
+        language_tag: str = "en_US",
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.client = client
+        self.seller_id = seller_id
+        self.marketplace_id = marketplace_id
+        self.product_type = product_type
+        self.language_tag = language_tag
+        self.wall_clock = wall_clock
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[float], float] = full_jitter,
+        disk_cache: bool = True,
+        **_options: Any,
+    ) -> AmazonPlatform:
+        """The adapter for ``settings`` (complete credentials); keywords are for tests."""
+        settings.require_credentials()
+        stats = ClientStats()
+        buckets = RateBuckets(
+            RateLimiter(settings.rate, settings.burst, clock=clock, sleep=sleep),
+            {name: BucketSpec(rate, burst) for name, (rate, burst) in USAGE_PLANS.items()},
+            clock=clock,
+            sleep=sleep,
+        )
+        client = HttpClient(
+            base_url=endpoint_of(settings),
+            wire=AmazonWire(),
+            credentials=None,
+            limiter=buckets,
+            retry=RetryPolicy(
+                max_attempts=settings.max_attempts,
+                deadline=settings.deadline,
+                budget=RetryBudget(),
+                clock=clock,
+                sleep=sleep,
+                jitter=jitter,
+                stats=stats,
+            ),
+            transport=Transport(verify=str(settings.ca_bundle) if settings.ca_bundle else True),
+            timeout=settings.timeout,
+            stats=stats,
+            wall_clock=wall_clock,
+        )
+        client.credentials = LoginWithAmazon(
+            token_url=str(settings.get("token_url") or LWA_TOKEN_URL),
+            client_id=str(settings.get("client_id")),
+            client_secret=str(settings.get("client_secret")),
+            refresh_token=str(settings.get("refresh_token")),
+            request_token=client.request_token,
+            cache=TokenCache(settings.token_cache_dir) if disk_cache else None,
+            clock=wall_clock,
+            stats=stats,
+        )
+        return cls(
+            client,
+            seller_id=str(settings.get("seller_id")),
+            marketplace_id=str(settings.get("marketplace_id")),
+            product_type=settings.get("product_type"),
+            wall_clock=wall_clock,
+        )
+
+    # -- mapping -------------------------------------------------------------------------
+
+    def _value(self, value: Any, *, language: bool = True) -> list[dict[str, Any]]:
+        entry: dict[str, Any] = {"value": value, "marketplace_id": self.marketplace_id}
+        if language:
+            entry["language_tag"] = self.language_tag
+        return [entry]
+
+    def product_type_of(self, product: Product) -> str | None:
+        """The product's ``amazon:product_type``, else the ``product_type`` setting."""
+        given = product.fields_for(PLATFORM).get("product_type")
+        return str(given) if given else self.product_type
+
+    def attributes(self, product: Product, fields: set[str] | None = None) -> dict[str, Any]:
+        """The listing attributes of ``product`` (of ``fields`` only, if given)."""
+        wanted = set(_FIELD_ATTRIBUTES) | {"platform_fields"} if fields is None else fields
+        out: dict[str, Any] = {}
+        if "title" in wanted:
+            out["item_name"] = self._value(product.title)
+        if "brand" in wanted and product.brand:
+            out["brand"] = self._value(product.brand)
+        if "description" in wanted and product.description:
+            out["product_description"] = self._value(product.description)
+        if wanted & {"price", "currency"}:
+            out["purchasable_offer"] = [
+                {
+                    "currency": product.currency,
+                    "marketplace_id": self.marketplace_id,
+                    "our_price": [{"schedule": [{"value_with_tax": float(product.price)}]}],
+                }
+            ]
+        if "stock" in wanted:
+            out["fulfillment_availability"] = [
+                {"fulfillment_channel_code": "DEFAULT", "quantity": product.stock}
+            ]
+        if "barcode" in wanted and product.barcode:
+            kind = {12: "upc", 13: "ean", 14: "gtin"}.get(len(product.barcode), "ean")
+            out["externally_assigned_product_identifier"] = [
+                {"type": kind, "value": product.barcode, "marketplace_id": self.marketplace_id}
+            ]
+        if "images" in wanted and product.images:
+            for index, url in enumerate(product.images[:MAX_IMAGES]):
+                name = (
+                    "main_product_image_locator"
+                    if index == 0
+                    else f"other_product_image_locator_{index}"
+                )
+                out[name] = [{"media_location": url, "marketplace_id": self.marketplace_id}]
+        if "weight_kg" in wanted and product.weight_kg is not None:
+            out["item_package_weight"] = [
+                {"unit": "kilograms", "value": float(product.weight_kg),
+                 "marketplace_id": self.marketplace_id}
+            ]  # fmt: skip
+        if "platform_fields" in wanted or fields is None:
+            out.update(self._extra_attributes(product))
+        return out
+
+    def _extra_attributes(self, product: Product) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        extra = product.fields_for(PLATFORM)
+        out["condition_type"] = [
+            {"value": str(extra.get("condition_type") or DEFAULT_CONDITION),
+             "marketplace_id": self.marketplace_id}
+        ]  # fmt: skip
+        bullets = str(extra.get("bullet_points") or "")
+        points = [p.strip() for p in bullets.split("|") if p.strip()][:MAX_BULLETS]
+        if points:
+            out["bullet_point"] = [
+                {"value": p, "marketplace_id": self.marketplace_id,
+                 "language_tag": self.language_tag}
+                for p in points
+            ]  # fmt: skip
+        for name, value in extra.items():
+            if name in ("product_type", "condition_type", "bullet_points") or value in (None, ""):
+                continue
+            out[name] = self._value(value)
+        return out
+
+    def check_product(self, product: Product) -> list[tuple[str, str]]:
+        """Amazon's rules a product breaks, as ``(field, message)``; empty if none.
+
+        For plan time, so they are row errors with file, line and column; checked again
+        before a put.
+        """
+        problems: list[tuple[str, str]] = []
+        if self.product_type_of(product) is None:
+            problems.append(("amazon:product_type", "is required on Amazon (or set product_type)"))
+        if len(product.title) > MAX_TITLE:
+            problems.append(("title", f"must be at most {MAX_TITLE} characters on Amazon"))
+        if product.barcode and (
+            not product.barcode.isdigit() or len(product.barcode) not in (12, 13, 14)
+        ):
+            problems.append(("barcode", "must be a UPC (12), EAN (13) or GTIN (14) of digits"))
+        if len(product.images) > MAX_IMAGES:
+            problems.append(("images", f"Amazon takes at most {MAX_IMAGES} images"))
+        return problems
+
+    # -- products ------------------------------------------------------------------------
+
+    def _listing_path(self, sku: str) -> str:
+        return LISTINGS + quote(self.seller_id, safe="") + "/" + quote(sku, safe="")
+
+    def write_products(
+        self,
+        creates: Sequence[Product],
+        updates: Sequence[ProductUpdate] = (),
+        *,
+        idempotency_key: str | None = None,
+    ) -> BatchResult:
+        """A put per create (and per full update), a patch per update of some fields."""
+        return BatchResult(
+            created=[self._put(product) for product in creates],
+            updated=[self._update(update) for update in updates],
+        )
+
+    def _put(self, product: Product) -> ItemResult:
+        problems = self.check_product(product)
+        if problems:
+            field, message = problems[0]
+            return _refused(product.sku, "INVALID", f"{field} {message}", field)
+        body = {
+            "productType": self.product_type_of(product),
+            "requirements": "LISTING",
+            "attributes": self.attributes(product),
+        }
+        return self._submit("PUT", product.sku, body, "putListingsItem")
+
+    def _update(self, update: ProductUpdate) -> ItemResult:
+        if update.fields is None:
+            return self._put(update.product)
+        product = update.product
+        attributes = self.attributes(product, set(update.fields))
+        patches: list[dict[str, Any]] = [
+            {"op": "replace", "path": f"/attributes/{name}", "value": value}
+            for name, value in attributes.items()
+        ]
+        # A field emptied in the file removes what Amazon holds for it.
+        for field in sorted(update.fields):
+            for name in _FIELD_ATTRIBUTES.get(field, ()):
+                if name not in attributes and not (field == "images" and product.images):
+                    patches.append({"op": "delete", "path": f"/attributes/{name}"})
+        if not patches:
+            return ItemResult(
+                sku=product.sku, ok=True, product_id=product.sku, item_code=ItemCode.OK
+            )
+        body = {"productType": self.product_type_of(product) or "PRODUCT", "patches": patches}
+        return self._submit("PATCH", product.sku, body, "patchListingsItem")
+
+    def _submit(self, method: str, sku: str, body: Mapping[str, Any], operation: str) -> ItemResult:
+        try:
+            response = self.client.request(
+                method,
+                self._listing_path(sku),
+                params={"marketplaceIds": self.marketplace_id},
+                json=dict(body),
+                bucket=operation,
+            )
+        except APIError as error:
+            if error.status == 404:
+                return ItemResult(
+                    sku=sku, ok=False, code=error.code or "NOT_FOUND", message=error.message,
+                    http_status=error.status, request_id=error.request_id,
+                    item_code=ItemCode.NOT_FOUND,
+                )  # fmt: skip
+            if error.status == 400:
+                return ItemResult(
+                    sku=sku, ok=False, code=error.code, message=error.message,
+                    http_status=error.status, request_id=error.request_id,
+                    item_code=ItemCode.INVALID,
+                )  # fmt: skip
+            raise
+        return _submission_result(sku, response)
+
+    def verify(self, products: Sequence[Product]) -> list[Unverified]:
+        """The accepted listings that do not hold the price and quantity sent (yet)."""
+        found = self.lookup_skus([p.sku for p in products])
+        out: list[Unverified] = []
+        for product in products:
+            remote = found.get(product.sku)
+            if remote is None:
+                out.append(Unverified(product.sku, "accepted, not live: Amazon has no listing"))
+                continue
+            price = f"{product.price:.2f}"
+            if remote.fields.get("price") != price:
+                out.append(
+                    Unverified(
+                        product.sku,
+                        f"accepted, not live: Amazon holds price {remote.fields.get('price')}, "
+                        f"not {price}",
+                    )
+                )
+            elif remote.fields.get("stock") != product.stock:
+                out.append(
+                    Unverified(
+                        product.sku,
+                        f"accepted, not live: Amazon holds quantity {remote.fields.get('stock')}, "
+                        f"not {product.stock}",
+                    )
+                )
+        return out
+
+    def lookup_skus(self, skus: Sequence[str]) -> dict[str, RemoteProduct]:
+        """``searchListingsItems`` by SKU, 20 identifiers a call."""
+        wanted = list(dict.fromkeys(skus))
+        found: dict[str, RemoteProduct] = {}
+        for start in range(0, len(wanted), SEARCH_CHUNK):
+            chunk = wanted[start : start + SEARCH_CHUNK]
+            response = self.client.request(
+                "GET",
+                LISTINGS + quote(self.seller_id, safe=""),
+                params={
+                    "marketplaceIds": self.marketplace_id,
+                    "identifiers": ",".join(chunk),
+                    "identifiersType": "SKU",
+                    "includedData": INCLUDED,
+                },
+                bucket="searchListingsItems",
+            )
+            for item in _dict(response.body).get("items") or []:
+                remote = _remote(item)
+                if remote is not None and remote.sku in chunk:
+                    found[remote.sku] = remote
+        return found
+
+    def get_listing(self, sku: str) -> RemoteProduct | None:
+        """``getListingsItem`` of one SKU, or None if Amazon has no such listing (yet)."""
+        try:
+            response = self.client.request(
+                "GET",
+                self._listing_path(sku),
+                params={"marketplaceIds": self.marketplace_id, "includedData": INCLUDED},
+                bucket="getListingsItem",
+            )
+        except APIError as error:
+            if error.status == 404:
+                return None
+            raise
+        return _remote(_dict(response.body))
+
+    def iter_products(self, *, page_size: int = 20) -> Iterator[RemoteProduct]:
+        """Every listing, ``searchListingsItems`` page by page."""
+        token: str | None = None
+        while True:
+            params = {
+                "marketplaceIds": self.marketplace_id,
+                "includedData": INCLUDED,
+                "pageSize": str(min(page_size, SEARCH_CHUNK)),
+            }
+            if token:
+                params["pageToken"] = token
+            response = self.client.request(
+                "GET", LISTINGS + quote(self.seller_id, safe=""), params=params,
+                bucket="searchListingsItems",
+            )  # fmt: skip
+            answer = _dict(response.body)
+            for item in answer.get("items") or []:
+                remote = _remote(item)
+                if remote is not None:
+                    yield remote
+            token = _dict(answer.get("pagination")).get("nextToken")
+            if not token:
+                return
+
+    def upload_image(
+        self, content: bytes, *, filename: str, content_type: str, content_hash: str
+    ) -> Any:
+        """Amazon takes image URLs only (``media_location``): there is no upload here."""
+        raise ConfigError(
+            f"Amazon takes images by URL; the local file {filename} cannot be uploaded.",
+            hint="Put the image on a public HTTPS URL and name that URL in the images column.",
+        )
+
+    # -- inventory -----------------------------------------------------------------------
+
+    def update_inventory(
+        self, changes: Sequence[StockChange], *, idempotency_key: str | None = None
+    ) -> list[ItemResult]:
+        """A patch of ``fulfillment_availability`` per change (Amazon sets counts)."""
+        results: list[ItemResult] = []
+        for change in changes:
+            if change.stock is None or change.expected is not None:
+                results.append(
+                    _refused(
+                        change.sku,
+                        "UNSUPPORTED",
+                        "Amazon sets quantities; it takes no deltas or expected counts.",
+                        "stock",
+                    )
+                )
+                continue
+            body = {
+                "productType": self.product_type or "PRODUCT",
+                "patches": [
+                    {
+                        "op": "replace",
+                        "path": "/attributes/fulfillment_availability",
+                        "value": [
+                            {"fulfillment_channel_code": "DEFAULT", "quantity": change.stock}
+                        ],
+                    }
+                ],
+            }
+            result = self._submit("PATCH", change.sku, body, "patchListingsItem")
+            if result.ok:
+                result.stock = change.stock
+            results.append(result)
+        return results
+
+    # -- orders --------------------------------------------------------------------------
+
+    def iter_orders(
+        self,
+        *,
+        updated_since: datetime | None = None,
+        status: str | None = None,
+        page_size: int = 100,
+    ) -> Iterator[RemoteOrder]:
+        """``getOrders`` by ``LastUpdatedAfter``, page by page (``NextToken``), each order's
+        lines from ``getOrderItems``; paced by their usage plans (one every minute)."""
+        now = datetime.fromtimestamp(self.wall_clock(), tz=timezone.utc)
+        since = updated_since or now - ORDER_HISTORY
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=timezone.utc)
+        params: dict[str, str] = {
+            "MarketplaceIds": self.marketplace_id,
+            "LastUpdatedAfter": since.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "MaxResultsPerPage": str(min(max(page_size, 1), 100)),
+        }
+        if status:
+            params["OrderStatuses"] = status
+        while True:
+            response = self.client.request("GET", ORDERS, params=params, bucket="getOrders")
+            payload = _dict(_dict(response.body).get("payload"))
+            for order in payload.get("Orders") or []:
+                if isinstance(order, dict):
+                    yield self._order(order)
+            token = payload.get("NextToken")
+            if not token:
+                return
+            params = {"MarketplaceIds": self.marketplace_id, "NextToken": str(token)}
+
+    def _order(self, order: Mapping[str, Any]) -> RemoteOrder:
+        order_id = str(order.get("AmazonOrderId", ""))
+        response = self.client.request(
+            "GET", f"{ORDERS}/{quote(order_id, safe='')}/orderItems", bucket="getOrderItems"
+        )
+        items = _dict(_dict(response.body).get("payload")).get("OrderItems") or []
+        lines = tuple(_line(item) for item in items if isinstance(item, dict))
+        total = _dict(order.get("OrderTotal"))
+        address = _dict(order.get("ShippingAddress"))
+        return RemoteOrder(
+            order_id=order_id,
+            status=str(order.get("OrderStatus", "")),
+            created_at=str(order.get("PurchaseDate", "")),
+            updated_at=str(order.get("LastUpdateDate", "")),
+            currency=str(total.get("CurrencyCode", "")),
+            total=_decimal(total.get("Amount")),
+            lines=lines,
+            buyer_name=address.get("Name"),
+            buyer_country=address.get("CountryCode"),
+        )
+
+    def get_order(self, order_id: str) -> RemoteOrder | None:
+        """``getOrder`` (and its items), or None."""
+        try:
+            response = self.client.request(
+                "GET", f"{ORDERS}/{quote(order_id, safe='')}", bucket="getOrder"
+            )
+        except APIError as error:
+            if error.status == 404:
+                return None
+            raise
+        payload = _dict(_dict(response.body).get("payload"))
+        return self._order(payload) if payload else None
+
+    # -- the rest ------------------------------------------------------------------------
+
+    def check_auth(self) -> AuthStatus:
+        """Exchange the refresh token now (proving the LWA credentials work)."""
+        credentials = self.client.credentials
+        assert isinstance(credentials, LoginWithAmazon)
+        token = credentials.fetch_new()
+        return AuthStatus(
+            token_url=credentials.token_url,
+            client_id=credentials.client_id,
+            granted_scopes=None,
+            expires_in=max(0.0, token.expires_at - self.wall_clock()),
+        )
+
+    def throttle_wait(self) -> float:
+        """Seconds left of the pause a throttled call imposed."""
+        return self.client.limiter.pause_remaining()
+
+    def stats(self) -> dict[str, int]:
+        """The client's traffic counters."""
+        return self.client.stats.snapshot()
+
+    def close(self) -> None:
+        """Close the client."""
+        self.client.close()
+
+    def __enter__(self) -> AmazonPlatform:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _decimal(value: Any) -> Decimal:
+    try:
+        return Decimal(str(value)).quantize(Decimal("0.01"))
+    except InvalidOperation:
+        return Decimal("0.00")
+
+
+def _refused(sku: str, code: str, message: str, field: str | None) -> ItemResult:
+    return ItemResult(
+        sku=sku, ok=False, code=code, message=message, field=field, item_code=ItemCode.INVALID
+    )
+
+
+def _submission_result(sku: str, response: ApiResponse) -> ItemResult:
+    answer = _dict(response.body)
+    status = answer.get("status")
+    if status == "ACCEPTED":
+        return ItemResult(
+            sku=sku, ok=True, product_id=sku, http_status=response.status,
+            request_id=response.request_id, item_code=ItemCode.OK,
+        )  # fmt: skip
+    issues = [i for i in answer.get("issues") or [] if isinstance(i, dict)]
+    errors = [i for i in issues if i.get("severity") == "ERROR"] or issues
+    first = errors[0] if errors else {}
+    names = first.get("attributeNames") or []
+    return ItemResult(
+        sku=sku,
+        ok=False,
+        code=str(first.get("code") or status or "INVALID"),
+        message="; ".join(str(i.get("message")) for i in errors) or f"Amazon answered {status}.",
+        field=str(names[0]) if names else None,
+        http_status=response.status,
+        request_id=response.request_id,
+        item_code=ItemCode.INVALID,
+    )
+
+
+def _first(attributes: Mapping[str, Any], name: str) -> dict[str, Any]:
+    values = attributes.get(name)
+    if isinstance(values, list) and values and isinstance(values[0], dict):
+        return values[0]
+    return {}
+
+
+def _remote(item: Mapping[str, Any]) -> RemoteProduct | None:
+    sku = item.get("sku")
+    if not isinstance(sku, str):
+        return None
+    attributes = _dict(item.get("attributes"))
+    offers = [o for o in item.get("offers") or [] if isinstance(o, dict)]
+    price = _dict(offers[0].get("price")).get("amount") if offers else None
+    availability = [a for a in item.get("fulfillmentAvailability") or [] if isinstance(a, dict)]
+    summaries = [s for s in item.get("summaries") or [] if isinstance(s, dict)]
+    fields: dict[str, Any] = {
+        "title": _first(attributes, "item_name").get("value")
+        or (summaries[0].get("itemName") if summaries else None),
+        "price": None if price is None else str(_decimal(price)),
+        "stock": availability[0].get("quantity") if availability else None,
+        "description": _first(attributes, "product_description").get("value"),
+        "brand": _first(attributes, "brand").get("value"),
+        "barcode": _first(attributes, "externally_assigned_product_identifier").get("value"),
+    }
+    return RemoteProduct(
+        product_id=sku,
+        sku=sku,
+        fields=fields,
+        updated_at=summaries[0].get("lastUpdatedDate") if summaries else None,
+    )
+
+
+def _line(item: Mapping[str, Any]) -> OrderLine:
+    quantity = int(item.get("QuantityOrdered") or 0)
+    amount = _decimal(_dict(item.get("ItemPrice")).get("Amount"))
+    unit = (amount / quantity).quantize(Decimal("0.01")) if quantity else amount
+    return OrderLine(sku=str(item.get("SellerSKU", "")), quantity=quantity, unit_price=unit)
+
+
+__all__ = ["SETTINGS", "AmazonPlatform", "LoginWithAmazon", "Unverified", "endpoint_of"]
