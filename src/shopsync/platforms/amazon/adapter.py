@@ -56,6 +56,7 @@ from shopsync.platforms.base import (
     AuthStatus,
     BatchResult,
     Capabilities,
+    ErrorScope,
     ItemCode,
     ItemResult,
     OrderLine,
@@ -63,6 +64,7 @@ from shopsync.platforms.base import (
     RemoteOrder,
     RemoteProduct,
     StockChange,
+    default_error_scope,
 )
 
 log = redacting_logger(__name__)
@@ -269,6 +271,10 @@ class AmazonPlatform:
             product_type=settings.get("product_type"),
             wall_clock=wall_clock,
         )
+
+    def error_scope(self, error: Exception) -> ErrorScope:
+        """The default rule: a 4xx to the request is about it, the rest about Amazon."""
+        return default_error_scope(error)
 
     # -- mapping -------------------------------------------------------------------------
 

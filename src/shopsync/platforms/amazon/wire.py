@@ -131,6 +131,11 @@ class AmazonWire:
             return RateSignal(
                 retry_after=(1.0 / rate) if rate else 1.0, throttled=True, bucket=operation
             )
+        plan = USAGE_PLANS.get(operation or "")
+        if rate is not None and plan is not None and rate < plan[0]:
+            # The seller's plan is below the default: Amazon says no more than the rate, so
+            # the operation's bucket paces at it (one request per 1/rate seconds, no burst).
+            return RateSignal(limit=1.0, remaining=0.0, restore_rate=rate, bucket=operation)
         return RateSignal(restore_rate=rate, bucket=operation)
 
     def request_id(self, headers: Mapping[str, str]) -> str | None:

@@ -277,7 +277,9 @@ class AmazonApp:
     # -- checks --------------------------------------------------------------------------
 
     def _rate(self, operation: str) -> float:
-        return USAGE_PLANS[operation][0] * self.usage_scale
+        # The rate the operation's bucket really refills at (what Amazon's header reports).
+        bucket = self._buckets.get(operation)
+        return bucket.rate if bucket is not None else USAGE_PLANS[operation][0] * self.usage_scale
 
     async def _answer(
         self, request: Request, operation: str | None, params: dict[str, str]
@@ -402,6 +404,7 @@ class AmazonApp:
                 productType=pending["productType"],
                 live=True,
                 price=price_of(attributes) or row.values.get("price") or "0.00",
+                title=_first_value(attributes, "item_name").get("value"),
                 stock=quantity_of(attributes) or 0,
             )
             row.updated_at = rfc3339(pending["accepted_at"])
