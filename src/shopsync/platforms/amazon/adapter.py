@@ -43,7 +43,7 @@ import requests
 
 from shopsync.config import Setting, Settings, parse_text
 from shopsync.domain.models import Product
-from shopsync.errors import APIError, ConfigError
+from shopsync.errors import APIError, ConfigError, UsageError
 from shopsync.http.auth import RefreshTokenGrant, TokenCache
 from shopsync.http.client import ApiResponse, HttpClient
 from shopsync.http.ratelimit import BucketSpec, RateBuckets, RateLimiter
@@ -476,6 +476,10 @@ class AmazonPlatform:
                     )
                 )
         return out
+
+    def delete_products(self, product_ids: Sequence[str]) -> list[ItemResult]:
+        """Not served yet (``capabilities.removal`` is None, so ``--prune`` refuses first)."""
+        raise UsageError("Removing listings from Amazon is not supported yet.")
 
     def lookup_skus(self, skus: Sequence[str]) -> dict[str, RemoteProduct]:
         """``searchListingsItems`` by SKU, 20 identifiers a call."""
