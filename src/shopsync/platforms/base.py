@@ -20,12 +20,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from shopsync.domain.digest import canonical_json
 from shopsync.domain.images import ImageLimits
 from shopsync.domain.models import Product
 from shopsync.errors import APIError, AuthError
+
+if TYPE_CHECKING:  # typing.Self is 3.11+; annotations are not evaluated at run time
+    from typing_extensions import Self
+
+    from shopsync.http.client import HttpClient
 
 ProductProblem = tuple[str, str] | tuple[str, str, str]
 """One of a platform's own rules a product breaks: ``(field, message)``, the field named
@@ -464,3 +469,30 @@ def raw_code_of(platform: object, code: ItemCode, operation: str) -> str:
     rule = getattr(platform, "raw_code", None)
     raw = rule(code, operation) if callable(rule) else None
     return raw if isinstance(raw, str) and raw else code.name
+
+
+class ClientBacked:
+    """What every adapter over one :class:`~shopsync.http.client.HttpClient` (``self.client``)
+    answers the same way: the pause a throttled answer imposed, the traffic counters, closing,
+    and use as a context manager. Adapters that hold more (a token store, an image cache)
+    extend :meth:`close` and :meth:`stats`."""
+
+    client: HttpClient
+
+    def throttle_wait(self) -> float:
+        """Seconds left of the pause a throttled answer imposed on every worker."""
+        return self.client.limiter.pause_remaining()
+
+    def stats(self) -> dict[str, int]:
+        """The client's traffic counters."""
+        return self.client.stats.snapshot()
+
+    def close(self) -> None:
+        """Close the client."""
+        self.client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

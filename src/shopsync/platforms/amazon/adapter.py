@@ -56,6 +56,7 @@ from shopsync.platforms.base import (
     AuthStatus,
     BatchResult,
     Capabilities,
+    ClientBacked,
     ErrorScope,
     ItemCode,
     ItemResult,
@@ -178,7 +179,7 @@ def endpoint_of(settings: Settings) -> str:
     return ENDPOINTS[str(settings.get("region") or "na")]
 
 
-class AmazonPlatform:
+class AmazonPlatform(ClientBacked):
     """:class:`~shopsync.platforms.base.Platform` for the Selling Partner API."""
 
     name = PLATFORM
@@ -668,24 +669,6 @@ class AmazonPlatform:
             granted_scopes=None,
             expires_in=max(0.0, token.expires_at - self.wall_clock()),
         )
-
-    def throttle_wait(self) -> float:
-        """Seconds left of the pause a throttled call imposed."""
-        return self.client.limiter.pause_remaining()
-
-    def stats(self) -> dict[str, int]:
-        """The client's traffic counters."""
-        return self.client.stats.snapshot()
-
-    def close(self) -> None:
-        """Close the client."""
-        self.client.close()
-
-    def __enter__(self) -> AmazonPlatform:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _dict(value: Any) -> dict[str, Any]:

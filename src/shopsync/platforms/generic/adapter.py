@@ -37,6 +37,7 @@ from shopsync.platforms.base import (
     AuthStatus,
     BatchResult,
     Capabilities,
+    ClientBacked,
     ErrorScope,
     ItemCode,
     ItemResult,
@@ -101,7 +102,7 @@ def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
         yield items[start : start + size]
 
 
-class GenericPlatform:
+class GenericPlatform(ClientBacked):
     """:class:`~shopsync.platforms.base.Platform` for the generic API, over an HttpClient."""
 
     name = "generic"
@@ -382,24 +383,6 @@ class GenericPlatform:
             granted_scopes=frozenset(token.scope.split()) if token.scope else None,
             expires_in=max(0.0, token.expires_at - credentials.now()),
         )
-
-    def throttle_wait(self) -> float:
-        """Seconds left of the pause a 429 imposed on every worker (0 when not paused)."""
-        return self.client.limiter.pause_remaining()
-
-    def stats(self) -> dict[str, int]:
-        """The client's traffic counters."""
-        return self.client.stats.snapshot()
-
-    def close(self) -> None:
-        """Close the client."""
-        self.client.close()
-
-    def __enter__(self) -> GenericPlatform:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _pages(self, path: str, params: dict[str, str]) -> Iterator[Mapping[str, Any]]:
         cursor: str | None = None

@@ -30,6 +30,7 @@ from shopsync.platforms.base import (
     AuthStatus,
     BatchResult,
     Capabilities,
+    ClientBacked,
     ErrorScope,
     ItemCode,
     ItemResult,
@@ -117,7 +118,7 @@ def _normalised(result: ItemResult) -> ItemResult:
     return result
 
 
-class MedusaPlatform:
+class MedusaPlatform(ClientBacked):
     """:class:`~shopsync.platforms.base.Platform` for a Medusa v2 admin API."""
 
     name = "medusa"
@@ -709,24 +710,6 @@ class MedusaPlatform:
             granted_scopes=None,
             expires_in=0.0,
         )
-
-    def throttle_wait(self) -> float:
-        """Seconds left of a pause a 429 imposed (Medusa has sent none here)."""
-        return self.client.limiter.pause_remaining()
-
-    def stats(self) -> dict[str, int]:
-        """The client's traffic counters."""
-        return self.client.stats.snapshot()
-
-    def close(self) -> None:
-        """Close the client."""
-        self.client.close()
-
-    def __enter__(self) -> MedusaPlatform:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _encode(body: Mapping[str, Any]) -> str:

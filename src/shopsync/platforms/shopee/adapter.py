@@ -55,6 +55,7 @@ from shopsync.platforms.base import (
     AuthStatus,
     BatchResult,
     Capabilities,
+    ClientBacked,
     ErrorScope,
     ItemCode,
     ItemResult,
@@ -173,7 +174,7 @@ def fetch_image(url: str) -> bytes:
     return response.content
 
 
-class ShopeePlatform:
+class ShopeePlatform(ClientBacked):
     """:class:`~shopsync.platforms.base.Platform` for Shopee Open Platform v2."""
 
     name = "shopee"
@@ -684,10 +685,6 @@ class ShopeePlatform:
             expires_in=max(0.0, tokens.expires_at - self.wall_clock()),
         )
 
-    def throttle_wait(self) -> float:
-        """Seconds left of the pause a throttled call imposed on every worker."""
-        return self.client.limiter.pause_remaining()
-
     def stats(self) -> dict[str, int]:
         """The client's traffic counters, with token refreshes."""
         return {**self.client.stats.snapshot(), "token_refreshes": self.auth.refreshes}
@@ -696,12 +693,6 @@ class ShopeePlatform:
         """Close the client and the image store."""
         self.client.close()
         self.images.close()
-
-    def __enter__(self) -> ShopeePlatform:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _response(answer: ApiResponse) -> dict[str, Any]:

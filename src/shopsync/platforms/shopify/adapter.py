@@ -38,6 +38,7 @@ from shopsync.platforms.base import (
     AuthStatus,
     BatchResult,
     Capabilities,
+    ClientBacked,
     ErrorScope,
     ItemCode,
     ItemResult,
@@ -146,7 +147,7 @@ class _Group:
     body: dict[str, Any]
 
 
-class ShopifyPlatform:
+class ShopifyPlatform(ClientBacked):
     """:class:`~shopsync.platforms.base.Platform` for a Shopify shop."""
 
     name = "shopify"
@@ -732,24 +733,6 @@ class ShopifyPlatform:
             granted_scopes=scopes if installation else None,
             expires_in=expires_in,
         )
-
-    def throttle_wait(self) -> float:
-        """Seconds left of the pause a THROTTLED answer imposed (0 when not paused)."""
-        return self.client.limiter.pause_remaining()
-
-    def stats(self) -> dict[str, int]:
-        """The client's traffic counters."""
-        return self.client.stats.snapshot()
-
-    def close(self) -> None:
-        """Close the client."""
-        self.client.close()
-
-    def __enter__(self) -> ShopifyPlatform:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from shopsync.platforms.base import (
     AuthStatus,
     BatchResult,
     Capabilities,
+    ClientBacked,
     ErrorScope,
     ItemCode,
     ItemResult,
@@ -171,7 +172,7 @@ def _listed(answer: Mapping[str, Any], outer: str, inner: str) -> list[dict[str,
     return [value for value in values or [] if isinstance(value, dict)]
 
 
-class TaobaoPlatform:
+class TaobaoPlatform(ClientBacked):
     """:class:`~shopsync.platforms.base.Platform` for Taobao and Tmall (TOP)."""
 
     name = "taobao"
@@ -702,25 +703,11 @@ class TaobaoPlatform:
             expires_in=math.inf,
         )
 
-    def throttle_wait(self) -> float:
-        """Seconds left of the pause a code-7 answer imposed on every worker."""
-        return self.client.limiter.pause_remaining()
-
-    def stats(self) -> dict[str, int]:
-        """The client's traffic counters."""
-        return self.client.stats.snapshot()
-
     def close(self) -> None:
         """Close the client and the picture space's file."""
         self.client.close()
         if self.pictures is not None:
             self.pictures.close()
-
-    def __enter__(self) -> TaobaoPlatform:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _dict(value: Any) -> dict[str, Any]:

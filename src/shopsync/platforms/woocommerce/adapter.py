@@ -53,6 +53,7 @@ from shopsync.platforms.base import (
     AuthStatus,
     BatchResult,
     Capabilities,
+    ClientBacked,
     ErrorScope,
     ItemCode,
     ItemResult,
@@ -102,7 +103,7 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 
-class WooCommercePlatform:
+class WooCommercePlatform(ClientBacked):
     """:class:`~shopsync.platforms.base.Platform` for the WooCommerce REST API v3."""
 
     name = "woocommerce"
@@ -457,24 +458,6 @@ class WooCommercePlatform:
             granted_scopes=frozenset(scopes),
             expires_in=math.inf,
         )
-
-    def throttle_wait(self) -> float:
-        """Seconds left of the pause a throttled answer imposed on every worker."""
-        return self.client.limiter.pause_remaining()
-
-    def stats(self) -> dict[str, int]:
-        """The client's traffic counters."""
-        return self.client.stats.snapshot()
-
-    def close(self) -> None:
-        """Close the client."""
-        self.client.close()
-
-    def __enter__(self) -> WooCommercePlatform:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def product_body(product: Product, fields: frozenset[str] | None) -> dict[str, Any]:
