@@ -11,6 +11,8 @@ follow the clock.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import random
 import threading
 from collections.abc import Callable
@@ -19,6 +21,8 @@ from typing import Any
 
 from shopsync.sandbox.store import Store
 from shopsync.sandbox.timefmt import rfc3339
+
+logger = logging.getLogger(__name__)
 
 ORDER_STATUSES: tuple[str, ...] = (
     "pending",
@@ -139,3 +143,23 @@ class OrderGenerator:
         weights = [weight for _, weight in choices]
         order["status"] = self._rng.choices(statuses, weights)[0]
         order["updated_at"] = max(order["updated_at"], rfc3339(moment))
+
+    async def run(self, rate: float) -> None:
+        """Generate and advance orders at ``rate`` events a second until cancelled.
+
+        Paced against the loop's clock, so a stall is caught up in one go, never by more
+        than 100 events; a failing step is logged and the loop goes on (the generator
+        must not take the server down). What every dialect's lifespan starts.
+        """
+        loop = asyncio.get_running_loop()
+        interval = 1.0 / rate
+        due = loop.time()
+        while True:
+            due += interval
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            events = min(100, 1 + max(0, int((loop.time() - due) / interval)))
+            due += (events - 1) * interval
+            try:
+                self.step(events)
+            except Exception:
+                logger.exception("order generator failed")

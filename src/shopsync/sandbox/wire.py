@@ -8,7 +8,7 @@ import contextlib
 import json
 import socket
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,3 +113,18 @@ async def drain(receive: Receive) -> None:
         seen += len(message.get("body", b""))
         if not message.get("more_body", False):
             return
+
+
+def internal_reply(
+    client_host: str, method: str, path: str, stats: Callable[[], Any], reset: Callable[[], None]
+) -> Reply:
+    """The answer to a ``/_sandbox/...`` request: ``stats`` and ``reset``, loopback only
+    (anyone else gets 404, as for a route that does not exist)."""
+    if client_host not in LOOPBACK:
+        return Reply.json(404, {"error": "not_found"})
+    if path == "/_sandbox/stats":
+        return Reply.json(200, stats())
+    if path == "/_sandbox/reset" and method == "POST":
+        reset()
+        return Reply(204, b"", None)
+    return Reply.json(404, {"error": "not_found"})

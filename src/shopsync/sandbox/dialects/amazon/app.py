@@ -44,7 +44,7 @@ from shopsync.sandbox.ratelimit import TokenBucket
 from shopsync.sandbox.stats import Stats
 from shopsync.sandbox.store import ProductRow, Store, TokenInfo
 from shopsync.sandbox.timefmt import parse_rfc3339, rfc3339
-from shopsync.sandbox.wire import LOOPBACK, Reply, abort_connection, after_abort, drain
+from shopsync.sandbox.wire import Reply, abort_connection, after_abort, drain, internal_reply
 
 logger = logging.getLogger("shopsync.sandbox.amazon")
 
@@ -244,14 +244,10 @@ class AmazonApp:
                 return
 
     def _internal(self, request: Request) -> Reply:
-        if (request.client.host if request.client else "") not in LOOPBACK:
-            return Reply.json(404, {"error": "not_found"})
-        if request.url.path == "/_sandbox/stats":
-            return Reply.json(200, self.stats_snapshot())
-        if request.url.path == "/_sandbox/reset" and request.method == "POST":
-            self.reset()
-            return Reply(204, b"", None)
-        return Reply.json(404, {"error": "not_found"})
+        host = request.client.host if request.client else ""
+        return internal_reply(
+            host, request.method, request.url.path, self.stats_snapshot, self.reset
+        )
 
     def stats_snapshot(self) -> dict[str, Any]:
         """The core's counters, plus what the shop holds and what was lost on purpose."""

@@ -535,7 +535,7 @@ class SandboxApp:
             self.orders.ensure(self.config.orders)
         task = None
         if self.config.order_rate > 0:
-            task = asyncio.get_running_loop().create_task(self._order_loop())
+            task = asyncio.get_running_loop().create_task(self.orders.run(self.config.order_rate))
         try:
             yield
         finally:
@@ -543,21 +543,6 @@ class SandboxApp:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-
-    async def _order_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        interval = 1.0 / self.config.order_rate
-        due = loop.time()
-        while True:
-            due += interval
-            await asyncio.sleep(max(0.0, due - loop.time()))
-            # Catch up in one go after a stall, but never by more than 100 events.
-            events = min(100, 1 + max(0, int((loop.time() - due) / interval)))
-            due += (events - 1) * interval
-            try:
-                self.orders.step(events)
-            except Exception:  # the generator must not take the server down
-                logger.exception("order generator failed")
 
     def _routes(self) -> list[Route]:
         return [

@@ -40,11 +40,11 @@ from shopsync.sandbox.stats import Stats
 from shopsync.sandbox.store import ProductRow, Store, TokenInfo
 from shopsync.sandbox.timefmt import rfc3339
 from shopsync.sandbox.wire import (
-    LOOPBACK,
     Reply,
     abort_connection,
     after_abort,
     drain,
+    internal_reply,
 )
 
 logger = logging.getLogger("shopsync.sandbox.shopee")
@@ -243,7 +243,9 @@ class ShopeeApp:
                 if self.config.orders:
                     self.orders.ensure(self.config.orders)
                 if self.config.order_rate > 0:
-                    task = asyncio.get_running_loop().create_task(self._order_loop())
+                    task = asyncio.get_running_loop().create_task(
+                        self.orders.run(self.config.order_rate)
+                    )
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if task is not None:
@@ -251,24 +253,11 @@ class ShopeeApp:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def _order_loop(self) -> None:
-        interval = 1.0 / self.config.order_rate
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                self.orders.step(1)
-            except Exception:  # the generator must not take the server down
-                logger.exception("order generator failed")
-
     def _internal(self, request: Request) -> Reply:
-        if (request.client.host if request.client else "") not in LOOPBACK:
-            return Reply.json(404, {"error": "not_found"})
-        if request.url.path == "/_sandbox/stats":
-            return Reply.json(200, self.stats_snapshot())
-        if request.url.path == "/_sandbox/reset" and request.method == "POST":
-            self.reset()
-            return Reply(204, b"", None)
-        return Reply.json(404, {"error": "not_found"})
+        host = request.client.host if request.client else ""
+        return internal_reply(
+            host, request.method, request.url.path, self.stats_snapshot, self.reset
+        )
 
     def stats_snapshot(self) -> dict[str, Any]:
         """The core's counters, plus what the shop holds."""

@@ -233,7 +233,7 @@ class ShopifyApp:
             self.orders.ensure(self.config.orders)
         task = None
         if self.config.order_rate > 0:
-            task = asyncio.get_running_loop().create_task(self._order_loop())
+            task = asyncio.get_running_loop().create_task(self.orders.run(self.config.order_rate))
         try:
             yield
         finally:
@@ -241,15 +241,6 @@ class ShopifyApp:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-
-    async def _order_loop(self) -> None:
-        interval = 1.0 / self.config.order_rate
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                self.orders.step(1)
-            except Exception:  # the generator must not take the server down
-                logger.exception("order generator failed")
 
     # -- the token endpoint --------------------------------------------------------------
 

@@ -336,7 +336,9 @@ class TaobaoApp:
                 if self.config.orders:
                     self.orders.ensure(self.config.orders)
                 if self.config.order_rate > 0:
-                    task = asyncio.get_running_loop().create_task(self._order_loop())
+                    task = asyncio.get_running_loop().create_task(
+                        self.orders.run(self.config.order_rate)
+                    )
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if task is not None:
@@ -345,15 +347,6 @@ class TaobaoApp:
                         await task
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-
-    async def _order_loop(self) -> None:
-        interval = 1.0 / self.config.order_rate
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                self.orders.step(1)
-            except Exception:  # the generator must not take the server down
-                logger.exception("order generator failed")
 
     # -- the gateway's checks ----------------------------------------------------------------
 
