@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -39,6 +39,9 @@ from shopsync.errors import (
 )
 from shopsync.http.redact import redact_text, redacting_logger
 from shopsync.http.stats import ClientStats
+
+if TYPE_CHECKING:
+    from shopsync.config import Settings
 
 log = redacting_logger(__name__)
 
@@ -253,6 +256,28 @@ class RetryPolicy:
     sleep: Sleep = time.sleep
     jitter: Jitter = full_jitter
     stats: ClientStats | None = None
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        stats: ClientStats,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = time.sleep,
+        jitter: Jitter = full_jitter,
+    ) -> RetryPolicy:
+        """The policy every adapter builds: ``max_attempts`` and ``deadline`` from
+        ``settings``, a fresh retry budget, the injected clock, sleep and jitter."""
+        return cls(
+            max_attempts=settings.max_attempts,
+            deadline=settings.deadline,
+            budget=RetryBudget(),
+            clock=clock,
+            sleep=sleep,
+            jitter=jitter,
+            stats=stats,
+        )
 
     def backoff(self, attempt: int) -> float:
         """Full-jitter exponential backoff before attempt ``attempt + 1``."""

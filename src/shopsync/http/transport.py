@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
@@ -30,6 +30,9 @@ from requests.adapters import HTTPAdapter
 
 from shopsync import __version__
 from shopsync.http.redact import redact_headers, redact_text, redacting_logger
+
+if TYPE_CHECKING:
+    from shopsync.config import Settings
 
 USER_AGENT = f"shopsync/{__version__}"
 log = redacting_logger(__name__)
@@ -74,6 +77,11 @@ class Transport:
         self._lock = threading.Lock()
         self._sessions: list[requests.Session] = []
         self._environment: dict[tuple[str, str, int | None], dict[str, Any]] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Transport:
+        """The transport every adapter builds: ``ca_bundle`` verifies TLS where it is set."""
+        return cls(verify=str(settings.ca_bundle) if settings.ca_bundle else True)
 
     def session(self) -> requests.Session:
         """This thread's session, created on first use."""

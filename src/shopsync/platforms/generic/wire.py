@@ -26,7 +26,6 @@ from shopsync.http.ratememory import RateMemory
 from shopsync.http.redact import redact_text, register_secret
 from shopsync.http.retry import (
     RetriableAPIError,
-    RetryBudget,
     RetryPolicy,
     full_jitter,
     parse_retry_after,
@@ -177,23 +176,16 @@ def client_from_settings(
     register_secret(settings.client_secret)
     stats = ClientStats()
     limiter = RateLimiter(settings.rate, settings.burst, clock=clock, sleep=sleep)
-    retry = RetryPolicy(
-        max_attempts=settings.max_attempts,
-        deadline=settings.deadline,
-        budget=RetryBudget(),
-        clock=clock,
-        sleep=sleep,
-        jitter=jitter,
-        stats=stats,
+    retry = RetryPolicy.from_settings(
+        settings, stats=stats, clock=clock, sleep=sleep, jitter=jitter
     )
-    verify: bool | str = str(settings.ca_bundle) if settings.ca_bundle else True
     client = HttpClient(
         base_url=settings.base_url,
         wire=GenericWire(),
         credentials=None,
         limiter=limiter,
         retry=retry,
-        transport=Transport(verify=verify),
+        transport=Transport.from_settings(settings),
         timeout=settings.timeout,
         stats=stats,
         wall_clock=wall_clock,

@@ -25,7 +25,6 @@ from shopsync.http.ratelimit import RateLimiter
 from shopsync.http.redact import redact_text, register_secret
 from shopsync.http.retry import (
     RetriableAPIError,
-    RetryBudget,
     RetryPolicy,
     full_jitter,
     parse_retry_after,
@@ -130,23 +129,16 @@ def client_from_settings(
     api_key = settings.get("api_key")
     assert settings.base_url and isinstance(api_key, str)
     stats = ClientStats()
-    retry = RetryPolicy(
-        max_attempts=settings.max_attempts,
-        deadline=settings.deadline,
-        budget=RetryBudget(),
-        clock=clock,
-        sleep=sleep,
-        jitter=jitter,
-        stats=stats,
+    retry = RetryPolicy.from_settings(
+        settings, stats=stats, clock=clock, sleep=sleep, jitter=jitter
     )
-    verify: bool | str = str(settings.ca_bundle) if settings.ca_bundle else True
     return HttpClient(
         base_url=settings.base_url,
         wire=MedusaWire(),
         credentials=basic_key_auth(api_key),
         limiter=RateLimiter(settings.rate, settings.burst, clock=clock, sleep=sleep),
         retry=retry,
-        transport=Transport(verify=verify),
+        transport=Transport.from_settings(settings),
         timeout=settings.timeout,
         stats=stats,
         wall_clock=wall_clock,

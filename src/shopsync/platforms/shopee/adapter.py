@@ -48,7 +48,7 @@ from shopsync.http.auth import TokenRejected, private_dir
 from shopsync.http.client import ApiResponse, HttpClient
 from shopsync.http.ratelimit import RateLimiter
 from shopsync.http.redact import redacting_logger
-from shopsync.http.retry import RetryBudget, RetryPolicy, classify_exception, full_jitter
+from shopsync.http.retry import RetryPolicy, classify_exception, full_jitter
 from shopsync.http.stats import ClientStats
 from shopsync.http.transport import Transport
 from shopsync.platforms.base import (
@@ -233,16 +233,10 @@ class ShopeePlatform(ClientBacked):
             wire=ShopeeWire(),
             credentials=None,
             limiter=RateLimiter(settings.rate, settings.burst, clock=clock, sleep=sleep),
-            retry=RetryPolicy(
-                max_attempts=settings.max_attempts,
-                deadline=settings.deadline,
-                budget=RetryBudget(),
-                clock=clock,
-                sleep=sleep,
-                jitter=jitter,
-                stats=stats,
+            retry=RetryPolicy.from_settings(
+                settings, stats=stats, clock=clock, sleep=sleep, jitter=jitter
             ),
-            transport=Transport(verify=str(settings.ca_bundle) if settings.ca_bundle else True),
+            transport=Transport.from_settings(settings),
             timeout=settings.timeout,
             stats=stats,
             wall_clock=wall_clock,

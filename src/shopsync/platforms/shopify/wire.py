@@ -37,7 +37,7 @@ from shopsync.http.client import HttpClient
 from shopsync.http.ratelimit import RateLimiter
 from shopsync.http.ratememory import RateMemory
 from shopsync.http.redact import redact_text, register_secret
-from shopsync.http.retry import RetriableAPIError, RetryBudget, RetryPolicy, full_jitter
+from shopsync.http.retry import RetriableAPIError, RetryPolicy, full_jitter
 from shopsync.http.retry import parse_retry_after as _parse_retry_after
 from shopsync.http.stats import ClientStats
 from shopsync.http.transport import Transport
@@ -266,16 +266,9 @@ def client_from_settings(
     assert settings.base_url
     stats = ClientStats()
     limiter = RateLimiter(MAX_RESTORE_RATE, int(START_BUCKET), clock=clock, sleep=sleep)
-    retry = RetryPolicy(
-        max_attempts=settings.max_attempts,
-        deadline=settings.deadline,
-        budget=RetryBudget(),
-        clock=clock,
-        sleep=sleep,
-        jitter=jitter,
-        stats=stats,
+    retry = RetryPolicy.from_settings(
+        settings, stats=stats, clock=clock, sleep=sleep, jitter=jitter
     )
-    verify: bool | str = str(settings.ca_bundle) if settings.ca_bundle else True
     remember = disk_cache if rate_memory is None else rate_memory
     client = HttpClient(
         base_url=settings.base_url,
@@ -283,7 +276,7 @@ def client_from_settings(
         credentials=None,
         limiter=limiter,
         retry=retry,
-        transport=Transport(verify=verify),
+        transport=Transport.from_settings(settings),
         timeout=settings.timeout,
         stats=stats,
         wall_clock=wall_clock,

@@ -32,7 +32,7 @@ from shopsync.errors import AmbiguousWriteError, APIError, AuthError, PlatformEr
 from shopsync.http.client import HttpClient
 from shopsync.http.ratelimit import RateLimiter
 from shopsync.http.redact import redacting_logger
-from shopsync.http.retry import RetryBudget, RetryPolicy, full_jitter
+from shopsync.http.retry import RetryPolicy, full_jitter
 from shopsync.http.stats import ClientStats
 from shopsync.http.transport import Transport
 from shopsync.platforms.base import (
@@ -241,7 +241,6 @@ class TaobaoPlatform(ClientBacked):
         assert settings.base_url
         base_url = check_url(settings.base_url, what="base_url").removesuffix(GATEWAY)
         stats = ClientStats()
-        verify: bool | str = str(settings.ca_bundle) if settings.ca_bundle else True
         client = HttpClient(
             base_url=base_url,
             wire=TopWire(),
@@ -251,16 +250,10 @@ class TaobaoPlatform(ClientBacked):
                 clock=wall_clock,
             ),
             limiter=RateLimiter(settings.rate, settings.burst, clock=clock, sleep=sleep),
-            retry=RetryPolicy(
-                max_attempts=settings.max_attempts,
-                deadline=settings.deadline,
-                budget=RetryBudget(),
-                clock=clock,
-                sleep=sleep,
-                jitter=jitter,
-                stats=stats,
+            retry=RetryPolicy.from_settings(
+                settings, stats=stats, clock=clock, sleep=sleep, jitter=jitter
             ),
-            transport=Transport(verify=verify),
+            transport=Transport.from_settings(settings),
             timeout=settings.timeout,
             stats=stats,
             wall_clock=wall_clock,

@@ -46,7 +46,7 @@ from shopsync.errors import APIError, AuthError, UsageError
 from shopsync.http.client import HttpClient
 from shopsync.http.ratelimit import RateLimiter
 from shopsync.http.redact import redacting_logger
-from shopsync.http.retry import RetryBudget, RetryPolicy, full_jitter
+from shopsync.http.retry import RetryPolicy, full_jitter
 from shopsync.http.stats import ClientStats
 from shopsync.http.transport import Transport
 from shopsync.platforms.base import (
@@ -151,16 +151,10 @@ class WooCommercePlatform(ClientBacked):
             wire=WooCommerceWire(),
             credentials=auth,
             limiter=RateLimiter(settings.rate, settings.burst, clock=clock, sleep=sleep),
-            retry=RetryPolicy(
-                max_attempts=settings.max_attempts,
-                deadline=settings.deadline,
-                budget=RetryBudget(),
-                clock=clock,
-                sleep=sleep,
-                jitter=jitter,
-                stats=stats,
+            retry=RetryPolicy.from_settings(
+                settings, stats=stats, clock=clock, sleep=sleep, jitter=jitter
             ),
-            transport=Transport(verify=str(settings.ca_bundle) if settings.ca_bundle else True),
+            transport=Transport.from_settings(settings),
             timeout=settings.timeout,
             stats=stats,
             wall_clock=wall_clock,
