@@ -371,7 +371,7 @@ def test_ledger_migrate_brings_a_new_database_to_the_schema(
     assert before.returncode == 2
     assert "has schema version 0" in before.stderr and "shopsync ledger migrate" in before.stderr
     first = run("ledger", "migrate")
-    assert first.returncode == 0 and first.stdout.startswith("Applied migration(s) 1, 2 to ")
+    assert first.returncode == 0 and first.stdout.startswith("Applied migration(s) 1, 2, 3 to ")
     second = run("ledger", "migrate")
     assert second.returncode == 0 and "nothing to do" in second.stdout
     after = run("fleet", "status")

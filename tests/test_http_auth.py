@@ -265,3 +265,34 @@ def test_read_timeout_is_applied_and_retried(server: HTTPServer, tmp_path: Path)
     finally:
         release.set()
     assert len(calls) == 2
+
+
+def test_threads_of_one_process_making_the_installation_key_at_once_share_one(
+    tmp_path: Path,
+) -> None:
+    # Fleet workers open platforms from several threads; each used to write the same
+    # per-process temporary file, and one thread's unlink broke another's link.
+    from shopsync.http.auth import _installation_key  # noqa: PLC0415 - the unit under test
+
+    path = tmp_path / "tokens.key"
+    start = threading.Barrier(16)
+    keys: list[bytes] = []
+    errors: list[BaseException] = []
+
+    def make() -> None:
+        start.wait()
+        try:
+            keys.append(_installation_key(path))
+        except BaseException as error:  # the test reports any of them
+            errors.append(error)
+
+    threads = [threading.Thread(target=make) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(keys) == 16
+    assert set(keys) == {path.read_bytes()}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tokens.key"]
+    assert path.stat().st_mode & 0o777 == 0o600

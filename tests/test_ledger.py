@@ -108,6 +108,21 @@ def test_uploaded_images_are_remembered_by_content_hash(
         assert ledger.image("sha-3") is None
 
 
+def test_forgotten_products_and_the_refresh_marker(tmp_path: Path, open_ledger: OpenLedger) -> None:
+    with open_ledger(tmp_path / "ledger") as ledger:
+        assert ledger.state_as_of() is None
+        ledger.record({"A-1": _entry("p1"), "B-2": _entry("p2"), "C-3": _entry("p3")})
+        oldest = ledger.state_as_of()
+        assert oldest is not None
+        ledger.forget(["A-1", "C-3"])
+        ledger.mark_refreshed(at=1234.5)
+    with open_ledger(tmp_path / "ledger") as ledger:
+        assert list(ledger.skus()) == ["B-2"]
+        assert ledger.state_as_of() == 1234.5
+    with open_ledger(tmp_path / "other") as other:
+        assert other.state_as_of() is None  # a marker is its own target's
+
+
 def test_get_many_looks_up_more_skus_than_one_query_binds(
     tmp_path: Path, open_ledger: OpenLedger
 ) -> None:

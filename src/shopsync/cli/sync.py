@@ -100,6 +100,8 @@ def open_target(
                 audit_path=settings.audit_path,
                 lock_path=settings.lock_path,
                 base_url="sandbox (embedded)" if sandbox else str(settings.base_url),
+                # The embedded sandbox keeps its own ledger; a real target may share one.
+                ledger_url=None if sandbox else settings.ledger_url,
             ),
         )
 

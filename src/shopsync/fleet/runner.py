@@ -81,6 +81,15 @@ class LeasedLedger:
     def mark_done(self, key: str) -> None:
         self.ledger.mark_done(key)
 
+    def forget(self, skus: Sequence[str]) -> None:
+        self.ledger.forget(skus)
+
+    def mark_refreshed(self, at: float | None = None) -> None:
+        self.ledger.mark_refreshed(at)
+
+    def state_as_of(self) -> float | None:
+        return self.ledger.state_as_of()
+
     def is_done(self, key: str) -> bool:
         return self.ledger.is_done(key)
 

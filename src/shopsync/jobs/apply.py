@@ -20,7 +20,7 @@ from shopsync.jobs.planfile import (
 )
 from shopsync.jobs.upload import UploadJob
 from shopsync.state.audit import AuditLog
-from shopsync.state.ledger import Ledger
+from shopsync.state.store import LedgerStore
 from shopsync.sync.prune import check_removals
 
 
@@ -44,7 +44,7 @@ class ApplyJob(UploadJob):
         """The plan says how many changes there are: no count pass over the files."""
         self._planned = len(self.document.writes)
 
-    def _execute(self, ledger: Ledger, rejects: RejectsFile, audit: AuditLog | None) -> None:
+    def _execute(self, ledger: LedgerStore, rejects: RejectsFile, audit: AuditLog | None) -> None:
         check_appliable(self.document)
         removals = self.document.removals
         if removals:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +18,8 @@ from shopsync.errors import ExitCode, ShopsyncError
 from shopsync.io.writers import SpooledRowsWriter, write_json
 from shopsync.platforms.base import Capabilities, Platform, capabilities_of
 from shopsync.state.audit import AuditLog
-from shopsync.state.ledger import Ledger
-from shopsync.state.lock import ProfileLock
 from shopsync.state.metrics import write_metrics
+from shopsync.state.store import LedgerStore, open_ledger, run_lock
 from shopsync.sync.report import ItemOutcome, RunCounts, RunReport, new_run_id
 
 
@@ -45,6 +44,15 @@ class Target:
     named in a plan file (with the profile and :attr:`base_url`)."""
     base_url: str = ""
     """Named in a plan file (with the profile), so ``apply`` can tell its target."""
+    ledger_url: str | None = field(default=None, repr=False)
+    """The shared PostgreSQL ledger (``ledger_url``) instead of :attr:`ledger_dir`'s
+    SQLite one; its lock is then the fleet's advisory lock, not :attr:`lock_path`."""
+
+    def open_ledger(self) -> LedgerStore:
+        """This target's ledger: SQLite in :attr:`ledger_dir`, or the shared one."""
+        return open_ledger(
+            self.ledger_dir, url=self.ledger_url, target=self.namespace, profile=self.profile
+        )
 
     def declared_capabilities(self) -> Capabilities | None:
         """The platform's capabilities, or :attr:`capabilities` when there is none."""
@@ -205,7 +213,7 @@ class RunJob:
     def _current_counts(self) -> RunCounts:
         raise NotImplementedError
 
-    def _execute(self, ledger: Ledger, rejects: RejectsFile, audit: AuditLog | None) -> None:
+    def _execute(self, ledger: LedgerStore, rejects: RejectsFile, audit: AuditLog | None) -> None:
         raise NotImplementedError
 
     def progress(self) -> Progress:
@@ -226,12 +234,12 @@ class RunJob:
         not finish (the outputs, report and metrics are written first); item failures
         and rejected rows are not exceptions, they are counted and set the exit code.
         """
-        lock = (
-            ProfileLock(
-                self.target.lock_path, profile=self.target.profile, command=self.report.command
-            )
-            if self.target.lock_path
-            else None
+        lock = run_lock(
+            self.target.lock_path,
+            url=self.target.ledger_url,
+            target=self.target.namespace,
+            profile=self.target.profile,
+            command=self.report.command,
         )
         if lock is not None:
             lock.acquire()  # before anything is written: a locked-out run leaves no trace
@@ -263,7 +271,7 @@ class RunJob:
         audit = AuditLog(self.target.audit_path) if self.target.audit_path else None
         error: ShopsyncError | None = None
         try:
-            with Ledger(self.target.ledger_dir) as ledger:
+            with self.target.open_ledger() as ledger:
                 self._execute(ledger, rejects, audit)
         except ShopsyncError as failure:
             error = failure

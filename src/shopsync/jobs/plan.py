@@ -17,7 +17,7 @@ from shopsync.jobs.base import (
 )
 from shopsync.jobs.planfile import PlanDocument, change_record, file_digest, removal_record
 from shopsync.platforms.base import product_check_of
-from shopsync.state.ledger import Ledger
+from shopsync.state.store import LedgerStore
 from shopsync.sync.planner import Change, Planner, refuse_variants
 from shopsync.sync.prune import Removal, check_removals, plan_removals
 from shopsync.sync.report import RunCounts
@@ -114,7 +114,7 @@ def plan(catalog: Catalog, target: Target, options: JobOptions, outputs: Outputs
     records: list[dict[str, Any]] | None = [] if outputs.plan is not None else None
     listed: set[str] = set()
     before: dict[str, dict[str, Any]] = {}
-    with Ledger(target.ledger_dir) as ledger:
+    with target.open_ledger() as ledger:
         _warn_of_drift(ledger, result, refreshing=options.refresh)
         planner = Planner(
             ledger,
@@ -180,7 +180,7 @@ def _note(
 
 
 def _warn_of_drift(
-    ledger: Ledger, result: PlanResult, *, refreshing: bool, now: float | None = None
+    ledger: LedgerStore, result: PlanResult, *, refreshing: bool, now: float | None = None
 ) -> None:
     """Warn when the ledger's picture of the platform is older than :data:`DRIFT_WARN_DAYS`."""
     if refreshing:

@@ -24,7 +24,8 @@ from shopsync.domain.timefmt import now_rfc3339
 from shopsync.errors import InputError, PlanStale, UsageError
 from shopsync.io.writers import write_json
 from shopsync.platforms.base import Platform
-from shopsync.state.ledger import Ledger, LedgerEntry
+from shopsync.state.ledger import LedgerEntry
+from shopsync.state.store import LedgerStore
 from shopsync.sync.planner import Change, _normalized_remote_body
 from shopsync.sync.prune import Removal
 
@@ -187,7 +188,7 @@ def _lookup_sku(key: str, body: Mapping[str, Any]) -> str:
 
 
 def check_unmoved(
-    document: PlanDocument, ledger: Ledger, platform: Platform | None
+    document: PlanDocument, ledger: LedgerStore, platform: Platform | None
 ) -> dict[str, LedgerEntry]:
     """Refuse (:class:`PlanStale`) if the ledger or the platform moved for the plan's SKUs.
 

@@ -60,7 +60,7 @@ from shopsync.platforms.base import (
     raw_code_of,
 )
 from shopsync.state.audit import AuditLog, AuditRecord
-from shopsync.state.ledger import Ledger
+from shopsync.state.store import LedgerStore
 from shopsync.sync.report import ItemOutcome, RunCounts
 from shopsync.sync.workers import chunked, send_batches
 
@@ -183,7 +183,7 @@ class StockJob(RunJob):
         self.counts = RunCounts()
         self._lock = threading.Lock()
         self._fatal: ShopsyncError | None = None
-        self._ledger: Ledger | None = None
+        self._ledger: LedgerStore | None = None
         self._audit: AuditLog | None = None
 
     def _check_capabilities(self) -> None:
@@ -209,7 +209,7 @@ class StockJob(RunJob):
         with self._lock:
             return RunCounts(**self.counts.as_dict())
 
-    def _execute(self, ledger: Ledger, rejects: RejectsFile, audit: AuditLog | None) -> None:
+    def _execute(self, ledger: LedgerStore, rejects: RejectsFile, audit: AuditLog | None) -> None:
         self._ledger = ledger
         self._audit = audit
         salt_base = (
@@ -226,7 +226,9 @@ class StockJob(RunJob):
             fatal=lambda: self._fatal,
         )
 
-    def _batches(self, ledger: Ledger, rejects: RejectsFile, salt: str) -> Iterator[_StockBatch]:
+    def _batches(
+        self, ledger: LedgerStore, rejects: RejectsFile, salt: str
+    ) -> Iterator[_StockBatch]:
         lines: list[ValidRow[StockLine]] = []
         changes: list[StockChange] = []
         lasts: list[int | None] = []
@@ -288,7 +290,9 @@ class StockJob(RunJob):
         key = derive_idempotency_key(self.target.namespace, _OPERATION, body, batch_salt)
         return _StockBatch(index, lines, changes, key, lasts)
 
-    def _look_up_unknown(self, ledger: Ledger, skus: list[str], known: Mapping[str, int]) -> None:
+    def _look_up_unknown(
+        self, ledger: LedgerStore, skus: list[str], known: Mapping[str, int]
+    ) -> None:
         """Note which of ``skus`` no product has, asking the platform about those the
         ledger has never seen (once per run), so they cost no inventory request."""
         if not self.capabilities.lookup_by_sku:

@@ -22,7 +22,7 @@ from shopsync.jobs.base import (
 )
 from shopsync.platforms.base import capabilities_of, product_check_of
 from shopsync.state.audit import AuditLog
-from shopsync.state.ledger import Ledger
+from shopsync.state.store import LedgerStore
 from shopsync.sync.engine import Engine, EngineOptions
 from shopsync.sync.planner import Change, Planner, refuse_variants
 from shopsync.sync.prune import Removal, check_removals, plan_removals, remove_products
@@ -59,7 +59,7 @@ class UploadJob(RunJob):
         counts.failed += self._removal_failures
         return counts
 
-    def _execute(self, ledger: Ledger, rejects: RejectsFile, audit: AuditLog | None) -> None:
+    def _execute(self, ledger: LedgerStore, rejects: RejectsFile, audit: AuditLog | None) -> None:
         # Local images are checked against what this platform takes, as rows are read.
         self.catalog.use_image_limits(capabilities_of(self.platform).images, self.platform.name)
         if self.options.prune:
@@ -96,7 +96,7 @@ class UploadJob(RunJob):
                 "cannot be used with it."
             )
 
-    def _remove(self, ledger: Ledger, removals: list[Removal], audit: AuditLog | None) -> None:
+    def _remove(self, ledger: LedgerStore, removals: list[Removal], audit: AuditLog | None) -> None:
         """Archive or delete ``removals`` (after every create and update was sent)."""
         if not removals or self.stop.is_set():
             return
@@ -123,7 +123,7 @@ class UploadJob(RunJob):
                 )
             )
 
-    def _start_engine(self, ledger: Ledger, audit: AuditLog | None) -> Engine:
+    def _start_engine(self, ledger: LedgerStore, audit: AuditLog | None) -> Engine:
         """The run's engine, once the batches an earlier run left pending are resent."""
         engine = Engine(
             self.platform,

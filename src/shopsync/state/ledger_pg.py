@@ -125,6 +125,17 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         );
         """,
     ),
+    (
+        3,
+        # When each target's state was last read from the platform (--refresh): the
+        # SQLite ledger's marker file, for the drift warning.
+        """
+        CREATE TABLE shopsync_target (
+            target TEXT PRIMARY KEY,
+            refreshed_at DOUBLE PRECISION NOT NULL
+        );
+        """,
+    ),
 )
 """``(version, SQL)`` in order. Append, never edit: a migration that ran stays as it ran."""
 
@@ -378,6 +389,37 @@ class PgLedger:
             .fetchone()
         )
         return int(row[0]) if row else 0
+
+    def forget(self, skus: Sequence[str]) -> None:
+        """Drop ``skus``: removed on the platform, so a product that returns is created again."""
+        db = self._db()
+        with db.transaction():
+            db.execute(
+                "DELETE FROM shopsync_product WHERE target = %s AND sku = ANY(%s)",
+                (self.target, list(skus)),
+            )
+
+    def mark_refreshed(self, at: float | None = None) -> None:
+        """Note that the platform's state was read into the ledger (``--refresh``) now."""
+        self._db().execute(
+            "INSERT INTO shopsync_target VALUES (%s, %s) "
+            "ON CONFLICT (target) DO UPDATE SET refreshed_at = EXCLUDED.refreshed_at",
+            (self.target, time.time() if at is None else at),
+        )
+
+    def state_as_of(self) -> float | None:
+        """When the ledger last learned the platform's state: the last ``--refresh``, or
+        if there was none, its oldest entry (None: the ledger is empty)."""
+        db = self._db()
+        row = db.execute(
+            "SELECT refreshed_at FROM shopsync_target WHERE target = %s", (self.target,)
+        ).fetchone()
+        if row is not None:
+            return float(row[0])
+        oldest = db.execute(
+            "SELECT min(at) FROM shopsync_product WHERE target = %s", (self.target,)
+        ).fetchone()
+        return None if oldest is None or oldest[0] is None else float(oldest[0])
 
     # -- images --------------------------------------------------------------------------
 
@@ -634,3 +676,131 @@ class TargetLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+OWN_LEASE_SECONDS = 120.0
+"""How long a single-machine run's claim on a batch lasts unless renewed (every third)."""
+
+
+class ClaimingLedger:
+    """A PostgreSQL ledger for an ordinary run (``upload``/``stock`` without ``--queue``).
+
+    The same ledger a fleet's workers use, so a batch must be sent by one process only:
+    every batch this run begins or resumes is claimed under a lease, exactly as a
+    worker claims it, and recorded only while that lease holds. A pending batch leased
+    by a worker right now is not resumed here: the run is refused (:class:`LockedError`)
+    before anything is sent. Leases are renewed by one thread while the run lasts; a
+    killed run's leases run out and the next run (or a worker) sends its batches again
+    with the same keys. Everything else is the wrapped :class:`PgLedger`.
+    """
+
+    def __init__(
+        self,
+        ledger: PgLedger,
+        *,
+        owner: str,
+        profile: str,
+        lease_seconds: float = OWN_LEASE_SECONDS,
+    ) -> None:
+        """``owner`` names this process in the lease (host and pid)."""
+        self.ledger = ledger
+        self.owner = owner
+        self.profile = profile
+        self.lease_seconds = lease_seconds
+        self._held: set[str] = set()
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self._renewer: threading.Thread | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        # Reads and the ledger's other records (images, done keys, products) are the
+        # shared ledger's own.
+        return getattr(self.ledger, name)
+
+    def __len__(self) -> int:
+        return len(self.ledger)
+
+    def _claim(self, key: str) -> bool:
+        if self.ledger.claim_batch(key, owner=self.owner, lease_seconds=self.lease_seconds):
+            with self._lock:
+                self._held.add(key)
+                if self._renewer is None:
+                    self._renewer = threading.Thread(
+                        target=self._renew, name="shopsync-lease-renewal", daemon=True
+                    )
+                    self._renewer.start()
+            return True
+        return False
+
+    def _renew(self) -> None:
+        while not self._closing.wait(self.lease_seconds / 3):
+            with self._lock:
+                held = list(self._held)
+            for key in held:
+                self.ledger.extend_lease(key, owner=self.owner, lease_seconds=self.lease_seconds)
+
+    def pending_batches(self) -> list[PendingBatch]:
+        """The pending batches, each claimed for this run; refused if a worker holds one."""
+        pending = self.ledger.pending_batches()
+        busy = [
+            batch.idempotency_key for batch in pending if not self._claim(batch.idempotency_key)
+        ]
+        if busy:
+            raise LockedError(
+                f"{len(busy)} pending batches of profile {self.profile!r} are being sent by "
+                "fleet workers right now, so this run sent nothing.",
+                hint="Wait for them (`shopsync fleet status` shows them), or follow them "
+                "with `shopsync upload FILE --queue --wait`.",
+            )
+        return [batch for batch in pending if batch.idempotency_key in self._held]
+
+    def begin_batch(self, key: str, request: str | Mapping[str, Any]) -> None:
+        """Note the batch and claim it before it is sent."""
+        self.ledger.begin_batch(key, request)
+        if not self._claim(key):
+            raise LeaseLost(
+                f"batch {key} of {self.ledger.target} was claimed by another process as it "
+                "began; this run did not send it.",
+                hint="Only one run may send to a target at a time; see `shopsync fleet status`.",
+            )
+
+    def record(
+        self,
+        entries: Mapping[str, LedgerEntry],
+        *,
+        stocks: Mapping[str, int] | None = None,
+        finished_batch: str | None = None,
+    ) -> None:
+        """Results recorded; a batch settled only under this run's lease."""
+        if finished_batch is None or finished_batch not in self._held:
+            self.ledger.record(entries, stocks=stocks, finished_batch=finished_batch)
+            return
+        self.ledger.record_leased(finished_batch, owner=self.owner, entries=entries, stocks=stocks)
+        with self._lock:
+            self._held.discard(finished_batch)
+
+    def finish_batch(self, key: str) -> None:
+        """A batch refused as a whole: settled as failed, under the lease."""
+        if key not in self._held:
+            self.ledger.finish_batch(key)
+            return
+        self.ledger.record_leased(key, owner=self.owner, entries={}, state="failed")
+        with self._lock:
+            self._held.discard(key)
+
+    def close(self) -> None:
+        """Stop renewing, give back leases still held (their batches stay pending), close."""
+        self._closing.set()
+        if self._renewer is not None:
+            self._renewer.join()
+        with self._lock:
+            held, self._held = list(self._held), set()
+        for key in held:
+            self.ledger.release_lease(key, owner=self.owner)
+        self.ledger.close()
+
+    def __enter__(self) -> ClaimingLedger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

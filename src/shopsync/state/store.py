@@ -9,11 +9,14 @@ test suite (tests/test_ledger.py).
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 from shopsync.state.ledger import Ledger, LedgerEntry, PendingBatch
+from shopsync.state.lock import ProfileLock
 
 
 class LedgerStore(Protocol):
@@ -65,6 +68,15 @@ class LedgerStore(Protocol):
     ) -> None:
         """Remember that the image with this content hash is on the platform as ``reference``."""
 
+    def forget(self, skus: Sequence[str]) -> None:
+        """Drop ``skus``: removed on the platform, so a product that returns is created again."""
+
+    def mark_refreshed(self, at: float | None = None) -> None:
+        """Note that the platform's state was read into the ledger (``--refresh``) now."""
+
+    def state_as_of(self) -> float | None:
+        """When the ledger last learned the platform's state (None: it is empty)."""
+
     def close(self) -> None:
         """Let go of every connection."""
 
@@ -73,14 +85,45 @@ class LedgerStore(Protocol):
     def __exit__(self, *exc: object) -> None: ...
 
 
-def open_ledger(directory: Path, *, url: str | None = None, target: str = "") -> LedgerStore:
+def open_ledger(
+    directory: Path, *, url: str | None = None, target: str = "", profile: str = ""
+) -> LedgerStore:
     """The SQLite ledger in ``directory``, or with ``url`` the PostgreSQL one of ``target``.
 
-    psycopg is imported only for a ``postgresql://`` URL, so a single-machine run never
-    loads it.
+    A PostgreSQL ledger opened here is for an ordinary run of one process: every batch it
+    sends is claimed under a lease, as a fleet worker claims it
+    (:class:`~shopsync.state.ledger_pg.ClaimingLedger`), so the run and a fleet's workers
+    never send one batch twice. psycopg is imported only for a ``postgresql://`` URL, so
+    a single-machine run never loads it.
     """
     if url is None:
         return Ledger(directory)
-    from shopsync.state.ledger_pg import PgLedger  # noqa: PLC0415 - the fleet extra
+    from shopsync.state.ledger_pg import ClaimingLedger, PgLedger  # noqa: PLC0415 - fleet extra
 
-    return PgLedger(url, target=target)
+    owner = f"{socket.gethostname()}:{os.getpid()}"
+    return ClaimingLedger(PgLedger(url, target=target), owner=owner, profile=profile)
+
+
+class RunLock(Protocol):
+    """One changing run per target at a time: a file lock, or PostgreSQL's advisory lock."""
+
+    def acquire(self) -> None:
+        """Take the lock now or raise :class:`~shopsync.errors.LockedError`."""
+
+    def release(self) -> None:
+        """Let it go."""
+
+
+def run_lock(
+    lock_path: Path | None, *, url: str | None, target: str, profile: str, command: str
+) -> RunLock | None:
+    """The lock a run that changes ``target`` holds: with a shared ledger (``url``) the
+    fleet's advisory lock, which every machine sees; else the profile's lock file (None:
+    no lock)."""
+    if url is not None:
+        from shopsync.state.ledger_pg import TargetLock  # noqa: PLC0415 - the fleet extra
+
+        return TargetLock(url, target=target, profile=profile, command=command)
+    if lock_path is None:
+        return None
+    return ProfileLock(lock_path, profile=profile, command=command)

@@ -15,7 +15,7 @@ from shopsync.domain.timefmt import now_rfc3339
 from shopsync.errors import DeleteLimitExceeded, RowsRejected, UsageError
 from shopsync.platforms.base import ItemCode, Platform, capabilities_of
 from shopsync.state.audit import AuditLog, AuditRecord
-from shopsync.state.ledger import Ledger
+from shopsync.state.store import LedgerStore
 
 DEFAULT_MAX_DELETE_PERCENT = 5
 """``--max-delete`` by default: this percentage of the products the ledger holds for the
@@ -38,7 +38,7 @@ def default_max_delete(managed: int) -> int:
     return max(1, math.ceil(managed * DEFAULT_MAX_DELETE_PERCENT / 100))
 
 
-def plan_removals(ledger: Ledger, listed: Collection[str]) -> list[Removal]:
+def plan_removals(ledger: LedgerStore, listed: Collection[str]) -> list[Removal]:
     """The ledger's products whose key is not in ``listed`` (the catalog's keys), by key."""
     known = list(ledger.skus())
     missing = [sku for sku in known if sku not in listed]
@@ -101,7 +101,7 @@ class PruneResult:
 
 def remove_products(
     platform: Platform,
-    ledger: Ledger,
+    ledger: LedgerStore,
     removals: Sequence[Removal],
     *,
     run_id: str,

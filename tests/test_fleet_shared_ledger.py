@@ -1,0 +1,103 @@
+"""An ordinary ``upload`` or ``stock`` (no ``--queue``) on a fleet's shared ledger.
+
+With ``ledger_url`` set, a run on one machine keeps its records in the PostgreSQL ledger
+every machine sees, holds the fleet's lock for the target instead of a lock file, and
+claims each batch it sends under a lease exactly as a worker does: a batch a worker is
+sending right now is never sent here too, and one left pending by a queued run (or a
+crashed run) is sent exactly once.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from servers import fresh_database, postgres_url, redis_url  # noqa: F401
+from shopsync.state.ledger_pg import PgLedger
+from test_fleet import SHOPSYNC, Fleet, _assert_each_product_once, _catalog, fleet
+
+__all__ = ["fleet"]
+
+
+def _run(fleet: Fleet, *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [SHOPSYNC, *argv],
+        env=fleet.env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _target(fleet: Fleet) -> str:
+    return f"shop|{fleet.sandbox.base_url}"
+
+
+def test_a_plain_upload_records_in_the_shared_ledger_and_takes_no_lock_file(
+    fleet: Fleet,
+) -> None:
+    catalog = _catalog(fleet.tmp / "products.csv", 120)
+    first = _run(fleet, "upload", str(catalog))
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "120 created" in first.stdout
+    rows = fleet.query("SELECT count(*) FROM shopsync_product WHERE target = %s", _target(fleet))
+    assert rows == [(120,)]
+    assert fleet.query("SELECT count(*) FROM shopsync_batch WHERE state <> 'done'") == [(0,)]
+    data = Path(fleet.env["SHOPSYNC_DATA_DIR"])
+    assert not list(data.rglob("ledger.db")) and not list(data.rglob("*.lock"))
+
+    again = _run(fleet, "upload", str(catalog))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "120 unchanged" in again.stdout
+    assert fleet.sandbox.stats()["requests"]["POST /products/batch"] == {"200": 3}
+    _assert_each_product_once(fleet.sandbox, 120)
+
+    stock = fleet.tmp / "stock.csv"
+    stock.write_text("sku,stock\nF-00001,40\nF-00002,41\n", encoding="utf-8")
+    counted = _run(fleet, "stock", str(stock))
+    assert counted.returncode == 0, counted.stdout + counted.stderr
+    assert dict(
+        fleet.query(
+            "SELECT sku, count FROM shopsync_stock WHERE target = %s AND sku IN "
+            "('F-00001', 'F-00002')",
+            _target(fleet),
+        )
+    ) == {"F-00001": 40, "F-00002": 41}
+
+
+def test_batches_a_queued_run_left_pending_are_sent_once_by_a_plain_run(fleet: Fleet) -> None:
+    catalog = _catalog(fleet.tmp / "products.csv", 150)
+    queued = fleet.upload(catalog)  # no workers running: the batches stay pending
+    out, err = queued.communicate(timeout=60)
+    assert queued.returncode == 0, out + err
+    assert fleet.query("SELECT count(*) FROM shopsync_batch WHERE state = 'pending'") == [(3,)]
+
+    plain = _run(fleet, "upload", str(catalog))
+    assert plain.returncode == 0, plain.stdout + plain.stderr
+    assert fleet.query("SELECT count(*) FROM shopsync_batch WHERE state = 'pending'") == [(0,)]
+    _assert_each_product_once(fleet.sandbox, 150)
+    assert fleet.sandbox.stats()["requests"]["POST /products/batch"] == {"200": 3}
+
+
+def test_a_batch_a_worker_holds_is_not_sent_by_a_plain_run(fleet: Fleet) -> None:
+    catalog = _catalog(fleet.tmp / "products.csv", 100)
+    queued = fleet.upload(catalog)
+    out, err = queued.communicate(timeout=60)
+    assert queued.returncode == 0, out + err
+    with PgLedger(fleet.ledger_url, target=_target(fleet)) as ledger:
+        held = ledger.pending_batches()[0].idempotency_key
+        assert ledger.claim_batch(held, owner="other-host:42", lease_seconds=300) is not None
+
+    plain = _run(fleet, "upload", str(catalog))
+    assert plain.returncode == 6, plain.stdout + plain.stderr  # ExitCode.LOCKED
+    assert "being sent by fleet workers" in plain.stderr
+    assert "POST /products/batch" not in fleet.sandbox.stats()["requests"]
+    assert fleet.query("SELECT lease_owner, state FROM shopsync_batch WHERE key = %s", held) == [
+        ("other-host:42", "pending")
+    ]
+    # The plain run gave back what it had claimed: nothing else is leased.
+    assert fleet.query(
+        "SELECT count(*) FROM shopsync_batch WHERE lease_owner IS NOT NULL AND key <> %s", held
+    ) == [(0,)]
