@@ -12,7 +12,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from servers import fresh_database, postgres_url, redis_url  # noqa: F401
+import pytest
+
+from servers import fresh_database, postgres_url, redis_url, wait_until  # noqa: F401
 from shopsync.state.ledger_pg import PgLedger
 from test_fleet import SHOPSYNC, Fleet, _assert_each_product_once, _catalog, fleet
 
@@ -101,3 +103,35 @@ def test_a_batch_a_worker_holds_is_not_sent_by_a_plain_run(fleet: Fleet) -> None
     assert fleet.query(
         "SELECT count(*) FROM shopsync_batch WHERE lease_owner IS NOT NULL AND key <> %s", held
     ) == [(0,)]
+
+
+@pytest.mark.timeout(240)
+def test_a_worker_whose_credentials_are_refused_gives_the_batch_back(fleet: Fleet) -> None:
+    # One machine with a wrong secret for the shop must not fail the run's batches for
+    # good: they go back, pending, and a machine with the right secret sends them.
+    bad_env = {**fleet.env, "SHOP_SECRET": "not-the-secret"}
+    bad_log = (fleet.tmp / "bad.log").open("wb")
+    bad = subprocess.Popen(
+        [SHOPSYNC, "worker", "--concurrency", "1", "--name", "bad", "--lease", "3"],
+        env=bad_env,
+        stdin=subprocess.DEVNULL,
+        stdout=bad_log,
+        stderr=subprocess.STDOUT,
+    )
+    fleet.workers["bad"] = bad
+    upload = fleet.upload(_catalog(fleet.tmp / "products.csv", 100), "--wait")
+    wait_until(
+        lambda: fleet.query("SELECT coalesce(max(attempts), 0) FROM shopsync_batch")[0][0] >= 2,
+        timeout=90,
+        what="the refused worker giving a batch back and claiming it again",
+    )
+    assert fleet.query("SELECT count(*) FROM shopsync_batch WHERE state = 'failed'") == [(0,)]
+    assert "POST /products/batch" not in fleet.sandbox.stats()["requests"]
+
+    fleet.start_worker("good")
+    out, err = upload.communicate(timeout=180)
+    assert upload.returncode == 0, out + err
+    assert "Done: 100 created, 0 updated, 0 failed" in out
+    assert fleet.query("SELECT state, count(*) FROM shopsync_batch GROUP BY state") == [("done", 2)]
+    _assert_each_product_once(fleet.sandbox, 100)
+    assert "not-the-secret" not in (fleet.tmp / "bad.log").read_text(errors="replace")

@@ -61,6 +61,8 @@ def make_app(broker_url: str) -> Celery:
         outcome = _runner.run(target, key)
         if outcome == "retry":
             raise self.retry(countdown=RETRY_AFTER_S)
+        if outcome == "refused":  # credentials: back off, leave it to other machines
+            raise self.retry(countdown=min(60.0, RETRY_AFTER_S * (1 + self.request.retries)))
         return outcome
 
     return app

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from shopsync.errors import ShopsyncError
+from shopsync.errors import AuthError, ShopsyncError
 from shopsync.state.ledger import LedgerEntry, PendingBatch
 from shopsync.state.ledger_pg import ClaimedBatch, LeaseLost, PgLedger
 from shopsync.sync.engine import Engine, EngineOptions
@@ -45,7 +45,12 @@ DEFER_AFTER_S = 0.5
 """A task whose shop has no slot for longer than this is put back for later, rather than
 hold one of the worker's threads asleep while other shops' batches wait behind it."""
 
-BatchOutcome = Literal["done", "skipped", "lost", "retry"]
+MAX_AUTH_CLAIMS = 30
+"""Claims of one batch refused for credentials before it is settled as failed: other
+machines may hold the right ones (or the secret may be fixed meanwhile), but a fleet
+where none does must end the run. With the task's back-off, about half an hour."""
+
+BatchOutcome = Literal["done", "skipped", "lost", "retry", "refused"]
 
 
 class LeasedLedger:
@@ -62,6 +67,9 @@ class LeasedLedger:
         self.claimed = claimed
         self.owner = owner
         self.held = {claimed.key}
+        self.refused: list[str] = []
+        """Batches the engine settled without results (refused whole, or for this
+        worker's credentials), settled by the runner once it knows why."""
 
     def get(self, sku: str) -> LedgerEntry | None:
         return self.ledger.get(sku)
@@ -129,8 +137,8 @@ class LeasedLedger:
         self.ledger.record_leased(finished_batch, owner=self.owner, entries=entries, stocks=stocks)
 
     def finish_batch(self, key: str) -> None:
-        """A batch refused as a whole: settled as failed, under the lease."""
-        self.ledger.record_leased(key, owner=self.owner, entries={}, state="failed")
+        """A batch settled without results: noted, settled by the runner (see ``refused``)."""
+        self.refused.append(key)
 
     def close(self) -> None:
         """The shared ledger stays open for the worker's next task."""
@@ -218,7 +226,9 @@ class BatchRunner:
         ``done``: sent and recorded here; ``skipped``: done, failed or leased already;
         ``lost``: the lease ran out before the results could be recorded (the new
         holder sends it again); ``retry``: the platform failed past every retry, the
-        lease is given back and the task should be retried later.
+        lease is given back and the task should be retried later; ``refused``: this
+        machine's credentials were refused, the lease is given back and the task should
+        be retried later still (another machine may take it meanwhile).
         """
         target, ledger, platform = self._open(profile)
         claimed = ledger.claim_batch(key, owner=self.name, lease_seconds=self.lease_seconds)
@@ -245,13 +255,30 @@ class BatchRunner:
             # The engine reports a resumed batch's refused items when a run's input
             # ends (they might be sent again from the file); a worker has no file.
             engine.apply(())
+            self._settle_refused(ledger, view)
         except LeaseLost as error:
             log.warning("batch %s of %s: %s", key, profile, error.message)
             return "lost"
+        except AuthError as error:
+            # This machine's credentials for the shop were refused before anything was
+            # applied. Another worker may hold good ones (or these may be fixed): the
+            # batch goes back, pending, rather than failing for good on one machine.
+            if claimed.attempts < MAX_AUTH_CLAIMS:
+                log.warning("batch %s of %s: %s; given back", key, profile, error.message)
+                self._give_back(ledger, view)
+                return "refused"
+            log.error(
+                "batch %s of %s: %s; failed after %d claims",
+                key,
+                profile,
+                error.message,
+                claimed.attempts,
+            )
+            self._settle_refused(ledger, view)
+            return "done"
         except ShopsyncError as error:
             log.warning("batch %s of %s failed for now: %s", key, profile, error.message)
-            for held in view.held:
-                ledger.release_lease(held, owner=self.name)
+            self._give_back(ledger, view)
             return "retry"
         finally:
             with self._lock:
@@ -259,6 +286,14 @@ class BatchRunner:
         ledger.add_failed(key, tally.failed)
         ledger.note_worker(self.name, hostname=socket.gethostname(), pid=os.getpid(), batches=1)
         return "done"
+
+    def _give_back(self, ledger: PgLedger, view: LeasedLedger) -> None:
+        for held in view.held:
+            ledger.release_lease(held, owner=self.name)
+
+    def _settle_refused(self, ledger: PgLedger, view: LeasedLedger) -> None:
+        for key in view.refused:
+            ledger.record_leased(key, owner=self.name, entries={}, state="failed")
 
     def _start_renewing(self, ledger: PgLedger, view: LeasedLedger) -> None:
         with self._lock:
