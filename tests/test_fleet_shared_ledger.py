@@ -9,8 +9,10 @@ crashed run) is sent exactly once.
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -135,3 +137,76 @@ def test_a_worker_whose_credentials_are_refused_gives_the_batch_back(fleet: Flee
     assert fleet.query("SELECT state, count(*) FROM shopsync_batch GROUP BY state") == [("done", 2)]
     _assert_each_product_once(fleet.sandbox, 100)
     assert "not-the-secret" not in (fleet.tmp / "bad.log").read_text(errors="replace")
+
+
+@pytest.mark.timeout(240)
+def test_a_queued_run_ends_like_an_ordinary_one_failed_file_report_json_audit(
+    fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The platform refuses two items at send time (what no plan-time rule can know).
+    from shopsync.sandbox.dialects.generic import app as generic_app  # noqa: PLC0415
+    from shopsync.sandbox.dialects.generic.validation import FieldError  # noqa: PLC0415
+
+    checked = generic_app.validate_product_values
+
+    def refusing(data: Any, *, partial: bool) -> Any:
+        values, errors = checked(data, partial=partial)
+        if str(data.get("sku", "")).startswith("F-0001"):
+            errors = [*errors, FieldError("title", "is not allowed in this shop")]
+        return values, errors
+
+    monkeypatch.setattr(generic_app, "validate_product_values", refusing)
+    fleet.start_worker("w1")
+    catalog = _catalog(fleet.tmp / "products.csv", 30)  # F-00010 .. F-00019 are refused
+    failed, report = fleet.tmp / "failed.csv", fleet.tmp / "report.json"
+    upload = fleet.upload(
+        catalog, "--wait", "--json", "--failed", str(failed), "--report", str(report)
+    )
+    out, err = upload.communicate(timeout=200)
+    assert upload.returncode == 1, out + err  # ExitCode.ITEMS_FAILED
+    document = json.loads(out)
+    assert document["counts"] == {
+        "queued": 30,
+        "unchanged": 0,
+        "rejected": 0,
+        "created": 20,
+        "updated": 0,
+        "failed": 10,
+    }
+    assert document["exit_code"] == 1 and document["outputs"]["failed"] == str(failed)
+    assert json.loads(report.read_text(encoding="utf-8")) == document
+    lines = failed.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 11, lines
+    # A worker has the body it sent (the batch names rows by file and line, as a resumed
+    # batch on one machine does), so the columns are the product's fields.
+    assert lines[0] == "sku,title,price,currency,stock,images,status,error_code,error_message"
+    assert sorted(line.split(",")[0] for line in lines[1:]) == [f"F-{n:05d}" for n in range(10, 20)]
+    assert all(
+        ",VALIDATION_ERROR," in line and "not allowed in this shop" in line for line in lines[1:]
+    ), lines
+    # The worker's machine keeps the audit log of what it sent, as one machine does.
+    audit = Path(fleet.env["SHOPSYNC_DATA_DIR"]) / "audit" / "shop.jsonl"
+    records = [json.loads(line) for line in audit.read_text(encoding="utf-8").splitlines()]
+    assert sorted((r["outcome"], r["sku"]) for r in records) == sorted(
+        [("ok", f"F-{n:05d}") for n in [*range(10), *range(20, 30)]]
+        + [("error", f"F-{n:05d}") for n in range(10, 20)]
+    )
+    assert {r["run_id"] for r in records} == {document["run_id"]}
+    assert fleet.env["SHOP_SECRET"] not in audit.read_text(encoding="utf-8") + out + err
+
+    # The failed file feeds back as it is, once the shop takes the rows.
+    monkeypatch.setattr(generic_app, "validate_product_values", checked)
+    again = fleet.upload(failed, "--wait")
+    out, err = again.communicate(timeout=200)
+    assert again.returncode == 0, out + err
+    assert "Done: 10 created" in out
+
+
+def test_strict_refuses_to_queue_anything_when_a_row_is_invalid(fleet: Fleet) -> None:
+    catalog = fleet.tmp / "products.csv"
+    catalog.write_text("sku,title,price\nA-1,Mug,10.00\nA-2,Cup,not-a-price\n", encoding="utf-8")
+    upload = fleet.upload(catalog, "--strict")
+    out, err = upload.communicate(timeout=60)
+    assert upload.returncode == 3, out + err  # ExitCode.INPUT_REJECTED
+    assert "--strict is set, so nothing was sent" in err and "products.csv:3" in err
+    assert fleet.query("SELECT count(*) FROM shopsync_batch") == [(0,)]

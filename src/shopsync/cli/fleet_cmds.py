@@ -20,6 +20,7 @@ from shopsync.errors import ExitCode, UsageError
 if TYPE_CHECKING:
     from shopsync.config import Settings
     from shopsync.fleet.status import RunProgress
+    from shopsync.fleet.targets import FleetTarget
 
 _FLEET_MODULES = ("celery", "redis", "psycopg")
 
@@ -200,7 +201,7 @@ def ledger_migrate_command(ctx: click.Context) -> None:
         click.echo(f"{where} is at schema version {LATEST_VERSION} already; nothing to do.")
 
 
-def queue_upload(
+def queue_upload(  # noqa: PLR0912, PLR0915 - the upload command's options, in one place
     ctx: click.Context,
     files: tuple[Path, ...],
     *,
@@ -208,24 +209,55 @@ def queue_upload(
     force: bool,
     refresh: bool,
     rejects: Path | None,
+    strict: bool = False,
+    failed: Path | None = None,
+    report: Path | None = None,
+    as_json: bool = False,
 ) -> None:
-    """``upload FILES --queue [--wait]``: plan into the shared ledger, queue, and follow."""
+    """``upload FILES --queue [--wait]``: plan into the shared ledger, queue, and follow.
+
+    With ``--wait`` the run ends as an ordinary upload does: the items the platform
+    refused (whichever worker sent them) go to the failed file, ``--report`` and
+    ``--json`` give the run's counts and exit code.
+    """
     require_fleet_extra()
-    from shopsync.catalog.records import RejectsFile  # noqa: PLC0415
+    import json  # noqa: PLC0415
+
+    from shopsync.catalog.records import RejectsFile, check_output_path  # noqa: PLC0415
     from shopsync.cli.catalog import open_catalog  # noqa: PLC0415
+    from shopsync.domain.timefmt import now_rfc3339  # noqa: PLC0415
     from shopsync.fleet.app import make_app  # noqa: PLC0415
     from shopsync.fleet.dispatch import follow, queue_upload, requeue_pending  # noqa: PLC0415
     from shopsync.fleet.targets import fleet_target  # noqa: PLC0415
+    from shopsync.io.writers import write_json  # noqa: PLC0415
+    from shopsync.jobs.upload import check_strict  # noqa: PLC0415
     from shopsync.platforms import connect  # noqa: PLC0415
+    from shopsync.sync.report import RunReport  # noqa: PLC0415
 
+    if failed is not None and not wait:
+        raise UsageError(
+            "--failed with --queue needs --wait: the refused items are known once the "
+            "workers have sent them.",
+            hint="Add --wait, or read them later with `shopsync fleet status`.",
+        )
+    for option, named in (("--failed", failed), ("--report", report), ("--rejects", rejects)):
+        if named is not None:
+            check_output_path(named, option)
     app_context: AppContext = ctx.find_object(AppContext) or AppContext()
     settings = _settings(ctx)
     settings.require_credentials()
     target = fleet_target(settings)
     catalog = open_catalog(ctx, files)
+    if strict:
+        check_strict(catalog, rejects)
     app = make_app(target.broker_url)
     started = time.monotonic()
+    started_at = now_rfc3339()
     last_shown = [0.0]
+
+    def say(line: str) -> None:
+        # With --json, stdout holds the JSON document alone.
+        click.echo(line, err=as_json)
 
     def show(progress: RunProgress) -> None:
         now = time.monotonic()
@@ -259,23 +291,71 @@ def queue_upload(
                 rejects_file.discard()
     for error in run.first_errors:
         click.echo(f"{error.row.file}:{error.row.line}: {error.message}", err=True)
-    click.echo(
+    say(
         f"Queued {run.batches} batches ({run.items} products) as run {run.run_id}; "
         f"{run.unchanged} unchanged, {run.rejected} rejected."
     )
     code = ExitCode.INPUT_REJECTED if run.rejected else ExitCode.OK
+    counts = {"queued": run.items, "unchanged": run.unchanged, "rejected": run.rejected}
+    outputs: dict[str, str] = {}
+    if rejects_file is not None and rejects_file.count:
+        outputs["rejects"] = str(rejects)
     if wait:
         final = follow(app, target, run.run_id, on_progress=show)
-        click.echo(
+        say(
             f"Done: {final.created} created, {final.updated} updated, {final.failed} failed, "
             f"{run.unchanged} unchanged, {run.rejected} rejected, in "
             f"{time.monotonic() - started:.1f}s ({final.batches} batches, "
             f"{final.attempts} claims)."
         )
+        counts.update(created=final.created, updated=final.updated, failed=final.failed)
+        written = _write_failed(
+            target,
+            run.run_id,
+            failed or settings.data_dir / "runs" / run.run_id / "failed.csv",
+            named=failed is not None,
+        )
+        if written is not None:
+            outputs["failed"] = str(written)
         if final.failed:
             code = ExitCode.ITEMS_FAILED
+    document = RunReport(
+        run_id=run.run_id,
+        command="upload --queue" + (" --wait" if wait else ""),
+        profile=target.profile,
+        started_at=started_at,
+        finished_at=now_rfc3339(),
+        counts=counts,
+        files=[str(path) for path in files],
+        outputs=outputs,
+        exit_code=int(code),
+    ).to_json()
+    if report is not None:
+        write_json(report, document)
+    if as_json:
+        click.echo(json.dumps(document, ensure_ascii=False))
     if code:
         ctx.exit(int(code))
+
+
+def _write_failed(target: FleetTarget, run_id: str, path: Path, *, named: bool) -> Path | None:
+    """The failed file of a queued run, from the shared ledger: where it was written, if
+    anything was refused (or the path was named: then even empty, as a plain run does)."""
+    from shopsync.io.writers import SpooledRowsWriter  # noqa: PLC0415
+    from shopsync.state.ledger_pg import PgLedger  # noqa: PLC0415
+
+    with PgLedger(target.ledger_url, target=target.namespace) as ledger:
+        refused = list(ledger.failures(run_id))
+    if not refused and not named:
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    writer = SpooledRowsWriter(path, trailing=("error_code", "error_message"))
+    for item in refused:
+        writer.add({**item.cells, "error_code": item.code, "error_message": item.message})
+    writer.close()
+    if refused:
+        click.echo(f"Refused by the platform: {len(refused)} rows, in {path}", err=True)
+    return path
 
 
 COMMANDS = [worker_command, fleet_group, ledger_group]

@@ -311,13 +311,24 @@ def upload_command(
     if queue or wait:
         from shopsync.cli.fleet_cmds import queue_upload  # noqa: PLC0415 - the fleet extra
 
-        unsupported = (sandbox, strict, failed, succeeded, report, metrics_file, as_json, prune)
+        unsupported = (sandbox, succeeded, metrics_file, prune)
         if not queue or any(unsupported):
             raise click.UsageError(
-                "--wait goes with --queue, and --queue with none of --sandbox, --strict, "
-                "--failed, --succeeded, --report, --metrics-file, --json, --prune (yet)."
+                "--wait goes with --queue, and --queue with none of --sandbox (the embedded "
+                "sandbox lives in one process), --succeeded, --metrics-file, --prune (yet)."
             )
-        queue_upload(ctx, files, wait=wait, force=force, refresh=refresh, rejects=rejects)
+        queue_upload(
+            ctx,
+            files,
+            wait=wait,
+            force=force,
+            refresh=refresh,
+            rejects=rejects,
+            strict=strict,
+            failed=failed,
+            report=report,
+            as_json=as_json,
+        )
         return
     from shopsync.jobs.base import Outputs  # noqa: PLC0415
     from shopsync.jobs.upload import UploadJob  # noqa: PLC0415

@@ -25,8 +25,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from shopsync.errors import AuthError, ShopsyncError
+from shopsync.jobs.base import failed_cells
+from shopsync.state.audit import AuditLog
 from shopsync.state.ledger import LedgerEntry, PendingBatch
-from shopsync.state.ledger_pg import ClaimedBatch, LeaseLost, PgLedger
+from shopsync.state.ledger_pg import ClaimedBatch, ItemFailure, LeaseLost, PgLedger
 from shopsync.sync.engine import Engine, EngineOptions
 from shopsync.sync.report import ItemOutcome
 
@@ -70,6 +72,9 @@ class LeasedLedger:
         self.refused: list[str] = []
         """Batches the engine settled without results (refused whole, or for this
         worker's credentials), settled by the runner once it knows why."""
+        self.finished: list[tuple[str, dict[str, LedgerEntry], dict[str, int] | None]] = []
+        """Batches sent and answered, settled by the runner with the items the platform
+        refused (known only once the engine has gone through the whole task)."""
 
     def get(self, sku: str) -> LedgerEntry | None:
         return self.ledger.get(sku)
@@ -130,11 +135,11 @@ class LeasedLedger:
         stocks: Mapping[str, int] | None = None,
         finished_batch: str | None = None,
     ) -> None:
-        """Results of a held batch, recorded and settled only under this worker's lease."""
+        """Results of a held batch: kept until the runner settles it under the lease."""
         if finished_batch is None:
             self.ledger.record(entries, stocks=stocks)
             return
-        self.ledger.record_leased(finished_batch, owner=self.owner, entries=entries, stocks=stocks)
+        self.finished.append((finished_batch, dict(entries), dict(stocks) if stocks else None))
 
     def finish_batch(self, key: str) -> None:
         """A batch settled without results: noted, settled by the runner (see ``refused``)."""
@@ -152,13 +157,18 @@ class LeasedLedger:
 
 @dataclass
 class _Tally:
-    failed: int = 0
+    """The items the platform refused in one task's batches, for the run's failed file."""
+
+    failures: list[ItemFailure] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __call__(self, outcome: ItemOutcome) -> None:
         if outcome.action == "failed":
+            failure = ItemFailure(
+                outcome.sku, outcome.code or "", outcome.message or "", failed_cells(outcome)
+            )
             with self.lock:
-                self.failed += 1
+                self.failures.append(failure)
 
 
 class BatchRunner:
@@ -179,6 +189,8 @@ class BatchRunner:
         self.lease_seconds = lease_seconds
         self._lock = threading.Lock()
         self._targets: dict[str, tuple[FleetTarget, PgLedger, Platform]] = {}
+        # Each machine keeps the audit log of what it sent, as a single machine does.
+        self._audits: dict[str, AuditLog] = {}
         self._redis: dict[str, redis.Redis] = {}
         # Leases being sent under, renewed by one thread for the whole process: a thread
         # per task would open a database connection per task (connections are per thread).
@@ -203,6 +215,7 @@ class BatchRunner:
             ledger = PgLedger(target.ledger_url, target=target.namespace)
             platform = connect_platform(target, limiter)
             self._targets[profile] = (target, ledger, platform)
+            self._audits[profile] = AuditLog(target.settings.audit_path)
             return target, ledger, platform
 
     def defer_for(self, profile: str) -> float:
@@ -243,6 +256,7 @@ class BatchRunner:
             namespace=target.namespace,
             run_id=claimed.run_id or "fleet",
             profile=target.profile,
+            audit=self._audits.get(profile),
             options=EngineOptions(batch_size=target.settings.batch_size, workers=1),
             on_outcome=tally,
         )
@@ -255,7 +269,7 @@ class BatchRunner:
             # The engine reports a resumed batch's refused items when a run's input
             # ends (they might be sent again from the file); a worker has no file.
             engine.apply(())
-            self._settle_refused(ledger, view)
+            self._settle(ledger, view, tally.failures)
         except LeaseLost as error:
             log.warning("batch %s of %s: %s", key, profile, error.message)
             return "lost"
@@ -274,7 +288,7 @@ class BatchRunner:
                 error.message,
                 claimed.attempts,
             )
-            self._settle_refused(ledger, view)
+            self._settle(ledger, view, tally.failures)
             return "done"
         except ShopsyncError as error:
             log.warning("batch %s of %s failed for now: %s", key, profile, error.message)
@@ -283,7 +297,6 @@ class BatchRunner:
         finally:
             with self._lock:
                 del self._sending[id(view)]
-        ledger.add_failed(key, tally.failed)
         ledger.note_worker(self.name, hostname=socket.gethostname(), pid=os.getpid(), batches=1)
         return "done"
 
@@ -291,9 +304,26 @@ class BatchRunner:
         for held in view.held:
             ledger.release_lease(held, owner=self.name)
 
-    def _settle_refused(self, ledger: PgLedger, view: LeasedLedger) -> None:
-        for key in view.refused:
-            ledger.record_leased(key, owner=self.name, entries={}, state="failed")
+    def _settle(self, ledger: PgLedger, view: LeasedLedger, failures: list[ItemFailure]) -> None:
+        """Settle the task's batches under the lease; the refused items go with the
+        claimed batch (follow-ups are part of its task), in the same transaction."""
+        key = view.claimed.key
+        for batch, entries, stocks in view.finished:
+            ledger.record_leased(
+                batch,
+                owner=self.name,
+                entries=entries,
+                stocks=stocks,
+                failures=failures if batch == key else (),
+            )
+        for batch in view.refused:
+            ledger.record_leased(
+                batch,
+                owner=self.name,
+                entries={},
+                state="failed",
+                failures=failures if batch == key else (),
+            )
 
     def _start_renewing(self, ledger: PgLedger, view: LeasedLedger) -> None:
         with self._lock:
@@ -323,6 +353,9 @@ class BatchRunner:
                 ledger.close()
                 platform.close()
             self._targets.clear()
+            for audit in self._audits.values():
+                audit.close()
+            self._audits.clear()
             for client in self._redis.values():
                 client.close()
             self._redis.clear()

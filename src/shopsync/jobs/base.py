@@ -306,7 +306,7 @@ class RunJob:
         with self._outcome_lock:
             if outcome.action == "failed":
                 assert self._failed is not None
-                cells = _cells(outcome)
+                cells = failed_cells(outcome)
                 cells["error_code"] = outcome.code or ""
                 cells["error_message"] = outcome.message or ""
                 self._failed.add(cells)
@@ -393,7 +393,7 @@ def exit_code_for(counts: RunCounts) -> ExitCode:
     return ExitCode.OK
 
 
-def _cells(outcome: ItemOutcome) -> dict[str, Any]:
+def failed_cells(outcome: ItemOutcome) -> dict[str, Any]:
     """The cells to write for a failed item: the original row, re-feedable as it is."""
     if outcome.row is not None and outcome.row.cells:
         return rejected_cells(outcome.row)

@@ -9,6 +9,7 @@ validate), :class:`~shopsync.sync.planner.Planner` (ledger), :class:`~shopsync.s
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 from shopsync.catalog.records import Catalog, RejectsFile
@@ -149,18 +150,23 @@ class UploadJob(RunJob):
         return refuse_variants(self.reader, capabilities_of(self.platform), self.platform.name)
 
     def _check_strict(self) -> None:
-        from shopsync.catalog.records import validate  # noqa: PLC0415 - only under --strict
+        check_strict(self.catalog, self.outputs.rejects)
 
-        found = validate(self.catalog, rejects=self.outputs.rejects, keep_errors=1)
-        if found.stats.invalid:
-            first = found.errors[0]
-            raise RowsRejected(
-                f"{found.stats.invalid} of {found.stats.rows} rows are invalid and --strict "
-                f"is set, so nothing was sent. First: {first.row.file}:{first.row.line}: "
-                f"{first.message}",
-                hint="Fix the rows (shopsync validate FILE --rejects rejects.csv lists them), "
-                "or drop --strict to send the valid rows.",
-            )
+
+def check_strict(catalog: Catalog, rejects: Path | None) -> None:
+    """Under ``--strict``: :class:`RowsRejected` naming the first invalid row, if any."""
+    from shopsync.catalog.records import validate  # noqa: PLC0415 - only under --strict
+
+    found = validate(catalog, rejects=rejects, keep_errors=1)
+    if found.stats.invalid:
+        first = found.errors[0]
+        raise RowsRejected(
+            f"{found.stats.invalid} of {found.stats.rows} rows are invalid and --strict "
+            f"is set, so nothing was sent. First: {first.row.file}:{first.row.line}: "
+            f"{first.message}",
+            hint="Fix the rows (shopsync validate FILE --rejects rejects.csv lists them), "
+            "or drop --strict to send the valid rows.",
+        )
 
 
 def _noting_keys(changes: Iterable[Change], listed: set[str]) -> Iterator[Change]:

@@ -136,6 +136,25 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         );
         """,
     ),
+    (
+        4,
+        # Items the platform refused in a fleet's batches, for `upload --queue --wait`'s
+        # failed file (a worker has no file of its own to write them to).
+        """
+        CREATE TABLE shopsync_failure (
+            target TEXT NOT NULL,
+            key TEXT NOT NULL,
+            sku TEXT NOT NULL,
+            run_id TEXT,
+            code TEXT NOT NULL,
+            message TEXT NOT NULL,
+            cells TEXT NOT NULL,
+            at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (target, key, sku)
+        );
+        CREATE INDEX shopsync_failure_run ON shopsync_failure (run_id);
+        """,
+    ),
 )
 """``(version, SQL)`` in order. Append, never edit: a migration that ran stays as it ran."""
 
@@ -233,6 +252,16 @@ def _newer(url: str, version: int) -> ConfigError:
         f"(schema version {version}; this one knows {LATEST_VERSION}).",
         hint="Upgrade shopsync on this machine to the fleet's version.",
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ItemFailure:
+    """One item a platform refused in a fleet's batch: its row as read, and why."""
+
+    sku: str
+    code: str
+    message: str
+    cells: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -559,8 +588,12 @@ class PgLedger:
         entries: Mapping[str, LedgerEntry],
         stocks: Mapping[str, int] | None = None,
         state: str = "done",
+        failures: Sequence[ItemFailure] = (),
     ) -> None:
         """Record batch ``key``'s results and settle it, only while ``owner`` holds its lease.
+
+        ``failures``, the items the platform refused, are kept with the batch in the same
+        transaction, so whoever sees the batch settled sees its refused items too.
 
         One transaction: the batch row is locked and its lease checked first, so a lease
         that ran out (another worker may hold the batch now) records nothing and raises
@@ -580,15 +613,52 @@ class PgLedger:
                     hint="The batch's current holder sends it again with the same key.",
                 )
             self._write_results(db, entries, stocks)
+            self._write_failures(db, key, failures)
             self._settle(db, key, state, entries, owner=owner)
 
-    def add_failed(self, key: str, count: int) -> None:
-        """Add ``count`` items the platform refused to batch ``key``'s counts."""
-        if count:
-            self._db().execute(
-                "UPDATE shopsync_batch SET failed = failed + %s WHERE target = %s AND key = %s",
-                (count, self.target, key),
+    def _write_failures(
+        self, db: psycopg.Connection[Any], key: str, failures: Sequence[ItemFailure]
+    ) -> None:
+        # A batch sent again (its lease was lost) replaces its own rows.
+        if not failures:
+            return
+        with db.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO shopsync_failure VALUES (%s, %s, %s, "
+                "(SELECT run_id FROM shopsync_batch WHERE target = %s AND key = %s), "
+                "%s, %s, %s, %s) ON CONFLICT (target, key, sku) DO UPDATE SET "
+                "code = EXCLUDED.code, message = EXCLUDED.message, cells = EXCLUDED.cells, "
+                "at = EXCLUDED.at",
+                [
+                    (
+                        self.target,
+                        key,
+                        failure.sku,
+                        self.target,
+                        key,
+                        failure.code,
+                        failure.message,
+                        json.dumps(failure.cells, ensure_ascii=False),
+                        time.time(),
+                    )
+                    for failure in failures
+                ],
             )
+            cursor.execute(
+                "UPDATE shopsync_batch SET failed = (SELECT count(*) FROM shopsync_failure "
+                "WHERE target = %s AND key = %s) WHERE target = %s AND key = %s",
+                (self.target, key, self.target, key),
+            )
+
+    def failures(self, run_id: str) -> Iterator[ItemFailure]:
+        """The items refused in run ``run_id``'s batches, in the order they were noted."""
+        rows = self._db().execute(
+            "SELECT sku, code, message, cells FROM shopsync_failure "
+            "WHERE target = %s AND run_id = %s ORDER BY at, key, sku",
+            (self.target, run_id),
+        )
+        for sku, code, message, cells in rows.fetchall():
+            yield ItemFailure(sku, code, message, json.loads(cells))
 
     def start_run(self, run_id: str, *, profile: str, limiter_key: str | None) -> None:
         """Note a fleet run of this target as it starts planning."""
