@@ -134,7 +134,9 @@ def _dumps(value: Any) -> str:
 class ImageSpace:
     """Shopee image ids by content hash, so an unchanged image is uploaded once.
 
-    A SQLite file per partner and shop in the data directory: ``sha256 → image_id``.
+    A SQLite file per partner and shop in the data directory: ``sha256 → image_id``, with
+    the source (the URL) it was fetched from, so an item read back names its images as
+    the catalog does.
     """
 
     def __init__(self, path: Path) -> None:
@@ -144,6 +146,9 @@ class ImageSpace:
         self._conn.execute(
             "CREATE TABLE IF NOT EXISTS images (sha256 TEXT PRIMARY KEY, image_id TEXT NOT NULL)"
         )
+        columns = {row[1] for row in self._conn.execute("PRAGMA table_info(images)")}
+        if "source" not in columns:  # a file from before sources were kept
+            self._conn.execute("ALTER TABLE images ADD COLUMN source TEXT")
 
     def get(self, digest: str) -> str | None:
         """The image id uploaded for ``digest``, if any."""
@@ -153,10 +158,22 @@ class ImageSpace:
             ).fetchone()
         return None if row is None else str(row[0])
 
-    def put(self, digest: str, image_id: str) -> None:
-        """Remember ``image_id`` for ``digest``."""
+    def put(self, digest: str, image_id: str, source: str | None = None) -> None:
+        """Remember ``image_id`` for ``digest`` (fetched from ``source``)."""
         with self._lock:
-            self._conn.execute("INSERT OR REPLACE INTO images VALUES (?, ?)", (digest, image_id))
+            self._conn.execute(
+                "INSERT OR REPLACE INTO images VALUES (?, ?, ?)", (digest, image_id, source)
+            )
+
+    def sources(self, image_ids: Sequence[str]) -> dict[str, str]:
+        """The source of each of ``image_ids`` this shop uploaded from one."""
+        wanted = list(dict.fromkeys(image_ids))
+        if not wanted:
+            return {}
+        marks = ",".join("?" * len(wanted))
+        query = f"SELECT image_id, source FROM images WHERE source IS NOT NULL AND image_id IN ({marks})"  # noqa: S608, E501 - only placeholders are interpolated
+        with self._lock:
+            return {str(i): str(s) for i, s in self._conn.execute(query, wanted)}
 
     def close(self) -> None:
         """Close the file."""
@@ -485,7 +502,7 @@ class ShopeePlatform(ClientBacked):
         image_id = (answer.get("image_info") or {}).get("image_id")
         if not isinstance(image_id, str):
             raise APIError("Shopee's upload_image answered without an image_id.")
-        self.images.put(digest, image_id)
+        self.images.put(digest, image_id, source)
         return image_id
 
     def upload_image(
@@ -544,7 +561,9 @@ class ShopeePlatform(ClientBacked):
         for start in range(0, len(item_ids), BASE_INFO_CHUNK):
             chunk = ",".join(str(i) for i in item_ids[start : start + BASE_INFO_CHUNK])
             answer = self._get("product/get_item_base_info", {"item_id_list": chunk})
-            out.extend(_remote(item) for item in answer.get("item_list") or [])
+            items = [i for i in answer.get("item_list") or [] if isinstance(i, dict)]
+            sources = self.images.sources([i for item in items for i in _image_ids(item)])
+            out.extend(_remote(item, sources) for item in items)
         return out
 
     # -- inventory -----------------------------------------------------------------------
@@ -728,17 +747,29 @@ def _decimal(value: Any) -> Decimal:
         return Decimal(0)
 
 
-def _remote(item: Mapping[str, Any]) -> RemoteProduct:
+def _image_ids(item: Mapping[str, Any]) -> list[str]:
+    ids = (item.get("image") or {}).get("image_id_list") or []
+    return [str(i) for i in ids]
+
+
+def _remote(item: Mapping[str, Any], sources: Mapping[str, str]) -> RemoteProduct:
+    """An item as the catalog would write it: images by the source they were uploaded
+    from (an id this shop did not upload stays an id), a description that is the title
+    (what :meth:`ShopeePlatform._create` sends for none) as none."""
     prices = item.get("price_info") or [{}]
     stock = ((item.get("stock_info_v2") or {}).get("summary_info") or {}).get(
         "total_available_stock"
     )
+    description = item.get("description")
     fields: dict[str, Any] = {
         "title": item.get("item_name"),
         "price": str(_decimal(prices[0].get("original_price", 0)).quantize(Decimal("0.01"))),
         "stock": stock,
-        "description": item.get("description"),
+        "description": None if description == item.get("item_name") else description,
+        "images": [sources.get(i, i) for i in _image_ids(item)],
     }
+    if item.get("weight") is not None:
+        fields["weight_kg"] = str(item["weight"])
     return RemoteProduct(
         product_id=str(item.get("item_id")),
         sku=str(item.get("item_sku") or ""),

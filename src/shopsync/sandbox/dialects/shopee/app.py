@@ -434,7 +434,7 @@ class ShopeeApp:
             name = str(body["item_name"]).strip()
             if not 1 <= len(name) <= 120:
                 raise ShopeeError("error_param", "item_name must be 1 to 120 characters.")
-            values["item_name"] = name
+            values["title"] = name
         if "description" in body:
             values["description"] = str(body["description"])
         if "original_price" in body:
@@ -492,7 +492,7 @@ class ShopeeApp:
         values["item_status"] = "NORMAL"
         row = ProductRow(0, str(item_id), 1, stamp, stamp, values)
         self.store.insert_products([row])
-        return {"item_id": item_id, "item_name": values["item_name"], "item_sku": values["sku"]}
+        return {"item_id": item_id, "item_name": values["title"], "item_sku": values["sku"]}
 
     def _item(self, body: dict[str, Any]) -> ProductRow:
         item_id = _int(body.get("item_id"), "item_id")
@@ -656,7 +656,7 @@ def _base_info(row: ProductRow) -> dict[str, Any]:
     return {
         "item_id": int(row.product_id),
         "item_sku": values.get("sku", ""),
-        "item_name": values.get("item_name"),
+        "item_name": values.get("title"),
         "description": values.get("description"),
         "category_id": values.get("category_id"),
         "attribute_list": values.get("attribute_list", []),
