@@ -33,6 +33,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -41,7 +42,7 @@ from typing import Any
 import requests
 
 from shopsync.config import Setting, Settings, parse_text
-from shopsync.domain.models import Product
+from shopsync.domain.models import Product, Variant
 from shopsync.domain.timefmt import format_timestamp
 from shopsync.errors import APIError, AuthError, PlatformError, UsageError
 from shopsync.http.auth import TokenRejected, private_dir
@@ -60,6 +61,7 @@ from shopsync.platforms.base import (
     ItemCode,
     ItemResult,
     OrderLine,
+    ProductProblem,
     ProductUpdate,
     RemoteImage,
     RemoteOrder,
@@ -67,7 +69,20 @@ from shopsync.platforms.base import (
     StockChange,
     default_error_scope,
 )
+from shopsync.platforms.shopee.journal import HandleJournal
 from shopsync.platforms.shopee.tokens import REFRESH_PATH, ShopeeAuth, TokenFile
+from shopsync.platforms.shopee.variants import (
+    RemoteModel,
+    first_tier_images,
+    has_models,
+    item_sku,
+    option_lists,
+    remote_models,
+    tier_images,
+    tier_index,
+    tier_variation,
+    variant_problems,
+)
 from shopsync.platforms.shopee.wire import NOT_FOUND, ShopeeWire, envelope_error
 
 log = redacting_logger(__name__)
@@ -141,6 +156,7 @@ class ImageSpace:
 
     def __init__(self, path: Path) -> None:
         private_dir(path.parent)
+        self.path = path
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._conn.execute(
@@ -205,7 +221,7 @@ class ShopeePlatform(ClientBacked):
         stock_set=True,
         stock_cas=False,
         stock_delta=False,
-        variants=False,
+        variants=True,
     )
 
     def __init__(
@@ -214,6 +230,7 @@ class ShopeePlatform(ClientBacked):
         auth: ShopeeAuth,
         images: ImageSpace,
         *,
+        journal: HandleJournal | None = None,
         category_id: int | None = None,
         image_source: Callable[[str], bytes] = fetch_image,
         wall_clock: Callable[[], float] = time.time,
@@ -221,6 +238,11 @@ class ShopeePlatform(ClientBacked):
         self.client = client
         self.auth = auth
         self.images = images
+        self.journal = (
+            journal
+            if journal is not None
+            else HandleJournal(images.path.parent / "handles.sqlite3")
+        )
         self.category_id = category_id
         self.image_source = image_source
         self.wall_clock = wall_clock
@@ -273,6 +295,7 @@ class ShopeePlatform(ClientBacked):
             client,
             auth,
             ImageSpace(directory / "images" / f"{partner_id}-{shop_id}.sqlite3"),
+            journal=HandleJournal(directory / "handles" / f"{partner_id}-{shop_id}.sqlite3"),
             category_id=settings.get("category_id"),
             image_source=image_source,
             wall_clock=wall_clock,
@@ -326,12 +349,12 @@ class ShopeePlatform(ClientBacked):
 
     # -- products ------------------------------------------------------------------------
 
-    def check_product(self, product: Product) -> list[tuple[str, str]]:
+    def check_product(self, product: Product) -> list[ProductProblem]:
         """Shopee's rules a product breaks, as ``(field, message)``; empty if none.
 
         For plan time (issue 12's constraints seam), and checked again before a create.
         """
-        problems: list[tuple[str, str]] = []
+        problems: list[ProductProblem] = []
         if len(product.title) > MAX_TITLE:
             problems.append(("title", f"must be at most {MAX_TITLE} characters on Shopee"))
         if product.weight_kg is None or product.weight_kg <= 0:
@@ -340,6 +363,7 @@ class ShopeePlatform(ClientBacked):
             problems.append(("images", "Shopee needs at least one image"))
         if self._category(product) is None:
             problems.append(("category", "must be a Shopee leaf category id (or set category_id)"))
+        problems.extend(variant_problems(product))
         return problems
 
     def write_products(
@@ -359,28 +383,72 @@ class ShopeePlatform(ClientBacked):
     def _create(self, product: Product) -> ItemResult:
         problems = self.check_product(product)
         if problems:
-            field, message = problems[0]
+            field, *_, message = problems[0]
             return _refused(product.sku, "error_param", f"{field} {message}", field)
         try:
-            body = self._item_body(product, product.model_fields_set | {"title", "price"})
-            body.update(
-                original_price=product.price,
-                seller_stock=[{"stock": product.stock}],
-                logistic_info=self._logistics(),
-                item_sku=product.sku,
-                description=product.description or product.title,
-                category_id=self._category(product),
-                attribute_list=_attribute_list(product.attributes),
-            )
-            answer = self._post("product/add_item", body, ambiguous_ok=False)
+            if has_models(product):
+                item_id = self._create_with_models(product)
+            else:
+                item_id = self._add_item(product)
         except APIError as error:
             if error.code in _REFUSALS:
                 return _refused(product.sku, str(error.code), error.message, None)
             raise
+        return ItemResult(sku=product.sku, ok=True, product_id=str(item_id), item_code=ItemCode.OK)
+
+    def _add_item(self, product: Product) -> int:
+        body = self._item_body(product, product.model_fields_set | {"title", "price"})
+        body.update(
+            original_price=product.price,
+            seller_stock=[{"stock": product.stock}],
+            logistic_info=self._logistics(),
+            item_sku=item_sku(product),
+            description=product.description or product.title,
+            category_id=self._category(product),
+            attribute_list=_attribute_list(product.attributes),
+        )
+        answer = self._post("product/add_item", body, ambiguous_ok=False)
         item_id = answer.get("item_id")
         if item_id is None:
             raise APIError("Shopee's add_item answered without an item_id.")
-        return ItemResult(sku=product.sku, ok=True, product_id=str(item_id), item_code=ItemCode.OK)
+        return int(item_id)
+
+    def _create_with_models(self, product: Product) -> int:
+        """``add_item`` then ``init_tier_variation``, resuming an earlier attempt's item
+        (the journal's) rather than adding a second one."""
+        assert product.handle is not None
+        earlier, item_id = self.journal.begin(product.handle, product.skus)
+        if earlier and item_id is None:
+            # An add_item whose answer never came: the item may be there.
+            item_id = self._find_item(product.handle)
+        if item_id is None:
+            item_id = self._add_item(product)
+            self.journal.added(product.handle, item_id)
+        try:
+            self._init_models(item_id, product)
+        except APIError as error:
+            if error.code not in NOT_FOUND or not earlier:
+                raise
+            # The journal's item is gone from the shop (deleted there): add it anew.
+            item_id = self._add_item(product)
+            self.journal.added(product.handle, item_id)
+            self._init_models(item_id, product)
+        return item_id
+
+    def _init_models(self, item_id: int, product: Product) -> None:
+        """Every model of ``product`` on ``item_id`` (any earlier ones are replaced)."""
+        values = option_lists(product.options, product.variants)
+        body = {
+            "item_id": item_id,
+            "tier_variation": tier_variation(
+                product.options, values, first_tier_images(product, self.image_id_for)
+            ),
+            "model": [
+                _new_model(variant, tier_index(product.options, values, variant))
+                for variant in product.variants
+            ],
+        }
+        self._post("product/init_tier_variation", body, ambiguous_ok=True)
 
     def _update(self, update: ProductUpdate) -> ItemResult:
         product = update.product
@@ -390,10 +458,13 @@ class ShopeePlatform(ClientBacked):
             body = self._item_body(product, fields)
             if body:
                 self._post("product/update_item", {"item_id": item_id, **body}, ambiguous_ok=True)
-            if "price" in fields:
+            if has_models(product):
+                if fields & {"variants", "options", "handle"}:
+                    self._update_models(item_id, update)
+            elif "price" in fields:
                 prices = {"item_id": item_id, "price_list": [{"original_price": product.price}]}
                 self._post("product/update_price", prices, ambiguous_ok=True)
-            if "stock" in fields:
+            if "stock" in fields and not has_models(product):
                 self._set_stock(item_id, product.stock)
         except APIError as error:
             if error.code in NOT_FOUND:
@@ -410,6 +481,79 @@ class ShopeePlatform(ClientBacked):
         return ItemResult(
             sku=product.sku, ok=True, product_id=update.product_id, item_code=ItemCode.OK
         )
+
+    def _update_models(self, item_id: int, update: ProductUpdate) -> None:
+        """Bring the item's models to the product's: the tier structure where it changed,
+        new models, and the price and stock of only the models whose own changed."""
+        product = update.product
+        answer = self._get("product/get_model_list", {"item_id": str(item_id)})
+        names, before_values, models = remote_models(answer)
+        if names != list(product.options):
+            # Another set of options is another tier structure: made anew (its models too).
+            self._init_models(item_id, product)
+            return
+        by_sku = {model.sku: model for model in models}
+        removed = set(update.removed_variants)
+        listed = set(product.skus)
+        # A model the file no longer lists stays, unless its removal was asked for.
+        kept = [m for m in models if m.sku not in listed and m.sku not in removed]
+        kept_variants = [_variant_of(m, names, before_values) for m in kept]
+        wanted = [*product.variants, *kept_variants]
+        values = option_lists(names, wanted, before_values)
+        images = tier_images(answer)
+        wanted_images = {**images, **first_tier_images(product, self.image_id_for)}
+        wanted_images = {k: v for k, v in wanted_images.items() if k in values[0]}
+        current = [v for v in wanted if v.sku in by_sku]
+        moved = any(
+            tuple(tier_index(names, values, v)) != by_sku[v.sku].tier_index for v in current
+        )
+        dropped = len(current) != len(models)
+        if values != before_values or moved or dropped or wanted_images != images:
+            body = {
+                "item_id": item_id,
+                "tier_variation": tier_variation(names, values, wanted_images),
+                "model_list": [
+                    {"model_id": by_sku[v.sku].model_id, "tier_index": tier_index(names, values, v)}
+                    for v in current
+                ],
+            }
+            self._post("product/update_tier_variation", body, ambiguous_ok=True)
+        new = [v for v in product.variants if v.sku not in by_sku]
+        if new:
+            body = {
+                "item_id": item_id,
+                "model_list": [_new_model(v, tier_index(names, values, v)) for v in new],
+            }
+            self._post("product/add_model", body, ambiguous_ok=False)
+        # What the platform last confirmed (the ledger's), else what it holds now.
+        confirmed = {str(v.get("sku")): v for v in update.variants_before if isinstance(v, dict)}
+        prices: list[dict[str, Any]] = []
+        stocks: list[dict[str, Any]] = []
+        for variant in product.variants:
+            model = by_sku.get(variant.sku)
+            if model is None:
+                continue
+            known = confirmed.get(variant.sku)
+            price = str(known.get("price")) if known else model.price
+            stock = known.get("stock") if known else model.stock
+            if _decimal(price) != variant.price:
+                prices.append({"model_id": model.model_id, "original_price": variant.price})
+            if stock != variant.stock:
+                stocks.append(
+                    {"model_id": model.model_id, "seller_stock": [{"stock": variant.stock}]}
+                )
+        if prices:
+            body = {"item_id": item_id, "price_list": prices}
+            self._post("product/update_price", body, ambiguous_ok=True)
+        if stocks:
+            self._check_stock(
+                item_id,
+                self._post(
+                    "product/update_stock",
+                    {"item_id": item_id, "stock_list": stocks},
+                    ambiguous_ok=True,
+                ),
+            )
 
     def _item_body(self, product: Product, fields: set[str]) -> dict[str, Any]:
         """The ``update_item`` fields (also the base of ``add_item``) for ``fields``."""
@@ -517,31 +661,62 @@ class ShopeePlatform(ClientBacked):
         raise UsageError("Removing products from Shopee is not supported yet.")
 
     def lookup_skus(self, skus: Sequence[str]) -> dict[str, RemoteProduct]:
-        """Items by ``item_sku``: ``search_item``, then the recent writes it may not see yet."""
-        wanted = list(dict.fromkeys(skus))
+        """Items by ``item_sku``, or by a model's SKU (the engine looks an item with models
+        up by its first variant's): ``search_item``, by the journal's handle where a SKU
+        is a model's, then the recent writes search may not see yet."""
+        return {sku: found.product for sku, found in self._locate(skus).items()}
+
+    def _search(self, item_skus: Sequence[str]) -> dict[str, int]:
+        """``item_sku → item_id`` for those ``search_item`` finds (the oldest of each)."""
         ids: dict[str, int] = {}
-        for sku in wanted:
+        for sku in dict.fromkeys(item_skus):
             found = self._get("product/search_item", {"item_sku": sku, "page_size": str(PAGE)})
             item_ids = found.get("item_id_list") or []
             if item_ids:
                 ids[sku] = int(min(item_ids))
-        missing = {sku for sku in wanted if sku not in ids}
-        products = self._base_info(sorted(set(ids.values())))
-        out = {p.sku: p for p in products if p.sku in ids and int(p.product_id) == ids[p.sku]}
+        return ids
+
+    def _find_item(self, item_sku: str) -> int | None:
+        """The item whose ``item_sku`` is ``item_sku``: searched, else among recent writes."""
+        found = self._search([item_sku]).get(item_sku)
+        if found is not None:
+            return found
+        since = int(self.wall_clock() - SEARCH_LAG_ALLOWANCE)
+        for item in self._items(update_time_from=since):
+            if item.item_sku == item_sku:
+                return int(item.product.product_id)
+        return None
+
+    def _locate(self, skus: Sequence[str]) -> dict[str, _Located]:
+        wanted = list(dict.fromkeys(skus))
+        ids = self._search(wanted)
+        handles = self.journal.handles([sku for sku in wanted if sku not in ids])
+        by_handle = self._search(sorted(set(handles.values())))
+        ids.update((sku, by_handle[h]) for sku, h in handles.items() if h in by_handle)
+        items = {
+            int(found.product.product_id): found
+            for found in self._base_info(sorted(set(ids.values())))
+        }
+        out: dict[str, _Located] = {}
+        for sku, item_id in ids.items():
+            found = items.get(item_id)
+            if found is not None and sku in found.model_ids:
+                out[sku] = found
+        missing = {sku for sku in wanted if sku not in out}
         if missing:
             since = int(self.wall_clock() - SEARCH_LAG_ALLOWANCE)
-            for product in self._items(update_time_from=since):
-                if product.sku in missing and product.sku not in out:
-                    out[product.sku] = product
+            for found in self._items(update_time_from=since):
+                for sku in missing & set(found.model_ids):
+                    out.setdefault(sku, found)
         return out
 
     def iter_products(self, *, page_size: int = 100) -> Iterator[RemoteProduct]:
-        """Every item, ``get_item_list`` page by page, read by ``get_item_base_info``."""
-        yield from self._items(update_time_from=None, page_size=page_size)
+        """Every item, ``get_item_list`` page by page, read by ``get_item_base_info`` (and
+        ``get_model_list`` for an item with models)."""
+        for found in self._items(update_time_from=None, page_size=page_size):
+            yield found.product
 
-    def _items(
-        self, *, update_time_from: int | None, page_size: int = PAGE
-    ) -> Iterator[RemoteProduct]:
+    def _items(self, *, update_time_from: int | None, page_size: int = PAGE) -> Iterator[_Located]:
         offset = 0
         while True:
             params = {"offset": str(offset), "page_size": str(min(page_size, PAGE))}
@@ -556,14 +731,23 @@ class ShopeePlatform(ClientBacked):
                 return
             offset = int(answer.get("next_offset", offset + len(item_ids)))
 
-    def _base_info(self, item_ids: Sequence[int]) -> list[RemoteProduct]:
-        out: list[RemoteProduct] = []
+    def _base_info(self, item_ids: Sequence[int]) -> list[_Located]:
+        out: list[_Located] = []
         for start in range(0, len(item_ids), BASE_INFO_CHUNK):
             chunk = ",".join(str(i) for i in item_ids[start : start + BASE_INFO_CHUNK])
             answer = self._get("product/get_item_base_info", {"item_id_list": chunk})
             items = [i for i in answer.get("item_list") or [] if isinstance(i, dict)]
-            sources = self.images.sources([i for item in items for i in _image_ids(item)])
-            out.extend(_remote(item, sources) for item in items)
+            models = {
+                int(item["item_id"]): self._get(
+                    "product/get_model_list", {"item_id": str(item["item_id"])}
+                )
+                for item in items
+                if item.get("has_model")
+            }
+            ids = [i for item in items for i in _image_ids(item)]
+            ids += [i for m in models.values() for i in tier_images(m).values()]
+            sources = self.images.sources(ids)
+            out.extend(_located(item, sources, models.get(int(item["item_id"]))) for item in items)
         return out
 
     # -- inventory -----------------------------------------------------------------------
@@ -571,60 +755,74 @@ class ShopeePlatform(ClientBacked):
     def update_inventory(
         self, changes: Sequence[StockChange], *, idempotency_key: str | None = None
     ) -> list[ItemResult]:
-        """``update_stock`` per change (setting a count; Shopee has no delta or CAS)."""
-        items = self.lookup_skus([c.sku for c in changes])
-        results: list[ItemResult] = []
-        for change in changes:
-            remote = items.get(change.sku)
-            if remote is None:
-                results.append(
-                    ItemResult(
-                        sku=change.sku,
-                        ok=False,
-                        code="error_item_not_found",
-                        message=f"No Shopee item has item_sku {change.sku}.",
-                        item_code=ItemCode.NOT_FOUND,
-                    )
+        """``update_stock`` per item, for every model of it the changes name (setting a
+        count; Shopee has no delta or CAS)."""
+        located = self._locate([c.sku for c in changes])
+        results: dict[int, ItemResult] = {}
+        per_item: dict[int, list[tuple[int, StockChange]]] = {}
+        for position, change in enumerate(changes):
+            found = located.get(change.sku)
+            if found is None:
+                results[position] = ItemResult(
+                    sku=change.sku,
+                    ok=False,
+                    code="error_item_not_found",
+                    message=f"No Shopee item or model has the SKU {change.sku}.",
+                    item_code=ItemCode.NOT_FOUND,
                 )
-                continue
-            if change.stock is None:
-                results.append(
-                    _refused(
-                        change.sku, "unsupported", "Shopee sets stock; it takes no deltas.", "stock"
-                    )
+            elif change.stock is None:
+                results[position] = _refused(
+                    change.sku, "unsupported", "Shopee sets stock; it takes no deltas.", "stock"
                 )
-                continue
+            else:
+                per_item.setdefault(int(found.product.product_id), []).append((position, change))
+        for item_id, entries in per_item.items():
+            found = located[entries[0][1].sku]
+            body = {
+                "item_id": item_id,
+                "stock_list": [
+                    {"model_id": found.model_ids[c.sku], "seller_stock": [{"stock": c.stock}]}
+                    for _, c in entries
+                ],
+            }
             try:
-                stock = self._set_stock(int(remote.product_id), change.stock)
+                self._check_stock(
+                    item_id, self._post("product/update_stock", body, ambiguous_ok=True)
+                )
             except APIError as error:
-                if error.code in _REFUSALS:
-                    results.append(_refused(change.sku, str(error.code), error.message, "stock"))
-                    continue
-                raise
-            results.append(
-                ItemResult(
+                if error.code not in _REFUSALS:
+                    raise
+                for position, change in entries:
+                    results[position] = _refused(
+                        change.sku, str(error.code), error.message, "stock"
+                    )
+                continue
+            for position, change in entries:
+                results[position] = ItemResult(
                     sku=change.sku,
                     ok=True,
-                    product_id=remote.product_id,
-                    stock=stock,
+                    product_id=found.product.product_id,
+                    stock=change.stock,
                     item_code=ItemCode.OK,
                 )
-            )
-        return results
+        return [results[i] for i in range(len(changes))]
 
     def _set_stock(self, item_id: int, stock: int) -> int:
         body = {
             "item_id": item_id,
             "stock_list": [{"model_id": 0, "seller_stock": [{"stock": stock}]}],
         }
-        answer = self._post("product/update_stock", body, ambiguous_ok=True)
+        self._check_stock(item_id, self._post("product/update_stock", body, ambiguous_ok=True))
+        return stock
+
+    @staticmethod
+    def _check_stock(item_id: int, answer: Mapping[str, Any]) -> None:
         failures = answer.get("failure_list") or []
         if failures:
             reason = failures[0].get("failed_reason") if isinstance(failures[0], dict) else None
             raise APIError(
                 f"Shopee refused the stock of item {item_id}: {reason}", code="error_param"
             )
-        return stock
 
     # -- orders --------------------------------------------------------------------------
 
@@ -703,9 +901,10 @@ class ShopeePlatform(ClientBacked):
         return {**self.client.stats.snapshot(), "token_refreshes": self.auth.refreshes}
 
     def close(self) -> None:
-        """Close the client and the image store."""
+        """Close the client, the image store and the journal."""
         self.client.close()
         self.images.close()
+        self.journal.close()
 
 
 def _response(answer: ApiResponse) -> dict[str, Any]:
@@ -724,6 +923,33 @@ def _response_body(body: Any) -> dict[str, Any]:
 def _refused(sku: str, code: str, message: str, field: str | None) -> ItemResult:
     return ItemResult(
         sku=sku, ok=False, code=code, message=message, field=field, item_code=ItemCode.INVALID
+    )
+
+
+def _new_model(variant: Variant, index: list[int]) -> dict[str, Any]:
+    """A model of ``init_tier_variation`` / ``add_model``."""
+    return {
+        "tier_index": index,
+        "original_price": variant.price,
+        "model_sku": variant.sku,
+        "seller_stock": [{"stock": variant.stock}],
+    }
+
+
+def _variant_of(
+    model: RemoteModel, names: Sequence[str], values: Sequence[Sequence[str]]
+) -> Variant:
+    """A remote model as a variant (its option values from its tier index)."""
+    return Variant.model_validate(
+        {
+            "sku": model.sku,
+            "option_values": {
+                name: values[level][i]
+                for level, (name, i) in enumerate(zip(names, model.tier_index, strict=True))
+            },
+            "price": model.price,
+            "stock": model.stock,
+        }
     )
 
 
@@ -752,30 +978,68 @@ def _image_ids(item: Mapping[str, Any]) -> list[str]:
     return [str(i) for i in ids]
 
 
-def _remote(item: Mapping[str, Any], sources: Mapping[str, str]) -> RemoteProduct:
+@dataclass(frozen=True)
+class _Located:
+    """An item read back, and the model id of each SKU it sells (0: the item's own)."""
+
+    product: RemoteProduct
+    model_ids: Mapping[str, int]
+    item_sku: str
+
+
+def _located(
+    item: Mapping[str, Any], sources: Mapping[str, str], models: Mapping[str, Any] | None
+) -> _Located:
     """An item as the catalog would write it: images by the source they were uploaded
     from (an id this shop did not upload stays an id), a description that is the title
-    (what :meth:`ShopeePlatform._create` sends for none) as none."""
-    prices = item.get("price_info") or [{}]
-    stock = ((item.get("stock_info_v2") or {}).get("summary_info") or {}).get(
-        "total_available_stock"
-    )
+    (what :meth:`ShopeePlatform._create` sends for none) as none, and with models, the
+    handle, options and variants."""
     description = item.get("description")
     fields: dict[str, Any] = {
         "title": item.get("item_name"),
-        "price": str(_decimal(prices[0].get("original_price", 0)).quantize(Decimal("0.01"))),
-        "stock": stock,
         "description": None if description == item.get("item_name") else description,
         "images": [sources.get(i, i) for i in _image_ids(item)],
     }
     if item.get("weight") is not None:
         fields["weight_kg"] = str(item["weight"])
-    return RemoteProduct(
+    sku = own = str(item.get("item_sku") or "")
+    model_ids: dict[str, int] = {sku: 0}
+    if models is not None and models.get("model"):
+        names, values, remote = remote_models(models)
+        images = {value: sources.get(i, i) for value, i in tier_images(models).items()}
+        variants = []
+        for model in sorted(remote, key=lambda m: m.tier_index):
+            variant: dict[str, Any] = {
+                "sku": model.sku,
+                "option_values": _variant_of(model, names, values).option_values,
+                "price": str(_decimal(model.price).quantize(Decimal("0.01"))),
+                "stock": model.stock,
+            }
+            if "weight_kg" in fields:
+                # The item's weight: each variant's, as add_item sent the first one's.
+                variant["weight_kg"] = fields["weight_kg"]
+            first = variant["option_values"].get(names[0]) if names else None
+            if first in images:
+                variant["image"] = images[first]
+            variants.append(variant)
+        fields.update(handle=sku, options=names, variants=variants)
+        model_ids = {model.sku: model.model_id for model in remote}
+        sku = str(variants[0]["sku"])
+    else:
+        prices = item.get("price_info") or [{}]
+        fields["price"] = str(
+            _decimal(prices[0].get("original_price", 0)).quantize(Decimal("0.01"))
+        )
+        fields["stock"] = ((item.get("stock_info_v2") or {}).get("summary_info") or {}).get(
+            "total_available_stock"
+        )
+    product = RemoteProduct(
         product_id=str(item.get("item_id")),
-        sku=str(item.get("item_sku") or ""),
+        sku=sku,
         fields=fields,
         updated_at=_stamp(item.get("update_time")),
     )
+    return _Located(product, model_ids, own)
 
 
 def _stamp(epoch: Any) -> str:
