@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -330,3 +331,51 @@ def test_the_dialect_refuses_what_shopees_guide_refuses(seller: Seller) -> None:
         with pytest.raises(APIError, match=message):
             seller.platform._post("product/init_tier_variation", body, ambiguous_ok=True)
     assert len(seller.models("TEE")) == 6  # nothing refused changed the item
+
+
+# -- local image files -------------------------------------------------------------------
+
+
+def test_local_image_files_go_through_the_media_space_once(
+    shopee: SandboxHandle, seller: Seller
+) -> None:
+    from test_local_images import jpeg, png  # noqa: PLC0415
+
+    folder = seller.tmp_path / "img"
+    folder.mkdir()
+    (folder / "pot.png").write_bytes(png(8, 8))
+    (folder / "lid.jpg").write_bytes(jpeg(8, 8))
+    (folder / "copy.png").write_bytes(png(8, 8))  # the same content as pot.png
+    row = {"title": "紫砂壶 Teapot", "price": "88.00", "stock": "4", "weight_kg": "0.6"}
+    rows = [
+        {"sku": "POT-1", **row, "images": "img/pot.png|img/lid.jpg"},
+        {"sku": "POT-2", **row, "images": "img/copy.png"},
+    ]
+    report = seller.upload(rows)
+    assert (report.exit_code, report.counts["created"]) == (0, 2)
+    assert _calls(shopee, "media_space/upload_image") == 2  # two contents, three files
+    stored = {
+        sku: found[0].values
+        for sku, found in shopee.store.products_with_skus(["POT-1", "POT-2"]).items()
+    }
+    assert stored["POT-2"]["image_id_list"] == stored["POT-1"]["image_id_list"][:1]
+    assert set(shopee.app.images.values()) == {  # type: ignore[attr-defined]
+        hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in ("pot.png", "lid.jpg")
+    }
+    # A changed title sends the item again, not its unchanged images.
+    rows[0]["title"] = "紫砂壶 Yixing teapot"
+    assert seller.upload(rows).counts["updated"] == 1
+    assert _calls(shopee, "media_space/upload_image") == 2
+
+
+def test_an_image_shopee_does_not_take_is_a_row_error(
+    shopee: SandboxHandle, seller: Seller
+) -> None:
+    from test_local_images import png  # noqa: PLC0415
+
+    (seller.tmp_path / "big.png").write_bytes(png(8, 8) + b"\x00" * (10 * 1024 * 1024))
+    rows = [{"sku": "BIG-1", "title": "Big", "price": "1.00", "stock": "1", "weight_kg": "0.1",
+             "images": "big.png"}]  # fmt: skip
+    report = seller.upload(rows)
+    assert (report.counts["created"], report.counts["rejected"]) == (0, 1)
+    assert _calls(shopee, "media_space/upload_image") == 0

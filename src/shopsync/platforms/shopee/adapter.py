@@ -42,6 +42,7 @@ from typing import Any
 import requests
 
 from shopsync.config import Setting, Settings, parse_text
+from shopsync.domain.images import JPEG, MIB, PNG, ImageLimits, is_url
 from shopsync.domain.models import Product, Variant
 from shopsync.domain.timefmt import format_timestamp
 from shopsync.errors import APIError, AuthError, PlatformError, UsageError
@@ -97,6 +98,8 @@ ORDER_WINDOW = timedelta(days=15)
 ORDER_HISTORY = timedelta(days=90)
 SEARCH_LAG_ALLOWANCE = 900.0
 """Seconds of recent writes a lookup lists, for items ``search_item`` does not see yet."""
+IMAGE_LIMITS = ImageLimits(content_types=frozenset({JPEG, PNG}), max_bytes=10 * MIB)
+"""What ``media_space/upload_image`` takes ("≤ 10 MB, JPG/PNG"), checked at plan time."""
 ATTRIBUTE_PREFIX = "shopee:attr:"
 CATEGORY_ATTRIBUTE = "shopee:category_id"
 _REFUSALS = frozenset({"error_param", "error_item", "error_invalid", "error_data"})
@@ -222,6 +225,7 @@ class ShopeePlatform(ClientBacked):
         stock_cas=False,
         stock_delta=False,
         variants=True,
+        images=IMAGE_LIMITS,
     )
 
     def __init__(
@@ -593,9 +597,22 @@ class ShopeePlatform(ClientBacked):
             return list(self._channels)
 
     def image_id_for(self, source: str) -> str:
-        """The Shopee image id of ``source``'s bytes, uploaded only if never before."""
+        """The Shopee image id of an image the product names: a URL's bytes, uploaded only
+        if never before; anything else is an id already (a local file the engine uploaded
+        through :meth:`upload_image`)."""
+        if not is_url(source):
+            return source
         data = self.image_source(source)
-        digest = hashlib.sha256(data).hexdigest()
+        return self._image_id(data, hashlib.sha256(data).hexdigest(), source)
+
+    def upload_image(
+        self, content: bytes, *, filename: str, content_type: str, content_hash: str
+    ) -> RemoteImage:
+        """Put a local image file in the media space (once per content: the image space
+        answers a file uploaded before, by this or any other ledger, from its hash)."""
+        return RemoteImage(image_id=self._image_id(content, content_hash, None))
+
+    def _image_id(self, data: bytes, digest: str, source: str | None) -> str:
         known = self.images.get(digest)
         if known is not None:
             return known
@@ -648,13 +665,6 @@ class ShopeePlatform(ClientBacked):
             raise APIError("Shopee's upload_image answered without an image_id.")
         self.images.put(digest, image_id, source)
         return image_id
-
-    def upload_image(
-        self, content: bytes, *, filename: str, content_type: str, content_hash: str
-    ) -> RemoteImage:
-        """Not served yet: ``capabilities.images`` is None, so a local image file is a row
-        error at plan time ("takes image URLs only") and this is never reached."""
-        raise UsageError("Uploading image files to Shopee is not supported yet; use URLs.")
 
     def delete_products(self, product_ids: Sequence[str]) -> list[ItemResult]:
         """Not served yet (``capabilities.removal`` is None, so ``--prune`` refuses first)."""
