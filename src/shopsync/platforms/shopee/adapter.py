@@ -38,6 +38,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 
@@ -49,7 +50,7 @@ from shopsync.errors import APIError, AuthError, PlatformError, UsageError
 from shopsync.http.auth import TokenRejected, private_dir
 from shopsync.http.client import ApiResponse, HttpClient
 from shopsync.http.ratelimit import RateLimiter
-from shopsync.http.redact import redacting_logger
+from shopsync.http.redact import redacting_logger, register_secret
 from shopsync.http.retry import RetryPolicy, classify_exception, full_jitter
 from shopsync.http.stats import ClientStats
 from shopsync.http.transport import Transport
@@ -71,7 +72,8 @@ from shopsync.platforms.base import (
     default_error_scope,
 )
 from shopsync.platforms.shopee.journal import HandleJournal
-from shopsync.platforms.shopee.tokens import REFRESH_PATH, ShopeeAuth, TokenFile
+from shopsync.platforms.shopee.signing import common_parameters
+from shopsync.platforms.shopee.tokens import REFRESH_PATH, TOKEN_PATH, ShopeeAuth, TokenFile
 from shopsync.platforms.shopee.variants import (
     RemoteModel,
     first_tier_images,
@@ -112,7 +114,40 @@ def _int_setting(value: Any) -> int:
     return int(text)
 
 
+HOSTS = {
+    "sg": "https://partner.shopeemobile.com",
+    "cn": "https://openplatform.shopee.cn",
+    "br": "https://openplatform.shopee.com.br",
+    "test-sg": "https://openplatform.sandbox.test-stable.shopee.sg",
+    "test-cn": "https://openplatform.sandbox.test-stable.shopee.cn",
+}
+"""Shopee's API domains (API-calls.md, "API domains"): chosen by where the caller runs
+(Chinese Mainland, near the US, near Singapore), not by the shop's market; ``test-*`` are
+the sandbox's, for a test partner id."""
+AUTH_PARTNER_PATH = "/api/v2/shop/auth_partner"
+"""The page where a seller authorises the app (Authorization-and-Authentication.md)."""
+
+
+def _region(value: Any) -> str:
+    text = parse_text(value).lower()
+    if text not in HOSTS:
+        raise ValueError(f"must be one of {', '.join(HOSTS)}")
+    return text
+
+
 SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "base_url",
+        parse_text,
+        help="the API host (default: the region's; set it for a sandbox or proxy)",
+    ),
+    Setting(
+        "region",
+        _region,
+        "sg",
+        help="which Shopee API domain: sg, cn (Chinese Mainland), br (near the US), "
+        "test-sg or test-cn (the test environment)",
+    ),
     Setting(
         "partner_id", _int_setting, help="the app's partner id (Shopee console)", required=True
     ),
@@ -147,6 +182,33 @@ def _dumps(value: Any) -> str:
     for mark, number in marks.items():
         text = text.replace(json.dumps(mark), number)
     return text
+
+
+def endpoint_of(settings: Settings) -> str:
+    """``base_url`` if set (a sandbox, a proxy), else the region's API domain."""
+    if settings.base_url:
+        return settings.base_url.rstrip("/")
+    return HOSTS[str(settings.get("region") or "sg")]
+
+
+def authorisation_url(
+    settings: Settings, redirect: str, *, wall_clock: Callable[[], float] = time.time
+) -> str:
+    """The link a seller opens to authorise the app for a shop: Shopee's authorisation
+    page, signed (valid 5 minutes), sending the seller back to ``redirect`` with
+    ``code`` and ``shop_id`` in its query."""
+    for name in ("partner_id", "partner_key"):
+        if settings.get(name) is None:
+            raise UsageError(
+                f"The Shopee authorisation link needs the {name} setting.",
+                hint=f"Set SHOPSYNC_{name.upper()} or {name} in the profile.",
+            )
+    partner_id = int(settings.get("partner_id"))
+    params = common_parameters(
+        str(settings.get("partner_key")), partner_id, AUTH_PARTNER_PATH, int(wall_clock())
+    )
+    params["redirect"] = redirect
+    return endpoint_of(settings) + AUTH_PARTNER_PATH + "?" + urlencode(params)
 
 
 class ImageSpace:
@@ -267,12 +329,11 @@ class ShopeePlatform(ClientBacked):
     ) -> ShopeePlatform:
         """The adapter for ``settings`` (complete credentials); keywords are for tests."""
         settings.require_credentials()
-        assert settings.base_url
         partner_id = int(settings.get("partner_id"))
         shop_id = int(settings.get("shop_id"))
         stats = ClientStats()
         client = HttpClient(
-            base_url=settings.base_url,
+            base_url=endpoint_of(settings),
             wire=ShopeeWire(),
             credentials=None,
             limiter=RateLimiter(settings.rate, settings.burst, clock=clock, sleep=sleep),
@@ -896,9 +957,31 @@ class ShopeePlatform(ClientBacked):
 
     # -- the rest ------------------------------------------------------------------------
 
+    def exchange_code(self, code: str) -> AuthStatus:
+        """Turn an authorisation code (from the redirect after the seller agreed) into a
+        token pair, saved 0600 before this returns (``shopsync auth shopee --code``)."""
+        register_secret(code)
+        tokens = self.auth.exchange_code(code)
+        return AuthStatus(
+            token_url=self.client.base_url + TOKEN_PATH,
+            client_id=str(self.auth.partner_id),
+            granted_scopes=None,
+            expires_in=max(0.0, tokens.expires_at - self.wall_clock()),
+        )
+
+    @property
+    def token_path(self) -> Path:
+        """Where the shop's token pair is kept."""
+        return self.auth.token_file.path
+
     def check_auth(self) -> AuthStatus:
-        """Refresh the tokens now (proving the refresh token and the partner key work)."""
+        """Refresh the tokens unless a usable pair is saved, then make one signed shop call
+        (the shop's logistics channels, kept for ``add_item``): the pair, the partner key
+        and the shop id all work."""
         tokens = self.auth.refresh()
+        with self._channels_lock:
+            self._channels = None
+        self._logistics()
         return AuthStatus(
             token_url=self.client.base_url + REFRESH_PATH,
             client_id=str(self.auth.partner_id),
@@ -1083,4 +1166,12 @@ def _order(item: Mapping[str, Any]) -> RemoteOrder:
     )
 
 
-__all__ = ["SETTINGS", "ImageSpace", "ShopeePlatform", "fetch_image"]
+__all__ = [
+    "HOSTS",
+    "SETTINGS",
+    "ImageSpace",
+    "ShopeePlatform",
+    "authorisation_url",
+    "endpoint_of",
+    "fetch_image",
+]

@@ -27,6 +27,7 @@ from decimal import Decimal, InvalidOperation
 from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
@@ -60,7 +61,7 @@ ORDER_WINDOW = 15 * 24 * 3600
 MAX_PAGE = 100
 MAX_BASE_INFO = 50
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
-PUBLIC_CALLS = frozenset({"auth/token/get", "auth/access_token/get"})
+PUBLIC_CALLS = frozenset({"auth/token/get", "auth/access_token/get", "shop/auth_partner"})
 WRITE_CALLS = frozenset(
     {
         "media_space/upload_image",
@@ -170,6 +171,7 @@ class ShopeeApp:
         self._handlers: dict[str, Callable[[Request, dict[str, Any]], Any]] = {
             "auth/token/get": self._token_get,
             "auth/access_token/get": self._token_refresh,
+            "shop/auth_partner": self._auth_partner,
             "logistics/get_channel_list": self._channels,
             "media_space/upload_image": self._upload_image,
             "product/add_item": self._add_item,
@@ -311,6 +313,8 @@ class ShopeeApp:
                 response = self._handlers[call](request, {**query, **body})
         except ShopeeError as error:
             return _envelope(request_id, error=error.error, message=error.message)
+        if isinstance(response, Reply):
+            return response
         if call in PUBLIC_CALLS:
             assert isinstance(response, dict)
             return Reply.json(
@@ -376,6 +380,16 @@ class ShopeeApp:
         )
         self.stats.token_issued()
         return {"access_token": access, "refresh_token": refresh, "expire_in": int(ACCESS_TTL)}
+
+    def _auth_partner(self, _request: Request, body: dict[str, Any]) -> Reply:
+        """The seller's authorisation page, approved at once: back to ``redirect`` with the
+        code and the shop, as Shopee redirects after the seller logs in and agrees."""
+        redirect = str(body.get("redirect") or "")
+        if not redirect.startswith(("http://", "https://")):
+            raise ShopeeError("error_param", "redirect must be a URL.")
+        query = urlencode({"code": DEMO_CODE, "shop_id": self.shop_id})
+        separator = "&" if "?" in redirect else "?"
+        return Reply(302, b"", None, [("Location", f"{redirect}{separator}{query}")])
 
     def _token_get(self, _request: Request, body: dict[str, Any]) -> dict[str, Any]:
         if body.get("code") != DEMO_CODE:
