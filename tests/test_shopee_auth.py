@@ -5,6 +5,7 @@ waited out on an injected clock."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -139,3 +140,25 @@ def test_too_many_requests_in_the_envelope_is_waited_out(
     assert time.slept == pytest.approx(1.0)  # the pause Shopee's answer earns, on the fake clock
     assert _calls(shopee, "product/add_item") == 2  # refused once (nothing made), then made
     assert len(shopee.store.products_with_skus(["THR-1"])["THR-1"]) == 1
+
+
+EXAMPLE = Path(__file__).parent.parent / "examples" / "shopee-products.csv"
+
+
+def test_the_readme_example_uploads_to_the_embedded_shopee_sandbox_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in list(os.environ):
+        if name.startswith(("SHOPSYNC_", "XDG_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SHOPSYNC_PLATFORM", "shopee")
+    first = CliRunner().invoke(cli, ["upload", str(EXAMPLE), "--sandbox"])
+    assert first.exit_code == 0, first.output
+    # 4 items (2 with models), their 4 image files: tokens and channels, 4 uploads,
+    # 4 add_item, 2 init_tier_variation.
+    assert "4 created, 0 updated, 0 unchanged, 0 failed, 0 rejected; 11 requests" in first.output
+    again = CliRunner().invoke(cli, ["upload", str(EXAMPLE), "--sandbox"])
+    assert again.exit_code == 0, again.output
+    assert "0 created, 0 updated, 4 unchanged, 0 failed, 0 rejected; 0 requests" in again.output

@@ -379,3 +379,15 @@ def test_an_image_shopee_does_not_take_is_a_row_error(
     report = seller.upload(rows)
     assert (report.counts["created"], report.counts["rejected"]) == (0, 1)
     assert _calls(shopee, "media_space/upload_image") == 0
+
+
+def test_a_variants_local_image_file_is_a_row_error_until_the_core_uploads_it(
+    shopee: SandboxHandle, seller: Seller
+) -> None:
+    rows = variant_rows("TEE")
+    for row in rows:
+        row["variant_image"] = "img/colour.png"
+    writes = shopee.stats()["write_requests"]
+    report = seller.upload(rows)
+    assert (report.counts["created"], report.counts["rejected"]) == (0, 6)
+    assert shopee.stats()["write_requests"] == writes  # no item left without its models
