@@ -32,7 +32,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
@@ -753,7 +753,7 @@ class ShopeePlatform(ClientBacked):
         if found is not None:
             return found
         since = int(self.wall_clock() - SEARCH_LAG_ALLOWANCE)
-        for item in self._items(update_time_from=since):
+        for item in self._items(update_time_from=since, only={item_sku}):
             if item.item_sku == item_sku:
                 return int(item.product.product_id)
         return None
@@ -776,7 +776,8 @@ class ShopeePlatform(ClientBacked):
         missing = {sku for sku in wanted if sku not in out}
         if missing:
             since = int(self.wall_clock() - SEARCH_LAG_ALLOWANCE)
-            for found in self._items(update_time_from=since):
+            candidates = missing | set(self.journal.handles(sorted(missing)).values())
+            for found in self._items(update_time_from=since, only=candidates):
                 for sku in missing & set(found.model_ids):
                     out.setdefault(sku, found)
         return out
@@ -787,7 +788,15 @@ class ShopeePlatform(ClientBacked):
         for found in self._items(update_time_from=None, page_size=page_size):
             yield found.product
 
-    def _items(self, *, update_time_from: int | None, page_size: int = PAGE) -> Iterator[_Located]:
+    def _items(
+        self,
+        *,
+        update_time_from: int | None,
+        page_size: int = PAGE,
+        only: Collection[str] | None = None,
+    ) -> Iterator[_Located]:
+        """Items page by page (updated since ``update_time_from``); with ``only``, just
+        those whose ``item_sku`` is in it, so no other item's models are read."""
         offset = 0
         while True:
             params = {"offset": str(offset), "page_size": str(min(page_size, PAGE))}
@@ -797,17 +806,21 @@ class ShopeePlatform(ClientBacked):
                 params["update_time_to"] = str(int(self.wall_clock()) + 60)
             answer = self._get("product/get_item_list", params)
             item_ids = [int(i["item_id"]) for i in answer.get("item") or [] if isinstance(i, dict)]
-            yield from self._base_info(item_ids)
+            yield from self._base_info(item_ids, only)
             if not answer.get("has_next_page") or not item_ids:
                 return
             offset = int(answer.get("next_offset", offset + len(item_ids)))
 
-    def _base_info(self, item_ids: Sequence[int]) -> list[_Located]:
+    def _base_info(
+        self, item_ids: Sequence[int], only: Collection[str] | None = None
+    ) -> list[_Located]:
         out: list[_Located] = []
         for start in range(0, len(item_ids), BASE_INFO_CHUNK):
             chunk = ",".join(str(i) for i in item_ids[start : start + BASE_INFO_CHUNK])
             answer = self._get("product/get_item_base_info", {"item_id_list": chunk})
             items = [i for i in answer.get("item_list") or [] if isinstance(i, dict)]
+            if only is not None:
+                items = [i for i in items if str(i.get("item_sku") or "") in only]
             models = {
                 int(item["item_id"]): self._get(
                     "product/get_model_list", {"item_id": str(item["item_id"])}
