@@ -1,17 +1,17 @@
 """The Shopee Open Platform v2 adapter (issue 17; specs/shopee/, platforms.md "Shopee").
 
-Mapping, one catalog product to one Shopee item (single-variant products; the variant
-model of issue 13 is not on main yet, see the README's Shopee section):
+Mapping, one catalog product to one Shopee item:
 
 | shopsync | Shopee |
 |---|---|
-| ``sku`` | ``item_sku`` (the product's handle once products have variants) |
+| ``sku`` / ``handle`` | ``item_sku``: the SKU, or the handle of a product with options |
 | ``title`` | ``item_name`` (at most 120 characters) |
 | ``description`` | ``description`` (the title when the file has none: Shopee requires one) |
 | ``price`` | ``original_price`` at create; ``update_price`` after |
 | ``stock`` | ``seller_stock: [{stock}]`` at create; ``update_stock`` after |
-| ``weight_kg`` | ``weight`` (required) |
+| ``weight_kg`` | ``weight`` (required; a product with options: its first variant's) |
 | ``images`` | ``image.image_id_list``, each image uploaded once per content hash |
+| ``options`` / ``variants`` | ``tier_variation`` / models (:mod:`.variants`) |
 | ``category`` / ``attr:shopee:category_id`` / setting ``category_id`` | ``category_id`` (a leaf) |
 | ``attr:shopee:attr:ID`` | ``attribute_list: [{attribute_id: ID, attribute_value_list: [...]}]`` |
 | (every enabled channel of the shop) | ``logistic_info`` |
@@ -20,8 +20,12 @@ model of issue 13 is not on main yet, see the README's Shopee section):
 product and an ambiguous create is raised for the engine to reconcile by lookup. A lookup
 asks ``search_item`` by ``item_sku`` and, for what it does not find, lists the items
 updated in the last :data:`SEARCH_LAG_ALLOWANCE` seconds, because Shopee's search lags
-behind writes. Updates (``update_item``, ``update_price``, ``update_stock``) set values,
-so resending one is harmless and the client retries them.
+behind writes. Models are made by ``init_tier_variation``, changed by
+``update_tier_variation`` and ``add_model``, priced and stocked per ``model_id``; a
+model's SKU is found through the handle :mod:`.journal` recorded before
+the item's ``add_item``. Updates (``update_item``, ``update_price``, ``update_stock``,
+``update_tier_variation``) set values, so resending one is harmless and the client
+retries them; ``add_model`` is never resent blindly: another attempt reads the models first.
 """
 
 from __future__ import annotations
