@@ -12,7 +12,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,13 +22,13 @@ from typing import Any
 import pytest
 import requests
 
+from crash_support import SHOPSYNC, faulty_sandbox, free_port, run_killing
 from shopsync.catalog.records import Catalog
 from shopsync.config import load_settings
 from shopsync.domain.models import ValidRow
 from shopsync.state.ledger import Ledger
 
 ROOT = Path(__file__).parent.parent
-SHOPSYNC = [sys.executable, "-m", "shopsync"]
 ROWS = 5000
 
 
@@ -44,12 +43,6 @@ def _generator() -> Any:
     return module
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def catalog_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("catalog") / "products.csv"
@@ -59,52 +52,10 @@ def catalog_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _serve(db: Path, port: int, seed: int) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(
-        [
-            *SHOPSYNC,
-            "sandbox",
-            "serve",
-            "--port",
-            str(port),
-            "--db",
-            str(db),
-            "--seed",
-            str(seed),
-            "--fault-rate",
-            "0.05",
-            "--drop-after-commit-rate",
-            "0.02",
-            "--reset-rate",
-            "0.01",
-            "--rate",
-            "1000",
-            "--burst",
-            "1000",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            requests.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1)
-            return process
-        except requests.ConnectionError:
-            time.sleep(0.05)
-    process.kill()
-    raise AssertionError("the sandbox did not start")
-
-
 @pytest.fixture
 def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
-    port = _free_port()
-    process = _serve(tmp_path / "shop.db", port, request.param)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with faulty_sandbox(tmp_path / "shop.db", request.param) as base_url:
+        yield base_url
 
 
 def _remote_products(base_url: str) -> list[dict[str, Any]]:
@@ -156,30 +107,8 @@ def test_killed_uploads_converge_to_exactly_the_file(
         "HOME": str(tmp_path),
     }
     chance = random.Random(request.node.callspec.id)  # noqa: S311 - reproducible kill times
-    kills = 0
-    for attempt in range(40):
-        process = subprocess.Popen(
-            [*SHOPSYNC, "-q", "upload", str(catalog_file), "--report", str(tmp_path / "r.json")],
-            env=env,
-            cwd=tmp_path,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        try:
-            _, stderr = process.communicate(
-                timeout=chance.uniform(0.3, 2.0) if attempt < 4 else 120
-            )
-        except subprocess.TimeoutExpired:
-            process.send_signal(signal.SIGKILL)
-            process.wait()
-            kills += 1
-            continue
-        if process.returncode == 0:
-            break
-        # A run that gave up on the flaky platform (exit 5) is fine: it is re-run.
-        assert process.returncode == 5, stderr.decode()
-    else:
-        raise AssertionError("the upload never completed")
+    command = [*SHOPSYNC, "-q", "upload", str(catalog_file), "--report", str(tmp_path / "r.json")]
+    kills = run_killing(command, env, tmp_path, chance)
     assert kills >= 1, "the test must kill at least one run to prove anything"
 
     expected = {
@@ -218,7 +147,7 @@ def _wait_for_stored_products(base_url: str, count: int, run: subprocess.Popen[b
 
 @pytest.mark.slow
 def test_sigterm_stops_cleanly_and_a_rerun_resumes(tmp_path: Path, catalog_file: Path) -> None:
-    port = _free_port()
+    port = free_port()
     sandbox = subprocess.Popen(
         [
             *SHOPSYNC,

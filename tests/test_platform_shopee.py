@@ -170,7 +170,7 @@ def test_pyshopee2_drives_the_dialect(shopee: SandboxHandle) -> None:
     assert stock["response"]["success_list"] == [{"model_id": 0, "stock": 9}]
     row = shopee.store.product(str(item_id))
     assert row is not None
-    assert (row.values["item_name"], row.values["stock"]) == ("SDK item 2", 9)
+    assert (row.values["title"], row.values["stock"]) == ("SDK item 2", 9)
     shopee.advance_orders(3)
     now = int(time.time())
     orders = client.order.get_order_list(

@@ -7,7 +7,7 @@ from contextlib import closing
 import click
 
 from shopsync.cli.options import config_dir, platform_options, settings_from_context
-from shopsync.errors import ScopeError
+from shopsync.errors import ScopeError, UsageError
 
 KNOWN_SCOPES = ("products", "inventory", "orders")
 
@@ -80,6 +80,51 @@ def auth_check(ctx: click.Context) -> None:
             "will be refused.",
             hint="Ask the shop's admin to grant them, or set `scope` in the profile.",
         )
+
+
+@auth_group.command("shopee")
+@click.option("--code", help="The code in the address Shopee sent the seller back to.")
+@click.option(
+    "--redirect",
+    default="https://open.shopee.com",
+    show_default=True,
+    help="Where Shopee sends the seller after they agree (any page; its address gets the code).",
+)
+@platform_options
+@click.pass_context
+def auth_shopee(ctx: click.Context, code: str | None, redirect: str) -> None:
+    """Authorise the app for a Shopee shop: without --code, print the link the seller
+    opens; with it, turn the code into tokens, saved (0600) for every later run.
+
+    The tokens are never printed. The code works once, for 10 minutes.
+    """
+    settings = settings_from_context(ctx)
+    if settings.platform != "shopee":
+        raise UsageError(
+            f"`shopsync auth shopee` is for a Shopee profile; this one's platform is "
+            f"{settings.platform}.",
+            hint="Add --platform shopee, or choose a Shopee profile with --profile.",
+        )
+    from shopsync.platforms import connect  # noqa: PLC0415 - requests loads only when needed
+    from shopsync.platforms.shopee import ShopeePlatform, authorisation_url  # noqa: PLC0415
+
+    if code is None:
+        click.echo("Open this link as the seller and authorise the app (it is valid 5 minutes):")
+        click.echo(f"  {authorisation_url(settings, redirect)}")
+        click.echo(
+            "Shopee then opens the redirect page with ?code=...&shop_id=... in its address: set "
+            "shop_id to that shop id and run `shopsync auth shopee --code CODE`."
+        )
+        return
+    with closing(connect(settings)) as platform:
+        assert isinstance(platform, ShopeePlatform)
+        status = platform.exchange_code(code)
+        saved = platform.token_path
+    click.echo(f"Shop {settings.get('shop_id')} authorised: tokens saved to {saved} (mode 0600).")
+    click.echo(
+        f"The access token is valid for {status.expires_in:.0f} s; the refresh token renews "
+        "it, and each renewal's new refresh token is saved the same way."
+    )
 
 
 COMMANDS = [config_group, auth_group]

@@ -1,17 +1,17 @@
 """The Shopee Open Platform v2 adapter (issue 17; specs/shopee/, platforms.md "Shopee").
 
-Mapping, one catalog product to one Shopee item (single-variant products; the variant
-model of issue 13 is not on main yet, see the README's Shopee section):
+Mapping, one catalog product to one Shopee item:
 
 | shopsync | Shopee |
 |---|---|
-| ``sku`` | ``item_sku`` (the product's handle once products have variants) |
+| ``sku`` / ``handle`` | ``item_sku``: the SKU, or the handle of a product with options |
 | ``title`` | ``item_name`` (at most 120 characters) |
 | ``description`` | ``description`` (the title when the file has none: Shopee requires one) |
 | ``price`` | ``original_price`` at create; ``update_price`` after |
 | ``stock`` | ``seller_stock: [{stock}]`` at create; ``update_stock`` after |
-| ``weight_kg`` | ``weight`` (required) |
+| ``weight_kg`` | ``weight`` (required; a product with options: its first variant's) |
 | ``images`` | ``image.image_id_list``, each image uploaded once per content hash |
+| ``options`` / ``variants`` | ``tier_variation`` / models (:mod:`.variants`) |
 | ``category`` / ``attr:shopee:category_id`` / setting ``category_id`` | ``category_id`` (a leaf) |
 | ``attr:shopee:attr:ID`` | ``attribute_list: [{attribute_id: ID, attribute_value_list: [...]}]`` |
 | (every enabled channel of the shop) | ``logistic_info`` |
@@ -20,8 +20,12 @@ model of issue 13 is not on main yet, see the README's Shopee section):
 product and an ambiguous create is raised for the engine to reconcile by lookup. A lookup
 asks ``search_item`` by ``item_sku`` and, for what it does not find, lists the items
 updated in the last :data:`SEARCH_LAG_ALLOWANCE` seconds, because Shopee's search lags
-behind writes. Updates (``update_item``, ``update_price``, ``update_stock``) set values,
-so resending one is harmless and the client retries them.
+behind writes. Models are made by ``init_tier_variation``, changed by
+``update_tier_variation`` and ``add_model``, priced and stocked per ``model_id``; a
+model's SKU is found through the handle :mod:`.journal` recorded before
+the item's ``add_item``. Updates (``update_item``, ``update_price``, ``update_stock``,
+``update_tier_variation``) set values, so resending one is harmless and the client
+retries them; ``add_model`` is never resent blindly: another attempt reads the models first.
 """
 
 from __future__ import annotations
@@ -32,22 +36,25 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 
 from shopsync.config import Setting, Settings, parse_text
-from shopsync.domain.models import Product
+from shopsync.domain.images import JPEG, MIB, PNG, ImageLimits, is_url
+from shopsync.domain.models import Product, Variant
 from shopsync.domain.timefmt import format_timestamp
 from shopsync.errors import APIError, AuthError, PlatformError, UsageError
 from shopsync.http.auth import TokenRejected, private_dir
 from shopsync.http.client import ApiResponse, HttpClient
 from shopsync.http.ratelimit import RateLimiter
-from shopsync.http.redact import redacting_logger
+from shopsync.http.redact import redacting_logger, register_secret
 from shopsync.http.retry import RetryPolicy, classify_exception, full_jitter
 from shopsync.http.stats import ClientStats
 from shopsync.http.transport import Transport
@@ -60,6 +67,7 @@ from shopsync.platforms.base import (
     ItemCode,
     ItemResult,
     OrderLine,
+    ProductProblem,
     ProductUpdate,
     RemoteImage,
     RemoteOrder,
@@ -67,7 +75,21 @@ from shopsync.platforms.base import (
     StockChange,
     default_error_scope,
 )
-from shopsync.platforms.shopee.tokens import REFRESH_PATH, ShopeeAuth, TokenFile
+from shopsync.platforms.shopee.journal import HandleJournal
+from shopsync.platforms.shopee.signing import common_parameters
+from shopsync.platforms.shopee.tokens import REFRESH_PATH, TOKEN_PATH, ShopeeAuth, TokenFile
+from shopsync.platforms.shopee.variants import (
+    RemoteModel,
+    first_tier_images,
+    has_models,
+    item_sku,
+    option_lists,
+    remote_models,
+    tier_images,
+    tier_index,
+    tier_variation,
+    variant_problems,
+)
 from shopsync.platforms.shopee.wire import NOT_FOUND, ShopeeWire, envelope_error
 
 log = redacting_logger(__name__)
@@ -82,6 +104,8 @@ ORDER_WINDOW = timedelta(days=15)
 ORDER_HISTORY = timedelta(days=90)
 SEARCH_LAG_ALLOWANCE = 900.0
 """Seconds of recent writes a lookup lists, for items ``search_item`` does not see yet."""
+IMAGE_LIMITS = ImageLimits(content_types=frozenset({JPEG, PNG}), max_bytes=10 * MIB)
+"""What ``media_space/upload_image`` takes ("≤ 10 MB, JPG/PNG"), checked at plan time."""
 ATTRIBUTE_PREFIX = "shopee:attr:"
 CATEGORY_ATTRIBUTE = "shopee:category_id"
 _REFUSALS = frozenset({"error_param", "error_item", "error_invalid", "error_data"})
@@ -94,7 +118,40 @@ def _int_setting(value: Any) -> int:
     return int(text)
 
 
+HOSTS = {
+    "sg": "https://partner.shopeemobile.com",
+    "cn": "https://openplatform.shopee.cn",
+    "br": "https://openplatform.shopee.com.br",
+    "test-sg": "https://openplatform.sandbox.test-stable.shopee.sg",
+    "test-cn": "https://openplatform.sandbox.test-stable.shopee.cn",
+}
+"""Shopee's API domains (API-calls.md, "API domains"): chosen by where the caller runs
+(Chinese Mainland, near the US, near Singapore), not by the shop's market; ``test-*`` are
+the sandbox's, for a test partner id."""
+AUTH_PARTNER_PATH = "/api/v2/shop/auth_partner"
+"""The page where a seller authorises the app (Authorization-and-Authentication.md)."""
+
+
+def _region(value: Any) -> str:
+    text = parse_text(value).lower()
+    if text not in HOSTS:
+        raise ValueError(f"must be one of {', '.join(HOSTS)}")
+    return text
+
+
 SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "base_url",
+        parse_text,
+        help="the API host (default: the region's; set it for a sandbox or proxy)",
+    ),
+    Setting(
+        "region",
+        _region,
+        "sg",
+        help="which Shopee API domain: sg, cn (Chinese Mainland), br (near the US), "
+        "test-sg or test-cn (the test environment)",
+    ),
     Setting(
         "partner_id", _int_setting, help="the app's partner id (Shopee console)", required=True
     ),
@@ -131,19 +188,52 @@ def _dumps(value: Any) -> str:
     return text
 
 
+def endpoint_of(settings: Settings) -> str:
+    """``base_url`` if set (a sandbox, a proxy), else the region's API domain."""
+    if settings.base_url:
+        return settings.base_url.rstrip("/")
+    return HOSTS[str(settings.get("region") or "sg")]
+
+
+def authorisation_url(
+    settings: Settings, redirect: str, *, wall_clock: Callable[[], float] = time.time
+) -> str:
+    """The link a seller opens to authorise the app for a shop: Shopee's authorisation
+    page, signed (valid 5 minutes), sending the seller back to ``redirect`` with
+    ``code`` and ``shop_id`` in its query."""
+    for name in ("partner_id", "partner_key"):
+        if settings.get(name) is None:
+            raise UsageError(
+                f"The Shopee authorisation link needs the {name} setting.",
+                hint=f"Set SHOPSYNC_{name.upper()} or {name} in the profile.",
+            )
+    partner_id = int(settings.get("partner_id"))
+    params = common_parameters(
+        str(settings.get("partner_key")), partner_id, AUTH_PARTNER_PATH, int(wall_clock())
+    )
+    params["redirect"] = redirect
+    return endpoint_of(settings) + AUTH_PARTNER_PATH + "?" + urlencode(params)
+
+
 class ImageSpace:
     """Shopee image ids by content hash, so an unchanged image is uploaded once.
 
-    A SQLite file per partner and shop in the data directory: ``sha256 → image_id``.
+    A SQLite file per partner and shop in the data directory: ``sha256 → image_id``, with
+    the source (the URL) it was fetched from, so an item read back names its images as
+    the catalog does.
     """
 
     def __init__(self, path: Path) -> None:
         private_dir(path.parent)
+        self.path = path
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._conn.execute(
             "CREATE TABLE IF NOT EXISTS images (sha256 TEXT PRIMARY KEY, image_id TEXT NOT NULL)"
         )
+        columns = {row[1] for row in self._conn.execute("PRAGMA table_info(images)")}
+        if "source" not in columns:  # a file from before sources were kept
+            self._conn.execute("ALTER TABLE images ADD COLUMN source TEXT")
 
     def get(self, digest: str) -> str | None:
         """The image id uploaded for ``digest``, if any."""
@@ -153,10 +243,22 @@ class ImageSpace:
             ).fetchone()
         return None if row is None else str(row[0])
 
-    def put(self, digest: str, image_id: str) -> None:
-        """Remember ``image_id`` for ``digest``."""
+    def put(self, digest: str, image_id: str, source: str | None = None) -> None:
+        """Remember ``image_id`` for ``digest`` (fetched from ``source``)."""
         with self._lock:
-            self._conn.execute("INSERT OR REPLACE INTO images VALUES (?, ?)", (digest, image_id))
+            self._conn.execute(
+                "INSERT OR REPLACE INTO images VALUES (?, ?, ?)", (digest, image_id, source)
+            )
+
+    def sources(self, image_ids: Sequence[str]) -> dict[str, str]:
+        """The source of each of ``image_ids`` this shop uploaded from one."""
+        wanted = list(dict.fromkeys(image_ids))
+        if not wanted:
+            return {}
+        marks = ",".join("?" * len(wanted))
+        query = f"SELECT image_id, source FROM images WHERE source IS NOT NULL AND image_id IN ({marks})"  # noqa: S608, E501 - only placeholders are interpolated
+        with self._lock:
+            return {str(i): str(s) for i, s in self._conn.execute(query, wanted)}
 
     def close(self) -> None:
         """Close the file."""
@@ -188,7 +290,8 @@ class ShopeePlatform(ClientBacked):
         stock_set=True,
         stock_cas=False,
         stock_delta=False,
-        variants=False,
+        variants=True,
+        images=IMAGE_LIMITS,
     )
 
     def __init__(
@@ -197,6 +300,7 @@ class ShopeePlatform(ClientBacked):
         auth: ShopeeAuth,
         images: ImageSpace,
         *,
+        journal: HandleJournal | None = None,
         category_id: int | None = None,
         image_source: Callable[[str], bytes] = fetch_image,
         wall_clock: Callable[[], float] = time.time,
@@ -204,6 +308,11 @@ class ShopeePlatform(ClientBacked):
         self.client = client
         self.auth = auth
         self.images = images
+        self.journal = (
+            journal
+            if journal is not None
+            else HandleJournal(images.path.parent / "handles.sqlite3")
+        )
         self.category_id = category_id
         self.image_source = image_source
         self.wall_clock = wall_clock
@@ -224,12 +333,11 @@ class ShopeePlatform(ClientBacked):
     ) -> ShopeePlatform:
         """The adapter for ``settings`` (complete credentials); keywords are for tests."""
         settings.require_credentials()
-        assert settings.base_url
         partner_id = int(settings.get("partner_id"))
         shop_id = int(settings.get("shop_id"))
         stats = ClientStats()
         client = HttpClient(
-            base_url=settings.base_url,
+            base_url=endpoint_of(settings),
             wire=ShopeeWire(),
             credentials=None,
             limiter=RateLimiter(settings.rate, settings.burst, clock=clock, sleep=sleep),
@@ -256,6 +364,7 @@ class ShopeePlatform(ClientBacked):
             client,
             auth,
             ImageSpace(directory / "images" / f"{partner_id}-{shop_id}.sqlite3"),
+            journal=HandleJournal(directory / "handles" / f"{partner_id}-{shop_id}.sqlite3"),
             category_id=settings.get("category_id"),
             image_source=image_source,
             wall_clock=wall_clock,
@@ -309,12 +418,12 @@ class ShopeePlatform(ClientBacked):
 
     # -- products ------------------------------------------------------------------------
 
-    def check_product(self, product: Product) -> list[tuple[str, str]]:
+    def check_product(self, product: Product) -> list[ProductProblem]:
         """Shopee's rules a product breaks, as ``(field, message)``; empty if none.
 
         For plan time (issue 12's constraints seam), and checked again before a create.
         """
-        problems: list[tuple[str, str]] = []
+        problems: list[ProductProblem] = []
         if len(product.title) > MAX_TITLE:
             problems.append(("title", f"must be at most {MAX_TITLE} characters on Shopee"))
         if product.weight_kg is None or product.weight_kg <= 0:
@@ -323,6 +432,7 @@ class ShopeePlatform(ClientBacked):
             problems.append(("images", "Shopee needs at least one image"))
         if self._category(product) is None:
             problems.append(("category", "must be a Shopee leaf category id (or set category_id)"))
+        problems.extend(variant_problems(product))
         return problems
 
     def write_products(
@@ -342,28 +452,72 @@ class ShopeePlatform(ClientBacked):
     def _create(self, product: Product) -> ItemResult:
         problems = self.check_product(product)
         if problems:
-            field, message = problems[0]
+            field, *_, message = problems[0]
             return _refused(product.sku, "error_param", f"{field} {message}", field)
         try:
-            body = self._item_body(product, product.model_fields_set | {"title", "price"})
-            body.update(
-                original_price=product.price,
-                seller_stock=[{"stock": product.stock}],
-                logistic_info=self._logistics(),
-                item_sku=product.sku,
-                description=product.description or product.title,
-                category_id=self._category(product),
-                attribute_list=_attribute_list(product.attributes),
-            )
-            answer = self._post("product/add_item", body, ambiguous_ok=False)
+            if has_models(product):
+                item_id = self._create_with_models(product)
+            else:
+                item_id = self._add_item(product)
         except APIError as error:
             if error.code in _REFUSALS:
                 return _refused(product.sku, str(error.code), error.message, None)
             raise
+        return ItemResult(sku=product.sku, ok=True, product_id=str(item_id), item_code=ItemCode.OK)
+
+    def _add_item(self, product: Product) -> int:
+        body = self._item_body(product, product.model_fields_set | {"title", "price"})
+        body.update(
+            original_price=product.price,
+            seller_stock=[{"stock": product.stock}],
+            logistic_info=self._logistics(),
+            item_sku=item_sku(product),
+            description=product.description or product.title,
+            category_id=self._category(product),
+            attribute_list=_attribute_list(product.attributes),
+        )
+        answer = self._post("product/add_item", body, ambiguous_ok=False)
         item_id = answer.get("item_id")
         if item_id is None:
             raise APIError("Shopee's add_item answered without an item_id.")
-        return ItemResult(sku=product.sku, ok=True, product_id=str(item_id), item_code=ItemCode.OK)
+        return int(item_id)
+
+    def _create_with_models(self, product: Product) -> int:
+        """``add_item`` then ``init_tier_variation``, resuming an earlier attempt's item
+        (the journal's) rather than adding a second one."""
+        assert product.handle is not None
+        earlier, item_id = self.journal.begin(product.handle, product.skus)
+        if earlier and item_id is None:
+            # An add_item whose answer never came: the item may be there.
+            item_id = self._find_item(product.handle)
+        if item_id is None:
+            item_id = self._add_item(product)
+            self.journal.added(product.handle, item_id)
+        try:
+            self._init_models(item_id, product)
+        except APIError as error:
+            if error.code not in NOT_FOUND or not earlier:
+                raise
+            # The journal's item is gone from the shop (deleted there): add it anew.
+            item_id = self._add_item(product)
+            self.journal.added(product.handle, item_id)
+            self._init_models(item_id, product)
+        return item_id
+
+    def _init_models(self, item_id: int, product: Product) -> None:
+        """Every model of ``product`` on ``item_id`` (any earlier ones are replaced)."""
+        values = option_lists(product.options, product.variants)
+        body = {
+            "item_id": item_id,
+            "tier_variation": tier_variation(
+                product.options, values, first_tier_images(product, self.image_id_for)
+            ),
+            "model": [
+                _new_model(variant, tier_index(product.options, values, variant))
+                for variant in product.variants
+            ],
+        }
+        self._post("product/init_tier_variation", body, ambiguous_ok=True)
 
     def _update(self, update: ProductUpdate) -> ItemResult:
         product = update.product
@@ -373,10 +527,13 @@ class ShopeePlatform(ClientBacked):
             body = self._item_body(product, fields)
             if body:
                 self._post("product/update_item", {"item_id": item_id, **body}, ambiguous_ok=True)
-            if "price" in fields:
+            if has_models(product):
+                if fields & {"variants", "options", "handle"}:
+                    self._update_models(item_id, update)
+            elif "price" in fields:
                 prices = {"item_id": item_id, "price_list": [{"original_price": product.price}]}
                 self._post("product/update_price", prices, ambiguous_ok=True)
-            if "stock" in fields:
+            if "stock" in fields and not has_models(product):
                 self._set_stock(item_id, product.stock)
         except APIError as error:
             if error.code in NOT_FOUND:
@@ -393,6 +550,79 @@ class ShopeePlatform(ClientBacked):
         return ItemResult(
             sku=product.sku, ok=True, product_id=update.product_id, item_code=ItemCode.OK
         )
+
+    def _update_models(self, item_id: int, update: ProductUpdate) -> None:
+        """Bring the item's models to the product's: the tier structure where it changed,
+        new models, and the price and stock of only the models whose own changed."""
+        product = update.product
+        answer = self._get("product/get_model_list", {"item_id": str(item_id)})
+        names, before_values, models = remote_models(answer)
+        if names != list(product.options):
+            # Another set of options is another tier structure: made anew (its models too).
+            self._init_models(item_id, product)
+            return
+        by_sku = {model.sku: model for model in models}
+        removed = set(update.removed_variants)
+        listed = set(product.skus)
+        # A model the file no longer lists stays, unless its removal was asked for.
+        kept = [m for m in models if m.sku not in listed and m.sku not in removed]
+        kept_variants = [_variant_of(m, names, before_values) for m in kept]
+        wanted = [*product.variants, *kept_variants]
+        values = option_lists(names, wanted, before_values)
+        images = tier_images(answer)
+        wanted_images = {**images, **first_tier_images(product, self.image_id_for)}
+        wanted_images = {k: v for k, v in wanted_images.items() if k in values[0]}
+        current = [v for v in wanted if v.sku in by_sku]
+        moved = any(
+            tuple(tier_index(names, values, v)) != by_sku[v.sku].tier_index for v in current
+        )
+        dropped = len(current) != len(models)
+        if values != before_values or moved or dropped or wanted_images != images:
+            body = {
+                "item_id": item_id,
+                "tier_variation": tier_variation(names, values, wanted_images),
+                "model_list": [
+                    {"model_id": by_sku[v.sku].model_id, "tier_index": tier_index(names, values, v)}
+                    for v in current
+                ],
+            }
+            self._post("product/update_tier_variation", body, ambiguous_ok=True)
+        new = [v for v in product.variants if v.sku not in by_sku]
+        if new:
+            body = {
+                "item_id": item_id,
+                "model_list": [_new_model(v, tier_index(names, values, v)) for v in new],
+            }
+            self._post("product/add_model", body, ambiguous_ok=False)
+        # What the platform last confirmed (the ledger's), else what it holds now.
+        confirmed = {str(v.get("sku")): v for v in update.variants_before if isinstance(v, dict)}
+        prices: list[dict[str, Any]] = []
+        stocks: list[dict[str, Any]] = []
+        for variant in product.variants:
+            model = by_sku.get(variant.sku)
+            if model is None:
+                continue
+            known = confirmed.get(variant.sku)
+            price = str(known.get("price")) if known else model.price
+            stock = known.get("stock") if known else model.stock
+            if _decimal(price) != variant.price:
+                prices.append({"model_id": model.model_id, "original_price": variant.price})
+            if stock != variant.stock:
+                stocks.append(
+                    {"model_id": model.model_id, "seller_stock": [{"stock": variant.stock}]}
+                )
+        if prices:
+            body = {"item_id": item_id, "price_list": prices}
+            self._post("product/update_price", body, ambiguous_ok=True)
+        if stocks:
+            self._check_stock(
+                item_id,
+                self._post(
+                    "product/update_stock",
+                    {"item_id": item_id, "stock_list": stocks},
+                    ambiguous_ok=True,
+                ),
+            )
 
     def _item_body(self, product: Product, fields: set[str]) -> dict[str, Any]:
         """The ``update_item`` fields (also the base of ``add_item``) for ``fields``."""
@@ -432,9 +662,22 @@ class ShopeePlatform(ClientBacked):
             return list(self._channels)
 
     def image_id_for(self, source: str) -> str:
-        """The Shopee image id of ``source``'s bytes, uploaded only if never before."""
+        """The Shopee image id of an image the product names: a URL's bytes, uploaded only
+        if never before; anything else is an id already (a local file the engine uploaded
+        through :meth:`upload_image`)."""
+        if not is_url(source):
+            return source
         data = self.image_source(source)
-        digest = hashlib.sha256(data).hexdigest()
+        return self._image_id(data, hashlib.sha256(data).hexdigest(), source)
+
+    def upload_image(
+        self, content: bytes, *, filename: str, content_type: str, content_hash: str
+    ) -> RemoteImage:
+        """Put a local image file in the media space (once per content: the image space
+        answers a file uploaded before, by this or any other ledger, from its hash)."""
+        return RemoteImage(image_id=self._image_id(content, content_hash, None))
+
+    def _image_id(self, data: bytes, digest: str, source: str | None) -> str:
         known = self.images.get(digest)
         if known is not None:
             return known
@@ -485,46 +728,79 @@ class ShopeePlatform(ClientBacked):
         image_id = (answer.get("image_info") or {}).get("image_id")
         if not isinstance(image_id, str):
             raise APIError("Shopee's upload_image answered without an image_id.")
-        self.images.put(digest, image_id)
+        self.images.put(digest, image_id, source)
         return image_id
-
-    def upload_image(
-        self, content: bytes, *, filename: str, content_type: str, content_hash: str
-    ) -> RemoteImage:
-        """Not served yet: ``capabilities.images`` is None, so a local image file is a row
-        error at plan time ("takes image URLs only") and this is never reached."""
-        raise UsageError("Uploading image files to Shopee is not supported yet; use URLs.")
 
     def delete_products(self, product_ids: Sequence[str]) -> list[ItemResult]:
         """Not served yet (``capabilities.removal`` is None, so ``--prune`` refuses first)."""
         raise UsageError("Removing products from Shopee is not supported yet.")
 
     def lookup_skus(self, skus: Sequence[str]) -> dict[str, RemoteProduct]:
-        """Items by ``item_sku``: ``search_item``, then the recent writes it may not see yet."""
-        wanted = list(dict.fromkeys(skus))
+        """Items by ``item_sku``, or by a model's SKU (the engine looks an item with models
+        up by its first variant's): ``search_item``, by the journal's handle where a SKU
+        is a model's, then the recent writes search may not see yet."""
+        return {sku: found.product for sku, found in self._locate(skus).items()}
+
+    def _search(self, item_skus: Sequence[str]) -> dict[str, int]:
+        """``item_sku → item_id`` for those ``search_item`` finds (the oldest of each)."""
         ids: dict[str, int] = {}
-        for sku in wanted:
+        for sku in dict.fromkeys(item_skus):
             found = self._get("product/search_item", {"item_sku": sku, "page_size": str(PAGE)})
             item_ids = found.get("item_id_list") or []
             if item_ids:
                 ids[sku] = int(min(item_ids))
-        missing = {sku for sku in wanted if sku not in ids}
-        products = self._base_info(sorted(set(ids.values())))
-        out = {p.sku: p for p in products if p.sku in ids and int(p.product_id) == ids[p.sku]}
+        return ids
+
+    def _find_item(self, item_sku: str) -> int | None:
+        """The item whose ``item_sku`` is ``item_sku``: searched, else among recent writes."""
+        found = self._search([item_sku]).get(item_sku)
+        if found is not None:
+            return found
+        since = int(self.wall_clock() - SEARCH_LAG_ALLOWANCE)
+        for item in self._items(update_time_from=since, only={item_sku}):
+            if item.item_sku == item_sku:
+                return int(item.product.product_id)
+        return None
+
+    def _locate(self, skus: Sequence[str]) -> dict[str, _Located]:
+        wanted = list(dict.fromkeys(skus))
+        ids = self._search(wanted)
+        handles = self.journal.handles([sku for sku in wanted if sku not in ids])
+        by_handle = self._search(sorted(set(handles.values())))
+        ids.update((sku, by_handle[h]) for sku, h in handles.items() if h in by_handle)
+        items = {
+            int(found.product.product_id): found
+            for found in self._base_info(sorted(set(ids.values())))
+        }
+        out: dict[str, _Located] = {}
+        for sku, item_id in ids.items():
+            found = items.get(item_id)
+            if found is not None and sku in found.model_ids:
+                out[sku] = found
+        missing = {sku for sku in wanted if sku not in out}
         if missing:
             since = int(self.wall_clock() - SEARCH_LAG_ALLOWANCE)
-            for product in self._items(update_time_from=since):
-                if product.sku in missing and product.sku not in out:
-                    out[product.sku] = product
+            candidates = missing | set(self.journal.handles(sorted(missing)).values())
+            for found in self._items(update_time_from=since, only=candidates):
+                for sku in missing & set(found.model_ids):
+                    out.setdefault(sku, found)
         return out
 
     def iter_products(self, *, page_size: int = 100) -> Iterator[RemoteProduct]:
-        """Every item, ``get_item_list`` page by page, read by ``get_item_base_info``."""
-        yield from self._items(update_time_from=None, page_size=page_size)
+        """Every item, ``get_item_list`` page by page, read by ``get_item_base_info`` (and
+        ``get_model_list`` for an item with models)."""
+        for found in self._items(update_time_from=None, page_size=page_size):
+            yield found.product
 
     def _items(
-        self, *, update_time_from: int | None, page_size: int = PAGE
-    ) -> Iterator[RemoteProduct]:
+        self,
+        *,
+        update_time_from: int | None,
+        page_size: int = PAGE,
+        only: Collection[str] | None = None,
+    ) -> Iterator[_Located]:
+        """Items page by page (updated since ``update_time_from``); with ``only``, just
+        those whose ``item_sku`` is in it, so no other item's models are read."""
         offset = 0
         while True:
             params = {"offset": str(offset), "page_size": str(min(page_size, PAGE))}
@@ -534,17 +810,32 @@ class ShopeePlatform(ClientBacked):
                 params["update_time_to"] = str(int(self.wall_clock()) + 60)
             answer = self._get("product/get_item_list", params)
             item_ids = [int(i["item_id"]) for i in answer.get("item") or [] if isinstance(i, dict)]
-            yield from self._base_info(item_ids)
+            yield from self._base_info(item_ids, only)
             if not answer.get("has_next_page") or not item_ids:
                 return
             offset = int(answer.get("next_offset", offset + len(item_ids)))
 
-    def _base_info(self, item_ids: Sequence[int]) -> list[RemoteProduct]:
-        out: list[RemoteProduct] = []
+    def _base_info(
+        self, item_ids: Sequence[int], only: Collection[str] | None = None
+    ) -> list[_Located]:
+        out: list[_Located] = []
         for start in range(0, len(item_ids), BASE_INFO_CHUNK):
             chunk = ",".join(str(i) for i in item_ids[start : start + BASE_INFO_CHUNK])
             answer = self._get("product/get_item_base_info", {"item_id_list": chunk})
-            out.extend(_remote(item) for item in answer.get("item_list") or [])
+            items = [i for i in answer.get("item_list") or [] if isinstance(i, dict)]
+            if only is not None:
+                items = [i for i in items if str(i.get("item_sku") or "") in only]
+            models = {
+                int(item["item_id"]): self._get(
+                    "product/get_model_list", {"item_id": str(item["item_id"])}
+                )
+                for item in items
+                if item.get("has_model")
+            }
+            ids = [i for item in items for i in _image_ids(item)]
+            ids += [i for m in models.values() for i in tier_images(m).values()]
+            sources = self.images.sources(ids)
+            out.extend(_located(item, sources, models.get(int(item["item_id"]))) for item in items)
         return out
 
     # -- inventory -----------------------------------------------------------------------
@@ -552,60 +843,74 @@ class ShopeePlatform(ClientBacked):
     def update_inventory(
         self, changes: Sequence[StockChange], *, idempotency_key: str | None = None
     ) -> list[ItemResult]:
-        """``update_stock`` per change (setting a count; Shopee has no delta or CAS)."""
-        items = self.lookup_skus([c.sku for c in changes])
-        results: list[ItemResult] = []
-        for change in changes:
-            remote = items.get(change.sku)
-            if remote is None:
-                results.append(
-                    ItemResult(
-                        sku=change.sku,
-                        ok=False,
-                        code="error_item_not_found",
-                        message=f"No Shopee item has item_sku {change.sku}.",
-                        item_code=ItemCode.NOT_FOUND,
-                    )
+        """``update_stock`` per item, for every model of it the changes name (setting a
+        count; Shopee has no delta or CAS)."""
+        located = self._locate([c.sku for c in changes])
+        results: dict[int, ItemResult] = {}
+        per_item: dict[int, list[tuple[int, StockChange]]] = {}
+        for position, change in enumerate(changes):
+            found = located.get(change.sku)
+            if found is None:
+                results[position] = ItemResult(
+                    sku=change.sku,
+                    ok=False,
+                    code="error_item_not_found",
+                    message=f"No Shopee item or model has the SKU {change.sku}.",
+                    item_code=ItemCode.NOT_FOUND,
                 )
-                continue
-            if change.stock is None:
-                results.append(
-                    _refused(
-                        change.sku, "unsupported", "Shopee sets stock; it takes no deltas.", "stock"
-                    )
+            elif change.stock is None:
+                results[position] = _refused(
+                    change.sku, "unsupported", "Shopee sets stock; it takes no deltas.", "stock"
                 )
-                continue
+            else:
+                per_item.setdefault(int(found.product.product_id), []).append((position, change))
+        for item_id, entries in per_item.items():
+            found = located[entries[0][1].sku]
+            body = {
+                "item_id": item_id,
+                "stock_list": [
+                    {"model_id": found.model_ids[c.sku], "seller_stock": [{"stock": c.stock}]}
+                    for _, c in entries
+                ],
+            }
             try:
-                stock = self._set_stock(int(remote.product_id), change.stock)
+                self._check_stock(
+                    item_id, self._post("product/update_stock", body, ambiguous_ok=True)
+                )
             except APIError as error:
-                if error.code in _REFUSALS:
-                    results.append(_refused(change.sku, str(error.code), error.message, "stock"))
-                    continue
-                raise
-            results.append(
-                ItemResult(
+                if error.code not in _REFUSALS:
+                    raise
+                for position, change in entries:
+                    results[position] = _refused(
+                        change.sku, str(error.code), error.message, "stock"
+                    )
+                continue
+            for position, change in entries:
+                results[position] = ItemResult(
                     sku=change.sku,
                     ok=True,
-                    product_id=remote.product_id,
-                    stock=stock,
+                    product_id=found.product.product_id,
+                    stock=change.stock,
                     item_code=ItemCode.OK,
                 )
-            )
-        return results
+        return [results[i] for i in range(len(changes))]
 
     def _set_stock(self, item_id: int, stock: int) -> int:
         body = {
             "item_id": item_id,
             "stock_list": [{"model_id": 0, "seller_stock": [{"stock": stock}]}],
         }
-        answer = self._post("product/update_stock", body, ambiguous_ok=True)
+        self._check_stock(item_id, self._post("product/update_stock", body, ambiguous_ok=True))
+        return stock
+
+    @staticmethod
+    def _check_stock(item_id: int, answer: Mapping[str, Any]) -> None:
         failures = answer.get("failure_list") or []
         if failures:
             reason = failures[0].get("failed_reason") if isinstance(failures[0], dict) else None
             raise APIError(
                 f"Shopee refused the stock of item {item_id}: {reason}", code="error_param"
             )
-        return stock
 
     # -- orders --------------------------------------------------------------------------
 
@@ -669,9 +974,31 @@ class ShopeePlatform(ClientBacked):
 
     # -- the rest ------------------------------------------------------------------------
 
+    def exchange_code(self, code: str) -> AuthStatus:
+        """Turn an authorisation code (from the redirect after the seller agreed) into a
+        token pair, saved 0600 before this returns (``shopsync auth shopee --code``)."""
+        register_secret(code)
+        tokens = self.auth.exchange_code(code)
+        return AuthStatus(
+            token_url=self.client.base_url + TOKEN_PATH,
+            client_id=str(self.auth.partner_id),
+            granted_scopes=None,
+            expires_in=max(0.0, tokens.expires_at - self.wall_clock()),
+        )
+
+    @property
+    def token_path(self) -> Path:
+        """Where the shop's token pair is kept."""
+        return self.auth.token_file.path
+
     def check_auth(self) -> AuthStatus:
-        """Refresh the tokens now (proving the refresh token and the partner key work)."""
+        """Refresh the tokens unless a usable pair is saved, then make one signed shop call
+        (the shop's logistics channels, kept for ``add_item``): the pair, the partner key
+        and the shop id all work."""
         tokens = self.auth.refresh()
+        with self._channels_lock:
+            self._channels = None
+        self._logistics()
         return AuthStatus(
             token_url=self.client.base_url + REFRESH_PATH,
             client_id=str(self.auth.partner_id),
@@ -684,9 +1011,10 @@ class ShopeePlatform(ClientBacked):
         return {**self.client.stats.snapshot(), "token_refreshes": self.auth.refreshes}
 
     def close(self) -> None:
-        """Close the client and the image store."""
+        """Close the client, the image store and the journal."""
         self.client.close()
         self.images.close()
+        self.journal.close()
 
 
 def _response(answer: ApiResponse) -> dict[str, Any]:
@@ -705,6 +1033,33 @@ def _response_body(body: Any) -> dict[str, Any]:
 def _refused(sku: str, code: str, message: str, field: str | None) -> ItemResult:
     return ItemResult(
         sku=sku, ok=False, code=code, message=message, field=field, item_code=ItemCode.INVALID
+    )
+
+
+def _new_model(variant: Variant, index: list[int]) -> dict[str, Any]:
+    """A model of ``init_tier_variation`` / ``add_model``."""
+    return {
+        "tier_index": index,
+        "original_price": variant.price,
+        "model_sku": variant.sku,
+        "seller_stock": [{"stock": variant.stock}],
+    }
+
+
+def _variant_of(
+    model: RemoteModel, names: Sequence[str], values: Sequence[Sequence[str]]
+) -> Variant:
+    """A remote model as a variant (its option values from its tier index)."""
+    return Variant.model_validate(
+        {
+            "sku": model.sku,
+            "option_values": {
+                name: values[level][i]
+                for level, (name, i) in enumerate(zip(names, model.tier_index, strict=True))
+            },
+            "price": model.price,
+            "stock": model.stock,
+        }
     )
 
 
@@ -728,23 +1083,73 @@ def _decimal(value: Any) -> Decimal:
         return Decimal(0)
 
 
-def _remote(item: Mapping[str, Any]) -> RemoteProduct:
-    prices = item.get("price_info") or [{}]
-    stock = ((item.get("stock_info_v2") or {}).get("summary_info") or {}).get(
-        "total_available_stock"
-    )
+def _image_ids(item: Mapping[str, Any]) -> list[str]:
+    ids = (item.get("image") or {}).get("image_id_list") or []
+    return [str(i) for i in ids]
+
+
+@dataclass(frozen=True)
+class _Located:
+    """An item read back, and the model id of each SKU it sells (0: the item's own)."""
+
+    product: RemoteProduct
+    model_ids: Mapping[str, int]
+    item_sku: str
+
+
+def _located(
+    item: Mapping[str, Any], sources: Mapping[str, str], models: Mapping[str, Any] | None
+) -> _Located:
+    """An item as the catalog would write it: images by the source they were uploaded
+    from (an id this shop did not upload stays an id), a description that is the title
+    (what :meth:`ShopeePlatform._create` sends for none) as none, and with models, the
+    handle, options and variants."""
+    description = item.get("description")
     fields: dict[str, Any] = {
         "title": item.get("item_name"),
-        "price": str(_decimal(prices[0].get("original_price", 0)).quantize(Decimal("0.01"))),
-        "stock": stock,
-        "description": item.get("description"),
+        "description": None if description == item.get("item_name") else description,
+        "images": [sources.get(i, i) for i in _image_ids(item)],
     }
-    return RemoteProduct(
+    if item.get("weight") is not None:
+        fields["weight_kg"] = str(item["weight"])
+    sku = own = str(item.get("item_sku") or "")
+    model_ids: dict[str, int] = {sku: 0}
+    if models is not None and models.get("model"):
+        names, values, remote = remote_models(models)
+        images = {value: sources.get(i, i) for value, i in tier_images(models).items()}
+        variants = []
+        for model in sorted(remote, key=lambda m: m.tier_index):
+            variant: dict[str, Any] = {
+                "sku": model.sku,
+                "option_values": _variant_of(model, names, values).option_values,
+                "price": str(_decimal(model.price).quantize(Decimal("0.01"))),
+                "stock": model.stock,
+            }
+            if "weight_kg" in fields:
+                # The item's weight: each variant's, as add_item sent the first one's.
+                variant["weight_kg"] = fields["weight_kg"]
+            first = variant["option_values"].get(names[0]) if names else None
+            if first in images:
+                variant["image"] = images[first]
+            variants.append(variant)
+        fields.update(handle=sku, options=names, variants=variants)
+        model_ids = {model.sku: model.model_id for model in remote}
+        sku = str(variants[0]["sku"])
+    else:
+        prices = item.get("price_info") or [{}]
+        fields["price"] = str(
+            _decimal(prices[0].get("original_price", 0)).quantize(Decimal("0.01"))
+        )
+        fields["stock"] = ((item.get("stock_info_v2") or {}).get("summary_info") or {}).get(
+            "total_available_stock"
+        )
+    product = RemoteProduct(
         product_id=str(item.get("item_id")),
-        sku=str(item.get("item_sku") or ""),
+        sku=sku,
         fields=fields,
         updated_at=_stamp(item.get("update_time")),
     )
+    return _Located(product, model_ids, own)
 
 
 def _stamp(epoch: Any) -> str:
@@ -778,4 +1183,12 @@ def _order(item: Mapping[str, Any]) -> RemoteOrder:
     )
 
 
-__all__ = ["SETTINGS", "ImageSpace", "ShopeePlatform", "fetch_image"]
+__all__ = [
+    "HOSTS",
+    "SETTINGS",
+    "ImageSpace",
+    "ShopeePlatform",
+    "authorisation_url",
+    "endpoint_of",
+    "fetch_image",
+]

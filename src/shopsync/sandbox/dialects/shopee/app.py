@@ -27,6 +27,7 @@ from decimal import Decimal, InvalidOperation
 from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
@@ -37,7 +38,7 @@ from shopsync.sandbox.faults import Fault, FaultInjector
 from shopsync.sandbox.orders import OrderGenerator
 from shopsync.sandbox.ratelimit import RateLimiter
 from shopsync.sandbox.stats import Stats
-from shopsync.sandbox.store import ProductRow, Store, TokenInfo
+from shopsync.sandbox.store import HANDLE_KEY, ProductRow, Store, TokenInfo
 from shopsync.sandbox.timefmt import rfc3339
 from shopsync.sandbox.wire import (
     Reply,
@@ -60,7 +61,7 @@ ORDER_WINDOW = 15 * 24 * 3600
 MAX_PAGE = 100
 MAX_BASE_INFO = 50
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
-PUBLIC_CALLS = frozenset({"auth/token/get", "auth/access_token/get"})
+PUBLIC_CALLS = frozenset({"auth/token/get", "auth/access_token/get", "shop/auth_partner"})
 WRITE_CALLS = frozenset(
     {
         "media_space/upload_image",
@@ -68,6 +69,10 @@ WRITE_CALLS = frozenset(
         "product/update_item",
         "product/update_price",
         "product/update_stock",
+        "product/init_tier_variation",
+        "product/update_tier_variation",
+        "product/add_model",
+        "product/update_model",
     }
 )
 ORDER_STATUS = {
@@ -92,6 +97,10 @@ CHANNELS = (
         "fee_type": "SIZE_INPUT",
     },
 )
+MAX_TIERS = 2
+"""Variation levels an item may have (Variant-management.md: "up to two levels")."""
+MAX_MODELS = 50
+"""Models an item may have (Variant-management.md: "cannot exceed 50")."""
 MANDATORY_ATTRIBUTES: dict[int, tuple[int, ...]] = {100001: (), 100017: (100134,)}
 """Leaf categories the sandbox knows and the attribute ids each requires (a small tree:
 ``100017`` needs its brand-like attribute ``100134``); other ids are not leaves."""
@@ -162,6 +171,7 @@ class ShopeeApp:
         self._handlers: dict[str, Callable[[Request, dict[str, Any]], Any]] = {
             "auth/token/get": self._token_get,
             "auth/access_token/get": self._token_refresh,
+            "shop/auth_partner": self._auth_partner,
             "logistics/get_channel_list": self._channels,
             "media_space/upload_image": self._upload_image,
             "product/add_item": self._add_item,
@@ -171,6 +181,11 @@ class ShopeeApp:
             "product/get_item_list": self._item_list,
             "product/get_item_base_info": self._base_info,
             "product/search_item": self._search_item,
+            "product/init_tier_variation": self._init_tier_variation,
+            "product/update_tier_variation": self._update_tier_variation,
+            "product/add_model": self._add_model,
+            "product/update_model": self._update_model,
+            "product/get_model_list": self._model_list,
             "order/get_order_list": self._order_list,
             "order/get_order_detail": self._order_detail,
         }
@@ -298,6 +313,8 @@ class ShopeeApp:
                 response = self._handlers[call](request, {**query, **body})
         except ShopeeError as error:
             return _envelope(request_id, error=error.error, message=error.message)
+        if isinstance(response, Reply):
+            return response
         if call in PUBLIC_CALLS:
             assert isinstance(response, dict)
             return Reply.json(
@@ -363,6 +380,16 @@ class ShopeeApp:
         )
         self.stats.token_issued()
         return {"access_token": access, "refresh_token": refresh, "expire_in": int(ACCESS_TTL)}
+
+    def _auth_partner(self, _request: Request, body: dict[str, Any]) -> Reply:
+        """The seller's authorisation page, approved at once: back to ``redirect`` with the
+        code and the shop, as Shopee redirects after the seller logs in and agrees."""
+        redirect = str(body.get("redirect") or "")
+        if not redirect.startswith(("http://", "https://")):
+            raise ShopeeError("error_param", "redirect must be a URL.")
+        query = urlencode({"code": DEMO_CODE, "shop_id": self.shop_id})
+        separator = "&" if "?" in redirect else "?"
+        return Reply(302, b"", None, [("Location", f"{redirect}{separator}{query}")])
 
     def _token_get(self, _request: Request, body: dict[str, Any]) -> dict[str, Any]:
         if body.get("code") != DEMO_CODE:
@@ -434,7 +461,7 @@ class ShopeeApp:
             name = str(body["item_name"]).strip()
             if not 1 <= len(name) <= 120:
                 raise ShopeeError("error_param", "item_name must be 1 to 120 characters.")
-            values["item_name"] = name
+            values["title"] = name
         if "description" in body:
             values["description"] = str(body["description"])
         if "original_price" in body:
@@ -492,7 +519,7 @@ class ShopeeApp:
         values["item_status"] = "NORMAL"
         row = ProductRow(0, str(item_id), 1, stamp, stamp, values)
         self.store.insert_products([row])
-        return {"item_id": item_id, "item_name": values["item_name"], "item_sku": values["sku"]}
+        return {"item_id": item_id, "item_name": values["title"], "item_sku": values["sku"]}
 
     def _item(self, body: dict[str, Any]) -> ProductRow:
         item_id = _int(body.get("item_id"), "item_id")
@@ -518,23 +545,234 @@ class ShopeeApp:
     def _update_price(self, _request: Request, body: dict[str, Any]) -> dict[str, Any]:
         row = self._item(body)
         prices = body.get("price_list")
-        if not isinstance(prices, list) or len(prices) != 1 or not isinstance(prices[0], dict):
+        if (
+            not isinstance(prices, list)
+            or not prices
+            or not all(isinstance(p, dict) for p in prices)
+        ):
             raise ShopeeError("error_param", "price_list must hold one price per model.")
-        price = _price(prices[0].get("original_price"), "original_price")
-        self._save(row, {"price": str(price)})
+        changes = [
+            (p.get("model_id", 0), _price(p.get("original_price"), "original_price"))
+            for p in prices
+        ]
+        models = self._models_of(row, [model_id for model_id, _ in changes])
+        values: dict[str, Any] = {}
+        for (_model_id, price), model in zip(changes, models, strict=True):
+            if model is None:
+                values["price"] = str(price)
+            else:
+                model["price"] = str(price)
+        if row.has_variants:
+            values["variants"] = row.values["variants"]
+        self._save(row, values)
         return {
-            "success_list": [{"model_id": 0, "original_price": float(price)}],
+            "success_list": [{"model_id": m, "original_price": float(p)} for m, p in changes],
             "failure_list": [],
         }
 
     def _update_stock(self, _request: Request, body: dict[str, Any]) -> dict[str, Any]:
         row = self._item(body)
         stocks = body.get("stock_list")
-        if not isinstance(stocks, list) or len(stocks) != 1 or not isinstance(stocks[0], dict):
+        if (
+            not isinstance(stocks, list)
+            or not stocks
+            or not all(isinstance(s, dict) for s in stocks)
+        ):
             raise ShopeeError("error_param", "stock_list must hold one entry per model.")
-        stock = _seller_stock(stocks[0].get("seller_stock"))
-        self._save(row, {"stock": stock})
-        return {"success_list": [{"model_id": 0, "stock": stock}], "failure_list": []}
+        changes = [(s.get("model_id", 0), _seller_stock(s.get("seller_stock"))) for s in stocks]
+        models = self._models_of(row, [model_id for model_id, _ in changes])
+        values: dict[str, Any] = {}
+        for (_model_id, stock), model in zip(changes, models, strict=True):
+            if model is None:
+                values["stock"] = stock
+            else:
+                model["stock"] = stock
+        if row.has_variants:
+            values["variants"] = row.values["variants"]
+        self._save(row, values)
+        return {
+            "success_list": [{"model_id": m, "stock": n} for m, n in changes],
+            "failure_list": [],
+        }
+
+    def _models_of(self, row: ProductRow, model_ids: list[Any]) -> list[dict[str, Any] | None]:
+        """Each model id's model of ``row`` (None for 0 on an item without models)."""
+        by_id = {m["model_id"]: m for m in row.values.get("variants") or []}
+        out: list[dict[str, Any] | None] = []
+        for raw in model_ids:
+            model_id = _int(raw, "model_id")
+            if not by_id and model_id == 0:
+                out.append(None)
+            elif model_id in by_id:
+                out.append(by_id[model_id])
+            else:
+                raise ShopeeError(
+                    "error_param", f"model_id {model_id} is not a model of item {row.product_id}."
+                )
+        return out
+
+    # -- variants ------------------------------------------------------------------------
+
+    def _tiers(self, raw: Any) -> list[dict[str, Any]]:
+        """``tier_variation`` checked as Shopee's guide states it (Creating-product.md 7)."""
+        if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_TIERS:
+            raise ShopeeError("error_param", f"tier_variation must hold 1 to {MAX_TIERS} tiers.")
+        tiers: list[dict[str, Any]] = []
+        for level, tier in enumerate(raw):
+            options = tier.get("option_list") if isinstance(tier, dict) else None
+            name = str(tier.get("name") or "").strip() if isinstance(tier, dict) else ""
+            if not name or not isinstance(options, list) or not options:
+                raise ShopeeError("error_param", "Each tier needs a name and an option_list.")
+            values = [
+                str(o.get("option") or "").strip() if isinstance(o, dict) else "" for o in options
+            ]
+            if not all(values) or len(set(values)) != len(values):
+                raise ShopeeError(
+                    "error_param", f"The options of tier {name} must be distinct and not empty."
+                )
+            images = [(o.get("image") or {}).get("image_id") for o in options]
+            if any(images):
+                if level > 0:
+                    raise ShopeeError("error_param", "Only the first tier's options take images.")
+                if not all(i in self.images for i in images):
+                    raise ShopeeError(
+                        "error_param", "Every option of the first tier needs an uploaded image."
+                    )
+            tiers.append(
+                {
+                    "name": name,
+                    "option_list": [
+                        {"option": v, **({"image": {"image_id": i}} if i else {})}
+                        for v, i in zip(values, images, strict=True)
+                    ],
+                }
+            )
+        return tiers
+
+    def _tier_index(self, raw: Any, tiers: list[dict[str, Any]]) -> list[int]:
+        if not isinstance(raw, list) or len(raw) != len(tiers):
+            raise ShopeeError("error_param", "tier_index must name one option per tier.")
+        index = [_int(i, "tier_index") for i in raw]
+        for i, tier in zip(index, tiers, strict=True):
+            if not 0 <= i < len(tier["option_list"]):
+                raise ShopeeError("error_param", "tier_index must start from 0 and not overflow.")
+        return index
+
+    def _new_model(self, raw: Any, tiers: list[dict[str, Any]]) -> dict[str, Any]:
+        if not isinstance(raw, dict):
+            raise ShopeeError("error_param", "A model must be an object.")
+        index = self._tier_index(raw.get("tier_index"), tiers)
+        if "seller_stock" in raw:
+            stock = _seller_stock(raw["seller_stock"])
+        else:
+            stock = _int(raw.get("normal_stock", 0), "normal_stock")
+        model = {
+            "sku": str(raw.get("model_sku") or ""),
+            "model_id": self.store.next_sequence("shopee_model") + 900_000_000,
+            "tier_index": index,
+            "price": str(_price(raw.get("original_price"), "original_price")),
+            "stock": stock,
+        }
+        return self._with_options(model, tiers)
+
+    @staticmethod
+    def _with_options(model: dict[str, Any], tiers: list[dict[str, Any]]) -> dict[str, Any]:
+        model["option_values"] = {
+            tier["name"]: tier["option_list"][i]["option"]
+            for tier, i in zip(tiers, model["tier_index"], strict=True)
+        }
+        return model
+
+    def _set_models(
+        self, row: ProductRow, tiers: list[dict[str, Any]], models: list[dict[str, Any]]
+    ) -> None:
+        if len(models) > MAX_MODELS:
+            raise ShopeeError("error_param", f"An item has at most {MAX_MODELS} models.")
+        indexes = [tuple(m["tier_index"]) for m in models]
+        if len(set(indexes)) != len(indexes):
+            raise ShopeeError("error_param", "Two models have the same tier_index.")
+        values: dict[str, Any] = {"tier_variation": tiers, "variants": models}
+        values["options"] = [tier["name"] for tier in tiers]
+        if not row.has_variants:
+            values["handle"] = row.values.get("sku", "")
+        if not models:
+            values["sku"] = row.values.get("handle", "")
+        self._save(row, values)
+
+    def _init_tier_variation(self, _request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        row = self._item(body)
+        tiers = self._tiers(body.get("tier_variation"))
+        raw = body.get("model")
+        if not isinstance(raw, list) or not raw:
+            raise ShopeeError("error_param", "model must list the item's models.")
+        # The tier structure is new: every earlier model is gone (Variant-management.md 2).
+        models = [self._new_model(m, tiers) for m in raw]
+        self._set_models(row, tiers, models)
+        return {"item_id": int(row.product_id), "tier_variation": tiers, "model": _models(models)}
+
+    def _update_tier_variation(self, _request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        row = self._item(body)
+        before = row.values.get("tier_variation") or []
+        if not before:
+            raise ShopeeError("error_param", "The item has no tier variation: init it first.")
+        tiers = self._tiers(body.get("tier_variation"))
+        if len(tiers) != len(before):
+            raise ShopeeError(
+                "error_param", "The number of tiers changes only by init_tier_variation."
+            )
+        known = {m["model_id"]: m for m in row.values.get("variants") or []}
+        kept: list[dict[str, Any]] = []
+        for entry in body.get("model_list") or []:
+            model_id = _int(entry.get("model_id") if isinstance(entry, dict) else None, "model_id")
+            if model_id not in known:
+                raise ShopeeError(
+                    "error_param", f"model_id {model_id} is not a model of this item."
+                )
+            model = dict(known[model_id])
+            model["tier_index"] = self._tier_index(entry.get("tier_index"), tiers)
+            kept.append(self._with_options(model, tiers))
+        # A model left out of model_list is deleted with its options (scenarios 3 and 4).
+        self._set_models(row, tiers, kept)
+        return {"item_id": int(row.product_id), "tier_variation": tiers, "model": _models(kept)}
+
+    def _add_model(self, _request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        row = self._item(body)
+        tiers = row.values.get("tier_variation") or []
+        if not tiers:
+            raise ShopeeError("error_param", "The item has no tier variation: init it first.")
+        raw = body.get("model_list")
+        if not isinstance(raw, list) or not raw:
+            raise ShopeeError("error_param", "model_list must list the models to add.")
+        added = [self._new_model(m, tiers) for m in raw]
+        self._set_models(row, tiers, [*row.values["variants"], *added])
+        return {"model": _models(added)}
+
+    def _update_model(self, _request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        row = self._item(body)
+        known = {m["model_id"]: m for m in row.values.get("variants") or []}
+        raw = body.get("model")
+        if not isinstance(raw, list) or not raw:
+            raise ShopeeError("error_param", "model must list the models to update.")
+        for entry in raw:
+            model_id = _int(entry.get("model_id") if isinstance(entry, dict) else None, "model_id")
+            if model_id not in known:
+                raise ShopeeError(
+                    "error_param", f"model_id {model_id} is not a model of this item."
+                )
+            for name in ("original_price", "seller_stock", "normal_stock", "tier_index"):
+                if name in entry:
+                    raise ShopeeError("error_param", f"{name} is changed by its own call.")
+            if "model_sku" in entry:
+                known[model_id]["sku"] = str(entry["model_sku"])
+        self._save(row, {"variants": row.values["variants"]})
+        return {}
+
+    def _model_list(self, request: Request, _body: dict[str, Any]) -> dict[str, Any]:
+        row = self._item(dict(request.query_params))
+        return {
+            "tier_variation": row.values.get("tier_variation") or [],
+            "model": _models(row.values.get("variants") or []),
+        }
 
     def _item_list(self, request: Request, _body: dict[str, Any]) -> dict[str, Any]:
         query = request.query_params
@@ -586,7 +824,8 @@ class ShopeeApp:
         if not sku:
             raise ShopeeError("error_param", "item_sku is required.")
         horizon = self.config.clock() - self.search_lag
-        rows = self.store.products_with_skus([sku]).get(sku, [])
+        found_rows = self.store.products_with_skus([sku, HANDLE_KEY + sku])
+        rows = [r for r in (r for rows in found_rows.values() for r in rows) if _item_sku(r) == sku]
         # The search index lags behind writes: an item written just now is not found yet.
         found = [int(r.product_id) for r in rows if _epoch(r.updated_at) <= horizon]
         return {"item_id_list": found, "total_count": len(found), "next_offset": ""}
@@ -650,26 +889,63 @@ def _epoch(stamp: str) -> int:
     return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp())
 
 
+def _item_sku(row: ProductRow) -> str:
+    """The ``item_sku``: an item with models keeps it as its handle (the store's key)."""
+    return str(row.values.get("handle", "") if row.has_variants else row.values.get("sku", ""))
+
+
+def _models(models: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Models as ``get_model_list`` answers them."""
+    return [
+        {
+            "model_id": m["model_id"],
+            "model_sku": m["sku"],
+            "tier_index": list(m["tier_index"]),
+            "price_info": [
+                {
+                    "original_price": float(Decimal(m["price"])),
+                    "current_price": float(Decimal(m["price"])),
+                }
+            ],
+            "stock_info_v2": {
+                "summary_info": {"total_available_stock": m["stock"]},
+                "seller_stock": [{"stock": m["stock"]}],
+            },
+        }
+        for m in models
+    ]
+
+
 def _base_info(row: ProductRow) -> dict[str, Any]:
     values = row.values
+    if row.has_variants:
+        # An item with models answers its prices and stock in get_model_list only.
+        return {**_item_fields(row), "has_model": True}
     price = float(Decimal(values["price"]))
     return {
-        "item_id": int(row.product_id),
-        "item_sku": values.get("sku", ""),
-        "item_name": values.get("item_name"),
-        "description": values.get("description"),
-        "category_id": values.get("category_id"),
-        "attribute_list": values.get("attribute_list", []),
+        **_item_fields(row),
         "price_info": [{"original_price": price, "current_price": price}],
         "stock_info_v2": {
             "summary_info": {"total_available_stock": values.get("stock", 0)},
             "seller_stock": [{"stock": values.get("stock", 0)}],
         },
+        "has_model": False,
+    }
+
+
+def _item_fields(row: ProductRow) -> dict[str, Any]:
+    values = row.values
+    return {
+        "item_id": int(row.product_id),
+        "item_sku": _item_sku(row),
+        "item_name": values.get("title"),
+        "description": values.get("description"),
+        "category_id": values.get("category_id"),
+        "attribute_list": values.get("attribute_list", []),
         "image": {"image_id_list": values.get("image_id_list", [])},
         "weight": values.get("weight"),
         "logistic_info": values.get("logistic_info", []),
         "item_status": values.get("item_status", "NORMAL"),
-        "has_model": False,
         "create_time": _epoch(row.created_at),
         "update_time": _epoch(row.updated_at),
     }
