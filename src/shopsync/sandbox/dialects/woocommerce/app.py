@@ -423,7 +423,7 @@ class WooCommerceApp:
         # Products and variations are posts: one id sequence for both.
         return self.store.next_sequence("woocommerce_post") + 100
 
-    def _values(  # noqa: PLR0912 - one check per documented property
+    def _values(  # noqa: PLR0912, PLR0915 - one check per documented property
         self, body: dict[str, Any], *, variation: bool
     ) -> dict[str, Any]:
         values: dict[str, Any] = {}
@@ -435,6 +435,8 @@ class WooCommerceApp:
                 if not isinstance(body[name], str):
                     raise _invalid(name, f"{name} is not of type string.")
                 values[name] = body[name]
+        if "name" in values:
+            values["title"] = values["name"]  # the core store's name for it (stats, tests)
         for name in ("regular_price", "sale_price"):
             if name in body:
                 values[name] = _price_text(body[name], name)
