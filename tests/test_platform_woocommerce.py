@@ -214,6 +214,10 @@ def test_dialect_answers_only_documented_properties(woo: SandboxHandle) -> None:
         f"products/{shirt['id']}/variations/batch", {"create": [{"sku": "SH-S"}]}
     ).json()["create"][0]
     order = api.get("orders/1").json()
+    # A SKU search finds variations too (WooCommerce queries both post types by SKU).
+    [found] = api.get("products", params={"sku": "SH-S"}).json()
+    assert (found["id"], found["parent_id"], found["type"]) == (variation["id"], shirt["id"], "variation")
+    assert set(found) <= products, set(found) - products
     assert set(shirt) <= products, set(shirt) - products
     assert set(variation) <= variations, set(variation) - variations
     assert set(order) <= orders, set(order) - orders
@@ -399,11 +403,29 @@ def test_exactly_once_with_lost_answers_and_created_but_error(
     assert again.counts["unchanged"] == 400
 
 
-def test_a_product_with_variants_is_refused_not_sent_simple(
+def test_a_variable_product_created_but_reported_as_error_is_found_by_its_handle(
     woo: SandboxHandle, platform: WooCommercePlatform
 ) -> None:
+    # Every create is saved and answered as an error: the parent is found under its
+    # handle (EXISTS, for the engine to update), and the update's variation creates,
+    # answered as errors too, are found by their SKUs: each post made once.
+    woo.app.created_error_rate = 1.0
     shirt = Product.model_validate({"handle": "tee", "title": "Tee", "options": ["Size"], "variants": [
-        {"sku": "TEE-S", "price": "5.00", "option_values": {"Size": "S"}}]})  # fmt: skip
+        {"sku": "TEE-S", "price": "5.00", "option_values": {"Size": "S"}},
+        {"sku": "TEE-M", "price": "6.00", "option_values": {"Size": "M"}}]})  # fmt: skip
     item = platform.write_products([shirt]).created[0]
-    assert (item.ok, item.field, item.item_code) == (False, "variants", ItemCode.INVALID)
-    assert _requests(woo, BATCH) == 0
+    parent = woo.store.product_by_sku("tee")
+    assert parent is not None
+    assert (item.item_code, item.product_id, item.reconciled) == (
+        ItemCode.EXISTS,
+        parent.product_id,
+        True,
+    )
+    update = platform.write_products([], [ProductUpdate(parent.product_id, shirt)]).updated[0]
+    assert (update.ok, update.product_id) == (True, parent.product_id)
+    assert woo.stats()["variations_stored"] == 2
+    assert woo.store.next_sequence("woocommerce_post") - 1 == 3
+    assert sorted(platform.lookup_skus(["TEE-S", "TEE-M"])) == ["TEE-M", "TEE-S"]
+    assert {r.product_id for r in platform.lookup_skus(["TEE-S", "tee"]).values()} == {
+        parent.product_id
+    }

@@ -529,7 +529,24 @@ class WooCommerceApp:
         stored["price"] = stored["sale_price"] or stored["regular_price"] or "0"
         row = ProductRow(0, product_id, 1, stamp + "Z", stamp + "Z", stored)
         self.store.insert_products([row])
+        if kind == "variation":
+            self._relink(parent, add=int(product_id))
         return row
+
+    def _relink(self, parent_id: int, *, add: int | None = None, drop: int | None = None) -> None:
+        """Keep the parent's list of variation ids (WordPress's children of a post)."""
+        parent = self.store.product(str(parent_id))
+        if parent is None:
+            return
+        ids = [i for i in parent.values.get("variation_ids") or [] if i != drop]
+        if add is not None:
+            ids.append(add)
+        parent.values["variation_ids"] = ids
+        self.store.update_products([parent])
+
+    def _variations_of(self, parent: ProductRow) -> list[ProductRow]:
+        rows = (self.store.product(str(i)) for i in parent.values.get("variation_ids") or [])
+        return [r for r in rows if r is not None and r.values.get("kind") == "variation"]
 
     def _apply(self, row: ProductRow, values: dict[str, Any]) -> ProductRow:
         sku = values.get("sku")
@@ -626,6 +643,8 @@ class WooCommerceApp:
                     row = self._product_row(given, kind=kind, parent=parent_id)
                     shown = self._json(row)
                     self.store.archive_product(row.product_id, _stamp(self.config.clock()) + "Z")
+                    if parent is not None:
+                        self._relink(parent_id, drop=int(row.product_id))
                     out["delete"].append(shown)
                 except WooError as error:
                     out["delete"].append({"id": given or 0, "error": error.body()})
@@ -657,24 +676,21 @@ class WooCommerceApp:
         sku = query.get("sku")
         if sku is not None:
             wanted = [s for s in sku.split(",") if s]
+            # WooCommerce's products controller searches variations too when given a SKU
+            # (post_type product and product_variation): a variation answers with its
+            # parent_id, as a product object.
             rows = list(self.store.products_by_skus(wanted).values())
         else:
-            rows = self._rows()
-        rows = [r for r in rows if r.values.get("kind") == "product"]
+            rows = [r for r in self._rows() if r.values.get("kind") == "product"]
         since = query.get("modified_after")
         if since:
             rows = [r for r in rows if _wp_date(r.updated_at) > _wp_date(since)]
         rows.sort(key=lambda r: int(r.product_id), reverse=query.get("order", "desc") == "desc")
-        return self._page(request, rows, self._json)
+        return self._page(request, rows, self._product_json)
 
     def _list_variations(self, request: Request, args: dict[str, str], _body: Any) -> Reply:
         parent = self._product_row(args["parent"])
-        rows = [
-            r
-            for r in self._rows()
-            if r.values.get("kind") == "variation"
-            and r.values.get("parent_id") == int(parent.product_id)
-        ]
+        rows = self._variations_of(parent)
         rows.sort(
             key=lambda r: int(r.product_id),
             reverse=request.query_params.get("order", "desc") == "desc",
@@ -719,6 +735,24 @@ class WooCommerceApp:
             headers.append(("Link", ", ".join(links)))
         return Reply.json(200, [shape(r) for r in chosen], headers)
 
+    def _product_json(self, row: ProductRow) -> dict[str, Any]:
+        """A row as the products endpoint shows it: a variation as a product object
+        (type ``variation``, its parent's id and name)."""
+        if row.values.get("kind") != "variation":
+            return self._json(row)
+        shown = self._json(row)
+        shown.pop("image", None)
+        parent = self.store.product(str(row.values.get("parent_id")))
+        image = row.values.get("image")
+        return {
+            **shown,
+            "name": "" if parent is None else parent.values.get("name", ""),
+            "type": "variation",
+            "parent_id": int(row.values.get("parent_id") or 0),
+            "images": [image] if image else [],
+            "variations": [],
+        }
+
     def _json(self, row: ProductRow) -> dict[str, Any]:
         values = row.values
         created = _wp_date(row.created_at)
@@ -746,14 +780,7 @@ class WooCommerceApp:
         }
         if values.get("kind") == "variation":
             return {**common, "image": values.get("image"), "permalink": ""}
-        variations = []
-        if values.get("type") == "variable":
-            variations = [
-                int(r.product_id)
-                for r in self._rows()
-                if r.values.get("kind") == "variation"
-                and r.values.get("parent_id") == int(row.product_id)
-            ]
+        variations = list(values.get("variation_ids") or [])
         return {
             **common,
             "name": values.get("name", "Product"),
