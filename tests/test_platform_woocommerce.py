@@ -216,7 +216,11 @@ def test_dialect_answers_only_documented_properties(woo: SandboxHandle) -> None:
     order = api.get("orders/1").json()
     # A SKU search finds variations too (WooCommerce queries both post types by SKU).
     [found] = api.get("products", params={"sku": "SH-S"}).json()
-    assert (found["id"], found["parent_id"], found["type"]) == (variation["id"], shirt["id"], "variation")
+    assert (found["id"], found["parent_id"], found["type"]) == (
+        variation["id"],
+        shirt["id"],
+        "variation",
+    )
     assert set(found) <= products, set(found) - products
     assert set(shirt) <= products, set(shirt) - products
     assert set(variation) <= variations, set(variation) - variations

@@ -48,6 +48,7 @@ from typing import Any
 from urllib.parse import quote
 
 from shopsync.config import Setting, Settings, int_between, parse_text
+from shopsync.domain.images import ALL_TYPES, MIB, ImageLimits
 from shopsync.domain.models import Product, Variant
 from shopsync.domain.timefmt import format_timestamp, parse_timestamp
 from shopsync.errors import AmbiguousWriteError, APIError, AuthError, UsageError
@@ -74,7 +75,7 @@ from shopsync.platforms.base import (
     StockChange,
     default_error_scope,
 )
-from shopsync.platforms.woocommerce.auth import ConsumerKeyAuth
+from shopsync.platforms.woocommerce.auth import ApplicationPasswordAuth, ConsumerKeyAuth
 from shopsync.platforms.woocommerce.mapping import (
     identity_sku,
     option_values,
@@ -87,6 +88,7 @@ from shopsync.platforms.woocommerce.wire import WooCommerceWire
 log = redacting_logger(__name__)
 
 API = "/wp-json/wc/v3/"
+MEDIA = "/wp-json/wp/v2/media"
 MAX_BATCH = 100
 """Objects per batch request that WooCommerce accepts by default (a shop can raise it)."""
 MAX_SKU = 100
@@ -118,6 +120,24 @@ SETTINGS: tuple[Setting, ...] = (
         MAX_BATCH,
         help="objects the shop accepts per batch request (WooCommerce's default: 100)",
     ),
+    Setting(
+        "wp_username",
+        parse_text,
+        help="a WordPress user who may upload media (for local image files; REST API keys "
+        "do not open the media library)",
+    ),
+    Setting(
+        "wp_application_password",
+        parse_text,
+        secret=True,
+        help="that user's application password (Users > Profile > Application Passwords)",
+    ),
+    Setting(
+        "media_max_mb",
+        int_between(1, 1024),
+        2,
+        help="the site's upload limit in MB (Media > Add New shows it; PHP's default: 2)",
+    ),
 )
 
 
@@ -128,9 +148,20 @@ class WooCommercePlatform(ClientBacked):
     max_batch_size = MAX_BATCH
     settings: tuple[Setting, ...] = SETTINGS
 
-    def __init__(self, client: HttpClient, auth: ConsumerKeyAuth, *, batch_limit: int) -> None:
+    def __init__(
+        self,
+        client: HttpClient,
+        auth: ConsumerKeyAuth,
+        *,
+        batch_limit: int,
+        media: HttpClient | None = None,
+        media_limits: ImageLimits | None = None,
+    ) -> None:
         self.client = client
         self.auth = auth
+        self.media = media
+        """The client for WordPress's media library (an application password), or None:
+        image URLs only."""
         self.max_batch_size = batch_limit
         self.capabilities = Capabilities(
             max_batch_size=batch_limit,
@@ -141,6 +172,7 @@ class WooCommercePlatform(ClientBacked):
             stock_cas=False,
             stock_delta=False,
             variants=True,
+            images=media_limits if media is not None else None,
         )
 
     @classmethod
@@ -164,20 +196,45 @@ class WooCommercePlatform(ClientBacked):
             str(settings.get("consumer_secret")),
             clock=wall_clock,
         )
-        client = HttpClient(
-            base_url=settings.base_url,
-            wire=WooCommerceWire(),
-            credentials=auth,
-            limiter=RateLimiter(settings.rate, settings.burst, clock=clock, sleep=sleep),
-            retry=RetryPolicy.from_settings(
-                settings, stats=stats, clock=clock, sleep=sleep, jitter=jitter
-            ),
-            transport=Transport.from_settings(settings),
-            timeout=settings.timeout,
-            stats=stats,
-            wall_clock=wall_clock,
+        limiter = RateLimiter(settings.rate, settings.burst, clock=clock, sleep=sleep)
+        transport = Transport.from_settings(settings)
+
+        def client_with(credentials: ConsumerKeyAuth | ApplicationPasswordAuth) -> HttpClient:
+            # One limiter, transport and set of counters: the host's WAF sees one client.
+            return HttpClient(
+                base_url=str(settings.base_url),
+                wire=WooCommerceWire(),
+                credentials=credentials,
+                limiter=limiter,
+                retry=RetryPolicy.from_settings(
+                    settings, stats=stats, clock=clock, sleep=sleep, jitter=jitter
+                ),
+                transport=transport,
+                timeout=settings.timeout,
+                stats=stats,
+                wall_clock=wall_clock,
+            )
+
+        media: HttpClient | None = None
+        user, password = settings.get("wp_username"), settings.get("wp_application_password")
+        if user and password:
+            media = client_with(
+                ApplicationPasswordAuth(settings.base_url, str(user), str(password))
+            )
+        elif user or password:
+            raise UsageError(
+                "WooCommerce's media library needs both wp_username and "
+                "wp_application_password; only one is set.",
+                hint="Set both to upload local image files, or neither to use image URLs.",
+            )
+        megabytes = int(settings.get("media_max_mb") or 2)
+        return cls(
+            client_with(auth),
+            auth,
+            batch_limit=int(settings.get("batch_limit") or MAX_BATCH),
+            media=media,
+            media_limits=ImageLimits(content_types=ALL_TYPES, max_bytes=megabytes * MIB),
         )
-        return cls(client, auth, batch_limit=int(settings.get("batch_limit") or MAX_BATCH))
 
     def error_scope(self, error: Exception) -> ErrorScope:
         """The default rule: a 4xx to the batch (413: too many objects) is the batch's."""
@@ -481,9 +538,65 @@ class WooCommercePlatform(ClientBacked):
     def upload_image(
         self, content: bytes, *, filename: str, content_type: str, content_hash: str
     ) -> RemoteImage:
-        """Not served yet: ``capabilities.images`` is None, so a local image file is a row
-        error at plan time ("takes image URLs only") and this is never reached."""
-        raise UsageError("Uploading image files to WooCommerce is not supported yet; use URLs.")
+        """Put a file in WordPress's media library (``POST /wp-json/wp/v2/media``) once per
+        content: its slug is named by the content hash, and looked for first, so a file
+        whose upload answer was lost, or a run killed before it recorded it, is not
+        uploaded twice. Answered by its media id, which products and variations name
+        (``images: [{id}]``: a URL would be sideloaded into the library again)."""
+        if self.media is None:
+            raise UsageError(
+                "Uploading image files to WooCommerce needs wp_username and "
+                "wp_application_password (the media library does not take REST API keys).",
+                hint="Set both, or give image URLs, which WooCommerce downloads itself.",
+            )
+        try:
+            return self._upload(content, filename, content_type, content_hash)
+        except AuthError as error:
+            raise AuthError(
+                "WordPress refused the media library's credentials (wp_username and "
+                "wp_application_password).",
+                hint="Check the user and its application password (Users > Profile > "
+                "Application Passwords); the user needs the upload_files capability.",
+            ) from error
+
+    def _upload(
+        self, content: bytes, filename: str, content_type: str, content_hash: str
+    ) -> RemoteImage:
+        assert self.media is not None
+        slug = "shopsync-" + content_hash[:32]
+        found = self._media_by_slug(slug)
+        if found is None:
+            boundary = "shopsync-" + content_hash[:24]
+            try:
+                response = self.media.request(
+                    "POST",
+                    MEDIA,
+                    params={"slug": slug, "title": filename.rsplit(".", 1)[0]},
+                    content=_multipart(boundary, filename, content_type, content),
+                    content_type=f"multipart/form-data; boundary={boundary}",
+                    retry_ambiguous=False,
+                )
+            except AmbiguousWriteError:
+                found = self._media_by_slug(slug)
+                if found is None:
+                    raise
+            else:
+                found = response.body if isinstance(response.body, dict) else None
+        if not found or not _int(found.get("id")):
+            raise APIError("WordPress answered a media upload without an id.")
+        return RemoteImage(url=None, image_id=str(found["id"]))
+
+    def _media_by_slug(self, slug: str) -> dict[str, Any] | None:
+        assert self.media is not None
+        answer = self.media.request("GET", MEDIA, params={"slug": slug, "per_page": "1"})
+        items = answer.body if isinstance(answer.body, list) else []
+        return next((i for i in items if isinstance(i, dict) and i.get("slug") == slug), None)
+
+    def close(self) -> None:
+        """Close both clients."""
+        if self.media is not None:
+            self.media.close()
+        super().close()
 
     def delete_products(self, product_ids: Sequence[str]) -> list[ItemResult]:
         """Not served yet (``capabilities.removal`` is None, so ``--prune`` refuses first)."""
@@ -693,6 +806,17 @@ def _stock_result(sku: str, sent: Mapping[str, Any], item: Any) -> ItemResult:
         item_code=ItemCode.NOT_FOUND if code in NOT_FOUND else ItemCode.INVALID,
         field="stock",
     )
+
+
+def _multipart(boundary: str, filename: str, content_type: str, content: bytes) -> bytes:
+    """A multipart/form-data body with the file as its ``file`` field (WordPress's form)."""
+    safe = filename.replace('"', "").replace("\r", "").replace("\n", "")
+    head = (
+        f"--{boundary}\r\n"
+        f'Content-Disposition: form-data; name="file"; filename="{safe}"\r\n'
+        f"Content-Type: {content_type}\r\n\r\n"
+    )
+    return head.encode("utf-8") + content + f"\r\n--{boundary}--\r\n".encode("ascii")
 
 
 def _padded(items: Any, length: int) -> list[Any]:

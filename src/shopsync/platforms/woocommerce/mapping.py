@@ -73,7 +73,7 @@ def product_body(
         if "barcode" in wanted:
             body["meta_data"] = [{"key": BARCODE_KEY, "value": product.barcode or ""}]
     if "images" in wanted:
-        body["images"] = [{"src": url} for url in product.images]
+        body["images"] = [image_object(image) for image in product.images]
     if "category" in wanted and product.category and product.category.strip().isdigit():
         body["categories"] = [{"id": int(product.category)}]
     if wanted & {"brand", "attributes"} or (variable and (fields is None or options is not None)):
@@ -141,9 +141,16 @@ def variation_body(
         body["attributes"] = [
             {"name": name, "option": variant.option_values.get(name, "")} for name in options
         ]
-    if "image" in wanted and variant.image and is_url(variant.image):
-        body["image"] = {"src": variant.image}
+    if "image" in wanted and variant.image and (is_url(variant.image) or variant.image.isdigit()):
+        body["image"] = image_object(variant.image)
     return body
+
+
+def image_object(reference: str) -> dict[str, Any]:
+    """An image as WooCommerce takes it: a media-library id (a file shopsync uploaded,
+    :meth:`~shopsync.platforms.woocommerce.adapter.WooCommercePlatform.upload_image`)
+    as ``{id}``, a URL as ``{src}`` (which WooCommerce downloads into the library)."""
+    return {"id": int(reference)} if reference.isdigit() else {"src": reference}
 
 
 def price_pair(price: Decimal, compare_at: Decimal | None) -> tuple[str, str]:
@@ -156,6 +163,7 @@ def price_pair(price: Decimal, compare_at: Decimal | None) -> tuple[str, str]:
 __all__ = [
     "BARCODE_KEY",
     "identity_sku",
+    "image_object",
     "option_values",
     "price_pair",
     "product_body",

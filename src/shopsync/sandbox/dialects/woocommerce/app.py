@@ -39,7 +39,11 @@ from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
 from shopsync.sandbox.config import SandboxConfig
-from shopsync.sandbox.dialects.woocommerce import consumer_key_of, consumer_secret_of
+from shopsync.sandbox.dialects.woocommerce import (
+    application_password_of,
+    consumer_key_of,
+    consumer_secret_of,
+)
 from shopsync.sandbox.faults import Fault, FaultInjector
 from shopsync.sandbox.orders import OrderGenerator
 from shopsync.sandbox.ratelimit import RateLimiter
@@ -50,6 +54,10 @@ from shopsync.sandbox.wire import Reply, abort_connection, after_abort, drain, i
 logger = logging.getLogger("shopsync.sandbox.woocommerce")
 
 PREFIX = "/wp-json/wc/v3/"
+MEDIA_PREFIX = "/wp-json/wp/v2/"
+"""WordPress's own REST API: the media library, which consumer keys do not open (an
+application password, HTTP Basic, does)."""
+MEDIA_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 TIMESTAMP_WINDOW = 15 * 60
 """Seconds an OAuth timestamp stays acceptable (authentication.md: "a 15 minute window")."""
 MAX_PER_PAGE = 100
@@ -81,7 +89,13 @@ _ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
         ("GET", r"orders/(?P<id>\d+)", "get_order"),
     )
 )
-_WRITES = frozenset({"create_product", "batch_products", "update_product", "batch_variations"})
+_MEDIA_ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = (
+    ("GET", re.compile("media"), "list_media"),
+    ("POST", re.compile("media"), "upload_media"),
+)
+_WRITES = frozenset(
+    {"create_product", "batch_products", "update_product", "batch_variations", "upload_media"}
+)
 
 
 class WooError(Exception):
@@ -178,7 +192,12 @@ class WooCommerceApp:
             "batch_variations": self._batch_variations,
             "list_orders": self._list_orders,
             "get_order": self._get_order,
+            "list_media": self._list_media,
+            "upload_media": self._upload_media,
         }
+        self.media: dict[int, dict[str, Any]] = {}
+        """The media library's attachments, by id (posts: ids from the products' sequence)."""
+        self.wp_username, self.application_password = application_password_of(config)
 
     # -- ASGI ----------------------------------------------------------------------------
 
@@ -195,7 +214,7 @@ class WooCommerceApp:
             await self._internal(request).response()(scope, receive, send)
             return
         route = self._route(scope["method"], path)
-        label = f"{scope['method']} {PREFIX}{route[0] if route else '(unknown)'}"
+        label = f"{scope['method']} {route[0] if route else PREFIX + '(unknown)'}"
         write = route is not None and route[1] in _WRITES
         fault = self.faults.draw()
         if fault is not None:
@@ -242,14 +261,15 @@ class WooCommerceApp:
 
     @staticmethod
     def _route(method: str, path: str) -> tuple[str, str, dict[str, str]] | None:
-        if not path.startswith(PREFIX):
-            return None
-        rest = path[len(PREFIX) :].rstrip("/")
-        for verb, pattern, name in _ROUTES:
-            match = pattern.fullmatch(rest)
-            if match and verb == method:
-                shown = re.sub(r"\d+", "{id}", rest)
-                return shown, name, match.groupdict()
+        """``(the path as stats show it, handler name, path arguments)``, or None."""
+        for prefix, routes in ((PREFIX, _ROUTES), (MEDIA_PREFIX, _MEDIA_ROUTES)):
+            if not path.startswith(prefix):
+                continue
+            rest = path[len(prefix) :].rstrip("/")
+            for verb, pattern, name in routes:
+                match = pattern.fullmatch(rest)
+                if match and verb == method:
+                    return prefix + re.sub(r"\d+", "{id}", rest), name, match.groupdict()
         return None
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
@@ -304,6 +324,7 @@ class WooCommerceApp:
         self.limiter.reset()
         self.nonces.clear()
         self.auth_schemes.clear()
+        self.media.clear()
         self.created_errors = 0
 
     # -- request handling ----------------------------------------------------------------
@@ -325,8 +346,13 @@ class WooCommerceApp:
                     "rest_no_route", "No route was found matching the URL and request method.", 404
                 )
             _shown, name, arguments = route
-            self._authenticate(request, name)
             body: Any = None
+            if name in ("list_media", "upload_media"):
+                self._authenticate_user(request)
+                body = await request.body() if name == "upload_media" else None
+                with self.store.transaction():
+                    return self._handlers[name](request, arguments, body)
+            self._authenticate(request, name)
             if request.method in ("POST", "PUT"):
                 raw = await request.body()
                 try:
@@ -495,6 +521,15 @@ class WooCommerceApp:
         src = image.get("src") or ""
         if src and not src.startswith(("http://", "https://")):
             raise WooError(IMAGE_ERROR, f"Error getting remote image {src}.", 400)
+        if not src:
+            media = self.media.get(int(image.get("id") or 0))
+            if media is None:
+                raise WooError(
+                    "woocommerce_product_invalid_image_id",
+                    f"#{image.get('id')} is an invalid image ID.",
+                    400,
+                )
+            src = media["source_url"]
         return {
             "id": image.get("id") or self._next_id(),
             "src": src,
@@ -795,6 +830,89 @@ class WooCommerceApp:
             "parent_id": 0,
         }
 
+    # -- the media library (WordPress's /wp/v2/media) -------------------------------------
+
+    def _authenticate_user(self, request: Request) -> None:
+        """An application password (WordPress 5.6+), HTTP Basic: a user, not a REST key."""
+        header = request.headers.get("authorization", "")
+        if not header.lower().startswith("basic "):
+            raise WooError(
+                "rest_cannot_create",
+                "Sorry, you are not allowed to create posts as this user.",
+                401,
+            )
+        try:
+            user, _, password = base64.b64decode(header[6:]).decode("utf-8").partition(":")
+        except (ValueError, UnicodeDecodeError):
+            user = password = ""
+        if not hmac.compare_digest(user, self.wp_username):
+            raise WooError("invalid_username", "Unknown username.", 401)
+        # WordPress ignores the spaces it shows application passwords with.
+        if not hmac.compare_digest(
+            password.replace(" ", ""), self.application_password.replace(" ", "")
+        ):
+            raise WooError(
+                "incorrect_password",
+                "The provided password is an invalid application password.",
+                401,
+            )
+        self.auth_schemes["application_password"] = (
+            self.auth_schemes.get("application_password", 0) + 1
+        )
+
+    def _list_media(self, request: Request, _args: dict[str, str], _body: Any) -> Reply:
+        slugs = {s for s in (request.query_params.get("slug") or "").split(",") if s}
+        rows = [m for m in self.media.values() if not slugs or m["slug"] in slugs]
+        rows.sort(
+            key=lambda m: int(m["id"]), reverse=request.query_params.get("order", "desc") == "desc"
+        )
+        return self._page(request, rows, dict)
+
+    def _upload_media(self, request: Request, _args: dict[str, str], body: Any) -> Reply:
+        """A file as multipart/form-data (field ``file``) or as the raw body with a
+        ``Content-Disposition`` naming it, as WordPress takes either."""
+        content_type = request.headers.get("content-type", "")
+        raw: bytes = body or b""
+        filename = ""
+        kind = content_type.split(";")[0].strip().lower()
+        if kind == "multipart/form-data":
+            filename, kind, raw = _multipart_file(content_type, raw)
+        else:
+            disposition = request.headers.get("content-disposition", "")
+            match = re.search(r'filename="?([^";]+)"?', disposition)
+            if not match:
+                raise WooError(
+                    "rest_upload_no_content_disposition", "No Content-Disposition supplied.", 400
+                )
+            filename = match.group(1)
+        if not raw:
+            raise WooError("rest_upload_no_data", "No data supplied.", 400)
+        if kind not in MEDIA_TYPES:
+            raise WooError(
+                "rest_upload_sideload_error",
+                "Sorry, you are not allowed to upload this file type.",
+                500,
+            )
+        media_id = self._next_id()
+        stem = re.sub(r"[^a-z0-9]+", "-", filename.rsplit(".", 1)[0].lower()).strip("-") or "image"
+        slug = request.query_params.get("slug") or stem
+        stamp = _stamp(self.config.clock())
+        item = {
+            "id": media_id,
+            "date": stamp,
+            "date_gmt": stamp,
+            "slug": slug,
+            "status": "inherit",
+            "type": "attachment",
+            "title": {"rendered": request.query_params.get("title") or stem},
+            "media_type": "image",
+            "mime_type": kind,
+            "source_url": f"https://shop.example/wp-content/uploads/{media_id}/{filename}",
+            "media_details": {"filesize": len(raw), "file": filename},
+        }
+        self.media[media_id] = item
+        return Reply.json(201, item)
+
     # -- orders --------------------------------------------------------------------------
 
     def _list_orders(self, request: Request, _args: dict[str, str], _body: Any) -> Reply:
@@ -872,6 +990,26 @@ class WooCommerceApp:
             "line_items": lines,
             "meta_data": [],
         }
+
+
+def _multipart_file(content_type: str, raw: bytes) -> tuple[str, str, bytes]:
+    """``(filename, content type, bytes)`` of the ``file`` part of a multipart body."""
+    match = re.search(r"boundary=\"?([^\";]+)\"?", content_type)
+    if not match:
+        raise WooError("rest_upload_no_data", "No data supplied.", 400)
+    for part in raw.split(b"--" + match.group(1).encode("latin-1")):
+        head, _, data = part.partition(b"\r\n\r\n")
+        text = head.decode("utf-8", "replace")
+        if 'name="file"' not in text:
+            continue
+        name = re.search(r'filename="([^"]*)"', text)
+        kind = re.search(r"content-type:\s*([^\r\n;]+)", text, flags=re.IGNORECASE)
+        return (
+            name.group(1) if name else "",
+            kind.group(1).strip().lower() if kind else "",
+            data.removesuffix(b"\r\n"),
+        )
+    raise WooError("rest_upload_no_data", "No data supplied.", 400)
 
 
 def _order_number(order: dict[str, Any]) -> int:
