@@ -19,12 +19,12 @@ from woocommerce import API
 from woocommerce.oauth import OAuth
 
 from shopsync.catalog.records import Catalog
-from shopsync.config import SHARED_SETTINGS, Settings
+from shopsync.config import SHARED_SETTINGS, Settings, load_settings
 from shopsync.domain.models import Product
 from shopsync.errors import AmbiguousWriteError, AuthError, PlatformError
 from shopsync.jobs.base import JobOptions, Outputs, Target
 from shopsync.jobs.upload import UploadJob
-from shopsync.platforms import connect
+from shopsync.platforms import connect, platform_settings
 from shopsync.platforms.base import ItemCode, ProductUpdate, StockChange
 from shopsync.platforms.woocommerce import SETTINGS, WooCommercePlatform
 from shopsync.platforms.woocommerce.adapter import product_body
@@ -433,3 +433,17 @@ def test_a_variable_product_created_but_reported_as_error_is_found_by_its_handle
     assert {r.product_id for r in platform.lookup_skus(["TEE-S", "tee"]).values()} == {
         parent.product_id
     }
+
+
+def test_batch_size_defaults_to_the_shops_100(tmp_path: Path) -> None:
+    environ = {"SHOPSYNC_PLATFORM": "woocommerce", "SHOPSYNC_BASE_URL": "https://shop.example"}
+    default = load_settings(
+        config_dir=tmp_path, environ=environ, platform_settings=platform_settings
+    )
+    assert default.batch_size == 100
+    chosen = load_settings(config_dir=tmp_path, environ={**environ, "SHOPSYNC_BATCH_SIZE": "30"},
+                           platform_settings=platform_settings)  # fmt: skip
+    assert chosen.batch_size == 30
+    generic = load_settings(config_dir=tmp_path, environ={"SHOPSYNC_BASE_URL": "https://a.example"},
+                            platform_settings=platform_settings)  # fmt: skip
+    assert generic.batch_size == 50  # the shared default, for platforms that keep it

@@ -120,6 +120,14 @@ SETTINGS: tuple[Setting, ...] = (
         MAX_BATCH,
         help="objects the shop accepts per batch request (WooCommerce's default: 100)",
     ),
+    # Redeclared from the shared settings: a request carries as many objects as the shop
+    # takes (the shared default, 50, would double the requests), unless set otherwise.
+    Setting(
+        "batch_size",
+        int_between(1, 1000),
+        MAX_BATCH,
+        help="items per batch request (WooCommerce takes 100 by default)",
+    ),
     Setting(
         "wp_username",
         parse_text,
