@@ -94,6 +94,8 @@ MAX_BATCH = 100
 MAX_SKU = 100
 """Characters of a SKU (WooCommerce's product lookup table keeps 100)."""
 PAGE = 100
+LOOKUP_SKUS = 50
+"""SKUs per lookup request (comma-separated in one ``sku`` filter; the URL stays short)."""
 INVALID_SKU = "product_invalid_sku"
 NOT_FOUND = frozenset({"woocommerce_rest_product_invalid_id", "woocommerce_rest_invalid_id"})
 RECONCILE_ROUNDS = 3
@@ -617,15 +619,21 @@ class WooCommercePlatform(ClientBacked):
 
     def _find(self, skus: Sequence[str]) -> dict[str, dict[str, Any]]:
         """The objects (products or variations, as the products endpoint shows them) that
-        hold those SKUs."""
+        hold those SKUs: ``GET /products?sku=A,B,C``, up to :data:`LOOKUP_SKUS` a request
+        (WooCommerce splits the filter at commas; a SKU with a comma is asked alone)."""
+        wanted = list(dict.fromkeys(skus))
+        groups = [[sku] for sku in wanted if "," in sku]
+        plain = [sku for sku in wanted if "," not in sku]
+        groups += [plain[i : i + LOOKUP_SKUS] for i in range(0, len(plain), LOOKUP_SKUS)]
         out: dict[str, dict[str, Any]] = {}
-        for sku in dict.fromkeys(skus):
+        for group in groups:
             answer = self.client.request(
-                "GET", API + "products", params={"sku": sku, "per_page": "1"}
+                "GET", API + "products", params={"sku": ",".join(group), "per_page": str(PAGE)}
             )
+            asked = set(group)
             for item in answer.body if isinstance(answer.body, list) else []:
-                if isinstance(item, dict) and item.get("sku") == sku:
-                    out[sku] = item
+                if isinstance(item, dict) and item.get("sku") in asked:
+                    out[str(item["sku"])] = item
         return out
 
     def iter_products(self, *, page_size: int = 100) -> Iterator[RemoteProduct]:
