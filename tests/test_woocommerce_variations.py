@@ -161,6 +161,16 @@ def test_an_update_sends_only_the_changed_variation_fields(shop: Shop) -> None:
         )
     ]
     assert shop.variations("tee")["TEE-M"]["regular_price"] == "11.00"
+    # A new title is the parent's alone: one products batch, the variations not even read.
+    retitled = [[*row[:2], "Cotton tee", *row[3:]] for row in changed]
+    reads = shop.woo.stats()["requests"].get("GET /wp-json/wc/v3/products/{id}/variations", {})
+    assert shop.upload(retitled).counts["updated"] == 1
+    assert shop.posts == [
+        ("products/batch", {"update": [{"id": int(_parent(shop)), "name": "Cotton tee"}]})
+    ]
+    assert (
+        shop.woo.stats()["requests"].get("GET /wp-json/wc/v3/products/{id}/variations", {}) == reads
+    )
 
 
 def test_a_dropped_variant_is_kept_unless_asked_and_a_new_one_extends_the_options(

@@ -335,7 +335,10 @@ class WooCommercePlatform(ClientBacked):
                 result = ItemResult(
                     sku=update.sku, ok=True, product_id=update.product_id, item_code=ItemCode.OK
                 )
-            if update.product.handle is not None and result.ok:
+            touches_variants = (
+                update.fields is None or "variants" in update.fields or update.removed_variants
+            )
+            if update.product.handle is not None and result.ok and touches_variants:
                 before = {str(v.get("sku")): v for v in update.variants_before}
                 result = self._with_variations(
                     result,
