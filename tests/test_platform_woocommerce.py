@@ -19,12 +19,12 @@ from woocommerce import API
 from woocommerce.oauth import OAuth
 
 from shopsync.catalog.records import Catalog
-from shopsync.config import SHARED_SETTINGS, Settings
+from shopsync.config import SHARED_SETTINGS, Settings, load_settings
 from shopsync.domain.models import Product
 from shopsync.errors import AmbiguousWriteError, AuthError, PlatformError
 from shopsync.jobs.base import JobOptions, Outputs, Target
 from shopsync.jobs.upload import UploadJob
-from shopsync.platforms import connect
+from shopsync.platforms import connect, platform_settings
 from shopsync.platforms.base import ItemCode, ProductUpdate, StockChange
 from shopsync.platforms.woocommerce import SETTINGS, WooCommercePlatform
 from shopsync.platforms.woocommerce.adapter import product_body
@@ -214,6 +214,14 @@ def test_dialect_answers_only_documented_properties(woo: SandboxHandle) -> None:
         f"products/{shirt['id']}/variations/batch", {"create": [{"sku": "SH-S"}]}
     ).json()["create"][0]
     order = api.get("orders/1").json()
+    # A SKU search finds variations too (WooCommerce queries both post types by SKU).
+    [found] = api.get("products", params={"sku": "SH-S"}).json()
+    assert (found["id"], found["parent_id"], found["type"]) == (
+        variation["id"],
+        shirt["id"],
+        "variation",
+    )
+    assert set(found) <= products, set(found) - products
     assert set(shirt) <= products, set(shirt) - products
     assert set(variation) <= variations, set(variation) - variations
     assert set(order) <= orders, set(order) - orders
@@ -251,8 +259,10 @@ def test_create_update_only_changed_fields_lookup_stock(
     )  # price not sent
     assert platform.write_products([], []).items == []
     assert _requests(woo, BATCH) == 2  # the empty write sent nothing
+    lookups = _requests(woo, LOOKUP)
     found = platform.lookup_skus(["A1", "A2", "NOPE"])
     assert sorted(found) == ["A1", "A2"]
+    assert _requests(woo, LOOKUP) - lookups == 1  # one GET: ?sku=A1,A2,NOPE
     assert found["A1"].fields["title"] == "Mug, blue"
     stock = platform.update_inventory(
         [StockChange("A2", stock=17), StockChange("NOPE", stock=1), StockChange("A1", delta=1)]
@@ -390,7 +400,7 @@ def test_exactly_once_with_lost_answers_and_created_but_error(
     # Each product was created by exactly one create: ids come from one sequence, and a
     # second create of a SKU is refused before it takes one.
     assert woo.store.next_sequence("woocommerce_post") - 1 == 400
-    assert stats["faults"]["drop_after_commit"] >= 3
+    assert stats["faults"]["drop_after_commit"] >= 2
     assert stats["created_errors"] >= 10
     final = reports[-1]
     assert final.exit_code == 0
@@ -399,11 +409,43 @@ def test_exactly_once_with_lost_answers_and_created_but_error(
     assert again.counts["unchanged"] == 400
 
 
-def test_a_product_with_variants_is_refused_not_sent_simple(
+def test_a_variable_product_created_but_reported_as_error_is_found_by_its_handle(
     woo: SandboxHandle, platform: WooCommercePlatform
 ) -> None:
+    # Every create is saved and answered as an error: the parent is found under its
+    # handle (EXISTS, for the engine to update), and the update's variation creates,
+    # answered as errors too, are found by their SKUs: each post made once.
+    woo.app.created_error_rate = 1.0
     shirt = Product.model_validate({"handle": "tee", "title": "Tee", "options": ["Size"], "variants": [
-        {"sku": "TEE-S", "price": "5.00", "option_values": {"Size": "S"}}]})  # fmt: skip
+        {"sku": "TEE-S", "price": "5.00", "option_values": {"Size": "S"}},
+        {"sku": "TEE-M", "price": "6.00", "option_values": {"Size": "M"}}]})  # fmt: skip
     item = platform.write_products([shirt]).created[0]
-    assert (item.ok, item.field, item.item_code) == (False, "variants", ItemCode.INVALID)
-    assert _requests(woo, BATCH) == 0
+    parent = woo.store.product_by_sku("tee")
+    assert parent is not None
+    assert (item.item_code, item.product_id, item.reconciled) == (
+        ItemCode.EXISTS,
+        parent.product_id,
+        True,
+    )
+    update = platform.write_products([], [ProductUpdate(parent.product_id, shirt)]).updated[0]
+    assert (update.ok, update.product_id) == (True, parent.product_id)
+    assert woo.stats()["variations_stored"] == 2
+    assert woo.store.next_sequence("woocommerce_post") - 1 == 3
+    assert sorted(platform.lookup_skus(["TEE-S", "TEE-M"])) == ["TEE-M", "TEE-S"]
+    assert {r.product_id for r in platform.lookup_skus(["TEE-S", "tee"]).values()} == {
+        parent.product_id
+    }
+
+
+def test_batch_size_defaults_to_the_shops_100(tmp_path: Path) -> None:
+    environ = {"SHOPSYNC_PLATFORM": "woocommerce", "SHOPSYNC_BASE_URL": "https://shop.example"}
+    default = load_settings(
+        config_dir=tmp_path, environ=environ, platform_settings=platform_settings
+    )
+    assert default.batch_size == 100
+    chosen = load_settings(config_dir=tmp_path, environ={**environ, "SHOPSYNC_BATCH_SIZE": "30"},
+                           platform_settings=platform_settings)  # fmt: skip
+    assert chosen.batch_size == 30
+    generic = load_settings(config_dir=tmp_path, environ={"SHOPSYNC_BASE_URL": "https://a.example"},
+                            platform_settings=platform_settings)  # fmt: skip
+    assert generic.batch_size == 50  # the shared default, for platforms that keep it

@@ -1,8 +1,7 @@
 """The WooCommerce REST API v3 adapter (issue 19; specs/woocommerce/, platforms.md).
 
-Mapping, one catalog product to one WooCommerce product (simple products: the variant
-model of issue 13 is not on main yet, see the README's WooCommerce section; a variable
-product's variations go to ``/products/{id}/variations/batch`` once it is):
+Mapping, one catalog product to one WooCommerce product; a product with variants to a
+``variable`` product under its handle and one variation per variant (mapping.py):
 
 | shopsync | WooCommerce |
 |---|---|
@@ -27,6 +26,15 @@ that failed to sideload), so that SKU is looked up too and, if found, answered `
 as well: the engine then sends the file's content to it once more, never a second create.
 A batch with creates is never resent blind (no idempotency keys): an answer lost is raised
 as ambiguous, for the engine to reconcile by lookup.
+
+A variable product's variations follow its parent in the same call, through
+``POST /products/{id}/variations/batch`` (creates, updates of changed fields, deletes of
+the variants the engine removes; at most :data:`MAX_BATCH` a request). An update reads
+the parent's variations first, so a variant already there is never created again; a lost
+answer to a variations create is settled by reading them again and sending only the
+missing ones. ``GET /products?sku=`` finds variations too (WooCommerce searches both post
+types by SKU), which is how a variant's stock is set and a product found by its first
+variant's SKU.
 """
 
 from __future__ import annotations
@@ -40,9 +48,10 @@ from typing import Any
 from urllib.parse import quote
 
 from shopsync.config import Setting, Settings, int_between, parse_text
-from shopsync.domain.models import Product
+from shopsync.domain.images import ALL_TYPES, MIB, ImageLimits
+from shopsync.domain.models import Product, Variant
 from shopsync.domain.timefmt import format_timestamp, parse_timestamp
-from shopsync.errors import APIError, AuthError, UsageError
+from shopsync.errors import AmbiguousWriteError, APIError, AuthError, UsageError
 from shopsync.http.client import HttpClient
 from shopsync.http.ratelimit import RateLimiter
 from shopsync.http.redact import redacting_logger
@@ -58,6 +67,7 @@ from shopsync.platforms.base import (
     ItemCode,
     ItemResult,
     OrderLine,
+    ProductProblem,
     ProductUpdate,
     RemoteImage,
     RemoteOrder,
@@ -65,20 +75,32 @@ from shopsync.platforms.base import (
     StockChange,
     default_error_scope,
 )
-from shopsync.platforms.woocommerce.auth import ConsumerKeyAuth
+from shopsync.platforms.woocommerce.auth import ApplicationPasswordAuth, ConsumerKeyAuth
+from shopsync.platforms.woocommerce.mapping import (
+    identity_sku,
+    option_values,
+    product_body,
+    variant_changes,
+    variation_body,
+)
 from shopsync.platforms.woocommerce.wire import WooCommerceWire
 
 log = redacting_logger(__name__)
 
 API = "/wp-json/wc/v3/"
+MEDIA = "/wp-json/wp/v2/media"
 MAX_BATCH = 100
 """Objects per batch request that WooCommerce accepts by default (a shop can raise it)."""
 MAX_SKU = 100
 """Characters of a SKU (WooCommerce's product lookup table keeps 100)."""
 PAGE = 100
+LOOKUP_SKUS = 50
+"""SKUs per lookup request (comma-separated in one ``sku`` filter; the URL stays short)."""
 INVALID_SKU = "product_invalid_sku"
 NOT_FOUND = frozenset({"woocommerce_rest_product_invalid_id", "woocommerce_rest_invalid_id"})
-BARCODE_KEY = "_shopsync_barcode"
+RECONCILE_ROUNDS = 3
+"""Times a variations batch whose answer was lost is checked and its missing creates
+resent, before the outcome is left to the engine."""
 
 SETTINGS: tuple[Setting, ...] = (
     Setting(
@@ -100,6 +122,32 @@ SETTINGS: tuple[Setting, ...] = (
         MAX_BATCH,
         help="objects the shop accepts per batch request (WooCommerce's default: 100)",
     ),
+    # Redeclared from the shared settings: a request carries as many objects as the shop
+    # takes (the shared default, 50, would double the requests), unless set otherwise.
+    Setting(
+        "batch_size",
+        int_between(1, 1000),
+        MAX_BATCH,
+        help="items per batch request (WooCommerce takes 100 by default)",
+    ),
+    Setting(
+        "wp_username",
+        parse_text,
+        help="a WordPress user who may upload media (for local image files; REST API keys "
+        "do not open the media library)",
+    ),
+    Setting(
+        "wp_application_password",
+        parse_text,
+        secret=True,
+        help="that user's application password (Users > Profile > Application Passwords)",
+    ),
+    Setting(
+        "media_max_mb",
+        int_between(1, 1024),
+        2,
+        help="the site's upload limit in MB (Media > Add New shows it; PHP's default: 2)",
+    ),
 )
 
 
@@ -110,9 +158,20 @@ class WooCommercePlatform(ClientBacked):
     max_batch_size = MAX_BATCH
     settings: tuple[Setting, ...] = SETTINGS
 
-    def __init__(self, client: HttpClient, auth: ConsumerKeyAuth, *, batch_limit: int) -> None:
+    def __init__(
+        self,
+        client: HttpClient,
+        auth: ConsumerKeyAuth,
+        *,
+        batch_limit: int,
+        media: HttpClient | None = None,
+        media_limits: ImageLimits | None = None,
+    ) -> None:
         self.client = client
         self.auth = auth
+        self.media = media
+        """The client for WordPress's media library (an application password), or None:
+        image URLs only."""
         self.max_batch_size = batch_limit
         self.capabilities = Capabilities(
             max_batch_size=batch_limit,
@@ -122,7 +181,8 @@ class WooCommercePlatform(ClientBacked):
             stock_set=True,
             stock_cas=False,
             stock_delta=False,
-            variants=False,
+            variants=True,
+            images=media_limits if media is not None else None,
         )
 
     @classmethod
@@ -146,20 +206,45 @@ class WooCommercePlatform(ClientBacked):
             str(settings.get("consumer_secret")),
             clock=wall_clock,
         )
-        client = HttpClient(
-            base_url=settings.base_url,
-            wire=WooCommerceWire(),
-            credentials=auth,
-            limiter=RateLimiter(settings.rate, settings.burst, clock=clock, sleep=sleep),
-            retry=RetryPolicy.from_settings(
-                settings, stats=stats, clock=clock, sleep=sleep, jitter=jitter
-            ),
-            transport=Transport.from_settings(settings),
-            timeout=settings.timeout,
-            stats=stats,
-            wall_clock=wall_clock,
+        limiter = RateLimiter(settings.rate, settings.burst, clock=clock, sleep=sleep)
+        transport = Transport.from_settings(settings)
+
+        def client_with(credentials: ConsumerKeyAuth | ApplicationPasswordAuth) -> HttpClient:
+            # One limiter, transport and set of counters: the host's WAF sees one client.
+            return HttpClient(
+                base_url=str(settings.base_url),
+                wire=WooCommerceWire(),
+                credentials=credentials,
+                limiter=limiter,
+                retry=RetryPolicy.from_settings(
+                    settings, stats=stats, clock=clock, sleep=sleep, jitter=jitter
+                ),
+                transport=transport,
+                timeout=settings.timeout,
+                stats=stats,
+                wall_clock=wall_clock,
+            )
+
+        media: HttpClient | None = None
+        user, password = settings.get("wp_username"), settings.get("wp_application_password")
+        if user and password:
+            media = client_with(
+                ApplicationPasswordAuth(settings.base_url, str(user), str(password))
+            )
+        elif user or password:
+            raise UsageError(
+                "WooCommerce's media library needs both wp_username and "
+                "wp_application_password; only one is set.",
+                hint="Set both to upload local image files, or neither to use image URLs.",
+            )
+        megabytes = int(settings.get("media_max_mb") or 2)
+        return cls(
+            client_with(auth),
+            auth,
+            batch_limit=int(settings.get("batch_limit") or MAX_BATCH),
+            media=media,
+            media_limits=ImageLimits(content_types=ALL_TYPES, max_bytes=megabytes * MIB),
         )
-        return cls(client, auth, batch_limit=int(settings.get("batch_limit") or MAX_BATCH))
 
     def error_scope(self, error: Exception) -> ErrorScope:
         """The default rule: a 4xx to the batch (413: too many objects) is the batch's."""
@@ -167,18 +252,28 @@ class WooCommercePlatform(ClientBacked):
 
     # -- products ------------------------------------------------------------------------
 
-    def check_product(self, product: Product) -> list[tuple[str, str]]:
+    def check_product(self, product: Product) -> list[ProductProblem]:
         """WooCommerce's rules a product breaks, as ``(field, message)``; empty if none.
 
         For plan time (issue 12's constraints seam), and checked again before a create.
         """
-        problems: list[tuple[str, str]] = []
-        if product.variants:
-            # Until variable products are mapped: refused, never sent as a simple product.
-            problems.append(("variants", "are not uploaded to WooCommerce by shopsync yet"))
-            return problems
-        if len(product.sku or "") > MAX_SKU:
-            problems.append(("sku", f"must be at most {MAX_SKU} characters on WooCommerce"))
+        problems: list[ProductProblem] = []
+        for sku in product.skus:
+            if len(sku) > MAX_SKU:
+                problems.append(
+                    ("sku", sku, f"must be at most {MAX_SKU} characters on WooCommerce")
+                )
+        if product.variants and product.handle:
+            if len(product.handle) > MAX_SKU:
+                problems.append(
+                    ("handle", f"must be at most {MAX_SKU} characters on WooCommerce (it is the "
+                     "variable product's SKU)")
+                )  # fmt: skip
+            if product.handle in product.skus:
+                problems.append(
+                    ("handle", "must differ from every variant's SKU on WooCommerce (the "
+                     "variable product takes it as its SKU, and SKUs are unique)")
+                )  # fmt: skip
         if product.category and not product.category.strip().isdigit():
             problems.append(
                 ("category", "must be a WooCommerce category id (a number, see Products > "
@@ -193,22 +288,25 @@ class WooCommercePlatform(ClientBacked):
         *,
         idempotency_key: str | None = None,
     ) -> BatchResult:
-        """One ``POST /products/batch`` with the creates and the updates (changed fields)."""
+        """One ``POST /products/batch`` with the creates and the updates (changed fields),
+        then each variable product's variations (``/products/{id}/variations/batch``)."""
         created: list[ItemResult | None] = []
         sent: list[Product] = []
         body_creates: list[dict[str, Any]] = []
         for product in creates:
             problems = self.check_product(product)
             if problems:
-                field, message = problems[0]
+                field, *_, message = problems[0]
                 created.append(_refused(product.sku, "invalid", f"{field} {message}", field))
                 continue
             created.append(None)
             sent.append(product)
             body_creates.append(product_body(product, None))
+        parents = [_parent_update(update) for update in updates]
         body_updates = [
-            {"id": int(update.product_id), **product_body(update.product, update.fields)}
-            for update in updates
+            {"id": int(update.product_id), **parent}
+            for update, parent in zip(updates, parents, strict=True)
+            if parent
         ]
         body: dict[str, Any] = {}
         if body_creates:
@@ -221,14 +319,39 @@ class WooCommercePlatform(ClientBacked):
                 "POST", API + "products/batch", json=body, retry_ambiguous=not body_creates
             )
             answer = response.body if isinstance(response.body, dict) else {}
-        created_answers = iter(self._create_results(sent, answer.get("create") or []))
-        update_answers = answer.get("update") or []
+        create_results = self._create_results(sent, answer.get("create") or [])
+        for position, product in enumerate(sent):
+            result = create_results[position]
+            if product.handle is not None and result.ok and result.product_id:
+                create_results[position] = self._with_variations(
+                    result, product, fresh=True, before={}, removed=()
+                )
+        update_answers = iter(answer.get("update") or [])
+        update_results: list[ItemResult] = []
+        for update, parent in zip(updates, parents, strict=True):
+            if parent:
+                result = _update_result(update, next(update_answers, None))
+            else:  # only variations changed: the parent is not written
+                result = ItemResult(
+                    sku=update.sku, ok=True, product_id=update.product_id, item_code=ItemCode.OK
+                )
+            touches_variants = (
+                update.fields is None or "variants" in update.fields or update.removed_variants
+            )
+            if update.product.handle is not None and result.ok and touches_variants:
+                before = {str(v.get("sku")): v for v in update.variants_before}
+                result = self._with_variations(
+                    result,
+                    update.product,
+                    fresh=False,
+                    before=before,
+                    removed=update.removed_variants,
+                )
+            update_results.append(result)
+        created_answers = iter(create_results)
         return BatchResult(
             created=[item if item is not None else next(created_answers) for item in created],
-            updated=[
-                _update_result(update, update_answers[i] if i < len(update_answers) else None)
-                for i, update in enumerate(updates)
-            ],
+            updated=update_results,
         )
 
     def _create_results(self, sent: Sequence[Product], answers: Sequence[Any]) -> list[ItemResult]:
@@ -249,23 +372,25 @@ class WooCommercePlatform(ClientBacked):
             suspects.append(position)
         if suspects:
             # A refused create may be taken (product_invalid_sku) or saved before the error
-            # (an image that failed to sideload): what is on the platform says which.
-            found = self.lookup_skus([sent[i].sku for i in suspects])
+            # (an image that failed to sideload): what is on the platform says which. A
+            # variable product is filed under its handle; the engine then updates it
+            # (variations and all), never creating it twice.
+            found = self._find([identity_sku(sent[i]) for i in suspects])
             for position in suspects:
-                remote = found.get(sent[position].sku)
-                if remote is None:
+                remote = found.get(identity_sku(sent[position]))
+                if remote is None or _int(remote.get("parent_id")):
                     continue
                 refused = results[position]
                 log.info(
                     "create of %s answered %s, but WooCommerce holds it as product %s",
                     refused.sku,
                     refused.code,
-                    remote.product_id,
+                    remote.get("id"),
                 )
                 results[position] = ItemResult(
                     sku=refused.sku,
                     ok=False,
-                    product_id=remote.product_id,
+                    product_id=str(remote.get("id")),
                     code=refused.code,
                     message=refused.message,
                     reconciled=True,
@@ -273,27 +398,245 @@ class WooCommercePlatform(ClientBacked):
                 )
         return results
 
+    # -- variations ----------------------------------------------------------------------
+
+    def _with_variations(
+        self,
+        result: ItemResult,
+        product: Product,
+        *,
+        fresh: bool,
+        before: Mapping[str, Mapping[str, Any]],
+        removed: Sequence[str],
+    ) -> ItemResult:
+        """``result`` (the parent's), or the first variation that failed in its stead."""
+        assert result.product_id is not None
+        failure = self._sync_variations(
+            result.product_id, product, fresh=fresh, before=before, removed=removed
+        )
+        if failure is None:
+            return result
+        sku, code, message = failure
+        return ItemResult(
+            sku=result.sku,
+            ok=False,
+            product_id=result.product_id,
+            code=code,
+            message=f"variant {sku}: {message}",
+            field="variants",
+            item_code=ItemCode.INVALID,
+        )
+
+    def _sync_variations(
+        self,
+        parent_id: str,
+        product: Product,
+        *,
+        fresh: bool,
+        before: Mapping[str, Mapping[str, Any]],
+        removed: Sequence[str],
+    ) -> tuple[str, str, str] | None:
+        """Create, update and delete the variations of ``parent_id`` so that ``product``'s
+        variants (the new or changed ones the engine hands over) are on it; the first
+        failure as ``(sku, code, message)``, or None.
+
+        Unless the parent was just created, its variations are read first, so a variant
+        already there is updated, not created twice (a resent batch, an adopted product).
+        The product's first variant is created last: the engine finds a product whose
+        answer was lost by that SKU, and finding it then means every other create of the
+        product was made before it.
+        """
+        held = {} if fresh else self._held_variations(parent_id)
+        first = product.sku  # the first variant's, also when the update narrows them
+        deletes = [held[sku]["id"] for sku in removed if sku in held]
+        updates: list[dict[str, Any]] = []
+        creates: list[Variant] = []
+        for variant in product.variants:
+            if variant.sku in held:
+                changed = variant_changes(variant, before.get(variant.sku))
+                body = variation_body(variant, product.options, changed)
+                body.pop("sku", None)
+                if body:
+                    updates.append({"id": int(held[variant.sku]["id"]), **body})
+            else:
+                creates.append(variant)
+        creates.sort(key=lambda v: v.sku == first)  # stable: the first variant goes last
+        path = API + f"products/{quote(parent_id)}/variations/batch"
+        failure: tuple[str, str, str] | None = None
+        operations: list[tuple[str, Any]] = [
+            *(("delete", i) for i in deletes),
+            *(("update", u) for u in updates),
+            *(("create", v) for v in creates),
+        ]
+        for start in range(0, len(operations), self.max_batch_size):
+            chunk = operations[start : start + self.max_batch_size]
+            failure = failure or self._variations_batch(path, parent_id, product, chunk)
+        return failure
+
+    def _variations_batch(
+        self, path: str, parent_id: str, product: Product, chunk: Sequence[tuple[str, Any]]
+    ) -> tuple[str, str, str] | None:
+        deletes = [value for kind, value in chunk if kind == "delete"]
+        updates = [value for kind, value in chunk if kind == "update"]
+        creates: list[Variant] = [value for kind, value in chunk if kind == "create"]
+        for round_ in range(RECONCILE_ROUNDS + 1):
+            body: dict[str, Any] = {}
+            if creates:
+                body["create"] = [variation_body(v, product.options, None) for v in creates]
+            if updates:
+                body["update"] = updates
+            if deletes:
+                body["delete"] = deletes
+            if not body:
+                return None
+            try:
+                response = self.client.request("POST", path, json=body, retry_ambiguous=not creates)
+            except AmbiguousWriteError:
+                if round_ == RECONCILE_ROUNDS:
+                    raise
+                # The answer was lost: the updates and deletes are safe to send again;
+                # the creates only where the parent does not hold them now.
+                held = self._held_variations(parent_id)
+                creates = [v for v in creates if v.sku not in held]
+                continue
+            answer = response.body if isinstance(response.body, dict) else {}
+            return self._variation_failures(parent_id, creates, answer, updates)
+        return None
+
+    def _variation_failures(
+        self,
+        parent_id: str,
+        creates: Sequence[Variant],
+        answer: Mapping[str, Any],
+        updates: Sequence[Mapping[str, Any]],
+    ) -> tuple[str, str, str] | None:
+        """The first variation the answer refused, after looking up the refused creates
+        (created, and reported as an error, as for products)."""
+        refused: dict[str, tuple[str, str]] = {}
+        for variant, item in zip(creates, _padded(answer.get("create"), len(creates)), strict=True):
+            if not (isinstance(item, dict) and "error" not in item and item.get("id")):
+                error = item.get("error") if isinstance(item, dict) else None
+                refused[variant.sku] = _error_of(error, "WooCommerce answered no result.")
+        if refused:
+            found = self._find(list(refused))
+            for sku in list(refused):
+                if _int((found.get(sku) or {}).get("parent_id")) == int(parent_id):
+                    log.info(
+                        "variation %s answered %s, but WooCommerce holds it", sku, refused[sku][0]
+                    )
+                    del refused[sku]
+        for sku, (code, message) in refused.items():
+            return sku, code, message
+        by_id = {int(u["id"]): u for u in updates}
+        for item in _padded(answer.get("update"), len(updates)):
+            if isinstance(item, dict) and "error" in item:
+                code, message = _error_of(item["error"], "refused")
+                return (
+                    str(item.get("sku") or by_id.get(_int(item.get("id")), {}).get("id")),
+                    code,
+                    message,
+                )
+        return None
+
+    def _held_variations(self, parent_id: str) -> dict[str, dict[str, Any]]:
+        """The variations WooCommerce holds for a parent, by SKU."""
+        return {
+            str(item.get("sku")): item
+            for item in self._pages(
+                f"products/{quote(parent_id)}/variations", {"order": "asc"}, PAGE
+            )
+            if item.get("sku")
+        }
+
     def upload_image(
         self, content: bytes, *, filename: str, content_type: str, content_hash: str
     ) -> RemoteImage:
-        """Not served yet: ``capabilities.images`` is None, so a local image file is a row
-        error at plan time ("takes image URLs only") and this is never reached."""
-        raise UsageError("Uploading image files to WooCommerce is not supported yet; use URLs.")
+        """Put a file in WordPress's media library (``POST /wp-json/wp/v2/media``) once per
+        content: its slug is named by the content hash, and looked for first, so a file
+        whose upload answer was lost, or a run killed before it recorded it, is not
+        uploaded twice. Answered by its media id, which products and variations name
+        (``images: [{id}]``: a URL would be sideloaded into the library again)."""
+        if self.media is None:
+            raise UsageError(
+                "Uploading image files to WooCommerce needs wp_username and "
+                "wp_application_password (the media library does not take REST API keys).",
+                hint="Set both, or give image URLs, which WooCommerce downloads itself.",
+            )
+        try:
+            return self._upload(content, filename, content_type, content_hash)
+        except AuthError as error:
+            raise AuthError(
+                "WordPress refused the media library's credentials (wp_username and "
+                "wp_application_password).",
+                hint="Check the user and its application password (Users > Profile > "
+                "Application Passwords); the user needs the upload_files capability.",
+            ) from error
+
+    def _upload(
+        self, content: bytes, filename: str, content_type: str, content_hash: str
+    ) -> RemoteImage:
+        assert self.media is not None
+        slug = "shopsync-" + content_hash[:32]
+        found = self._media_by_slug(slug)
+        if found is None:
+            boundary = "shopsync-" + content_hash[:24]
+            try:
+                response = self.media.request(
+                    "POST",
+                    MEDIA,
+                    params={"slug": slug, "title": filename.rsplit(".", 1)[0]},
+                    content=_multipart(boundary, filename, content_type, content),
+                    content_type=f"multipart/form-data; boundary={boundary}",
+                    retry_ambiguous=False,
+                )
+            except AmbiguousWriteError:
+                found = self._media_by_slug(slug)
+                if found is None:
+                    raise
+            else:
+                found = response.body if isinstance(response.body, dict) else None
+        if not found or not _int(found.get("id")):
+            raise APIError("WordPress answered a media upload without an id.")
+        return RemoteImage(url=None, image_id=str(found["id"]))
+
+    def _media_by_slug(self, slug: str) -> dict[str, Any] | None:
+        assert self.media is not None
+        answer = self.media.request("GET", MEDIA, params={"slug": slug, "per_page": "1"})
+        items = answer.body if isinstance(answer.body, list) else []
+        return next((i for i in items if isinstance(i, dict) and i.get("slug") == slug), None)
+
+    def close(self) -> None:
+        """Close both clients."""
+        if self.media is not None:
+            self.media.close()
+        super().close()
 
     def delete_products(self, product_ids: Sequence[str]) -> list[ItemResult]:
         """Not served yet (``capabilities.removal`` is None, so ``--prune`` refuses first)."""
         raise UsageError("Removing products from WooCommerce is not supported yet.")
 
     def lookup_skus(self, skus: Sequence[str]) -> dict[str, RemoteProduct]:
-        """Products by SKU: ``GET /products?sku=`` for each (SKUs are unique)."""
-        out: dict[str, RemoteProduct] = {}
-        for sku in dict.fromkeys(skus):
+        """Products by SKU: ``GET /products?sku=`` for each (SKUs are unique). A variant's
+        SKU finds its variation, answered as its parent product (the id the ledger keeps)."""
+        return {sku: _remote(item) for sku, item in self._find(skus).items()}
+
+    def _find(self, skus: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The objects (products or variations, as the products endpoint shows them) that
+        hold those SKUs: ``GET /products?sku=A,B,C``, up to :data:`LOOKUP_SKUS` a request
+        (WooCommerce splits the filter at commas; a SKU with a comma is asked alone)."""
+        wanted = list(dict.fromkeys(skus))
+        groups = [[sku] for sku in wanted if "," in sku]
+        plain = [sku for sku in wanted if "," not in sku]
+        groups += [plain[i : i + LOOKUP_SKUS] for i in range(0, len(plain), LOOKUP_SKUS)]
+        out: dict[str, dict[str, Any]] = {}
+        for group in groups:
             answer = self.client.request(
-                "GET", API + "products", params={"sku": sku, "per_page": "1"}
+                "GET", API + "products", params={"sku": ",".join(group), "per_page": str(PAGE)}
             )
+            asked = set(group)
             for item in answer.body if isinstance(answer.body, list) else []:
-                if isinstance(item, dict) and item.get("sku") == sku:
-                    out[sku] = _remote(item)
+                if isinstance(item, dict) and item.get("sku") in asked:
+                    out[str(item["sku"])] = item
         return out
 
     def iter_products(self, *, page_size: int = 100) -> Iterator[RemoteProduct]:
@@ -322,14 +665,17 @@ class WooCommercePlatform(ClientBacked):
     def update_inventory(
         self, changes: Sequence[StockChange], *, idempotency_key: str | None = None
     ) -> list[ItemResult]:
-        """``stock_quantity`` set through ``POST /products/batch`` updates (no deltas, no
-        compare-and-set: WooCommerce has neither)."""
-        found = self.lookup_skus([c.sku for c in changes])
+        """``stock_quantity`` set through ``POST /products/batch`` updates, a variation's
+        through its parent's ``variations/batch`` (no deltas, no compare-and-set:
+        WooCommerce has neither). Setting a count twice changes nothing, so these are
+        resent after a lost answer."""
+        found = self._find([c.sku for c in changes])
         results: list[ItemResult | None] = []
-        updates: list[dict[str, Any]] = []
-        for change in changes:
-            remote = found.get(change.sku)
-            if remote is None:
+        # Where each change is sent: "" for products/batch, else the parent's id.
+        targets: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+        for position, change in enumerate(changes):
+            item = found.get(change.sku)
+            if item is None:
                 results.append(
                     ItemResult(
                         sku=change.sku,
@@ -350,52 +696,28 @@ class WooCommercePlatform(ClientBacked):
                 )
             else:
                 results.append(None)
-                updates.append(
-                    {
-                        "id": int(remote.product_id),
-                        "manage_stock": True,
-                        "stock_quantity": change.stock,
-                    }
-                )
-        answers: list[Any] = []
-        if updates:
-            response = self.client.request("POST", API + "products/batch", json={"update": updates})
-            body = response.body if isinstance(response.body, dict) else {}
-            answers = list(body.get("update") or [])
-        position = 0
-        out: list[ItemResult] = []
-        for change, result in zip(changes, results, strict=True):
-            if result is not None:
-                out.append(result)
-                continue
-            item = answers[position] if position < len(answers) else None
-            sent = updates[position]
-            position += 1
-            if isinstance(item, dict) and "error" not in item:
-                out.append(
-                    ItemResult(
-                        sku=change.sku,
-                        ok=True,
-                        product_id=str(sent["id"]),
-                        stock=_int(item.get("stock_quantity"), int(sent["stock_quantity"])),
-                        item_code=ItemCode.OK,
+                owner = _int(item.get("parent_id"))
+                targets.setdefault(str(owner) if owner else "", []).append(
+                    (
+                        position,
+                        {
+                            "id": _int(item.get("id")),
+                            "manage_stock": True,
+                            "stock_quantity": change.stock,
+                        },
                     )
                 )
-                continue
-            code, message = _error_of(
-                item.get("error") if isinstance(item, dict) else None, "no result"
+        for parent, sent in targets.items():
+            path = f"products/{quote(parent)}/variations/batch" if parent else "products/batch"
+            response = self.client.request(
+                "POST", API + path, json={"update": [body for _, body in sent]}
             )
-            out.append(
-                ItemResult(
-                    sku=change.sku,
-                    ok=False,
-                    code=code,
-                    message=message,
-                    item_code=ItemCode.NOT_FOUND if code in NOT_FOUND else ItemCode.INVALID,
-                    field="stock",
-                )
-            )
-        return out
+            answer = response.body if isinstance(response.body, dict) else {}
+            for (position, body), item in zip(
+                sent, _padded(answer.get("update"), len(sent)), strict=True
+            ):
+                results[position] = _stock_result(changes[position].sku, body, item)
+        return [result for result in results if result is not None]
 
     # -- orders --------------------------------------------------------------------------
 
@@ -454,40 +776,72 @@ class WooCommercePlatform(ClientBacked):
         )
 
 
-def product_body(product: Product, fields: frozenset[str] | None) -> dict[str, Any]:
-    """The WooCommerce product object for ``product``: every set field, or only ``fields``
-    (shopsync's names) for an update."""
-    wanted = set(product.model_fields_set | {"title", "price"}) if fields is None else set(fields)
-    body: dict[str, Any] = {}
-    if fields is None:
-        body["sku"] = product.sku
-        body["type"] = "simple"
-    if "title" in wanted:
-        body["name"] = product.title
-    if "description" in wanted:
-        body["description"] = product.description or ""
-    if "price" in wanted:
-        body["regular_price"] = str(product.price)
-    if "stock" in wanted:
-        body["manage_stock"] = True
-        body["stock_quantity"] = product.stock
-    if "weight_kg" in wanted:
-        body["weight"] = "" if product.weight_kg is None else str(product.weight_kg)
-    if "images" in wanted:
-        body["images"] = [{"src": url} for url in product.images]
-    if "category" in wanted and product.category and product.category.strip().isdigit():
-        body["categories"] = [{"id": int(product.category)}]
-    if "brand" in wanted or "attributes" in wanted:
-        attributes = [{"name": "Brand", "options": [product.brand], "visible": True}]
-        body["attributes"] = (attributes if product.brand else []) + [
-            {"name": name, "options": [value], "visible": True}
-            for name, value in product.attributes.items()
-        ]
-    if "barcode" in wanted:
-        body["meta_data"] = [{"key": BARCODE_KEY, "value": product.barcode or ""}]
-    if "status" in wanted:
-        body["status"] = "publish" if product.status == "active" else "draft"
-    return body
+def _parent_update(update: ProductUpdate) -> dict[str, Any]:
+    """The parent's part of an update: its changed fields; for a variable product, its
+    attributes again when its options' values change (a new variant's value must be one
+    of the parent's), from every variant it keeps and the ones the update brings."""
+    product = update.product
+    fields = frozenset(update.fields) if update.fields is not None else None
+    if product.handle is None:
+        return product_body(product, fields)
+    removed = set(update.removed_variants)
+    given = {v.sku: v.model_dump() for v in product.variants}
+    known = [v for v in update.variants_before if str(v.get("sku")) not in removed]
+    known_skus = {str(v.get("sku")) for v in known}
+    # In the order WooCommerce holds them (the known variants'), new values last.
+    after = option_values(
+        product.options,
+        [
+            *(given.get(str(v.get("sku")), v) for v in known),
+            *(v for sku, v in given.items() if sku not in known_skus),
+        ],
+    )
+    options_changed = (
+        fields is None
+        or "options" in fields
+        or not update.variants_before
+        or after != option_values(product.options, update.variants_before)
+    )
+    every = frozenset(product.model_fields_set | {"title"})
+    wanted = (every if fields is None else fields) - {"variants", "options", "handle"}
+    return product_body(product, wanted, after if options_changed else None)
+
+
+def _stock_result(sku: str, sent: Mapping[str, Any], item: Any) -> ItemResult:
+    if isinstance(item, dict) and "error" not in item:
+        return ItemResult(
+            sku=sku,
+            ok=True,
+            product_id=str(item.get("parent_id") or sent["id"]),
+            stock=_int(item.get("stock_quantity"), int(sent["stock_quantity"])),
+            item_code=ItemCode.OK,
+        )
+    code, message = _error_of(item.get("error") if isinstance(item, dict) else None, "no result")
+    return ItemResult(
+        sku=sku,
+        ok=False,
+        code=code,
+        message=message,
+        item_code=ItemCode.NOT_FOUND if code in NOT_FOUND else ItemCode.INVALID,
+        field="stock",
+    )
+
+
+def _multipart(boundary: str, filename: str, content_type: str, content: bytes) -> bytes:
+    """A multipart/form-data body with the file as its ``file`` field (WordPress's form)."""
+    safe = filename.replace('"', "").replace("\r", "").replace("\n", "")
+    head = (
+        f"--{boundary}\r\n"
+        f'Content-Disposition: form-data; name="file"; filename="{safe}"\r\n'
+        f"Content-Type: {content_type}\r\n\r\n"
+    )
+    return head.encode("utf-8") + content + f"\r\n--{boundary}--\r\n".encode("ascii")
+
+
+def _padded(items: Any, length: int) -> list[Any]:
+    """An answer's list, as long as what was sent (missing answers as None)."""
+    given = list(items) if isinstance(items, list) else []
+    return given[:length] + [None] * (length - len(given))
 
 
 def _error_of(error: Any, default: str) -> tuple[str, str]:
@@ -550,8 +904,9 @@ def _remote(item: Mapping[str, Any]) -> RemoteProduct:
         "stock": item.get("stock_quantity") if item.get("manage_stock") else None,
         "description": item.get("description"),
     }
+    parent = _int(item.get("parent_id"))
     return RemoteProduct(
-        product_id=str(item.get("id")),
+        product_id=str(parent or item.get("id")),
         sku=str(item.get("sku") or ""),
         fields=fields,
         updated_at=_gmt(item.get("date_modified_gmt")),

@@ -21,6 +21,8 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 import requests
 from requests.auth import HTTPBasicAuth
 
+from shopsync.errors import UsageError
+
 
 def oauth_encode(text: str) -> str:
     """RFC 3986 percent-encoding (RFC 5849 §3.6): only unreserved characters stay."""
@@ -106,4 +108,45 @@ class ConsumerKeyAuth:
         return f"ConsumerKeyAuth({self.consumer_key!r}, ***)"
 
 
-__all__ = ["ConsumerKeyAuth", "OAuthQuerySigning", "oauth_encode", "oauth_signature"]
+class ApplicationPasswordAuth:
+    """:class:`~shopsync.http.auth.RequestAuth` for WordPress's own REST API (the media
+    library): a user's application password, HTTP Basic. WordPress takes one over HTTPS
+    only (or on a local site), so it is never sent over plain HTTP beyond this machine."""
+
+    def __init__(self, base_url: str, username: str, password: str) -> None:
+        split = urlsplit(base_url)
+        if split.scheme.lower() != "https" and split.hostname not in LOOPBACK:
+            raise UsageError(
+                "A WordPress application password is sent over HTTPS only, and base_url "
+                f"is {split.scheme}://{split.hostname}.",
+                hint="Use the site's https:// address, or leave wp_application_password "
+                "unset and give image URLs.",
+            )
+        self.username = username
+        self._basic = HTTPBasicAuth(username, password)
+
+    def authorize(self) -> requests.auth.AuthBase:
+        """Basic, every attempt."""
+        return self._basic
+
+    def reauthorize(self, rejected: requests.auth.AuthBase) -> requests.auth.AuthBase | None:
+        """None: an application password is not refreshed."""
+        return None
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def __repr__(self) -> str:
+        return f"ApplicationPasswordAuth({self.username!r}, ***)"
+
+
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+__all__ = [
+    "ApplicationPasswordAuth",
+    "ConsumerKeyAuth",
+    "OAuthQuerySigning",
+    "oauth_encode",
+    "oauth_signature",
+]

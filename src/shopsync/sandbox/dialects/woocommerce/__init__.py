@@ -5,6 +5,7 @@ platforms.md, "WooCommerce")."""
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,13 @@ def consumer_secret_of(config: SandboxConfig) -> str:
     return secret if secret.startswith("cs_") else "cs_" + secret
 
 
+def application_password_of(config: SandboxConfig) -> tuple[str, str]:
+    """The site's one WordPress user and an application password of it (for the media
+    library), as WordPress shows it: four-letter groups."""
+    digest = hashlib.sha256(f"application-password:{config.client_secret}".encode()).hexdigest()
+    return "shopsync", " ".join(digest[i : i + 4] for i in range(0, 24, 4))
+
+
 def create_app(config: SandboxConfig) -> WooCommerceApp:
     """The ASGI application of this dialect (imports starlette)."""
     from shopsync.sandbox.dialects.woocommerce.app import WooCommerceApp  # noqa: PLC0415
@@ -33,11 +41,15 @@ def create_app(config: SandboxConfig) -> WooCommerceApp:
 
 
 def client_settings(base_url: str, config: SandboxConfig) -> dict[str, str]:
-    """What the ``woocommerce`` adapter needs: the site and the REST API key."""
+    """What the ``woocommerce`` adapter needs: the site and the REST API key, and a user's
+    application password for the media library."""
+    user, password = application_password_of(config)
     return {
         "base_url": base_url,
         "consumer_key": consumer_key_of(config),
         "consumer_secret": consumer_secret_of(config),
+        "wp_username": user,
+        "wp_application_password": password,
     }
 
 

@@ -39,7 +39,11 @@ from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
 from shopsync.sandbox.config import SandboxConfig
-from shopsync.sandbox.dialects.woocommerce import consumer_key_of, consumer_secret_of
+from shopsync.sandbox.dialects.woocommerce import (
+    application_password_of,
+    consumer_key_of,
+    consumer_secret_of,
+)
 from shopsync.sandbox.faults import Fault, FaultInjector
 from shopsync.sandbox.orders import OrderGenerator
 from shopsync.sandbox.ratelimit import RateLimiter
@@ -50,6 +54,10 @@ from shopsync.sandbox.wire import Reply, abort_connection, after_abort, drain, i
 logger = logging.getLogger("shopsync.sandbox.woocommerce")
 
 PREFIX = "/wp-json/wc/v3/"
+MEDIA_PREFIX = "/wp-json/wp/v2/"
+"""WordPress's own REST API: the media library, which consumer keys do not open (an
+application password, HTTP Basic, does)."""
+MEDIA_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 TIMESTAMP_WINDOW = 15 * 60
 """Seconds an OAuth timestamp stays acceptable (authentication.md: "a 15 minute window")."""
 MAX_PER_PAGE = 100
@@ -81,7 +89,13 @@ _ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
         ("GET", r"orders/(?P<id>\d+)", "get_order"),
     )
 )
-_WRITES = frozenset({"create_product", "batch_products", "update_product", "batch_variations"})
+_MEDIA_ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = (
+    ("GET", re.compile("media"), "list_media"),
+    ("POST", re.compile("media"), "upload_media"),
+)
+_WRITES = frozenset(
+    {"create_product", "batch_products", "update_product", "batch_variations", "upload_media"}
+)
 
 
 class WooError(Exception):
@@ -178,7 +192,12 @@ class WooCommerceApp:
             "batch_variations": self._batch_variations,
             "list_orders": self._list_orders,
             "get_order": self._get_order,
+            "list_media": self._list_media,
+            "upload_media": self._upload_media,
         }
+        self.media: dict[int, dict[str, Any]] = {}
+        """The media library's attachments, by id (posts: ids from the products' sequence)."""
+        self.wp_username, self.application_password = application_password_of(config)
 
     # -- ASGI ----------------------------------------------------------------------------
 
@@ -195,7 +214,7 @@ class WooCommerceApp:
             await self._internal(request).response()(scope, receive, send)
             return
         route = self._route(scope["method"], path)
-        label = f"{scope['method']} {PREFIX}{route[0] if route else '(unknown)'}"
+        label = f"{scope['method']} {route[0] if route else PREFIX + '(unknown)'}"
         write = route is not None and route[1] in _WRITES
         fault = self.faults.draw()
         if fault is not None:
@@ -242,14 +261,15 @@ class WooCommerceApp:
 
     @staticmethod
     def _route(method: str, path: str) -> tuple[str, str, dict[str, str]] | None:
-        if not path.startswith(PREFIX):
-            return None
-        rest = path[len(PREFIX) :].rstrip("/")
-        for verb, pattern, name in _ROUTES:
-            match = pattern.fullmatch(rest)
-            if match and verb == method:
-                shown = re.sub(r"\d+", "{id}", rest)
-                return shown, name, match.groupdict()
+        """``(the path as stats show it, handler name, path arguments)``, or None."""
+        for prefix, routes in ((PREFIX, _ROUTES), (MEDIA_PREFIX, _MEDIA_ROUTES)):
+            if not path.startswith(prefix):
+                continue
+            rest = path[len(prefix) :].rstrip("/")
+            for verb, pattern, name in routes:
+                match = pattern.fullmatch(rest)
+                if match and verb == method:
+                    return prefix + re.sub(r"\d+", "{id}", rest), name, match.groupdict()
         return None
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
@@ -304,6 +324,7 @@ class WooCommerceApp:
         self.limiter.reset()
         self.nonces.clear()
         self.auth_schemes.clear()
+        self.media.clear()
         self.created_errors = 0
 
     # -- request handling ----------------------------------------------------------------
@@ -325,8 +346,13 @@ class WooCommerceApp:
                     "rest_no_route", "No route was found matching the URL and request method.", 404
                 )
             _shown, name, arguments = route
-            self._authenticate(request, name)
             body: Any = None
+            if name in ("list_media", "upload_media"):
+                self._authenticate_user(request)
+                body = await request.body() if name == "upload_media" else None
+                with self.store.transaction():
+                    return self._handlers[name](request, arguments, body)
+            self._authenticate(request, name)
             if request.method in ("POST", "PUT"):
                 raw = await request.body()
                 try:
@@ -423,7 +449,7 @@ class WooCommerceApp:
         # Products and variations are posts: one id sequence for both.
         return self.store.next_sequence("woocommerce_post") + 100
 
-    def _values(  # noqa: PLR0912 - one check per documented property
+    def _values(  # noqa: PLR0912, PLR0915 - one check per documented property
         self, body: dict[str, Any], *, variation: bool
     ) -> dict[str, Any]:
         values: dict[str, Any] = {}
@@ -435,6 +461,8 @@ class WooCommerceApp:
                 if not isinstance(body[name], str):
                     raise _invalid(name, f"{name} is not of type string.")
                 values[name] = body[name]
+        if "name" in values:
+            values["title"] = values["name"]  # the core store's name for it (stats, tests)
         for name in ("regular_price", "sale_price"):
             if name in body:
                 values[name] = _price_text(body[name], name)
@@ -493,6 +521,15 @@ class WooCommerceApp:
         src = image.get("src") or ""
         if src and not src.startswith(("http://", "https://")):
             raise WooError(IMAGE_ERROR, f"Error getting remote image {src}.", 400)
+        if not src:
+            media = self.media.get(int(image.get("id") or 0))
+            if media is None:
+                raise WooError(
+                    "woocommerce_product_invalid_image_id",
+                    f"#{image.get('id')} is an invalid image ID.",
+                    400,
+                )
+            src = media["source_url"]
         return {
             "id": image.get("id") or self._next_id(),
             "src": src,
@@ -527,7 +564,24 @@ class WooCommerceApp:
         stored["price"] = stored["sale_price"] or stored["regular_price"] or "0"
         row = ProductRow(0, product_id, 1, stamp + "Z", stamp + "Z", stored)
         self.store.insert_products([row])
+        if kind == "variation":
+            self._relink(parent, add=int(product_id))
         return row
+
+    def _relink(self, parent_id: int, *, add: int | None = None, drop: int | None = None) -> None:
+        """Keep the parent's list of variation ids (WordPress's children of a post)."""
+        parent = self.store.product(str(parent_id))
+        if parent is None:
+            return
+        ids = [i for i in parent.values.get("variation_ids") or [] if i != drop]
+        if add is not None:
+            ids.append(add)
+        parent.values["variation_ids"] = ids
+        self.store.update_products([parent])
+
+    def _variations_of(self, parent: ProductRow) -> list[ProductRow]:
+        rows = (self.store.product(str(i)) for i in parent.values.get("variation_ids") or [])
+        return [r for r in rows if r is not None and r.values.get("kind") == "variation"]
 
     def _apply(self, row: ProductRow, values: dict[str, Any]) -> ProductRow:
         sku = values.get("sku")
@@ -624,6 +678,8 @@ class WooCommerceApp:
                     row = self._product_row(given, kind=kind, parent=parent_id)
                     shown = self._json(row)
                     self.store.archive_product(row.product_id, _stamp(self.config.clock()) + "Z")
+                    if parent is not None:
+                        self._relink(parent_id, drop=int(row.product_id))
                     out["delete"].append(shown)
                 except WooError as error:
                     out["delete"].append({"id": given or 0, "error": error.body()})
@@ -655,24 +711,21 @@ class WooCommerceApp:
         sku = query.get("sku")
         if sku is not None:
             wanted = [s for s in sku.split(",") if s]
+            # WooCommerce's products controller searches variations too when given a SKU
+            # (post_type product and product_variation): a variation answers with its
+            # parent_id, as a product object.
             rows = list(self.store.products_by_skus(wanted).values())
         else:
-            rows = self._rows()
-        rows = [r for r in rows if r.values.get("kind") == "product"]
+            rows = [r for r in self._rows() if r.values.get("kind") == "product"]
         since = query.get("modified_after")
         if since:
             rows = [r for r in rows if _wp_date(r.updated_at) > _wp_date(since)]
         rows.sort(key=lambda r: int(r.product_id), reverse=query.get("order", "desc") == "desc")
-        return self._page(request, rows, self._json)
+        return self._page(request, rows, self._product_json)
 
     def _list_variations(self, request: Request, args: dict[str, str], _body: Any) -> Reply:
         parent = self._product_row(args["parent"])
-        rows = [
-            r
-            for r in self._rows()
-            if r.values.get("kind") == "variation"
-            and r.values.get("parent_id") == int(parent.product_id)
-        ]
+        rows = self._variations_of(parent)
         rows.sort(
             key=lambda r: int(r.product_id),
             reverse=request.query_params.get("order", "desc") == "desc",
@@ -717,6 +770,24 @@ class WooCommerceApp:
             headers.append(("Link", ", ".join(links)))
         return Reply.json(200, [shape(r) for r in chosen], headers)
 
+    def _product_json(self, row: ProductRow) -> dict[str, Any]:
+        """A row as the products endpoint shows it: a variation as a product object
+        (type ``variation``, its parent's id and name)."""
+        if row.values.get("kind") != "variation":
+            return self._json(row)
+        shown = self._json(row)
+        shown.pop("image", None)
+        parent = self.store.product(str(row.values.get("parent_id")))
+        image = row.values.get("image")
+        return {
+            **shown,
+            "name": "" if parent is None else parent.values.get("name", ""),
+            "type": "variation",
+            "parent_id": int(row.values.get("parent_id") or 0),
+            "images": [image] if image else [],
+            "variations": [],
+        }
+
     def _json(self, row: ProductRow) -> dict[str, Any]:
         values = row.values
         created = _wp_date(row.created_at)
@@ -744,14 +815,7 @@ class WooCommerceApp:
         }
         if values.get("kind") == "variation":
             return {**common, "image": values.get("image"), "permalink": ""}
-        variations = []
-        if values.get("type") == "variable":
-            variations = [
-                int(r.product_id)
-                for r in self._rows()
-                if r.values.get("kind") == "variation"
-                and r.values.get("parent_id") == int(row.product_id)
-            ]
+        variations = list(values.get("variation_ids") or [])
         return {
             **common,
             "name": values.get("name", "Product"),
@@ -765,6 +829,89 @@ class WooCommerceApp:
             "variations": variations,
             "parent_id": 0,
         }
+
+    # -- the media library (WordPress's /wp/v2/media) -------------------------------------
+
+    def _authenticate_user(self, request: Request) -> None:
+        """An application password (WordPress 5.6+), HTTP Basic: a user, not a REST key."""
+        header = request.headers.get("authorization", "")
+        if not header.lower().startswith("basic "):
+            raise WooError(
+                "rest_cannot_create",
+                "Sorry, you are not allowed to create posts as this user.",
+                401,
+            )
+        try:
+            user, _, password = base64.b64decode(header[6:]).decode("utf-8").partition(":")
+        except (ValueError, UnicodeDecodeError):
+            user = password = ""
+        if not hmac.compare_digest(user, self.wp_username):
+            raise WooError("invalid_username", "Unknown username.", 401)
+        # WordPress ignores the spaces it shows application passwords with.
+        if not hmac.compare_digest(
+            password.replace(" ", ""), self.application_password.replace(" ", "")
+        ):
+            raise WooError(
+                "incorrect_password",
+                "The provided password is an invalid application password.",
+                401,
+            )
+        self.auth_schemes["application_password"] = (
+            self.auth_schemes.get("application_password", 0) + 1
+        )
+
+    def _list_media(self, request: Request, _args: dict[str, str], _body: Any) -> Reply:
+        slugs = {s for s in (request.query_params.get("slug") or "").split(",") if s}
+        rows = [m for m in self.media.values() if not slugs or m["slug"] in slugs]
+        rows.sort(
+            key=lambda m: int(m["id"]), reverse=request.query_params.get("order", "desc") == "desc"
+        )
+        return self._page(request, rows, dict)
+
+    def _upload_media(self, request: Request, _args: dict[str, str], body: Any) -> Reply:
+        """A file as multipart/form-data (field ``file``) or as the raw body with a
+        ``Content-Disposition`` naming it, as WordPress takes either."""
+        content_type = request.headers.get("content-type", "")
+        raw: bytes = body or b""
+        filename = ""
+        kind = content_type.split(";")[0].strip().lower()
+        if kind == "multipart/form-data":
+            filename, kind, raw = _multipart_file(content_type, raw)
+        else:
+            disposition = request.headers.get("content-disposition", "")
+            match = re.search(r'filename="?([^";]+)"?', disposition)
+            if not match:
+                raise WooError(
+                    "rest_upload_no_content_disposition", "No Content-Disposition supplied.", 400
+                )
+            filename = match.group(1)
+        if not raw:
+            raise WooError("rest_upload_no_data", "No data supplied.", 400)
+        if kind not in MEDIA_TYPES:
+            raise WooError(
+                "rest_upload_sideload_error",
+                "Sorry, you are not allowed to upload this file type.",
+                500,
+            )
+        media_id = self._next_id()
+        stem = re.sub(r"[^a-z0-9]+", "-", filename.rsplit(".", 1)[0].lower()).strip("-") or "image"
+        slug = request.query_params.get("slug") or stem
+        stamp = _stamp(self.config.clock())
+        item = {
+            "id": media_id,
+            "date": stamp,
+            "date_gmt": stamp,
+            "slug": slug,
+            "status": "inherit",
+            "type": "attachment",
+            "title": {"rendered": request.query_params.get("title") or stem},
+            "media_type": "image",
+            "mime_type": kind,
+            "source_url": f"https://shop.example/wp-content/uploads/{media_id}/{filename}",
+            "media_details": {"filesize": len(raw), "file": filename},
+        }
+        self.media[media_id] = item
+        return Reply.json(201, item)
 
     # -- orders --------------------------------------------------------------------------
 
@@ -843,6 +990,26 @@ class WooCommerceApp:
             "line_items": lines,
             "meta_data": [],
         }
+
+
+def _multipart_file(content_type: str, raw: bytes) -> tuple[str, str, bytes]:
+    """``(filename, content type, bytes)`` of the ``file`` part of a multipart body."""
+    match = re.search(r"boundary=\"?([^\";]+)\"?", content_type)
+    if not match:
+        raise WooError("rest_upload_no_data", "No data supplied.", 400)
+    for part in raw.split(b"--" + match.group(1).encode("latin-1")):
+        head, _, data = part.partition(b"\r\n\r\n")
+        text = head.decode("utf-8", "replace")
+        if 'name="file"' not in text:
+            continue
+        name = re.search(r'filename="([^"]*)"', text)
+        kind = re.search(r"content-type:\s*([^\r\n;]+)", text, flags=re.IGNORECASE)
+        return (
+            name.group(1) if name else "",
+            kind.group(1).strip().lower() if kind else "",
+            data.removesuffix(b"\r\n"),
+        )
+    raise WooError("rest_upload_no_data", "No data supplied.", 400)
 
 
 def _order_number(order: dict[str, Any]) -> int:
