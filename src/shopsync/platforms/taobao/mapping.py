@@ -238,8 +238,18 @@ def product_fields(item: Mapping[str, Any]) -> dict[str, Any]:
         fields["price"] = _price(Decimal(str(item["price"])))
     if item.get("num") is not None:
         fields["stock"] = int(item["num"])
-    if item.get("desc"):
-        fields["description"] = item["desc"]
+    desc = item.get("desc")
+    # A desc that is the title padded (what add_params sends for a product without a
+    # description) stands for no description: comparing it would resend every item.
+    if desc and desc.rstrip("\u3000") != item.get("title"):
+        fields["description"] = desc
+    attributes = {
+        PREFIX + name: str(item[name])
+        for name in ("cid", "props")
+        if item.get(name) not in (None, "")
+    }
+    if attributes:
+        fields["attributes"] = attributes
     if item.get("barcode"):
         fields["barcode"] = item["barcode"]
     if item.get("approve_status"):
