@@ -640,7 +640,18 @@ class MedusaPlatform(ClientBacked):
                 continue
             if has_options(change.product):
                 if change.fields is None or "variants" in change.fields:
-                    counts.update({v.sku: v.stock for v in change.product.variants})
+                    # A variant's count only where the file changed it (or the variant is
+                    # new): a new price must not overwrite what orders did to the stock.
+                    before = {str(v.get("sku")): v for v in change.variants_before}
+                    counts.update(
+                        {
+                            v.sku: v.stock
+                            for v in change.product.variants
+                            if change.fields is None
+                            or v.sku not in before
+                            or before[v.sku].get("stock") != v.stock
+                        }
+                    )
                 continue
             wanted = change.fields is None or "stock" in change.fields
             if wanted and "stock" in change.product.model_fields_set:
