@@ -521,6 +521,35 @@ def test_images_go_through_the_picture_space_once_per_content(
     assert calls(handle, "taobao.picture.upload") == 2
 
 
+def test_the_items_location_comes_from_its_row_or_the_profile_and_is_required(
+    taobao_target: Callable[..., tuple[SandboxHandle, TaobaoPlatform, Target]], tmp_path: Path
+) -> None:
+    handle, platform, target = taobao_target()  # the profile says 浙江 杭州
+    catalog = tmp_path / "catalog.csv"
+    catalog.write_text(
+        "sku,title,price,stock,taobao:cid,taobao:location.state,taobao:location.city\n"
+        "TB-1,纯棉T恤,59.00,1,50000436,,\n"
+        "TB-2,纯棉T恤,59.00,1,50000436,广东,广州\n",
+        encoding="utf-8",
+    )
+    assert upload(target, catalog, tmp_path).counts["created"] == 2
+    stored = handle.store.products_with_skus(["TB-1", "TB-2"])
+    places = {
+        sku: (rows[0].values["location.state"], rows[0].values["location.city"])
+        for sku, rows in stored.items()
+    }
+    assert places == {"TB-1": ("浙江", "杭州"), "TB-2": ("广东", "广州")}
+    # Without the profile's, a row without its own is a row error at plan time.
+    platform.location = {}
+    product = Product.model_validate(
+        {"sku": "TB-3", "title": "T恤", "price": "1", "attributes": {"taobao:cid": "50000436"}}
+    )
+    assert [field for field, _, _ in platform.check_product(product)] == [
+        "attr:taobao:location.state",
+        "attr:taobao:location.city",
+    ]
+
+
 def test_every_image_goes_up_the_first_as_the_main_picture_the_rest_at_their_positions(
     taobao_target: Callable[..., tuple[SandboxHandle, TaobaoPlatform, Target]], tmp_path: Path
 ) -> None:

@@ -55,6 +55,7 @@ from shopsync.platforms.base import (
 from shopsync.platforms.taobao.auth import TopSigning
 from shopsync.platforms.taobao.mapping import (
     CID,
+    PREFIX,
     PROPERTY_ID,
     SaleProperty,
     add_params,
@@ -63,6 +64,7 @@ from shopsync.platforms.taobao.mapping import (
     product_constraints,
     product_fields,
     sku_properties,
+    taobao_field,
     update_params,
 )
 from shopsync.platforms.taobao.pictures import (
@@ -138,7 +140,19 @@ SETTINGS: tuple[Setting, ...] = (
         required=True,
     ),
     Setting("sign_method", parse_sign_method, "md5", help="TOP signature method: md5 or hmac"),
+    Setting(
+        "location_state",
+        parse_text,
+        help="所在地 province (浙江) of items whose row has no taobao:location.state",
+    ),
+    Setting(
+        "location_city",
+        parse_text,
+        help="所在地 city (杭州) of items whose row has no taobao:location.city",
+    ),
 )
+_LOCATION = (("location.state", "location_state"), ("location.city", "location_city"))
+"""taobao.item.add's required location parameters and the settings that default them."""
 
 
 def item_code_of(error: APIError) -> ItemCode:
@@ -197,6 +211,17 @@ class TaobaoPlatform(ClientBacked):
         """Taobao's own rules that ``product`` breaks (see :attr:`product_constraints`),
         and option values given by name that the category's properties do not have."""
         problems = product_constraints(product)
+        for param, setting in _LOCATION:
+            if not self.location.get(param) and not taobao_field(product, param):
+                name = PREFIX + param
+                problems.append(
+                    (
+                        f"attr:{name}",
+                        "",
+                        f"Taobao needs the item's location (所在地): a {name} column, or the "
+                        f"{setting} setting for every item",
+                    )
+                )
         if not has_skus(product) or any(field == f"attr:{CID}" for field, _, _ in problems):
             return problems  # without a valid category there are no properties to ask
         for variant in product.variants:
@@ -265,10 +290,13 @@ class TaobaoPlatform(ClientBacked):
         wall_clock: Callable[[], float] = time.time,
         pictures: PictureSpace | None = None,
         picture_source: Callable[[str], bytes] = fetch_picture,
+        location: Mapping[str, str] | None = None,
     ) -> None:
         """``pictures`` remembers uploaded images (None: every image is uploaded);
-        ``picture_source`` reads an image the catalog names (tests serve them locally)."""
+        ``picture_source`` reads an image the catalog names (tests serve them locally);
+        ``location``: ``location.state`` and ``location.city`` for rows without them."""
         self.client = client
+        self.location = dict(location or {})
         self.pictures = pictures
         self.picture_source = picture_source
         self.app_key = app_key
@@ -337,6 +365,9 @@ class TaobaoPlatform(ClientBacked):
             wall_clock=wall_clock,
             pictures=PictureSpace(settings.cache_dir / "taobao" / f"pictures-{shop}.sqlite3"),
             picture_source=picture_source,
+            location={
+                param: str(settings.get(name)) for param, name in _LOCATION if settings.get(name)
+            },
         )
 
     def error_scope(self, error: Exception) -> ErrorScope:
@@ -416,7 +447,7 @@ class TaobaoPlatform(ClientBacked):
     def _add(self, product: Product) -> ItemResult:
         try:
             try:
-                params = add_params(product, resolve=self.resolve_property)
+                params = {**self.location, **add_params(product, resolve=self.resolve_property)}
             except UsageError as unknown:  # a property the category lost since plan time
                 return ItemResult(
                     sku=product.sku,

@@ -198,6 +198,11 @@ def category_of(product: Product) -> str | None:
     return _taobao_field(product, "cid")
 
 
+def taobao_field(product: Product, name: str) -> str | None:
+    """The product's ``taobao:NAME`` (or ``attr:taobao:NAME``) cell, if not empty."""
+    return _taobao_field(product, name)
+
+
 def _taobao_field(product: Product, name: str) -> str | None:
     """A Taobao field: a ``taobao:NAME`` column, or an ``attr:taobao:NAME`` one."""
     value = product.fields_for("taobao").get(name)

@@ -448,7 +448,15 @@ class TaobaoApp:
 
     def item_add(self, params: dict[str, str]) -> dict[str, Any]:
         """``taobao.item.add``: one item, with its SKUs."""
-        for name in ("cid", "title", "type", "stuff_status", "num"):
+        for name in (
+            "cid",
+            "title",
+            "type",
+            "stuff_status",
+            "num",
+            "location.state",
+            "location.city",
+        ):
             if not params.get(name):
                 raise _missing(name)
         values = self._item_values(params, {})
@@ -501,7 +509,16 @@ class TaobaoApp:
             if not params["cid"].isdigit():
                 raise _invalid("cid", "cid must be a category id (digits)")
             values["cid"] = int(params["cid"])
-        for name in ("props", "desc", "barcode", "type", "stuff_status", "pic_path"):
+        for name in (
+            "props",
+            "desc",
+            "barcode",
+            "type",
+            "stuff_status",
+            "pic_path",
+            "location.state",
+            "location.city",
+        ):
             if name in params:
                 values[name] = params[name]
         if "desc" in params and not 5 <= len(params["desc"]) <= 25000:
@@ -893,6 +910,8 @@ def _item_json(row: ProductRow, fields: str | None) -> dict[str, Any]:
     skus = values.get("skus")
     if skus:
         item["skus"] = {"sku": [_sku_json(sku) for sku in skus]}
+    if values.get("location.state"):
+        item["location"] = {"state": values["location.state"], "city": values.get("location.city")}
     if values.get("item_imgs"):
         item["item_imgs"] = {"item_img": values["item_imgs"]}
     wanted = {name.strip() for name in fields.split(",")} if fields else None
