@@ -25,6 +25,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -89,6 +90,9 @@ def main() -> int:
         try:
             assert server.stdout is not None
             base_url = server.stdout.readline().split(" at ")[-1].strip()
+            # The sandbox goes on writing to its stdout: read it away, or a full pipe
+            # would stop the server mid-run.
+            threading.Thread(target=server.stdout.read, daemon=True).start()
             env = {
                 **{k: v for k, v in os.environ.items() if not k.startswith("SHOPSYNC_")},
                 "SHOPSYNC_PLATFORM": "taobao",
