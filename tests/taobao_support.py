@@ -16,7 +16,13 @@ from shopsync.sandbox import SandboxHandle
 
 def taobao_env(handle: SandboxHandle, data_dir: Path, **extra: str) -> dict[str, str]:
     """The environment a ``taobao`` profile reads, pointed at ``handle``."""
-    env = {"SHOPSYNC_PLATFORM": "taobao", "SHOPSYNC_DATA_DIR": str(data_dir)}
+    env = {
+        "SHOPSYNC_PLATFORM": "taobao",
+        "SHOPSYNC_DATA_DIR": str(data_dir),
+        # 所在地, which taobao.item.add requires: the profile's, for rows that give none.
+        "SHOPSYNC_LOCATION_STATE": "浙江",
+        "SHOPSYNC_LOCATION_CITY": "杭州",
+    }
     env.update(
         {f"SHOPSYNC_{name.upper()}": value for name, value in handle.client_settings().items()}
     )

@@ -521,6 +521,71 @@ def test_images_go_through_the_picture_space_once_per_content(
     assert calls(handle, "taobao.picture.upload") == 2
 
 
+def test_the_items_location_comes_from_its_row_or_the_profile_and_is_required(
+    taobao_target: Callable[..., tuple[SandboxHandle, TaobaoPlatform, Target]], tmp_path: Path
+) -> None:
+    handle, platform, target = taobao_target()  # the profile says 浙江 杭州
+    catalog = tmp_path / "catalog.csv"
+    catalog.write_text(
+        "sku,title,price,stock,taobao:cid,taobao:location.state,taobao:location.city\n"
+        "TB-1,纯棉T恤,59.00,1,50000436,,\n"
+        "TB-2,纯棉T恤,59.00,1,50000436,广东,广州\n",
+        encoding="utf-8",
+    )
+    assert upload(target, catalog, tmp_path).counts["created"] == 2
+    stored = handle.store.products_with_skus(["TB-1", "TB-2"])
+    places = {
+        sku: (rows[0].values["location.state"], rows[0].values["location.city"])
+        for sku, rows in stored.items()
+    }
+    assert places == {"TB-1": ("浙江", "杭州"), "TB-2": ("广东", "广州")}
+    # Without the profile's, a row without its own is a row error at plan time.
+    platform.location = {}
+    product = Product.model_validate(
+        {"sku": "TB-3", "title": "T恤", "price": "1", "attributes": {"taobao:cid": "50000436"}}
+    )
+    assert [field for field, _, _ in platform.check_product(product)] == [
+        "attr:taobao:location.state",
+        "attr:taobao:location.city",
+    ]
+
+
+def test_every_image_goes_up_the_first_as_the_main_picture_the_rest_at_their_positions(
+    taobao_target: Callable[..., tuple[SandboxHandle, TaobaoPlatform, Target]], tmp_path: Path
+) -> None:
+    handle, _platform, target = taobao_target(options={"picture_source": PICTURES.__getitem__})
+    tee, mug = "https://cdn.example/tee.jpg", "https://cdn.example/mug.png"
+    catalog = tmp_path / "catalog.csv"
+    catalog.write_text(
+        "sku,title,price,stock,images,attr:taobao:cid\n"
+        f"TB-1,纯棉T恤,59.00,1,{tee}|{mug}|{tee},50000436\n",
+        encoding="utf-8",
+    )
+    report = upload(target, catalog, tmp_path, workers=1)
+    assert report.counts["created"] == 1
+    [item] = handle.store.products_with_skus(["TB-1"])["TB-1"]
+    main, extra = item.values["pic_path"], item.values["item_imgs"]
+    assert [(image["position"], image["url"]) for image in extra] == [
+        (1, extra[0]["url"]),
+        (2, main),
+    ]
+    assert extra[0]["url"] != main and str(extra[0]["url"]).endswith(".png")
+    assert calls(handle, "taobao.picture.upload") == 2  # each content once
+    assert calls(handle, "taobao.item.joint.img") == 2
+    # Another order: the main picture and position 1 change; position 2 keeps its old
+    # image (removing an extra image, taobao.item.img.delete, is not built).
+    catalog.write_text(
+        "sku,title,price,stock,images,attr:taobao:cid\n"
+        f"TB-1,纯棉T恤,59.00,1,{mug}|{tee},50000436\n",
+        encoding="utf-8",
+    )
+    assert upload(target, catalog, tmp_path, workers=1).counts["updated"] == 1
+    [item] = handle.store.products_with_skus(["TB-1"])["TB-1"]
+    assert str(item.values["pic_path"]).endswith(".png")
+    assert [image["url"] for image in item.values["item_imgs"]] == [main, main]
+    assert calls(handle, "taobao.picture.upload") == 2
+
+
 def test_the_dialect_refuses_a_picture_that_is_not_an_image(
     make_sandbox: Callable[..., SandboxHandle],
 ) -> None:
@@ -663,16 +728,59 @@ def test_variants_become_an_item_with_skus_and_change_one_sku_at_a_time(
     assert platform.lookup_skus(["TEE-1-WH-M"])["TEE-1-WH-M"].product_id == item.product_id
 
 
-def test_option_values_that_are_not_property_ids_are_refused_at_plan_time(
+def test_option_values_by_name_map_to_the_categorys_property_ids_once_per_category(
     taobao_cli: SandboxHandle, tmp_path: Path
 ) -> None:
+    # 颜色=黑色 and 尺码=S as a seller writes them: the category's sale properties
+    # (taobao.itemprops.get, asked once) give 1627207:28341 and 20509:28314.
     catalog = tmp_path / "variants.csv"
     catalog.write_text(
         VARIANT_HEADER
         + "TEE-2,TEE-2-BK-S,纯棉T恤,59.00,5,黑色,S,50000436\n"
-        + "TEE-2,TEE-2-BK-M,纯棉T恤,59.00,5,黑色,M,50000436\n",
+        + "TEE-2,TEE-2-BK-M,纯棉T恤,59.00,5,黑色,M,50000436\n"
+        + "TEE-3,TEE-3-WH-S,纯棉T恤,59.00,5,白色,S,50000436\n",
         encoding="utf-8",
     )
-    result = CliRunner().invoke(cli, ["plan", str(catalog)])
+    result = CliRunner().invoke(cli, ["upload", str(catalog)])
+    assert result.exit_code == 0, result.output
+    [item] = taobao_cli.store.products_with_skus(["TEE-2"])["TEE-2"]
+    assert {s["outer_id"]: s["properties"] for s in item.values["skus"]} == {
+        "TEE-2-BK-S": f"{BLACK};{S}",
+        "TEE-2-BK-M": f"{BLACK};{M}",
+    }
+    assert calls(taobao_cli, "taobao.itemprops.get") == 1
+
+
+def test_option_values_the_category_does_not_have_are_refused_before_anything_is_sent(
+    taobao_cli: SandboxHandle, tmp_path: Path
+) -> None:
+    # Names are checked where the adapter is connected (upload, plan --refresh): a plain
+    # plan sends nothing, so it holds only the rules that need no call.
+    catalog = tmp_path / "variants.csv"
+    catalog.write_text(
+        VARIANT_HEADER
+        + "TEE-2,TEE-2-PU-S,纯棉T恤,59.00,5,紫色,S,50000436\n"
+        + "TEE-4,TEE-4-BK-M,纯棉T恤,59.00,5,1627207:bad,M,50000436\n",
+        encoding="utf-8",
+    )
+    rejects = tmp_path / "rejects.csv"
+    result = CliRunner().invoke(cli, ["upload", str(catalog), "--rejects", str(rejects)])
     assert result.exit_code == ExitCode.INPUT_REJECTED, result.output
-    assert "Taobao names a SKU's option values by the category's property ids" in result.output
+    assert calls(taobao_cli, "taobao.item.add") == 0
+    with rejects.open(encoding="utf-8-sig", newline="") as handle:
+        errors = {row["sku"]: row["error"] for row in csv.DictReader(handle)}
+    assert (
+        errors["TEE-2-PU-S"]
+        .removeprefix(str(tmp_path) + "/")
+        .startswith(
+            "variants.csv:2: option:颜色: 紫色 is not a value of Taobao's property 颜色分类 in "
+            "category 50000436 (it has: 黑色、白色、红色、蓝色)."
+        )
+    )
+    assert (
+        errors["TEE-4-BK-M"]
+        .removeprefix(str(tmp_path) + "/")
+        .startswith(
+            "variants.csv:3: option:颜色: Taobao names a SKU's option values by the category's"
+        )
+    )

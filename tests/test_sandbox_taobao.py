@@ -126,6 +126,14 @@ class ItemsCustomGetRequest(RestApi):
         return "taobao.items.custom.get"
 
 
+def _locate(add: ItemAddRequest) -> None:
+    """location.state and location.city, which taobao.item.add requires, set by their
+    wire names: set as ``location_state``, py-taobao-open 1.0.3 renames the attribute
+    while iterating them ("dictionary keys changed during iteration")."""
+    setattr(add, "location.state", "Zhejiang")
+    setattr(add, "location.city", "Hangzhou")
+
+
 def test_the_sdk_adds_updates_finds_and_counts_an_item(taobao: SandboxHandle) -> None:
     host, port = _port(taobao)
     add = _sdk(ItemAddRequest(host, port), taobao)
@@ -137,6 +145,7 @@ def test_the_sdk_adds_updates_finds_and_counts_an_item(taobao: SandboxHandle) ->
     add.num = 10
     add.type = "fixed"
     add.stuff_status = "new"
+    _locate(add)
     add.desc = "100% cotton, 180 g per m2"
     add.outer_id = "TS-001"
     add.sku_properties = "1627207:28341;20509:28314,1627207:28341;20509:28315"
@@ -176,6 +185,7 @@ def test_the_sdk_sees_refusals_as_taobao_sends_them(taobao: SandboxHandle) -> No
     assert (refused.value.errorcode, refused.value.message) == (25, "Invalid signature")
     add = _sdk(ItemAddRequest(host, port), taobao)
     add.cid, add.price, add.num, add.type, add.stuff_status = 1, "5.00", 1, "fixed", "new"
+    _locate(add)
     add.title = "x" * 61
     with pytest.raises(TopException) as too_long:
         add.getResponse("demo-session")

@@ -148,6 +148,8 @@ def test_500_items_are_each_made_once_across_sigkills(tmp_path: Path) -> None:
             "SHOPSYNC_APP_SECRET": "demo-secret",
             "SHOPSYNC_SESSION": "demo-session",
             "SHOPSYNC_DATA_DIR": str(tmp_path / "data"),
+            "SHOPSYNC_LOCATION_STATE": "浙江",
+            "SHOPSYNC_LOCATION_CITY": "杭州",
             # One call per item: 500 calls at 60 a second (8 s and more), so the first
             # kills land mid-run whatever the machine's speed.
             "SHOPSYNC_RATE": "60",

@@ -16,6 +16,12 @@ stock mode the platform lacks must be a usage error naming it, a lookup it lacks
 not be needed. Outcomes are asserted exactly, from the sandbox's store and stats.
 Hooks with defaults (:meth:`PlatformContract.write_requests_for`, ...) let a dialect
 whose wire differs (one request per item) say how many requests it expects.
+
+A real server instead of the sandbox (Medusa): the subclass overrides
+:meth:`PlatformContract.serve` to return its own :class:`ContractServer` (which answers the
+counts the tests read from the server's API and injects faults through a proxy) and
+:meth:`PlatformContract.connect_to`; :meth:`PlatformContract.sku_prefix` keeps its SKUs
+apart from other tests' on a server shared by the session.
 """
 
 from __future__ import annotations
@@ -67,11 +73,68 @@ class FakeClock:
             self._now += max(0.0, seconds)
 
 
+class ContractServer:
+    """What the tests read from and do to the server under test; this one: the sandbox.
+
+    A real server's subclass answers the same questions from its own API (counts through
+    a fault proxy, products and stock by SKU) and injects the faults through the proxy.
+    """
+
+    def __init__(self, sandbox: SandboxHandle | None) -> None:
+        self._sandbox = sandbox
+
+    @property
+    def sandbox(self) -> SandboxHandle:
+        """The sandbox under test (a real server has none: its tests must not ask)."""
+        if self._sandbox is None:
+            raise AssertionError("this contract runs against a real server, not the sandbox")
+        return self._sandbox
+
+    def stored(self, skus: Sequence[str]) -> dict[str, list[ProductRow]]:
+        """Every stored product of each SKU (a duplicate shows as two)."""
+        found = self.sandbox.store.products_with_skus(skus)
+        return {sku: found.get(sku, []) for sku in skus}
+
+    def stocks(self, skus: Sequence[str]) -> dict[str, int]:
+        """The platform's stock count of each SKU."""
+        return {
+            sku: stock for sku, (_, stock, _) in self.sandbox.store.stocks_by_skus(skus).items()
+        }
+
+    def writes(self) -> int:
+        """Write requests the server has answered (or dropped) so far."""
+        return int(self.sandbox.stats()["write_requests"])
+
+    def requests(self) -> int:
+        """Requests of any kind the server has seen so far."""
+        return int(self.sandbox.stats()["requests_total"])
+
+    def drop_first_write_answer(self) -> None:
+        """The next write is committed and its answer cut; every request after it behaves."""
+        pattern = [Fault.DROP_AFTER_COMMIT, *[None] * 30]
+        self.sandbox.configure_faults(
+            drop_after_commit_rate=0.05,
+            seed=seed_for_first_draws(pattern, drop_after_commit_rate=0.05),
+        )
+
+    def dropped_answers(self) -> int:
+        """How many answers were cut after their request was committed."""
+        return int(self.sandbox.stats()["faults"]["drop_after_commit"])
+
+    def outage(self, down: bool) -> None:
+        """Every request fails with a server error (``down``), or none does."""
+        self.sandbox.configure_faults(fault_rate=1.0 if down else 0.0)
+
+    def rate_limited(self) -> int:
+        """How many requests the server answered 429."""
+        return int(self.sandbox.stats()["rate_limited"])
+
+
 @dataclass
 class Shop:
     """A connected platform and its sandbox, with runs as a user's commands make them."""
 
-    sandbox: SandboxHandle
+    server: ContractServer
     platform: Platform
     target: Target
     time: FakeClock
@@ -79,7 +142,21 @@ class Shop:
     batch_size: int = 3
     cells: Mapping[str, str] = field(default_factory=dict)
     """Cells every row gets unless it has its own (:meth:`PlatformContract.required_cells`)."""
+    prefix: str = "CT"
     _files: int = field(default=0, repr=False)
+
+    @property
+    def sandbox(self) -> SandboxHandle:
+        """The sandbox under test (for a dialect's own hooks; a real server has none)."""
+        return self.server.sandbox
+
+    def rows(self, count: int, **options: Any) -> list[dict[str, Any]]:
+        """:func:`rows_of` with this shop's SKU prefix."""
+        return rows_of(count, prefix=self.prefix, **options)
+
+    def sku(self, n: int) -> str:
+        """The SKU of row ``n`` of :meth:`rows`."""
+        return f"{self.prefix}-{n:03}"
 
     def _path(self, stem: str) -> Path:
         self._files += 1
@@ -138,8 +215,7 @@ class Shop:
 
     def stored(self, skus: Sequence[str]) -> dict[str, list[ProductRow]]:
         """Every stored product of each SKU (a duplicate shows as two)."""
-        found = self.sandbox.store.products_with_skus(skus)
-        return {sku: found.get(sku, []) for sku in skus}
+        return self.server.stored(skus)
 
     def copies(self, skus: Sequence[str]) -> dict[str, int]:
         """How many products each SKU has on the platform."""
@@ -147,17 +223,15 @@ class Shop:
 
     def stocks(self, skus: Sequence[str]) -> dict[str, int]:
         """The platform's stock count of each SKU."""
-        return {
-            sku: stock for sku, (_, stock, _) in self.sandbox.store.stocks_by_skus(skus).items()
-        }
+        return self.server.stocks(skus)
 
     def writes(self) -> int:
-        """Write requests the sandbox has answered (or dropped) so far."""
-        return int(self.sandbox.stats()["write_requests"])
+        """Write requests the server has answered (or dropped) so far."""
+        return self.server.writes()
 
     def requests(self) -> int:
-        """Requests of any kind the sandbox has seen so far."""
-        return int(self.sandbox.stats()["requests_total"])
+        """Requests of any kind the server has seen so far."""
+        return self.server.requests()
 
 
 def rows_of(
@@ -220,32 +294,67 @@ class PlatformContract:
         limiter.acquire(shop.sandbox.client_id)
         shop.sandbox.app.limiter = limiter
 
+    def serve(
+        self,
+        request: pytest.FixtureRequest,
+        make_sandbox: Callable[..., SandboxHandle],
+        settings: Mapping[str, Any],
+    ) -> ContractServer:
+        """The server under test: by default a sandbox with :attr:`sandbox_options` and
+        the test's ``settings``; a real server's subclass returns its own (and may take
+        its fixtures from ``request``)."""
+        return ContractServer(make_sandbox(**{**self.sandbox_options, **settings}))
+
+    def connect_to(self, server: ContractServer, data_dir: Path, time: FakeClock) -> Platform:
+        """The adapter connected to ``server``: by default :meth:`connect` to its sandbox."""
+        return self.connect(server.sandbox, data_dir, time)
+
+    def namespace_of(self, server: ContractServer) -> str:
+        """The ledger namespace of a shop on ``server`` (one per sandbox by default)."""
+        return f"contract|{server.sandbox.base_url}"
+
+    def sku_prefix(self) -> str:
+        """The prefix of the tests' SKUs: one sandbox per shop lets every shop use ``CT``;
+        a server shared by the session needs one of its own per shop."""
+        return "CT"
+
     # -- the fixture ------------------------------------------------------------------------
 
     @pytest.fixture
     def make_shop(
-        self, make_sandbox: Callable[..., SandboxHandle], tmp_path: Path
+        self,
+        request: pytest.FixtureRequest,
+        make_sandbox: Callable[..., SandboxHandle],
+        tmp_path: Path,
     ) -> Iterator[Callable[..., Shop]]:
-        """``make_shop(orders=25)``: a sandbox with :attr:`sandbox_options` and these, and
-        the adapter connected to it, its token fetched (so faults start after it)."""
+        """``make_shop(orders=25)``: a server (the sandbox with :attr:`sandbox_options` and
+        these) and the adapter connected to it, its token fetched (so faults start after it)."""
         made: list[Platform] = []
 
         def make(**sandbox_settings: Any) -> Shop:
-            sandbox = make_sandbox(**{**self.sandbox_options, **sandbox_settings})
+            server = self.serve(request, make_sandbox, sandbox_settings)
             time = FakeClock()
             workdir = tmp_path / f"shop-{len(made)}"
             workdir.mkdir()
-            platform = self.connect(sandbox, workdir / "data", time)
+            platform = self.connect_to(server, workdir / "data", time)
             made.append(platform)
             assert isinstance(platform, Platform)  # every member the protocol names
             platform.check_auth()
             target = Target(
                 platform=platform,
                 ledger_dir=workdir / "data" / "ledger",
-                namespace=f"contract|{sandbox.base_url}",
+                namespace=self.namespace_of(server),
                 profile="contract",
             )
-            return Shop(sandbox, platform, target, time, workdir, cells=self.required_cells())
+            return Shop(
+                server,
+                platform,
+                target,
+                time,
+                workdir,
+                cells=self.required_cells(),
+                prefix=self.sku_prefix(),
+            )
 
         yield make
         for platform in made:
@@ -259,7 +368,7 @@ class PlatformContract:
 
     def test_create_sends_each_new_product_once(self, make_shop: Callable[..., Shop]) -> None:
         shop = make_shop()
-        rows = rows_of(7)
+        rows = shop.rows(7)
         skus = [row["sku"] for row in rows]
         writes = shop.writes()
         report = shop.upload(rows)
@@ -274,11 +383,11 @@ class PlatformContract:
 
     def test_update_sends_only_the_changed_fields(self, make_shop: Callable[..., Shop]) -> None:
         shop = make_shop()
-        rows = rows_of(4)
+        rows = shop.rows(4)
         shop.upload(rows)
         # Someone renames CT-001 on the platform; the file then changes only its price.
         # Had the update sent every field, the platform's title would be undone.
-        [row] = shop.stored(["CT-001"])["CT-001"]
+        [row] = shop.stored([shop.sku(1)])[shop.sku(1)]
         renamed = Catalog.model.model_validate({**rows[1], "title": "Renamed on the platform"})
         edit = shop.platform.write_products(
             [], [ProductUpdate(row.product_id, renamed, frozenset({"title"}))]
@@ -289,7 +398,7 @@ class PlatformContract:
         report = shop.upload(rows)
         assert (report.counts["updated"], report.counts["unchanged"]) == (1, 3)
         assert shop.writes() - writes == 1
-        [after] = shop.stored(["CT-001"])["CT-001"]
+        [after] = shop.stored([shop.sku(1)])[shop.sku(1)]
         assert after.product_id == row.product_id
         assert after.values["title"] == "Renamed on the platform"
         assert str(after.values["price"]) == "12.50"
@@ -303,7 +412,7 @@ class PlatformContract:
             pytest.skip("the platform declares no rules of its own")
         cells, column = refused
         shop = make_shop()
-        rows = rows_of(3)
+        rows = shop.rows(3)
         rows[1] = {**rows[1], **cells}
         rows = [{name: row.get(name, "") for name in rows[1]} for row in rows]
         writes = shop.writes()
@@ -317,16 +426,20 @@ class PlatformContract:
         report = job.run()
         assert (report.counts["created"], report.counts["rejected"]) == (2, 1)
         assert report.exit_code == ExitCode.INPUT_REJECTED  # as for a row the model refuses
-        assert shop.copies([row["sku"] for row in rows]) == {"CT-000": 1, "CT-001": 0, "CT-002": 1}
+        assert shop.copies([row["sku"] for row in rows]) == {
+            shop.sku(0): 1,
+            shop.sku(1): 0,
+            shop.sku(2): 1,
+        }
         assert shop.writes() - writes == self.write_requests_for(2, self.batch_of(shop))
         with rejects.open(encoding="utf-8-sig", newline="") as handle:
             [rejected] = list(csv.DictReader(handle))
-        assert rejected["sku"] == "CT-001"
+        assert rejected["sku"] == shop.sku(1)
         assert rejected["error"].startswith(f"{job.catalog.files[0].name}:3: {column}: ")
 
     def test_unchanged_products_send_nothing(self, make_shop: Callable[..., Shop]) -> None:
         shop = make_shop()
-        rows = rows_of(5)
+        rows = shop.rows(5)
         shop.upload(rows)
         requests = shop.requests()
         report = shop.upload(rows)
@@ -339,7 +452,7 @@ class PlatformContract:
         # created twice. Without one, --refresh is a usage error naming the platform,
         # raised before anything is sent.
         shop = make_shop()
-        rows = rows_of(4)
+        rows = shop.rows(4)
         shop.upload(rows)
         skus = [row["sku"] for row in rows]
         lost_ledger = Target(
@@ -365,56 +478,56 @@ class PlatformContract:
 
     def test_stock_set(self, make_shop: Callable[..., Shop]) -> None:
         shop = make_shop()
-        rows = rows_of(4)
+        rows = shop.rows(4)
         shop.upload(rows)
-        report = shop.stock({"CT-000": 8, "CT-002": 0})
+        report = shop.stock({shop.sku(0): 8, shop.sku(2): 0})
         assert report.counts["updated"] == 2
-        assert shop.stocks(["CT-000", "CT-001", "CT-002"]) == {
-            "CT-000": 8,
-            "CT-001": 5,
-            "CT-002": 0,
+        assert shop.stocks([shop.sku(0), shop.sku(1), shop.sku(2)]) == {
+            shop.sku(0): 8,
+            shop.sku(1): 5,
+            shop.sku(2): 0,
         }
         requests = shop.requests()
-        again = shop.stock({"CT-000": 8, "CT-002": 0})
+        again = shop.stock({shop.sku(0): 8, shop.sku(2): 0})
         assert again.counts["unchanged"] == 2
         assert shop.requests() == requests
 
     def test_stock_delta_or_usage_error(self, make_shop: Callable[..., Shop]) -> None:
         shop = make_shop()
-        shop.upload(rows_of(3))
+        shop.upload(shop.rows(3))
         writes = shop.writes()
         if not capabilities_of(shop.platform).stock_delta:
             with pytest.raises(UsageError, match=shop.platform.name):
-                shop.stock({"CT-000": -2}, column="delta")
+                shop.stock({shop.sku(0): -2}, column="delta")
             assert shop.writes() == writes
             return
-        report = shop.stock({"CT-000": -2, "CT-001": 3}, column="delta")
+        report = shop.stock({shop.sku(0): -2, shop.sku(1): 3}, column="delta")
         assert report.counts["updated"] == 2
-        assert shop.stocks(["CT-000", "CT-001", "CT-002"]) == {
-            "CT-000": 3,
-            "CT-001": 8,
-            "CT-002": 5,
+        assert shop.stocks([shop.sku(0), shop.sku(1), shop.sku(2)]) == {
+            shop.sku(0): 3,
+            shop.sku(1): 8,
+            shop.sku(2): 5,
         }
-        shop.stock({"CT-000": -2, "CT-001": 3}, column="delta")  # the same file: applied once
-        assert shop.stocks(["CT-000", "CT-001"]) == {"CT-000": 3, "CT-001": 8}
+        shop.stock({shop.sku(0): -2, shop.sku(1): 3}, column="delta")  # the same file: applied once
+        assert shop.stocks([shop.sku(0), shop.sku(1)]) == {shop.sku(0): 3, shop.sku(1): 8}
 
     def test_stock_compare_and_set_or_usage_error(self, make_shop: Callable[..., Shop]) -> None:
         shop = make_shop()
-        shop.upload(rows_of(2))
+        shop.upload(shop.rows(2))
         writes = shop.writes()
         if not capabilities_of(shop.platform).stock_cas:
             with pytest.raises(UsageError, match=shop.platform.name):
-                shop.stock({"CT-000": 7}, cas=True)
+                shop.stock({shop.sku(0): 7}, cas=True)
             assert shop.writes() == writes
             return
         # An order sold one of CT-001 since the upload: the compare-and-set must not
         # overwrite a count shopsync did not see.
-        shop.sandbox.store.update_stocks(_stock_change(shop, "CT-001", 4))
-        report = shop.stock({"CT-000": 7, "CT-001": 9}, cas=True)
+        shop.sandbox.store.update_stocks(_stock_change(shop, shop.sku(1), 4))
+        report = shop.stock({shop.sku(0): 7, shop.sku(1): 9}, cas=True)
         assert report.counts["updated"] == 1
         assert report.counts["failed"] == 1
         assert report.exit_code == 1
-        assert shop.stocks(["CT-000", "CT-001"]) == {"CT-000": 7, "CT-001": 4}
+        assert shop.stocks([shop.sku(0), shop.sku(1)]) == {shop.sku(0): 7, shop.sku(1): 4}
 
     # -- orders -----------------------------------------------------------------------------
 
@@ -437,16 +550,11 @@ class PlatformContract:
         self, make_shop: Callable[..., Shop]
     ) -> None:
         shop = make_shop()
-        rows = rows_of(3)
+        rows = shop.rows(3)
         skus = [row["sku"] for row in rows]
-        # The first write is committed and its answer cut; every request after it behaves.
-        pattern = [Fault.DROP_AFTER_COMMIT, *[None] * 30]
-        shop.sandbox.configure_faults(
-            drop_after_commit_rate=0.05,
-            seed=seed_for_first_draws(pattern, drop_after_commit_rate=0.05),
-        )
+        shop.server.drop_first_write_answer()
         report = self.upload_through_faults(shop, rows)
-        assert shop.sandbox.stats()["faults"]["drop_after_commit"] == 1
+        assert shop.server.dropped_answers() == 1
         assert shop.copies(skus) == dict.fromkeys(skus, 1)
         assert report.exit_code == 0
         assert report.counts["created"] + report.counts["unchanged"] == 3
@@ -467,12 +575,12 @@ class PlatformContract:
     def test_429_is_waited_out(self, make_shop: Callable[..., Shop]) -> None:
         shop = make_shop()
         self.exhaust_rate_limit(shop, rate=1.0)
-        rows = rows_of(4)
+        rows = shop.rows(4)
         skus = [row["sku"] for row in rows]
         report = shop.upload(rows, batch_size=1, workers=1)
         assert report.exit_code == 0
         assert report.counts["created"] == 4
-        throttled = shop.sandbox.stats()["rate_limited"]
+        throttled = shop.server.rate_limited()
         if self.rate_headers:
             # One 429; after it the client paces itself by the answers' rate headers.
             assert throttled == 1
@@ -487,14 +595,14 @@ class PlatformContract:
         self, make_shop: Callable[..., Shop]
     ) -> None:
         shop = make_shop()
-        rows = rows_of(4)
+        rows = shop.rows(4)
         skus = [row["sku"] for row in rows]
-        shop.sandbox.configure_faults(fault_rate=1.0)
+        shop.server.outage(down=True)
         with pytest.raises(PlatformError):
             shop.upload(rows)
         assert shop.failed_rows() == []  # the rows are not at fault: none in the failed file
         assert shop.copies(skus) == dict.fromkeys(skus, 0)
-        shop.sandbox.configure_faults(fault_rate=0.0)
+        shop.server.outage(down=False)
         report = shop.upload(rows)
         assert report.exit_code == 0
         assert report.counts["created"] + report.counts["unchanged"] == 4

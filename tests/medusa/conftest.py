@@ -7,6 +7,9 @@ the pytest controller process ends; the other workers find the state file under 
 same lock and use that server. Without Node.js or PostgreSQL the tests fail under
 ``CI=true`` and skip elsewhere, with the same message; they never pass without the
 server.
+
+``SHOPSYNC_TEST_MEDUSA_STATE=FILE`` uses a server already running, the one ``harness.py
+serve --state FILE`` started (for working on these tests without a start per run).
 """
 
 from __future__ import annotations
@@ -81,6 +84,10 @@ def _shared_server(run_id: str) -> MedusaServer:
 @pytest.fixture(scope="session")
 def medusa_server() -> Iterator[MedusaServer]:
     """A running Medusa 2.21.2 from the snapshot, shared by the session's Medusa tests."""
+    running = os.environ.get("SHOPSYNC_TEST_MEDUSA_STATE")
+    if running:
+        yield read_state(Path(running))
+        return
     run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
     if run_id is not None and os.environ.get("PYTEST_XDIST_WORKER"):
         yield _shared_server(run_id)

@@ -8,7 +8,8 @@ Faults, each for the next ``times`` requests that match ``method`` and ``path`` 
 prefix of the path, query excluded):
 
 - ``reset``: the client's connection is reset before anything is forwarded.
-- ``status``: the proxy answers ``status`` (503 by default) itself; nothing forwarded.
+- ``status``: the proxy answers ``status`` (503 by default) itself, with ``Retry-After``
+  when ``retry_after`` is given (a 429 as a rate limit sends it); nothing forwarded.
 - ``slow``: the answer is held ``delay`` seconds before it is passed on (forwarded first).
 - ``commit_then_drop``: the request is forwarded and its answer read in full, then the
   client's connection is reset: the server did the work, the client never hears of it.
@@ -46,6 +47,7 @@ class Fault:
     times: int
     status: int = 503
     delay: float = 0.0
+    retry_after: float | None = None
 
     def matches(self, method: str, path: str) -> bool:
         """Whether a request ``method path`` (query excluded) is one of this fault's."""
@@ -78,10 +80,16 @@ class FaultProxy:
         times: int = 1,
         status: int = 503,
         delay: float = 0.0,
+        retry_after: float | None = None,
     ) -> None:
         """Apply ``kind`` to the next ``times`` requests matching ``method`` and ``path``."""
         with self._lock:
-            self._faults.append(Fault(kind, method, path, times, status, delay))
+            self._faults.append(Fault(kind, method, path, times, status, delay, retry_after))
+
+    def remove_faults(self) -> None:
+        """No faults any more; the counters stay."""
+        with self._lock:
+            self._faults.clear()
 
     def clear(self) -> None:
         """No faults any more, and counters back to zero."""
@@ -143,6 +151,8 @@ class FaultProxy:
                     self.send_response(fault.status)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(payload)))
+                    if fault.retry_after is not None:
+                        self.send_header("Retry-After", f"{fault.retry_after:g}")
                     self.end_headers()
                     self.wfile.write(payload)
                     return

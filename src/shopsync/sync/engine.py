@@ -663,7 +663,12 @@ def _request_of(creates: Sequence[Change], updates: Sequence[Change]) -> str:
     """
 
     def item(change: Change, extra: dict[str, Any]) -> str:
-        place = json.dumps({"file": change.row.file, "line": change.row.line, **extra})
+        # "given": the fields the file set, so a resumed product is the file's again (a
+        # field left to its default, such as currency, must not read as one it named).
+        given = sorted(change.product.model_fields_set)
+        place = json.dumps(
+            {"file": change.row.file, "line": change.row.line, "given": given, **extra}
+        )
         body = change.body_json
         return '{"body":' + body + "," + place[1:]
 
@@ -686,7 +691,10 @@ def _request_of(creates: Sequence[Change], updates: Sequence[Change]) -> str:
 def _restore_batch(key: str, request: Mapping[str, Any]) -> _Batch:
     def change(kind: ChangeKind, item: Mapping[str, Any]) -> Change:
         body = dict(item["body"])
-        product = Product.model_validate(body)
+        given = item.get("given")  # absent in a journal written before it was kept
+        product = Product.model_validate(
+            body if given is None else {name: body[name] for name in given if name in body}
+        )
         row = SourceRow(item.get("file") or "(resumed)", item.get("line") or 0, body)
         entry = LedgerEntry.from_record(item["entry"]) if item.get("entry") else None
         fields = frozenset(item.get("fields") or ()) if kind == "update" else None

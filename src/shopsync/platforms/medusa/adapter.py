@@ -65,7 +65,9 @@ _LOOKUP_CHUNK = 50
 _MAX_LOST_ANSWERS = 3
 _VARIANT_FIELDS = (
     "id,sku,barcode,product_id,*prices,product.id,product.title,product.status,"
-    "product.description,product.handle,product.updated_at"
+    "product.description,product.handle,product.updated_at,"
+    "inventory_items.inventory.location_levels.location_id,"
+    "inventory_items.inventory.location_levels.stocked_quantity"
 )
 _ORDER_FIELDS = (
     "id,display_id,status,created_at,updated_at,currency_code,total,"
@@ -457,7 +459,7 @@ class MedusaPlatform(ClientBacked):
         """``GET /admin/product-variants?sku[]=…`` in chunks of 50 SKUs."""
         found: dict[str, RemoteProduct] = {}
         unique = list(dict.fromkeys(skus))
-        currency = self.defaults().currency
+        currency, location = self.defaults().currency, self.defaults().location
         for start in range(0, len(unique), _LOOKUP_CHUNK):
             chunk = unique[start : start + _LOOKUP_CHUNK]
             query = [("sku[]", sku) for sku in chunk]
@@ -466,14 +468,14 @@ class MedusaPlatform(ClientBacked):
                 "GET", "/admin/product-variants?" + urlencode(query, quote_via=quote)
             ).body
             for variant in _dict(answer).get("variants") or []:
-                remote = _remote(variant, currency)
+                remote = _remote(variant, currency, location)
                 if remote is not None:
                     found[remote.sku] = remote
         return found
 
     def iter_products(self, *, page_size: int = 100) -> Iterator[RemoteProduct]:
         """Every variant with a SKU, as a product, page by page (offset paging)."""
-        currency = self.defaults().currency
+        currency, location = self.defaults().currency, self.defaults().location
         limit = min(page_size, MAX_BATCH)
         offset = 0
         while True:
@@ -486,7 +488,7 @@ class MedusaPlatform(ClientBacked):
             answer = _dict(self.client.request("GET", "/admin/product-variants", params=query).body)
             variants = answer.get("variants") or []
             for variant in variants:
-                remote = _remote(variant, currency)
+                remote = _remote(variant, currency, location)
                 if remote is not None:
                     yield remote
             offset += len(variants)
@@ -638,7 +640,18 @@ class MedusaPlatform(ClientBacked):
                 continue
             if has_options(change.product):
                 if change.fields is None or "variants" in change.fields:
-                    counts.update({v.sku: v.stock for v in change.product.variants})
+                    # A variant's count only where the file changed it (or the variant is
+                    # new): a new price must not overwrite what orders did to the stock.
+                    before = {str(v.get("sku")): v for v in change.variants_before}
+                    counts.update(
+                        {
+                            v.sku: v.stock
+                            for v in change.product.variants
+                            if change.fields is None
+                            or v.sku not in before
+                            or before[v.sku].get("stock") != v.stock
+                        }
+                    )
                 continue
             wanted = change.fields is None or "stock" in change.fields
             if wanted and "stock" in change.product.model_fields_set:
@@ -752,14 +765,14 @@ def _variants_by_sku(created: Any) -> dict[str, str]:
     return found
 
 
-def _remote(variant: Any, currency: str) -> RemoteProduct | None:
+def _remote(variant: Any, currency: str, location: str) -> RemoteProduct | None:
     if not isinstance(variant, dict) or not variant.get("sku"):
         return None
     product = _dict(variant.get("product"))
     return RemoteProduct(
         product_id=join_id(str(variant.get("product_id") or product.get("id")), str(variant["id"])),
         sku=str(variant["sku"]),
-        fields=remote_fields(variant, currency),
+        fields=remote_fields(variant, currency, location),
         updated_at=product.get("updated_at"),
     )
 

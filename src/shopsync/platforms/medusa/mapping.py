@@ -302,8 +302,11 @@ def blame(message: str) -> list[BlamedItem]:
     return found
 
 
-def remote_fields(variant: Mapping[str, Any], currency: str) -> dict[str, Any]:
-    """A variant as the lookup answers it, in shopsync's field names (prices as text)."""
+def remote_fields(
+    variant: Mapping[str, Any], currency: str, location: str | None = None
+) -> dict[str, Any]:
+    """A variant as the lookup answers it, in shopsync's field names (prices as text),
+    its stock the stocked quantity at ``location`` when it has a level there."""
     product = variant.get("product") if isinstance(variant.get("product"), dict) else {}
     assert isinstance(product, dict)
     fields: dict[str, Any] = {"sku": variant.get("sku")}
@@ -319,4 +322,9 @@ def remote_fields(variant: Mapping[str, Any], currency: str) -> dict[str, Any]:
             fields["currency"] = currency.upper()
     if variant.get("barcode"):
         fields["barcode"] = variant["barcode"]
+    for link in variant.get("inventory_items") or []:
+        inventory = link.get("inventory") if isinstance(link, dict) else None
+        for level in (inventory or {}).get("location_levels") or []:
+            if isinstance(level, dict) and level.get("location_id") == location:
+                fields["stock"] = int(level.get("stocked_quantity") or 0)
     return fields

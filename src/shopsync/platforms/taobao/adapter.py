@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -53,11 +54,17 @@ from shopsync.platforms.base import (
 )
 from shopsync.platforms.taobao.auth import TopSigning
 from shopsync.platforms.taobao.mapping import (
+    CID,
+    PREFIX,
+    PROPERTY_ID,
+    SaleProperty,
     add_params,
+    category_of,
     has_skus,
     product_constraints,
     product_fields,
     sku_properties,
+    taobao_field,
     update_params,
 )
 from shopsync.platforms.taobao.pictures import (
@@ -74,6 +81,8 @@ log = redacting_logger(__name__)
 
 GATEWAY = "/router/rest"
 MAX_OUTER_IDS = 50
+MAX_EXTRA_IMAGES = 4
+"""An item's pictures: the main one (``pic_path``) and at most four more."""
 """``taobao.items.custom.get`` takes at most this many ``outer_id`` values."""
 ITEM_PAGE = 200
 TRADE_PAGE = 100
@@ -131,7 +140,19 @@ SETTINGS: tuple[Setting, ...] = (
         required=True,
     ),
     Setting("sign_method", parse_sign_method, "md5", help="TOP signature method: md5 or hmac"),
+    Setting(
+        "location_state",
+        parse_text,
+        help="所在地 province (浙江) of items whose row has no taobao:location.state",
+    ),
+    Setting(
+        "location_city",
+        parse_text,
+        help="所在地 city (杭州) of items whose row has no taobao:location.city",
+    ),
 )
+_LOCATION = (("location.state", "location_state"), ("location.city", "location_city"))
+"""taobao.item.add's required location parameters and the settings that default them."""
 
 
 def item_code_of(error: APIError) -> ItemCode:
@@ -187,8 +208,78 @@ class TaobaoPlatform(ClientBacked):
         raise UsageError("Removing items from Taobao is not supported yet.")
 
     def check_product(self, product: Product) -> Sequence[tuple[str, str, str]]:
-        """Taobao's own rules that ``product`` breaks (see :attr:`product_constraints`)."""
-        return product_constraints(product)
+        """Taobao's own rules that ``product`` breaks (see :attr:`product_constraints`),
+        and option values given by name that the category's properties do not have."""
+        problems = product_constraints(product)
+        for param, setting in _LOCATION:
+            if not self.location.get(param) and not taobao_field(product, param):
+                name = PREFIX + param
+                problems.append(
+                    (
+                        f"attr:{name}",
+                        "",
+                        f"Taobao needs the item's location (所在地): a {name} column, or the "
+                        f"{setting} setting for every item",
+                    )
+                )
+        if not has_skus(product) or any(field == f"attr:{CID}" for field, _, _ in problems):
+            return problems  # without a valid category there are no properties to ask
+        for variant in product.variants:
+            for name in product.options:
+                value = variant.option_values.get(name, "")
+                if PROPERTY_ID.match(value) or not value.strip() or ":" in value:
+                    continue  # pid:vid, or already refused by product_constraints
+                try:
+                    self.resolve_property(product, name, value)
+                except UsageError as unknown:
+                    problems.append((f"option:{name}", value, unknown.message))
+        return problems
+
+    # -- a category's properties -------------------------------------------------------------
+
+    def category_properties(self, cid: str) -> list[SaleProperty]:
+        """``taobao.itemprops.get`` of category ``cid``: its sale properties (asked once)."""
+        with self._props_lock:
+            known = self._category_props.get(cid)
+            if known is not None:
+                return known
+            answer = self.call(
+                "taobao.itemprops.get",
+                {"cid": cid, "fields": "pid,name,is_sale_prop,prop_values", "is_sale_prop": "true"},
+            )
+            found = [
+                SaleProperty.of(prop)
+                for prop in _dict(answer.get("item_props")).get("item_prop") or []
+                if isinstance(prop, dict)
+            ]
+            self._category_props[cid] = found
+            return found
+
+    def resolve_property(self, product: Product, option: str, value: str) -> str:
+        """``pid:vid`` of ``option=value`` (颜色=黑色) in the product's category.
+
+        The property is the one named ``option``, or else the one whose name begins with
+        it (颜色 finds 颜色分类); the value is the one named ``value``.
+        """
+        cid = category_of(product) or ""
+        props = self.category_properties(cid)
+        prop = next((p for p in props if p.name == option), None) or next(
+            (p for p in props if p.name.startswith(option)), None
+        )
+        if prop is None:
+            names = "、".join(p.name for p in props) or "none"
+            raise UsageError(
+                f"Taobao's category {cid} has no sale property {option} (it has: {names}).",
+                hint="Name the option as the category does, or give its values as pid:vid.",
+            )
+        vid = prop.values.get(value)
+        if vid is None:
+            raise UsageError(
+                f"{value} is not a value of Taobao's property {prop.name} in category {cid} "
+                f"(it has: {'、'.join(prop.values) or 'none'}).",
+                hint="Use one of the category's values, or give the value as pid:vid.",
+            )
+        return f"{prop.pid}:{vid}"
 
     def __init__(
         self,
@@ -199,10 +290,13 @@ class TaobaoPlatform(ClientBacked):
         wall_clock: Callable[[], float] = time.time,
         pictures: PictureSpace | None = None,
         picture_source: Callable[[str], bytes] = fetch_picture,
+        location: Mapping[str, str] | None = None,
     ) -> None:
         """``pictures`` remembers uploaded images (None: every image is uploaded);
-        ``picture_source`` reads an image the catalog names (tests serve them locally)."""
+        ``picture_source`` reads an image the catalog names (tests serve them locally);
+        ``location``: ``location.state`` and ``location.city`` for rows without them."""
         self.client = client
+        self.location = dict(location or {})
         self.pictures = pictures
         self.picture_source = picture_source
         self.app_key = app_key
@@ -212,6 +306,9 @@ class TaobaoPlatform(ClientBacked):
         """num_iid by outer_id, as learned from writes and lookups (stock needs num_iid)."""
         self._sku_level: set[str] = set()
         """Those outer_ids that are a SKU's of an item with SKUs, not an item's own."""
+        self._category_props: dict[str, list[SaleProperty]] = {}
+        """A category's sale properties (taobao.itemprops.get), asked once per run."""
+        self._props_lock = threading.Lock()
         self.capabilities = Capabilities(
             max_batch_size=1,
             idempotency_keys="ignored",
@@ -268,6 +365,9 @@ class TaobaoPlatform(ClientBacked):
             wall_clock=wall_clock,
             pictures=PictureSpace(settings.cache_dir / "taobao" / f"pictures-{shop}.sqlite3"),
             picture_source=picture_source,
+            location={
+                param: str(settings.get(name)) for param, name in _LOCATION if settings.get(name)
+            },
         )
 
     def error_scope(self, error: Exception) -> ErrorScope:
@@ -346,7 +446,16 @@ class TaobaoPlatform(ClientBacked):
 
     def _add(self, product: Product) -> ItemResult:
         try:
-            params = add_params(product)
+            try:
+                params = {**self.location, **add_params(product, resolve=self.resolve_property)}
+            except UsageError as unknown:  # a property the category lost since plan time
+                return ItemResult(
+                    sku=product.sku,
+                    ok=False,
+                    code="INVALID",
+                    message=unknown.message,
+                    item_code=ItemCode.INVALID,
+                )
             if product.images:
                 params["pic_path"] = self.upload_picture(product.images[0])
             answer = self.call("taobao.item.add", params, retry_ambiguous=False)
@@ -355,6 +464,12 @@ class TaobaoPlatform(ClientBacked):
                 raise
             return self._refused(product.sku, error)
         num_iid = str(_dict(answer.get("item")).get("num_iid", ""))
+        try:
+            self._extra_images(num_iid, product.images[1:])
+        except APIError as error:
+            if self.error_scope(error) is not ErrorScope.BATCH:
+                raise
+            return self._refused(product.sku, error, product_id=num_iid)
         self._num_iids[product.sku] = num_iid
         if has_skus(product):
             for variant in product.variants:
@@ -376,6 +491,7 @@ class TaobaoPlatform(ClientBacked):
         if images and update.product.images:
             try:
                 params["pic_path"] = self.upload_picture(update.product.images[0])
+                self._extra_images(update.product_id, update.product.images[1:])
             except APIError as error:
                 if self.error_scope(error) is not ErrorScope.BATCH:
                     raise
@@ -398,12 +514,23 @@ class TaobaoPlatform(ClientBacked):
             sku=update.sku, ok=True, product_id=update.product_id, item_code=ItemCode.OK
         )
 
+    def _extra_images(self, num_iid: str, images: Sequence[str]) -> None:
+        """``taobao.item.joint.img`` of each image after the main one, at positions 1 to 4
+        (the picture space holds each once). Setting a position again replaces its image,
+        so sending one again is harmless."""
+        for position, image in enumerate(images[:MAX_EXTRA_IMAGES], start=1):
+            path = self.upload_picture(image)
+            self.call(
+                "taobao.item.joint.img",
+                {"num_iid": num_iid, "pic_path": path, "position": str(position)},
+            )
+
     def _sku_write(self, num_iid: str, product: Product, variant: Variant) -> None:
         """``taobao.item.sku.update`` of a variant the item has, ``taobao.item.sku.add`` of
         one it has not (an added size). Both set values: sending one again is harmless."""
         params = {
             "num_iid": num_iid,
-            "properties": sku_properties(product, variant),
+            "properties": sku_properties(product, variant, self.resolve_property),
             "quantity": str(variant.stock),
             "price": f"{variant.price:.2f}",
             "outer_id": variant.sku,
@@ -497,10 +624,11 @@ class TaobaoPlatform(ClientBacked):
         return path
 
     @staticmethod
-    def _refused(sku: str, error: APIError) -> ItemResult:
+    def _refused(sku: str, error: APIError, product_id: str | None = None) -> ItemResult:
         return ItemResult(
             sku=sku,
             ok=False,
+            product_id=product_id,
             code=error.code,
             message=error.message,
             field=_field_of(error),

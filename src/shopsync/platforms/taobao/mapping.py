@@ -18,7 +18,8 @@ without SKUs, its quantity and price the item's own.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -97,13 +98,16 @@ def product_constraints(product: Product) -> list[tuple[str, str, str]]:
         for variant in product.variants:
             for name in product.options:
                 value = variant.option_values.get(name, "")
-                if not PROPERTY_ID.match(value):
+                # pid:vid as Taobao names it, or a value's name (黑色), which the connected
+                # adapter looks up in the category's properties (taobao.itemprops.get).
+                if not value.strip() or (":" in value and not PROPERTY_ID.match(value)):
                     problems.append(
                         (
                             f"option:{name}",
                             value,
                             "Taobao names a SKU's option values by the category's property "
-                            "ids, pid:vid (taobao.itemprops.get), e.g. 1627207:28341",
+                            "ids, pid:vid (taobao.itemprops.get), e.g. 1627207:28341, or by "
+                            "the value's name in the category (黑色)",
                         )
                     )
     return problems
@@ -124,15 +128,59 @@ def item_outer_id(product: Product) -> str:
     return product.handle if has_skus(product) and product.handle else product.sku
 
 
-def sku_properties(product: Product, variant: Variant) -> str:
-    """A variant's ``properties``: its option values (each ``pid:vid``) in option order."""
-    return ";".join(variant.option_values.get(name, "") for name in product.options)
+@dataclass(frozen=True)
+class SaleProperty:
+    """One of a category's sale properties (颜色分类, 尺码): its id, name and values."""
+
+    pid: str
+    name: str
+    values: Mapping[str, str]
+    """value name → vid"""
+
+    @classmethod
+    def of(cls, prop: Mapping[str, Any]) -> SaleProperty:
+        """From an ``item_prop`` of ``taobao.itemprops.get``'s answer."""
+        listed = prop.get("prop_values")
+        values = listed.get("prop_value") if isinstance(listed, Mapping) else None
+        return cls(
+            pid=str(prop.get("pid", "")),
+            name=str(prop.get("name", "")),
+            values={
+                str(v.get("name")): str(v.get("vid"))
+                for v in values or []
+                if isinstance(v, Mapping) and v.get("name") and v.get("vid") is not None
+            },
+        )
 
 
-def variant_skus(product: Product, variants: Sequence[Variant] | None = None) -> dict[str, str]:
+PropertyResolver = Callable[[Product, str, str], str]
+"""``(product, option name, value name) → "pid:vid"`` in the product's category."""
+
+
+def sku_properties(
+    product: Product, variant: Variant, resolve: PropertyResolver | None = None
+) -> str:
+    """A variant's ``properties``: its option values as ``pid:vid`` in option order (a
+    value given by name, such as 颜色=黑色, through ``resolve``)."""
+    values = []
+    for name in product.options:
+        value = variant.option_values.get(name, "")
+        if resolve is not None and not PROPERTY_ID.match(value):
+            value = resolve(product, name, value)
+        values.append(value)
+    return ";".join(values)
+
+
+def variant_skus(
+    product: Product,
+    variants: Sequence[Variant] | None = None,
+    resolve: PropertyResolver | None = None,
+) -> dict[str, str]:
     """The ``sku_*`` parameters of ``variants`` (default: all of ``product``'s)."""
     chosen = product.variants if variants is None else variants
-    return sku_params([(sku_properties(product, v), v.stock, v.price, v.sku) for v in chosen])
+    return sku_params(
+        [(sku_properties(product, v, resolve), v.stock, v.price, v.sku) for v in chosen]
+    )
 
 
 def _price(value: Decimal) -> str:
@@ -143,6 +191,16 @@ def _description(product: Product) -> str:
     # desc is required, 5 to 25,000 characters: the title stands in for a missing one.
     text = product.description or product.title
     return text if len(text) >= MIN_DESC else text.ljust(MIN_DESC, "\u3000")
+
+
+def category_of(product: Product) -> str | None:
+    """The product's Taobao leaf category id (``taobao:cid``), if it names one."""
+    return _taobao_field(product, "cid")
+
+
+def taobao_field(product: Product, name: str) -> str | None:
+    """The product's ``taobao:NAME`` (or ``attr:taobao:NAME``) cell, if not empty."""
+    return _taobao_field(product, name)
 
 
 def _taobao_field(product: Product, name: str) -> str | None:
@@ -186,15 +244,16 @@ def _field_params(product: Product, field: str) -> dict[str, str]:  # noqa: PLR0
     return {}
 
 
-def add_params(product: Product) -> dict[str, str]:
-    """The business parameters of ``taobao.item.add`` for ``product`` (one SKU-less item)."""
+def add_params(product: Product, resolve: PropertyResolver | None = None) -> dict[str, str]:
+    """The business parameters of ``taobao.item.add`` for ``product`` (``resolve``: option
+    values given by name, see :func:`sku_properties`)."""
     params = {"type": "fixed", "stuff_status": "new", "outer_id": item_outer_id(product)}
     for field in ("title", "price", "stock", "description", "barcode", "weight_kg", "status"):
         params.update(_field_params(product, field))
     params.update(_attribute_params(product))
     if has_skus(product):
         # The item's quantity is its SKUs' added up; its price, their lowest.
-        params.update(variant_skus(product))
+        params.update(variant_skus(product, resolve=resolve))
         params["num"] = str(sum(v.stock for v in product.variants))
         params["price"] = _price(min(v.price for v in product.variants))
         params.pop("barcode", None)
@@ -238,8 +297,18 @@ def product_fields(item: Mapping[str, Any]) -> dict[str, Any]:
         fields["price"] = _price(Decimal(str(item["price"])))
     if item.get("num") is not None:
         fields["stock"] = int(item["num"])
-    if item.get("desc"):
-        fields["description"] = item["desc"]
+    desc = item.get("desc")
+    # A desc that is the title padded (what add_params sends for a product without a
+    # description) stands for no description: comparing it would resend every item.
+    if desc and desc.rstrip("\u3000") != item.get("title"):
+        fields["description"] = desc
+    attributes = {
+        PREFIX + name: str(item[name])
+        for name in ("cid", "props")
+        if item.get(name) not in (None, "")
+    }
+    if attributes:
+        fields["attributes"] = attributes
     if item.get("barcode"):
         fields["barcode"] = item["barcode"]
     if item.get("approve_status"):

@@ -73,8 +73,43 @@ WRITE_METHODS = frozenset(
         "taobao.item.sku.update",
         "taobao.item.sku.add",
         "taobao.picture.upload",
+        "taobao.item.joint.img",
     }
 )
+MAX_EXTRA_IMAGES = 4
+"""``taobao.item.joint.img``: an item has its main picture and at most four more."""
+CATEGORY_PROPS: dict[int, list[dict[str, Any]]] = {
+    # 男装 > T恤 as TOP's taobao.itemprops.get answers its two sale properties (a subset).
+    50000436: [
+        {
+            "pid": 1627207,
+            "name": "颜色分类",
+            "is_sale_prop": True,
+            "prop_values": {
+                "prop_value": [
+                    {"vid": 28341, "name": "黑色"},
+                    {"vid": 28320, "name": "白色"},
+                    {"vid": 28326, "name": "红色"},
+                    {"vid": 28338, "name": "蓝色"},
+                ]
+            },
+        },
+        {
+            "pid": 20509,
+            "name": "尺码",
+            "is_sale_prop": True,
+            "prop_values": {
+                "prop_value": [
+                    {"vid": 28314, "name": "S"},
+                    {"vid": 28315, "name": "M"},
+                    {"vid": 28316, "name": "L"},
+                    {"vid": 28317, "name": "XL"},
+                ]
+            },
+        },
+    ]
+}
+"""The sandbox's categories and their sale properties; any other cid has none."""
 _SESSION_FREE = frozenset({"taobao.time.get"})
 
 # Order statuses of the core's generator, as Taobao names a trade's.
@@ -206,6 +241,8 @@ class TaobaoApp:
             "taobao.trades.sold.increment.get": self.trades_sold_increment_get,
             "taobao.trade.fullinfo.get": self.trade_fullinfo_get,
             "taobao.picture.upload": lambda params: self.picture_upload(params, {}),
+            "taobao.itemprops.get": self.itemprops_get,
+            "taobao.item.joint.img": self.item_joint_img,
         }
 
     # -- what the server and the tests need -----------------------------------------------
@@ -411,7 +448,15 @@ class TaobaoApp:
 
     def item_add(self, params: dict[str, str]) -> dict[str, Any]:
         """``taobao.item.add``: one item, with its SKUs."""
-        for name in ("cid", "title", "type", "stuff_status", "num"):
+        for name in (
+            "cid",
+            "title",
+            "type",
+            "stuff_status",
+            "num",
+            "location.state",
+            "location.city",
+        ):
             if not params.get(name):
                 raise _missing(name)
         values = self._item_values(params, {})
@@ -464,7 +509,16 @@ class TaobaoApp:
             if not params["cid"].isdigit():
                 raise _invalid("cid", "cid must be a category id (digits)")
             values["cid"] = int(params["cid"])
-        for name in ("props", "desc", "barcode", "type", "stuff_status", "pic_path"):
+        for name in (
+            "props",
+            "desc",
+            "barcode",
+            "type",
+            "stuff_status",
+            "pic_path",
+            "location.state",
+            "location.city",
+        ):
             if name in params:
                 values[name] = params[name]
         if "desc" in params and not 5 <= len(params["desc"]) <= 25000:
@@ -647,6 +701,43 @@ class TaobaoApp:
             }
         }
 
+    def itemprops_get(self, params: dict[str, str]) -> dict[str, Any]:
+        """``taobao.itemprops.get``: a category's properties with their values."""
+        raw = params.get("cid")
+        if not raw:
+            raise _missing("cid")
+        if not raw.isdigit():
+            raise _invalid("cid", "cid must be a category id (digits)")
+        props = CATEGORY_PROPS.get(int(raw), [])
+        return {"item_props": {"item_prop": props}} if props else {}
+
+    def item_joint_img(self, params: dict[str, str]) -> dict[str, Any]:
+        """``taobao.item.joint.img``: a picture-space image as one of the item's extra
+        images, at ``position`` (1 to 4); the same position again replaces it."""
+        row = self._row(params)
+        path = params.get("pic_path")
+        if not path:
+            raise _missing("pic_path")
+        if path not in self.pictures.values():
+            raise _invalid("pic_path", "pic_path is not a picture in the seller's picture space")
+        position = _integer(params, "position", low=1, high=MAX_EXTRA_IMAGES)
+        if position is None:
+            raise _missing("position")
+        images = [i for i in row.values.get("item_imgs") or [] if i["position"] != position]
+        image = {
+            "id": int(row.product_id) * 10 + position,
+            "url": path,
+            "position": position,
+            "created": beijing_time(self.config.clock()),
+        }
+        row.values = {
+            **row.values,
+            "item_imgs": sorted([*images, image], key=lambda i: int(i["position"])),
+        }
+        row.version += 1
+        self.store.update_products([row])
+        return {"item_img": image}
+
     def item_sku_update(self, params: dict[str, str]) -> dict[str, Any]:
         """``taobao.item.sku.update``: one SKU of an item, found by its ``properties``."""
         return self._sku_write(params, adding=False)
@@ -819,6 +910,10 @@ def _item_json(row: ProductRow, fields: str | None) -> dict[str, Any]:
     skus = values.get("skus")
     if skus:
         item["skus"] = {"sku": [_sku_json(sku) for sku in skus]}
+    if values.get("location.state"):
+        item["location"] = {"state": values["location.state"], "city": values.get("location.city")}
+    if values.get("item_imgs"):
+        item["item_imgs"] = {"item_img": values["item_imgs"]}
     wanted = {name.strip() for name in fields.split(",")} if fields else None
     return {
         name: value
