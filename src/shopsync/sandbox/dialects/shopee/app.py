@@ -33,11 +33,10 @@ from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
 from shopsync.sandbox.config import SandboxConfig
+from shopsync.sandbox.dialect import DialectApp
 from shopsync.sandbox.dialects.shopee import DEMO_CODE, DEMO_SHOP_ID, partner_id_of
-from shopsync.sandbox.faults import Fault, FaultInjector
-from shopsync.sandbox.orders import OrderGenerator
+from shopsync.sandbox.faults import Fault
 from shopsync.sandbox.ratelimit import RateLimiter
-from shopsync.sandbox.stats import Stats
 from shopsync.sandbox.store import HANDLE_KEY, ProductRow, Store, TokenInfo
 from shopsync.sandbox.timefmt import rfc3339
 from shopsync.sandbox.wire import (
@@ -45,7 +44,6 @@ from shopsync.sandbox.wire import (
     abort_connection,
     after_abort,
     drain,
-    internal_reply,
 )
 
 logger = logging.getLogger("shopsync.sandbox.shopee")
@@ -148,17 +146,13 @@ def _price(value: Any, name: str) -> Decimal:
     return price.quantize(Decimal("0.01"))
 
 
-class ShopeeApp:
+class ShopeeApp(DialectApp):
     """The ASGI application, with its store, limiter, fault injector and counters."""
 
     def __init__(self, config: SandboxConfig, store: Store | None = None) -> None:
-        self.config = config
         # Shopee does not keep item_sku unique: two add_item calls make two items.
-        self.store = store if store is not None else Store(config.db_path, unique_skus=False)
-        self.stats = Stats()
-        self.faults = FaultInjector(config)
+        super().__init__(config, store, unique_skus=False)
         self.limiter = RateLimiter(config.rate, config.burst)
-        self.orders = OrderGenerator(self.store, config.seed, config.clock)
         self.partner_id = partner_id_of(config)
         self.partner_key = config.client_secret
         self.shop_id = DEMO_SHOP_ID
@@ -194,16 +188,10 @@ class ShopeeApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Faults, checks, the call, the stats."""
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-            return
-        if scope["type"] != "http":
+        if await self.served_by_core(scope, receive, send):
             return
         request = Request(scope, receive)
         path: str = scope["path"]
-        if path.startswith("/_sandbox/"):
-            await self._internal(request).response()(scope, receive, send)
-            return
         call = path[len(PREFIX) :] if path.startswith(PREFIX) else None
         label = f"{scope['method']} {path if call in self._handlers else '(unknown)'}"
         write = call in WRITE_CALLS
@@ -248,31 +236,6 @@ class ShopeeApp:
             await send(message)
 
         return wrapped
-
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        task: asyncio.Task[None] | None = None
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                self.store.purge_tokens(self.config.clock())
-                if self.config.orders:
-                    self.orders.ensure(self.config.orders)
-                if self.config.order_rate > 0:
-                    task = asyncio.get_running_loop().create_task(
-                        self.orders.run(self.config.order_rate)
-                    )
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                if task is not None:
-                    task.cancel()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-
-    def _internal(self, request: Request) -> Reply:
-        host = request.client.host if request.client else ""
-        return internal_reply(
-            host, request.method, request.url.path, self.stats_snapshot, self.reset
-        )
 
     def stats_snapshot(self) -> dict[str, Any]:
         """The core's counters, plus what the shop holds."""

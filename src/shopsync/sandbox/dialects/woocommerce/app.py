@@ -39,17 +39,16 @@ from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
 from shopsync.sandbox.config import SandboxConfig
+from shopsync.sandbox.dialect import DialectApp
 from shopsync.sandbox.dialects.woocommerce import (
     application_password_of,
     consumer_key_of,
     consumer_secret_of,
 )
-from shopsync.sandbox.faults import Fault, FaultInjector
-from shopsync.sandbox.orders import OrderGenerator
+from shopsync.sandbox.faults import Fault
 from shopsync.sandbox.ratelimit import RateLimiter
-from shopsync.sandbox.stats import Stats
 from shopsync.sandbox.store import ProductRow, Store
-from shopsync.sandbox.wire import Reply, abort_connection, after_abort, drain, internal_reply
+from shopsync.sandbox.wire import Reply, abort_connection, after_abort, drain
 
 logger = logging.getLogger("shopsync.sandbox.woocommerce")
 
@@ -161,16 +160,12 @@ def _price_text(value: Any, name: str) -> str:
     return value
 
 
-class WooCommerceApp:
+class WooCommerceApp(DialectApp):
     """The ASGI application, with its store, WAF limiter, fault injector and counters."""
 
     def __init__(self, config: SandboxConfig, store: Store | None = None) -> None:
-        self.config = config
-        self.store = store if store is not None else Store(config.db_path, unique_skus=True)
-        self.stats = Stats()
-        self.faults = FaultInjector(config)
+        super().__init__(config, store, unique_skus=True)
         self.limiter = RateLimiter(config.rate, config.burst)
-        self.orders = OrderGenerator(self.store, config.seed, config.clock)
         self.consumer_key = consumer_key_of(config)
         self.consumer_secret = consumer_secret_of(config)
         self.created_error_rate = 0.0
@@ -203,16 +198,10 @@ class WooCommerceApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Faults, the WAF, the route, authentication, the handler, the stats."""
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-            return
-        if scope["type"] != "http":
+        if await self.served_by_core(scope, receive, send):
             return
         request = Request(scope, receive)
         path: str = scope["path"]
-        if path.startswith("/_sandbox/"):
-            await self._internal(request).response()(scope, receive, send)
-            return
         route = self._route(scope["method"], path)
         label = f"{scope['method']} {route[0] if route else PREFIX + '(unknown)'}"
         write = route is not None and route[1] in _WRITES
@@ -271,30 +260,6 @@ class WooCommerceApp:
                 if match and verb == method:
                     return prefix + re.sub(r"\d+", "{id}", rest), name, match.groupdict()
         return None
-
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        task: asyncio.Task[None] | None = None
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                if self.config.orders:
-                    self.orders.ensure(self.config.orders)
-                if self.config.order_rate > 0:
-                    task = asyncio.get_running_loop().create_task(
-                        self.orders.run(self.config.order_rate)
-                    )
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                if task is not None:
-                    task.cancel()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-
-    def _internal(self, request: Request) -> Reply:
-        host = request.client.host if request.client else ""
-        return internal_reply(
-            host, request.method, request.url.path, self.stats_snapshot, self.reset
-        )
 
     def stats_snapshot(self) -> dict[str, Any]:
         """The core's counters, plus what the shop holds and how requests authenticated."""
