@@ -4,7 +4,8 @@ What each dialect used to repeat lives here once: the core's parts (config, stor
 counters, fault injector, order generator), the server's start and stop (expired tokens
 purged, the orders a config asks for seeded, the order generator run and cancelled), the
 ASGI lifespan protocol for a dialect written on raw ASGI and as a context manager for one
-on Starlette, and the loopback-only ``/_sandbox/`` routes. A dialect adds its paths,
+on Starlette, the loopback-only ``/_sandbox/`` routes, and the core's faults around one
+API call (:meth:`answer_with_faults`). A dialect adds its paths,
 bodies, errors and limits, and what its stats and reset add (:meth:`stats_snapshot`,
 :meth:`reset`, :meth:`on_startup`).
 """
@@ -13,17 +14,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from starlette.types import Receive, Scope, Send
 
 from shopsync.sandbox.config import SandboxConfig
-from shopsync.sandbox.faults import FaultInjector
+from shopsync.sandbox.faults import Fault, FaultInjector
 from shopsync.sandbox.orders import OrderGenerator
 from shopsync.sandbox.stats import Stats
 from shopsync.sandbox.store import Store
-from shopsync.sandbox.wire import Reply, internal_reply
+from shopsync.sandbox.wire import Reply, abort_connection, after_abort, drain, internal_reply
 
 
 class DialectApp:
@@ -122,3 +123,55 @@ class DialectApp:
         return internal_reply(
             str(client[0]), scope["method"], scope["path"], self.stats_snapshot, self.reset
         )
+
+    async def answer_with_faults(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        *,
+        label: str,
+        write: bool,
+        answer: Callable[[], Awaitable[Reply]],
+        fault_reply: Callable[[int], Reply],
+        fault_send: Send | None = None,
+        reply_send: Callable[[], Send] | None = None,
+    ) -> None:
+        """One API call with the core's faults around it, counted under ``label``.
+
+        A drawn fault: a reset cuts the connection before the call; an injected status
+        is answered by ``fault_reply(status)`` (the platform's error shape) without the
+        call; a slow one and the configured latency wait first; drop-after-commit makes
+        the call (``answer()``) and cuts the connection instead of answering. The answer
+        goes out through ``reply_send()`` (headers the dialect adds), an injected status
+        through ``fault_send``; either, by default, through ``send``.
+        """
+        fault = self.faults.draw()
+        if fault is not None:
+            self.stats.fault(fault)
+        if fault is Fault.RESET:
+            self.stats.request(label, "reset", write=write)
+            if abort_connection(receive):
+                await after_abort(receive)
+                return
+        status = fault.status if fault is not None else None
+        if status is not None:
+            await drain(receive)
+            reply = fault_reply(status)
+            self.stats.request(label, str(status), write=write)
+            await reply.response()(scope, receive, fault_send or send)
+            return
+        if fault is Fault.SLOW:
+            await asyncio.sleep(self.config.slow_ms / 1000.0)
+        latency = self.faults.latency()
+        if latency:
+            await asyncio.sleep(latency)
+        reply = await answer()
+        if fault is Fault.DROP_AFTER_COMMIT:
+            self.stats.request(label, "dropped", write=write)
+            if abort_connection(receive):
+                await after_abort(receive)
+                return
+        else:
+            self.stats.request(label, str(reply.status), write=write)
+        await reply.response()(scope, receive, reply_send() if reply_send else send)

@@ -16,7 +16,6 @@ never applied, as Amazon sellers see happen.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import random
@@ -39,11 +38,10 @@ from shopsync.sandbox.dialects.amazon import (
     DEMO_SELLER_ID,
     TOKEN_PATH,
 )
-from shopsync.sandbox.faults import Fault
 from shopsync.sandbox.ratelimit import TokenBucket
 from shopsync.sandbox.store import ProductRow, Store, TokenInfo
 from shopsync.sandbox.timefmt import parse_rfc3339, rfc3339
-from shopsync.sandbox.wire import Reply, abort_connection, after_abort, drain
+from shopsync.sandbox.wire import Reply
 
 logger = logging.getLogger("shopsync.sandbox.amazon")
 
@@ -175,36 +173,21 @@ class AmazonApp(DialectApp):
         operation, params = _route(scope["method"], path)
         label = f"{scope['method']} {path if operation is None else operation}"
         write = operation in WRITES
-        fault = self.faults.draw()
-        if fault is not None:
-            self.stats.fault(fault)
-        if fault is Fault.RESET:
-            self.stats.request(label, "reset", write=write)
-            if abort_connection(receive):
-                await after_abort(receive)
-                return
-        status = fault.status if fault is not None else None
-        if status is not None:
-            await drain(receive)
-            reply = AmazonError(status, "InternalFailure", "An injected fault.").reply()
-            self.stats.request(label, str(status), write=write)
-            await reply.response()(scope, receive, self._with_headers(send, request_id, None))
-            return
-        if fault is Fault.SLOW:
-            await asyncio.sleep(self.config.slow_ms / 1000.0)
-        latency = self.faults.latency()
-        if latency:
-            await asyncio.sleep(latency)
-        reply = await self._answer(request, operation, params)
-        if fault is Fault.DROP_AFTER_COMMIT:
-            self.stats.request(label, "dropped", write=write)
-            if abort_connection(receive):
-                await after_abort(receive)
-                return
-        else:
-            self.stats.request(label, str(reply.status), write=write)
-        limit = self._rate(operation) if operation is not None else None
-        await reply.response()(scope, receive, self._with_headers(send, request_id, limit))
+        await self.answer_with_faults(
+            scope,
+            receive,
+            send,
+            label=label,
+            write=write,
+            answer=lambda: self._answer(request, operation, params),
+            fault_reply=lambda status: AmazonError(
+                status, "InternalFailure", "An injected fault."
+            ).reply(),
+            fault_send=self._with_headers(send, request_id, None),
+            reply_send=lambda: self._with_headers(
+                send, request_id, self._rate(operation) if operation is not None else None
+            ),
+        )
 
     @staticmethod
     def _with_headers(send: Send, request_id: str, limit: float | None) -> Send:

@@ -15,7 +15,6 @@ write, as Shopee's search index lags, while ``get_item_list`` sees it at once.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
@@ -35,15 +34,11 @@ from starlette.types import Message, Receive, Scope, Send
 from shopsync.sandbox.config import SandboxConfig
 from shopsync.sandbox.dialect import DialectApp
 from shopsync.sandbox.dialects.shopee import DEMO_CODE, DEMO_SHOP_ID, partner_id_of
-from shopsync.sandbox.faults import Fault
 from shopsync.sandbox.ratelimit import RateLimiter
 from shopsync.sandbox.store import HANDLE_KEY, ProductRow, Store, TokenInfo
 from shopsync.sandbox.timefmt import rfc3339
 from shopsync.sandbox.wire import (
     Reply,
-    abort_connection,
-    after_abort,
-    drain,
 )
 
 logger = logging.getLogger("shopsync.sandbox.shopee")
@@ -195,37 +190,23 @@ class ShopeeApp(DialectApp):
         call = path[len(PREFIX) :] if path.startswith(PREFIX) else None
         label = f"{scope['method']} {path if call in self._handlers else '(unknown)'}"
         write = call in WRITE_CALLS
-        fault = self.faults.draw()
         request_id = uuid.uuid4().hex
-        if fault is not None:
-            self.stats.fault(fault)
-        if fault is Fault.RESET:
-            self.stats.request(label, "reset", write=write)
-            if abort_connection(receive):
-                await after_abort(receive)
-                return
-        status = fault.status if fault is not None else None
-        if status is not None:
-            await drain(receive)
+
+        def injected(status: int) -> Reply:
             reply = _envelope(request_id, error="error_server", message="An injected fault.")
             reply.status = status
-            self.stats.request(label, str(status), write=write)
-            await reply.response()(scope, receive, send)
-            return
-        if fault is Fault.SLOW:
-            await asyncio.sleep(self.config.slow_ms / 1000.0)
-        latency = self.faults.latency()
-        if latency:
-            await asyncio.sleep(latency)
-        reply = await self._answer(request, call, request_id)
-        if fault is Fault.DROP_AFTER_COMMIT:
-            self.stats.request(label, "dropped", write=write)
-            if abort_connection(receive):
-                await after_abort(receive)
-                return
-        else:
-            self.stats.request(label, str(reply.status), write=write)
-        await reply.response()(scope, receive, self._with_request_id(send, request_id))
+            return reply
+
+        await self.answer_with_faults(
+            scope,
+            receive,
+            send,
+            label=label,
+            write=write,
+            answer=lambda: self._answer(request, call, request_id),
+            fault_reply=injected,
+            reply_send=lambda: self._with_request_id(send, request_id),
+        )
 
     @staticmethod
     def _with_request_id(send: Send, request_id: str) -> Send:

@@ -18,7 +18,6 @@ after the product was saved), at :attr:`WooCommerceApp.created_error_rate`.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -45,12 +44,19 @@ from shopsync.sandbox.dialects.woocommerce import (
     consumer_key_of,
     consumer_secret_of,
 )
-from shopsync.sandbox.faults import Fault
 from shopsync.sandbox.ratelimit import RateLimiter
 from shopsync.sandbox.store import ProductRow, Store
-from shopsync.sandbox.wire import Reply, abort_connection, after_abort, drain
+from shopsync.sandbox.wire import Reply
 
 logger = logging.getLogger("shopsync.sandbox.woocommerce")
+
+
+def _unavailable(status: int) -> Reply:
+    """An injected fault as a web server in front of WordPress answers it: an HTML page."""
+    reply = Reply(status, b"<html><body><h1>Service unavailable</h1></body></html>")
+    reply.content_type = "text/html; charset=UTF-8"
+    return reply
+
 
 PREFIX = "/wp-json/wc/v3/"
 MEDIA_PREFIX = "/wp-json/wp/v2/"
@@ -205,36 +211,16 @@ class WooCommerceApp(DialectApp):
         route = self._route(scope["method"], path)
         label = f"{scope['method']} {route[0] if route else PREFIX + '(unknown)'}"
         write = route is not None and route[1] in _WRITES
-        fault = self.faults.draw()
-        if fault is not None:
-            self.stats.fault(fault)
-        if fault is Fault.RESET:
-            self.stats.request(label, "reset", write=write)
-            if abort_connection(receive):
-                await after_abort(receive)
-                return
-        status = fault.status if fault is not None else None
-        if status is not None:
-            await drain(receive)
-            reply = Reply(status, b"<html><body><h1>Service unavailable</h1></body></html>")
-            reply.content_type = "text/html; charset=UTF-8"
-            self.stats.request(label, str(status), write=write)
-            await reply.response()(scope, receive, send)
-            return
-        if fault is Fault.SLOW:
-            await asyncio.sleep(self.config.slow_ms / 1000.0)
-        latency = self.faults.latency()
-        if latency:
-            await asyncio.sleep(latency)
-        reply = await self._answer(request, route)
-        if fault is Fault.DROP_AFTER_COMMIT:
-            self.stats.request(label, "dropped", write=write)
-            if abort_connection(receive):
-                await after_abort(receive)
-                return
-        else:
-            self.stats.request(label, str(reply.status), write=write)
-        await reply.response()(scope, receive, self._with_request_id(send))
+        await self.answer_with_faults(
+            scope,
+            receive,
+            send,
+            label=label,
+            write=write,
+            answer=lambda: self._answer(request, route),
+            fault_reply=_unavailable,
+            reply_send=lambda: self._with_request_id(send),
+        )
 
     @staticmethod
     def _with_request_id(send: Send) -> Send:
