@@ -72,7 +72,7 @@ def faulty_sandbox(
             try:
                 requests.get(f"{base_url}/_sandbox/stats", timeout=1)
                 break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or too busy to answer
                 if time.monotonic() > deadline:
                     raise AssertionError("the sandbox did not start") from None
                 time.sleep(0.05)

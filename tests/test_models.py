@@ -1,4 +1,5 @@
-"""The Product model enforces docs/platform-api.md §2 and normalises what sellers type."""
+"""The Product model holds what any catalog means and normalises what sellers type; the
+generic API's own limits (docs/platform-api.md §2) are its adapter's rules."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from pydantic import ValidationError
 
 from shopsync.catalog.cells import describe
 from shopsync.domain.models import Product
+from shopsync.platforms.generic import GenericPlatform
+from shopsync.platforms.generic.rules import product_problems
 
 BASE: dict[str, Any] = {"sku": "A-1", "title": "Lamp", "price": "10"}
 
@@ -65,16 +68,6 @@ def test_to_api_sends_decimals_as_strings_and_leaves_out_unset_fields() -> None:
 @pytest.mark.parametrize(
     ("changes", "field", "message"),
     [
-        (
-            {"sku": "x" * 65},
-            "sku",
-            "may hold only letters, digits, '.', '_' and '-' (1 to 64 characters, no spaces)",
-        ),
-        (
-            {"sku": "ä-1"},
-            "sku",
-            "may hold only letters, digits, '.', '_' and '-' (1 to 64 characters, no spaces)",
-        ),
         ({"title": "   "}, "title", "must not be empty"),
         ({"price": "0"}, "price", "must be greater than 0"),
         ({"price": "abc"}, "price", "is not a number"),
@@ -87,6 +80,28 @@ def test_to_api_sends_decimals_as_strings_and_leaves_out_unset_fields() -> None:
             "must be a three-letter ISO 4217 code such as CNY or EUR",
         ),
         ({"status": "live"}, "status", "must be one of 'active' or 'draft'"),
+        ({"weight_kg": "-0.1"}, "weight_kg", "must be 0 or more"),
+    ],
+)
+def test_rules_with_plain_messages(changes: dict[str, Any], field: str, message: str) -> None:
+    assert first_error(**changes) == (field, message)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        (
+            {"sku": "x" * 65},
+            "sku",
+            "may hold only letters, digits, '.', '_' and '-' (1 to 64 characters, no spaces)",
+        ),
+        (
+            {"sku": "ä-1"},
+            "sku",
+            "may hold only letters, digits, '.', '_' and '-' (1 to 64 characters, no spaces)",
+        ),
+        ({"title": "t" * 256}, "title", "is longer than 255 characters"),
+        ({"price": "1.005"}, "price", "has more than 2 decimal places"),
         ({"images": ["https://x.example/a.jpg"] * 21}, "images", "has more than 20 images"),
         (
             {"images": "ftp://x.example/a.jpg"},
@@ -95,7 +110,6 @@ def test_to_api_sends_decimals_as_strings_and_leaves_out_unset_fields() -> None:
         ),
         ({"description": "d" * 20_001}, "description", "is longer than 20000 characters"),
         ({"brand": "b" * 256}, "brand", "is longer than 255 characters"),
-        ({"weight_kg": "-0.1"}, "weight_kg", "must be 0 or more"),
         (
             {"attributes": {f"k{i}": "v" for i in range(51)}},
             "attributes",
@@ -103,8 +117,14 @@ def test_to_api_sends_decimals_as_strings_and_leaves_out_unset_fields() -> None:
         ),
     ],
 )
-def test_rules_with_plain_messages(changes: dict[str, Any], field: str, message: str) -> None:
-    assert first_error(**changes) == (field, message)
+def test_generic_api_rules_are_the_generic_adapters(
+    changes: dict[str, Any], field: str, message: str
+) -> None:
+    # Valid by the model (any platform's rules); refused by the generic API's own, with the
+    # messages the model gave when they were its constraints.
+    product = make(**changes)
+    assert product_problems(product) == [(field, message)]
+    assert GenericPlatform.product_constraints(product) == [(field, message)]
 
 
 def test_unknown_fields_are_refused() -> None:

@@ -14,6 +14,7 @@ from shopsync.cli import cli
 from shopsync.cli.catalog import PARALLEL_FROM_BYTES, automatic_jobs
 from shopsync.domain.models import RowError
 from shopsync.io.readers import CsvChunk, ReadOptions, iter_csv_chunks, open_file
+from shopsync.platforms.generic import GenericPlatform
 
 DATA = Path(__file__).parent / "data"
 HEADER = "sku,title,price,stock,images,description\n"
@@ -25,8 +26,12 @@ def _errors(report: object) -> list[tuple[str, int, str]]:
 
 def _both(paths: list[Path], tmp_path: Path) -> ValidationReport:
     """Validate ``paths`` with one process and with two workers: the same report (returned)."""
-    serial = validate(Catalog(paths), rejects=tmp_path / "serial.csv", jobs=1)
-    parallel = validate(Catalog(paths), rejects=tmp_path / "parallel.csv", jobs=2)
+    # The generic API's rules (validate's default platform) run in the workers too.
+    rules = GenericPlatform.product_constraints
+    serial = validate(Catalog(paths, constraints=rules), rejects=tmp_path / "serial.csv", jobs=1)
+    parallel = validate(
+        Catalog(paths, constraints=rules), rejects=tmp_path / "parallel.csv", jobs=2
+    )
     assert _errors(parallel) == _errors(serial)
     assert parallel.stats == serial.stats
     assert (tmp_path / "parallel.csv").exists() == (tmp_path / "serial.csv").exists()

@@ -16,13 +16,14 @@ from pathlib import Path
 import pytest
 
 from shopsync.catalog.records import Catalog, validate
-from shopsync.domain.models import Product, ValidRow
+from shopsync.domain.models import Product, RowError, ValidRow
 from shopsync.errors import ExitCode
 from shopsync.jobs.base import JobOptions, Outputs, Target
 from shopsync.jobs.upload import UploadJob
 from shopsync.platforms import connect
 from shopsync.platforms.base import Platform
 from shopsync.platforms.generic import GenericPlatform
+from shopsync.platforms.medusa import MedusaPlatform
 from shopsync.platforms.shopee import ShopeePlatform
 from shopsync.sandbox import SandboxConfig, SandboxHandle, running_sandbox
 from test_platform_shopee import IMAGES, _calls, _settings
@@ -132,3 +133,23 @@ def test_a_product_with_variants_is_checked_once_grouped(tmp_path: Path) -> None
     ]
     assert [o.product.sku for o in outcomes if isinstance(o, ValidRow)] == ["CUP-S"]
     assert (catalog.stats.rows, catalog.stats.invalid) == (3, 2)
+
+
+def test_a_long_title_is_the_generic_apis_rule_not_the_models(tmp_path: Path) -> None:
+    # Issue 12: the generic API's limits live in its adapter, so a platform with larger
+    # ones is not held to them. The model takes 300 characters; generic refuses them with
+    # the message the model gave; Medusa (no title limit of its own) takes the row.
+    title = "T" * 300
+    assert Product.model_validate({"sku": "A-1", "title": title, "price": "1"}).title == title
+    path = tmp_path / "long.csv"
+    path.write_text(f"sku,title,price\nA-1,{title},1.00\n", encoding="utf-8")
+
+    (refused,) = Catalog([path], constraints=GenericPlatform.product_constraints)
+    assert isinstance(refused, RowError)
+    assert [(e.column, e.message) for e in refused.errors] == [
+        ("title", "is longer than 255 characters")
+    ]
+    medusa = MedusaPlatform.__new__(MedusaPlatform)  # check_product needs no connection
+    (accepted,) = Catalog([path], constraints=medusa.check_product)
+    assert isinstance(accepted, ValidRow)
+    assert accepted.product.title == title

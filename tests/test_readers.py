@@ -15,6 +15,7 @@ from shopsync.domain.models import RowError, ValidRow
 from shopsync.domain.prices import read_amount
 from shopsync.errors import InputError
 from shopsync.io.readers import ReadOptions
+from shopsync.platforms.generic import GenericPlatform
 
 DATA = Path(__file__).parent / "data"
 
@@ -26,7 +27,12 @@ THREE_PRODUCTS = [
 
 
 def read(path: Path, **options: object) -> tuple[list[ValidRow], list[RowError], Catalog]:
-    catalog = Catalog([path], ReadOptions(**options))  # type: ignore[arg-type]
+    # The generic API's rules, as validate and upload hold a file to them by default.
+    catalog = Catalog(
+        [path],
+        ReadOptions(**options),  # type: ignore[arg-type]
+        constraints=GenericPlatform.product_constraints,
+    )
     outcomes = list(catalog)
     valid = [o for o in outcomes if isinstance(o, ValidRow)]
     invalid = [o for o in outcomes if isinstance(o, RowError)]

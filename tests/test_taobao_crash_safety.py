@@ -11,33 +11,22 @@ from __future__ import annotations
 import csv
 import os
 import random
-import signal
-import socket
 import struct
-import subprocess
-import sys
-import time
 import zlib
 from pathlib import Path
 
 import pytest
 import requests
 
+from crash_support import SHOPSYNC, faulty_sandbox, run_killing
 from shopsync.catalog.records import Catalog
 from shopsync.config import load_settings
 from shopsync.domain.models import ValidRow
 from shopsync.platforms import connect, platform_settings
 from shopsync.state.ledger import Ledger
 
-SHOPSYNC = [sys.executable, "-m", "shopsync"]
 ROWS = 500
 IMAGES = 10
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _png(shade: int) -> bytes:
@@ -103,43 +92,7 @@ def handle_items(db: Path) -> dict[str, tuple[list[str], str]]:
 def test_500_items_are_each_made_once_across_sigkills(tmp_path: Path) -> None:
     catalog = tmp_path / "items.csv"
     _write_catalog(catalog)
-    port = _free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    sandbox = subprocess.Popen(
-        [
-            *SHOPSYNC,
-            "sandbox",
-            "serve",
-            "--dialect",
-            "taobao",
-            "--port",
-            str(port),
-            "--db",
-            str(tmp_path / "shop.db"),
-            "--seed",
-            "18",
-            "--fault-rate",
-            "0.05",
-            "--drop-after-commit-rate",
-            "0.02",
-            "--reset-rate",
-            "0.01",
-            "--rate",
-            "1000",
-            "--burst",
-            "1000",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                requests.get(f"{base_url}/_sandbox/stats", timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.05)
+    with faulty_sandbox(tmp_path / "shop.db", 18, dialect="taobao") as base_url:
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("SHOPSYNC_")},
             "SHOPSYNC_PLATFORM": "taobao",
@@ -158,30 +111,8 @@ def test_500_items_are_each_made_once_across_sigkills(tmp_path: Path) -> None:
             "HOME": str(tmp_path),
         }
         chance = random.Random(5)  # noqa: S311 - reproducible kill times
-        kills = 0
-        for attempt in range(30):
-            process = subprocess.Popen(
-                [*SHOPSYNC, "-q", "upload", str(catalog)],
-                env=env,
-                cwd=tmp_path,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-            )
-            try:
-                _, stderr = process.communicate(
-                    timeout=chance.uniform(0.5, 2.0) if attempt < 4 else 120
-                )
-            except subprocess.TimeoutExpired:
-                process.send_signal(signal.SIGKILL)
-                process.wait()
-                kills += 1
-                continue
-            if process.returncode == 0:
-                break
-            # A run that gave up on the flaky platform (exit 5) is fine: it is re-run.
-            assert process.returncode == 5, stderr.decode()
-        else:
-            raise AssertionError("the upload never completed")
+        command = [*SHOPSYNC, "-q", "upload", str(catalog)]
+        kills = run_killing(command, env, tmp_path, chance, window=(0.5, 2.0), attempts=30)
         assert kills >= 1, "the test must kill at least one run to prove anything"
         stats = requests.get(f"{base_url}/_sandbox/stats", timeout=5).json()
         assert stats["faults"]["drop_after_commit"] >= 1
@@ -215,6 +146,3 @@ def test_500_items_are_each_made_once_across_sigkills(tmp_path: Path) -> None:
         assert {sku: entry.product_id for sku, entry in recorded.items() if entry} == {
             item.sku: item.product_id for item in remote
         }
-    finally:
-        sandbox.terminate()
-        sandbox.wait(timeout=10)

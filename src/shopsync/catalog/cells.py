@@ -37,11 +37,9 @@ _MESSAGES: dict[str, str] = {
 
 
 _FIELD_MESSAGES: dict[tuple[str, str], str] = {
-    ("sku", "string_pattern_mismatch"): "may hold only letters, digits, '.', '_' and '-' "
-    "(1 to 64 characters, no spaces)",
     ("currency", "string_pattern_mismatch"): "must be a three-letter ISO 4217 code such as "
     "CNY or EUR",
-    ("images", "string_pattern_mismatch"): "image {input!r} is not an absolute https:// URL",
+    ("images", "image_value"): "image {input!r} is not a URL or a file name",
     ("images", "too_long"): "has more than {max_length} images",
 }
 

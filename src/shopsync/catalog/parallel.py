@@ -33,13 +33,14 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from shopsync.catalog.cells import cells_to_data, row_errors
+from shopsync.catalog.cells import cells_to_data, constraint_errors, row_errors
 from shopsync.domain.models import FieldError, Product, RowError, SkuRecord, SourceRow
 from shopsync.errors import ShopsyncError
 from shopsync.io.readers import CsvChunk, csv_records
 
 if TYPE_CHECKING:
     from shopsync.catalog.images import LocalImages
+    from shopsync.catalog.records import Constraints
 
 CHUNK_RECORDS = 1_000
 """Records per task: large enough that sending it (~0.3 ms) is small against validating
@@ -63,6 +64,8 @@ class FileSpec:
     """The catalog's check of local image files (products only), run here too."""
     path: str = ""
     """The file's path: relative image names are beside it."""
+    constraints: Constraints | None = None
+    """The target platform's rules, run here too: a module function, which pickles."""
 
 
 Answer = int | tuple[int, str] | tuple[SourceRow, tuple[FieldError, ...]] | RowError
@@ -112,6 +115,12 @@ def _check_chunk(file_index: int, chunk: CsvChunk) -> list[Answer]:
             checked = spec.images.check(valid, Path(spec.path), column)
             if isinstance(checked, tuple):
                 answers.append((record, checked))
+                continue
+            valid = checked
+        if spec.constraints is not None:
+            problems = spec.constraints(valid)
+            if problems:
+                answers.append((record, constraint_errors(problems, spec.column_of_field, valid)))
                 continue
         answers.append((record.line, valid.sku))
     return answers

@@ -12,6 +12,7 @@ one is rejected with both places named.
 from __future__ import annotations
 
 import codecs
+import pickle
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -433,9 +434,9 @@ class RecordReader(Generic[RecordT]):
         each record ends and keeps the duplicate-SKU index, which depends on order; the
         records themselves stay in the workers, so only ``validate`` can use this.
         """
-        # The platform's rules live in this process (an adapter does not cross to a
-        # worker), so with them every row is checked here.
-        serial = jobs <= 1 or self.constraints is not None
+        # An adapter's rules as a module function (``product_constraints``) go to the
+        # workers; a connected adapter's bound check does not cross, so rows stay here.
+        serial = jobs <= 1 or not _crosses_processes(self.constraints)
         if serial or not any(_pooled(plan) for plan in self._plans):
             yield from (outcome for outcome in self if isinstance(outcome, RowError))
             return
@@ -455,6 +456,7 @@ class RecordReader(Generic[RecordT]):
                 plan.column_of_field,
                 self._local_images(),
                 str(plan.opened.path),
+                self.constraints,
             )
             for plan in self._plans
         ]
@@ -689,6 +691,18 @@ def _json_variants(header_map: HeaderMap, value: object) -> object:
                 variant[target] = inner
         variants.append(variant)
     return variants
+
+
+def _crosses_processes(constraints: Constraints | None) -> bool:
+    """Whether ``constraints`` can go to a worker process (None, or a function that pickles
+    by its name; not a connected adapter's method, which holds its HTTP client)."""
+    if constraints is None:
+        return True
+    try:
+        pickle.dumps(constraints)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return False
+    return True
 
 
 def _cell(cells: list[str], index: int) -> str | None:

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from shopsync.cli.main import AppContext, echo_json
+from shopsync.cli.options import settings_from_context
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -196,7 +197,9 @@ def validate(
     from shopsync.errors import ExitCode  # noqa: PLC0415
 
     app = ctx.find_object(AppContext) or AppContext()
-    catalog = open_catalog(ctx, files)
+    # The profile's platform (generic unless set) decides the rules beyond the model's;
+    # it needs no credentials and no network.
+    catalog = open_catalog(ctx, files, settings_from_context(ctx).platform)
     csv_bytes = sum(opened.size for opened in catalog.files if opened.format in ("csv", "tsv"))
     report = run_validation(
         catalog,
@@ -229,13 +232,21 @@ SCHEMA_DESCRIPTION = (
 
 @click.command()
 @click.option("--indent", type=click.IntRange(min=0), default=2, show_default=True)
-def schema(indent: int) -> None:
+@click.pass_context
+def schema(ctx: click.Context, indent: int) -> None:
     """Print the JSON Schema of a product, the shape every row must have."""
     import json  # noqa: PLC0415
 
     from shopsync.domain.models import Product  # noqa: PLC0415
+    from shopsync.platforms import adapter_class  # noqa: PLC0415
 
     document = Product.model_json_schema(mode="validation")
+    # The profile's platform (generic unless set) adds its own limits, where it states them.
+    platform_schema = getattr(
+        adapter_class(settings_from_context(ctx).platform), "product_schema", None
+    )
+    if platform_schema is not None:
+        document = platform_schema(document)
     # The model's docstring is written for developers; people reading a schema get this.
     document["description"] = SCHEMA_DESCRIPTION
     click.echo(json.dumps(document, ensure_ascii=False, indent=indent or None))

@@ -247,7 +247,7 @@ def queue_upload(  # noqa: PLR0912, PLR0915 - the upload command's options, in o
     settings = _settings(ctx)
     settings.require_credentials()
     target = fleet_target(settings)
-    catalog = open_catalog(ctx, files)
+    catalog = open_catalog(ctx, files, settings.platform)
     if strict:
         check_strict(catalog, rejects)
     app = make_app(target.broker_url)

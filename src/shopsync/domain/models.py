@@ -1,8 +1,13 @@
 """The data shapes shopsync works with: products as the platform contract defines them.
 
-Field names and rules follow ``docs/platform-api.md`` §2 exactly, so a :class:`Product` that
-validates here is one the platform accepts. Two things are added on the way in, because
-spreadsheets need them: strings are trimmed, and ``images`` may be one cell holding
+Field names follow ``docs/platform-api.md`` §2. The rules here are those any catalog
+means, whatever the platform: types, a SKU and a title, a positive price, counts that
+are not negative, variants that agree with their options. Each platform's own limits (the
+generic API's SKU pattern, 255-character titles, 20 https images, prices in cents...)
+are its adapter's ``check_product``, applied by the catalog at plan time, so that a
+platform with larger limits is not held to the generic API's. Two things are added on
+the way in, because spreadsheets need them: strings are trimmed, and ``images`` may be
+one cell holding
 several URLs separated by ``|``, ``;`` or line breaks. An image may also name a local
 file (``images/a.jpg``): the catalog checks it and the engine uploads it
 (:mod:`shopsync.domain.images`).
@@ -45,7 +50,8 @@ if TYPE_CHECKING:  # typing.Self is 3.11+; annotations are not evaluated at run 
     from typing_extensions import Self
 
 SKU_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
-"""1 to 64 characters of ``A-Z a-z 0-9 . _ -`` (docs/platform-api.md §2)."""
+"""The generic API's SKUs: 1 to 64 characters of ``A-Z a-z 0-9 . _ -`` (docs/platform-api.md
+§2), checked by its adapter (:mod:`shopsync.platforms.generic.rules`), not by the model."""
 
 SCIENTIFIC = re.compile(r"^[0-9](?:\.[0-9]+)?[eE]\+?[0-9]+$")
 """``6.92019E+12``: how Excel shows a long number (a 13-digit EAN) in a General cell."""
@@ -55,8 +61,7 @@ SCIENTIFIC_MESSAGE = (
     "again, and export once more"
 )
 
-MAX_IMAGES = 20
-MAX_ATTRIBUTES = 50
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _IMAGE_SEPARATORS = re.compile(r"[|;\r\n]+")
 _CENT = Decimal("0.01")
 _T = TypeVar("_T")
@@ -78,7 +83,11 @@ def _split_images(value: object) -> object:
 def _quantize_price(price: Decimal) -> Decimal:
     # "10", "10.0" and "10.00" are one price; the platform answers "10.00". Normalising
     # here keeps content hashes and diffs from seeing a change where there is none.
-    return price.quantize(_CENT)
+    cents = price.quantize(_CENT)
+    if cents == price:
+        return cents
+    # More places than cents: kept (never rounded), for the platform's rules to judge.
+    return _normalize_decimal(price)
 
 
 def _normalize_decimal(value: Decimal) -> Decimal:
@@ -99,6 +108,14 @@ def _normalize_decimal(value: Decimal) -> Decimal:
     )
 
 
+def _refuse_control(value: str) -> str:
+    # A SKU names the product in the ledger, in files and in requests; a tab or a line
+    # break in one is a broken cell, not a code any platform takes.
+    if _CONTROL.search(value):
+        raise ValueError("must not hold control characters (tabs, line breaks)")
+    return value
+
+
 def _refuse_scientific(value: str) -> str:
     # A barcode like 6.92019E+12 passes as text, but names no product: the digits past
     # the sixth are gone, and only the seller's sheet still has them.
@@ -107,47 +124,41 @@ def _refuse_scientific(value: str) -> str:
     return value
 
 
-Sku = Annotated[str, StringConstraints(strip_whitespace=True, pattern=SKU_PATTERN)]
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)]
-Price = Annotated[
-    Decimal, Field(gt=0, decimal_places=2, allow_inf_nan=False), AfterValidator(_quantize_price)
+Sku = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1),
+    AfterValidator(_refuse_scientific),
+    AfterValidator(_refuse_control),
 ]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True)]
+Price = Annotated[Decimal, Field(gt=0, allow_inf_nan=False), AfterValidator(_quantize_price)]
 Weight = Annotated[Decimal, Field(ge=0, allow_inf_nan=False), AfterValidator(_normalize_decimal)]
 Currency = Annotated[
     str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{3}$")
 ]
-HTTPS_URL_PATTERN = r"^https://\S+$"
-"""An absolute https:// URL with no white space."""
-_HTTPS_URL = re.compile(HTTPS_URL_PATTERN)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_URL_WITHOUT_SPACE = re.compile(r"^\S+$")
 
 
 def _check_image(value: str) -> str:
-    """An https:// URL, or a local file's name (checked against the disk by the catalog)."""
-    if value.startswith("https://") and _HTTPS_URL.match(value):
+    """A URL without white space, or a local file's name (checked against the disk by the
+    catalog). Which URLs a platform takes (the generic API: https only) is its rule."""
+    if is_url(value):
+        if _URL_WITHOUT_SPACE.match(value):
+            return value
+    elif value and not _CONTROL.search(value):
         return value
-    if value and not is_url(value) and not _CONTROL.search(value):
-        return value
-    # The type pydantic's own pattern check used, so messages keep their wording.
-    raise PydanticCustomError("string_pattern_mismatch", "not an https:// URL or a file name")
+    raise PydanticCustomError("image_value", "not a URL or a file name")
 
 
 ImageValue = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_check_image)]
 """One image: an https:// URL, a local file as the seller wrote it, or once checked, a
 local reference (:func:`shopsync.domain.images.local_ref`)."""
 
-Images = Annotated[
-    list[ImageValue],
-    BeforeValidator(_split_images),
-    Field(max_length=MAX_IMAGES),
-]
-Attributes = Annotated[
-    dict[
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)],
-        Annotated[str, StringConstraints(strip_whitespace=True)],
-    ],
-    Field(max_length=MAX_ATTRIBUTES),
+Images = Annotated[list[ImageValue], BeforeValidator(_split_images)]
+Attributes = dict[
+    Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)],
+    Annotated[str, StringConstraints(strip_whitespace=True)],
 ]
 
 
@@ -237,7 +248,8 @@ VARIANT_FIELDS: tuple[str, ...] = tuple(Variant.model_fields)
 
 
 class Product(SkuRecord):
-    """One catalog entry, valid by the platform's rules (docs/platform-api.md §2).
+    """One catalog entry, valid by the rules any platform has (docs/platform-api.md §2
+    names the fields); each platform's own limits are its adapter's ``check_product``.
 
     Construct it with :meth:`pydantic.BaseModel.model_validate`; lax mode lets the
     readers hand over spreadsheet strings ("12" for stock, "3999.00" for price).
@@ -254,7 +266,7 @@ class Product(SkuRecord):
     currency: Currency = "CNY"
     stock: Annotated[int, Field(ge=0)] = 0
     images: Images = Field(default_factory=list)
-    description: Annotated[str, StringConstraints(max_length=20_000)] | None = None
+    description: str | None = None
     category: ShortText | None = None
     brand: ShortText | None = None
     barcode: Annotated[ShortText, AfterValidator(_refuse_scientific)] | None = None

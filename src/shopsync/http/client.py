@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
@@ -34,10 +34,14 @@ from shopsync.http.retry import (
     RetriableAPIError,
     RetryPolicy,
     classify_exception,
+    full_jitter,
 )
 from shopsync.http.stats import ClientStats
 from shopsync.http.transport import Transport
 from shopsync.http.wire import Wire
+
+if TYPE_CHECKING:
+    from shopsync.config import Settings
 
 log = redacting_logger(__name__)
 
@@ -95,6 +99,49 @@ class HttpClient:
         self._warned_deprecation = False
         self._warn_lock = threading.Lock()
         self.deprecations: list[str] = []
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        wire: Wire,
+        *,
+        base_url: str | None = None,
+        credentials: RequestAuth | None = None,
+        limiter: RateLimiter | RateBuckets | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[float], float] = full_jitter,
+        rate_memory: RateMemory | None = None,
+    ) -> HttpClient:
+        """A client for ``settings`` as every adapter assembles one: the profile's rate
+        limit (or ``limiter``, e.g. per-operation buckets on the same clock), its retry
+        policy and TLS transport, its timeouts, and one :class:`ClientStats` for them all.
+
+        ``wire`` and ``credentials`` are the adapter's; ``base_url`` defaults to the
+        profile's. The clocks, ``sleep`` and ``jitter`` are for tests. Credentials that
+        need the client itself (a token endpoint) are set on it afterwards.
+        """
+        stats = ClientStats()
+        url = base_url if base_url is not None else settings.base_url
+        assert url, "the settings' base_url is checked by require_credentials()"
+        return cls(
+            base_url=url,
+            wire=wire,
+            credentials=credentials,
+            limiter=limiter
+            if limiter is not None
+            else RateLimiter(settings.rate, settings.burst, clock=clock, sleep=sleep),
+            retry=RetryPolicy.from_settings(
+                settings, stats=stats, clock=clock, sleep=sleep, jitter=jitter
+            ),
+            transport=Transport.from_settings(settings),
+            timeout=settings.timeout,
+            stats=stats,
+            wall_clock=wall_clock,
+            rate_memory=rate_memory,
+        )
 
     # -- the token endpoint ---------------------------------------------------------
 

@@ -39,30 +39,24 @@ from shopsync.domain.models import SourceRow, StockLine, ValidRow
 from shopsync.domain.timefmt import now_rfc3339
 from shopsync.errors import (
     AmbiguousWriteError,
-    AuthError,
     InputError,
-    PlatformError,
-    ShopsyncError,
     UsageError,
 )
 from shopsync.io.headers import STOCK_SCHEMA, Column
 from shopsync.io.readers import OpenedFile, ReadOptions
 from shopsync.jobs.base import Outputs, RunJob, Target
 from shopsync.platforms.base import (
-    ErrorScope,
     ItemCode,
     ItemResult,
     StockChange,
     capabilities_of,
     derive_idempotency_key,
-    error_code_of,
-    error_scope_of,
     raw_code_of,
 )
 from shopsync.state.audit import AuditLog, AuditRecord
 from shopsync.state.store import LedgerStore
 from shopsync.sync.report import ItemOutcome, RunCounts
-from shopsync.sync.workers import chunked, send_batches
+from shopsync.sync.workers import SendLoop, chunked
 
 StockMode = Literal["set", "delta"]
 _OPERATION = "inventory.batch"
@@ -182,7 +176,17 @@ class StockJob(RunJob):
         """SKUs this run's lookup found on no product: reported, never sent."""
         self.counts = RunCounts()
         self._lock = threading.Lock()
-        self._fatal: ShopsyncError | None = None
+        self._sending: SendLoop[_StockBatch] = SendLoop(
+            self.platform,
+            self._send,
+            self._fail,
+            stop=self.stop,
+            workers=options.workers,
+            grace_seconds=options.grace_seconds,
+        )
+        """The engine's send loop: worker threads, the fatal error, how far a failure
+        reaches (a refused batch's rows fail; an outage or refused credentials stop the
+        run, their rows left for the next one, a delta file's batch not done)."""
         self._ledger: LedgerStore | None = None
         self._audit: AuditLog | None = None
 
@@ -217,14 +221,7 @@ class StockJob(RunJob):
             if self.stock_file.mode == "delta"
             else ""
         )
-        send_batches(
-            self._batches(ledger, rejects, salt_base),
-            self._send_safely,
-            workers=self.options.workers,
-            stop=self.stop,
-            grace_seconds=self.options.grace_seconds,
-            fatal=lambda: self._fatal,
-        )
+        self._sending.run(self._batches(ledger, rejects, salt_base))
 
     def _batches(
         self, ledger: LedgerStore, rejects: RejectsFile, salt: str
@@ -234,7 +231,7 @@ class StockJob(RunJob):
         lasts: list[int | None] = []
         index = 0
         for chunk in chunked(self._valid_rows(rejects), _LOOKUP_CHUNK):
-            if self.stop.is_set() or self._fatal is not None:
+            if self._sending.stopping:
                 return
             skus = [row.product.sku for row in chunk]
             known = ledger.stocks(skus)
@@ -324,28 +321,6 @@ class StockJob(RunJob):
                 _NOT_FOUND,
             )
         )
-
-    def _send_safely(self, batch: _StockBatch) -> None:
-        if self._fatal is not None or self.stop.is_set():
-            return
-        try:
-            self._send(batch)
-        except ShopsyncError as error:
-            batch_only = not isinstance(error, AuthError) and (
-                error_scope_of(self.platform, error) is ErrorScope.BATCH
-            )
-            if batch_only:  # refused as a whole: its rows failed, the run goes on
-                self._fail(batch, error_code_of(error), error.message)
-                return
-            # About the platform or the credentials, not the rows: they stay out of the
-            # failed file and are sent by the next run (a delta file's batch is not done).
-            with self._lock:
-                if self._fatal is None:
-                    self._fatal = error
-        except Exception as error:  # a worker must record, never die silently
-            self._fail(batch, "INTERNAL", str(error))
-            with self._lock:
-                self._fatal = self._fatal or PlatformError(f"unexpected error: {error}")
 
     def _send(self, batch: _StockBatch) -> None:
         ledger = self._ledger

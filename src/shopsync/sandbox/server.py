@@ -19,7 +19,7 @@ from shopsync.sandbox.config import SandboxConfig
 from shopsync.sandbox.dialects import load_dialect
 
 if TYPE_CHECKING:
-    from shopsync.sandbox.dialects import DialectApp
+    from shopsync.sandbox.dialect import DialectApp
     from shopsync.sandbox.store import Store
 
 _START_TIMEOUT = 15.0

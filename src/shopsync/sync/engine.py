@@ -42,13 +42,11 @@ from shopsync.domain.timefmt import now_rfc3339
 from shopsync.errors import (
     AmbiguousWriteError,
     AuthError,
-    PlatformError,
     ShopsyncError,
     UsageError,
 )
 from shopsync.platforms.base import (
     BatchResult,
-    ErrorScope,
     ItemCode,
     ItemResult,
     Platform,
@@ -56,8 +54,6 @@ from shopsync.platforms.base import (
     RemoteProduct,
     capabilities_of,
     derive_idempotency_key,
-    error_code_of,
-    error_scope_of,
 )
 from shopsync.state.audit import AuditLog, AuditRecord
 from shopsync.state.ledger import LedgerEntry
@@ -69,7 +65,7 @@ from shopsync.sync.planner import (
     managed_fields,
 )
 from shopsync.sync.report import ItemOutcome, RunCounts
-from shopsync.sync.workers import send_batches
+from shopsync.sync.workers import SendLoop
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +141,18 @@ class Engine:
         self.images = ImageUploader(platform, ledger)
         """Uploads the local images of the products sent (once per content)."""
         self._lock = threading.Lock()
-        self._fatal: ShopsyncError | None = None
+        self._sending: SendLoop[_Batch] = SendLoop(
+            platform,
+            self._send,
+            lambda batch, code, message: self._fail_batch(batch, code, message, settle=True),
+            stop=self.stop,
+            workers=self.options.workers,
+            grace_seconds=self.options.grace_seconds,
+            # Not the rows' fault: they stay out of the failed file, planned again next run.
+            fail_unexpected=False,
+        )
+        """The send loop the stock sync shares: worker threads, the fatal error, and how
+        far a failure reaches."""
         # Items an earlier run left pending and this run settled, by SKU: counted when
         # the file's row for the SKU comes by (once), or at the end if it never does.
         self._resumed: dict[str, ItemOutcome] = {}
@@ -182,9 +189,10 @@ class Engine:
             # creates is looked up before anything is sent again.
             self._send(restored, outcome_unknown=outcome_unknown)
             items += len(restored.creates) + len(restored.updates)
-            if self._fatal is not None:
+            fatal = self._sending.fatal
+            if fatal is not None:
                 self._settle_resumed_not_read()
-                raise self._fatal
+                raise fatal
         return items
 
     # -- applying ----------------------------------------------------------------------
@@ -196,14 +204,7 @@ class Engine:
         was set, and re-raises a fatal platform or auth error once in-flight batches
         are settled; the ledger holds what is needed to resume either way.
         """
-        send_batches(
-            self._batches(changes),
-            self._send_safely,
-            workers=self.options.workers,
-            stop=self.stop,
-            grace_seconds=self.options.grace_seconds,
-            fatal=lambda: self._fatal,
-        )
+        self._sending.run(self._batches(changes))
         self._settle_resumed_not_read()
         return self.snapshot()
 
@@ -221,7 +222,7 @@ class Engine:
         creates: list[Change] = []
         updates: list[Change] = []
         for change in changes:
-            if self.stop.is_set() or self._fatal is not None:
+            if self._sending.stopping:
                 return
             if change.kind == "unchanged":
                 with self._lock:
@@ -275,21 +276,6 @@ class Engine:
         )
         return _Batch(key, creates, updates, follow_up, resumed)
 
-    def _send_safely(self, batch: _Batch) -> None:
-        if self._fatal is not None or self.stop.is_set():
-            # Queued before the run had to stop: not sent, so not failed either; the
-            # next run plans these rows again.
-            return
-        try:
-            self._send(batch)
-        except ShopsyncError as error:  # the ledger locked or damaged: say so, as raised
-            self._set_fatal(error)
-        except Exception as error:  # a worker must record, never die silently
-            log.exception("unexpected error while sending batch %s", batch.key)
-            with self._lock:
-                if self._fatal is None:
-                    self._fatal = PlatformError(f"unexpected error while sending: {error}")
-
     def _reconciles_by_lookup(self) -> bool:
         """Whether a write that may have been applied is checked on the platform first.
 
@@ -333,7 +319,7 @@ class Engine:
                     self._fail_batch(
                         batch, ItemCode.UNKNOWN_OUTCOME.name, error.message, settle=False
                     )
-                    self._set_fatal(error)
+                    self._sending.set_fatal(error)
                     return
                 if self._reconciles_by_lookup():
                     try:
@@ -469,23 +455,12 @@ class Engine:
             # Refused before anything was applied, for the credentials, not the rows:
             # they are not failed rows, the next run plans them again.
             self.ledger.finish_batch(batch.key)
-            self._set_fatal(error)
-            return
-        if error_scope_of(self.platform, error) is ErrorScope.BATCH:
-            # The platform refused the whole batch (too large, malformed): nothing was
-            # applied, and sending it again would get the same answer. Its items
-            # fail; the run goes on with the next batch.
-            self._fail_batch(batch, error_code_of(error), error.message, settle=True)
-            return
-        # About the platform (unreachable, failing past every retry), not the rows: they
-        # stay out of the failed file, and the batch stays pending in the ledger, so the
-        # next run settles it (see the module doc) before the rest.
-        self._set_fatal(error)
-
-    def _set_fatal(self, error: ShopsyncError) -> None:
-        with self._lock:
-            if self._fatal is None:
-                self._fatal = error
+        # Refused as a whole (too large, malformed): nothing was applied, and sending it
+        # again would get the same answer, so its items fail and the run goes on. About
+        # the platform (unreachable, failing past every retry): the rows stay out of the
+        # failed file, and the batch stays pending in the ledger, so the next run settles
+        # it (see the module doc) before the rest.
+        self._sending.settle(batch, error)
 
     def _record(self, batch: _Batch, result: BatchResult) -> None:
         entries: dict[str, LedgerEntry] = {}

@@ -1,4 +1,9 @@
-"""Worker threads behind a bounded queue: how every run that writes sends its batches."""
+"""Worker threads behind a bounded queue: how every run that writes sends its batches.
+
+:class:`SendLoop` is the loop itself, shared by the engine (products) and the stock
+sync: batches handed to worker threads, the first fatal error kept and the run stopped
+on it, and one rule for how far a failure reaches (the batch, or the run).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,12 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
-from shopsync.errors import Interrupted, ShopsyncError
+from shopsync.errors import AuthError, Interrupted, PlatformError, ShopsyncError
+from shopsync.http.redact import redacting_logger
+from shopsync.platforms.base import ErrorScope, error_code_of, error_scope_of
 
 T = TypeVar("T")
+log = redacting_logger(__name__)
 
 
 def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -110,4 +118,97 @@ def send_batches(
             "Interrupted: no new batches were sent"
             + ("" if settled else "; some sent batches had no answer yet")
             + ". The ledger is saved: run the same command again to resume.",
+        )
+
+
+class SendLoop(Generic[T]):
+    """Sends a run's batches on worker threads: what the engine and the stock sync share.
+
+    ``send(batch)`` sends one batch and records its results (each kind of batch has its
+    own reconciling and recording). What it raises is settled here, by one rule: a
+    refusal of the batch as a whole (:attr:`ErrorScope.BATCH <ErrorScope>`, never an auth
+    failure) fails that batch's items through ``fail(batch, code, message)`` and the run
+    goes on; anything about the platform or the credentials is fatal: no new batch is
+    sent, the batches in flight settle, and :meth:`run` raises it (their rows stay out of
+    the failed file and the next run sends them). An unexpected exception is fatal too,
+    its batch failed as ``INTERNAL`` where ``fail_unexpected``.
+    """
+
+    def __init__(
+        self,
+        platform: object,
+        send: Callable[[T], None],
+        fail: Callable[[T, str, str], None],
+        *,
+        stop: threading.Event,
+        workers: int,
+        grace_seconds: float,
+        fail_unexpected: bool = True,
+    ) -> None:
+        """``platform`` decides the scope of its errors (``error_scope``)."""
+        self.platform = platform
+        self.stop = stop
+        self.workers = workers
+        self.grace_seconds = grace_seconds
+        self._send = send
+        self._fail = fail
+        self._fail_unexpected = fail_unexpected
+        self._lock = threading.Lock()
+        self._fatal: ShopsyncError | None = None
+
+    @property
+    def fatal(self) -> ShopsyncError | None:
+        """The error that stopped the run, if one did."""
+        return self._fatal
+
+    @property
+    def stopping(self) -> bool:
+        """Whether no new batch may be sent: told to stop, or a fatal error came."""
+        return self.stop.is_set() or self._fatal is not None
+
+    def set_fatal(self, error: ShopsyncError) -> None:
+        """Stop the run for ``error`` (the first one is kept)."""
+        with self._lock:
+            if self._fatal is None:
+                self._fatal = error
+
+    def batch_only(self, error: ShopsyncError) -> bool:
+        """Whether ``error`` concerns only the batch it answered (the platform refused it
+        whole: too large, malformed), not the platform or the credentials."""
+        return not isinstance(error, AuthError) and (
+            error_scope_of(self.platform, error) is ErrorScope.BATCH
+        )
+
+    def settle(self, batch: T, error: ShopsyncError) -> None:
+        """Fail ``batch`` for ``error`` if it concerns only the batch; else stop the run."""
+        if self.batch_only(error):
+            self._fail(batch, error_code_of(error), error.message)
+        else:
+            self.set_fatal(error)
+
+    def send_safely(self, batch: T) -> None:
+        """Send ``batch`` unless the run is stopping, settling whatever it raises."""
+        if self.stopping:
+            # Queued before the run had to stop: not sent, so not failed either; the
+            # next run plans these rows again.
+            return
+        try:
+            self._send(batch)
+        except ShopsyncError as error:
+            self.settle(batch, error)
+        except Exception as error:  # a worker must record, never die silently
+            log.exception("unexpected error while sending a batch")
+            if self._fail_unexpected:
+                self._fail(batch, "INTERNAL", str(error))
+            self.set_fatal(PlatformError(f"unexpected error while sending: {error}"))
+
+    def run(self, batches: Iterable[T]) -> None:
+        """Send ``batches`` until done, stopped or failed (see :func:`send_batches`)."""
+        send_batches(
+            batches,
+            self.send_safely,
+            workers=self.workers,
+            stop=self.stop,
+            grace_seconds=self.grace_seconds,
+            fatal=lambda: self._fatal,
         )

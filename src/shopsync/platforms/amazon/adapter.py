@@ -48,9 +48,7 @@ from shopsync.http.auth import RefreshTokenGrant, TokenCache
 from shopsync.http.client import ApiResponse, HttpClient
 from shopsync.http.ratelimit import BucketSpec, RateBuckets, RateLimiter
 from shopsync.http.redact import redacting_logger
-from shopsync.http.retry import RetryPolicy, full_jitter
-from shopsync.http.stats import ClientStats
-from shopsync.http.transport import Transport
+from shopsync.http.retry import full_jitter
 from shopsync.platforms.amazon.wire import USAGE_PLANS, AmazonWire
 from shopsync.platforms.base import (
     AuthStatus,
@@ -229,25 +227,21 @@ class AmazonPlatform(ClientBacked):
     ) -> AmazonPlatform:
         """The adapter for ``settings`` (complete credentials); keywords are for tests."""
         settings.require_credentials()
-        stats = ClientStats()
         buckets = RateBuckets(
             RateLimiter(settings.rate, settings.burst, clock=clock, sleep=sleep),
             {name: BucketSpec(rate, burst) for name, (rate, burst) in USAGE_PLANS.items()},
             clock=clock,
             sleep=sleep,
         )
-        client = HttpClient(
+        client = HttpClient.from_settings(
+            settings,
+            AmazonWire(),
             base_url=endpoint_of(settings),
-            wire=AmazonWire(),
-            credentials=None,
             limiter=buckets,
-            retry=RetryPolicy.from_settings(
-                settings, stats=stats, clock=clock, sleep=sleep, jitter=jitter
-            ),
-            transport=Transport.from_settings(settings),
-            timeout=settings.timeout,
-            stats=stats,
+            clock=clock,
             wall_clock=wall_clock,
+            sleep=sleep,
+            jitter=jitter,
         )
         client.credentials = LoginWithAmazon(
             token_url=str(settings.get("token_url") or LWA_TOKEN_URL),
@@ -257,7 +251,7 @@ class AmazonPlatform(ClientBacked):
             request_token=client.request_token,
             cache=TokenCache(settings.token_cache_dir) if disk_cache else None,
             clock=wall_clock,
-            stats=stats,
+            stats=client.stats,
         )
         return cls(
             client,

@@ -18,16 +18,14 @@ with the same key and the platform replays its first answer.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import urlsplit
 
 from shopsync.config import CLIENT_CREDENTIALS_SETTINGS, Setting, Settings
-from shopsync.domain.images import MIB, ImageLimits, parse_local_ref
+from shopsync.domain.images import MIB, ImageLimits
 from shopsync.domain.models import VARIANT_FIELDS, VARIANT_LEVEL_FIELDS, Product, Variant
 from shopsync.errors import APIError
 from shopsync.http.auth import ClientCredentials
@@ -52,6 +50,7 @@ from shopsync.platforms.base import (
     default_error_scope,
     derive_idempotency_key,
 )
+from shopsync.platforms.generic.rules import json_schema, product_problems
 from shopsync.platforms.generic.wire import client_from_settings
 
 log = redacting_logger(__name__)
@@ -77,24 +76,6 @@ _ITEM_CODES: dict[str, ItemCode] = {
     "STOCK_NEGATIVE": ItemCode.INVALID,
     "STOCK_CONFLICT": ItemCode.CONFLICT,
 }
-
-
-_PLAIN_HTTPS_URL = re.compile(r"https://[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*(?:[/?#]\S*)?")
-"""The common shape, a host name then a path: recognised without urlsplit(), which costs
-five times more (checked per image of every row at plan time)."""
-
-
-def _names_a_host(url: str) -> bool:
-    """Whether an ``https://`` URL (the model checked the scheme) names a host and, if
-    it has one, a port in range, as the API requires of every image."""
-    if _PLAIN_HTTPS_URL.fullmatch(url):
-        return True
-    try:
-        parts = urlsplit(url)
-        _ = parts.port  # reading it checks that a port is a number in range
-    except ValueError:
-        return False
-    return bool(parts.hostname)
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
@@ -145,20 +126,17 @@ class GenericPlatform(ClientBacked):
         """How far an error of this API reaches (the default rule: 4xx to a batch, ...)."""
         return default_error_scope(error)
 
-    def check_product(self, product: Product) -> list[ProductProblem]:
-        """The generic API's rules beyond the catalog model's (platform-api.md §2).
+    product_constraints = staticmethod(product_problems)
+    """The generic API's rules (:mod:`shopsync.platforms.generic.rules`), known without
+    connecting: ``validate`` and ``plan`` check them too."""
 
-        The model's pydantic constraints still carry most of this API's rules (issue 12
-        moves them here once ``domain/models.py`` is free to change); what it does not
-        check is declared here: an image URL must name a host (``https:///a.jpg``
-        passes the model's pattern, and the API refuses it).
-        """
-        for url in product.images:
-            if parse_local_ref(url) is not None:
-                continue  # a checked local file: uploaded by this adapter, not a URL
-            if not _names_a_host(url):
-                return [("images", f"{url} is not an absolute https:// URL with a host name")]
-        return []
+    product_schema = staticmethod(json_schema)
+    """The model's JSON Schema with these rules added, for ``shopsync schema``."""
+
+    def check_product(self, product: Product) -> list[ProductProblem]:
+        """The generic API's rules that ``product`` breaks (platform-api.md §2): SKU
+        pattern, text lengths, https images naming a host, counts, prices in cents."""
+        return product_problems(product)
 
     def raw_code(self, code: ItemCode, operation: str) -> str | None:
         """This API's error code for ``code`` in ``operation`` (``products``, ``inventory``)."""

@@ -21,17 +21,13 @@ from shopsync.config import Settings
 from shopsync.errors import APIError
 from shopsync.http.auth import ClientCredentials, TokenCache, bearer_refusal
 from shopsync.http.client import HttpClient
-from shopsync.http.ratelimit import RateLimiter
 from shopsync.http.ratememory import RateMemory
 from shopsync.http.redact import redact_text, register_secret
 from shopsync.http.retry import (
     RetriableAPIError,
-    RetryPolicy,
     full_jitter,
     parse_retry_after,
 )
-from shopsync.http.stats import ClientStats
-from shopsync.http.transport import Transport
 from shopsync.http.wire import RateSignal, Verdict
 
 RETRIABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -174,21 +170,13 @@ def client_from_settings(
     assert settings.base_url and settings.token_url and settings.client_id
     assert settings.client_secret is not None
     register_secret(settings.client_secret)
-    stats = ClientStats()
-    limiter = RateLimiter(settings.rate, settings.burst, clock=clock, sleep=sleep)
-    retry = RetryPolicy.from_settings(
-        settings, stats=stats, clock=clock, sleep=sleep, jitter=jitter
-    )
-    client = HttpClient(
-        base_url=settings.base_url,
-        wire=GenericWire(),
-        credentials=None,
-        limiter=limiter,
-        retry=retry,
-        transport=Transport.from_settings(settings),
-        timeout=settings.timeout,
-        stats=stats,
+    client = HttpClient.from_settings(
+        settings,
+        GenericWire(),
+        clock=clock,
         wall_clock=wall_clock,
+        sleep=sleep,
+        jitter=jitter,
         rate_memory=RateMemory(_rate_memory_path(settings), clock=wall_clock)
         if (disk_cache if rate_memory is None else rate_memory)
         else None,
@@ -201,7 +189,7 @@ def client_from_settings(
         request_token=client.request_token,
         cache=TokenCache(settings.token_cache_dir) if disk_cache else None,
         clock=wall_clock,
-        stats=stats,
+        stats=client.stats,
     )
     return client
 

@@ -21,16 +21,12 @@ from shopsync.config import Settings
 from shopsync.errors import APIError, AuthError
 from shopsync.http.auth import StaticToken
 from shopsync.http.client import HttpClient
-from shopsync.http.ratelimit import RateLimiter
 from shopsync.http.redact import redact_text, register_secret
 from shopsync.http.retry import (
     RetriableAPIError,
-    RetryPolicy,
     full_jitter,
     parse_retry_after,
 )
-from shopsync.http.stats import ClientStats
-from shopsync.http.transport import Transport
 from shopsync.http.wire import RateSignal, Verdict
 
 RETRIABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -128,18 +124,12 @@ def client_from_settings(
     """An HttpClient for Medusa's admin API from ``settings`` (``base_url``, ``api_key``)."""
     api_key = settings.get("api_key")
     assert settings.base_url and isinstance(api_key, str)
-    stats = ClientStats()
-    retry = RetryPolicy.from_settings(
-        settings, stats=stats, clock=clock, sleep=sleep, jitter=jitter
-    )
-    return HttpClient(
-        base_url=settings.base_url,
-        wire=MedusaWire(),
+    return HttpClient.from_settings(
+        settings,
+        MedusaWire(),
         credentials=basic_key_auth(api_key),
-        limiter=RateLimiter(settings.rate, settings.burst, clock=clock, sleep=sleep),
-        retry=retry,
-        transport=Transport.from_settings(settings),
-        timeout=settings.timeout,
-        stats=stats,
+        clock=clock,
         wall_clock=wall_clock,
+        sleep=sleep,
+        jitter=jitter,
     )

@@ -53,11 +53,8 @@ from shopsync.domain.timefmt import format_timestamp
 from shopsync.errors import APIError, AuthError, PlatformError, UsageError
 from shopsync.http.auth import TokenRejected, private_dir
 from shopsync.http.client import ApiResponse, HttpClient
-from shopsync.http.ratelimit import RateLimiter
 from shopsync.http.redact import redacting_logger, register_secret
-from shopsync.http.retry import RetryPolicy, classify_exception, full_jitter
-from shopsync.http.stats import ClientStats
-from shopsync.http.transport import Transport
+from shopsync.http.retry import classify_exception, full_jitter
 from shopsync.platforms.base import (
     AuthStatus,
     BatchResult,
@@ -335,19 +332,14 @@ class ShopeePlatform(ClientBacked):
         settings.require_credentials()
         partner_id = int(settings.get("partner_id"))
         shop_id = int(settings.get("shop_id"))
-        stats = ClientStats()
-        client = HttpClient(
+        client = HttpClient.from_settings(
+            settings,
+            ShopeeWire(),
             base_url=endpoint_of(settings),
-            wire=ShopeeWire(),
-            credentials=None,
-            limiter=RateLimiter(settings.rate, settings.burst, clock=clock, sleep=sleep),
-            retry=RetryPolicy.from_settings(
-                settings, stats=stats, clock=clock, sleep=sleep, jitter=jitter
-            ),
-            transport=Transport.from_settings(settings),
-            timeout=settings.timeout,
-            stats=stats,
+            clock=clock,
             wall_clock=wall_clock,
+            sleep=sleep,
+            jitter=jitter,
         )
         directory = settings.cache_dir / "shopee"
         auth = ShopeeAuth(

@@ -37,10 +37,9 @@ from shopsync.http.client import HttpClient
 from shopsync.http.ratelimit import RateLimiter
 from shopsync.http.ratememory import RateMemory
 from shopsync.http.redact import redact_text, register_secret
-from shopsync.http.retry import RetriableAPIError, RetryPolicy, full_jitter
+from shopsync.http.retry import RetriableAPIError, full_jitter
 from shopsync.http.retry import parse_retry_after as _parse_retry_after
 from shopsync.http.stats import ClientStats
-from shopsync.http.transport import Transport
 from shopsync.http.wire import RateSignal, Verdict
 
 TOKEN_HEADER = "X-Shopify-Access-Token"  # noqa: S105 - a header's name
@@ -264,25 +263,19 @@ def client_from_settings(
     the ``throttleStatus`` every answer reports (restore rate included).
     """
     assert settings.base_url
-    stats = ClientStats()
     limiter = RateLimiter(MAX_RESTORE_RATE, int(START_BUCKET), clock=clock, sleep=sleep)
-    retry = RetryPolicy.from_settings(
-        settings, stats=stats, clock=clock, sleep=sleep, jitter=jitter
-    )
     remember = disk_cache if rate_memory is None else rate_memory
-    client = HttpClient(
-        base_url=settings.base_url,
-        wire=ShopifyWire(),
-        credentials=None,
+    client = HttpClient.from_settings(
+        settings,
+        ShopifyWire(),
         limiter=limiter,
-        retry=retry,
-        transport=Transport.from_settings(settings),
-        timeout=settings.timeout,
-        stats=stats,
+        clock=clock,
         wall_clock=wall_clock,
+        sleep=sleep,
+        jitter=jitter,
         rate_memory=RateMemory(_rate_memory_path(settings), clock=wall_clock) if remember else None,
     )
-    client.credentials = _auth(settings, client, stats, wall_clock, disk_cache=disk_cache)
+    client.credentials = _auth(settings, client, client.stats, wall_clock, disk_cache=disk_cache)
     return client
 
 

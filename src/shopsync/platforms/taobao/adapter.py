@@ -31,11 +31,8 @@ from shopsync.domain.models import Product, Variant
 from shopsync.domain.timefmt import format_timestamp
 from shopsync.errors import AmbiguousWriteError, APIError, AuthError, PlatformError, UsageError
 from shopsync.http.client import HttpClient
-from shopsync.http.ratelimit import RateLimiter
 from shopsync.http.redact import redacting_logger
-from shopsync.http.retry import RetryPolicy, full_jitter
-from shopsync.http.stats import ClientStats
-from shopsync.http.transport import Transport
+from shopsync.http.retry import full_jitter
 from shopsync.platforms.base import (
     AuthStatus,
     BatchResult,
@@ -337,23 +334,19 @@ class TaobaoPlatform(ClientBacked):
         settings.require_credentials()
         assert settings.base_url
         base_url = check_url(settings.base_url, what="base_url").removesuffix(GATEWAY)
-        stats = ClientStats()
-        client = HttpClient(
+        client = HttpClient.from_settings(
+            settings,
+            TopWire(),
             base_url=base_url,
-            wire=TopWire(),
             credentials=TopSigning(
                 str(settings.get("app_secret")),
                 sign_method=str(settings.get("sign_method") or "md5"),
                 clock=wall_clock,
             ),
-            limiter=RateLimiter(settings.rate, settings.burst, clock=clock, sleep=sleep),
-            retry=RetryPolicy.from_settings(
-                settings, stats=stats, clock=clock, sleep=sleep, jitter=jitter
-            ),
-            transport=Transport.from_settings(settings),
-            timeout=settings.timeout,
-            stats=stats,
+            clock=clock,
             wall_clock=wall_clock,
+            sleep=sleep,
+            jitter=jitter,
         )
         app_key, session = str(settings.get("app_key")), str(settings.get("session"))
         # One picture space per shop: the seller is the session's, so its hash names it.

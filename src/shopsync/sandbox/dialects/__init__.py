@@ -9,7 +9,8 @@ Like the client's platform registry, this one is lazy: it names modules, and a d
 imported (with starlette) only when a sandbox of that dialect starts. A dialect module
 provides::
 
-    create_app(config: SandboxConfig) -> DialectApp        # the ASGI application
+    create_app(config: SandboxConfig) -> DialectApp        # the ASGI application, on
+                                                           # shopsync.sandbox.dialect.DialectApp
     client_settings(base_url, config) -> dict[str, str]    # what a client is given
     try_command(base_url, config) -> str                   # a shell command that works
 """
@@ -18,13 +19,6 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Protocol
-
-if TYPE_CHECKING:
-    from shopsync.sandbox.config import SandboxConfig
-    from shopsync.sandbox.faults import FaultInjector
-    from shopsync.sandbox.orders import OrderGenerator
-    from shopsync.sandbox.store import Store
 
 DIALECTS: dict[str, str] = {
     "amazon": "shopsync.sandbox.dialects.amazon",
@@ -37,24 +31,6 @@ DIALECTS: dict[str, str] = {
 """Dialect modules by name; the names are the client's platform names."""
 
 DEFAULT_DIALECT = "generic"
-
-
-class DialectApp(Protocol):
-    """What the server and :class:`~shopsync.sandbox.SandboxHandle` need of a dialect's app."""
-
-    config: SandboxConfig
-    store: Store
-    faults: FaultInjector
-    orders: OrderGenerator
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        """The ASGI entry point."""
-
-    def stats_snapshot(self) -> dict[str, Any]:
-        """What ``GET /_sandbox/stats`` answers."""
-
-    def reset(self) -> None:
-        """Empty the shop and zero the counters and rate limits."""
 
 
 def known_dialects() -> list[str]:

@@ -16,7 +16,6 @@ never applied, as Amazon sellers see happen.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import random
@@ -32,19 +31,17 @@ from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
 from shopsync.sandbox.config import SandboxConfig
+from shopsync.sandbox.dialect import DialectApp
 from shopsync.sandbox.dialects.amazon import (
     DEMO_MARKETPLACE_ID,
     DEMO_REFRESH_TOKEN,
     DEMO_SELLER_ID,
     TOKEN_PATH,
 )
-from shopsync.sandbox.faults import Fault, FaultInjector
-from shopsync.sandbox.orders import OrderGenerator
 from shopsync.sandbox.ratelimit import TokenBucket
-from shopsync.sandbox.stats import Stats
 from shopsync.sandbox.store import ProductRow, Store, TokenInfo
 from shopsync.sandbox.timefmt import parse_rfc3339, rfc3339
-from shopsync.sandbox.wire import Reply, abort_connection, after_abort, drain, internal_reply
+from shopsync.sandbox.wire import Reply
 
 logger = logging.getLogger("shopsync.sandbox.amazon")
 
@@ -132,15 +129,11 @@ def quantity_of(attributes: dict[str, Any]) -> int | None:
     return quantity if isinstance(quantity, int) and not isinstance(quantity, bool) else None
 
 
-class AmazonApp:
+class AmazonApp(DialectApp):
     """The ASGI application, with its store, buckets, fault injector and counters."""
 
     def __init__(self, config: SandboxConfig, store: Store | None = None) -> None:
-        self.config = config
-        self.store = store if store is not None else Store(config.db_path)
-        self.stats = Stats()
-        self.faults = FaultInjector(config)
-        self.orders = OrderGenerator(self.store, config.seed, config.clock)
+        super().__init__(config, store)
         self.usage_scale = 1.0
         """Multiplies every usage plan's rate (tests of many calls raise it)."""
         self.visibility_delay = 0.0
@@ -165,20 +158,12 @@ class AmazonApp:
 
     # -- ASGI ----------------------------------------------------------------------------
 
-    async def __call__(  # noqa: PLR0911, PLR0912 - the request's one path, step by step
-        self, scope: Scope, receive: Receive, send: Send
-    ) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Faults, checks, the call, the stats."""
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-            return
-        if scope["type"] != "http":
+        if await self.served_by_core(scope, receive, send):
             return
         request = Request(scope, receive)
         path: str = scope["path"]
-        if path.startswith("/_sandbox/"):
-            await self._internal(request).response()(scope, receive, send)
-            return
         request_id = str(uuid.uuid4())
         if path == TOKEN_PATH:
             reply = await self._token(request)
@@ -188,36 +173,21 @@ class AmazonApp:
         operation, params = _route(scope["method"], path)
         label = f"{scope['method']} {path if operation is None else operation}"
         write = operation in WRITES
-        fault = self.faults.draw()
-        if fault is not None:
-            self.stats.fault(fault)
-        if fault is Fault.RESET:
-            self.stats.request(label, "reset", write=write)
-            if abort_connection(receive):
-                await after_abort(receive)
-                return
-        status = fault.status if fault is not None else None
-        if status is not None:
-            await drain(receive)
-            reply = AmazonError(status, "InternalFailure", "An injected fault.").reply()
-            self.stats.request(label, str(status), write=write)
-            await reply.response()(scope, receive, self._with_headers(send, request_id, None))
-            return
-        if fault is Fault.SLOW:
-            await asyncio.sleep(self.config.slow_ms / 1000.0)
-        latency = self.faults.latency()
-        if latency:
-            await asyncio.sleep(latency)
-        reply = await self._answer(request, operation, params)
-        if fault is Fault.DROP_AFTER_COMMIT:
-            self.stats.request(label, "dropped", write=write)
-            if abort_connection(receive):
-                await after_abort(receive)
-                return
-        else:
-            self.stats.request(label, str(reply.status), write=write)
-        limit = self._rate(operation) if operation is not None else None
-        await reply.response()(scope, receive, self._with_headers(send, request_id, limit))
+        await self.answer_with_faults(
+            scope,
+            receive,
+            send,
+            label=label,
+            write=write,
+            answer=lambda: self._answer(request, operation, params),
+            fault_reply=lambda status: AmazonError(
+                status, "InternalFailure", "An injected fault."
+            ).reply(),
+            fault_send=self._with_headers(send, request_id, None),
+            reply_send=lambda: self._with_headers(
+                send, request_id, self._rate(operation) if operation is not None else None
+            ),
+        )
 
     @staticmethod
     def _with_headers(send: Send, request_id: str, limit: float | None) -> Send:
@@ -230,24 +200,6 @@ class AmazonApp:
             await send(message)
 
         return wrapped
-
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                self.store.purge_tokens(self.config.clock())
-                if self.config.orders:
-                    self.orders.ensure(self.config.orders)
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-
-    def _internal(self, request: Request) -> Reply:
-        host = request.client.host if request.client else ""
-        return internal_reply(
-            host, request.method, request.url.path, self.stats_snapshot, self.reset
-        )
 
     def stats_snapshot(self) -> dict[str, Any]:
         """The core's counters, plus what the shop holds and what was lost on purpose."""

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
 import hashlib
 import hmac
 import json
@@ -28,7 +27,7 @@ import logging
 import math
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from http import HTTPStatus
@@ -43,6 +42,7 @@ from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
 from shopsync.sandbox.config import ALL_SCOPES, SandboxConfig
+from shopsync.sandbox.dialect import DialectApp
 from shopsync.sandbox.dialects.generic.openapi import openapi_document
 from shopsync.sandbox.dialects.generic.validation import (
     CREATE_FIELD_SET,
@@ -64,11 +64,10 @@ from shopsync.sandbox.dialects.generic.validation import (
     variant_agreement,
     variant_defaults,
 )
-from shopsync.sandbox.faults import Fault, FaultInjector
+from shopsync.sandbox.faults import Fault
 from shopsync.sandbox.idempotency import IdempotencyKeys, KeyInFlight, KeyReused, Reservation
-from shopsync.sandbox.orders import ORDER_STATUSES, OrderGenerator
+from shopsync.sandbox.orders import ORDER_STATUSES
 from shopsync.sandbox.ratelimit import RateLimiter
-from shopsync.sandbox.stats import Stats
 from shopsync.sandbox.store import ProductRow, Store, TokenInfo
 from shopsync.sandbox.timefmt import normalize_rfc3339, rfc3339
 from shopsync.sandbox.wire import (
@@ -430,20 +429,12 @@ def _validation_item_error(errors: list[FieldError]) -> dict[str, Any]:
     )
 
 
-class SandboxApp:
+class SandboxApp(DialectApp):
     """The ASGI application, with its store, limiter, fault injector and counters."""
 
     def __init__(self, config: SandboxConfig, store: Store | None = None) -> None:
-        self.config = config
-        self.store = (
-            store
-            if store is not None
-            else Store(config.db_path, unique_skus=not config.allow_duplicate_skus)
-        )
-        self.stats = Stats()
-        self.faults = FaultInjector(config)
+        super().__init__(config, store, unique_skus=not config.allow_duplicate_skus)
         self.limiter = RateLimiter(config.rate, config.burst)
-        self.orders = OrderGenerator(self.store, config.seed, config.clock)
         self.keys = IdempotencyKeys(self.store, config)
         self._token_cache: dict[str, TokenInfo] = {}
         # Uploaded images, by content hash: kept in memory (the shop's products keep
@@ -456,7 +447,7 @@ class SandboxApp:
                 HTTPException: self._http_exception,
                 Exception: self._server_error,
             },
-            lifespan=self._lifespan,
+            lifespan=self.lifespan,
         )
 
     # -- ASGI ----------------------------------------------------------------------------
@@ -526,23 +517,9 @@ class SandboxApp:
         finally:
             record("incomplete")
 
-    @contextlib.asynccontextmanager
-    async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
-        now = self.config.clock()
-        self.store.purge_tokens(now)
+    def on_startup(self) -> None:
+        """Forget idempotency keys past their lifetime."""
         self.keys.purge()
-        if self.config.orders:
-            self.orders.ensure(self.config.orders)
-        task = None
-        if self.config.order_rate > 0:
-            task = asyncio.get_running_loop().create_task(self.orders.run(self.config.order_rate))
-        try:
-            yield
-        finally:
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
 
     def _routes(self) -> list[Route]:
         return [

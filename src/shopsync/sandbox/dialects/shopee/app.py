@@ -15,7 +15,6 @@ write, as Shopee's search index lags, while ``get_item_list`` sees it at once.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
@@ -33,19 +32,13 @@ from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
 from shopsync.sandbox.config import SandboxConfig
+from shopsync.sandbox.dialect import DialectApp
 from shopsync.sandbox.dialects.shopee import DEMO_CODE, DEMO_SHOP_ID, partner_id_of
-from shopsync.sandbox.faults import Fault, FaultInjector
-from shopsync.sandbox.orders import OrderGenerator
 from shopsync.sandbox.ratelimit import RateLimiter
-from shopsync.sandbox.stats import Stats
 from shopsync.sandbox.store import HANDLE_KEY, ProductRow, Store, TokenInfo
 from shopsync.sandbox.timefmt import rfc3339
 from shopsync.sandbox.wire import (
     Reply,
-    abort_connection,
-    after_abort,
-    drain,
-    internal_reply,
 )
 
 logger = logging.getLogger("shopsync.sandbox.shopee")
@@ -148,17 +141,13 @@ def _price(value: Any, name: str) -> Decimal:
     return price.quantize(Decimal("0.01"))
 
 
-class ShopeeApp:
+class ShopeeApp(DialectApp):
     """The ASGI application, with its store, limiter, fault injector and counters."""
 
     def __init__(self, config: SandboxConfig, store: Store | None = None) -> None:
-        self.config = config
         # Shopee does not keep item_sku unique: two add_item calls make two items.
-        self.store = store if store is not None else Store(config.db_path, unique_skus=False)
-        self.stats = Stats()
-        self.faults = FaultInjector(config)
+        super().__init__(config, store, unique_skus=False)
         self.limiter = RateLimiter(config.rate, config.burst)
-        self.orders = OrderGenerator(self.store, config.seed, config.clock)
         self.partner_id = partner_id_of(config)
         self.partner_key = config.client_secret
         self.shop_id = DEMO_SHOP_ID
@@ -194,50 +183,30 @@ class ShopeeApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Faults, checks, the call, the stats."""
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-            return
-        if scope["type"] != "http":
+        if await self.served_by_core(scope, receive, send):
             return
         request = Request(scope, receive)
         path: str = scope["path"]
-        if path.startswith("/_sandbox/"):
-            await self._internal(request).response()(scope, receive, send)
-            return
         call = path[len(PREFIX) :] if path.startswith(PREFIX) else None
         label = f"{scope['method']} {path if call in self._handlers else '(unknown)'}"
         write = call in WRITE_CALLS
-        fault = self.faults.draw()
         request_id = uuid.uuid4().hex
-        if fault is not None:
-            self.stats.fault(fault)
-        if fault is Fault.RESET:
-            self.stats.request(label, "reset", write=write)
-            if abort_connection(receive):
-                await after_abort(receive)
-                return
-        status = fault.status if fault is not None else None
-        if status is not None:
-            await drain(receive)
+
+        def injected(status: int) -> Reply:
             reply = _envelope(request_id, error="error_server", message="An injected fault.")
             reply.status = status
-            self.stats.request(label, str(status), write=write)
-            await reply.response()(scope, receive, send)
-            return
-        if fault is Fault.SLOW:
-            await asyncio.sleep(self.config.slow_ms / 1000.0)
-        latency = self.faults.latency()
-        if latency:
-            await asyncio.sleep(latency)
-        reply = await self._answer(request, call, request_id)
-        if fault is Fault.DROP_AFTER_COMMIT:
-            self.stats.request(label, "dropped", write=write)
-            if abort_connection(receive):
-                await after_abort(receive)
-                return
-        else:
-            self.stats.request(label, str(reply.status), write=write)
-        await reply.response()(scope, receive, self._with_request_id(send, request_id))
+            return reply
+
+        await self.answer_with_faults(
+            scope,
+            receive,
+            send,
+            label=label,
+            write=write,
+            answer=lambda: self._answer(request, call, request_id),
+            fault_reply=injected,
+            reply_send=lambda: self._with_request_id(send, request_id),
+        )
 
     @staticmethod
     def _with_request_id(send: Send, request_id: str) -> Send:
@@ -248,31 +217,6 @@ class ShopeeApp:
             await send(message)
 
         return wrapped
-
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        task: asyncio.Task[None] | None = None
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                self.store.purge_tokens(self.config.clock())
-                if self.config.orders:
-                    self.orders.ensure(self.config.orders)
-                if self.config.order_rate > 0:
-                    task = asyncio.get_running_loop().create_task(
-                        self.orders.run(self.config.order_rate)
-                    )
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                if task is not None:
-                    task.cancel()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-
-    def _internal(self, request: Request) -> Reply:
-        host = request.client.host if request.client else ""
-        return internal_reply(
-            host, request.method, request.url.path, self.stats_snapshot, self.reset
-        )
 
     def stats_snapshot(self) -> dict[str, Any]:
         """The core's counters, plus what the shop holds."""

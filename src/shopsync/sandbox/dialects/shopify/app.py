@@ -21,7 +21,6 @@ carries ``extensions.cost``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import json
 import logging
@@ -31,7 +30,6 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -52,12 +50,11 @@ from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
 from shopsync.sandbox.config import SandboxConfig
+from shopsync.sandbox.dialect import DialectApp
 from shopsync.sandbox.dialects.shopify.schema import available_versions, load_schema, query_cost
 from shopsync.sandbox.dialects.shopify.shop import Shop
-from shopsync.sandbox.faults import Fault, FaultInjector
-from shopsync.sandbox.orders import OrderGenerator
-from shopsync.sandbox.stats import Stats
-from shopsync.sandbox.store import Store, TokenInfo
+from shopsync.sandbox.faults import Fault
+from shopsync.sandbox.store import TokenInfo
 from shopsync.sandbox.wire import (
     LOOPBACK,
     Reply,
@@ -140,17 +137,13 @@ def _errors_reply(status: int, message: str, headers: list[tuple[str, str]] | No
     return Reply.json(status, {"errors": message}, headers or [])
 
 
-class ShopifyApp:
+class ShopifyApp(DialectApp):
     """The ASGI application, with its shop, cost bucket, fault injector and counters."""
 
     def __init__(self, config: SandboxConfig) -> None:
-        self.config = config
-        self.store = Store(config.db_path, unique_skus=False)
+        super().__init__(config, unique_skus=False)
         self.shop = Shop(self.store, config.clock)
-        self.stats = Stats()
-        self.faults = FaultInjector(config)
         self.bucket = CostBucket(config.rate)
-        self.orders = OrderGenerator(self.store, config.seed, config.clock)
         self.throttle_status = 200
         """The HTTP status of a THROTTLED answer: 200 (GraphQL's usual) or 429."""
         self.fields: Counter[str] = Counter()
@@ -162,7 +155,7 @@ class ShopifyApp:
                 Route("/_sandbox/stats", self.sandbox_stats, methods=["GET"]),
                 Route("/_sandbox/reset", self.sandbox_reset, methods=["POST"]),
             ],
-            lifespan=self._lifespan,
+            lifespan=self.lifespan,
         )
 
     # -- ASGI ----------------------------------------------------------------------------
@@ -225,22 +218,6 @@ class ShopifyApp:
             await self._starlette(scope, receive, send_wrapped)
         finally:
             record("incomplete")
-
-    @contextlib.asynccontextmanager
-    async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
-        self.store.purge_tokens(self.config.clock())
-        if self.config.orders:
-            self.orders.ensure(self.config.orders)
-        task = None
-        if self.config.order_rate > 0:
-            task = asyncio.get_running_loop().create_task(self.orders.run(self.config.order_rate))
-        try:
-            yield
-        finally:
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
 
     # -- the token endpoint --------------------------------------------------------------
 

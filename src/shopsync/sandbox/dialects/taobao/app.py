@@ -18,7 +18,6 @@ and the rest (title, price, cid, props, SKUs...) in the product's values.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import json
@@ -34,6 +33,7 @@ from urllib.parse import parse_qsl
 from starlette.types import Message, Receive, Scope, Send
 
 from shopsync.sandbox.config import SandboxConfig
+from shopsync.sandbox.dialect import DialectApp
 from shopsync.sandbox.dialects.taobao import DEMO_SESSION
 from shopsync.sandbox.dialects.taobao.signing import (
     beijing_time,
@@ -42,10 +42,8 @@ from shopsync.sandbox.dialects.taobao.signing import (
     parse_timestamp,
     taobao_length,
 )
-from shopsync.sandbox.faults import Fault, FaultInjector
-from shopsync.sandbox.orders import OrderGenerator
+from shopsync.sandbox.faults import Fault
 from shopsync.sandbox.ratelimit import RateLimiter
-from shopsync.sandbox.stats import Stats
 from shopsync.sandbox.store import ProductRow, Store
 from shopsync.sandbox.timefmt import parse_rfc3339, rfc3339
 from shopsync.sandbox.wire import LOOPBACK, abort_connection, after_abort, dumps_json
@@ -213,17 +211,13 @@ def _parse_skus(params: dict[str, str]) -> list[dict[str, Any]] | None:
     return skus
 
 
-class TaobaoApp:
+class TaobaoApp(DialectApp):
     """The ASGI application, with its store, limiter, fault injector and counters."""
 
     def __init__(self, config: SandboxConfig, store: Store | None = None) -> None:
-        self.config = config
         # TOP does not keep outer_id (the seller's code) unique: two items may share one.
-        self.store = store if store is not None else Store(config.db_path, unique_skus=False)
-        self.stats = Stats()
-        self.faults = FaultInjector(config)
+        super().__init__(config, store, unique_skus=False)
         self.limiter = RateLimiter(config.rate, config.burst)
-        self.orders = OrderGenerator(self.store, config.seed, config.clock)
         self.pictures: dict[str, str] = {}
         self._methods: dict[str, Callable[[dict[str, str]], dict[str, Any]]] = {
             "taobao.time.get": self.time_get,
@@ -266,7 +260,7 @@ class TaobaoApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: PLR0911, PLR0912, PLR0915 - a call's steps in order, as the module doc lists them
         """Lifespan (the order generator) and HTTP."""
         if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
+            await self.serve_lifespan(receive, send)
             return
         if scope["type"] != "http":
             return
@@ -364,26 +358,6 @@ class TaobaoApp:
             await _send(send, 204, b"", "")
         else:
             await _send(send, 404, b'{"error":"not found"}', "")
-
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        task: asyncio.Task[None] | None = None
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                if self.config.orders:
-                    self.orders.ensure(self.config.orders)
-                if self.config.order_rate > 0:
-                    task = asyncio.get_running_loop().create_task(
-                        self.orders.run(self.config.order_rate)
-                    )
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                if task is not None:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
-                await send({"type": "lifespan.shutdown.complete"})
-                return
 
     # -- the gateway's checks ----------------------------------------------------------------
 

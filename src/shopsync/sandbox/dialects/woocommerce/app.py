@@ -18,7 +18,6 @@ after the product was saved), at :attr:`WooCommerceApp.created_error_rate`.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -39,19 +38,25 @@ from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
 from shopsync.sandbox.config import SandboxConfig
+from shopsync.sandbox.dialect import DialectApp
 from shopsync.sandbox.dialects.woocommerce import (
     application_password_of,
     consumer_key_of,
     consumer_secret_of,
 )
-from shopsync.sandbox.faults import Fault, FaultInjector
-from shopsync.sandbox.orders import OrderGenerator
 from shopsync.sandbox.ratelimit import RateLimiter
-from shopsync.sandbox.stats import Stats
 from shopsync.sandbox.store import ProductRow, Store
-from shopsync.sandbox.wire import Reply, abort_connection, after_abort, drain, internal_reply
+from shopsync.sandbox.wire import Reply
 
 logger = logging.getLogger("shopsync.sandbox.woocommerce")
+
+
+def _unavailable(status: int) -> Reply:
+    """An injected fault as a web server in front of WordPress answers it: an HTML page."""
+    reply = Reply(status, b"<html><body><h1>Service unavailable</h1></body></html>")
+    reply.content_type = "text/html; charset=UTF-8"
+    return reply
+
 
 PREFIX = "/wp-json/wc/v3/"
 MEDIA_PREFIX = "/wp-json/wp/v2/"
@@ -161,16 +166,12 @@ def _price_text(value: Any, name: str) -> str:
     return value
 
 
-class WooCommerceApp:
+class WooCommerceApp(DialectApp):
     """The ASGI application, with its store, WAF limiter, fault injector and counters."""
 
     def __init__(self, config: SandboxConfig, store: Store | None = None) -> None:
-        self.config = config
-        self.store = store if store is not None else Store(config.db_path, unique_skus=True)
-        self.stats = Stats()
-        self.faults = FaultInjector(config)
+        super().__init__(config, store, unique_skus=True)
         self.limiter = RateLimiter(config.rate, config.burst)
-        self.orders = OrderGenerator(self.store, config.seed, config.clock)
         self.consumer_key = consumer_key_of(config)
         self.consumer_secret = consumer_secret_of(config)
         self.created_error_rate = 0.0
@@ -203,49 +204,23 @@ class WooCommerceApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Faults, the WAF, the route, authentication, the handler, the stats."""
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-            return
-        if scope["type"] != "http":
+        if await self.served_by_core(scope, receive, send):
             return
         request = Request(scope, receive)
         path: str = scope["path"]
-        if path.startswith("/_sandbox/"):
-            await self._internal(request).response()(scope, receive, send)
-            return
         route = self._route(scope["method"], path)
         label = f"{scope['method']} {route[0] if route else PREFIX + '(unknown)'}"
         write = route is not None and route[1] in _WRITES
-        fault = self.faults.draw()
-        if fault is not None:
-            self.stats.fault(fault)
-        if fault is Fault.RESET:
-            self.stats.request(label, "reset", write=write)
-            if abort_connection(receive):
-                await after_abort(receive)
-                return
-        status = fault.status if fault is not None else None
-        if status is not None:
-            await drain(receive)
-            reply = Reply(status, b"<html><body><h1>Service unavailable</h1></body></html>")
-            reply.content_type = "text/html; charset=UTF-8"
-            self.stats.request(label, str(status), write=write)
-            await reply.response()(scope, receive, send)
-            return
-        if fault is Fault.SLOW:
-            await asyncio.sleep(self.config.slow_ms / 1000.0)
-        latency = self.faults.latency()
-        if latency:
-            await asyncio.sleep(latency)
-        reply = await self._answer(request, route)
-        if fault is Fault.DROP_AFTER_COMMIT:
-            self.stats.request(label, "dropped", write=write)
-            if abort_connection(receive):
-                await after_abort(receive)
-                return
-        else:
-            self.stats.request(label, str(reply.status), write=write)
-        await reply.response()(scope, receive, self._with_request_id(send))
+        await self.answer_with_faults(
+            scope,
+            receive,
+            send,
+            label=label,
+            write=write,
+            answer=lambda: self._answer(request, route),
+            fault_reply=_unavailable,
+            reply_send=lambda: self._with_request_id(send),
+        )
 
     @staticmethod
     def _with_request_id(send: Send) -> Send:
@@ -271,30 +246,6 @@ class WooCommerceApp:
                 if match and verb == method:
                     return prefix + re.sub(r"\d+", "{id}", rest), name, match.groupdict()
         return None
-
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        task: asyncio.Task[None] | None = None
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                if self.config.orders:
-                    self.orders.ensure(self.config.orders)
-                if self.config.order_rate > 0:
-                    task = asyncio.get_running_loop().create_task(
-                        self.orders.run(self.config.order_rate)
-                    )
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                if task is not None:
-                    task.cancel()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-
-    def _internal(self, request: Request) -> Reply:
-        host = request.client.host if request.client else ""
-        return internal_reply(
-            host, request.method, request.url.path, self.stats_snapshot, self.reset
-        )
 
     def stats_snapshot(self) -> dict[str, Any]:
         """The core's counters, plus what the shop holds and how requests authenticated."""
