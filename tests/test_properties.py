@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from shopsync.catalog.records import Catalog
-from shopsync.domain.models import Product, ValidRow
+from shopsync.domain.models import SCIENTIFIC, Product, ValidRow
 from shopsync.io.writers import safe_cell
 
 SKU_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
@@ -24,7 +24,10 @@ TEXT = st.text(
 
 products = st.builds(
     Product,
-    sku=st.text(alphabet=SKU_ALPHABET, min_size=1, max_size=64),
+    # A code Excel turned into scientific notation (0E0) is refused by the model itself.
+    sku=st.text(alphabet=SKU_ALPHABET, min_size=1, max_size=64).filter(
+        lambda s: not SCIENTIFIC.match(s)
+    ),
     title=TEXT,
     price=st.decimals(min_value=Decimal("0.01"), max_value=Decimal("99999999"), places=2),
     stock=st.integers(min_value=0, max_value=10**9),
