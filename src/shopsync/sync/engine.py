@@ -377,7 +377,7 @@ class Engine:
             self._wired(
                 change,
                 _update_content(change),
-                change.fields is None or "images" in change.fields,
+                change.fields is None or bool({"images", "variants"} & change.fields),
             )
             for change in batch.updates
             if change.entry is not None
@@ -389,7 +389,9 @@ class Engine:
                 wired,
                 change.fields,
                 change.removed_variants,
-                () if change.forced else tuple(change.entry.body.get("variants") or ()),
+                ()
+                if change.forced
+                else self.images.wire_bodies(change.entry.body.get("variants") or ()),
             )
             for change, wired in zip(
                 (c for c in batch.updates if c.entry is not None), wired_updates, strict=True
