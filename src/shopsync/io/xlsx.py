@@ -1,10 +1,12 @@
 """Excel workbooks (.xlsx, .xlsm, .xls) read as rows of text, as the seller means them.
 
-The reader is python-calamine (the Rust calamine crate), chosen on the figures in
-docs/benchmarks.md ("Excel readers"): 8 times openpyxl's rows/s and a 25 ms import
-against 420 ms. It is imported only when a workbook is opened. calamine holds the chosen
-sheet's cells in memory (about 1.4 KB a row of 16 columns) and rows are handed on one at
-a time from there; the checks below bound what a file can make it hold.
+Two readers, chosen per sheet on the figures in docs/benchmarks.md ("Excel readers",
+"Streaming large sheets"). python-calamine (the Rust calamine crate) is 6 to 8 times
+faster, but holds the chosen sheet's cells in memory (about 1.3 KB a row of 13 columns;
+python-calamine 0.9 has no streaming reader). openpyxl's read-only mode streams the
+sheet's XML in a flat amount of memory. A sheet whose XML is larger than
+:data:`STREAM_ABOVE` (about 10,000 rows) is therefore read by openpyxl, anything
+smaller, and every .xls, by calamine. Both are imported only when a workbook is opened.
 
 Before calamine sees an .xlsx/.xlsm, the zip is checked with the standard library: a
 file that is not a zip (a renamed CSV), an encrypted one (password-protected workbooks
@@ -22,6 +24,7 @@ significant digits, dates as ISO dates, text as stored (``00123`` stays ``00123`
 
 from __future__ import annotations
 
+import itertools
 import re
 import zipfile
 from collections.abc import Iterator, Sequence
@@ -38,6 +41,10 @@ MAX_UNCOMPRESSED = 2 << 30
 """Bytes all members of a workbook may expand to (Excel's own limits stay far below)."""
 MAX_RATIO = 200
 """How many times a member larger than 1 MiB may expand (text XML: typically 5 to 20)."""
+STREAM_ABOVE = 8 << 20
+"""Bytes of sheet XML above which the sheet is streamed (openpyxl) rather than loaded
+(calamine): at about 850 bytes of XML a row, 10,000 rows, which calamine holds in some
+13 MB; openpyxl reads any size in about 27 MB."""
 MAX_CELLS = 50_000_000
 """Cells a sheet's declared dimension may span (what calamine would allocate)."""
 _MAX_REPORTED = 5
@@ -63,8 +70,11 @@ class Workbook:
     header_row: int
     """The sheet's row number (1-based) of the header."""
     warnings: list[str] = field(default_factory=list)
-    loaded: Any = None
-    """The sheet as calamine loaded it to find the header, until :func:`iter_sheet` uses it."""
+    loaded: Iterator[tuple[int, list[Any]]] | None = None
+    """The sheet's rows after the header, as read to find it, until :func:`iter_sheet`
+    uses them (a second pass reads the sheet again)."""
+    streamed: bool = False
+    """Whether the sheet is streamed by openpyxl rather than loaded by calamine."""
 
 
 def cell_text(value: Any) -> str:  # noqa: PLR0911 - one return per cell type
@@ -105,34 +115,81 @@ def open_workbook(path: Path, sheet: str | None) -> Workbook:
     member = sheet_xml[index] if sheet_xml is not None and index < len(sheet_xml) else None
     if member is not None:
         warnings = _scan_sheet(path, names[index], member)
-    loaded = _load_sheet(path, book, index)
+    streamed = member is not None and _member_size(path, member) > STREAM_ABOVE
     name = f"{path}[{names[index]}]"
-    rows = _sheet_rows(loaded)
+    rows = _rows(path, book, index, streamed)
     for row_number, cells in rows:
         header = [cell_text(cell).strip() for cell in cells]
         while header and not header[-1]:
             header.pop()
         if header:
-            if not any(cell_text(cell).strip() for _, rest in rows for cell in rest):
+            # The first row with a value after the header: read now, handed on first.
+            first = next(
+                (row for row in rows if any(cell_text(cell).strip() for cell in row[1])), None
+            )
+            if first is None:
                 raise InputError(
                     f"{name}: the sheet has a header ({', '.join(header[:6])}) but no rows."
                 )
-            return Workbook(path, names[index], header, row_number, warnings, loaded)
+            loaded = itertools.chain([first], rows)
+            return Workbook(path, names[index], header, row_number, warnings, loaded, streamed)
     raise InputError(f"{name}: the sheet is empty.")
 
 
 def iter_sheet(workbook: Workbook) -> Iterator[tuple[int, list[str]]]:
     """``(sheet row number, cells as text)`` for every non-empty row after the header."""
-    loaded, workbook.loaded = workbook.loaded, None  # held once: a second pass reloads
-    if loaded is None:
+    rows, workbook.loaded = workbook.loaded, None  # used once: a second pass reads again
+    if rows is None:
         book = _load(workbook.path)
-        loaded = _load_sheet(workbook.path, book, list(book.sheet_names).index(workbook.sheet))
-    for row_number, cells in _sheet_rows(loaded):
+        index = list(book.sheet_names).index(workbook.sheet)
+        rows = _rows(workbook.path, book, index, workbook.streamed)
+    for row_number, cells in rows:
         if row_number <= workbook.header_row:
             continue
         texts = [cell_text(cell) for cell in cells]
         if any(text.strip() for text in texts):
             yield row_number, texts
+
+
+def _rows(path: Path, book: Any, index: int, streamed: bool) -> Iterator[tuple[int, list[Any]]]:
+    """The sheet's rows with their row numbers, from calamine or, ``streamed``, openpyxl."""
+    if streamed:
+        return _streamed_rows(path, index)
+    return _sheet_rows(_load_sheet(path, book, index))
+
+
+def _member_size(path: Path, member: str) -> int:
+    with zipfile.ZipFile(path) as archive:
+        try:
+            return archive.getinfo(member).file_size
+        except KeyError:
+            return 0
+
+
+def _streamed_rows(path: Path, index: int) -> Iterator[tuple[int, list[Any]]]:
+    # openpyxl's read-only mode parses the sheet's XML as it goes (cached values of
+    # formulas, dates by their number format, the 1904 date system), filling in the rows
+    # the XML leaves out, so that position and row number agree.
+    # openpyxl ships no type information (the sheet is typed Any here, as calamine's).
+    from openpyxl import load_workbook  # type: ignore[import-untyped]  # noqa: PLC0415
+
+    try:
+        book = load_workbook(path, read_only=True, data_only=True, keep_links=False)
+    except Exception as error:  # any failure of its parser is the file's: it checked out
+        raise _unreadable(path, error) from None
+    try:
+        sheet = book.worksheets[index]
+        first_column = getattr(sheet, "min_column", 1) or 1  # as calamine: from the first
+        try:
+            numbered = enumerate(
+                sheet.iter_rows(min_row=1, min_col=first_column, values_only=True), start=1
+            )
+            for row_number, cells in numbered:
+                yield row_number, list(cells)
+        except (ValueError, KeyError, TypeError, zipfile.BadZipFile) as error:
+            raise _unreadable(path, error) from None
+    finally:
+        book.close()
 
 
 def _load(path: Path) -> Any:
