@@ -20,7 +20,7 @@ fastexcel
 
 shopsync
     ``shopsync.io.xlsx`` as ``validate`` reads a workbook: cells to text, the reader
-    chosen by the sheet's size (streamed by openpyxl above ``STREAM_ABOVE``).
+    chosen by the sheet's size (streamed by openpyxl above ``STREAM_ABOVE`` cells).
 shopsync-loaded
     the same with every sheet loaded by calamine, as before large sheets were streamed.
 

@@ -4,9 +4,11 @@ Two readers, chosen per sheet on the figures in docs/benchmarks.md ("Excel reade
 "Streaming large sheets"). python-calamine (the Rust calamine crate) is 6 to 8 times
 faster, but holds the chosen sheet's cells in memory (about 1.3 KB a row of 13 columns;
 python-calamine 0.9 has no streaming reader). openpyxl's read-only mode streams the
-sheet's XML in a flat amount of memory. A sheet whose XML is larger than
-:data:`STREAM_ABOVE` (about 10,000 rows) is therefore read by openpyxl, anything
-smaller, and every .xls, by calamine. Both are imported only when a workbook is opened.
+sheet's XML in a flat amount of memory. A sheet with more than :data:`STREAM_ABOVE`
+cells holding a value (about 10,000 rows of 13 columns; counted by the scan below) is
+therefore read by openpyxl, anything smaller, and every .xls, by calamine (a sheet of a
+million empty styled rows has few values, and calamine skips the empty rows at Rust
+speed). Both are imported only when a workbook is opened.
 
 Before calamine sees an .xlsx/.xlsm, the zip is checked with the standard library: a
 file that is not a zip (a renamed CSV), an encrypted one (password-protected workbooks
@@ -41,10 +43,10 @@ MAX_UNCOMPRESSED = 2 << 30
 """Bytes all members of a workbook may expand to (Excel's own limits stay far below)."""
 MAX_RATIO = 200
 """How many times a member larger than 1 MiB may expand (text XML: typically 5 to 20)."""
-STREAM_ABOVE = 8 << 20
-"""Bytes of sheet XML above which the sheet is streamed (openpyxl) rather than loaded
-(calamine): at about 850 bytes of XML a row, 10,000 rows, which calamine holds in some
-13 MB; openpyxl reads any size in about 27 MB."""
+STREAM_ABOVE = 130_000
+"""Cells with a value above which a sheet is streamed (openpyxl) rather than loaded
+(calamine): 10,000 rows of 13 columns, which calamine holds in some 13 MB (about 100
+bytes a cell); openpyxl reads any size in about 27 MB."""
 MAX_CELLS = 50_000_000
 """Cells a sheet's declared dimension may span (what calamine would allocate)."""
 _MAX_REPORTED = 5
@@ -112,10 +114,11 @@ def open_workbook(path: Path, sheet: str | None) -> Workbook:
         raise InputError(f"{path}: the workbook has no sheets.")
     index = _sheet_index(path, names, sheet)
     warnings: list[str] = []
+    values = 0
     member = sheet_xml[index] if sheet_xml is not None and index < len(sheet_xml) else None
     if member is not None:
-        warnings = _scan_sheet(path, names[index], member)
-    streamed = member is not None and _member_size(path, member) > STREAM_ABOVE
+        warnings, values = _scan_sheet(path, names[index], member)
+    streamed = values > STREAM_ABOVE
     name = f"{path}[{names[index]}]"
     rows = _rows(path, book, index, streamed)
     for row_number, cells in rows:
@@ -156,14 +159,6 @@ def _rows(path: Path, book: Any, index: int, streamed: bool) -> Iterator[tuple[i
     if streamed:
         return _streamed_rows(path, index)
     return _sheet_rows(_load_sheet(path, book, index))
-
-
-def _member_size(path: Path, member: str) -> int:
-    with zipfile.ZipFile(path) as archive:
-        try:
-            return archive.getinfo(member).file_size
-        except KeyError:
-            return 0
 
 
 def _streamed_rows(path: Path, index: int) -> Iterator[tuple[int, list[Any]]]:
@@ -336,8 +331,10 @@ def _sheet_members(archive: zipfile.ZipFile) -> list[str | None]:
     return members
 
 
-def _scan_sheet(path: Path, sheet: str, member: str) -> list[str]:
-    """Warnings about the sheet's XML: formulas without a cached value, merged cells."""
+def _scan_sheet(path: Path, sheet: str, member: str) -> tuple[list[str], int]:
+    """Warnings about the sheet's XML (formulas without a cached value, merged cells),
+    and how many cells hold a value (a ``<v>`` or an inline string)."""
+    values = 0
     empty_formulas: list[str] = []
     empty_count = 0
     merged: list[str] = []
@@ -364,6 +361,7 @@ def _scan_sheet(path: Path, sheet: str, member: str) -> list[str]:
             if cut < 2:
                 cut = len(buffer) - _TAIL if len(buffer) > 4 * _CHUNK else 0
             scanned = buffer[:cut]
+            values += scanned.count(b"<v>") + scanned.count(b"<is>")
             for match in _EMPTY_FORMULA.finditer(scanned):
                 empty_count += 1
                 if len(empty_formulas) < _MAX_REPORTED:
@@ -387,7 +385,7 @@ def _scan_sheet(path: Path, sheet: str, member: str) -> list[str]:
             f"({_listed(merged[:_MAX_REPORTED], len(merged))}): only the first cell of each "
             "holds the value, the others are read as empty."
         )
-    return warnings
+    return warnings, values
 
 
 def _count(number: int, noun: str) -> str:
