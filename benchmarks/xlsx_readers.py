@@ -18,6 +18,12 @@ fastexcel
     ``read_excel(path).load_sheet(0).to_arrow()`` then ``to_pylist()``: calamine again,
     into Arrow columns (needs pyarrow, which shopsync would not otherwise need).
 
+shopsync
+    ``shopsync.io.xlsx`` as ``validate`` reads a workbook: cells to text, the reader
+    chosen by the sheet's size (streamed by openpyxl above ``STREAM_ABOVE`` cells).
+shopsync-loaded
+    the same with every sheet loaded by calamine, as before large sheets were streamed.
+
 ``import`` is the time of ``python -c "import MODULE"`` less ``python -c pass``. Each
 figure is the median of ``--repeat`` runs. Needs openpyxl, python-calamine, fastexcel and
 pyarrow installed; a missing one is reported and skipped.
@@ -37,8 +43,14 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).parent
-READERS = ("openpyxl", "calamine", "fastexcel")
-MODULES = {"openpyxl": "openpyxl", "calamine": "python_calamine", "fastexcel": "fastexcel"}
+READERS = ("openpyxl", "calamine", "fastexcel", "shopsync", "shopsync-loaded")
+MODULES = {
+    "openpyxl": "openpyxl",
+    "calamine": "python_calamine",
+    "fastexcel": "fastexcel",
+    "shopsync": "shopsync.io.xlsx",
+    "shopsync-loaded": "shopsync.io.xlsx",
+}
 
 
 def _generator() -> Any:
@@ -93,6 +105,14 @@ def read_all(reader: str, path: Path) -> int:
         table = fastexcel.read_excel(path).load_sheet(0, header_row=None).to_arrow()
         for _row in table.to_pylist():
             count += 1
+    elif reader.startswith("shopsync"):
+        from shopsync.io import xlsx  # noqa: PLC0415
+
+        if reader == "shopsync-loaded":
+            xlsx.STREAM_ABOVE = sys.maxsize  # every sheet loaded whole, as before streaming
+        for _row in xlsx.iter_sheet(xlsx.open_workbook(path, None)):
+            count += 1
+        return count  # rows after the header, as text
     else:
         raise ValueError(reader)
     return count - 1  # the header

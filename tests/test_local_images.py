@@ -287,8 +287,8 @@ def test_an_image_refused_at_upload_fails_only_its_product(
     job = UploadJob(catalog, target, JobOptions(batch_size=10, workers=1), Outputs())
     original = catalog.images.check
 
-    def then_removed(product: Product, path: Path, column: str) -> Any:
-        checked = original(product, path, column)
+    def then_removed(product: Product, path: Path, *columns: str) -> Any:
+        checked = original(product, path, *columns)
         if product.sku == "F-2":
             (tmp_path / "gone.png").write_bytes(b"changed after the check")
         return checked

@@ -1,7 +1,8 @@
 """Local image files named in a catalog: found, checked by their content, and hashed.
 
-A product's ``images`` may name files (``images/tshirt-red.jpg``, ``images\\tshirt-red.jpg``
-as Excel users write it, ``C:\\Users\\li\\shop\\images\\a.jpg``, or a bare ``a.jpg`` that
+A product's ``images`` and a variant's ``image`` may name files
+(``images/tshirt-red.jpg``, ``images\\tshirt-red.jpg`` as Excel users write it,
+``C:\\Users\\li\\shop\\images\\a.jpg``, or a bare ``a.jpg`` that
 ``--images-from DIR`` resolves). :class:`LocalImages` finds each file, reads its type
 from its first bytes (JPEG, PNG, GIF, WebP: never from its name) and its size in pixels
 from its header, checks them against what the platform takes
@@ -91,37 +92,66 @@ class LocalImages:
         self.__dict__.update(state)
 
     def check(
-        self, product: Product, input_path: Path, column: str
+        self, product: Product, input_path: Path, column: str, variant_column: str = "image"
     ) -> Product | tuple[FieldError, ...]:
         """``product`` with its local images as checked references, or why not.
 
         ``input_path`` is the file the row came from (relative names are beside it);
-        ``column`` the images column as the file names it. URLs are left as they are.
-        A product without local images is returned as it is (no copy).
+        ``column`` the images column as the file names it, ``variant_column`` the
+        variants' image column. A variant's ``image`` is checked as the product's
+        ``images`` are. URLs are left as they are. A product without local images is
+        returned as it is (no copy).
         """
-        # A variant's ``image`` (issue 13's variants) takes the same path: map each
-        # value through _check_one and keep the files, as for ``images`` here.
-        images = product.images
-        if not images or all(value.startswith("https://") or is_url(value) for value in images):
+        if not _names_local_file(product):
             return product  # most rows: no copy, no file read
-        values: list[str] = []
         files: dict[str, str] = {}
         errors: list[FieldError] = []
-        for value in product.images:
-            if is_url(value):
-                values.append(value)
-                continue
-            try:
-                path, facts = self._check_one(value, input_path)
-            except ImageProblem as problem:
-                errors.append(FieldError(column, value, f"image {value!r} {problem}"))
-                continue
-            ref = local_ref(value, facts.digest)
-            values.append(ref)
-            files[ref] = str(path)
+        images = [
+            self._checked_value(value, input_path, column, "", files, errors)
+            for value in product.images
+        ]
+        variants = [
+            variant
+            if variant.image is None
+            else variant.model_copy(
+                update={
+                    "image": self._checked_value(
+                        variant.image,
+                        input_path,
+                        variant_column,
+                        f"variant {variant.sku}: ",
+                        files,
+                        errors,
+                    )
+                }
+            )
+            for variant in product.variants
+        ]
         if errors:
             return tuple(errors)
-        return product.with_images(values, files)
+        return product.with_images(images, files, variants)
+
+    def _checked_value(
+        self,
+        value: str,
+        input_path: Path,
+        column: str,
+        prefix: str,
+        files: dict[str, str],
+        errors: list[FieldError],
+    ) -> str:
+        """``value`` as a checked reference (its file noted in ``files``), a URL as it
+        is, or ``value`` unchanged with why it was refused added to ``errors``."""
+        if is_url(value):
+            return value
+        try:
+            path, facts = self._check_one(value, input_path)
+        except ImageProblem as problem:
+            errors.append(FieldError(column, value, f"{prefix}image {value!r} {problem}"))
+            return value
+        ref = local_ref(value, facts.digest)
+        files[ref] = str(path)
+        return ref
 
     def _check_one(self, written: str, input_path: Path) -> tuple[Path, ImageFacts]:
         if parse_local_ref(written) is not None:
@@ -220,6 +250,17 @@ class LocalImages:
         except OSError as error:
             raise ImageProblem(f"cannot be read: {error.strerror or error}") from None
         return ImageFacts(kind, width, height, size, digest.hexdigest())
+
+
+def _names_local_file(product: Product) -> bool:
+    """Whether any image of ``product`` or of its variants may name a local file."""
+
+    def local(value: str) -> bool:
+        return not (value.startswith("https://") or is_url(value))
+
+    return any(local(value) for value in product.images) or any(
+        variant.image is not None and local(variant.image) for variant in product.variants
+    )
 
 
 def sniff_type(head: bytes) -> str | None:

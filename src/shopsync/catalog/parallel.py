@@ -112,7 +112,8 @@ def _check_chunk(file_index: int, chunk: CsvChunk) -> list[Answer]:
             continue
         if spec.images is not None and isinstance(valid, Product):
             column = spec.column_of_field.get("images", "images")
-            checked = spec.images.check(valid, Path(spec.path), column)
+            variant_column = spec.column_of_field.get("variant_image", "image")
+            checked = spec.images.check(valid, Path(spec.path), column, variant_column)
             if isinstance(checked, tuple):
                 answers.append((record, checked))
                 continue

@@ -653,7 +653,8 @@ class Catalog(RecordReader[Product]):
 
     def _checked(self, plan: _FilePlan, valid: ValidRow[Product]) -> ValidRow[Product] | RowError:
         column = plan.column_of_field.get("images", "images")
-        checked = self.images.check(valid.product, plan.opened.path, column)
+        variant_column = plan.column_of_field.get("variant_image", "image")
+        checked = self.images.check(valid.product, plan.opened.path, column, variant_column)
         if isinstance(checked, tuple):
             return RowError(valid.row, checked)
         if checked is not valid.product:

@@ -236,7 +236,14 @@ class Variant(BaseModel):
     stock: Annotated[int, Field(ge=0)] = 0
     barcode: ShortText | None = None
     weight_kg: Weight | None = None
-    image: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2048)] | None = None
+    image: (
+        Annotated[
+            str,
+            StringConstraints(strip_whitespace=True, max_length=2048),
+            AfterValidator(_check_image),
+        ]
+        | None
+    ) = None
 
     def option_key(self, options: Sequence[str]) -> tuple[str, ...]:
         """The variant's values for ``options``, in that order: what must differ per variant."""
@@ -348,12 +355,21 @@ class Product(SkuRecord):
         """Local image references of this product → the files they were read from."""
         return self._image_files
 
-    def with_images(self, images: list[str], files: Mapping[str, str]) -> Self:
-        """A copy holding ``images`` (checked local references, URLs), with their files.
+    def with_images(
+        self,
+        images: list[str],
+        files: Mapping[str, str],
+        variants: list[Variant] | None = None,
+    ) -> Self:
+        """A copy holding ``images`` (checked local references, URLs), and ``variants``
+        when given (their ``image`` checked likewise), with the files of both.
 
         The fields the row filled stay as they were, so an update still sends only them.
         """
-        copy = self.model_copy(update={"images": images})
+        update: dict[str, Any] = {"images": images}
+        if variants is not None:
+            update["variants"] = variants
+        copy = self.model_copy(update=update)
         copy._image_files = dict(files)
         return copy
 

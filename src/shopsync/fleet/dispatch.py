@@ -132,6 +132,8 @@ def queue_upload(
             )
             planner = Planner(ledger, force=force, refresh_from=platform if refresh else None)
             counts = engine.apply(planner.plan(_valid_rows(catalog, run, rejects)))
+            if refresh:
+                ledger.mark_refreshed()
             run.batches = engine.queued_batches
             run.items = engine.queued_items
             run.unchanged = counts.unchanged

@@ -1,10 +1,14 @@
 """Excel workbooks (.xlsx, .xlsm, .xls) read as rows of text, as the seller means them.
 
-The reader is python-calamine (the Rust calamine crate), chosen on the figures in
-docs/benchmarks.md ("Excel readers"): 8 times openpyxl's rows/s and a 25 ms import
-against 420 ms. It is imported only when a workbook is opened. calamine holds the chosen
-sheet's cells in memory (about 1.4 KB a row of 16 columns) and rows are handed on one at
-a time from there; the checks below bound what a file can make it hold.
+Two readers, chosen per sheet on the figures in docs/benchmarks.md ("Excel readers",
+"Streaming large sheets"). python-calamine (the Rust calamine crate) is 6 to 8 times
+faster, but holds the chosen sheet's cells in memory (about 1.3 KB a row of 13 columns;
+python-calamine 0.9 has no streaming reader). openpyxl's read-only mode streams the
+sheet's XML in a flat amount of memory. A sheet with more than :data:`STREAM_ABOVE`
+cells holding a value (about 10,000 rows of 13 columns; counted by the scan below) is
+therefore read by openpyxl, anything smaller, and every .xls, by calamine (a sheet of a
+million empty styled rows has few values, and calamine skips the empty rows at Rust
+speed). Both are imported only when a workbook is opened.
 
 Before calamine sees an .xlsx/.xlsm, the zip is checked with the standard library: a
 file that is not a zip (a renamed CSV), an encrypted one (password-protected workbooks
@@ -22,6 +26,7 @@ significant digits, dates as ISO dates, text as stored (``00123`` stays ``00123`
 
 from __future__ import annotations
 
+import itertools
 import re
 import zipfile
 from collections.abc import Iterator, Sequence
@@ -38,6 +43,10 @@ MAX_UNCOMPRESSED = 2 << 30
 """Bytes all members of a workbook may expand to (Excel's own limits stay far below)."""
 MAX_RATIO = 200
 """How many times a member larger than 1 MiB may expand (text XML: typically 5 to 20)."""
+STREAM_ABOVE = 130_000
+"""Cells with a value above which a sheet is streamed (openpyxl) rather than loaded
+(calamine): 10,000 rows of 13 columns, which calamine holds in some 13 MB (about 100
+bytes a cell); openpyxl reads any size in about 27 MB."""
 MAX_CELLS = 50_000_000
 """Cells a sheet's declared dimension may span (what calamine would allocate)."""
 _MAX_REPORTED = 5
@@ -63,8 +72,11 @@ class Workbook:
     header_row: int
     """The sheet's row number (1-based) of the header."""
     warnings: list[str] = field(default_factory=list)
-    loaded: Any = None
-    """The sheet as calamine loaded it to find the header, until :func:`iter_sheet` uses it."""
+    loaded: Iterator[tuple[int, list[Any]]] | None = None
+    """The sheet's rows after the header, as read to find it, until :func:`iter_sheet`
+    uses them (a second pass reads the sheet again)."""
+    streamed: bool = False
+    """Whether the sheet is streamed by openpyxl rather than loaded by calamine."""
 
 
 def cell_text(value: Any) -> str:  # noqa: PLR0911 - one return per cell type
@@ -102,37 +114,77 @@ def open_workbook(path: Path, sheet: str | None) -> Workbook:
         raise InputError(f"{path}: the workbook has no sheets.")
     index = _sheet_index(path, names, sheet)
     warnings: list[str] = []
+    values = 0
     member = sheet_xml[index] if sheet_xml is not None and index < len(sheet_xml) else None
     if member is not None:
-        warnings = _scan_sheet(path, names[index], member)
-    loaded = _load_sheet(path, book, index)
+        warnings, values = _scan_sheet(path, names[index], member)
+    streamed = values > STREAM_ABOVE
     name = f"{path}[{names[index]}]"
-    rows = _sheet_rows(loaded)
+    rows = _rows(path, book, index, streamed)
     for row_number, cells in rows:
         header = [cell_text(cell).strip() for cell in cells]
         while header and not header[-1]:
             header.pop()
         if header:
-            if not any(cell_text(cell).strip() for _, rest in rows for cell in rest):
+            # The first row with a value after the header: read now, handed on first.
+            first = next(
+                (row for row in rows if any(cell_text(cell).strip() for cell in row[1])), None
+            )
+            if first is None:
                 raise InputError(
                     f"{name}: the sheet has a header ({', '.join(header[:6])}) but no rows."
                 )
-            return Workbook(path, names[index], header, row_number, warnings, loaded)
+            loaded = itertools.chain([first], rows)
+            return Workbook(path, names[index], header, row_number, warnings, loaded, streamed)
     raise InputError(f"{name}: the sheet is empty.")
 
 
 def iter_sheet(workbook: Workbook) -> Iterator[tuple[int, list[str]]]:
     """``(sheet row number, cells as text)`` for every non-empty row after the header."""
-    loaded, workbook.loaded = workbook.loaded, None  # held once: a second pass reloads
-    if loaded is None:
+    rows, workbook.loaded = workbook.loaded, None  # used once: a second pass reads again
+    if rows is None:
         book = _load(workbook.path)
-        loaded = _load_sheet(workbook.path, book, list(book.sheet_names).index(workbook.sheet))
-    for row_number, cells in _sheet_rows(loaded):
+        index = list(book.sheet_names).index(workbook.sheet)
+        rows = _rows(workbook.path, book, index, workbook.streamed)
+    for row_number, cells in rows:
         if row_number <= workbook.header_row:
             continue
         texts = [cell_text(cell) for cell in cells]
         if any(text.strip() for text in texts):
             yield row_number, texts
+
+
+def _rows(path: Path, book: Any, index: int, streamed: bool) -> Iterator[tuple[int, list[Any]]]:
+    """The sheet's rows with their row numbers, from calamine or, ``streamed``, openpyxl."""
+    if streamed:
+        return _streamed_rows(path, index)
+    return _sheet_rows(_load_sheet(path, book, index))
+
+
+def _streamed_rows(path: Path, index: int) -> Iterator[tuple[int, list[Any]]]:
+    # openpyxl's read-only mode parses the sheet's XML as it goes (cached values of
+    # formulas, dates by their number format, the 1904 date system), filling in the rows
+    # the XML leaves out, so that position and row number agree.
+    # openpyxl ships no type information (the sheet is typed Any here, as calamine's).
+    from openpyxl import load_workbook  # type: ignore[import-untyped]  # noqa: PLC0415
+
+    try:
+        book = load_workbook(path, read_only=True, data_only=True, keep_links=False)
+    except Exception as error:  # any failure of its parser is the file's: it checked out
+        raise _unreadable(path, error) from None
+    try:
+        sheet = book.worksheets[index]
+        first_column = getattr(sheet, "min_column", 1) or 1  # as calamine: from the first
+        try:
+            numbered = enumerate(
+                sheet.iter_rows(min_row=1, min_col=first_column, values_only=True), start=1
+            )
+            for row_number, cells in numbered:
+                yield row_number, list(cells)
+        except (ValueError, KeyError, TypeError, zipfile.BadZipFile) as error:
+            raise _unreadable(path, error) from None
+    finally:
+        book.close()
 
 
 def _load(path: Path) -> Any:
@@ -279,8 +331,10 @@ def _sheet_members(archive: zipfile.ZipFile) -> list[str | None]:
     return members
 
 
-def _scan_sheet(path: Path, sheet: str, member: str) -> list[str]:
-    """Warnings about the sheet's XML: formulas without a cached value, merged cells."""
+def _scan_sheet(path: Path, sheet: str, member: str) -> tuple[list[str], int]:
+    """Warnings about the sheet's XML (formulas without a cached value, merged cells),
+    and how many cells hold a value (a ``<v>`` or an inline string)."""
+    values = 0
     empty_formulas: list[str] = []
     empty_count = 0
     merged: list[str] = []
@@ -307,6 +361,7 @@ def _scan_sheet(path: Path, sheet: str, member: str) -> list[str]:
             if cut < 2:
                 cut = len(buffer) - _TAIL if len(buffer) > 4 * _CHUNK else 0
             scanned = buffer[:cut]
+            values += scanned.count(b"<v>") + scanned.count(b"<is>")
             for match in _EMPTY_FORMULA.finditer(scanned):
                 empty_count += 1
                 if len(empty_formulas) < _MAX_REPORTED:
@@ -330,7 +385,7 @@ def _scan_sheet(path: Path, sheet: str, member: str) -> list[str]:
             f"({_listed(merged[:_MAX_REPORTED], len(merged))}): only the first cell of each "
             "holds the value, the others are read as empty."
         )
-    return warnings
+    return warnings, values
 
 
 def _count(number: int, noun: str) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 
 from shopsync.catalog.records import Catalog, RejectsFile, check_output_path
 from shopsync.domain.models import RowError
+from shopsync.errors import UsageError
 from shopsync.jobs.base import (
     JobOptions,
     Outputs,
@@ -16,7 +17,7 @@ from shopsync.jobs.base import (
     _valid_rows,
 )
 from shopsync.jobs.planfile import PlanDocument, change_record, file_digest, removal_record
-from shopsync.platforms.base import product_check_of
+from shopsync.platforms.base import Capabilities, product_check_of
 from shopsync.state.store import LedgerStore
 from shopsync.sync.planner import Change, Planner, refuse_variants
 from shopsync.sync.prune import Removal, check_removals, plan_removals
@@ -108,6 +109,7 @@ def plan(catalog: Catalog, target: Target, options: JobOptions, outputs: Outputs
     )
     result = PlanResult(counts, rejected=rejected, rejects_path=outputs.rejects)
     capabilities = target.declared_capabilities()
+    _check_can_prune(target, capabilities, prune=options.prune)
     outcomes = (
         refuse_variants(catalog, capabilities, target.name) if capabilities is not None else catalog
     )
@@ -154,6 +156,15 @@ def plan(catalog: Catalog, target: Target, options: JobOptions, outputs: Outputs
         _plan_document(catalog, target, options, result, records).write(outputs.plan)
         result.plan_path = outputs.plan
     return result
+
+
+def _check_can_prune(target: Target, capabilities: Capabilities | None, *, prune: bool) -> None:
+    """Refuse ``--prune`` for a platform that cannot remove products, as upload and apply
+    do: a plan of deletes that could never be applied."""
+    if prune and capabilities is not None and capabilities.removal is None:
+        raise UsageError(
+            f"The {target.name} platform cannot remove products, so --prune cannot be used with it."
+        )
 
 
 def _note(

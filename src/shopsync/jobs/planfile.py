@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -71,10 +71,26 @@ def change_record(change: Change) -> dict[str, Any]:
         ]
         if change.removed_variants:
             record["removed_variants"] = list(change.removed_variants)
+        if change.kept_variants:
+            record["kept_variants"] = list(change.kept_variants)
     else:
         record["ledger_hash"] = None
     record["body"] = json.loads(change.body_json)
+    if change.product.image_files:
+        # Local images are named by content in the body; apply needs their files too.
+        record["image_files"] = {
+            ref: _plan_path(path) for ref, path in change.product.image_files.items()
+        }
     return record
+
+
+def _plan_path(path: str) -> str:
+    """An image file's path as a plan holds it: relative to the working directory where
+    it is under it (a CI runner applies in another checkout of the same repository)."""
+    try:
+        return Path(path).relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return path
 
 
 def removal_record(removal: Removal, before: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -206,15 +222,20 @@ def check_unmoved(
         if held != item.get("ledger_hash"):
             moved.append(f"{item['sku']} (the ledger changed since the plan)")
     if not moved and platform is not None:
-        moved = _moved_on_platform(document.changes, entries, platform)
+        moved = _moved_on_platform(document.changes, entries, platform, ledger.image)
     if moved:
         _refuse(moved)
     return entries
 
 
 def _moved_on_platform(
-    changes: Sequence[Mapping[str, Any]], entries: Mapping[str, LedgerEntry], platform: Platform
+    changes: Sequence[Mapping[str, Any]],
+    entries: Mapping[str, LedgerEntry],
+    platform: Platform,
+    uploaded: Callable[[str], str | None] = lambda _digest: None,
 ) -> list[str]:
+    """What moved on the platform for the plan's changes; ``uploaded`` gives the
+    platform's reference for an uploaded image's content hash (the ledger's)."""
     wanted: dict[str, tuple[Mapping[str, Any], LedgerEntry | None]] = {}
     for item in changes:
         entry = entries.get(item["sku"])
@@ -233,18 +254,68 @@ def _moved_on_platform(
         if found is None or found.product_id != entry.product_id:
             moved.append(f"{item['sku']} (no longer on the platform as {entry.product_id})")
             continue
-        known = entry.body
-        if known.get("variants"):
-            continue  # a variant product's content is not compared (yet): its id is
         now = _normalized_remote_body(found.fields, sku)
-        changed = sorted(
-            name
-            for name in known
-            if name not in _IGNORED_IN_DRIFT and name != "sku" and now.get(name) != known[name]
-        )
+        changed = _differences(entry.body, now, uploaded)
         if changed:
             moved.append(f"{item['sku']} ({', '.join(changed)} changed on the platform)")
     return moved
+
+
+def _differences(
+    known: Mapping[str, Any], now: Mapping[str, Any], uploaded: Callable[[str], str | None]
+) -> list[str]:
+    """What differs between the ledger's body and the platform's, stock aside: field
+    names, and for a product with variants ``variant SKU field`` per variant field."""
+    changed: list[str] = []
+    for name in sorted(known):
+        if name in _IGNORED_IN_DRIFT or name == "sku":
+            continue
+        if name == "variants":
+            changed += _variant_differences(known[name], now.get(name) or [], uploaded)
+        elif name == "images":
+            before, after = known[name] or [], now.get(name) or []
+            if len(before) != len(after) or not all(
+                _same_image(b, a, uploaded) for b, a in zip(before, after, strict=True)
+            ):
+                changed.append(name)
+        elif now.get(name) != known[name]:
+            changed.append(name)
+    return changed
+
+
+def _variant_differences(
+    known: Sequence[Mapping[str, Any]],
+    now: Sequence[Mapping[str, Any]],
+    uploaded: Callable[[str], str | None],
+) -> list[str]:
+    remote = {str(variant.get("sku")): variant for variant in now}
+    changed: list[str] = []
+    for variant in known:
+        sku = str(variant.get("sku"))
+        there = remote.pop(sku, None)
+        if there is None:
+            changed.append(f"variant {sku} removed")
+            continue
+        for name in sorted({*variant, *there} - {"sku", *_IGNORED_IN_DRIFT}):
+            before, after = variant.get(name), there.get(name)
+            if name == "image" and isinstance(before, str) and isinstance(after, str):
+                if not _same_image(before, after, uploaded):
+                    changed.append(f"variant {sku} image")
+            elif before != after:
+                changed.append(f"variant {sku} {name}")
+    changed += [f"variant {sku} added" for sku in remote]
+    return changed
+
+
+def _same_image(known: str, now: str, uploaded: Callable[[str], str | None]) -> bool:
+    """Whether the platform's image is the ledger's: the same URL, or for a local file
+    the reference its upload was given (unknown here, as on a runner whose ledger is
+    empty: taken as the same, since the content hash is all the plan has)."""
+    parsed = parse_local_ref(known)
+    if parsed is None:
+        return known == now
+    reference = uploaded(parsed[1])
+    return reference is None or reference == now
 
 
 def check_unmoved_on_platform(document: PlanDocument, platform: Platform) -> dict[str, LedgerEntry]:
@@ -271,17 +342,51 @@ def _refuse(moved: Sequence[str]) -> None:
 
 
 def check_appliable(document: PlanDocument) -> None:
-    """Refuse a plan with local image files: the plan names them by content only, and
-    the files' paths, which an upload needs, are not in it (yet)."""
+    """Refuse a plan whose local image files are gone or changed since it was made.
+
+    A plan names each local image by its content hash (in the body) and its file (in
+    ``image_files``); a change that uploads images (a create, or an update of images or
+    variants) needs the file to be there with that content.
+    """
     for item in document.writes:
-        bodies = [item.get("body") or {}, *((item.get("body") or {}).get("variants") or [])]
-        for body in bodies:
-            if any(parse_local_ref(str(image)) for image in body.get("images") or []):
+        fields = set(item.get("fields") or ())
+        if item.get("action") == "update" and not fields & {"images", "variants"}:
+            continue  # its images are not sent: their files are not needed
+        files: Mapping[str, str] = item.get("image_files") or {}
+        for ref in _local_refs(item.get("body") or {}):
+            parsed = parse_local_ref(ref)
+            assert parsed is not None
+            written, digest = parsed
+            path = files.get(ref)
+            if path is None:
                 raise UsageError(
-                    f"The plan's product {item['sku']} has local image files, which apply "
-                    "cannot send yet.",
-                    hint="Upload such catalogs with `shopsync upload`, or use image URLs.",
+                    f"The plan's product {item['sku']} has the local image {written!r}, "
+                    "but the plan does not say where its file is (a plan made by an "
+                    "older shopsync).",
+                    hint="Make the plan again (shopsync plan FILE... --out PLAN).",
                 )
+            held = file_digest(Path(path))
+            if held is None:
+                raise InputError(
+                    f"The image {written!r} of the plan's product {item['sku']} cannot be "
+                    f"read at {path}; nothing was applied.",
+                    hint="Apply the plan where its catalog's image files are (the same "
+                    "working directory as the plan was made in).",
+                )
+            if held != digest:
+                raise PlanStale(
+                    f"The plan is out of date, nothing was applied: the image {written!r} "
+                    f"of {item['sku']} ({path}) changed since the plan was made.",
+                    hint="Make a new plan (shopsync plan FILE... --out PLAN), or apply "
+                    "with --replan to plan again from the plan's files.",
+                )
+
+
+def _local_refs(body: Mapping[str, Any]) -> list[str]:
+    """The checked local image references of a product body and of its variants."""
+    values = [str(image) for image in body.get("images") or []]
+    values += [str(v["image"]) for v in body.get("variants") or [] if v.get("image")]
+    return [value for value in values if parse_local_ref(value) is not None]
 
 
 def restore_changes(document: PlanDocument, entries: Mapping[str, LedgerEntry]) -> Iterable[Change]:
@@ -289,6 +394,9 @@ def restore_changes(document: PlanDocument, entries: Mapping[str, LedgerEntry]) 
     for item in document.writes:
         body = dict(item["body"])
         product = Product.model_validate(body)
+        files = item.get("image_files")
+        if files:
+            product = product.with_images(list(product.images), files, list(product.variants))
         row = SourceRow(str(item.get("file") or "(plan)"), int(item.get("line") or 0), body)
         text, digest = product_digest(body)
         if item["action"] == "create":
@@ -303,5 +411,6 @@ def restore_changes(document: PlanDocument, entries: Mapping[str, LedgerEntry]) 
             frozenset(item.get("fields") or ()),
             text,
             digest,
+            kept_variants=tuple(item.get("kept_variants") or ()),
             removed_variants=tuple(item.get("removed_variants") or ()),
         )

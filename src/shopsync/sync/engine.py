@@ -363,7 +363,7 @@ class Engine:
             self._wired(
                 change,
                 _update_content(change),
-                change.fields is None or "images" in change.fields,
+                change.fields is None or bool({"images", "variants"} & change.fields),
             )
             for change in batch.updates
             if change.entry is not None
@@ -375,7 +375,9 @@ class Engine:
                 wired,
                 change.fields,
                 change.removed_variants,
-                () if change.forced else tuple(change.entry.body.get("variants") or ()),
+                ()
+                if change.forced
+                else self.images.wire_bodies(change.entry.body.get("variants") or ()),
             )
             for change, wired in zip(
                 (c for c in batch.updates if c.entry is not None), wired_updates, strict=True
@@ -494,17 +496,8 @@ class Engine:
         for change, item in zip(batch.updates, result.updated, strict=True):
             assert change.entry is not None
             if item.ok:
-                sent = change.body
-                body = {
-                    **change.entry.body,
-                    # A product with variants has no price of its own: under --force its
-                    # fields name some its body lacks.
-                    **{name: sent[name] for name in change.fields or () if name in sent},
-                }
-                if not change.product.variants:
-                    body["sku"] = change.sku
                 entries[change.sku] = LedgerEntry.of(
-                    item.product_id or change.entry.product_id, body, "updated"
+                    item.product_id or change.entry.product_id, _updated_body(change), "updated"
                 )
                 stocks.update(_updated_stocks(change))
                 outcomes.append(
@@ -656,6 +649,10 @@ def _request_of(creates: Sequence[Change], updates: Sequence[Change]) -> str:
                 "fields": sorted(c.fields or ()),
                 "entry": c.entry.to_record() if c.entry else None,
                 **({"removed_variants": list(c.removed_variants)} if c.removed_variants else {}),
+                **({"kept_variants": list(c.kept_variants)} if c.kept_variants else {}),
+                # A resumed --force update must send the same body as the first try: its
+                # key names that request.
+                **({"forced": True} if c.forced else {}),
             },
         )
         for c in updates
@@ -675,7 +672,19 @@ def _restore_batch(key: str, request: Mapping[str, Any]) -> _Batch:
         fields = frozenset(item.get("fields") or ()) if kind == "update" else None
         text, digest = product_digest(body)
         removed = tuple(item.get("removed_variants") or ())
-        return Change(kind, row, product, entry, fields, text, digest, removed_variants=removed)
+        kept = tuple(item.get("kept_variants") or ())
+        return Change(
+            kind,
+            row,
+            product,
+            entry,
+            fields,
+            text,
+            digest,
+            kept_variants=kept,
+            removed_variants=removed,
+            forced=bool(item.get("forced")),
+        )
 
     return _Batch(
         key,
@@ -683,6 +692,35 @@ def _restore_batch(key: str, request: Mapping[str, Any]) -> _Batch:
         [change("update", item) for item in request.get("updates", [])],
         resumed=True,
     )
+
+
+def _updated_body(change: Change) -> dict[str, Any]:
+    """What the ledger keeps of a product an update changed: the fields sent, over what
+    it knew; a variant the update kept on the platform stays in it."""
+    assert change.entry is not None
+    sent = change.body
+    body = {
+        **change.entry.body,
+        # A product with variants has no price of its own: under --force its fields
+        # name some its body lacks.
+        **{name: sent[name] for name in change.fields or () if name in sent},
+    }
+    if not change.product.variants:
+        body["sku"] = change.sku
+    elif change.kept_variants:
+        body["variants"] = _with_kept_variants(change, body.get("variants") or [])
+    return body
+
+
+def _with_kept_variants(change: Change, variants: list[Any]) -> list[Any]:
+    """An updated product's variant bodies for the ledger, with the variants the update
+    kept on the platform (the file no longer lists them) as the ledger knew them: so the
+    next run still reports them, and ``--remove-missing-variants`` can still remove them."""
+    assert change.entry is not None
+    listed = {v.get("sku") for v in variants if isinstance(v, Mapping)}
+    kept = set(change.kept_variants) - listed
+    known = change.entry.body.get("variants") or []
+    return [*variants, *(v for v in known if isinstance(v, Mapping) and v.get("sku") in kept)]
 
 
 def _stocks_of(product: Product) -> dict[str, int]:

@@ -5,7 +5,8 @@ the file's SHA-256, :mod:`shopsync.domain.images`). When a product holding refer
 about to be sent, :class:`ImageUploader` puts each referenced file on the platform
 (:meth:`~shopsync.platforms.base.Platform.upload_image`) unless the ledger's ``image``
 table already knows the content, and gives the product as the request carries it: the
-platform's URL (or id) in each reference's place. The product's body, hash and ledger
+platform's URL (or id) in each reference's place, in ``images`` and in each variant's
+``image``. The product's body, hash and ledger
 entry keep the references, so an upload never makes a product look changed.
 
 Uploads run in the engine's worker threads, one file at a time per worker, so at most
@@ -21,8 +22,10 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
+from typing import Any
 
 from shopsync.catalog.images import sniff_type
 from shopsync.domain.images import parse_local_ref
@@ -46,9 +49,12 @@ class ImageFailed(Exception):
 
 
 def has_local_images(product: Product) -> bool:
-    """Whether ``product`` names a checked local image (and so needs uploads to be sent)."""
-    # A variant's ``image`` joins here once the model has it (issue 13's variants).
-    return any(parse_local_ref(value) is not None for value in product.images)
+    """Whether ``product`` or one of its variants names a checked local image (and so
+    needs uploads to be sent)."""
+    return any(parse_local_ref(value) is not None for value in product.images) or any(
+        variant.image is not None and parse_local_ref(variant.image) is not None
+        for variant in product.variants
+    )
 
 
 class ImageUploader:
@@ -74,15 +80,40 @@ class ImageUploader:
         """
         if not has_local_images(product):
             return product
-        images: list[str] = []
-        for value in product.images:
-            parsed = parse_local_ref(value)
-            if parsed is None:
-                images.append(value)
-                continue
-            written, digest = parsed
-            images.append(self._reference(digest, written, product.image_files.get(value)))
-        return product.model_copy(update={"images": images})
+        files = product.image_files
+        images = [self._wired_value(value, files) for value in product.images]
+        variants = [
+            variant
+            if variant.image is None or parse_local_ref(variant.image) is None
+            else variant.model_copy(update={"image": self._wired_value(variant.image, files)})
+            for variant in product.variants
+        ]
+        return product.model_copy(update={"images": images, "variants": variants})
+
+    def wire_bodies(self, bodies: Sequence[Mapping[str, Any]]) -> tuple[Mapping[str, Any], ...]:
+        """Variant bodies as the ledger keeps them, each local ``image`` reference put as
+        the platform knows it where this target already has that content (nothing is
+        uploaded): what an adapter compares a wired variant with, so an unchanged image
+        is not sent again as a change."""
+        wired: list[Mapping[str, Any]] = []
+        for body in bodies:
+            image = body.get("image")
+            parsed = parse_local_ref(image) if isinstance(image, str) else None
+            known = self._known_reference(parsed[1]) if parsed else None
+            wired.append(body if known is None else {**body, "image": known})
+        return tuple(wired)
+
+    def _known_reference(self, digest: str) -> str | None:
+        with self._lock:
+            known = self._known.get(digest)
+        return known if known is not None else self.ledger.image(digest)
+
+    def _wired_value(self, value: str, files: Mapping[str, str]) -> str:
+        parsed = parse_local_ref(value)
+        if parsed is None:
+            return value
+        written, digest = parsed
+        return self._reference(digest, written, files.get(value))
 
     def _reference(self, digest: str, written: str, path: str | None) -> str:
         future: Future[str] = Future()

@@ -239,25 +239,31 @@ class Planner:
             return Change("create", row.row, product, None)
         text = product.api_json
         digest = hash_text(text)
-        if self.force:
-            fields = frozenset(managed_fields(product) - {"sku"})
-            return Change("update", row.row, product, entry, fields, text, digest, forced=True)
-        if entry.content_hash == digest and entry.outcome != "failed":
-            return Change("unchanged", row.row, product, entry, None, text, digest)
-        body = product.to_api()
-        before = entry.body
         kept: tuple[str, ...] = ()
         removed: tuple[str, ...] = ()
-        if product.variants and before.get("variants"):
+        known_variants = entry.body.get("variants") or []
+        if product.variants and known_variants:
             listed = set(product.skus)
-            missing = tuple(v["sku"] for v in before["variants"] if v["sku"] not in listed)
+            missing = tuple(v["sku"] for v in known_variants if v["sku"] not in listed)
             if self.remove_missing_variants:
                 removed = missing
             else:
                 kept = missing
+        if self.force:
+            fields = frozenset(managed_fields(product) - {"sku"})
+            return Change(
+                "update", row.row, product, entry, fields, text, digest, kept, removed, forced=True
+            )
+        if entry.content_hash == digest and entry.outcome != "failed":
+            return Change("unchanged", row.row, product, entry, None, text, digest)
+        body = product.to_api()
+        before = entry.body
+        if kept or removed:
             # Compared without the variants the file no longer lists: only a removal
-            # (asked for) changes the product because of them.
-            before["variants"] = [v for v in before["variants"] if v["sku"] in listed]
+            # (asked for) changes the product because of them. The entry keeps them:
+            # a kept variant is still on the platform, and the ledger must remember it.
+            gone = {*kept, *removed}
+            before = {**before, "variants": [v for v in known_variants if v["sku"] not in gone]}
         changed = frozenset(
             name
             for name in managed_fields(product)

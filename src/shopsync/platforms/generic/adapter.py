@@ -93,7 +93,11 @@ class GenericPlatform(ClientBacked):
     image_limits: ImageLimits | None = IMAGE_LIMITS
     """What plan checks local images against, known without connecting."""
     capabilities = Capabilities(
-        max_batch_size=MAX_BATCH, lookup_by_sku=True, variants=True, images=IMAGE_LIMITS
+        max_batch_size=MAX_BATCH,
+        lookup_by_sku=True,
+        variants=True,
+        images=IMAGE_LIMITS,
+        removal="archive",
     )
     """What any connection can do (a plan reads it without connecting); an instance
     declares the rest, with its key handling."""
