@@ -25,8 +25,11 @@ A create is ``putListingsItem`` (an upsert by SKU), an update ``patchListingsIte
 answer is harmless: the client retries them, and the capabilities say keys are
 ``ignored`` (there are none), which makes the engine reconcile by lookup first.
 
-``ACCEPTED`` means queued, not live: :meth:`AmazonPlatform.verify` reads the listings
-back and names those that do not hold the price and quantity sent ("accepted, not live").
+``ACCEPTED`` means queued, not live: such a write answers :attr:`ItemCode.ACCEPTED`
+(``async_writes``), and :meth:`AmazonPlatform.confirm_writes` reads the listings back
+(``searchListingsItems``, 20 a call) and confirms those that are buyable with the price
+and quantity sent; the rest are "accepted, not live", with Amazon's issue codes where it
+names any. The engine holds accepted writes pending until then (``upload --verify``).
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from shopsync.http.redact import redacting_logger
 from shopsync.http.retry import full_jitter
 from shopsync.platforms.amazon.wire import USAGE_PLANS, AmazonWire
 from shopsync.platforms.base import (
+    AcceptedWrite,
     AuthStatus,
     BatchResult,
     Capabilities,
@@ -83,6 +87,8 @@ MAX_TITLE = 200
 MAX_IMAGES = 9
 MAX_BULLETS = 5
 INCLUDED = "summaries,attributes,offers,fulfillmentAvailability"
+VERIFY_INCLUDED = INCLUDED + ",issues"
+BUYABLE = "BUYABLE"
 PLATFORM = "amazon"
 DEFAULT_CONDITION = "new_new"
 
@@ -191,8 +197,8 @@ class AmazonPlatform(ClientBacked):
         stock_set=True,
         stock_cas=False,
         stock_delta=False,
-        # Accepted-then-queued writes are checked by verify(), not the engine (see module).
-        async_writes=False,
+        # A put or patch is ACCEPTED (queued); confirm_writes says when it is live.
+        async_writes=True,
         variants=False,
     )
 
@@ -439,32 +445,52 @@ class AmazonPlatform(ClientBacked):
         return _submission_result(sku, response)
 
     def verify(self, products: Sequence[Product]) -> list[Unverified]:
-        """The accepted listings that do not hold the price and quantity sent (yet)."""
-        found = self.lookup_skus([p.sku for p in products])
-        out: list[Unverified] = []
-        for product in products:
-            remote = found.get(product.sku)
-            if remote is None:
-                out.append(Unverified(product.sku, "accepted, not live: Amazon has no listing"))
-                continue
-            price = f"{product.price:.2f}"
-            if remote.fields.get("price") != price:
-                out.append(
-                    Unverified(
-                        product.sku,
-                        f"accepted, not live: Amazon holds price {remote.fields.get('price')}, "
-                        f"not {price}",
-                    )
-                )
-            elif remote.fields.get("stock") != product.stock:
-                out.append(
-                    Unverified(
-                        product.sku,
-                        f"accepted, not live: Amazon holds quantity {remote.fields.get('stock')}, "
-                        f"not {product.stock}",
-                    )
-                )
-        return out
+        """The accepted listings that are not live with the price and quantity sent (yet)."""
+        results = self.confirm_writes([AcceptedWrite(p) for p in products])
+        return [Unverified(r.sku, r.message or "") for r in results if not r.ok]
+
+    def confirm_writes(self, writes: Sequence[AcceptedWrite]) -> list[ItemResult]:
+        """Each accepted write read back: ok if the listing is buyable and holds the price
+        and quantity sent (those of the fields sent, for a patch); else
+        :attr:`ItemCode.ACCEPTED`, "accepted, not live", with the reason and Amazon's
+        issue codes (``code``: the first error's code, else ``NOT_LIVE``)."""
+        found = self._search_items([w.product.sku for w in writes], VERIFY_INCLUDED)
+        return [self._confirmed(write, found.get(write.product.sku)) for write in writes]
+
+    def _confirmed(self, write: AcceptedWrite, item: Mapping[str, Any] | None) -> ItemResult:
+        product = write.product
+        sku = product.sku
+
+        def not_live(reason: str, code: str = "NOT_LIVE") -> ItemResult:
+            return ItemResult(
+                sku=sku, ok=False, product_id=sku, code=code,
+                message=f"accepted, not live: {reason}", item_code=ItemCode.ACCEPTED,
+            )  # fmt: skip
+
+        remote = _remote(item) if item is not None else None
+        if item is None or remote is None:
+            return not_live("Amazon has no listing")
+        errors = [
+            i
+            for i in item.get("issues") or []
+            if isinstance(i, dict) and i.get("severity") == "ERROR"
+        ]
+        if errors:
+            codes = ",".join(str(i.get("code")) for i in errors)
+            text = "; ".join(f"{i.get('code')} {i.get('message')}" for i in errors)
+            return not_live(f"Amazon reports {text}", codes)
+        summaries = [s for s in item.get("summaries") or [] if isinstance(s, dict)]
+        if summaries and BUYABLE not in (summaries[0].get("status") or []):
+            return not_live("Amazon holds the listing but it is not buyable")
+        sent = write.fields
+        price = f"{product.price:.2f}"
+        if (sent is None or sent & {"price", "currency"}) and remote.fields.get("price") != price:
+            return not_live(f"Amazon holds price {remote.fields.get('price')}, not {price}")
+        if (sent is None or "stock" in sent) and remote.fields.get("stock") != product.stock:
+            return not_live(
+                f"Amazon holds quantity {remote.fields.get('stock')}, not {product.stock}"
+            )
+        return ItemResult(sku=sku, ok=True, product_id=sku, item_code=ItemCode.OK)
 
     def delete_products(self, product_ids: Sequence[str]) -> list[ItemResult]:
         """Not served yet (``capabilities.removal`` is None, so ``--prune`` refuses first)."""
@@ -472,8 +498,17 @@ class AmazonPlatform(ClientBacked):
 
     def lookup_skus(self, skus: Sequence[str]) -> dict[str, RemoteProduct]:
         """``searchListingsItems`` by SKU, 20 identifiers a call."""
-        wanted = list(dict.fromkeys(skus))
         found: dict[str, RemoteProduct] = {}
+        for sku, item in self._search_items(skus, INCLUDED).items():
+            remote = _remote(item)
+            if remote is not None:
+                found[sku] = remote
+        return found
+
+    def _search_items(self, skus: Sequence[str], included: str) -> dict[str, dict[str, Any]]:
+        """The listings items Amazon answers for ``skus``, by SKU, 20 identifiers a call."""
+        wanted = list(dict.fromkeys(skus))
+        found: dict[str, dict[str, Any]] = {}
         for start in range(0, len(wanted), SEARCH_CHUNK):
             chunk = wanted[start : start + SEARCH_CHUNK]
             response = self.client.request(
@@ -483,14 +518,13 @@ class AmazonPlatform(ClientBacked):
                     "marketplaceIds": self.marketplace_id,
                     "identifiers": ",".join(chunk),
                     "identifiersType": "SKU",
-                    "includedData": INCLUDED,
+                    "includedData": included,
                 },
                 bucket="searchListingsItems",
             )
             for item in _dict(response.body).get("items") or []:
-                remote = _remote(item)
-                if remote is not None and remote.sku in chunk:
-                    found[remote.sku] = remote
+                if isinstance(item, dict) and item.get("sku") in chunk:
+                    found[str(item["sku"])] = item
         return found
 
     def get_listing(self, sku: str) -> RemoteProduct | None:
@@ -680,9 +714,10 @@ def _submission_result(sku: str, response: ApiResponse) -> ItemResult:
     answer = _dict(response.body)
     status = answer.get("status")
     if status == "ACCEPTED":
+        # Queued, not live: the engine confirms it later (confirm_writes), or trusts it.
         return ItemResult(
             sku=sku, ok=True, product_id=sku, http_status=response.status,
-            request_id=response.request_id, item_code=ItemCode.OK,
+            request_id=response.request_id, item_code=ItemCode.ACCEPTED,
         )  # fmt: skip
     issues = [i for i in answer.get("issues") or [] if isinstance(i, dict)]
     errors = [i for i in issues if i.get("severity") == "ERROR"] or issues

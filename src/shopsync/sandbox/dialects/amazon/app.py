@@ -69,6 +69,14 @@ ORDER_STATUS = {
     "cancelled": "Canceled",
     "refunded": "Canceled",
 }
+SUPPRESSED_ISSUE: dict[str, Any] = {
+    "code": "8541",
+    "message": "The listing is not buyable: the detail page lacks required information.",
+    "severity": "ERROR",
+    "categories": ["MISSING_ATTRIBUTE"],
+    "marketplaceIds": [DEMO_MARKETPLACE_ID],
+}
+"""The issue a suppressed listing (:attr:`AmazonApp.suppress_skus`) carries."""
 PATCH_PATH = re.compile(r"^/attributes/([a-z0-9_]+)$")
 
 
@@ -143,6 +151,10 @@ class AmazonApp(DialectApp):
         self.lose_rate = 0.0
         """Fraction of accepted submissions never applied (seeded)."""
         self.lost_submissions = 0
+        self.suppress_skus: set[str] = set()
+        """SKUs whose listings are applied but not buyable: their summaries have no
+        ``BUYABLE`` status and their issues hold :data:`SUPPRESSED_ISSUE`, as a listing
+        Amazon suppressed (missing or refused content) reads."""
         self._rng = random.Random(config.seed)  # noqa: S311 - fault draws, not secrets
         self._buckets: dict[str, TokenBucket] = {}
         self._routes: dict[str, Callable[[Request, dict[str, str], Any], Any]] = {
@@ -508,7 +520,7 @@ class AmazonApp(DialectApp):
         if row is None:
             raise AmazonError(404, "NOT_FOUND", f"SKU '{params['sku']}' not found in marketplace.")
         included = (request.query_params.get("includedData") or "summaries").split(",")
-        return 200, _item(row, included)
+        return 200, _item(row, included, suppressed=row.sku in self.suppress_skus)
 
     def _delete(self, request: Request, params: dict[str, str], _body: Any) -> Any:
         self._seller(params)
@@ -532,7 +544,10 @@ class AmazonApp(DialectApp):
             if len(identifiers) > MAX_SEARCH_IDENTIFIERS:
                 raise AmazonError(400, "InvalidInput", "At most 20 identifiers.")
             rows = [r for r in (self._visible(sku) for sku in identifiers) if r is not None]
-            return 200, {"numberOfResults": len(rows), "items": [_item(r, included) for r in rows]}
+            return 200, {
+                "numberOfResults": len(rows),
+                "items": [_item(r, included, suppressed=r.sku in self.suppress_skus) for r in rows],
+            }
         size = int(query.get("pageSize") or "10")
         if not 1 <= size <= MAX_SEARCH_IDENTIFIERS:
             raise AmazonError(400, "InvalidInput", "pageSize must be from 1 to 20.")
@@ -540,7 +555,11 @@ class AmazonApp(DialectApp):
         page = self.store.list_products(after, size)
         for row in page:
             self._settle(row)
-        items = [_item(r, included) for r in page if r.values.get("live")]
+        items = [
+            _item(r, included, suppressed=r.sku in self.suppress_skus)
+            for r in page
+            if r.values.get("live")
+        ]
         answer: dict[str, Any] = {"numberOfResults": len(items), "items": items}
         if len(page) == size:
             answer["pagination"] = {"nextToken": str(page[-1].id)}
@@ -656,7 +675,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _item(row: ProductRow, included: list[str]) -> dict[str, Any]:
+def _item(row: ProductRow, included: list[str], *, suppressed: bool = False) -> dict[str, Any]:
     values = row.values
     attributes = values.get("attributes") or {}
     item: dict[str, Any] = {"sku": row.sku}
@@ -665,7 +684,7 @@ def _item(row: ProductRow, included: list[str]) -> dict[str, Any]:
         summary: dict[str, Any] = {
             "marketplaceId": DEMO_MARKETPLACE_ID,
             "productType": values.get("productType", ""),
-            "status": ["BUYABLE", "DISCOVERABLE"],
+            "status": [] if suppressed else ["BUYABLE", "DISCOVERABLE"],
             "createdDate": row.created_at,
             "lastUpdatedDate": row.updated_at,
         }
@@ -675,7 +694,7 @@ def _item(row: ProductRow, included: list[str]) -> dict[str, Any]:
     if "attributes" in included:
         item["attributes"] = attributes
     if "issues" in included:
-        item["issues"] = []
+        item["issues"] = [SUPPRESSED_ISSUE] if suppressed else []
     if "offers" in included:
         price = price_of(attributes)
         item["offers"] = (
