@@ -77,6 +77,11 @@ def _calls(handle: SandboxHandle, operation: str) -> int:
     return sum(sum(v.values()) for k, v in counts.items() if k.endswith(" " + operation))
 
 
+DEFAULTS: dict[str, Any] = {
+    "workers": 1, "verify": True, "verify_timeout": 60.0, "verify_interval": 10.0,
+}  # fmt: skip
+
+
 def _run(
     platform: AmazonPlatform, ledger: Ledger, clock: Clock, skus: list[str], **options: Any
 ) -> tuple[list[ItemOutcome], Engine]:
@@ -88,15 +93,7 @@ def _run(
         namespace="t",
         run_id="run",
         profile="t",
-        options=EngineOptions(
-            **{
-                "workers": 1,
-                "verify": True,
-                "verify_timeout": 60.0,
-                "verify_interval": 10.0,
-                **options,
-            }
-        ),  # fmt: skip
+        options=EngineOptions(**{**DEFAULTS, **options}),
         on_outcome=outcomes.append,
         clock=clock,
         sleep=clock.sleep,

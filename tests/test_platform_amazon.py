@@ -211,7 +211,8 @@ def test_stock_is_a_patch_of_fulfillment_availability(
         [StockChange("TP-6", stock=42), StockChange("TP-6", delta=1), StockChange("NOPE", stock=1)]
     )
     assert [(r.ok, r.item_code, r.stock) for r in results] == [
-        (True, ItemCode.ACCEPTED, 42), (False, ItemCode.INVALID, None), (False, ItemCode.NOT_FOUND, None),
+        (True, ItemCode.ACCEPTED, 42), (False, ItemCode.INVALID, None),
+        (False, ItemCode.NOT_FOUND, None),
     ]  # fmt: skip
     remote = platform.get_listing("TP-6")
     assert remote is not None and remote.fields["stock"] == 42

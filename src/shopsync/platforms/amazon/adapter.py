@@ -44,7 +44,7 @@ from urllib.parse import quote
 
 import requests
 
-from shopsync.config import Setting, Settings, parse_text
+from shopsync.config import Setting, Settings, int_between, parse_positive_float, parse_text
 from shopsync.domain.models import Product
 from shopsync.errors import APIError, ConfigError, UsageError
 from shopsync.http.auth import RefreshTokenGrant, TokenCache
@@ -52,6 +52,13 @@ from shopsync.http.client import ApiResponse, HttpClient
 from shopsync.http.ratelimit import BucketSpec, RateBuckets, RateLimiter
 from shopsync.http.redact import redacting_logger
 from shopsync.http.retry import full_jitter
+from shopsync.platforms.amazon.feeds import (
+    MAX_MESSAGES,
+    POLL_SECONDS,
+    FeedIssue,
+    FeedJournal,
+    FeedSender,
+)
 from shopsync.platforms.amazon.wire import USAGE_PLANS, AmazonWire
 from shopsync.platforms.base import (
     AcceptedWrite,
@@ -90,6 +97,10 @@ INCLUDED = "summaries,attributes,offers,fulfillmentAvailability"
 VERIFY_INCLUDED = INCLUDED + ",issues"
 BUYABLE = "BUYABLE"
 PLATFORM = "amazon"
+FEED_THRESHOLD = 200
+"""Listings in one batch from which a feed is used rather than one put or patch each:
+at the put plan's 5 a second, 200 listings take 40 s one by one, while a feed is one
+``createFeed`` (a burst of 15, then one every two minutes) and a few polls."""
 DEFAULT_CONDITION = "new_new"
 
 _FIELD_ATTRIBUTES: dict[str, tuple[str, ...]] = {
@@ -138,6 +149,25 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("region", _region, "na", help="na, eu or fe: which SP-API endpoint"),
     Setting("product_type", parse_text, help="product type of rows without amazon:product_type"),
+    Setting(
+        "feed_threshold",
+        int_between(1, MAX_MESSAGES + 1),
+        FEED_THRESHOLD,
+        help="a batch of at least this many listings goes as one JSON_LISTINGS_FEED "
+        f"(at most {MAX_MESSAGES}; {MAX_MESSAGES + 1}: never)",
+    ),
+    Setting(
+        "feed_poll_seconds",
+        parse_positive_float,
+        POLL_SECONDS,
+        help="seconds between two checks of a feed in flight",
+    ),
+    Setting(
+        "feed_timeout",
+        parse_positive_float,
+        3600.0,
+        help="seconds to wait for a feed's processing report (a later run polls it again)",
+    ),
 )
 
 
@@ -187,10 +217,12 @@ class AmazonPlatform(ClientBacked):
     """:class:`~shopsync.platforms.base.Platform` for the Selling Partner API."""
 
     name = PLATFORM
-    max_batch_size = 1
+    max_batch_size = MAX_MESSAGES
     settings: tuple[Setting, ...] = SETTINGS
     capabilities = Capabilities(
-        max_batch_size=1,
+        # A batch below feed_threshold is one put or patch per listing; at or above it,
+        # one feed of up to MAX_MESSAGES messages.
+        max_batch_size=MAX_MESSAGES,
         idempotency_keys="ignored",
         lookup_by_sku=True,
         unique_skus=True,
@@ -211,6 +243,8 @@ class AmazonPlatform(ClientBacked):
         product_type: str | None = None,
         language_tag: str = "en_US",
         wall_clock: Callable[[], float] = time.time,
+        feeds: FeedSender | None = None,
+        feed_threshold: int = FEED_THRESHOLD,
     ) -> None:
         self.client = client
         self.seller_id = seller_id
@@ -218,6 +252,10 @@ class AmazonPlatform(ClientBacked):
         self.product_type = product_type
         self.language_tag = language_tag
         self.wall_clock = wall_clock
+        self.feeds = feeds or FeedSender(
+            client, seller_id=seller_id, marketplace_id=marketplace_id, journal=None
+        )
+        self.feed_threshold = feed_threshold
 
     @classmethod
     def from_settings(
@@ -259,12 +297,26 @@ class AmazonPlatform(ClientBacked):
             clock=wall_clock,
             stats=client.stats,
         )
+        seller_id = str(settings.get("seller_id"))
+        marketplace_id = str(settings.get("marketplace_id"))
+        feeds = FeedSender(
+            client,
+            seller_id=seller_id,
+            marketplace_id=marketplace_id,
+            journal=FeedJournal(settings.data_dir / "amazon-feeds", wall_clock=wall_clock),
+            timeout=float(settings.get("feed_timeout") or 3600.0),
+            poll_seconds=float(settings.get("feed_poll_seconds") or POLL_SECONDS),
+            clock=clock,
+            sleep=sleep,
+        )
         return cls(
             client,
-            seller_id=str(settings.get("seller_id")),
-            marketplace_id=str(settings.get("marketplace_id")),
+            seller_id=seller_id,
+            marketplace_id=marketplace_id,
             product_type=settings.get("product_type"),
             wall_clock=wall_clock,
+            feeds=feeds,
+            feed_threshold=int(settings.get("feed_threshold") or FEED_THRESHOLD),
         )
 
     def error_scope(self, error: Exception) -> ErrorScope:
@@ -380,27 +432,76 @@ class AmazonPlatform(ClientBacked):
         *,
         idempotency_key: str | None = None,
     ) -> BatchResult:
-        """A put per create (and per full update), a patch per update of some fields."""
+        """A put per create (and per full update), a patch per update of some fields; a
+        batch of at least ``feed_threshold`` listings as one ``JSON_LISTINGS_FEED``.
+
+        ``idempotency_key`` (the engine's key of the batch) names a feed in the journal,
+        so the batch resumed after a crash polls its feed instead of sending it again.
+        """
+        if len(creates) + len(updates) >= self.feed_threshold:
+            return self._write_feed(creates, updates, idempotency_key)
         return BatchResult(
-            created=[self._put(product) for product in creates],
-            updated=[self._update(update) for update in updates],
+            created=[
+                self._submit_body(product.sku, self._put_body(product)) for product in creates
+            ],
+            updated=[self._submit_body(u.sku, self._update_body(u)) for u in updates],
         )
 
-    def _put(self, product: Product) -> ItemResult:
+    def _submit_body(self, sku: str, body: ItemResult | tuple[str, dict[str, Any]]) -> ItemResult:
+        if isinstance(body, ItemResult):
+            return body
+        method, payload = body
+        operation = "putListingsItem" if method == "PUT" else "patchListingsItem"
+        return self._submit(method, sku, payload, operation)
+
+    def _write_feed(
+        self, creates: Sequence[Product], updates: Sequence[ProductUpdate], key: str | None
+    ) -> BatchResult:
+        bodies = [(p.sku, self._put_body(p)) for p in creates] + [
+            (u.sku, self._update_body(u)) for u in updates
+        ]
+        messages: list[dict[str, Any]] = []
+        numbers: list[int | None] = []
+        for sku, body in bodies:
+            if isinstance(body, ItemResult):
+                numbers.append(None)
+                continue
+            method, payload = body
+            message: dict[str, Any] = {
+                "messageId": len(messages) + 1,
+                "sku": sku,
+                "operationType": "UPDATE" if method == "PUT" else "PATCH",
+                **payload,
+            }
+            messages.append(message)
+            numbers.append(len(messages))
+        results: list[ItemResult] = []
+        status, issues = ("DONE", {}) if not messages else self.feeds.send(messages, key=key)
+        for (sku, body), number in zip(bodies, numbers, strict=True):
+            if isinstance(body, ItemResult):
+                results.append(body)
+            else:
+                assert number is not None
+                results.append(_feed_result(sku, status, issues.get(number, [])))
+        return BatchResult(created=results[: len(creates)], updated=results[len(creates) :])
+
+    def _put_body(self, product: Product) -> ItemResult | tuple[str, dict[str, Any]]:
+        """``("PUT", body)`` of a listing, or the refusal of a product Amazon would refuse."""
         problems = self.check_product(product)
         if problems:
             field, message = problems[0]
             return _refused(product.sku, "INVALID", f"{field} {message}", field)
-        body = {
+        return "PUT", {
             "productType": self.product_type_of(product),
             "requirements": "LISTING",
             "attributes": self.attributes(product),
         }
-        return self._submit("PUT", product.sku, body, "putListingsItem")
 
-    def _update(self, update: ProductUpdate) -> ItemResult:
+    def _update_body(self, update: ProductUpdate) -> ItemResult | tuple[str, dict[str, Any]]:
+        """``("PATCH", body)`` of the changed attributes (a put for a full update), or the
+        result of an update with nothing to send."""
         if update.fields is None:
-            return self._put(update.product)
+            return self._put_body(update.product)
         product = update.product
         attributes = self.attributes(product, set(update.fields))
         patches: list[dict[str, Any]] = [
@@ -416,8 +517,10 @@ class AmazonPlatform(ClientBacked):
             return ItemResult(
                 sku=product.sku, ok=True, product_id=product.sku, item_code=ItemCode.OK
             )
-        body = {"productType": self.product_type_of(product) or "PRODUCT", "patches": patches}
-        return self._submit("PATCH", product.sku, body, "patchListingsItem")
+        return "PATCH", {
+            "productType": self.product_type_of(product) or "PRODUCT",
+            "patches": patches,
+        }
 
     def _submit(self, method: str, sku: str, body: Mapping[str, Any], operation: str) -> ItemResult:
         try:
@@ -708,6 +811,23 @@ def _refused(sku: str, code: str, message: str, field: str | None) -> ItemResult
     return ItemResult(
         sku=sku, ok=False, code=code, message=message, field=field, item_code=ItemCode.INVALID
     )
+
+
+def _feed_result(sku: str, status: str, issues: Sequence[FeedIssue]) -> ItemResult:
+    """One message's outcome from its feed's processing report."""
+    if status != "DONE":
+        # FATAL: "some, none, or all" applied. Failed here; the row plans again next run.
+        return ItemResult(
+            sku=sku, ok=False, code=f"FEED_{status}", item_code=ItemCode.ERROR,
+            message=f"Amazon ended the feed {status}: this listing may not have been applied.",
+        )  # fmt: skip
+    if issues:
+        return ItemResult(
+            sku=sku, ok=False, code=issues[0].code,
+            message="; ".join(issue.message for issue in issues),
+            field=issues[0].attribute, item_code=ItemCode.INVALID,
+        )  # fmt: skip
+    return ItemResult(sku=sku, ok=True, product_id=sku, item_code=ItemCode.ACCEPTED)
 
 
 def _submission_result(sku: str, response: ApiResponse) -> ItemResult:

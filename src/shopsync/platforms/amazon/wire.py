@@ -34,8 +34,21 @@ USAGE_PLANS: dict[str, tuple[float, int]] = {
     "getOrders": (0.0167, 20),
     "getOrder": (0.5, 30),
     "getOrderItems": (0.5, 30),
+    "createFeedDocument": (0.5, 15),
+    "createFeed": (0.0083, 15),
+    "getFeed": (2.0, 15),
+    "getFeedDocument": (0.0222, 10),
 }
 """Default rate (requests per second) and burst per operation, from the models' usage plans."""
+
+
+_FEED_OPERATIONS = {
+    ("documents", True): "createFeedDocument",
+    ("feeds", True): "createFeed",
+    ("documents", False): "getFeedDocument",
+    ("feeds", False): "getFeed",
+}
+"""Feeds 2021-06-30 operations by (collection, whether the path ends at it)."""
 
 
 def operation_of(method: str, path: str) -> str | None:
@@ -50,6 +63,8 @@ def operation_of(method: str, path: str) -> str | None:
             "GET": "getListingsItem",
             "DELETE": "deleteListingsItem",
         }.get(method)
+    if parts[:2] == ["feeds", "2021-06-30"] and len(parts) >= 3:
+        return _FEED_OPERATIONS.get((parts[2], len(parts) == 3))
     if parts[:2] == ["orders", "v0"] and len(parts) >= 3:
         if len(parts) == 3:
             return "getOrders"

@@ -56,8 +56,17 @@ USAGE_PLANS: dict[str, tuple[float, int]] = {
     "getOrders": (0.0167, 20),
     "getOrder": (0.5, 30),
     "getOrderItems": (0.5, 30),
+    "createFeedDocument": (0.5, 15),
+    "createFeed": (0.0083, 15),
+    "getFeed": (2.0, 15),
+    "getFeedDocument": (0.0222, 10),
 }
 """Rate (requests per second) and burst of each operation, from the models' usage plans."""
+FEEDS = "/feeds/2021-06-30/"
+DOCUMENT_STORE = "/_amazon-documents/"
+"""Where feed documents are uploaded and read: the sandbox's stand-in for the presigned
+S3 URLs Amazon hands out (no access token, no faults, on the same loopback server)."""
+LISTINGS_FEED = "JSON_LISTINGS_FEED"
 WRITES = frozenset({"putListingsItem", "patchListingsItem", "deleteListingsItem"})
 MAX_SEARCH_IDENTIFIERS = 20
 MAX_ORDERS_PAGE = 100
@@ -151,6 +160,12 @@ class AmazonApp(DialectApp):
         self.lose_rate = 0.0
         """Fraction of accepted submissions never applied (seeded)."""
         self.lost_submissions = 0
+        self.feed_delay = 0.0
+        """Seconds from ``createFeed`` until the feed is processed (``DONE``)."""
+        self.feeds: dict[str, dict[str, Any]] = {}
+        """Feeds by id: status, document ids, times."""
+        self.documents: dict[str, dict[str, Any]] = {}
+        """Feed documents by id: content type and the bytes uploaded (or the report)."""
         self.suppress_skus: set[str] = set()
         """SKUs whose listings are applied but not buyable: their summaries have no
         ``BUYABLE`` status and their issues hold :data:`SUPPRESSED_ISSUE`, as a listing
@@ -166,6 +181,10 @@ class AmazonApp(DialectApp):
             "getOrders": self._get_orders,
             "getOrder": self._get_order,
             "getOrderItems": self._get_order_items,
+            "createFeedDocument": self._create_feed_document,
+            "createFeed": self._create_feed,
+            "getFeed": self._get_feed,
+            "getFeedDocument": self._get_feed_document,
         }
 
     # -- ASGI ----------------------------------------------------------------------------
@@ -177,6 +196,13 @@ class AmazonApp(DialectApp):
         request = Request(scope, receive)
         path: str = scope["path"]
         request_id = str(uuid.uuid4())
+        if path.startswith(DOCUMENT_STORE):
+            reply = await self._document_store(request, path[len(DOCUMENT_STORE) :])
+            self.stats.request(
+                f"{scope['method']} {DOCUMENT_STORE}", str(reply.status), write=False
+            )
+            await reply.response()(scope, receive, send)
+            return
         if path == TOKEN_PATH:
             reply = await self._token(request)
             self.stats.request(f"POST {TOKEN_PATH}", str(reply.status), write=False)
@@ -222,6 +248,7 @@ class AmazonApp(DialectApp):
             products_archived=archived,
             orders_stored=self.store.order_count(),
             lost_submissions=self.lost_submissions,
+            feeds_created=len(self.feeds),
             in_flight=0,
             seed=self.config.seed,
         )
@@ -233,6 +260,8 @@ class AmazonApp(DialectApp):
         self.stats.reset()
         self._buckets.clear()
         self.lost_submissions = 0
+        self.feeds.clear()
+        self.documents.clear()
 
     # -- checks --------------------------------------------------------------------------
 
@@ -284,7 +313,7 @@ class AmazonApp(DialectApp):
             )
 
     async def _body(self, request: Request) -> Any:
-        if request.method not in ("PUT", "PATCH"):
+        if request.method not in ("PUT", "PATCH", "POST"):
             return None
         raw = await request.body()
         try:
@@ -451,6 +480,10 @@ class AmazonApp(DialectApp):
     def _put(self, request: Request, params: dict[str, str], body: Any) -> Any:
         self._seller(params)
         self._marketplace(request)
+        return self._put_listing(params["sku"], body)
+
+    def _put_listing(self, sku: str, body: Any) -> tuple[int, dict[str, Any]]:
+        """A put (or a feed's ``UPDATE`` message) of listing ``sku``: queued or INVALID."""
         if not isinstance(body, dict) or not isinstance(body.get("attributes"), dict):
             raise AmazonError(400, "InvalidInput", "The body needs productType and attributes.")
         if body.get("requirements", "LISTING") not in (
@@ -477,7 +510,6 @@ class AmazonApp(DialectApp):
                         "MISSING_ATTRIBUTE",
                     )
                 )
-        sku = params["sku"]
         if problems:
             return self._invalid(sku, problems)
         return 200, self._queue(sku, product_type, attributes)
@@ -485,7 +517,10 @@ class AmazonApp(DialectApp):
     def _patch(self, request: Request, params: dict[str, str], body: Any) -> Any:
         self._seller(params)
         self._marketplace(request)
-        sku = params["sku"]
+        return self._patch_listing(params["sku"], body)
+
+    def _patch_listing(self, sku: str, body: Any) -> tuple[int, dict[str, Any]]:
+        """A patch (or a feed's ``PATCH`` message) of listing ``sku``: queued or INVALID."""
         if not isinstance(body, dict) or not isinstance(body.get("patches"), list):
             raise AmazonError(400, "InvalidInput", "The body needs productType and patches.")
         row = self.store.product(sku)
@@ -565,6 +600,144 @@ class AmazonApp(DialectApp):
             answer["pagination"] = {"nextToken": str(page[-1].id)}
         return 200, answer
 
+    # -- feeds (Feeds 2021-06-30, JSON_LISTINGS_FEED) ----------------------------------
+
+    async def _document_store(self, request: Request, document_id: str) -> Reply:
+        document = self.documents.get(document_id)
+        if document is None:
+            return Reply.json(404, {"errors": [{"code": "NoSuchKey", "message": "No such key."}]})
+        if request.method == "PUT":
+            document["content"] = await request.body()
+            return Reply(200, b"", "text/plain")
+        if request.method == "GET" and document.get("content") is not None:
+            return Reply(200, document["content"], document["contentType"])
+        return Reply.json(404, {"errors": [{"code": "NoSuchKey", "message": "No content."}]})
+
+    def _document_url(self, request: Request, document_id: str) -> str:
+        return str(request.base_url).rstrip("/") + DOCUMENT_STORE + document_id
+
+    def _create_feed_document(self, request: Request, _params: dict[str, str], body: Any) -> Any:
+        if not isinstance(body, dict) or not isinstance(body.get("contentType"), str):
+            raise AmazonError(400, "InvalidInput", "contentType is required.")
+        document_id = "amzn1.tortuga.4.na." + uuid.uuid4().hex
+        self.documents[document_id] = {"contentType": body["contentType"], "content": None}
+        return 201, {"feedDocumentId": document_id, "url": self._document_url(request, document_id)}
+
+    def _create_feed(self, _request: Request, _params: dict[str, str], body: Any) -> Any:
+        if not isinstance(body, dict):
+            raise AmazonError(400, "InvalidInput", "The body needs feedType and marketplaceIds.")
+        if body.get("feedType") != LISTINGS_FEED:
+            raise AmazonError(400, "InvalidInput", f"Unsupported feedType: {body.get('feedType')}.")
+        if DEMO_MARKETPLACE_ID not in (body.get("marketplaceIds") or []):
+            raise AmazonError(400, "InvalidInput", "Invalid marketplaceIds.")
+        document = self.documents.get(str(body.get("inputFeedDocumentId")))
+        if document is None or document.get("content") is None:
+            raise AmazonError(400, "InvalidInput", "The input feed document was not uploaded.")
+        feed_id = str(50_000_000_000 + len(self.feeds) + 1)
+        now = self.config.clock()
+        self.feeds[feed_id] = {
+            "feedId": feed_id,
+            "feedType": LISTINGS_FEED,
+            "marketplaceIds": [DEMO_MARKETPLACE_ID],
+            "createdTime": rfc3339(now),
+            "processingStatus": "IN_QUEUE",
+            "input": body["inputFeedDocumentId"],
+            "done_at": now + self.feed_delay,
+        }
+        return 202, {"feedId": feed_id}
+
+    def _get_feed(self, _request: Request, params: dict[str, str], _body: Any) -> Any:
+        feed = self.feeds.get(params["feedId"])
+        if feed is None:
+            raise AmazonError(404, "NotFound", f"Feed {params['feedId']} was not found.")
+        if feed["processingStatus"] == "IN_QUEUE" and self.config.clock() >= feed["done_at"]:
+            self._process_feed(feed)
+        return 200, {k: v for k, v in feed.items() if k not in ("input", "done_at")}
+
+    def _get_feed_document(self, request: Request, params: dict[str, str], _body: Any) -> Any:
+        document_id = params["feedDocumentId"]
+        if document_id not in self.documents:
+            raise AmazonError(404, "NotFound", f"Document {document_id} was not found.")
+        return 200, {"feedDocumentId": document_id, "url": self._document_url(request, document_id)}
+
+    def _process_feed(self, feed: dict[str, Any]) -> None:
+        """Apply every message of the feed's document, as the listings calls would, and
+        write its processing report (issues by ``messageId``)."""
+        content = self.documents[feed["input"]]["content"]
+        try:
+            document = json.loads(content, parse_float=Decimal)
+            messages = document["messages"]
+            if not isinstance(messages, list):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            feed.update(processingStatus="FATAL", processingEndTime=rfc3339(self.config.clock()))
+            return
+        issues: list[dict[str, Any]] = []
+        accepted = 0
+        for message in messages:
+            found = self._feed_message(message if isinstance(message, dict) else {})
+            issues += found
+            accepted += not any(i["severity"] == "ERROR" for i in found)
+        errors = sum(1 for i in issues if i["severity"] == "ERROR")
+        report = {
+            "header": {"sellerId": DEMO_SELLER_ID, "version": "2.0", "feedId": feed["feedId"]},
+            "issues": issues,
+            "summary": {
+                "errors": errors,
+                "warnings": len(issues) - errors,
+                "messagesProcessed": len(messages),
+                "messagesAccepted": accepted,
+                "messagesInvalid": len(messages) - accepted,
+            },
+        }
+        report_id = "amzn1.tortuga.4.na." + uuid.uuid4().hex
+        self.documents[report_id] = {
+            "contentType": "application/json",
+            "content": json.dumps(report).encode("utf-8"),
+        }
+        feed.update(
+            processingStatus="DONE",
+            processingStartTime=feed["createdTime"],
+            processingEndTime=rfc3339(self.config.clock()),
+            resultFeedDocumentId=report_id,
+        )
+
+    def _feed_message(self, message: dict[str, Any]) -> list[dict[str, Any]]:
+        """The issues of one feed message, applied as its listings call would be."""
+        message_id = message.get("messageId")
+        sku = message.get("sku")
+        operation = message.get("operationType")
+
+        def issue(code: str, text: str, attribute: str | None = None) -> dict[str, Any]:
+            found: dict[str, Any] = {"messageId": message_id, "code": code}
+            if isinstance(sku, str) and sku:
+                found["sku"] = sku
+            found.update(severity="ERROR", message=text)
+            if attribute:
+                found["attributeName"] = attribute
+            return found
+
+        if not isinstance(message_id, int) or not isinstance(sku, str) or not sku:
+            return [issue("4000001", "messageId and sku are required.")]
+        try:
+            if operation == "UPDATE":
+                _status, answer = self._put_listing(sku, message)
+            elif operation == "PATCH":
+                _status, answer = self._patch_listing(sku, message)
+            else:
+                return [issue("4000001", f"Unsupported operationType: {operation}.")]
+        except AmazonError as error:
+            return [issue(error.code, error.message)]
+        return [
+            issue(
+                str(i["code"]),
+                str(i["message"]),
+                (i.get("attributeNames") or [None])[0],
+            )
+            for i in answer.get("issues") or []
+            if i.get("severity") == "ERROR"
+        ]
+
     # -- orders --------------------------------------------------------------------------
 
     def _get_orders(self, request: Request, _params: dict[str, str], _body: Any) -> Any:
@@ -634,7 +807,7 @@ class AmazonApp(DialectApp):
         return 200, {"payload": {"AmazonOrderId": _order_id(order), "OrderItems": items}}
 
 
-def _route(method: str, path: str) -> tuple[str | None, dict[str, str]]:
+def _route(method: str, path: str) -> tuple[str | None, dict[str, str]]:  # noqa: PLR0911 - a return per route
     if path.startswith(LISTINGS):
         parts = path[len(LISTINGS) :].split("/")
         if len(parts) == 1 and parts[0] and method == "GET":
@@ -647,6 +820,8 @@ def _route(method: str, path: str) -> tuple[str | None, dict[str, str]]:
                 "DELETE": "deleteListingsItem",
             }.get(method)
             return operation, {"sellerId": parts[0], "sku": _unquote(parts[1])}
+    if path.startswith(FEEDS):
+        return _feed_route(method, path[len(FEEDS) :].split("/"))
     if method == "GET" and path == ORDERS:
         return "getOrders", {}
     if method == "GET" and path.startswith(ORDERS + "/"):
@@ -655,6 +830,17 @@ def _route(method: str, path: str) -> tuple[str | None, dict[str, str]]:
             return "getOrder", {"orderId": parts[0]}
         if len(parts) == 2 and parts[1] == "orderItems":
             return "getOrderItems", {"orderId": parts[0]}
+    return None, {}
+
+
+def _feed_route(method: str, parts: list[str]) -> tuple[str | None, dict[str, str]]:
+    if method == "POST" and parts in (["documents"], ["feeds"]):
+        return ("createFeedDocument" if parts[0] == "documents" else "createFeed"), {}
+    if method == "GET" and len(parts) == 2 and parts[1]:
+        if parts[0] == "feeds":
+            return "getFeed", {"feedId": parts[1]}
+        if parts[0] == "documents":
+            return "getFeedDocument", {"feedDocumentId": parts[1]}
     return None, {}
 
 
