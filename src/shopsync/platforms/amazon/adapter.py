@@ -19,6 +19,16 @@ type definitions shape them):
 | ``amazon:condition_type`` (default ``new_new``) | ``condition_type`` |
 | any other ``amazon:NAME`` column | ``NAME`` (one value) |
 
+A product with variants is a variation family: a parent listing under its handle
+(``LISTING_PRODUCT_ONLY``: title, brand, description, images, bullet points;
+``parentage_level`` ``parent``, ``variation_theme`` from ``amazon:variation_theme`` or the
+options' names, ``Size`` and ``Color`` → ``SIZE/COLOR``) and a child listing per variant
+(``parentage_level`` ``child``, ``child_parent_sku_relationship`` naming the parent, the
+theme, each option as the attribute of its name in lower case, the variant's price,
+quantity, barcode and weight, its image first, and the title with its option values).
+An update puts the new or changed variants whole and patches the changed product-level
+attributes into the parent and the other children.
+
 A create is ``putListingsItem`` (an upsert by SKU), an update ``patchListingsItem`` with
 ``replace`` operations for the changed attributes only, a stock change a patch of
 ``fulfillment_availability``. A put or patch sets values, so resending one after a lost
@@ -45,7 +55,8 @@ from urllib.parse import quote
 import requests
 
 from shopsync.config import Setting, Settings, int_between, parse_positive_float, parse_text
-from shopsync.domain.models import Product
+from shopsync.domain.images import is_url
+from shopsync.domain.models import Product, Variant
 from shopsync.errors import APIError, ConfigError, UsageError
 from shopsync.http.auth import RefreshTokenGrant, TokenCache
 from shopsync.http.client import ApiResponse, HttpClient
@@ -118,6 +129,17 @@ _FIELD_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "weight_kg": ("item_package_weight",),
 }
 """The attributes each catalog field is written to (what a patch of that field replaces)."""
+
+
+_PARENT_FIELDS = ("title", "brand", "description", "images", "platform_fields")
+"""What a parent listing carries: the family's content, no offer, stock or identifier."""
+_NOT_ATTRIBUTES = frozenset({"product_type", "condition_type", "bullet_points", "variation_theme"})
+"""``amazon:`` columns that are not written as attributes of their own name."""
+
+
+def _option_attribute(option: str) -> str:
+    """The attribute an option is written to: ``Size`` → ``size``, ``Color`` → ``color``."""
+    return "_".join(option.lower().split())
 
 
 def _region(value: Any) -> str:
@@ -199,6 +221,15 @@ class LoginWithAmazon(RefreshTokenGrant):
 
 
 @dataclass(frozen=True)
+class _Write:
+    """One listing write: ``PUT`` (a whole listing), ``PATCH`` or ``DELETE`` of ``sku``."""
+
+    sku: str
+    method: str
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Unverified:
     """A listing Amazon accepted that does not (yet) hold what was sent."""
 
@@ -231,7 +262,8 @@ class AmazonPlatform(ClientBacked):
         stock_delta=False,
         # A put or patch is ACCEPTED (queued); confirm_writes says when it is live.
         async_writes=True,
-        variants=False,
+        # A product with variants is a variation family: a parent and a child per variant.
+        variants=True,
     )
 
     def __init__(
@@ -396,7 +428,7 @@ class AmazonPlatform(ClientBacked):
                 for p in points
             ]  # fmt: skip
         for name, value in extra.items():
-            if name in ("product_type", "condition_type", "bullet_points") or value in (None, ""):
+            if name in _NOT_ATTRIBUTES or value in (None, ""):
                 continue
             out[name] = self._value(value)
         return out
@@ -432,58 +464,204 @@ class AmazonPlatform(ClientBacked):
         *,
         idempotency_key: str | None = None,
     ) -> BatchResult:
-        """A put per create (and per full update), a patch per update of some fields; a
-        batch of at least ``feed_threshold`` listings as one ``JSON_LISTINGS_FEED``.
+        """A put per create (and per full update), a patch per update of some fields (a
+        product with variants: its parent and child listings); a batch of at least
+        ``feed_threshold`` products as one ``JSON_LISTINGS_FEED`` of all those writes.
 
         ``idempotency_key`` (the engine's key of the batch) names a feed in the journal,
         so the batch resumed after a crash polls its feed instead of sending it again.
         """
-        if len(creates) + len(updates) >= self.feed_threshold:
-            return self._write_feed(creates, updates, idempotency_key)
-        return BatchResult(
-            created=[
-                self._submit_body(product.sku, self._put_body(product)) for product in creates
-            ],
-            updated=[self._submit_body(u.sku, self._update_body(u)) for u in updates],
+        plans = [self._writes_of_create(p) for p in creates] + [
+            self._writes_of_update(u) for u in updates
+        ]
+        items = [p.sku for p in creates] + [u.sku for u in updates]
+        keys = [p.key for p in creates] + [u.product.key for u in updates]
+        listings = sum(len(plan) for plan in plans if not isinstance(plan, ItemResult))
+        if listings and len(plans) >= self.feed_threshold:
+            results = self._send_feed(plans, idempotency_key)
+        else:
+            results = [
+                plan if isinstance(plan, ItemResult) else [self._send_one(w) for w in plan]
+                for plan in plans
+            ]
+        combined = [
+            r if isinstance(r, ItemResult) else _combined(sku, key, r)
+            for sku, key, r in zip(items, keys, results, strict=True)
+        ]
+        return BatchResult(created=combined[: len(creates)], updated=combined[len(creates) :])
+
+    def _send_one(self, write: _Write) -> ItemResult:
+        if write.method == "DELETE":
+            return self._delete_listing(write.sku)
+        operation = "putListingsItem" if write.method == "PUT" else "patchListingsItem"
+        return self._submit(write.method, write.sku, write.body, operation)
+
+    def _delete_listing(self, sku: str) -> ItemResult:
+        try:
+            self.client.request(
+                "DELETE", self._listing_path(sku),
+                params={"marketplaceIds": self.marketplace_id}, bucket="deleteListingsItem",
+            )  # fmt: skip
+        except APIError as error:
+            if error.status != 404:
+                raise
+        return ItemResult(sku=sku, ok=True, product_id=sku, item_code=ItemCode.OK)
+
+    def _send_feed(
+        self, plans: Sequence[ItemResult | list[_Write]], key: str | None
+    ) -> list[ItemResult | list[ItemResult]]:
+        """Every listing write of ``plans`` as one feed; results regrouped per item."""
+        messages: list[dict[str, Any]] = []
+        for plan in plans:
+            if isinstance(plan, ItemResult):
+                continue
+            for write in plan:
+                operation = {"PUT": "UPDATE", "PATCH": "PATCH", "DELETE": "DELETE"}[write.method]
+                messages.append(
+                    {"messageId": len(messages) + 1, "sku": write.sku,
+                     "operationType": operation, **write.body}
+                )  # fmt: skip
+        status, issues = self.feeds.send(messages, key=key)
+        numbers = iter(range(1, len(messages) + 1))
+        return [
+            plan
+            if isinstance(plan, ItemResult)
+            else [_feed_result(w.sku, status, issues.get(next(numbers), [])) for w in plan]
+            for plan in plans
+        ]
+
+    # -- what each item writes -----------------------------------------------------------
+
+    def _writes_of_create(self, product: Product) -> ItemResult | list[_Write]:
+        if product.variants:
+            return self._family_writes(product)
+        body = self._put_body(product)
+        return body if isinstance(body, ItemResult) else [_Write(product.sku, *body)]
+
+    def _writes_of_update(self, update: ProductUpdate) -> ItemResult | list[_Write]:
+        product = update.product
+        if product.variants:
+            if update.fields is None:
+                return self._family_writes(product)
+            return self._family_update_writes(update)
+        body = self._update_body(update)
+        return body if isinstance(body, ItemResult) else [_Write(product.sku, *body)]
+
+    # -- variation families ----------------------------------------------------------------
+
+    def theme_of(self, product: Product) -> str:
+        """The variation theme: ``amazon:variation_theme``, else the options' names in
+        capitals joined by ``/`` (``Size`` and ``Color``: ``SIZE/COLOR``)."""
+        given = product.fields_for(PLATFORM).get("variation_theme")
+        return (
+            str(given) if given else "/".join(_option_attribute(o).upper() for o in product.options)
         )
 
-    def _submit_body(self, sku: str, body: ItemResult | tuple[str, dict[str, Any]]) -> ItemResult:
-        if isinstance(body, ItemResult):
-            return body
-        method, payload = body
-        operation = "putListingsItem" if method == "PUT" else "patchListingsItem"
-        return self._submit(method, sku, payload, operation)
+    def _parent_view(self, product: Product) -> Product:
+        return product.model_copy(update={"sku": product.key, "variants": [], "options": []})
 
-    def _write_feed(
-        self, creates: Sequence[Product], updates: Sequence[ProductUpdate], key: str | None
-    ) -> BatchResult:
-        bodies = [(p.sku, self._put_body(p)) for p in creates] + [
-            (u.sku, self._update_body(u)) for u in updates
-        ]
-        messages: list[dict[str, Any]] = []
-        numbers: list[int | None] = []
-        for sku, body in bodies:
-            if isinstance(body, ItemResult):
-                numbers.append(None)
-                continue
-            method, payload = body
-            message: dict[str, Any] = {
-                "messageId": len(messages) + 1,
-                "sku": sku,
-                "operationType": "UPDATE" if method == "PUT" else "PATCH",
-                **payload,
+    def _child_view(self, product: Product, variant: Variant) -> Product:
+        values = ", ".join(variant.option_values.get(o, "") for o in product.options)
+        images = list(product.images)
+        if variant.image and is_url(variant.image):
+            images = [variant.image, *(i for i in images if i != variant.image)]
+        return product.model_copy(
+            update={
+                "sku": variant.sku, "title": f"{product.title} ({values})"[:MAX_TITLE],
+                "price": variant.price, "stock": variant.stock, "barcode": variant.barcode,
+                "weight_kg": variant.weight_kg if variant.weight_kg is not None
+                else product.weight_kg,
+                "images": images[:MAX_IMAGES], "handle": None, "options": [], "variants": [],
             }
-            messages.append(message)
-            numbers.append(len(messages))
-        results: list[ItemResult] = []
-        status, issues = ("DONE", {}) if not messages else self.feeds.send(messages, key=key)
-        for (sku, body), number in zip(bodies, numbers, strict=True):
-            if isinstance(body, ItemResult):
-                results.append(body)
-            else:
-                assert number is not None
-                results.append(_feed_result(sku, status, issues.get(number, [])))
-        return BatchResult(created=results[: len(creates)], updated=results[len(creates) :])
+        )  # fmt: skip
+
+    def _parent_attributes(
+        self, product: Product, fields: set[str] | None = None
+    ) -> dict[str, Any]:
+        wanted = set(_PARENT_FIELDS) if fields is None else fields & set(_PARENT_FIELDS)
+        out = self.attributes(self._parent_view(product), wanted)
+        out.pop("condition_type", None)  # an offer's, and a parent has no offer
+        if fields is None:
+            out["parentage_level"] = self._value("parent", language=False)
+            out["variation_theme"] = [{"name": self.theme_of(product)}]
+        return out
+
+    def _child_attributes(self, product: Product, variant: Variant) -> dict[str, Any]:
+        out = self.attributes(self._child_view(product, variant))
+        out["parentage_level"] = self._value("child", language=False)
+        out["child_parent_sku_relationship"] = [
+            {"child_relationship_type": "variation", "parent_sku": product.key,
+             "marketplace_id": self.marketplace_id}
+        ]  # fmt: skip
+        out["variation_theme"] = [{"name": self.theme_of(product)}]
+        for option in product.options:
+            value = variant.option_values.get(option)
+            if value:
+                out[_option_attribute(option)] = self._value(value)
+        return out
+
+    def _family_problems(self, product: Product) -> ItemResult | None:
+        problems = self.check_product(product)
+        if problems:
+            field, message = problems[0]
+            return _refused(product.sku, "INVALID", f"{field} {message}", field)
+        return None
+
+    def _child_put(self, product: Product, variant: Variant) -> _Write:
+        return _Write(variant.sku, "PUT", {
+            "productType": self.product_type_of(product), "requirements": "LISTING",
+            "attributes": self._child_attributes(product, variant),
+        })  # fmt: skip
+
+    def _family_writes(self, product: Product) -> ItemResult | list[_Write]:
+        """A parent listing (``LISTING_PRODUCT_ONLY``) and a child listing per variant."""
+        refused = self._family_problems(product)
+        if refused is not None:
+            return refused
+        parent = _Write(product.key, "PUT", {
+            "productType": self.product_type_of(product), "requirements": "LISTING_PRODUCT_ONLY",
+            "attributes": self._parent_attributes(product),
+        })  # fmt: skip
+        return [parent, *(self._child_put(product, v) for v in product.variants)]
+
+    def _family_update_writes(self, update: ProductUpdate) -> ItemResult | list[_Write]:
+        """The parent patched with the changed product-level attributes; each new or
+        changed variant put whole; every other known child patched with the changed
+        product-level attributes it carries (its title, images...); removed ones deleted."""
+        product = update.product
+        refused = self._family_problems(product)
+        if refused is not None:
+            return refused
+        fields = set(update.fields or ())
+        shared = fields - {"variants"}
+        product_type = self.product_type_of(product) or "PRODUCT"
+        writes: list[_Write] = []
+        parent = self._parent_attributes(product, shared)
+        if parent:
+            writes.append(_Write(product.key, "PATCH", {
+                "productType": product_type,
+                "patches": [{"op": "replace", "path": f"/attributes/{name}", "value": value}
+                            for name, value in parent.items()],
+            }))  # fmt: skip
+        carried = product.variants if "variants" in fields else []
+        writes += [self._child_put(product, v) for v in carried]
+        if shared:
+            sent = {v.sku for v in carried} | set(update.removed_variants)
+            for before in update.variants_before:
+                sku = str(before.get("sku"))
+                known = next((v for v in product.variants if v.sku == sku), None)
+                if sku in sent or known is None:
+                    continue
+                attributes = self.attributes(self._child_view(product, known), shared)
+                attributes.pop("condition_type", None)
+                if attributes:
+                    writes.append(_Write(sku, "PATCH", {
+                        "productType": product_type,
+                        "patches": [{"op": "replace", "path": f"/attributes/{name}",
+                                     "value": value} for name, value in attributes.items()],
+                    }))  # fmt: skip
+        writes += [_Write(sku, "DELETE", {}) for sku in update.removed_variants]
+        return writes
 
     def _put_body(self, product: Product) -> ItemResult | tuple[str, dict[str, Any]]:
         """``("PUT", body)`` of a listing, or the refusal of a product Amazon would refuse."""
@@ -557,43 +735,41 @@ class AmazonPlatform(ClientBacked):
         and quantity sent (those of the fields sent, for a patch); else
         :attr:`ItemCode.ACCEPTED`, "accepted, not live", with the reason and Amazon's
         issue codes (``code``: the first error's code, else ``NOT_LIVE``)."""
-        found = self._search_items([w.product.sku for w in writes], VERIFY_INCLUDED)
-        return [self._confirmed(write, found.get(write.product.sku)) for write in writes]
+        checks = [self._checks_of(write) for write in writes]
+        skus = [check.product.sku for group in checks for check in group]
+        found = self._search_items(skus, VERIFY_INCLUDED)
+        return [
+            _combined(
+                write.product.sku,
+                write.product.key,
+                [self._confirmed(c, found.get(c.product.sku)) for c in group],
+            )
+            for write, group in zip(writes, checks, strict=True)
+        ]
+
+    def _checks_of(self, write: AcceptedWrite) -> list[AcceptedWrite]:
+        """The listings to read back for ``write``: its own, or a family's parent (that it
+        exists) and each child (buyable, its price; its quantity too after a create)."""
+        product = write.product
+        if not product.variants:
+            return [write]
+        parent = AcceptedWrite(self._parent_view(product), frozenset())
+        child_fields = None if write.fields is None else frozenset({"price"})
+        return [
+            parent,
+            *(AcceptedWrite(self._child_view(product, v), child_fields) for v in product.variants),
+        ]
 
     def _confirmed(self, write: AcceptedWrite, item: Mapping[str, Any] | None) -> ItemResult:
-        product = write.product
-        sku = product.sku
-
-        def not_live(reason: str, code: str = "NOT_LIVE") -> ItemResult:
-            return ItemResult(
-                sku=sku, ok=False, product_id=sku, code=code,
-                message=f"accepted, not live: {reason}", item_code=ItemCode.ACCEPTED,
-            )  # fmt: skip
-
-        remote = _remote(item) if item is not None else None
-        if item is None or remote is None:
-            return not_live("Amazon has no listing")
-        errors = [
-            i
-            for i in item.get("issues") or []
-            if isinstance(i, dict) and i.get("severity") == "ERROR"
-        ]
-        if errors:
-            codes = ",".join(str(i.get("code")) for i in errors)
-            text = "; ".join(f"{i.get('code')} {i.get('message')}" for i in errors)
-            return not_live(f"Amazon reports {text}", codes)
-        summaries = [s for s in item.get("summaries") or [] if isinstance(s, dict)]
-        if summaries and BUYABLE not in (summaries[0].get("status") or []):
-            return not_live("Amazon holds the listing but it is not buyable")
-        sent = write.fields
-        price = f"{product.price:.2f}"
-        if (sent is None or sent & {"price", "currency"}) and remote.fields.get("price") != price:
-            return not_live(f"Amazon holds price {remote.fields.get('price')}, not {price}")
-        if (sent is None or "stock" in sent) and remote.fields.get("stock") != product.stock:
-            return not_live(
-                f"Amazon holds quantity {remote.fields.get('stock')}, not {product.stock}"
-            )
-        return ItemResult(sku=sku, ok=True, product_id=sku, item_code=ItemCode.OK)
+        sku = write.product.sku
+        found = _not_live(write, item)
+        if found is None:
+            return ItemResult(sku=sku, ok=True, product_id=sku, item_code=ItemCode.OK)
+        reason, code = found
+        return ItemResult(
+            sku=sku, ok=False, product_id=sku, code=code,
+            message=f"accepted, not live: {reason}", item_code=ItemCode.ACCEPTED,
+        )  # fmt: skip
 
     def delete_products(self, product_ids: Sequence[str]) -> list[ItemResult]:
         """Not served yet (``capabilities.removal`` is None, so ``--prune`` refuses first)."""
@@ -813,6 +989,57 @@ def _refused(sku: str, code: str, message: str, field: str | None) -> ItemResult
     )
 
 
+def _not_live(  # noqa: PLR0911 - one return per check, in order
+    write: AcceptedWrite, item: Mapping[str, Any] | None
+) -> tuple[str, str] | None:
+    """Why the listing ``item`` does not show ``write`` applied, and the code to report
+    (Amazon's issue codes, else ``NOT_LIVE``); None if it does. A parent (``fields``
+    empty) needs only to exist without errors; a listing to be buyable with the price
+    and quantity sent (of the fields sent)."""
+    product = write.product
+    remote = _remote(item) if item is not None else None
+    if item is None or remote is None:
+        return "Amazon has no listing", "NOT_LIVE"
+    errors = [
+        i for i in item.get("issues") or [] if isinstance(i, dict) and i.get("severity") == "ERROR"
+    ]
+    if errors:
+        text = "; ".join(f"{i.get('code')} {i.get('message')}" for i in errors)
+        return f"Amazon reports {text}", ",".join(str(i.get("code")) for i in errors)
+    if write.fields == frozenset():
+        return None
+    summaries = [s for s in item.get("summaries") or [] if isinstance(s, dict)]
+    if summaries and BUYABLE not in (summaries[0].get("status") or []):
+        return "Amazon holds the listing but it is not buyable", "NOT_LIVE"
+    sent = write.fields
+    price = f"{product.price:.2f}"
+    if (sent is None or sent & {"price", "currency"}) and remote.fields.get("price") != price:
+        return f"Amazon holds price {remote.fields.get('price')}, not {price}", "NOT_LIVE"
+    if (sent is None or "stock" in sent) and remote.fields.get("stock") != product.stock:
+        return f"Amazon holds quantity {remote.fields.get('stock')}, not {product.stock}", (
+            "NOT_LIVE"
+        )
+    return None
+
+
+def _combined(sku: str, key: str, results: Sequence[ItemResult]) -> ItemResult:
+    """One item's result from its listings' (one, or a family's parent and children): the
+    first failure, else accepted if any listing was only accepted, else ok."""
+    for result in results:
+        if not result.ok:
+            if result.sku != sku:
+                result.message = f"{result.sku}: {result.message}"
+            result.sku = sku
+            return result
+    if len(results) == 1 and results[0].sku == sku:
+        return results[0]
+    accepted = any(r.outcome is ItemCode.ACCEPTED for r in results)
+    return ItemResult(
+        sku=sku, ok=True, product_id=key,
+        item_code=ItemCode.ACCEPTED if accepted else ItemCode.OK,
+    )  # fmt: skip
+
+
 def _feed_result(sku: str, status: str, issues: Sequence[FeedIssue]) -> ItemResult:
     """One message's outcome from its feed's processing report."""
     if status != "DONE":
@@ -880,8 +1107,9 @@ def _remote(item: Mapping[str, Any]) -> RemoteProduct | None:
         "brand": _first(attributes, "brand").get("value"),
         "barcode": _first(attributes, "externally_assigned_product_identifier").get("value"),
     }
+    parent = _first(attributes, "child_parent_sku_relationship").get("parent_sku")
     return RemoteProduct(
-        product_id=sku,
+        product_id=str(parent) if parent else sku,
         sku=sku,
         fields=fields,
         updated_at=summaries[0].get("lastUpdatedDate") if summaries else None,

@@ -494,11 +494,14 @@ class AmazonApp(DialectApp):
             raise AmazonError(400, "InvalidInput", "Invalid requirements.")
         product_type = str(body.get("productType") or "")
         attributes = _plain(body["attributes"])
-        required = (
-            ["item_name", "condition_type"]
-            if body.get("requirements") != ("LISTING_OFFER_ONLY")
-            else ["condition_type"]
-        )
+        required = {
+            "LISTING": ["item_name", "condition_type"],
+            "LISTING_PRODUCT_ONLY": ["item_name"],
+            "LISTING_OFFER_ONLY": ["condition_type"],
+        }[str(body.get("requirements", "LISTING"))]
+        if _first_value(attributes, "parentage_level").get("value") == "child":
+            # A variation child names its parent and the theme it varies by.
+            required += ["child_parent_sku_relationship", "variation_theme"]
         problems = self._problems(product_type, attributes)
         for name in required:
             if name not in attributes:
@@ -724,6 +727,10 @@ class AmazonApp(DialectApp):
                 _status, answer = self._put_listing(sku, message)
             elif operation == "PATCH":
                 _status, answer = self._patch_listing(sku, message)
+            elif operation == "DELETE":
+                if self.store.product(sku) is not None:
+                    self.store.archive_product(sku, rfc3339(self.config.clock()))
+                return []
             else:
                 return [issue("4000001", f"Unsupported operationType: {operation}.")]
         except AmazonError as error:
