@@ -98,6 +98,9 @@ ENDPOINTS = {
 }
 LISTINGS = "/listings/2021-08-01/items/"
 ORDERS = "/orders/v0/orders"
+ORDERS_2026 = "/orders/2026-01-01/orders"
+ORDERS_INCLUDED = "BUYER,RECIPIENT,PROCEEDS,FULFILLMENT"
+ORDER_APIS = ("v0", "2026-01-01")
 SEARCH_CHUNK = 20
 """``searchListingsItems`` takes at most 20 identifiers."""
 ORDER_HISTORY = timedelta(days=90)
@@ -142,6 +145,13 @@ def _option_attribute(option: str) -> str:
     return "_".join(option.lower().split())
 
 
+def _orders_api(value: Any) -> str:
+    text = parse_text(value)
+    if text not in ORDER_APIS:
+        raise ValueError("must be v0 or 2026-01-01")
+    return text
+
+
 def _region(value: Any) -> str:
     text = parse_text(value).lower()
     if text not in ENDPOINTS:
@@ -171,6 +181,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("region", _region, "na", help="na, eu or fe: which SP-API endpoint"),
     Setting("product_type", parse_text, help="product type of rows without amazon:product_type"),
+    Setting(
+        "orders_api",
+        _orders_api,
+        "v0",
+        help="v0 (getOrders, then getOrderItems per order) or 2026-01-01 (searchOrders, "
+        "items inline)",
+    ),
     Setting(
         "feed_threshold",
         int_between(1, MAX_MESSAGES + 1),
@@ -277,6 +294,7 @@ class AmazonPlatform(ClientBacked):
         wall_clock: Callable[[], float] = time.time,
         feeds: FeedSender | None = None,
         feed_threshold: int = FEED_THRESHOLD,
+        orders_api: str = "v0",
     ) -> None:
         self.client = client
         self.seller_id = seller_id
@@ -288,6 +306,7 @@ class AmazonPlatform(ClientBacked):
             client, seller_id=seller_id, marketplace_id=marketplace_id, journal=None
         )
         self.feed_threshold = feed_threshold
+        self.orders_api = orders_api
 
     @classmethod
     def from_settings(
@@ -349,6 +368,7 @@ class AmazonPlatform(ClientBacked):
             wall_clock=wall_clock,
             feeds=feeds,
             feed_threshold=int(settings.get("feed_threshold") or FEED_THRESHOLD),
+            orders_api=str(settings.get("orders_api") or "v0"),
         )
 
     def error_scope(self, error: Exception) -> ErrorScope:
@@ -905,6 +925,9 @@ class AmazonPlatform(ClientBacked):
         since = updated_since or now - ORDER_HISTORY
         if since.tzinfo is None:
             since = since.replace(tzinfo=timezone.utc)
+        if self.orders_api == "2026-01-01":
+            yield from self._search_orders(since, status, page_size)
+            return
         params: dict[str, str] = {
             "MarketplaceIds": self.marketplace_id,
             "LastUpdatedAfter": since.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -944,8 +967,45 @@ class AmazonPlatform(ClientBacked):
             buyer_country=address.get("CountryCode"),
         )
 
+    def _search_orders(
+        self, since: datetime, status: str | None, page_size: int
+    ) -> Iterator[RemoteOrder]:
+        """``searchOrders`` (Orders 2026-01-01) by ``lastUpdatedAfter``, page by page; each
+        order carries its items, so one call a page (its plan allows one every 3 minutes
+        after a burst of 20)."""
+        params: dict[str, str] = {
+            "marketplaceIds": self.marketplace_id,
+            "lastUpdatedAfter": since.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "maxResultsPerPage": str(min(max(page_size, 1), 100)),
+            "includedData": ORDERS_INCLUDED,
+        }
+        if status:
+            params["fulfillmentStatuses"] = status
+        while True:
+            response = self.client.request("GET", ORDERS_2026, params=params, bucket="searchOrders")
+            answer = _dict(response.body)
+            for order in answer.get("orders") or []:
+                if isinstance(order, dict):
+                    yield _order_2026(order)
+            token = _dict(answer.get("pagination")).get("nextToken")
+            if not token:
+                return
+            params = {**params, "paginationToken": str(token)}
+
     def get_order(self, order_id: str) -> RemoteOrder | None:
         """``getOrder`` (and its items), or None."""
+        if self.orders_api == "2026-01-01":
+            try:
+                response = self.client.request(
+                    "GET", f"{ORDERS_2026}/{quote(order_id, safe='')}",
+                    params={"includedData": ORDERS_INCLUDED}, bucket="getOrder2026",
+                )  # fmt: skip
+            except APIError as error:
+                if error.status == 404:
+                    return None
+                raise
+            order = _dict(_dict(response.body).get("order"))
+            return _order_2026(order) if order else None
         try:
             response = self.client.request(
                 "GET", f"{ORDERS}/{quote(order_id, safe='')}", bucket="getOrder"
@@ -1113,6 +1173,39 @@ def _remote(item: Mapping[str, Any]) -> RemoteProduct | None:
         sku=sku,
         fields=fields,
         updated_at=summaries[0].get("lastUpdatedDate") if summaries else None,
+    )
+
+
+def _order_2026(order: Mapping[str, Any]) -> RemoteOrder:
+    """A :class:`RemoteOrder` from an Orders 2026-01-01 ``Order`` (items inline)."""
+    lines = []
+    currency = ""
+    for item in order.get("orderItems") or []:
+        if not isinstance(item, dict):
+            continue
+        product = _dict(item.get("product"))
+        unit = _dict(_dict(product.get("price")).get("unitPrice"))
+        currency = currency or str(unit.get("currencyCode") or "")
+        lines.append(
+            OrderLine(
+                sku=str(product.get("sellerSku", "")),
+                quantity=int(item.get("quantityOrdered") or 0),
+                unit_price=_decimal(unit.get("amount")),
+            )
+        )
+    total = _dict(_dict(order.get("proceeds")).get("grandTotal"))
+    address = _dict(_dict(order.get("recipient")).get("deliveryAddress"))
+    buyer = _dict(order.get("buyer"))
+    return RemoteOrder(
+        order_id=str(order.get("orderId", "")),
+        status=str(_dict(order.get("fulfillment")).get("fulfillmentStatus", "")),
+        created_at=str(order.get("createdTime", "")),
+        updated_at=str(order.get("lastUpdatedTime", "")),
+        currency=str(total.get("currencyCode") or currency),
+        total=_decimal(total.get("amount")),
+        lines=tuple(lines),
+        buyer_name=buyer.get("buyerName") or address.get("name"),
+        buyer_country=address.get("countryCode"),
     )
 
 

@@ -60,6 +60,8 @@ USAGE_PLANS: dict[str, tuple[float, int]] = {
     "createFeed": (0.0083, 15),
     "getFeed": (2.0, 15),
     "getFeedDocument": (0.0222, 10),
+    "searchOrders": (0.0056, 20),
+    "getOrder2026": (0.5, 30),
 }
 """Rate (requests per second) and burst of each operation, from the models' usage plans."""
 FEEDS = "/feeds/2021-06-30/"
@@ -67,6 +69,16 @@ DOCUMENT_STORE = "/_amazon-documents/"
 """Where feed documents are uploaded and read: the sandbox's stand-in for the presigned
 S3 URLs Amazon hands out (no access token, no faults, on the same loopback server)."""
 LISTINGS_FEED = "JSON_LISTINGS_FEED"
+ORDERS_2026 = "/orders/2026-01-01/orders"
+FULFILLMENT_STATUS = {
+    "pending": "PENDING",
+    "paid": "UNSHIPPED",
+    "shipped": "SHIPPED",
+    "delivered": "SHIPPED",
+    "cancelled": "CANCELLED",
+    "refunded": "CANCELLED",
+}
+"""The sandbox's order statuses as Orders 2026-01-01 ``fulfillmentStatus`` values."""
 WRITES = frozenset({"putListingsItem", "patchListingsItem", "deleteListingsItem"})
 MAX_SEARCH_IDENTIFIERS = 20
 MAX_ORDERS_PAGE = 100
@@ -185,6 +197,8 @@ class AmazonApp(DialectApp):
             "createFeed": self._create_feed,
             "getFeed": self._get_feed,
             "getFeedDocument": self._get_feed_document,
+            "searchOrders": self._search_orders,
+            "getOrder2026": self._get_order_2026,
         }
 
     # -- ASGI ----------------------------------------------------------------------------
@@ -787,6 +801,60 @@ class AmazonApp(DialectApp):
             )
         return 200, {"payload": payload}
 
+    def _search_orders(self, request: Request, _params: dict[str, str], _body: Any) -> Any:
+        """``searchOrders`` (Orders 2026-01-01): each order with its items, one page."""
+        query = request.query_params
+        self._marketplace(request)
+        token = query.get("paginationToken")
+        if token:
+            try:
+                state = json.loads(token)
+                since, after = state["since"], (state["after"][0], state["after"][1])
+            except (ValueError, KeyError, TypeError, IndexError):
+                raise AmazonError(400, "InvalidInput", "Invalid paginationToken.") from None
+        else:
+            given = [query.get(n) for n in ("createdAfter", "lastUpdatedAfter") if query.get(n)]
+            if len(given) != 1:
+                raise AmazonError(
+                    400,
+                    "InvalidInput",
+                    "Exactly one of createdAfter and lastUpdatedAfter is required.",
+                )
+            moment = parse_rfc3339(str(given[0]))
+            if moment is None:
+                raise AmazonError(400, "InvalidInput", f"Invalid date: {given[0]}.")
+            since, after = rfc3339(moment.timestamp()), None
+        size = int(query.get("maxResultsPerPage") or str(MAX_ORDERS_PAGE))
+        if not 1 <= size <= MAX_ORDERS_PAGE:
+            raise AmazonError(400, "InvalidInput", "maxResultsPerPage must be from 1 to 100.")
+        wanted = set((query.get("fulfillmentStatuses") or "").split(",")) - {""}
+        included = set((query.get("includedData") or "").split(",")) - {""}
+        orders = self.store.orders_page(
+            updated_since=since, status=None, after=after, limit=size + 1
+        )
+        more = len(orders) > size
+        orders = orders[:size]
+        answer: dict[str, Any] = {
+            "orders": [
+                _order_2026(o, included)
+                for o in orders
+                if not wanted or FULFILLMENT_STATUS.get(str(o["status"]), "PENDING") in wanted
+            ],
+            "lastUpdatedBefore": rfc3339(self.config.clock()),
+        }
+        if more:
+            last = orders[-1]
+            answer["pagination"] = {
+                "nextToken": json.dumps(
+                    {"since": since, "after": [last["updated_at"], last["order_id"]]}
+                )
+            }
+        return 200, answer
+
+    def _get_order_2026(self, request: Request, params: dict[str, str], _body: Any) -> Any:
+        included = set((request.query_params.get("includedData") or "").split(",")) - {""}
+        return 200, {"order": _order_2026(self._order_row(params), included)}
+
     def _order_row(self, params: dict[str, str]) -> dict[str, Any]:
         order = self.store.order("ord_" + params["orderId"].rsplit("-", 1)[-1])
         if order is None:
@@ -829,6 +897,12 @@ def _route(method: str, path: str) -> tuple[str | None, dict[str, str]]:  # noqa
             return operation, {"sellerId": parts[0], "sku": _unquote(parts[1])}
     if path.startswith(FEEDS):
         return _feed_route(method, path[len(FEEDS) :].split("/"))
+    if method == "GET" and path.startswith(ORDERS_2026):
+        rest = path[len(ORDERS_2026) :]
+        if not rest:
+            return "searchOrders", {}
+        if rest.startswith("/") and "/" not in rest[1:] and rest[1:]:
+            return "getOrder2026", {"orderId": rest[1:]}
     if method == "GET" and path == ORDERS:
         return "getOrders", {}
     if method == "GET" and path.startswith(ORDERS + "/"):
@@ -942,5 +1016,48 @@ def _order(order: dict[str, Any]) -> dict[str, Any]:
         answer["ShippingAddress"] = {
             "Name": str(buyer.get("name") or ""),
             "CountryCode": buyer["country"],
+        }
+    return answer
+
+
+def _order_2026(order: dict[str, Any], included: set[str]) -> dict[str, Any]:
+    """An order in the Orders 2026-01-01 shape, its items inline, with ``included`` data."""
+    currency = _currency(order)
+    answer: dict[str, Any] = {
+        "orderId": _order_id(order),
+        "createdTime": order["created_at"],
+        "lastUpdatedTime": order["updated_at"],
+        "salesChannel": {"channelName": "AMAZON", "marketplaceId": DEMO_MARKETPLACE_ID},
+        "orderItems": [
+            {
+                "orderItemId": f"{_order_id(order)}-{index}",
+                "quantityOrdered": int(line["quantity"]),
+                "product": {
+                    "sellerSku": line["sku"],
+                    "price": {
+                        "unitPrice": {"amount": str(line["unit_price"]), "currencyCode": currency}
+                    },
+                },
+            }
+            for index, line in enumerate(order.get("lines") or [])
+        ],
+    }
+    buyer = order.get("buyer") or {}
+    if "BUYER" in included and buyer.get("name"):
+        answer["buyer"] = {"buyerName": str(buyer["name"])}
+    if "RECIPIENT" in included and buyer.get("country"):
+        answer["recipient"] = {
+            "deliveryAddress": {
+                "name": str(buyer.get("name") or ""),
+                "countryCode": str(buyer["country"]),
+            }
+        }
+    if "PROCEEDS" in included:
+        answer["proceeds"] = {
+            "grandTotal": {"amount": str(order.get("total", "0")), "currencyCode": currency}
+        }
+    if "FULFILLMENT" in included:
+        answer["fulfillment"] = {
+            "fulfillmentStatus": FULFILLMENT_STATUS.get(str(order["status"]), "PENDING")
         }
     return answer
