@@ -80,6 +80,12 @@ def open_target(
             # Even a command that sends nothing (plan) needs the target named: the ledger
             # that decides it is per profile and base URL.
             settings.require_credentials()
+            if not settings.base_url:
+                from shopsync.platforms import endpoint_for  # noqa: PLC0415
+
+                # An endpoint the adapter derives (Amazon's region) names the ledger too.
+                derived = endpoint_for(settings)
+                settings = settings.with_values(base_url=derived) if derived else settings
             ledger_dir = settings.ledger_dir()
             namespace = f"{settings.profile}|{settings.base_url}"
         platform = None

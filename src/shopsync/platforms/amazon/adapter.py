@@ -371,6 +371,12 @@ class AmazonPlatform(ClientBacked):
             orders_api=str(settings.get("orders_api") or "v0"),
         )
 
+    @classmethod
+    def endpoint_of(cls, settings: Settings) -> str:
+        """The SP-API endpoint of ``settings`` (``base_url``, else the region's): what
+        names the ledger and the idempotency keys of a profile without a ``base_url``."""
+        return endpoint_of(settings)
+
     def error_scope(self, error: Exception) -> ErrorScope:
         """The default rule: a 4xx to the request is about it, the rest about Amazon."""
         return default_error_scope(error)

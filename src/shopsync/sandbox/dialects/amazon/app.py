@@ -22,7 +22,7 @@ import random
 import re
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import parse_qs
@@ -30,6 +30,7 @@ from urllib.parse import parse_qs
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
+from shopsync.errors import UsageError
 from shopsync.sandbox.config import SandboxConfig
 from shopsync.sandbox.dialect import DialectApp
 from shopsync.sandbox.dialects.amazon import (
@@ -99,6 +100,49 @@ SUPPRESSED_ISSUE: dict[str, Any] = {
 }
 """The issue a suppressed listing (:attr:`AmazonApp.suppress_skus`) carries."""
 PATCH_PATH = re.compile(r"^/attributes/([a-z0-9_]+)$")
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError("must be a number") from None
+
+
+def _seconds(text: str) -> float:
+    value = _number(text)
+    if not value >= 0 or value == float("inf"):
+        raise ValueError("must be a number of seconds, 0 or more")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = _number(text)
+    if not 0 <= value <= 1:
+        raise ValueError("must be a fraction between 0 and 1")
+    return value
+
+
+def _scale(text: str) -> float:
+    value = _number(text)
+    if not value > 0 or value == float("inf"):
+        raise ValueError("must be a positive number")
+    return value
+
+
+def _skus(text: str) -> set[str]:
+    return {sku.strip() for sku in text.split(",") if sku.strip()}
+
+
+KNOBS: dict[str, Callable[[str], Any]] = {
+    "usage_scale": _scale,
+    "visibility_delay": _seconds,
+    "lose_skus": _skus,
+    "lose_rate": _fraction,
+    "suppress_skus": _skus,
+    "feed_delay": _seconds,
+}
+"""The dialect's own options (``SandboxConfig.dialect_options``), each read from text."""
 
 
 class AmazonError(Exception):
@@ -182,6 +226,7 @@ class AmazonApp(DialectApp):
         """SKUs whose listings are applied but not buyable: their summaries have no
         ``BUYABLE`` status and their issues hold :data:`SUPPRESSED_ISSUE`, as a listing
         Amazon suppressed (missing or refused content) reads."""
+        self._configure(config.dialect_options)
         self._rng = random.Random(config.seed)  # noqa: S311 - fault draws, not secrets
         self._buckets: dict[str, TokenBucket] = {}
         self._routes: dict[str, Callable[[Request, dict[str, str], Any], Any]] = {
@@ -200,6 +245,21 @@ class AmazonApp(DialectApp):
             "searchOrders": self._search_orders,
             "getOrder2026": self._get_order_2026,
         }
+
+    def _configure(self, options: Mapping[str, str]) -> None:
+        """The knobs above from ``SandboxConfig.dialect_options`` (``sandbox serve
+        --dialect-option NAME=VALUE``)."""
+        for name, text in options.items():
+            if name not in KNOBS:
+                raise UsageError(
+                    f"The amazon sandbox has no option {name!r}.",
+                    hint=f"Its options: {', '.join(sorted(KNOBS))}.",
+                )
+            try:
+                value = KNOBS[name](text)
+            except ValueError as error:
+                raise UsageError(f"The amazon sandbox option {name}={text!r} {error}.") from None
+            setattr(self, name, value)
 
     # -- ASGI ----------------------------------------------------------------------------
 
