@@ -189,7 +189,11 @@ def test_an_update_is_confirmed_by_the_fields_it_sent(
         row = ValidRow(SourceRow("catalog.csv", 2, {}), _product("UP-1", price="24.50"))
         engine.apply(Planner(ledger).plan([row]))
         assert outcomes == []  # held: the patch is queued for 30 s
+        waiting = engine.snapshot()
+        assert (waiting.accepted, waiting.updated, waiting.processed) == (1, 0, 1)  # progress
         assert engine.confirm_accepted() == 0
+        done = engine.snapshot()
+        assert (done.accepted, done.updated, done.processed) == (0, 1, 1)
         assert _seen(outcomes) == [("UP-1", "updated", None)]
         entry = ledger.get("UP-1")
         assert entry is not None

@@ -149,8 +149,9 @@ class RateLimiter:
         A throttled answer pauses everyone (``retry_after``) and halves the rate. A
         ``restore_rate`` stated alone is the rate the platform grants: the ceiling rises
         to it if it is higher (a seller's plan above the default). With ``remaining``, a
-        ``restore_rate`` caps the rate at it while the bucket runs low; otherwise ``remaining``/``limit``/``reset_after`` feed the
-        measured estimate of :meth:`on_rate_headers`.
+        ``restore_rate`` caps the rate at it while the bucket runs low; otherwise
+        ``remaining``/``limit``/``reset_after`` feed the measured estimate of
+        :meth:`on_rate_headers`.
         """
         if signal.throttled:
             self.on_throttled(signal.retry_after)

@@ -119,6 +119,8 @@ class _Accepted:
     product_id: str
     key: str
     resumed: bool = False
+    counted: bool = False
+    """Counted in ``RunCounts.accepted`` while it waits (those of this run)."""
 
 
 class Engine:
@@ -256,6 +258,8 @@ class Engine:
             self._held_resumed.clear()
         # One write per SKU: a later one (the file's row after a resumed batch's) stands.
         latest = list({a.key: a for a in waiting}.values())
+        with self._lock:
+            self.counts.accepted -= sum(1 for a in waiting if a.counted)
         return len(self._check_accepted(latest, wait=True))
 
     def _check_accepted(self, waiting: list[_Accepted], *, wait: bool) -> list[_Accepted]:
@@ -340,7 +344,7 @@ class Engine:
         creates, updates = ([change], []) if action == "created" else ([], [change])
         head = json.dumps({"accepted": True, "action": action, "product_id": product_id})
         self.ledger.begin_batch(key, head[:-1] + "," + _request_of(creates, updates)[1:])
-        return _Accepted(change, action, product_id, key, batch.resumed)
+        return _Accepted(change, action, product_id, key, batch.resumed, counted=True)
 
     # -- applying ----------------------------------------------------------------------
 
@@ -680,6 +684,7 @@ class Engine:
         if held:
             with self._lock:
                 self._accepted.extend(held)
+                self.counts.accepted += len(held)
                 if batch.resumed:
                     self._held_resumed.update((a.change.sku, a) for a in held)
         if self.audit is not None:

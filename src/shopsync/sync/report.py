@@ -35,11 +35,18 @@ class RunCounts:
     unconfirmed: int = 0
     """Writes the platform accepted but had not applied when checked (``--verify``):
     in the failed file, and pending in the ledger so the next run checks them again."""
+    accepted: int = 0
+    """Writes accepted and waiting to be checked, while the run goes on (0 at its end:
+    each becomes created, updated or unconfirmed)."""
 
     @property
     def processed(self) -> int:
-        """Products with a final outcome in this run."""
-        return self.created + self.updated + self.unchanged + self.failed + self.unconfirmed
+        """Products sent or settled in this run (those accepted and not yet checked too,
+        so progress moves while they wait)."""
+        return (
+            self.created + self.updated + self.unchanged + self.failed + self.unconfirmed
+            + self.accepted
+        )  # fmt: skip
 
     def as_dict(self) -> dict[str, int]:
         """The counts by outcome, for reports (``removed`` only when ``--prune`` removed
@@ -57,6 +64,8 @@ class RunCounts:
             counts["removed"] = self.removed
         if self.unconfirmed:
             counts["unconfirmed"] = self.unconfirmed
+        if self.accepted:
+            counts["accepted"] = self.accepted
         return counts
 
 
