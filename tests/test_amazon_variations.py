@@ -204,3 +204,16 @@ def test_family_requests_validate_against_the_listings_model(
         _validator("listingsItems_2021-08-01.json", "ListingsItemPutRequest").validate(
             json.loads(request.body or b"{}")
         )
+
+
+def test_the_example_file_uploads_as_documented(
+    amazon: SandboxHandle, platform: AmazonPlatform, tmp_path: Path
+) -> None:
+    example = Path(__file__).resolve().parents[1] / "examples" / "amazon-products.csv"
+    target = Target(platform, tmp_path / "ledger", "t", "t")
+    report = UploadJob(Catalog([example]), target, JobOptions(verify_timeout=0), Outputs()).run()
+    assert (report.exit_code, report.counts["created"], report.counts["rejected"]) == (0, 2, 0)
+    assert amazon.store.product_counts() == (4, 0)  # TP-1, and TEE with its two children
+    bullets = _attributes(amazon, "TP-1")["bullet_point"]
+    assert [b["value"] for b in bullets] == ["Handmade", "Purple clay", "300 ml"]
+    assert amazon.store.product("TEE").values["productType"] == "SHIRT"  # type: ignore[union-attr]
