@@ -301,18 +301,16 @@ class Engine:
     def _record_applied(self, applied: Sequence[_Accepted]) -> None:
         if not applied:
             return
-        entries: dict[str, LedgerEntry] = {}
-        stocks: dict[str, int] = {}
         for a in applied:
+            # Recorded and settled as done together, one write each (a shared ledger
+            # counts a batch settled without results as failed).
             if a.action == "created":
-                entries[a.change.sku] = _created_entry(a.change, a.product_id)
-                stocks.update(_stocks_of(a.change.product))
+                entry = _created_entry(a.change, a.product_id)
+                stocks = _stocks_of(a.change.product)
             else:
-                entries[a.change.sku] = _updated_entry(a.change, a.product_id)
-                stocks.update(_updated_stocks(a.change))
-        self.ledger.record(entries, stocks=stocks)
-        for a in applied:
-            self.ledger.finish_batch(a.key)
+                entry = _updated_entry(a.change, a.product_id)
+                stocks = _updated_stocks(a.change)
+            self.ledger.record({a.change.sku: entry}, stocks=stocks, finished_batch=a.key)
         outcomes = [
             ItemOutcome(a.change.sku, a.action, a.product_id, a.change.row, a.change.product)
             for a in applied
