@@ -278,3 +278,21 @@ def test_at_twice_a_small_burst_limit_it_sends_near_the_refill_rate() -> None:
     late = [ok for t, ok in outcomes if t >= 2.0]
     assert late.count(False) / len(late) < 0.02
     assert sum(late) / 18.0 >= 85  # of the platform's 100/s
+
+
+def test_a_rate_the_platform_grants_above_the_default_raises_the_ceiling() -> None:
+    from shopsync.http.wire import RateSignal  # noqa: PLC0415
+
+    fake = FakeTime(start=0.0)
+    limiter = RateLimiter(5, 10, clock=fake.clock, sleep=fake.sleep)
+    limiter.observe(RateSignal(restore_rate=2.0))  # below the default: no raise here
+    assert (limiter.rate, limiter.max_rate) == (5.0, 5.0)
+    limiter.observe(RateSignal(restore_rate=200.0))  # a seller's plan of 200/s
+    assert (limiter.rate, limiter.max_rate) == (200.0, 200.0)
+    for _ in range(10):
+        limiter.acquire()  # the burst
+    sent = []
+    for _ in range(3):
+        limiter.acquire()
+        sent.append(round(fake.clock(), 9))
+    assert sent == [0.005, 0.01, 0.015]

@@ -211,7 +211,8 @@ def test_stock_is_a_patch_of_fulfillment_availability(
         [StockChange("TP-6", stock=42), StockChange("TP-6", delta=1), StockChange("NOPE", stock=1)]
     )
     assert [(r.ok, r.item_code, r.stock) for r in results] == [
-        (True, ItemCode.OK, 42), (False, ItemCode.INVALID, None), (False, ItemCode.NOT_FOUND, None),
+        (True, ItemCode.ACCEPTED, 42), (False, ItemCode.INVALID, None),
+        (False, ItemCode.NOT_FOUND, None),
     ]  # fmt: skip
     remote = platform.get_listing("TP-6")
     assert remote is not None and remote.fields["stock"] == 42
@@ -396,7 +397,8 @@ def test_the_listings_models_static_examples_through_the_adapter(
     (accepted, _valid, invalid) = put["responses"]["200"]["x-amzn-api-sandbox"]["static"]
     # The documented ACCEPTED answer: a listing with everything Amazon requires.
     (result,) = platform.write_products([_product(accepted["response"]["sku"])]).created
-    assert (result.ok, result.item_code) == (True, ItemCode.OK)
+    # ACCEPTED is queued, not live: the write is held until confirm_writes sees it.
+    assert (result.ok, result.item_code) == (True, ItemCode.ACCEPTED)
     # The documented INVALID answer: condition_type missing.
     platform.attributes = lambda p, _f=None: {"item_name": [{"value": p.title}]}  # type: ignore[method-assign]
     (refused,) = platform.write_products([_product(invalid["response"]["sku"])]).created

@@ -45,6 +45,9 @@ class ExitCode(IntEnum):
     """``apply`` refused a plan: the ledger or the platform moved since it was made."""
     DELETE_LIMIT = 8
     """``--prune`` would remove more products than ``--max-delete`` allows; none removed."""
+    NOT_APPLIED = 9
+    """The run completed, but writes the platform accepted were not applied when checked
+    (``--verify``: "accepted, not live"); a re-run checks them again."""
     INTERNAL = 70
     """A bug in shopsync (EX_SOFTWARE); please report it with --traceback output."""
     INTERRUPTED = 130

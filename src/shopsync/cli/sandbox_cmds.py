@@ -149,6 +149,15 @@ def sandbox_group() -> None:
     help="New orders and status changes per second.",
 )
 @click.option(
+    "--dialect-option",
+    "dialect_options",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A knob of the chosen dialect only (repeatable), e.g. for amazon "
+    "visibility_delay=30, lose_skus=A,B, suppress_skus=C, lose_rate=0.1, feed_delay=120, "
+    "usage_scale=10.",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
     default="info",
@@ -177,6 +186,7 @@ def serve_command(
     seed: int,
     orders: int,
     order_rate: float,
+    dialect_options: tuple[str, ...],
     log_level: str,
 ) -> None:
     """Serve the platform API on HTTP until Ctrl-C.
@@ -212,6 +222,7 @@ def serve_command(
         order_rate=order_rate,
         log_level=log_level,
         access_log=log_level in ("info", "debug"),
+        dialect_options=_named_values(dialect_options),
     )
 
     def ready(base_url: str) -> None:
@@ -224,6 +235,17 @@ def serve_command(
         click.echo("Press Ctrl-C to stop.")
 
     serve(config, on_ready=ready)
+
+
+def _named_values(given: tuple[str, ...]) -> dict[str, str]:
+    """``NAME=VALUE`` texts as a dict (a usage error names the malformed one)."""
+    out: dict[str, str] = {}
+    for text in given:
+        name, sep, value = text.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"{text!r} is not NAME=VALUE.", param_hint="--dialect-option")
+        out[name.strip()] = value.strip()
+    return out
 
 
 @sandbox_group.command(name="reset")

@@ -80,6 +80,12 @@ def open_target(
             # Even a command that sends nothing (plan) needs the target named: the ledger
             # that decides it is per profile and base URL.
             settings.require_credentials()
+            if not settings.base_url:
+                from shopsync.platforms import endpoint_for  # noqa: PLC0415
+
+                # An endpoint the adapter derives (Amazon's region) names the ledger too.
+                derived = endpoint_for(settings)
+                settings = settings.with_values(base_url=derived) if derived else settings
             ledger_dir = settings.ledger_dir()
             namespace = f"{settings.profile}|{settings.base_url}"
         platform = None
@@ -128,6 +134,22 @@ SANDBOX_OPTION = click.option(
 )
 FORCE_OPTION = click.option(
     "--force", is_flag=True, help="Send every product again, changed or not."
+)
+VERIFY_OPTION = click.option(
+    "--verify/--no-verify",
+    default=True,
+    show_default=True,
+    help="Where the platform applies writes later (Amazon), check that each accepted "
+    "write was applied before counting it; those that were not are reported as "
+    "accepted but not live (exit code 9) and checked again by the next run.",
+)
+VERIFY_TIMEOUT_OPTION = click.option(
+    "--verify-timeout",
+    type=click.FloatRange(min=0),
+    default=300.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long --verify waits for accepted writes to be applied (0: check once).",
 )
 REMOVE_VARIANTS_OPTION = click.option(
     "--remove-missing-variants",
@@ -263,6 +285,8 @@ def plan_command(
 @REMOVE_VARIANTS_OPTION
 @PRUNE_OPTION
 @MAX_DELETE_OPTION
+@VERIFY_OPTION
+@VERIFY_TIMEOUT_OPTION
 @click.option("--strict", is_flag=True, help="Send nothing if any row is invalid.")
 @_path_option(
     "--rejects", "Rejected input rows go here (default: DATA_DIR/runs/RUN/rejects.csv, if any)."
@@ -292,6 +316,8 @@ def upload_command(
     remove_missing_variants: bool,
     prune: bool,
     max_delete: int | None,
+    verify: bool,
+    verify_timeout: float,
     strict: bool,
     rejects: Path | None,
     failed: Path | None,
@@ -347,6 +373,8 @@ def upload_command(
                 remove_missing_variants=remove_missing_variants,
                 prune=prune,
                 max_delete=max_delete,
+                verify=verify,
+                verify_timeout=verify_timeout,
             ),
             Outputs(
                 rejects=rejects,

@@ -147,12 +147,19 @@ class RateLimiter:
         """Adapt to what one answer said about the platform's bucket, in normalised form.
 
         A throttled answer pauses everyone (``retry_after``) and halves the rate. A
-        ``restore_rate`` the platform states outright caps the rate at it while the
-        bucket runs low; otherwise ``remaining``/``limit``/``reset_after`` feed the
-        measured estimate of :meth:`on_rate_headers`.
+        ``restore_rate`` stated alone is the rate the platform grants: the ceiling rises
+        to it if it is higher (a seller's plan above the default). With ``remaining``, a
+        ``restore_rate`` caps the rate at it while the bucket runs low; otherwise
+        ``remaining``/``limit``/``reset_after`` feed the measured estimate of
+        :meth:`on_rate_headers`.
         """
         if signal.throttled:
             self.on_throttled(signal.retry_after)
+            return
+        if signal.restore_rate is not None and signal.remaining is None:
+            # The platform states the rate it grants this bucket and nothing else (Amazon's
+            # x-amzn-RateLimit-Limit): a plan above the default one is used.
+            self._grant(signal.restore_rate)
             return
         if signal.restore_rate is not None and signal.remaining is not None:
             limit = signal.limit or 0.0
@@ -258,6 +265,14 @@ class RateLimiter:
                 # limit, steady against one window's ±1 token of rounding.
                 self._measured_refill = refill if previous is None else (previous + refill) / 2
             return self._measured_refill
+
+    def _grant(self, rate: float) -> None:
+        """Raise the ceiling to ``rate`` if the platform grants more than it (never lower)."""
+        with self._lock:
+            if math.isfinite(rate) and rate > self.max_rate:
+                self._rate += rate - self.max_rate
+                self.max_rate = rate
+                self._increase_step = self.max_rate / 20
 
     def _cap(self, target: float) -> None:
         if not self.adaptive:

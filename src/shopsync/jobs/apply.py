@@ -62,4 +62,5 @@ class ApplyJob(UploadJob):
                 rejected=0,
             )
         engine.apply(restore_changes(self.document, entries))
+        engine.confirm_accepted()
         self._remove(ledger, removals, audit)

@@ -109,6 +109,10 @@ class JobOptions:
     variants it no longer lists, as ``remove_missing_variants``)."""
     max_delete: int | None = None
     """With ``prune``: at most this many removals (None: the default percentage)."""
+    verify: bool = True
+    """Where the platform applies writes later (``async_writes``): check that what it
+    accepted was applied before counting it, up to ``verify_timeout`` seconds."""
+    verify_timeout: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -304,7 +308,7 @@ class RunJob:
 
     def _record_outcome(self, outcome: ItemOutcome) -> None:
         with self._outcome_lock:
-            if outcome.action == "failed":
+            if outcome.action in ("failed", "unconfirmed"):
                 assert self._failed is not None
                 cells = failed_cells(outcome)
                 cells["error_code"] = outcome.code or ""
@@ -385,9 +389,12 @@ def prune_runs(runs_dir: Path, profile: str, *, keep: int) -> None:
 
 
 def exit_code_for(counts: RunCounts) -> ExitCode:
-    """A finished run's exit code: items refused beat rows rejected beat success."""
+    """A finished run's exit code: items refused beat writes accepted but not applied,
+    which beat rows rejected, which beat success."""
     if counts.failed:
         return ExitCode.ITEMS_FAILED
+    if counts.unconfirmed:
+        return ExitCode.NOT_APPLIED
     if counts.rejected:
         return ExitCode.INPUT_REJECTED
     return ExitCode.OK

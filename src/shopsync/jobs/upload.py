@@ -78,6 +78,7 @@ class UploadJob(RunJob):
         listed: set[str] = set()
         changes = planner.plan(self._valid_rows(rejects))
         engine.apply(_noting_keys(changes, listed) if self.options.prune else changes)
+        engine.confirm_accepted()
         if self.options.refresh:
             ledger.mark_refreshed()
         if self.options.prune:
@@ -137,6 +138,8 @@ class UploadJob(RunJob):
                 batch_size=self.options.batch_size,
                 workers=self.options.workers,
                 grace_seconds=self.options.grace_seconds,
+                verify=self.options.verify,
+                verify_timeout=self.options.verify_timeout,
             ),
             on_outcome=self._record_outcome,
             stop=self.stop,

@@ -76,6 +76,17 @@ def platform_settings(name: str) -> Sequence[Setting]:
     return settings
 
 
+def endpoint_for(settings: Settings) -> str | None:
+    """The base URL the profile's adapter talks to: ``base_url`` if set, else the one its
+    adapter derives from other settings (``endpoint_of``: Amazon's from its region), else
+    None. The ledger and idempotency keys are named by it, so two endpoints never share."""
+    if settings.base_url:
+        return settings.base_url
+    derive = getattr(adapter_class(settings.platform), "endpoint_of", None)
+    endpoint = derive(settings) if callable(derive) else None
+    return endpoint if isinstance(endpoint, str) and endpoint else None
+
+
 def connect(settings: Settings, **options: Any) -> Platform:
     """The adapter ``settings.platform`` names, configured from ``settings``.
 
@@ -115,6 +126,7 @@ __all__ = [
     "canonical_json",
     "connect",
     "derive_idempotency_key",
+    "endpoint_for",
     "known_platforms",
     "platform_settings",
 ]

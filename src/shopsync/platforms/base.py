@@ -76,8 +76,10 @@ class Capabilities:
     stock_delta: bool = False
     """Stock can be changed by a delta (add or subtract)."""
     async_writes: bool = False
-    """Writes are accepted now and finish later (feeds, bulk operations); not yet served
-    by the engine, which refuses such a platform rather than guess its outcomes."""
+    """Writes may be accepted now and applied later (queued submissions, feeds): such an
+    item answers :attr:`ItemCode.ACCEPTED`, and the adapter's ``confirm_writes`` (see
+    :func:`confirmer_of`) says later whether each was applied. The engine refuses an
+    adapter that declares this without ``confirm_writes``."""
     variants: bool = False
     """Products can have variants (options under one parent)."""
     removal: RemovalKind | None = None
@@ -111,6 +113,11 @@ class ItemCode(str, Enum):
     """Refused for another reason (permissions, limits, the batch as a whole)."""
     ERROR = "error"
     """The platform failed (past all retries), or answered something unreadable."""
+    ACCEPTED = "accepted"
+    """Accepted and queued, not applied yet (``ok`` is true; only where
+    :attr:`Capabilities.async_writes`): whether it was applied is learned by reading it
+    back (``confirm_writes``). From ``confirm_writes``, with ``ok`` false: still not
+    applied (``code`` the platform's reason, e.g. its issue codes)."""
 
 
 class ErrorScope(str, Enum):
@@ -206,6 +213,23 @@ class ProductUpdate:
         if self.fields is not None:
             body = {k: v for k, v in body.items() if k in self.fields}
         return {"product_id": self.product_id, **body}
+
+
+@dataclass(frozen=True)
+class AcceptedWrite:
+    """A write the platform accepted but may not have applied, to be confirmed.
+
+    ``fields`` are the fields it sent (None: all of them): only those are compared with
+    what the platform holds.
+    """
+
+    product: Product
+    fields: frozenset[str] | None = None
+
+
+WriteConfirmer = Callable[[Sequence[AcceptedWrite]], list[ItemResult]]
+"""An adapter's ``confirm_writes``: one result per write, in order; ``ok`` if the
+platform holds what was sent, else :attr:`ItemCode.ACCEPTED` with the reason."""
 
 
 @dataclass(frozen=True)
@@ -441,6 +465,12 @@ def error_scope_of(platform: object, error: Exception) -> ErrorScope:
 def product_check_of(platform: object) -> ProductCheck | None:
     """``platform.check_product`` where the adapter has it (a stand-in may not)."""
     rule = getattr(platform, "check_product", None)
+    return rule if callable(rule) else None
+
+
+def confirmer_of(platform: object) -> WriteConfirmer | None:
+    """``platform.confirm_writes`` where the adapter has it (those with async writes)."""
+    rule = getattr(platform, "confirm_writes", None)
     return rule if callable(rule) else None
 
 

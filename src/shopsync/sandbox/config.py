@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,6 +78,10 @@ class SandboxConfig:
     log_level: str = "warning"
     """uvicorn's log level."""
     access_log: bool = False
+    dialect_options: Mapping[str, str] = field(default_factory=dict, compare=False)
+    """Knobs of one dialect only, by name, as text (``sandbox serve --dialect-option
+    NAME=VALUE``): each dialect reads and checks its own (the ``amazon`` dialect's
+    ``visibility_delay``, ``lose_skus``...) and refuses names it does not know."""
 
     def __post_init__(self) -> None:
         problems = self._problems()

@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +47,7 @@ from shopsync.errors import (
     UsageError,
 )
 from shopsync.platforms.base import (
+    AcceptedWrite,
     BatchResult,
     ItemCode,
     ItemResult,
@@ -53,6 +55,7 @@ from shopsync.platforms.base import (
     ProductUpdate,
     RemoteProduct,
     capabilities_of,
+    confirmer_of,
     derive_idempotency_key,
 )
 from shopsync.state.audit import AuditLog, AuditRecord
@@ -83,6 +86,13 @@ class EngineOptions:
     workers: int = 4
     grace_seconds: float = 15.0
     """After a stop request, how long to wait for batches already sent."""
+    verify: bool = False
+    """Hold writes the platform only accepted (:attr:`ItemCode.ACCEPTED`) until
+    :meth:`Engine.confirm_accepted` finds them applied; False trusts the acceptance."""
+    verify_timeout: float = 300.0
+    """How long :meth:`Engine.confirm_accepted` waits for accepted writes to be applied."""
+    verify_interval: float = 10.0
+    """Seconds between two checks of the writes still not applied."""
 
 
 OutcomeSink = Callable[[ItemOutcome], None]
@@ -96,6 +106,21 @@ class _Batch:
     follow_up: bool = False
     resumed: bool = False
     """Left pending by an earlier run: its outcomes are counted against the file's rows."""
+
+
+@dataclass
+class _Accepted:
+    """A write the platform accepted and has not been seen to apply; pending in the
+    ledger under :attr:`key` (one per SKU) until it is."""
+
+    change: Change
+    action: str
+    """``created`` or ``updated``: what it counts as once applied."""
+    product_id: str
+    key: str
+    resumed: bool = False
+    counted: bool = False
+    """Counted in ``RunCounts.accepted`` while it waits (those of this run)."""
 
 
 class Engine:
@@ -117,8 +142,11 @@ class Engine:
         options: EngineOptions | None = None,
         on_outcome: OutcomeSink | None = None,
         stop: threading.Event | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        """``namespace`` (profile and base URL) keeps two shops' idempotency keys apart."""
+        """``namespace`` (profile and base URL) keeps two shops' idempotency keys apart;
+        ``clock`` and ``sleep`` pace the checks of accepted writes (injected in tests)."""
         self.platform = platform
         self.ledger = ledger
         self.namespace = namespace
@@ -127,13 +155,19 @@ class Engine:
         self.audit = audit
         self.options = options or EngineOptions()
         self.capabilities = capabilities_of(platform)
-        if self.capabilities.async_writes:
-            # The seam for feeds and bulk operations: such writes need polling for their
-            # outcome, which no adapter needs yet and the engine does not do.
+        self._confirm = confirmer_of(platform)
+        if self.capabilities.async_writes and self._confirm is None:
+            # Writes applied later, and no way to learn whether they were: the engine
+            # would have to guess their outcomes.
             raise UsageError(
-                f"The {platform.name} platform finishes writes asynchronously, which "
-                "uploads do not support yet."
+                f"The {platform.name} platform finishes writes asynchronously and its "
+                "adapter cannot confirm them, which uploads do not support."
             )
+        self.clock = clock
+        self.sleep = sleep
+        self._accepted: list[_Accepted] = []
+        self._held_resumed: dict[str, _Accepted] = {}
+        """Accepted writes of resumed batches, by SKU, until the file's row comes by."""
         self.batch_size = max(1, min(self.options.batch_size, self.capabilities.max_batch_size))
         self.on_outcome = on_outcome
         self.stop = stop or threading.Event()
@@ -174,9 +208,13 @@ class Engine:
         """
         pending = self.ledger.pending_batches()
         items = 0
+        accepted: list[_Accepted] = []
         for batch in pending:
             if self.stop.is_set():
                 break
+            if batch.request.get("accepted"):
+                accepted.append(_restore_accepted(batch.idempotency_key, batch.request))
+                continue
             restored = _restore_batch(batch.idempotency_key, batch.request)
             log.info(
                 "resuming batch %s from an earlier run (%d items)",
@@ -193,7 +231,118 @@ class Engine:
             if fatal is not None:
                 self._settle_resumed_not_read()
                 raise fatal
+        if accepted and self._confirm is not None and not self.stop.is_set():
+            # Accepted by the platform in an earlier run, not seen applied then: checked
+            # once now. Those applied since count as what they were; the rest stay
+            # pending, and the file's rows send them again (no entry says otherwise).
+            with self._lock:
+                self.counts.resumed += len(accepted)
+            self._check_accepted(accepted, wait=False)
+            items += len(accepted)
         return items
+
+    # -- accepted, not yet applied -------------------------------------------------------
+
+    def confirm_accepted(self) -> int:
+        """Check that the writes the platform only accepted this run were applied.
+
+        Checks again every :attr:`EngineOptions.verify_interval` seconds until all are,
+        or :attr:`EngineOptions.verify_timeout` has passed. Those applied are recorded
+        and counted as created or updated; the others are counted ``unconfirmed``, go to
+        the failed file with the platform's reason, and stay pending in the ledger, so
+        the next run checks them again instead of trusting them. Returns how many were
+        not applied.
+        """
+        with self._lock:
+            waiting, self._accepted = self._accepted, []
+            self._held_resumed.clear()
+        # One write per SKU: a later one (the file's row after a resumed batch's) stands.
+        latest = list({a.key: a for a in waiting}.values())
+        with self._lock:
+            self.counts.accepted -= sum(1 for a in waiting if a.counted)
+        return len(self._check_accepted(latest, wait=True))
+
+    def _check_accepted(self, waiting: list[_Accepted], *, wait: bool) -> list[_Accepted]:
+        if not waiting or self._confirm is None:
+            return waiting
+        deadline = self.clock() + self.options.verify_timeout
+        reasons: dict[str, ItemResult] = {}
+        while waiting:
+            results = self._confirm(
+                [AcceptedWrite(a.change.product, a.change.fields) for a in waiting]
+            )
+            applied = [a for a, r in zip(waiting, results, strict=True) if r.ok]
+            reasons = {a.key: r for a, r in zip(waiting, results, strict=True) if not r.ok}
+            self._record_applied(applied)
+            waiting = [a for a in waiting if a.key in reasons]
+            remaining = deadline - self.clock()
+            if not waiting or not wait or remaining <= 0 or self.stop.is_set():
+                break
+            log.info("%d accepted writes not applied yet; checking again", len(waiting))
+            self.sleep(min(self.options.verify_interval, remaining))
+        if wait:
+            self._count(
+                [
+                    ItemOutcome(
+                        a.change.sku,
+                        "unconfirmed",
+                        a.product_id,
+                        a.change.row,
+                        a.change.product,
+                        reasons[a.key].code or ItemCode.ACCEPTED.name,
+                        reasons[a.key].message or "accepted, not applied",
+                    )
+                    for a in waiting
+                ],
+                resumed=False,
+            )
+        return waiting
+
+    def _record_applied(self, applied: Sequence[_Accepted]) -> None:
+        if not applied:
+            return
+        for a in applied:
+            # Recorded and settled as done together, one write each (a shared ledger
+            # counts a batch settled without results as failed).
+            if a.action == "created":
+                entry = _created_entry(a.change, a.product_id)
+                stocks = _stocks_of(a.change.product)
+            else:
+                entry = _updated_entry(a.change, a.product_id)
+                stocks = _updated_stocks(a.change)
+            self.ledger.record({a.change.sku: entry}, stocks=stocks, finished_batch=a.key)
+        outcomes = [
+            ItemOutcome(a.change.sku, a.action, a.product_id, a.change.row, a.change.product)
+            for a in applied
+        ]
+        self._count([o for o, a in zip(outcomes, applied, strict=True) if a.resumed], resumed=True)
+        self._count([o for o, a in zip(outcomes, applied, strict=True) if not a.resumed])
+
+    def _takes_over_held(self, change: Change) -> bool:
+        """Whether ``change`` is a resumed batch's write of the same content, accepted and
+        waiting to be confirmed: then it is not sent twice, and the held write stands for
+        the file's row (counted with it, its row in the failed file if not applied)."""
+        with self._lock:
+            held = self._held_resumed.get(change.sku)
+            if held is None or held.change.content_hash != change.content_hash:
+                return False
+            del self._held_resumed[change.sku]
+            held.change, held.resumed = change, False
+            return True
+
+    def _holds(self, item: ItemResult) -> bool:
+        """Whether ``item`` waits for :meth:`confirm_accepted` instead of being trusted."""
+        return (
+            self.options.verify and self._confirm is not None and item.outcome is ItemCode.ACCEPTED
+        )
+
+    def _hold(self, batch: _Batch, change: Change, action: str, product_id: str) -> _Accepted:
+        """Note in the ledger, pending, a write only accepted (see :meth:`confirm_accepted`)."""
+        key = derive_idempotency_key(self.namespace, "accepted", change.sku)
+        creates, updates = ([change], []) if action == "created" else ([], [change])
+        head = json.dumps({"accepted": True, "action": action, "product_id": product_id})
+        self.ledger.begin_batch(key, head[:-1] + "," + _request_of(creates, updates)[1:])
+        return _Accepted(change, action, product_id, key, batch.resumed, counted=True)
 
     # -- applying ----------------------------------------------------------------------
 
@@ -233,6 +382,8 @@ class Engine:
                         self.counts.updated += 1
                     else:
                         self.counts.unchanged += 1
+                continue
+            if self._held_resumed and self._takes_over_held(change):
                 continue
             if self._resumed:
                 with self._lock:
@@ -464,7 +615,7 @@ class Engine:
         # it (see the module doc) before the rest.
         self._sending.settle(batch, error)
 
-    def _record(self, batch: _Batch, result: BatchResult) -> None:
+    def _record(self, batch: _Batch, result: BatchResult) -> None:  # noqa: PLR0912 - a branch per outcome
         entries: dict[str, LedgerEntry] = {}
         # Stock the upload set is now the platform's count, as far as a stock sync knows:
         # every create sets it, an update only when the stock column changed.
@@ -474,14 +625,12 @@ class Engine:
         follow_creates: list[Change] = []
         follow_updates: list[Change] = []
         answered_at = now_rfc3339()  # one clock read per batch: its items share an answer
+        held: list[_Accepted] = []
         for change, item in zip(batch.creates, result.created, strict=True):
-            if item.ok and item.product_id:
-                entries[change.sku] = LedgerEntry(
-                    item.product_id,
-                    change.content_hash,
-                    change.body_json,
-                    "created",
-                )
+            if item.ok and item.product_id and self._holds(item):
+                held.append(self._hold(batch, change, "created", item.product_id))
+            elif item.ok and item.product_id:
+                entries[change.sku] = _created_entry(change, item.product_id)
                 stocks.update(_stocks_of(change.product))
                 outcomes.append(
                     ItemOutcome(change.sku, "created", item.product_id, change.row, change.product)
@@ -495,9 +644,13 @@ class Engine:
             audit.append(self._audit("create", change.sku, item, batch.key, answered_at))
         for change, item in zip(batch.updates, result.updated, strict=True):
             assert change.entry is not None
-            if item.ok:
-                entries[change.sku] = LedgerEntry.of(
-                    item.product_id or change.entry.product_id, _updated_body(change), "updated"
+            if item.ok and self._holds(item):
+                held.append(
+                    self._hold(batch, change, "updated", item.product_id or change.entry.product_id)
+                )
+            elif item.ok:
+                entries[change.sku] = _updated_entry(
+                    change, item.product_id or change.entry.product_id
                 )
                 stocks.update(_updated_stocks(change))
                 outcomes.append(
@@ -528,6 +681,12 @@ class Engine:
         # Results first, then the pending mark goes: a crash between the two only
         # makes the next run replay a batch whose answers the platform has stored.
         self.ledger.record(entries, stocks=stocks, finished_batch=batch.key)
+        if held:
+            with self._lock:
+                self._accepted.extend(held)
+                self.counts.accepted += len(held)
+                if batch.resumed:
+                    self._held_resumed.update((a.change.sku, a) for a in held)
         if self.audit is not None:
             self.audit.append(audit)
         self._count(outcomes, resumed=batch.resumed)
@@ -579,6 +738,8 @@ class Engine:
                     self.counts.created += 1
                 elif outcome.action == "updated":
                     self.counts.updated += 1
+                elif outcome.action == "unconfirmed":
+                    self.counts.unconfirmed += 1
                 else:
                     self.counts.failed += 1
         if self.on_outcome is not None:
@@ -600,6 +761,23 @@ class Engine:
             code=item.code,
             message=item.message,
         )
+
+
+def _created_entry(change: Change, product_id: str) -> LedgerEntry:
+    """What the ledger holds of a product ``change`` created as ``product_id``."""
+    return LedgerEntry(product_id, change.content_hash, change.body_json, "created")
+
+
+def _updated_entry(change: Change, product_id: str) -> LedgerEntry:
+    """What the ledger holds of a product once the update ``change`` is applied."""
+    return LedgerEntry.of(product_id, _updated_body(change), "updated")
+
+
+def _restore_accepted(key: str, request: Mapping[str, Any]) -> _Accepted:
+    """An accepted write an earlier run left pending (see ``Engine._hold``)."""
+    restored = _restore_batch(key, request)
+    change = (restored.creates or restored.updates)[0]
+    return _Accepted(change, str(request["action"]), str(request["product_id"]), key, resumed=True)
 
 
 def _adopt(change: Change, product_id: str) -> Change:

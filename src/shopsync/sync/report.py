@@ -32,15 +32,25 @@ class RunCounts:
     """Input rows whose cells are all empty: read, but neither products nor rejected."""
     removed: int = 0
     """Products archived or deleted by ``--prune``."""
+    unconfirmed: int = 0
+    """Writes the platform accepted but had not applied when checked (``--verify``):
+    in the failed file, and pending in the ledger so the next run checks them again."""
+    accepted: int = 0
+    """Writes accepted and waiting to be checked, while the run goes on (0 at its end:
+    each becomes created, updated or unconfirmed)."""
 
     @property
     def processed(self) -> int:
-        """Products with a final outcome in this run."""
-        return self.created + self.updated + self.unchanged + self.failed
+        """Products sent or settled in this run (those accepted and not yet checked too,
+        so progress moves while they wait)."""
+        return (
+            self.created + self.updated + self.unchanged + self.failed + self.unconfirmed
+            + self.accepted
+        )  # fmt: skip
 
     def as_dict(self) -> dict[str, int]:
         """The counts by outcome, for reports (``removed`` only when ``--prune`` removed
-        something, so reports of runs without it read as before)."""
+        something, ``unconfirmed`` only when some were, so other reports read as before)."""
         counts = {
             "created": self.created,
             "updated": self.updated,
@@ -52,6 +62,10 @@ class RunCounts:
         }
         if self.removed:
             counts["removed"] = self.removed
+        if self.unconfirmed:
+            counts["unconfirmed"] = self.unconfirmed
+        if self.accepted:
+            counts["accepted"] = self.accepted
         return counts
 
 
@@ -63,7 +77,8 @@ class ItemOutcome:
 
     sku: str
     action: str
-    """``created``, ``updated``, or ``failed``."""
+    """``created``, ``updated``, ``failed``, or ``unconfirmed`` (accepted, not applied
+    when checked: written to the failed file as a failure is)."""
     product_id: str | None
     row: SourceRow | None
     source: Mapping[str, Any] | Product

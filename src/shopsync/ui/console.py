@@ -357,7 +357,9 @@ def show_run_summary(output: Output, report: RunReport, elapsed: float) -> None:
     """The end of a run: a table on a terminal, one line elsewhere (and with --quiet)."""
     counts = report.counts
     traffic = report.to_json()
-    done = sum(counts.get(name, 0) for name in ("created", "updated", "unchanged", "failed"))
+    done = sum(
+        counts.get(name, 0) for name in ("created", "updated", "unchanged", "failed", "unconfirmed")
+    )
     rate = done / elapsed if elapsed > 0 else 0.0
     if output.is_terminal and not output.quiet:
         table = Table(title=f"Run {report.run_id}", title_justify="left")
@@ -387,6 +389,8 @@ def show_run_summary(output: Output, report: RunReport, elapsed: float) -> None:
         done_text += f", {counts['skipped']} empty rows skipped"
     if counts.get("removed"):
         done_text += f", {counts['removed']} removed (--prune)"
+    if counts.get("unconfirmed"):
+        done_text += f", {counts['unconfirmed']} accepted but not live (--verify)"
     ended = "Done" if report.error is None else "Stopped"
     output.line(
         f"{ended} in {_seconds(elapsed)} ({rate:.0f} {unit}/s): {done_text}; "

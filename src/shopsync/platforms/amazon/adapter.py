@@ -19,14 +19,27 @@ type definitions shape them):
 | ``amazon:condition_type`` (default ``new_new``) | ``condition_type`` |
 | any other ``amazon:NAME`` column | ``NAME`` (one value) |
 
+A product with variants is a variation family: a parent listing under its handle
+(``LISTING_PRODUCT_ONLY``: title, brand, description, images, bullet points;
+``parentage_level`` ``parent``, ``variation_theme`` from ``amazon:variation_theme`` or the
+options' names, ``Size`` and ``Color`` → ``SIZE/COLOR``) and a child listing per variant
+(``parentage_level`` ``child``, ``child_parent_sku_relationship`` naming the parent, the
+theme, each option as the attribute of its name in lower case, the variant's price,
+quantity, barcode and weight, its image first, and the title with its option values).
+An update puts the new or changed variants whole and patches the changed product-level
+attributes into the parent and the other children.
+
 A create is ``putListingsItem`` (an upsert by SKU), an update ``patchListingsItem`` with
 ``replace`` operations for the changed attributes only, a stock change a patch of
 ``fulfillment_availability``. A put or patch sets values, so resending one after a lost
 answer is harmless: the client retries them, and the capabilities say keys are
 ``ignored`` (there are none), which makes the engine reconcile by lookup first.
 
-``ACCEPTED`` means queued, not live: :meth:`AmazonPlatform.verify` reads the listings
-back and names those that do not hold the price and quantity sent ("accepted, not live").
+``ACCEPTED`` means queued, not live: such a write answers :attr:`ItemCode.ACCEPTED`
+(``async_writes``), and :meth:`AmazonPlatform.confirm_writes` reads the listings back
+(``searchListingsItems``, 20 a call) and confirms those that are buyable with the price
+and quantity sent; the rest are "accepted, not live", with Amazon's issue codes where it
+names any. The engine holds accepted writes pending until then (``upload --verify``).
 """
 
 from __future__ import annotations
@@ -41,16 +54,25 @@ from urllib.parse import quote
 
 import requests
 
-from shopsync.config import Setting, Settings, parse_text
-from shopsync.domain.models import Product
+from shopsync.config import Setting, Settings, int_between, parse_positive_float, parse_text
+from shopsync.domain.images import is_url
+from shopsync.domain.models import Product, Variant
 from shopsync.errors import APIError, ConfigError, UsageError
 from shopsync.http.auth import RefreshTokenGrant, TokenCache
 from shopsync.http.client import ApiResponse, HttpClient
 from shopsync.http.ratelimit import BucketSpec, RateBuckets, RateLimiter
 from shopsync.http.redact import redacting_logger
 from shopsync.http.retry import full_jitter
+from shopsync.platforms.amazon.feeds import (
+    MAX_MESSAGES,
+    POLL_SECONDS,
+    FeedIssue,
+    FeedJournal,
+    FeedSender,
+)
 from shopsync.platforms.amazon.wire import USAGE_PLANS, AmazonWire
 from shopsync.platforms.base import (
+    AcceptedWrite,
     AuthStatus,
     BatchResult,
     Capabilities,
@@ -76,6 +98,9 @@ ENDPOINTS = {
 }
 LISTINGS = "/listings/2021-08-01/items/"
 ORDERS = "/orders/v0/orders"
+ORDERS_2026 = "/orders/2026-01-01/orders"
+ORDERS_INCLUDED = "BUYER,RECIPIENT,PROCEEDS,FULFILLMENT"
+ORDER_APIS = ("v0", "2026-01-01")
 SEARCH_CHUNK = 20
 """``searchListingsItems`` takes at most 20 identifiers."""
 ORDER_HISTORY = timedelta(days=90)
@@ -83,7 +108,18 @@ MAX_TITLE = 200
 MAX_IMAGES = 9
 MAX_BULLETS = 5
 INCLUDED = "summaries,attributes,offers,fulfillmentAvailability"
+VERIFY_INCLUDED = INCLUDED + ",issues"
+BUYABLE = "BUYABLE"
 PLATFORM = "amazon"
+PACING_MARGIN = 0.97
+"""Each operation's bucket runs at this share of its plan, one short of its burst: sent at
+exactly the plan's rate, a request arriving a little early (network jitter) finds
+Amazon's bucket empty and draws a 429, which halves the pace for a while (measured: 0.88
+of the ceiling at the plan's rate with two 429s, benchmarks/amazon_upload.py)."""
+FEED_THRESHOLD = 200
+"""Listings in one batch from which a feed is used rather than one put or patch each:
+at the put plan's 5 a second, 200 listings take 40 s one by one, while a feed is one
+``createFeed`` (a burst of 15, then one every two minutes) and a few polls."""
 DEFAULT_CONDITION = "new_new"
 
 _FIELD_ATTRIBUTES: dict[str, tuple[str, ...]] = {
@@ -101,6 +137,24 @@ _FIELD_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "weight_kg": ("item_package_weight",),
 }
 """The attributes each catalog field is written to (what a patch of that field replaces)."""
+
+
+_PARENT_FIELDS = ("title", "brand", "description", "images", "platform_fields")
+"""What a parent listing carries: the family's content, no offer, stock or identifier."""
+_NOT_ATTRIBUTES = frozenset({"product_type", "condition_type", "bullet_points", "variation_theme"})
+"""``amazon:`` columns that are not written as attributes of their own name."""
+
+
+def _option_attribute(option: str) -> str:
+    """The attribute an option is written to: ``Size`` → ``size``, ``Color`` → ``color``."""
+    return "_".join(option.lower().split())
+
+
+def _orders_api(value: Any) -> str:
+    text = parse_text(value)
+    if text not in ORDER_APIS:
+        raise ValueError("must be v0 or 2026-01-01")
+    return text
 
 
 def _region(value: Any) -> str:
@@ -132,6 +186,32 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("region", _region, "na", help="na, eu or fe: which SP-API endpoint"),
     Setting("product_type", parse_text, help="product type of rows without amazon:product_type"),
+    Setting(
+        "orders_api",
+        _orders_api,
+        "v0",
+        help="v0 (getOrders, then getOrderItems per order) or 2026-01-01 (searchOrders, "
+        "items inline)",
+    ),
+    Setting(
+        "feed_threshold",
+        int_between(1, MAX_MESSAGES + 1),
+        FEED_THRESHOLD,
+        help="a batch of at least this many listings goes as one JSON_LISTINGS_FEED "
+        f"(at most {MAX_MESSAGES}; {MAX_MESSAGES + 1}: never)",
+    ),
+    Setting(
+        "feed_poll_seconds",
+        parse_positive_float,
+        POLL_SECONDS,
+        help="seconds between two checks of a feed in flight",
+    ),
+    Setting(
+        "feed_timeout",
+        parse_positive_float,
+        3600.0,
+        help="seconds to wait for a feed's processing report (a later run polls it again)",
+    ),
 )
 
 
@@ -163,6 +243,15 @@ class LoginWithAmazon(RefreshTokenGrant):
 
 
 @dataclass(frozen=True)
+class _Write:
+    """One listing write: ``PUT`` (a whole listing), ``PATCH`` or ``DELETE`` of ``sku``."""
+
+    sku: str
+    method: str
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Unverified:
     """A listing Amazon accepted that does not (yet) hold what was sent."""
 
@@ -181,19 +270,22 @@ class AmazonPlatform(ClientBacked):
     """:class:`~shopsync.platforms.base.Platform` for the Selling Partner API."""
 
     name = PLATFORM
-    max_batch_size = 1
+    max_batch_size = MAX_MESSAGES
     settings: tuple[Setting, ...] = SETTINGS
     capabilities = Capabilities(
-        max_batch_size=1,
+        # A batch below feed_threshold is one put or patch per listing; at or above it,
+        # one feed of up to MAX_MESSAGES messages.
+        max_batch_size=MAX_MESSAGES,
         idempotency_keys="ignored",
         lookup_by_sku=True,
         unique_skus=True,
         stock_set=True,
         stock_cas=False,
         stock_delta=False,
-        # Accepted-then-queued writes are checked by verify(), not the engine (see module).
-        async_writes=False,
-        variants=False,
+        # A put or patch is ACCEPTED (queued); confirm_writes says when it is live.
+        async_writes=True,
+        # A product with variants is a variation family: a parent and a child per variant.
+        variants=True,
     )
 
     def __init__(
@@ -205,6 +297,9 @@ class AmazonPlatform(ClientBacked):
         product_type: str | None = None,
         language_tag: str = "en_US",
         wall_clock: Callable[[], float] = time.time,
+        feeds: FeedSender | None = None,
+        feed_threshold: int = FEED_THRESHOLD,
+        orders_api: str = "v0",
     ) -> None:
         self.client = client
         self.seller_id = seller_id
@@ -212,6 +307,11 @@ class AmazonPlatform(ClientBacked):
         self.product_type = product_type
         self.language_tag = language_tag
         self.wall_clock = wall_clock
+        self.feeds = feeds or FeedSender(
+            client, seller_id=seller_id, marketplace_id=marketplace_id, journal=None
+        )
+        self.feed_threshold = feed_threshold
+        self.orders_api = orders_api
 
     @classmethod
     def from_settings(
@@ -229,7 +329,10 @@ class AmazonPlatform(ClientBacked):
         settings.require_credentials()
         buckets = RateBuckets(
             RateLimiter(settings.rate, settings.burst, clock=clock, sleep=sleep),
-            {name: BucketSpec(rate, burst) for name, (rate, burst) in USAGE_PLANS.items()},
+            {
+                name: BucketSpec(rate * PACING_MARGIN, max(1, burst - 1))
+                for name, (rate, burst) in USAGE_PLANS.items()
+            },
             clock=clock,
             sleep=sleep,
         )
@@ -253,13 +356,34 @@ class AmazonPlatform(ClientBacked):
             clock=wall_clock,
             stats=client.stats,
         )
+        seller_id = str(settings.get("seller_id"))
+        marketplace_id = str(settings.get("marketplace_id"))
+        feeds = FeedSender(
+            client,
+            seller_id=seller_id,
+            marketplace_id=marketplace_id,
+            journal=FeedJournal(settings.data_dir / "amazon-feeds", wall_clock=wall_clock),
+            timeout=float(settings.get("feed_timeout") or 3600.0),
+            poll_seconds=float(settings.get("feed_poll_seconds") or POLL_SECONDS),
+            clock=clock,
+            sleep=sleep,
+        )
         return cls(
             client,
-            seller_id=str(settings.get("seller_id")),
-            marketplace_id=str(settings.get("marketplace_id")),
+            seller_id=seller_id,
+            marketplace_id=marketplace_id,
             product_type=settings.get("product_type"),
             wall_clock=wall_clock,
+            feeds=feeds,
+            feed_threshold=int(settings.get("feed_threshold") or FEED_THRESHOLD),
+            orders_api=str(settings.get("orders_api") or "v0"),
         )
+
+    @classmethod
+    def endpoint_of(cls, settings: Settings) -> str:
+        """The SP-API endpoint of ``settings`` (``base_url``, else the region's): what
+        names the ledger and the idempotency keys of a profile without a ``base_url``."""
+        return endpoint_of(settings)
 
     def error_scope(self, error: Exception) -> ErrorScope:
         """The default rule: a 4xx to the request is about it, the rest about Amazon."""
@@ -338,7 +462,7 @@ class AmazonPlatform(ClientBacked):
                 for p in points
             ]  # fmt: skip
         for name, value in extra.items():
-            if name in ("product_type", "condition_type", "bullet_points") or value in (None, ""):
+            if name in _NOT_ATTRIBUTES or value in (None, ""):
                 continue
             out[name] = self._value(value)
         return out
@@ -374,27 +498,222 @@ class AmazonPlatform(ClientBacked):
         *,
         idempotency_key: str | None = None,
     ) -> BatchResult:
-        """A put per create (and per full update), a patch per update of some fields."""
-        return BatchResult(
-            created=[self._put(product) for product in creates],
-            updated=[self._update(update) for update in updates],
+        """A put per create (and per full update), a patch per update of some fields (a
+        product with variants: its parent and child listings); a batch of at least
+        ``feed_threshold`` products as one ``JSON_LISTINGS_FEED`` of all those writes.
+
+        ``idempotency_key`` (the engine's key of the batch) names a feed in the journal,
+        so the batch resumed after a crash polls its feed instead of sending it again.
+        """
+        plans = [self._writes_of_create(p) for p in creates] + [
+            self._writes_of_update(u) for u in updates
+        ]
+        items = [p.sku for p in creates] + [u.sku for u in updates]
+        keys = [p.key for p in creates] + [u.product.key for u in updates]
+        listings = sum(len(plan) for plan in plans if not isinstance(plan, ItemResult))
+        if listings and len(plans) >= self.feed_threshold:
+            results = self._send_feed(plans, idempotency_key)
+        else:
+            results = [
+                plan if isinstance(plan, ItemResult) else [self._send_one(w) for w in plan]
+                for plan in plans
+            ]
+        combined = [
+            r if isinstance(r, ItemResult) else _combined(sku, key, r)
+            for sku, key, r in zip(items, keys, results, strict=True)
+        ]
+        return BatchResult(created=combined[: len(creates)], updated=combined[len(creates) :])
+
+    def _send_one(self, write: _Write) -> ItemResult:
+        if write.method == "DELETE":
+            return self._delete_listing(write.sku)
+        operation = "putListingsItem" if write.method == "PUT" else "patchListingsItem"
+        return self._submit(write.method, write.sku, write.body, operation)
+
+    def _delete_listing(self, sku: str) -> ItemResult:
+        try:
+            self.client.request(
+                "DELETE", self._listing_path(sku),
+                params={"marketplaceIds": self.marketplace_id}, bucket="deleteListingsItem",
+            )  # fmt: skip
+        except APIError as error:
+            if error.status != 404:
+                raise
+        return ItemResult(sku=sku, ok=True, product_id=sku, item_code=ItemCode.OK)
+
+    def _send_feed(
+        self, plans: Sequence[ItemResult | list[_Write]], key: str | None
+    ) -> list[ItemResult | list[ItemResult]]:
+        """Every listing write of ``plans`` as one feed; results regrouped per item."""
+        messages: list[dict[str, Any]] = []
+        for plan in plans:
+            if isinstance(plan, ItemResult):
+                continue
+            for write in plan:
+                operation = {"PUT": "UPDATE", "PATCH": "PATCH", "DELETE": "DELETE"}[write.method]
+                messages.append(
+                    {"messageId": len(messages) + 1, "sku": write.sku,
+                     "operationType": operation, **write.body}
+                )  # fmt: skip
+        status, issues = self.feeds.send(messages, key=key)
+        numbers = iter(range(1, len(messages) + 1))
+        return [
+            plan
+            if isinstance(plan, ItemResult)
+            else [_feed_result(w.sku, status, issues.get(next(numbers), [])) for w in plan]
+            for plan in plans
+        ]
+
+    # -- what each item writes -----------------------------------------------------------
+
+    def _writes_of_create(self, product: Product) -> ItemResult | list[_Write]:
+        if product.variants:
+            return self._family_writes(product)
+        body = self._put_body(product)
+        return body if isinstance(body, ItemResult) else [_Write(product.sku, *body)]
+
+    def _writes_of_update(self, update: ProductUpdate) -> ItemResult | list[_Write]:
+        product = update.product
+        if product.variants:
+            if update.fields is None:
+                return self._family_writes(product)
+            return self._family_update_writes(update)
+        body = self._update_body(update)
+        return body if isinstance(body, ItemResult) else [_Write(product.sku, *body)]
+
+    # -- variation families ----------------------------------------------------------------
+
+    def theme_of(self, product: Product) -> str:
+        """The variation theme: ``amazon:variation_theme``, else the options' names in
+        capitals joined by ``/`` (``Size`` and ``Color``: ``SIZE/COLOR``)."""
+        given = product.fields_for(PLATFORM).get("variation_theme")
+        return (
+            str(given) if given else "/".join(_option_attribute(o).upper() for o in product.options)
         )
 
-    def _put(self, product: Product) -> ItemResult:
+    def _parent_view(self, product: Product) -> Product:
+        return product.model_copy(update={"sku": product.key, "variants": [], "options": []})
+
+    def _child_view(self, product: Product, variant: Variant) -> Product:
+        values = ", ".join(variant.option_values.get(o, "") for o in product.options)
+        images = list(product.images)
+        if variant.image and is_url(variant.image):
+            images = [variant.image, *(i for i in images if i != variant.image)]
+        return product.model_copy(
+            update={
+                "sku": variant.sku, "title": f"{product.title} ({values})"[:MAX_TITLE],
+                "price": variant.price, "stock": variant.stock, "barcode": variant.barcode,
+                "weight_kg": variant.weight_kg if variant.weight_kg is not None
+                else product.weight_kg,
+                "images": images[:MAX_IMAGES], "handle": None, "options": [], "variants": [],
+            }
+        )  # fmt: skip
+
+    def _parent_attributes(
+        self, product: Product, fields: set[str] | None = None
+    ) -> dict[str, Any]:
+        wanted = set(_PARENT_FIELDS) if fields is None else fields & set(_PARENT_FIELDS)
+        out = self.attributes(self._parent_view(product), wanted)
+        out.pop("condition_type", None)  # an offer's, and a parent has no offer
+        if fields is None:
+            out["parentage_level"] = self._value("parent", language=False)
+            out["variation_theme"] = [{"name": self.theme_of(product)}]
+        return out
+
+    def _child_attributes(self, product: Product, variant: Variant) -> dict[str, Any]:
+        out = self.attributes(self._child_view(product, variant))
+        out["parentage_level"] = self._value("child", language=False)
+        out["child_parent_sku_relationship"] = [
+            {"child_relationship_type": "variation", "parent_sku": product.key,
+             "marketplace_id": self.marketplace_id}
+        ]  # fmt: skip
+        out["variation_theme"] = [{"name": self.theme_of(product)}]
+        for option in product.options:
+            value = variant.option_values.get(option)
+            if value:
+                out[_option_attribute(option)] = self._value(value)
+        return out
+
+    def _family_problems(self, product: Product) -> ItemResult | None:
         problems = self.check_product(product)
         if problems:
             field, message = problems[0]
             return _refused(product.sku, "INVALID", f"{field} {message}", field)
-        body = {
+        return None
+
+    def _child_put(self, product: Product, variant: Variant) -> _Write:
+        return _Write(variant.sku, "PUT", {
+            "productType": self.product_type_of(product), "requirements": "LISTING",
+            "attributes": self._child_attributes(product, variant),
+        })  # fmt: skip
+
+    def _family_writes(self, product: Product) -> ItemResult | list[_Write]:
+        """A parent listing (``LISTING_PRODUCT_ONLY``) and a child listing per variant."""
+        refused = self._family_problems(product)
+        if refused is not None:
+            return refused
+        parent = _Write(product.key, "PUT", {
+            "productType": self.product_type_of(product), "requirements": "LISTING_PRODUCT_ONLY",
+            "attributes": self._parent_attributes(product),
+        })  # fmt: skip
+        return [parent, *(self._child_put(product, v) for v in product.variants)]
+
+    def _family_update_writes(self, update: ProductUpdate) -> ItemResult | list[_Write]:
+        """The parent patched with the changed product-level attributes; each new or
+        changed variant put whole; every other known child patched with the changed
+        product-level attributes it carries (its title, images...); removed ones deleted."""
+        product = update.product
+        refused = self._family_problems(product)
+        if refused is not None:
+            return refused
+        fields = set(update.fields or ())
+        shared = fields - {"variants"}
+        product_type = self.product_type_of(product) or "PRODUCT"
+        writes: list[_Write] = []
+        parent = self._parent_attributes(product, shared)
+        if parent:
+            writes.append(_Write(product.key, "PATCH", {
+                "productType": product_type,
+                "patches": [{"op": "replace", "path": f"/attributes/{name}", "value": value}
+                            for name, value in parent.items()],
+            }))  # fmt: skip
+        carried = product.variants if "variants" in fields else []
+        writes += [self._child_put(product, v) for v in carried]
+        if shared:
+            sent = {v.sku for v in carried} | set(update.removed_variants)
+            for before in update.variants_before:
+                sku = str(before.get("sku"))
+                known = next((v for v in product.variants if v.sku == sku), None)
+                if sku in sent or known is None:
+                    continue
+                attributes = self.attributes(self._child_view(product, known), shared)
+                attributes.pop("condition_type", None)
+                if attributes:
+                    writes.append(_Write(sku, "PATCH", {
+                        "productType": product_type,
+                        "patches": [{"op": "replace", "path": f"/attributes/{name}",
+                                     "value": value} for name, value in attributes.items()],
+                    }))  # fmt: skip
+        writes += [_Write(sku, "DELETE", {}) for sku in update.removed_variants]
+        return writes
+
+    def _put_body(self, product: Product) -> ItemResult | tuple[str, dict[str, Any]]:
+        """``("PUT", body)`` of a listing, or the refusal of a product Amazon would refuse."""
+        problems = self.check_product(product)
+        if problems:
+            field, message = problems[0]
+            return _refused(product.sku, "INVALID", f"{field} {message}", field)
+        return "PUT", {
             "productType": self.product_type_of(product),
             "requirements": "LISTING",
             "attributes": self.attributes(product),
         }
-        return self._submit("PUT", product.sku, body, "putListingsItem")
 
-    def _update(self, update: ProductUpdate) -> ItemResult:
+    def _update_body(self, update: ProductUpdate) -> ItemResult | tuple[str, dict[str, Any]]:
+        """``("PATCH", body)`` of the changed attributes (a put for a full update), or the
+        result of an update with nothing to send."""
         if update.fields is None:
-            return self._put(update.product)
+            return self._put_body(update.product)
         product = update.product
         attributes = self.attributes(product, set(update.fields))
         patches: list[dict[str, Any]] = [
@@ -410,8 +729,10 @@ class AmazonPlatform(ClientBacked):
             return ItemResult(
                 sku=product.sku, ok=True, product_id=product.sku, item_code=ItemCode.OK
             )
-        body = {"productType": self.product_type_of(product) or "PRODUCT", "patches": patches}
-        return self._submit("PATCH", product.sku, body, "patchListingsItem")
+        return "PATCH", {
+            "productType": self.product_type_of(product) or "PRODUCT",
+            "patches": patches,
+        }
 
     def _submit(self, method: str, sku: str, body: Mapping[str, Any], operation: str) -> ItemResult:
         try:
@@ -439,32 +760,50 @@ class AmazonPlatform(ClientBacked):
         return _submission_result(sku, response)
 
     def verify(self, products: Sequence[Product]) -> list[Unverified]:
-        """The accepted listings that do not hold the price and quantity sent (yet)."""
-        found = self.lookup_skus([p.sku for p in products])
-        out: list[Unverified] = []
-        for product in products:
-            remote = found.get(product.sku)
-            if remote is None:
-                out.append(Unverified(product.sku, "accepted, not live: Amazon has no listing"))
-                continue
-            price = f"{product.price:.2f}"
-            if remote.fields.get("price") != price:
-                out.append(
-                    Unverified(
-                        product.sku,
-                        f"accepted, not live: Amazon holds price {remote.fields.get('price')}, "
-                        f"not {price}",
-                    )
-                )
-            elif remote.fields.get("stock") != product.stock:
-                out.append(
-                    Unverified(
-                        product.sku,
-                        f"accepted, not live: Amazon holds quantity {remote.fields.get('stock')}, "
-                        f"not {product.stock}",
-                    )
-                )
-        return out
+        """The accepted listings that are not live with the price and quantity sent (yet)."""
+        results = self.confirm_writes([AcceptedWrite(p) for p in products])
+        return [Unverified(r.sku, r.message or "") for r in results if not r.ok]
+
+    def confirm_writes(self, writes: Sequence[AcceptedWrite]) -> list[ItemResult]:
+        """Each accepted write read back: ok if the listing is buyable and holds the price
+        and quantity sent (those of the fields sent, for a patch); else
+        :attr:`ItemCode.ACCEPTED`, "accepted, not live", with the reason and Amazon's
+        issue codes (``code``: the first error's code, else ``NOT_LIVE``)."""
+        checks = [self._checks_of(write) for write in writes]
+        skus = [check.product.sku for group in checks for check in group]
+        found = self._search_items(skus, VERIFY_INCLUDED)
+        return [
+            _combined(
+                write.product.sku,
+                write.product.key,
+                [self._confirmed(c, found.get(c.product.sku)) for c in group],
+            )
+            for write, group in zip(writes, checks, strict=True)
+        ]
+
+    def _checks_of(self, write: AcceptedWrite) -> list[AcceptedWrite]:
+        """The listings to read back for ``write``: its own, or a family's parent (that it
+        exists) and each child (buyable, its price; its quantity too after a create)."""
+        product = write.product
+        if not product.variants:
+            return [write]
+        parent = AcceptedWrite(self._parent_view(product), frozenset())
+        child_fields = None if write.fields is None else frozenset({"price"})
+        return [
+            parent,
+            *(AcceptedWrite(self._child_view(product, v), child_fields) for v in product.variants),
+        ]
+
+    def _confirmed(self, write: AcceptedWrite, item: Mapping[str, Any] | None) -> ItemResult:
+        sku = write.product.sku
+        found = _not_live(write, item)
+        if found is None:
+            return ItemResult(sku=sku, ok=True, product_id=sku, item_code=ItemCode.OK)
+        reason, code = found
+        return ItemResult(
+            sku=sku, ok=False, product_id=sku, code=code,
+            message=f"accepted, not live: {reason}", item_code=ItemCode.ACCEPTED,
+        )  # fmt: skip
 
     def delete_products(self, product_ids: Sequence[str]) -> list[ItemResult]:
         """Not served yet (``capabilities.removal`` is None, so ``--prune`` refuses first)."""
@@ -472,8 +811,17 @@ class AmazonPlatform(ClientBacked):
 
     def lookup_skus(self, skus: Sequence[str]) -> dict[str, RemoteProduct]:
         """``searchListingsItems`` by SKU, 20 identifiers a call."""
-        wanted = list(dict.fromkeys(skus))
         found: dict[str, RemoteProduct] = {}
+        for sku, item in self._search_items(skus, INCLUDED).items():
+            remote = _remote(item)
+            if remote is not None:
+                found[sku] = remote
+        return found
+
+    def _search_items(self, skus: Sequence[str], included: str) -> dict[str, dict[str, Any]]:
+        """The listings items Amazon answers for ``skus``, by SKU, 20 identifiers a call."""
+        wanted = list(dict.fromkeys(skus))
+        found: dict[str, dict[str, Any]] = {}
         for start in range(0, len(wanted), SEARCH_CHUNK):
             chunk = wanted[start : start + SEARCH_CHUNK]
             response = self.client.request(
@@ -483,14 +831,13 @@ class AmazonPlatform(ClientBacked):
                     "marketplaceIds": self.marketplace_id,
                     "identifiers": ",".join(chunk),
                     "identifiersType": "SKU",
-                    "includedData": INCLUDED,
+                    "includedData": included,
                 },
                 bucket="searchListingsItems",
             )
             for item in _dict(response.body).get("items") or []:
-                remote = _remote(item)
-                if remote is not None and remote.sku in chunk:
-                    found[remote.sku] = remote
+                if isinstance(item, dict) and item.get("sku") in chunk:
+                    found[str(item["sku"])] = item
         return found
 
     def get_listing(self, sku: str) -> RemoteProduct | None:
@@ -592,6 +939,9 @@ class AmazonPlatform(ClientBacked):
         since = updated_since or now - ORDER_HISTORY
         if since.tzinfo is None:
             since = since.replace(tzinfo=timezone.utc)
+        if self.orders_api == "2026-01-01":
+            yield from self._search_orders(since, status, page_size)
+            return
         params: dict[str, str] = {
             "MarketplaceIds": self.marketplace_id,
             "LastUpdatedAfter": since.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -631,8 +981,45 @@ class AmazonPlatform(ClientBacked):
             buyer_country=address.get("CountryCode"),
         )
 
+    def _search_orders(
+        self, since: datetime, status: str | None, page_size: int
+    ) -> Iterator[RemoteOrder]:
+        """``searchOrders`` (Orders 2026-01-01) by ``lastUpdatedAfter``, page by page; each
+        order carries its items, so one call a page (its plan allows one every 3 minutes
+        after a burst of 20)."""
+        params: dict[str, str] = {
+            "marketplaceIds": self.marketplace_id,
+            "lastUpdatedAfter": since.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "maxResultsPerPage": str(min(max(page_size, 1), 100)),
+            "includedData": ORDERS_INCLUDED,
+        }
+        if status:
+            params["fulfillmentStatuses"] = status
+        while True:
+            response = self.client.request("GET", ORDERS_2026, params=params, bucket="searchOrders")
+            answer = _dict(response.body)
+            for order in answer.get("orders") or []:
+                if isinstance(order, dict):
+                    yield _order_2026(order)
+            token = _dict(answer.get("pagination")).get("nextToken")
+            if not token:
+                return
+            params = {**params, "paginationToken": str(token)}
+
     def get_order(self, order_id: str) -> RemoteOrder | None:
         """``getOrder`` (and its items), or None."""
+        if self.orders_api == "2026-01-01":
+            try:
+                response = self.client.request(
+                    "GET", f"{ORDERS_2026}/{quote(order_id, safe='')}",
+                    params={"includedData": ORDERS_INCLUDED}, bucket="getOrder2026",
+                )  # fmt: skip
+            except APIError as error:
+                if error.status == 404:
+                    return None
+                raise
+            order = _dict(_dict(response.body).get("order"))
+            return _order_2026(order) if order else None
         try:
             response = self.client.request(
                 "GET", f"{ORDERS}/{quote(order_id, safe='')}", bucket="getOrder"
@@ -676,13 +1063,82 @@ def _refused(sku: str, code: str, message: str, field: str | None) -> ItemResult
     )
 
 
+def _not_live(  # noqa: PLR0911 - one return per check, in order
+    write: AcceptedWrite, item: Mapping[str, Any] | None
+) -> tuple[str, str] | None:
+    """Why the listing ``item`` does not show ``write`` applied, and the code to report
+    (Amazon's issue codes, else ``NOT_LIVE``); None if it does. A parent (``fields``
+    empty) needs only to exist without errors; a listing to be buyable with the price
+    and quantity sent (of the fields sent)."""
+    product = write.product
+    remote = _remote(item) if item is not None else None
+    if item is None or remote is None:
+        return "Amazon has no listing", "NOT_LIVE"
+    errors = [
+        i for i in item.get("issues") or [] if isinstance(i, dict) and i.get("severity") == "ERROR"
+    ]
+    if errors:
+        text = "; ".join(f"{i.get('code')} {i.get('message')}" for i in errors)
+        return f"Amazon reports {text}", ",".join(str(i.get("code")) for i in errors)
+    if write.fields == frozenset():
+        return None
+    summaries = [s for s in item.get("summaries") or [] if isinstance(s, dict)]
+    if summaries and BUYABLE not in (summaries[0].get("status") or []):
+        return "Amazon holds the listing but it is not buyable", "NOT_LIVE"
+    sent = write.fields
+    price = f"{product.price:.2f}"
+    if (sent is None or sent & {"price", "currency"}) and remote.fields.get("price") != price:
+        return f"Amazon holds price {remote.fields.get('price')}, not {price}", "NOT_LIVE"
+    if (sent is None or "stock" in sent) and remote.fields.get("stock") != product.stock:
+        return f"Amazon holds quantity {remote.fields.get('stock')}, not {product.stock}", (
+            "NOT_LIVE"
+        )
+    return None
+
+
+def _combined(sku: str, key: str, results: Sequence[ItemResult]) -> ItemResult:
+    """One item's result from its listings' (one, or a family's parent and children): the
+    first failure, else accepted if any listing was only accepted, else ok."""
+    for result in results:
+        if not result.ok:
+            if result.sku != sku:
+                result.message = f"{result.sku}: {result.message}"
+            result.sku = sku
+            return result
+    if len(results) == 1 and results[0].sku == sku:
+        return results[0]
+    accepted = any(r.outcome is ItemCode.ACCEPTED for r in results)
+    return ItemResult(
+        sku=sku, ok=True, product_id=key,
+        item_code=ItemCode.ACCEPTED if accepted else ItemCode.OK,
+    )  # fmt: skip
+
+
+def _feed_result(sku: str, status: str, issues: Sequence[FeedIssue]) -> ItemResult:
+    """One message's outcome from its feed's processing report."""
+    if status != "DONE":
+        # FATAL: "some, none, or all" applied. Failed here; the row plans again next run.
+        return ItemResult(
+            sku=sku, ok=False, code=f"FEED_{status}", item_code=ItemCode.ERROR,
+            message=f"Amazon ended the feed {status}: this listing may not have been applied.",
+        )  # fmt: skip
+    if issues:
+        return ItemResult(
+            sku=sku, ok=False, code=issues[0].code,
+            message="; ".join(issue.message for issue in issues),
+            field=issues[0].attribute, item_code=ItemCode.INVALID,
+        )  # fmt: skip
+    return ItemResult(sku=sku, ok=True, product_id=sku, item_code=ItemCode.ACCEPTED)
+
+
 def _submission_result(sku: str, response: ApiResponse) -> ItemResult:
     answer = _dict(response.body)
     status = answer.get("status")
     if status == "ACCEPTED":
+        # Queued, not live: the engine confirms it later (confirm_writes), or trusts it.
         return ItemResult(
             sku=sku, ok=True, product_id=sku, http_status=response.status,
-            request_id=response.request_id, item_code=ItemCode.OK,
+            request_id=response.request_id, item_code=ItemCode.ACCEPTED,
         )  # fmt: skip
     issues = [i for i in answer.get("issues") or [] if isinstance(i, dict)]
     errors = [i for i in issues if i.get("severity") == "ERROR"] or issues
@@ -725,11 +1181,45 @@ def _remote(item: Mapping[str, Any]) -> RemoteProduct | None:
         "brand": _first(attributes, "brand").get("value"),
         "barcode": _first(attributes, "externally_assigned_product_identifier").get("value"),
     }
+    parent = _first(attributes, "child_parent_sku_relationship").get("parent_sku")
     return RemoteProduct(
-        product_id=sku,
+        product_id=str(parent) if parent else sku,
         sku=sku,
         fields=fields,
         updated_at=summaries[0].get("lastUpdatedDate") if summaries else None,
+    )
+
+
+def _order_2026(order: Mapping[str, Any]) -> RemoteOrder:
+    """A :class:`RemoteOrder` from an Orders 2026-01-01 ``Order`` (items inline)."""
+    lines = []
+    currency = ""
+    for item in order.get("orderItems") or []:
+        if not isinstance(item, dict):
+            continue
+        product = _dict(item.get("product"))
+        unit = _dict(_dict(product.get("price")).get("unitPrice"))
+        currency = currency or str(unit.get("currencyCode") or "")
+        lines.append(
+            OrderLine(
+                sku=str(product.get("sellerSku", "")),
+                quantity=int(item.get("quantityOrdered") or 0),
+                unit_price=_decimal(unit.get("amount")),
+            )
+        )
+    total = _dict(_dict(order.get("proceeds")).get("grandTotal"))
+    address = _dict(_dict(order.get("recipient")).get("deliveryAddress"))
+    buyer = _dict(order.get("buyer"))
+    return RemoteOrder(
+        order_id=str(order.get("orderId", "")),
+        status=str(_dict(order.get("fulfillment")).get("fulfillmentStatus", "")),
+        created_at=str(order.get("createdTime", "")),
+        updated_at=str(order.get("lastUpdatedTime", "")),
+        currency=str(total.get("currencyCode") or currency),
+        total=_decimal(total.get("amount")),
+        lines=tuple(lines),
+        buyer_name=buyer.get("buyerName") or address.get("name"),
+        buyer_country=address.get("countryCode"),
     )
 
 

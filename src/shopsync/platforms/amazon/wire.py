@@ -34,11 +34,26 @@ USAGE_PLANS: dict[str, tuple[float, int]] = {
     "getOrders": (0.0167, 20),
     "getOrder": (0.5, 30),
     "getOrderItems": (0.5, 30),
+    "createFeedDocument": (0.5, 15),
+    "createFeed": (0.0083, 15),
+    "getFeed": (2.0, 15),
+    "getFeedDocument": (0.0222, 10),
+    "searchOrders": (0.0056, 20),
+    "getOrder2026": (0.5, 30),
 }
 """Default rate (requests per second) and burst per operation, from the models' usage plans."""
 
 
-def operation_of(method: str, path: str) -> str | None:
+_FEED_OPERATIONS = {
+    ("documents", True): "createFeedDocument",
+    ("feeds", True): "createFeed",
+    ("documents", False): "getFeedDocument",
+    ("feeds", False): "getFeed",
+}
+"""Feeds 2021-06-30 operations by (collection, whether the path ends at it)."""
+
+
+def operation_of(method: str, path: str) -> str | None:  # noqa: PLR0911 - a return per API
     """The SP-API operation a request is (its own rate bucket), from its method and path."""
     parts = [part for part in path.split("/") if part]
     if parts[:3] == ["listings", "2021-08-01", "items"]:
@@ -50,6 +65,10 @@ def operation_of(method: str, path: str) -> str | None:
             "GET": "getListingsItem",
             "DELETE": "deleteListingsItem",
         }.get(method)
+    if parts[:2] == ["feeds", "2021-06-30"] and len(parts) >= 3:
+        return _FEED_OPERATIONS.get((parts[2], len(parts) == 3))
+    if parts[:2] == ["orders", "2026-01-01"] and len(parts) >= 3:
+        return "searchOrders" if len(parts) == 3 else "getOrder2026"
     if parts[:2] == ["orders", "v0"] and len(parts) >= 3:
         if len(parts) == 3:
             return "getOrders"

@@ -22,7 +22,7 @@ import random
 import re
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import parse_qs
@@ -30,6 +30,7 @@ from urllib.parse import parse_qs
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
+from shopsync.errors import UsageError
 from shopsync.sandbox.config import SandboxConfig
 from shopsync.sandbox.dialect import DialectApp
 from shopsync.sandbox.dialects.amazon import (
@@ -56,8 +57,29 @@ USAGE_PLANS: dict[str, tuple[float, int]] = {
     "getOrders": (0.0167, 20),
     "getOrder": (0.5, 30),
     "getOrderItems": (0.5, 30),
+    "createFeedDocument": (0.5, 15),
+    "createFeed": (0.0083, 15),
+    "getFeed": (2.0, 15),
+    "getFeedDocument": (0.0222, 10),
+    "searchOrders": (0.0056, 20),
+    "getOrder2026": (0.5, 30),
 }
 """Rate (requests per second) and burst of each operation, from the models' usage plans."""
+FEEDS = "/feeds/2021-06-30/"
+DOCUMENT_STORE = "/_amazon-documents/"
+"""Where feed documents are uploaded and read: the sandbox's stand-in for the presigned
+S3 URLs Amazon hands out (no access token, no faults, on the same loopback server)."""
+LISTINGS_FEED = "JSON_LISTINGS_FEED"
+ORDERS_2026 = "/orders/2026-01-01/orders"
+FULFILLMENT_STATUS = {
+    "pending": "PENDING",
+    "paid": "UNSHIPPED",
+    "shipped": "SHIPPED",
+    "delivered": "SHIPPED",
+    "cancelled": "CANCELLED",
+    "refunded": "CANCELLED",
+}
+"""The sandbox's order statuses as Orders 2026-01-01 ``fulfillmentStatus`` values."""
 WRITES = frozenset({"putListingsItem", "patchListingsItem", "deleteListingsItem"})
 MAX_SEARCH_IDENTIFIERS = 20
 MAX_ORDERS_PAGE = 100
@@ -69,7 +91,58 @@ ORDER_STATUS = {
     "cancelled": "Canceled",
     "refunded": "Canceled",
 }
+SUPPRESSED_ISSUE: dict[str, Any] = {
+    "code": "8541",
+    "message": "The listing is not buyable: the detail page lacks required information.",
+    "severity": "ERROR",
+    "categories": ["MISSING_ATTRIBUTE"],
+    "marketplaceIds": [DEMO_MARKETPLACE_ID],
+}
+"""The issue a suppressed listing (:attr:`AmazonApp.suppress_skus`) carries."""
 PATCH_PATH = re.compile(r"^/attributes/([a-z0-9_]+)$")
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError("must be a number") from None
+
+
+def _seconds(text: str) -> float:
+    value = _number(text)
+    if not value >= 0 or value == float("inf"):
+        raise ValueError("must be a number of seconds, 0 or more")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = _number(text)
+    if not 0 <= value <= 1:
+        raise ValueError("must be a fraction between 0 and 1")
+    return value
+
+
+def _scale(text: str) -> float:
+    value = _number(text)
+    if not value > 0 or value == float("inf"):
+        raise ValueError("must be a positive number")
+    return value
+
+
+def _skus(text: str) -> set[str]:
+    return {sku.strip() for sku in text.split(",") if sku.strip()}
+
+
+KNOBS: dict[str, Callable[[str], Any]] = {
+    "usage_scale": _scale,
+    "visibility_delay": _seconds,
+    "lose_skus": _skus,
+    "lose_rate": _fraction,
+    "suppress_skus": _skus,
+    "feed_delay": _seconds,
+}
+"""The dialect's own options (``SandboxConfig.dialect_options``), each read from text."""
 
 
 class AmazonError(Exception):
@@ -143,6 +216,17 @@ class AmazonApp(DialectApp):
         self.lose_rate = 0.0
         """Fraction of accepted submissions never applied (seeded)."""
         self.lost_submissions = 0
+        self.feed_delay = 0.0
+        """Seconds from ``createFeed`` until the feed is processed (``DONE``)."""
+        self.feeds: dict[str, dict[str, Any]] = {}
+        """Feeds by id: status, document ids, times."""
+        self.documents: dict[str, dict[str, Any]] = {}
+        """Feed documents by id: content type and the bytes uploaded (or the report)."""
+        self.suppress_skus: set[str] = set()
+        """SKUs whose listings are applied but not buyable: their summaries have no
+        ``BUYABLE`` status and their issues hold :data:`SUPPRESSED_ISSUE`, as a listing
+        Amazon suppressed (missing or refused content) reads."""
+        self._configure(config.dialect_options)
         self._rng = random.Random(config.seed)  # noqa: S311 - fault draws, not secrets
         self._buckets: dict[str, TokenBucket] = {}
         self._routes: dict[str, Callable[[Request, dict[str, str], Any], Any]] = {
@@ -154,7 +238,28 @@ class AmazonApp(DialectApp):
             "getOrders": self._get_orders,
             "getOrder": self._get_order,
             "getOrderItems": self._get_order_items,
+            "createFeedDocument": self._create_feed_document,
+            "createFeed": self._create_feed,
+            "getFeed": self._get_feed,
+            "getFeedDocument": self._get_feed_document,
+            "searchOrders": self._search_orders,
+            "getOrder2026": self._get_order_2026,
         }
+
+    def _configure(self, options: Mapping[str, str]) -> None:
+        """The knobs above from ``SandboxConfig.dialect_options`` (``sandbox serve
+        --dialect-option NAME=VALUE``)."""
+        for name, text in options.items():
+            if name not in KNOBS:
+                raise UsageError(
+                    f"The amazon sandbox has no option {name!r}.",
+                    hint=f"Its options: {', '.join(sorted(KNOBS))}.",
+                )
+            try:
+                value = KNOBS[name](text)
+            except ValueError as error:
+                raise UsageError(f"The amazon sandbox option {name}={text!r} {error}.") from None
+            setattr(self, name, value)
 
     # -- ASGI ----------------------------------------------------------------------------
 
@@ -165,6 +270,13 @@ class AmazonApp(DialectApp):
         request = Request(scope, receive)
         path: str = scope["path"]
         request_id = str(uuid.uuid4())
+        if path.startswith(DOCUMENT_STORE):
+            reply = await self._document_store(request, path[len(DOCUMENT_STORE) :])
+            self.stats.request(
+                f"{scope['method']} {DOCUMENT_STORE}", str(reply.status), write=False
+            )
+            await reply.response()(scope, receive, send)
+            return
         if path == TOKEN_PATH:
             reply = await self._token(request)
             self.stats.request(f"POST {TOKEN_PATH}", str(reply.status), write=False)
@@ -210,6 +322,7 @@ class AmazonApp(DialectApp):
             products_archived=archived,
             orders_stored=self.store.order_count(),
             lost_submissions=self.lost_submissions,
+            feeds_created=len(self.feeds),
             in_flight=0,
             seed=self.config.seed,
         )
@@ -221,6 +334,8 @@ class AmazonApp(DialectApp):
         self.stats.reset()
         self._buckets.clear()
         self.lost_submissions = 0
+        self.feeds.clear()
+        self.documents.clear()
 
     # -- checks --------------------------------------------------------------------------
 
@@ -272,7 +387,7 @@ class AmazonApp(DialectApp):
             )
 
     async def _body(self, request: Request) -> Any:
-        if request.method not in ("PUT", "PATCH"):
+        if request.method not in ("PUT", "PATCH", "POST"):
             return None
         raw = await request.body()
         try:
@@ -439,6 +554,10 @@ class AmazonApp(DialectApp):
     def _put(self, request: Request, params: dict[str, str], body: Any) -> Any:
         self._seller(params)
         self._marketplace(request)
+        return self._put_listing(params["sku"], body)
+
+    def _put_listing(self, sku: str, body: Any) -> tuple[int, dict[str, Any]]:
+        """A put (or a feed's ``UPDATE`` message) of listing ``sku``: queued or INVALID."""
         if not isinstance(body, dict) or not isinstance(body.get("attributes"), dict):
             raise AmazonError(400, "InvalidInput", "The body needs productType and attributes.")
         if body.get("requirements", "LISTING") not in (
@@ -449,11 +568,14 @@ class AmazonApp(DialectApp):
             raise AmazonError(400, "InvalidInput", "Invalid requirements.")
         product_type = str(body.get("productType") or "")
         attributes = _plain(body["attributes"])
-        required = (
-            ["item_name", "condition_type"]
-            if body.get("requirements") != ("LISTING_OFFER_ONLY")
-            else ["condition_type"]
-        )
+        required = {
+            "LISTING": ["item_name", "condition_type"],
+            "LISTING_PRODUCT_ONLY": ["item_name"],
+            "LISTING_OFFER_ONLY": ["condition_type"],
+        }[str(body.get("requirements", "LISTING"))]
+        if _first_value(attributes, "parentage_level").get("value") == "child":
+            # A variation child names its parent and the theme it varies by.
+            required += ["child_parent_sku_relationship", "variation_theme"]
         problems = self._problems(product_type, attributes)
         for name in required:
             if name not in attributes:
@@ -465,7 +587,6 @@ class AmazonApp(DialectApp):
                         "MISSING_ATTRIBUTE",
                     )
                 )
-        sku = params["sku"]
         if problems:
             return self._invalid(sku, problems)
         return 200, self._queue(sku, product_type, attributes)
@@ -473,7 +594,10 @@ class AmazonApp(DialectApp):
     def _patch(self, request: Request, params: dict[str, str], body: Any) -> Any:
         self._seller(params)
         self._marketplace(request)
-        sku = params["sku"]
+        return self._patch_listing(params["sku"], body)
+
+    def _patch_listing(self, sku: str, body: Any) -> tuple[int, dict[str, Any]]:
+        """A patch (or a feed's ``PATCH`` message) of listing ``sku``: queued or INVALID."""
         if not isinstance(body, dict) or not isinstance(body.get("patches"), list):
             raise AmazonError(400, "InvalidInput", "The body needs productType and patches.")
         row = self.store.product(sku)
@@ -508,7 +632,7 @@ class AmazonApp(DialectApp):
         if row is None:
             raise AmazonError(404, "NOT_FOUND", f"SKU '{params['sku']}' not found in marketplace.")
         included = (request.query_params.get("includedData") or "summaries").split(",")
-        return 200, _item(row, included)
+        return 200, _item(row, included, suppressed=row.sku in self.suppress_skus)
 
     def _delete(self, request: Request, params: dict[str, str], _body: Any) -> Any:
         self._seller(params)
@@ -532,7 +656,10 @@ class AmazonApp(DialectApp):
             if len(identifiers) > MAX_SEARCH_IDENTIFIERS:
                 raise AmazonError(400, "InvalidInput", "At most 20 identifiers.")
             rows = [r for r in (self._visible(sku) for sku in identifiers) if r is not None]
-            return 200, {"numberOfResults": len(rows), "items": [_item(r, included) for r in rows]}
+            return 200, {
+                "numberOfResults": len(rows),
+                "items": [_item(r, included, suppressed=r.sku in self.suppress_skus) for r in rows],
+            }
         size = int(query.get("pageSize") or "10")
         if not 1 <= size <= MAX_SEARCH_IDENTIFIERS:
             raise AmazonError(400, "InvalidInput", "pageSize must be from 1 to 20.")
@@ -540,11 +667,157 @@ class AmazonApp(DialectApp):
         page = self.store.list_products(after, size)
         for row in page:
             self._settle(row)
-        items = [_item(r, included) for r in page if r.values.get("live")]
+        items = [
+            _item(r, included, suppressed=r.sku in self.suppress_skus)
+            for r in page
+            if r.values.get("live")
+        ]
         answer: dict[str, Any] = {"numberOfResults": len(items), "items": items}
         if len(page) == size:
             answer["pagination"] = {"nextToken": str(page[-1].id)}
         return 200, answer
+
+    # -- feeds (Feeds 2021-06-30, JSON_LISTINGS_FEED) ----------------------------------
+
+    async def _document_store(self, request: Request, document_id: str) -> Reply:
+        document = self.documents.get(document_id)
+        if document is None:
+            return Reply.json(404, {"errors": [{"code": "NoSuchKey", "message": "No such key."}]})
+        if request.method == "PUT":
+            document["content"] = await request.body()
+            return Reply(200, b"", "text/plain")
+        if request.method == "GET" and document.get("content") is not None:
+            return Reply(200, document["content"], document["contentType"])
+        return Reply.json(404, {"errors": [{"code": "NoSuchKey", "message": "No content."}]})
+
+    def _document_url(self, request: Request, document_id: str) -> str:
+        return str(request.base_url).rstrip("/") + DOCUMENT_STORE + document_id
+
+    def _create_feed_document(self, request: Request, _params: dict[str, str], body: Any) -> Any:
+        if not isinstance(body, dict) or not isinstance(body.get("contentType"), str):
+            raise AmazonError(400, "InvalidInput", "contentType is required.")
+        document_id = "amzn1.tortuga.4.na." + uuid.uuid4().hex
+        self.documents[document_id] = {"contentType": body["contentType"], "content": None}
+        return 201, {"feedDocumentId": document_id, "url": self._document_url(request, document_id)}
+
+    def _create_feed(self, _request: Request, _params: dict[str, str], body: Any) -> Any:
+        if not isinstance(body, dict):
+            raise AmazonError(400, "InvalidInput", "The body needs feedType and marketplaceIds.")
+        if body.get("feedType") != LISTINGS_FEED:
+            raise AmazonError(400, "InvalidInput", f"Unsupported feedType: {body.get('feedType')}.")
+        if DEMO_MARKETPLACE_ID not in (body.get("marketplaceIds") or []):
+            raise AmazonError(400, "InvalidInput", "Invalid marketplaceIds.")
+        document = self.documents.get(str(body.get("inputFeedDocumentId")))
+        if document is None or document.get("content") is None:
+            raise AmazonError(400, "InvalidInput", "The input feed document was not uploaded.")
+        feed_id = str(50_000_000_000 + len(self.feeds) + 1)
+        now = self.config.clock()
+        self.feeds[feed_id] = {
+            "feedId": feed_id,
+            "feedType": LISTINGS_FEED,
+            "marketplaceIds": [DEMO_MARKETPLACE_ID],
+            "createdTime": rfc3339(now),
+            "processingStatus": "IN_QUEUE",
+            "input": body["inputFeedDocumentId"],
+            "done_at": now + self.feed_delay,
+        }
+        return 202, {"feedId": feed_id}
+
+    def _get_feed(self, _request: Request, params: dict[str, str], _body: Any) -> Any:
+        feed = self.feeds.get(params["feedId"])
+        if feed is None:
+            raise AmazonError(404, "NotFound", f"Feed {params['feedId']} was not found.")
+        if feed["processingStatus"] == "IN_QUEUE" and self.config.clock() >= feed["done_at"]:
+            self._process_feed(feed)
+        return 200, {k: v for k, v in feed.items() if k not in ("input", "done_at")}
+
+    def _get_feed_document(self, request: Request, params: dict[str, str], _body: Any) -> Any:
+        document_id = params["feedDocumentId"]
+        if document_id not in self.documents:
+            raise AmazonError(404, "NotFound", f"Document {document_id} was not found.")
+        return 200, {"feedDocumentId": document_id, "url": self._document_url(request, document_id)}
+
+    def _process_feed(self, feed: dict[str, Any]) -> None:
+        """Apply every message of the feed's document, as the listings calls would, and
+        write its processing report (issues by ``messageId``)."""
+        content = self.documents[feed["input"]]["content"]
+        try:
+            document = json.loads(content, parse_float=Decimal)
+            messages = document["messages"]
+            if not isinstance(messages, list):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            feed.update(processingStatus="FATAL", processingEndTime=rfc3339(self.config.clock()))
+            return
+        issues: list[dict[str, Any]] = []
+        accepted = 0
+        for message in messages:
+            found = self._feed_message(message if isinstance(message, dict) else {})
+            issues += found
+            accepted += not any(i["severity"] == "ERROR" for i in found)
+        errors = sum(1 for i in issues if i["severity"] == "ERROR")
+        report = {
+            "header": {"sellerId": DEMO_SELLER_ID, "version": "2.0", "feedId": feed["feedId"]},
+            "issues": issues,
+            "summary": {
+                "errors": errors,
+                "warnings": len(issues) - errors,
+                "messagesProcessed": len(messages),
+                "messagesAccepted": accepted,
+                "messagesInvalid": len(messages) - accepted,
+            },
+        }
+        report_id = "amzn1.tortuga.4.na." + uuid.uuid4().hex
+        self.documents[report_id] = {
+            "contentType": "application/json",
+            "content": json.dumps(report).encode("utf-8"),
+        }
+        feed.update(
+            processingStatus="DONE",
+            processingStartTime=feed["createdTime"],
+            processingEndTime=rfc3339(self.config.clock()),
+            resultFeedDocumentId=report_id,
+        )
+
+    def _feed_message(self, message: dict[str, Any]) -> list[dict[str, Any]]:
+        """The issues of one feed message, applied as its listings call would be."""
+        message_id = message.get("messageId")
+        sku = message.get("sku")
+        operation = message.get("operationType")
+
+        def issue(code: str, text: str, attribute: str | None = None) -> dict[str, Any]:
+            found: dict[str, Any] = {"messageId": message_id, "code": code}
+            if isinstance(sku, str) and sku:
+                found["sku"] = sku
+            found.update(severity="ERROR", message=text)
+            if attribute:
+                found["attributeName"] = attribute
+            return found
+
+        if not isinstance(message_id, int) or not isinstance(sku, str) or not sku:
+            return [issue("4000001", "messageId and sku are required.")]
+        try:
+            if operation == "UPDATE":
+                _status, answer = self._put_listing(sku, message)
+            elif operation == "PATCH":
+                _status, answer = self._patch_listing(sku, message)
+            elif operation == "DELETE":
+                if self.store.product(sku) is not None:
+                    self.store.archive_product(sku, rfc3339(self.config.clock()))
+                return []
+            else:
+                return [issue("4000001", f"Unsupported operationType: {operation}.")]
+        except AmazonError as error:
+            return [issue(error.code, error.message)]
+        return [
+            issue(
+                str(i["code"]),
+                str(i["message"]),
+                (i.get("attributeNames") or [None])[0],
+            )
+            for i in answer.get("issues") or []
+            if i.get("severity") == "ERROR"
+        ]
 
     # -- orders --------------------------------------------------------------------------
 
@@ -588,6 +861,60 @@ class AmazonApp(DialectApp):
             )
         return 200, {"payload": payload}
 
+    def _search_orders(self, request: Request, _params: dict[str, str], _body: Any) -> Any:
+        """``searchOrders`` (Orders 2026-01-01): each order with its items, one page."""
+        query = request.query_params
+        self._marketplace(request)
+        token = query.get("paginationToken")
+        if token:
+            try:
+                state = json.loads(token)
+                since, after = state["since"], (state["after"][0], state["after"][1])
+            except (ValueError, KeyError, TypeError, IndexError):
+                raise AmazonError(400, "InvalidInput", "Invalid paginationToken.") from None
+        else:
+            given = [query.get(n) for n in ("createdAfter", "lastUpdatedAfter") if query.get(n)]
+            if len(given) != 1:
+                raise AmazonError(
+                    400,
+                    "InvalidInput",
+                    "Exactly one of createdAfter and lastUpdatedAfter is required.",
+                )
+            moment = parse_rfc3339(str(given[0]))
+            if moment is None:
+                raise AmazonError(400, "InvalidInput", f"Invalid date: {given[0]}.")
+            since, after = rfc3339(moment.timestamp()), None
+        size = int(query.get("maxResultsPerPage") or str(MAX_ORDERS_PAGE))
+        if not 1 <= size <= MAX_ORDERS_PAGE:
+            raise AmazonError(400, "InvalidInput", "maxResultsPerPage must be from 1 to 100.")
+        wanted = set((query.get("fulfillmentStatuses") or "").split(",")) - {""}
+        included = set((query.get("includedData") or "").split(",")) - {""}
+        orders = self.store.orders_page(
+            updated_since=since, status=None, after=after, limit=size + 1
+        )
+        more = len(orders) > size
+        orders = orders[:size]
+        answer: dict[str, Any] = {
+            "orders": [
+                _order_2026(o, included)
+                for o in orders
+                if not wanted or FULFILLMENT_STATUS.get(str(o["status"]), "PENDING") in wanted
+            ],
+            "lastUpdatedBefore": rfc3339(self.config.clock()),
+        }
+        if more:
+            last = orders[-1]
+            answer["pagination"] = {
+                "nextToken": json.dumps(
+                    {"since": since, "after": [last["updated_at"], last["order_id"]]}
+                )
+            }
+        return 200, answer
+
+    def _get_order_2026(self, request: Request, params: dict[str, str], _body: Any) -> Any:
+        included = set((request.query_params.get("includedData") or "").split(",")) - {""}
+        return 200, {"order": _order_2026(self._order_row(params), included)}
+
     def _order_row(self, params: dict[str, str]) -> dict[str, Any]:
         order = self.store.order("ord_" + params["orderId"].rsplit("-", 1)[-1])
         if order is None:
@@ -615,7 +942,7 @@ class AmazonApp(DialectApp):
         return 200, {"payload": {"AmazonOrderId": _order_id(order), "OrderItems": items}}
 
 
-def _route(method: str, path: str) -> tuple[str | None, dict[str, str]]:
+def _route(method: str, path: str) -> tuple[str | None, dict[str, str]]:  # noqa: PLR0911 - a return per route
     if path.startswith(LISTINGS):
         parts = path[len(LISTINGS) :].split("/")
         if len(parts) == 1 and parts[0] and method == "GET":
@@ -628,6 +955,14 @@ def _route(method: str, path: str) -> tuple[str | None, dict[str, str]]:
                 "DELETE": "deleteListingsItem",
             }.get(method)
             return operation, {"sellerId": parts[0], "sku": _unquote(parts[1])}
+    if path.startswith(FEEDS):
+        return _feed_route(method, path[len(FEEDS) :].split("/"))
+    if method == "GET" and path.startswith(ORDERS_2026):
+        rest = path[len(ORDERS_2026) :]
+        if not rest:
+            return "searchOrders", {}
+        if rest.startswith("/") and "/" not in rest[1:] and rest[1:]:
+            return "getOrder2026", {"orderId": rest[1:]}
     if method == "GET" and path == ORDERS:
         return "getOrders", {}
     if method == "GET" and path.startswith(ORDERS + "/"):
@@ -636,6 +971,17 @@ def _route(method: str, path: str) -> tuple[str | None, dict[str, str]]:
             return "getOrder", {"orderId": parts[0]}
         if len(parts) == 2 and parts[1] == "orderItems":
             return "getOrderItems", {"orderId": parts[0]}
+    return None, {}
+
+
+def _feed_route(method: str, parts: list[str]) -> tuple[str | None, dict[str, str]]:
+    if method == "POST" and parts in (["documents"], ["feeds"]):
+        return ("createFeedDocument" if parts[0] == "documents" else "createFeed"), {}
+    if method == "GET" and len(parts) == 2 and parts[1]:
+        if parts[0] == "feeds":
+            return "getFeed", {"feedId": parts[1]}
+        if parts[0] == "documents":
+            return "getFeedDocument", {"feedDocumentId": parts[1]}
     return None, {}
 
 
@@ -656,7 +1002,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _item(row: ProductRow, included: list[str]) -> dict[str, Any]:
+def _item(row: ProductRow, included: list[str], *, suppressed: bool = False) -> dict[str, Any]:
     values = row.values
     attributes = values.get("attributes") or {}
     item: dict[str, Any] = {"sku": row.sku}
@@ -665,7 +1011,7 @@ def _item(row: ProductRow, included: list[str]) -> dict[str, Any]:
         summary: dict[str, Any] = {
             "marketplaceId": DEMO_MARKETPLACE_ID,
             "productType": values.get("productType", ""),
-            "status": ["BUYABLE", "DISCOVERABLE"],
+            "status": [] if suppressed else ["BUYABLE", "DISCOVERABLE"],
             "createdDate": row.created_at,
             "lastUpdatedDate": row.updated_at,
         }
@@ -675,7 +1021,7 @@ def _item(row: ProductRow, included: list[str]) -> dict[str, Any]:
     if "attributes" in included:
         item["attributes"] = attributes
     if "issues" in included:
-        item["issues"] = []
+        item["issues"] = [SUPPRESSED_ISSUE] if suppressed else []
     if "offers" in included:
         price = price_of(attributes)
         item["offers"] = (
@@ -730,5 +1076,48 @@ def _order(order: dict[str, Any]) -> dict[str, Any]:
         answer["ShippingAddress"] = {
             "Name": str(buyer.get("name") or ""),
             "CountryCode": buyer["country"],
+        }
+    return answer
+
+
+def _order_2026(order: dict[str, Any], included: set[str]) -> dict[str, Any]:
+    """An order in the Orders 2026-01-01 shape, its items inline, with ``included`` data."""
+    currency = _currency(order)
+    answer: dict[str, Any] = {
+        "orderId": _order_id(order),
+        "createdTime": order["created_at"],
+        "lastUpdatedTime": order["updated_at"],
+        "salesChannel": {"channelName": "AMAZON", "marketplaceId": DEMO_MARKETPLACE_ID},
+        "orderItems": [
+            {
+                "orderItemId": f"{_order_id(order)}-{index}",
+                "quantityOrdered": int(line["quantity"]),
+                "product": {
+                    "sellerSku": line["sku"],
+                    "price": {
+                        "unitPrice": {"amount": str(line["unit_price"]), "currencyCode": currency}
+                    },
+                },
+            }
+            for index, line in enumerate(order.get("lines") or [])
+        ],
+    }
+    buyer = order.get("buyer") or {}
+    if "BUYER" in included and buyer.get("name"):
+        answer["buyer"] = {"buyerName": str(buyer["name"])}
+    if "RECIPIENT" in included and buyer.get("country"):
+        answer["recipient"] = {
+            "deliveryAddress": {
+                "name": str(buyer.get("name") or ""),
+                "countryCode": str(buyer["country"]),
+            }
+        }
+    if "PROCEEDS" in included:
+        answer["proceeds"] = {
+            "grandTotal": {"amount": str(order.get("total", "0")), "currencyCode": currency}
+        }
+    if "FULFILLMENT" in included:
+        answer["fulfillment"] = {
+            "fulfillmentStatus": FULFILLMENT_STATUS.get(str(order["status"]), "PENDING")
         }
     return answer
