@@ -177,6 +177,7 @@ class ShopifyPlatform(ClientBacked):
             stock_delta=True,
             async_writes=False,
             variants=True,
+            removal="delete",
         )
         self._path = f"/admin/api/{api_version}/graphql.json"
         self._location_setting = location
@@ -308,7 +309,7 @@ class ShopifyPlatform(ClientBacked):
         for n, update in enumerate(updates, start=len(sent)):
             fields = update.fields if update.fields is not None else _ALL_FIELDS
             body = product_input(update.product, location, fields)
-            if update.product.variants and "variants" in body:
+            if _has_variants(update) and "variants" in body:
                 held = self._held_variants(update.product_id)
                 if held is None:
                     answered[n] = _failed(
@@ -320,7 +321,7 @@ class ShopifyPlatform(ClientBacked):
                         None,
                     )
                     continue
-                body = _complete_variants(body, update.product, held)
+                body = _complete_variants(body, update, held)
             variables[f"p{n}"] = body
             variables[f"i{n}"] = {"id": update.product_id}
         if variables:
@@ -449,8 +450,46 @@ class ShopifyPlatform(ClientBacked):
         return found
 
     def delete_products(self, product_ids: Sequence[str]) -> list[ItemResult]:
-        """Not served yet (``capabilities.removal`` is None, so ``--prune`` refuses first)."""
-        raise UsageError("Removing products from Shopify is not supported yet.")
+        """Aliased ``productDelete`` mutations, :data:`MAX_BATCH` a request; a product
+        already gone is :attr:`ItemCode.NOT_FOUND`. Shopify deletes (its orders keep
+        their lines), so ``capabilities.removal`` is ``delete``."""
+        results: list[ItemResult] = []
+        for start in range(0, len(product_ids), MAX_BATCH):
+            chunk = list(product_ids[start : start + MAX_BATCH])
+            data, response = self._graphql(
+                documents.product_delete(len(chunk)),
+                {f"d{n}": product_id for n, product_id in enumerate(chunk)},
+                cost=documents.PRODUCT_DELETE_COST * len(chunk),
+            )
+            for n, product_id in enumerate(chunk):
+                payload = _dict(data.get(f"d{n}"))
+                errors = [e for e in payload.get("userErrors") or [] if isinstance(e, dict)]
+                if payload.get("deletedProductId") and not errors:
+                    results.append(
+                        ItemResult(
+                            product_id,
+                            ok=True,
+                            product_id=product_id,
+                            http_status=response.status,
+                            request_id=response.request_id,
+                        )
+                    )
+                    continue
+                # productDelete's userErrors carry no code: a product Shopify does not
+                # hold is the error it gives for an id (the field named is the id).
+                error = errors[0] if errors else {}
+                gone = error.get("field") in (["id"], ["input", "id"])
+                result = _failed(
+                    product_id,
+                    ItemCode.NOT_FOUND if gone else ItemCode.ERROR,
+                    "PRODUCT_DOES_NOT_EXIST" if gone else "NOT_DELETED",
+                    str(error.get("message") or "Shopify deleted nothing"),
+                    response,
+                    None,
+                )
+                result.product_id = product_id
+                results.append(result)
+        return results
 
     def upload_image(
         self, content: bytes, *, filename: str, content_type: str, content_hash: str
@@ -743,16 +782,35 @@ class _Held:
     variants: list[dict[str, Any]]
 
 
-def _complete_variants(body: dict[str, Any], product: Product, held: _Held) -> dict[str, Any]:
-    """``body`` with the whole variant list: the variants the update carries (new or
-    changed, matched to Shopify's by SKU) and, by id, every other variant Shopify holds,
-    so that productSet, which deletes what its list leaves out, keeps them."""
-    changed = {v["sku"]: v for v in body["variants"]}
+def _has_variants(update: ProductUpdate) -> bool:
+    """Whether the update is of a product with variants: it carries some, removes some, or
+    the ledger knew some (an update that only removes variants carries none)."""
+    return bool(update.product.variants or update.removed_variants or update.variants_before)
+
+
+def _complete_variants(body: dict[str, Any], update: ProductUpdate, held: _Held) -> dict[str, Any]:
+    """``body`` with the whole variant list productSet must be given, since it deletes what
+    the list leaves out: the variants the update carries (new or changed, matched to
+    Shopify's by SKU), every other variant Shopify holds (by id), except those the update
+    removes; and the options those variants use.
+
+    A changed variant whose count the file did not change is sent without
+    ``inventoryQuantities``, so a count that sales moved since the last run stays."""
+    product = update.product
+    given = {v["sku"]: v for v in body["variants"]} if product.variants else {}
+    before = {str(v.get("sku")): v for v in update.variants_before}
+    stocks = {v.sku: v.stock for v in product.variants}
+    removed = set(update.removed_variants) - set(given)
     complete: list[dict[str, Any]] = []
     for variant in held.variants:
-        given = changed.pop(str(variant.get("sku")), None)
-        if given is not None:
-            complete.append({**given, "id": variant["id"]})
+        sku = str(variant.get("sku"))
+        if sku in removed:
+            continue
+        sent = given.pop(sku, None)
+        if sent is not None:
+            if sku in before and before[sku].get("stock") == stocks.get(sku):
+                sent = {k: v for k, v in sent.items() if k != "inventoryQuantities"}
+            complete.append({**sent, "id": variant["id"]})
             continue
         complete.append(
             {
@@ -763,8 +821,30 @@ def _complete_variants(body: dict[str, Any], product: Product, held: _Held) -> d
                 ],
             }
         )
-    complete.extend(changed.values())  # new variants
-    return {**body, "variants": complete, "productOptions": option_inputs(product, held.options)}
+    complete.extend(given.values())  # new variants
+    return {**body, "variants": complete, "productOptions": _used_options(complete, product, held)}
+
+
+def _used_options(
+    variants: list[dict[str, Any]], product: Product, held: _Held
+) -> list[dict[str, Any]]:
+    """``productOptions`` for ``variants``: Shopify's options and values in their order,
+    then the file's new ones, each value kept only while a variant uses it."""
+    used: dict[str, set[str]] = {}
+    for variant in variants:
+        for value in variant.get("optionValues") or []:
+            used.setdefault(str(value.get("optionName")), set()).add(str(value.get("name")))
+    merged: list[tuple[str, list[str]]] = [
+        (str(o["name"]), [str(v["name"]) for v in o["values"]])
+        for o in option_inputs(product, held.options)
+    ]
+    if not product.variants:  # an update that only removes: Shopify's options alone
+        merged = held.options
+    return [
+        {"name": name, "values": [{"name": v} for v in values if v in used[name]]}
+        for name, values in merged
+        if name in used
+    ]
 
 
 def _dict(value: Any) -> dict[str, Any]:

@@ -34,6 +34,21 @@ def product_set(count: int) -> str:
     return f"mutation ShopsyncProductSet({params}) {{ {fields} }}"
 
 
+PRODUCT_DELETE_COST = 11
+"""One aliased productDelete below: 10 for the mutation, 1 for its user errors."""
+
+
+def product_delete(count: int) -> str:
+    """``count`` aliased ``productDelete`` mutations (``d0`` ...), ids ``$d0`` ..."""
+    params = ", ".join(f"$d{n}: ID!" for n in range(count))
+    fields = " ".join(
+        f"d{n}: productDelete(input: {{id: $d{n}}}, synchronous: true) "
+        "{ deletedProductId userErrors { field message } }"
+        for n in range(count)
+    )
+    return f"mutation ShopsyncProductDelete({params}) {{ {fields} }}"
+
+
 VARIANT_FIELDS = (
     "sku price compareAtPrice barcode inventoryQuantity inventoryItem { id } "
     "product { id title descriptionHtml vendor productType status updatedAt }"
@@ -142,6 +157,7 @@ def all_documents(version: str, max_batch: int) -> Iterator[tuple[str, str]]:
     """``(label, document)`` for every document the adapter may send to ``version``."""
     for count in range(1, max_batch + 1):
         yield f"productSet x{count}", product_set(count)
+        yield f"productDelete x{count}", product_delete(count)
         yield f"stock counts x{count}", stock_counts(count)
     yield "lookup", LOOKUP_SKUS
     yield "adopt lookup", ADOPT_LOOKUP

@@ -216,6 +216,7 @@ class Shop:
         """The ``Mutation`` resolvers."""
         return {
             "productSet": self._product_set,
+            "productDelete": self._product_delete,
             "inventorySetQuantities": self._inventory_set,
             "inventoryAdjustQuantities": self._inventory_adjust,
         }
@@ -488,6 +489,27 @@ class Shop:
                     ]
             self._apply(target, input, now)
             return _set_payload(self.product_obj(target), [])
+
+    def _product_delete(self, info: Info, input: Obj, synchronous: bool = True) -> Obj:
+        """``productDelete``: the product, its variants and their stock are gone."""
+        with self.lock:
+            number = parse_gid(input.get("id"), "Product")
+            product = self.products.pop(number, None) if number is not None else None
+            if product is None:
+                return {
+                    "deletedProductId": None,
+                    "productDeleteOperation": None,
+                    "userErrors": [{"field": ["id"], "message": "Product does not exist"}],
+                }
+            self.handles.pop(product.handle, None)
+            gone = {v.number for v in product.variants}
+            for key in [k for k in self.stock if k[0] in gone]:
+                del self.stock[key]
+            return {
+                "deletedProductId": gid("Product", product.number),
+                "productDeleteOperation": None,
+                "userErrors": [],
+            }
 
     def _check_set_input(self, data: Obj, target: Product | None) -> list[Obj]:  # noqa: PLR0912 - one check per rule
         errors: list[Obj] = []
