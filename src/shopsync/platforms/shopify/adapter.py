@@ -20,13 +20,16 @@ What it declares, and why (see :class:`~shopsync.platforms.base.Capabilities`):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from shopsync.config import Setting, Settings, parse_text
@@ -37,6 +40,7 @@ from shopsync.http.client import ApiResponse, HttpClient
 from shopsync.platforms.base import (
     AuthStatus,
     BatchResult,
+    BulkWrites,
     Capabilities,
     ClientBacked,
     ErrorScope,
@@ -52,6 +56,7 @@ from shopsync.platforms.base import (
     derive_idempotency_key,
 )
 from shopsync.platforms.shopify import documents
+from shopsync.platforms.shopify.bulk import BulkJournal, BulkWriter
 from shopsync.platforms.shopify.mapping import (
     PRODUCT_LEVEL,
     VARIANT_LEVEL,
@@ -66,6 +71,8 @@ from shopsync.platforms.shopify.wire import client_from_settings
 MAX_BATCH = 10
 """productSet mutations per request: 120 points, well under Shopify's 1,000 per query."""
 LOOKUP_CHUNK = 20
+ADOPT_CHUNK = 125
+"""SKUs per adoption lookup: twice as many variants, Shopify's 250 a page at most."""
 LOOKUP_PAGE = 50
 ORDERS_PAGE = 25
 PRODUCTS_PAGE = 50
@@ -117,6 +124,34 @@ def parse_api_version(value: Any) -> str:
     return text
 
 
+BULK_MODES = ("auto", "always", "never")
+BULK_THRESHOLD = 100
+"""Creates and updates from which a run goes in bulk (``bulk = auto``): where the bulk
+path's fixed cost (a staged upload, a submission, polls) is below what productSet costs
+those products at a standard plan's 100 points/s (benchmarks/shopify_bulk.py)."""
+BULK_BATCH = 10_000
+"""Products per bulk operation: about 5 MB of JSONL, far under Shopify's 100 MB a file."""
+
+
+def parse_bulk(value: Any) -> str:
+    """``auto``, ``always`` or ``never`` (``--bulk`` / ``--no-bulk`` give true / false)."""
+    if isinstance(value, bool):
+        return "always" if value else "never"
+    text = parse_text(value).lower()
+    text = {"true": "always", "on": "always", "false": "never", "off": "never"}.get(text, text)
+    if text not in BULK_MODES:
+        raise ValueError("must be auto, always or never")
+    return text
+
+
+def parse_count(value: Any) -> int:
+    """A whole number, at least 1."""
+    number = int(parse_text(str(value)))
+    if number < 1:
+        raise ValueError("must be at least 1")
+    return number
+
+
 SHOPIFY_SETTINGS: tuple[Setting, ...] = (
     Setting(
         "shop",
@@ -135,6 +170,18 @@ SHOPIFY_SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("api_version", parse_api_version, DEFAULT_VERSION, help="Admin API version"),
     Setting("location", parse_text, help="stock location, by name or gid (default: primary)"),
+    Setting(
+        "bulk",
+        parse_bulk,
+        "auto",
+        help="bulk operations: auto (from bulk_threshold changes), always or never",
+    ),
+    Setting(
+        "bulk_threshold",
+        parse_count,
+        BULK_THRESHOLD,
+        help="creates and updates from which `bulk = auto` uses bulk operations",
+    ),
 )
 
 
@@ -162,6 +209,11 @@ class ShopifyPlatform(ClientBacked):
         namespace: str,
         api_version: str = DEFAULT_VERSION,
         location: str | None = None,
+        bulk: str = "auto",
+        bulk_threshold: int = BULK_THRESHOLD,
+        bulk_batch_size: int = BULK_BATCH,
+        bulk_journal: Path | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.client = client
         self.namespace = namespace
@@ -178,7 +230,12 @@ class ShopifyPlatform(ClientBacked):
             async_writes=False,
             variants=True,
             removal="delete",
+            bulk=None
+            if bulk == "never"
+            else BulkWrites(bulk_batch_size, 0 if bulk == "always" else bulk_threshold),
         )
+        self.bulk_batch_size = bulk_batch_size
+        self._bulk = BulkWriter(client, self._graphql, BulkJournal(bulk_journal), sleep=sleep)
         self._path = f"/admin/api/{api_version}/graphql.json"
         self._location_setting = location
         self._location_id: str | None = None
@@ -195,12 +252,18 @@ class ShopifyPlatform(ClientBacked):
                 hint="Set access_token (SHOPSYNC_ACCESS_TOKEN), or client_id and client_secret "
                 "(SHOPSYNC_CLIENT_ID, SHOPSYNC_CLIENT_SECRET).",
             )
+        sleep = client_options.get("sleep", time.sleep)
+        disk = client_options.get("disk_cache", True)
         client = client_from_settings(settings, **client_options)
         return cls(
             client,
             namespace=f"{settings.profile}|{settings.base_url}",
             api_version=str(settings.get("api_version") or DEFAULT_VERSION),
             location=settings.get("location"),
+            bulk=str(settings.get("bulk") or "auto"),
+            bulk_threshold=int(settings.get("bulk_threshold") or BULK_THRESHOLD),
+            bulk_journal=_journal_path(settings) if disk else None,
+            sleep=sleep,
         )
 
     # -- the seam ------------------------------------------------------------------------
@@ -285,28 +348,62 @@ class ShopifyPlatform(ClientBacked):
         *,
         idempotency_key: str | None = None,
     ) -> BatchResult:
-        """Aliased ``productSet`` mutations, one per item; see :meth:`Platform.write_products`.
+        """Aliased ``productSet`` mutations, one per item; or, for a bulk batch (more than
+        :data:`MAX_BATCH` items, or any with ``bulk = always``), one bulk operation (see
+        :mod:`~shopsync.platforms.shopify.bulk`). See :meth:`Platform.write_products`.
 
-        ``idempotency_key`` is not sent (productSet takes none): an ambiguous failure is
-        raised as :class:`~shopsync.errors.AmbiguousWriteError` for the engine to reconcile.
+        ``idempotency_key`` is not sent (productSet takes none): an ambiguous failure of
+        the productSet path is raised as :class:`~shopsync.errors.AmbiguousWriteError` for
+        the engine to reconcile; the bulk path settles a resent batch by that key itself.
         """
         count = len(creates) + len(updates)
-        if count > MAX_BATCH:
-            raise ValueError(f"a batch holds at most {MAX_BATCH} items")
+        bulk = self.capabilities.settles_by_key(count)
+        most = self.bulk_batch_size if bulk else MAX_BATCH
+        if count > most:
+            raise ValueError(f"a batch holds at most {most} items")
         if not count:
             return BatchResult()
+        if bulk:
+            key = idempotency_key or derive_idempotency_key(
+                self.namespace, "bulk", [p.sku for p in creates] + [u.sku for u in updates]
+            )
+            return self._write_bulk(creates, updates, key)
         existing = self._existing(creates)
         sent = [p for p in creates if p.sku not in existing]
-        wants_stock = bool(sent) or any(
+        inputs, answered = self._set_inputs(sent, updates)
+        if inputs:
+            # Aliases stay by position; a position settled above is left out of the document.
+            positions = sorted(inputs)
+            variables: dict[str, Any] = {}
+            for k, n in enumerate(positions):
+                variables[f"p{k}"], variables[f"i{k}"] = inputs[n]
+            data, response = self._graphql(
+                documents.product_set(len(positions)),
+                variables,
+                cost=documents.PRODUCT_SET_COST * len(positions),
+                retry_ambiguous=False,
+            )
+            skus = [p.sku for p in sent] + [u.sku for u in updates]
+            for k, n in enumerate(positions):
+                answered[n] = _set_result(data.get(f"p{k}"), skus[n], response)
+        results = iter(answered[n] for n in sorted(answered))
+        created = [existing.get(p.sku) or next(results) for p in creates]
+        return BatchResult(created=created, updated=list(results))
+
+    def _set_inputs(
+        self, creates: Sequence[Product], updates: Sequence[ProductUpdate]
+    ) -> tuple[dict[int, tuple[dict[str, Any], dict[str, Any] | None]], dict[int, ItemResult]]:
+        """``(input, identifier)`` of productSet by position (creates, then updates), and
+        the items settled without a write (a product with variants no longer there)."""
+        wants_stock = bool(creates) or any(
             u.fields is None or bool({"stock", "variants"} & u.fields) for u in updates
         )
         location = self._location() if wants_stock else None
-        variables: dict[str, Any] = {}
-        for n, product in enumerate(sent):
-            variables[f"p{n}"] = product_input(product, location)
-            variables[f"i{n}"] = None
+        inputs: dict[int, tuple[dict[str, Any], dict[str, Any] | None]] = {}
+        for n, product in enumerate(creates):
+            inputs[n] = (product_input(product, location), None)
         answered: dict[int, ItemResult] = {}
-        for n, update in enumerate(updates, start=len(sent)):
+        for n, update in enumerate(updates, start=len(creates)):
             fields = update.fields if update.fields is not None else _ALL_FIELDS
             body = product_input(update.product, location, fields)
             if _has_variants(update) and "variants" in body:
@@ -322,28 +419,55 @@ class ShopifyPlatform(ClientBacked):
                     )
                     continue
                 body = _complete_variants(body, update, held)
-            variables[f"p{n}"] = body
-            variables[f"i{n}"] = {"id": update.product_id}
-        if variables:
-            # Aliases stay by position; a position settled above is left out of the document.
-            positions = [n for n in range(len(sent) + len(updates)) if n not in answered]
-            renamed = {
-                f"{kind}{k}": variables[f"{kind}{n}"]
-                for k, n in enumerate(positions)
-                for kind in ("p", "i")
-            }
-            data, response = self._graphql(
-                documents.product_set(len(positions)),
-                renamed,
-                cost=documents.PRODUCT_SET_COST * len(positions),
-                retry_ambiguous=False,
+            inputs[n] = (body, {"id": update.product_id})
+        return inputs, answered
+
+    def _write_bulk(
+        self, creates: Sequence[Product], updates: Sequence[ProductUpdate], key: str
+    ) -> BatchResult:
+        """The batch as one bulk operation; a batch a killed run submitted is polled, not
+        submitted again (the bulk journal knows it by ``key``)."""
+        skus = [p.sku for p in creates] + [u.sku for u in updates]
+        settled: dict[int, ItemResult] = {}
+
+        def lines() -> tuple[list[int], list[dict[str, Any]]]:
+            existing = self._existing(creates)
+            fresh = [n for n, p in enumerate(creates) if p.sku not in existing]
+            settled.update(
+                {n: existing[creates[n].sku] for n in range(len(creates)) if n not in fresh}
             )
-            skus = [p.sku for p in sent] + [u.sku for u in updates]
-            for k, n in enumerate(positions):
-                answered[n] = _set_result(data.get(f"p{k}"), skus[n], response)
-        results = iter(answered[n] for n in sorted(answered))
-        created = [existing.get(p.sku) or next(results) for p in creates]
-        return BatchResult(created=created, updated=list(results))
+            inputs, answered = self._set_inputs([creates[n] for n in fresh], updates)
+            # _set_inputs numbers the fresh creates 0.., then the updates: back to the batch's.
+            batch_position = [*fresh, *range(len(creates), len(creates) + len(updates))]
+            settled.update({batch_position[n]: r for n, r in answered.items()})
+            positions = [batch_position[n] for n in sorted(inputs)]
+            variables = [
+                {"input": inputs[n][0], "identifier": inputs[n][1]} for n in sorted(inputs)
+            ]
+            return positions, variables
+
+        answers = self._bulk.run(key, lines)
+        for n, payload in answers.items():
+            settled[n] = _bulk_result(payload, skus[n])
+        unanswered = [n for n in range(len(creates)) if n not in settled]
+        if unanswered:  # resumed: creates adopted when the operation was submitted
+            existing = self._existing([creates[n] for n in unanswered])
+            settled.update(
+                {n: existing[creates[n].sku] for n in unanswered if creates[n].sku in existing}
+            )
+        results = [
+            settled.get(n)
+            or _failed(
+                skus[n],
+                ItemCode.UNKNOWN_OUTCOME,
+                "NO_ANSWER",
+                "Shopify's bulk operation gave no answer for this item; run again to settle it",
+                None,
+                None,
+            )
+            for n in range(len(skus))
+        ]
+        return BatchResult(created=results[: len(creates)], updated=results[len(creates) :])
 
     def _held_variants(self, product_id: str) -> _Held | None:
         """The options and variants (id, SKU, option values) Shopify holds for a product,
@@ -379,15 +503,18 @@ class ShopifyPlatform(ClientBacked):
         A SKU on two products already is refused, named, never guessed."""
         if not creates:
             return {}
-        skus = list(dict.fromkeys(p.sku for p in creates))
-        query = " OR ".join('sku:"' + sku.replace('"', '\\"') + '"' for sku in skus)
-        size = 2 * len(skus)
-        data, _ = self._graphql(documents.ADOPT_LOOKUP, {"q": query, "n": size}, cost=2 + size)
+        unique = list(dict.fromkeys(p.sku for p in creates))
         owners: dict[str, set[str]] = {}
-        for node in (data.get("productVariants") or {}).get("nodes") or []:
-            product = _dict(_dict(node).get("product"))
-            if node.get("sku") in skus and product.get("id"):
-                owners.setdefault(str(node["sku"]), set()).add(str(product["id"]))
+        for start in range(0, len(unique), ADOPT_CHUNK):
+            skus = unique[start : start + ADOPT_CHUNK]
+            wanted = set(skus)
+            query = " OR ".join('sku:"' + sku.replace('"', '\\"') + '"' for sku in skus)
+            size = 2 * len(skus)
+            data, _ = self._graphql(documents.ADOPT_LOOKUP, {"q": query, "n": size}, cost=2 + size)
+            for node in (data.get("productVariants") or {}).get("nodes") or []:
+                product = _dict(_dict(node).get("product"))
+                if node.get("sku") in wanted and product.get("id"):
+                    owners.setdefault(str(node["sku"]), set()).add(str(product["id"]))
         found: dict[str, ItemResult] = {}
         for sku, products in owners.items():
             if len(products) == 1:
@@ -774,6 +901,13 @@ class ShopifyPlatform(ClientBacked):
         )
 
 
+def _journal_path(settings: Settings) -> Path:
+    """Where the bulk journal of this profile and shop lives (beside the ledgers)."""
+    assert settings.base_url
+    digest = hashlib.sha256(settings.base_url.encode("utf-8")).hexdigest()[:16]
+    return settings.data_dir / "shopify-bulk" / f"{settings.profile}-{digest}.json"
+
+
 @dataclass(frozen=True)
 class _Held:
     """What Shopify holds of one product: its options and its variants' ids, SKUs, values."""
@@ -891,7 +1025,23 @@ def _errors_by_position(errors: list[dict[str, Any]]) -> dict[int | None, list[d
     return found
 
 
-def _set_result(payload: Any, sku: str, response: ApiResponse) -> ItemResult:
+def _bulk_result(payload: Mapping[str, Any], sku: str) -> ItemResult:
+    """One line of a bulk operation's results as the item's result."""
+    errors = payload.get("errors")
+    if errors:
+        first = errors[0] if isinstance(errors, list) and errors else {}
+        return _failed(
+            sku,
+            ItemCode.INVALID,
+            "GRAPHQL_ERROR",
+            str(first.get("message") if isinstance(first, dict) else first),
+            None,
+            None,
+        )
+    return _set_result(payload, sku, None)
+
+
+def _set_result(payload: Any, sku: str, response: ApiResponse | None) -> ItemResult:
     if not isinstance(payload, dict):
         return _failed(
             sku,
@@ -920,8 +1070,8 @@ def _set_result(payload: Any, sku: str, response: ApiResponse) -> ItemResult:
         sku=sku,
         ok=True,
         product_id=str(product.get("id") or "") or None,
-        http_status=response.status,
-        request_id=response.request_id,
+        http_status=response.status if response else None,
+        request_id=response.request_id if response else None,
         item_code=ItemCode.OK,
     )
 

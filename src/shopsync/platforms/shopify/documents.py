@@ -34,6 +34,39 @@ def product_set(count: int) -> str:
     return f"mutation ShopsyncProductSet({params}) {{ {fields} }}"
 
 
+def bulk_product_set(name: str) -> str:
+    """The mutation a bulk operation runs once per JSONL line (``$input``, ``$identifier``),
+    named ``name`` so the operation can be told apart by its ``query``."""
+    return (
+        f"mutation {name}($input: ProductSetInput!, $identifier: ProductSetIdentifiers) "
+        "{ productSet(input: $input, identifier: $identifier, synchronous: true) "
+        f"{{ {_SET_RESULT} }} }}"
+    )
+
+
+BULK_RUN = (
+    "mutation ShopsyncBulkRun($mutation: String!, $path: String!) { "
+    "bulkOperationRunMutation(mutation: $mutation, stagedUploadPath: $path, "
+    "groupObjects: false) { bulkOperation { id status } userErrors { field message code } } }"
+)
+"""Start a bulk mutation (``groupObjects`` is required before 2026-01)."""
+
+STAGED_UPLOADS = (
+    "mutation ShopsyncStage($input: [StagedUploadInput!]!) { stagedUploadsCreate(input: $input) "
+    "{ stagedTargets { url resourceUrl parameters { name value } } userErrors { field message } } }"
+)
+
+_BULK_FIELDS = "id status errorCode objectCount url partialDataUrl query"
+CURRENT_BULK = (
+    f"query ShopsyncCurrentBulk {{ currentBulkOperation(type: MUTATION) {{ {_BULK_FIELDS} }} }}"
+)
+"""The app's newest bulk mutation on the shop (deprecated from 2026-01, still served)."""
+BULK_BY_ID = (
+    "query ShopsyncBulkById($id: ID!) { "
+    f"node(id: $id) {{ ... on BulkOperation {{ {_BULK_FIELDS} }} }} }}"
+)
+"""One bulk operation, by ``node(id:)`` (``bulkOperation(id:)`` is 2026-01+ only)."""
+
 PRODUCT_DELETE_COST = 11
 """One aliased productDelete below: 10 for the mutation, 1 for its user errors."""
 
@@ -159,6 +192,11 @@ def all_documents(version: str, max_batch: int) -> Iterator[tuple[str, str]]:
         yield f"productSet x{count}", product_set(count)
         yield f"productDelete x{count}", product_delete(count)
         yield f"stock counts x{count}", stock_counts(count)
+    yield "bulk productSet", bulk_product_set("shopsync_0123abcd_0123abcd")
+    yield "bulk run", BULK_RUN
+    yield "staged uploads", STAGED_UPLOADS
+    yield "current bulk operation", CURRENT_BULK
+    yield "bulk operation by id", BULK_BY_ID
     yield "lookup", LOOKUP_SKUS
     yield "adopt lookup", ADOPT_LOOKUP
     yield "product variants", PRODUCT_VARIANTS
