@@ -222,3 +222,35 @@ def test_upload_bulk_and_no_bulk_flags(shopify_sandbox, cli_env: Path) -> None:
     )
     assert generic.exit_code == 2, generic.output
     assert "The generic platform has no setting(s) bulk." in generic.output
+
+
+def test_a_large_bulk_batch_adopts_products_the_shop_has_through_a_bulk_query(
+    shopify_sandbox, shopify_platform, tmp_path: Path
+) -> None:
+    handle = shopify_sandbox(rate=2000.0)
+    catalog = tmp_path / "catalog.csv"
+    made_elsewhere = write_catalog(catalog, 2)  # by a run whose ledger is gone
+    assert (
+        upload(target_for(shopify_platform(handle), tmp_path / "old"), catalog, tmp_path).counts[
+            "created"
+        ]
+        == 2
+    )
+    lookups = _fields(handle).get("productVariants", 0)
+    skus = write_catalog(catalog, 600)
+    platform = shopify_platform(handle, SHOPSYNC_BULK="always")
+    report = upload(target_for(platform, tmp_path / "new"), catalog, tmp_path)
+    assert report.counts["failed"] == 0
+    assert report.counts["created"] == 598
+    assert products_per_sku(handle) == dict.fromkeys(skus, 1)
+    bulk = handle.app.bulk  # type: ignore[attr-defined]
+    kinds = sorted(op.kind for op in bulk.operations.values())
+    # One export instead of a lookup per 125 SKUs; one operation for the 598 creates, and
+    # (bulk = always) one for the follow-up updates of the two adopted products.
+    assert kinds == ["MUTATION", "MUTATION", "QUERY"]
+    assert sorted(op.objects for op in bulk.operations.values() if op.kind == "MUTATION") == [
+        2,
+        598,
+    ]
+    assert _fields(handle).get("productVariants", 0) == lookups
+    assert set(made_elsewhere) <= set(skus)

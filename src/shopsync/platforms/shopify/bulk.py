@@ -136,6 +136,7 @@ class BulkWriter:
         self.sleep = sleep
         self._lock = threading.Lock()
         """One bulk mutation at a time per shop: this process's batches take turns."""
+        self._query_lock = threading.Lock()
 
     def resumable(self, key: str) -> JournalEntry | None:
         """The journal's entry for batch ``key`` if its operation was (or may have been)
@@ -143,7 +144,7 @@ class BulkWriter:
         entry = self.journal.get(key)
         if entry is None or entry.operation_id is not None:
             return entry
-        current = self._current()
+        current = self._current("MUTATION")
         if current is not None and entry.name in str(current.get("query") or ""):
             entry.operation_id = str(current["id"])
             self.journal.put(key, entry)
@@ -186,7 +187,7 @@ class BulkWriter:
         ).encode("utf-8")
         mutation = documents.bulk_product_set(name)
         for _ in range(10):
-            self._wait_for_running()
+            self._wait_for_running("MUTATION")
             path = self._stage(body, f"{name}.jsonl")
             try:
                 data, _ = self.graphql(
@@ -196,7 +197,7 @@ class BulkWriter:
                     retry_ambiguous=False,
                 )
             except AmbiguousWriteError:
-                current = self._current()
+                current = self._current("MUTATION")
                 if current is not None and name in str(current.get("query") or ""):
                     entry.operation_id = str(current["id"])
                     self.journal.put(key, entry)
@@ -250,14 +251,40 @@ class BulkWriter:
 
     # -- waiting -------------------------------------------------------------------------
 
-    def _current(self) -> dict[str, Any] | None:
-        data, _ = self.graphql(documents.CURRENT_BULK, {}, cost=2)
+    def query(self, query: str) -> list[dict[str, Any]]:
+        """The lines of a bulk query's result (one object each); one query at a time."""
+        with self._query_lock:
+            for _ in range(10):
+                self._wait_for_running("QUERY")
+                data, _ = self.graphql(documents.BULK_QUERY_RUN, {"query": query}, cost=10)
+                payload = data.get("bulkOperationRunQuery") or {}
+                errors = [e for e in payload.get("userErrors") or [] if isinstance(e, dict)]
+                if any(e.get("code") == "OPERATION_IN_PROGRESS" for e in errors):
+                    continue
+                operation = payload.get("bulkOperation") or {}
+                if errors or not operation.get("id"):
+                    message = "; ".join(str(e.get("message")) for e in errors) or "no operation"
+                    raise APIError(f"Shopify refused the bulk query: {message}")
+                done = self._wait(str(operation["id"]))
+                url = done.get("url")
+                if done.get("status") != "COMPLETED":
+                    raise PlatformError(
+                        f"Shopify's bulk query {done.get('id')} ended {done.get('status')}."
+                    )
+                if not url:
+                    return []
+                text = download(self.client, str(url))
+                return [json.loads(line) for line in text.splitlines() if line.strip()]
+        raise PlatformError("Shopify kept another bulk query running; run again later.")
+
+    def _current(self, kind: str) -> dict[str, Any] | None:
+        data, _ = self.graphql(documents.CURRENT_BULK, {"type": kind}, cost=2)
         current = data.get("currentBulkOperation")
         return current if isinstance(current, dict) else None
 
-    def _wait_for_running(self) -> None:
-        """Until no bulk mutation of this app runs on the shop (one at a time)."""
-        current = self._current()
+    def _wait_for_running(self, kind: str) -> None:
+        """Until no bulk operation of ``kind`` of this app runs on the shop (one at a time)."""
+        current = self._current(kind)
         if current is not None and current.get("status") not in DONE:
             self._wait(str(current["id"]))
 

@@ -58,9 +58,22 @@ STAGED_UPLOADS = (
 
 _BULK_FIELDS = "id status errorCode objectCount url partialDataUrl query"
 CURRENT_BULK = (
-    f"query ShopsyncCurrentBulk {{ currentBulkOperation(type: MUTATION) {{ {_BULK_FIELDS} }} }}"
+    "query ShopsyncCurrentBulk($type: BulkOperationType!) { "
+    f"currentBulkOperation(type: $type) {{ {_BULK_FIELDS} }} }}"
 )
-"""The app's newest bulk mutation on the shop (deprecated from 2026-01, still served)."""
+"""The app's newest bulk operation of a type on the shop (deprecated from 2026-01, still
+served)."""
+
+BULK_QUERY_RUN = (
+    "mutation ShopsyncBulkQuery($query: String!) { "
+    "bulkOperationRunQuery(query: $query, groupObjects: false) { bulkOperation { id status } "
+    "userErrors { field message code } } }"
+)
+VARIANT_SKUS = (
+    "query ShopsyncVariantSkus { productVariants { edges { node { sku product { id } } } } }"
+)
+"""The bulk query that exports every variant's SKU and product: the adoption lookup of a
+large batch, free of the cost bucket."""
 BULK_BY_ID = (
     "query ShopsyncBulkById($id: ID!) { "
     f"node(id: $id) {{ ... on BulkOperation {{ {_BULK_FIELDS} }} }} }}"
@@ -196,6 +209,8 @@ def all_documents(version: str, max_batch: int) -> Iterator[tuple[str, str]]:
     yield "bulk run", BULK_RUN
     yield "staged uploads", STAGED_UPLOADS
     yield "current bulk operation", CURRENT_BULK
+    yield "bulk query run", BULK_QUERY_RUN
+    yield "variant SKUs (a bulk query)", VARIANT_SKUS
     yield "bulk operation by id", BULK_BY_ID
     yield "lookup", LOOKUP_SKUS
     yield "adopt lookup", ADOPT_LOOKUP

@@ -145,6 +145,7 @@ class BulkOperations:
         return {
             "stagedUploadsCreate": self.staged_uploads_create,
             "bulkOperationRunMutation": self.run_mutation,
+            "bulkOperationRunQuery": self.run_query,
         }
 
     def staged_uploads_create(self, info: Info, input: list[Obj]) -> Obj:
@@ -238,6 +239,43 @@ class BulkOperations:
         thread.start()
         return _run_payload(self.operation_obj(operation), [])
 
+    def run_query(self, info: Info, query: str, groupObjects: bool = False) -> Obj:
+        """``bulkOperationRunQuery``: the query run once over every object, in a thread;
+        its top-level connection's nodes become the result file's lines."""
+        version: str = info.context["version"]
+        schema = self.schema_for(version)
+        assert schema is not None
+        problem = _document_problem(schema, query, OperationType.QUERY)
+        if problem is not None:
+            return _run_payload(None, [user_error(["query"], problem, "INVALID")])
+        with self.lock:
+            if any(
+                op.kind == "QUERY" and op.status in ("CREATED", "RUNNING")
+                for op in self.operations.values()
+            ):
+                self.refused_in_progress += 1
+                return _run_payload(
+                    None,
+                    [
+                        user_error(
+                            [],
+                            "A bulk query operation for this app and shop is already in progress.",
+                            "OPERATION_IN_PROGRESS",
+                        )
+                    ],
+                )
+            operation = Operation(self._next, "QUERY", query, self.shop.now())
+            self._next += 1
+            self.operations[operation.number] = operation
+        thread = threading.Thread(
+            target=self._run_query,
+            args=(operation, schema, query, dict(info.context)),
+            name=f"bulk-{operation.number}",
+            daemon=True,
+        )
+        thread.start()
+        return _run_payload(self.operation_obj(operation), [])
+
     def current(self, info: Info, type: str = "QUERY") -> Obj | None:
         """``currentBulkOperation(type:)``: the newest operation of that type."""
         with self.lock:
@@ -293,12 +331,52 @@ class BulkOperations:
             with self.lock:
                 operation.lines.append(json.dumps(answer, separators=(",", ":")) + "\n")
                 operation.objects += 1
+        self._complete(operation, context)
+
+    def _run_query(
+        self, operation: Operation, schema: GraphQLSchema, query: str, context: dict[str, Any]
+    ) -> None:
+        with self.lock:
+            operation.status = "RUNNING"
+        data = _query_result(schema, query, self.shop, context, self.query_fields())
+        for node in _flatten(data):
+            with self.lock:
+                operation.lines.append(json.dumps(node, separators=(",", ":")) + "\n")
+                operation.objects += 1
+        self._complete(operation, context)
+
+    def _complete(self, operation: Operation, context: dict[str, Any]) -> None:
+        """The result file written, the operation ``COMPLETED`` (no lines: no file)."""
         key = f"results/{uuid.uuid4()}/bulk-{operation.number}.jsonl"
         with self.lock:
-            self.staged[key] = "".join(operation.lines).encode("utf-8")
-            operation.url = context["origin"] + FILES_PATH + key
+            if operation.lines:
+                self.staged[key] = "".join(operation.lines).encode("utf-8")
+                operation.url = context["origin"] + FILES_PATH + key
             operation.status = "COMPLETED"
             operation.completed_at = self.shop.now()
+
+
+def _flatten(data: Any) -> list[Obj]:
+    """The nodes of the result's top-level connection (Shopify writes one line each; a
+    nested connection's nodes would follow with ``__parentId``: not needed here)."""
+    lines: list[Obj] = []
+    if not isinstance(data, dict):
+        return lines
+    for value in data.values():
+        if isinstance(value, dict):
+            nodes = value.get("nodes")
+            if nodes is None:
+                nodes = [edge.get("node") for edge in value.get("edges") or []]
+            lines.extend(node for node in nodes if isinstance(node, dict))
+    return lines
+
+
+def _query_result(schema: GraphQLSchema, query: str, shop: Shop, context: Obj, extra: Obj) -> Any:
+    result = execute(
+        schema, parse(query), root_value=shop.query_root() | extra, context_value=context
+    )
+    assert isinstance(result, ExecutionResult)
+    return result.data
 
 
 def _execute_line(
@@ -324,18 +402,24 @@ def _execute_line(
 
 def _mutation_problem(schema: GraphQLSchema, text: str) -> str | None:
     """Why ``text`` cannot run as a bulk mutation, or None."""
+    return _document_problem(schema, text, OperationType.MUTATION)
+
+
+def _document_problem(schema: GraphQLSchema, text: str, kind: OperationType) -> str | None:
+    """Why ``text`` cannot run as a bulk operation of ``kind``, or None."""
+    what = "bulk mutation" if kind is OperationType.MUTATION else "bulk query"
     try:
         document = parse(text)
     except GraphQLError as error:
-        return f"Invalid bulk mutation: {error.message}"
+        return f"Invalid {what}: {error.message}"
     problems = validate(schema, document)
     if problems:
-        return f"Invalid bulk mutation: {problems[0].message}"
+        return f"Invalid {what}: {problems[0].message}"
     operation = get_operation_ast(document)
-    if operation is None or operation.operation is not OperationType.MUTATION:
-        return "Invalid bulk mutation: the document must hold one mutation."
+    if operation is None or operation.operation is not kind:
+        return f"Invalid {what}: the document must hold one {kind.value}."
     if len(operation.selection_set.selections) != 1:
-        return "Invalid bulk mutation: one mutation field per document."
+        return f"Invalid {what}: one top-level field per document."
     return None
 
 
