@@ -33,8 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from shopsync.config import Setting, Settings, parse_text
+from shopsync.domain.images import MIB, ImageLimits
 from shopsync.domain.models import Product
-from shopsync.errors import APIError, ConfigError, PlatformError, ScopeError, UsageError
+from shopsync.errors import APIError, ConfigError, PlatformError, ScopeError
 from shopsync.http.auth import OAuthTokens
 from shopsync.http.client import ApiResponse, HttpClient
 from shopsync.platforms.base import (
@@ -56,7 +57,7 @@ from shopsync.platforms.base import (
     derive_idempotency_key,
 )
 from shopsync.platforms.shopify import documents
-from shopsync.platforms.shopify.bulk import BulkJournal, BulkWriter
+from shopsync.platforms.shopify.bulk import BulkJournal, BulkWriter, upload_form
 from shopsync.platforms.shopify.mapping import (
     PRODUCT_LEVEL,
     VARIANT_LEVEL,
@@ -126,6 +127,8 @@ def parse_api_version(value: Any) -> str:
     return text
 
 
+IMAGE_LIMITS = ImageLimits(max_bytes=20 * MIB, max_width=4472, max_height=4472)
+"""What Shopify takes as a product image: 20 MB and 20 megapixels (4,472 px square)."""
 BULK_MODES = ("auto", "always", "never")
 BULK_THRESHOLD = 100
 """Creates and updates from which a run goes in bulk (``bulk = auto``): where the bulk
@@ -232,6 +235,7 @@ class ShopifyPlatform(ClientBacked):
             async_writes=False,
             variants=True,
             removal="delete",
+            images=IMAGE_LIMITS,
             bulk=None
             if bulk == "never"
             else BulkWrites(bulk_batch_size, 0 if bulk == "always" else bulk_threshold),
@@ -632,13 +636,58 @@ class ShopifyPlatform(ClientBacked):
     def upload_image(
         self, content: bytes, *, filename: str, content_type: str, content_hash: str
     ) -> RemoteImage:
-        """Not offered yet (``capabilities.images`` is None, so the core never asks):
-        Shopify's way is ``stagedUploadsCreate``, an upload, then the file's URL in
-        ``productSet``'s ``files``; until that is built, images are https URLs."""
-        raise UsageError(
-            f"The Shopify adapter cannot upload the local image {filename!r} yet.",
-            hint="Give the image as an https:// URL in the file.",
+        """A local image as a file of the shop's Files: staged (``stagedUploadsCreate``,
+        ``IMAGE``), POSTed to the target, then ``fileCreate``; the file's id is what
+        products name it by (productSet ``files``), so each content is uploaded once."""
+        data, _ = self._graphql(
+            documents.STAGED_UPLOADS,
+            {
+                "input": [
+                    {
+                        "resource": "IMAGE",
+                        "filename": filename,
+                        "mimeType": content_type,
+                        "httpMethod": "POST",
+                        "fileSize": str(len(content)),
+                    }
+                ]
+            },
+            cost=11,
         )
+        payload = _dict(data.get("stagedUploadsCreate"))
+        targets = payload.get("stagedTargets") or []
+        if not targets:
+            errors = payload.get("userErrors") or [{"message": "no target"}]
+            raise APIError(
+                f"Shopify gave no upload target for {filename!r}: {errors[0].get('message')}",
+                code="STAGED_UPLOAD_REFUSED",
+            )
+        target = targets[0]
+        parameters = {str(p["name"]): str(p["value"]) for p in target.get("parameters") or []}
+        upload_form(self.client, str(target["url"]), parameters, filename, content, content_type)
+        data, _ = self._graphql(
+            documents.FILE_CREATE,
+            {
+                "files": [
+                    {
+                        "originalSource": str(target["resourceUrl"]),
+                        "contentType": "IMAGE",
+                        "filename": f"{content_hash[:12]}-{filename}",
+                    }
+                ]
+            },
+            cost=11,
+        )
+        created = _dict(data.get("fileCreate"))
+        files = created.get("files") or []
+        errors = created.get("userErrors") or []
+        if errors or not files or not _dict(files[0]).get("id"):
+            message = "; ".join(str(e.get("message")) for e in errors) or "no file"
+            raise APIError(
+                f"Shopify did not take the image {filename!r}: {message}",
+                code=str((errors[0] if errors else {}).get("code") or "FILE_REFUSED"),
+            )
+        return RemoteImage(image_id=str(files[0]["id"]))
 
     def iter_products(self, *, page_size: int = 100) -> Iterator[RemoteProduct]:
         """Every product (its first variant), page by page."""

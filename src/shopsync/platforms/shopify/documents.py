@@ -56,6 +56,13 @@ STAGED_UPLOADS = (
     "{ stagedTargets { url resourceUrl parameters { name value } } userErrors { field message } } }"
 )
 
+FILE_CREATE = (
+    "mutation ShopsyncFileCreate($files: [FileCreateInput!]!) { fileCreate(files: $files) "
+    "{ files { id fileStatus } userErrors { field message code } } }"
+)
+"""A file of the shop's Files from a staged upload: its id is what productSet's ``files``
+take (``FileSetInput.id``), for as long as the file is kept, whatever product uses it."""
+
 _BULK_FIELDS = "id status errorCode objectCount url partialDataUrl query"
 CURRENT_BULK = (
     "query ShopsyncCurrentBulk($type: BulkOperationType!) { "
@@ -208,6 +215,7 @@ def all_documents(version: str, max_batch: int) -> Iterator[tuple[str, str]]:
     yield "bulk productSet", bulk_product_set("shopsync_0123abcd_0123abcd")
     yield "bulk run", BULK_RUN
     yield "staged uploads", STAGED_UPLOADS
+    yield "file create", FILE_CREATE
     yield "current bulk operation", CURRENT_BULK
     yield "bulk query run", BULK_QUERY_RUN
     yield "variant SKUs (a bulk query)", VARIANT_SKUS

@@ -71,7 +71,7 @@ def _product_level(product: Product, name: str) -> Any:  # noqa: PLR0911 - one p
         return product.status.upper()
     if name == "images":
         urls = list(dict.fromkeys([*product.images, *_variant_images(product)]))
-        return [{"originalSource": url, "contentType": "IMAGE"} for url in urls]
+        return [file_input(url) for url in urls]
     return [
         {
             "namespace": METAFIELD_NAMESPACE,
@@ -81,6 +81,14 @@ def _product_level(product: Product, name: str) -> Any:  # noqa: PLR0911 - one p
         }
         for key, value in product.attributes.items()
     ]
+
+
+def file_input(reference: str) -> dict[str, str]:
+    """A ``FileSetInput``: an uploaded image by its file id (``gid://shopify/MediaImage/N``,
+    what :meth:`ShopifyPlatform.upload_image` gives), a URL as the file's source."""
+    if reference.startswith("gid://shopify/"):
+        return {"id": reference}
+    return {"originalSource": reference, "contentType": "IMAGE"}
 
 
 def _variant_images(product: Product) -> list[str]:

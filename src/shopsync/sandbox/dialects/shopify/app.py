@@ -74,6 +74,7 @@ SHOPIFY_SCOPES: tuple[str, ...] = (
     "write_inventory",
     "read_orders",
     "read_locations",
+    "write_files",
 )
 """What a token of the demo app is granted (what shopsync's README asks for, and reads)."""
 SINGLE_QUERY_MAX_COST = 1000

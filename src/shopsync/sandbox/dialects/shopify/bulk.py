@@ -102,6 +102,8 @@ class BulkOperations:
         with self.lock:
             self.staged: dict[str, bytes] = {}
             self.operations: dict[int, Operation] = {}
+            self.files: dict[str, str] = {}
+            """MediaImage id → the source it was made from (``fileCreate``)."""
             self.uploads = 0
             self.submitted = 0
             self.refused_in_progress = 0
@@ -146,6 +148,7 @@ class BulkOperations:
             "stagedUploadsCreate": self.staged_uploads_create,
             "bulkOperationRunMutation": self.run_mutation,
             "bulkOperationRunQuery": self.run_query,
+            "fileCreate": self.file_create,
         }
 
     def staged_uploads_create(self, info: Info, input: list[Obj]) -> Obj:
@@ -176,6 +179,47 @@ class BulkOperations:
                 }
             )
         return {"stagedTargets": targets, "userErrors": errors}
+
+    def file_create(self, info: Info, files: list[Obj]) -> Obj:
+        """``fileCreate``: a file of the shop's Files from a staged upload (or a URL); a
+        staged target nothing was uploaded to is refused."""
+        origin: str = info.context["origin"]
+        made: list[Obj] = []
+        errors: list[Obj] = []
+        with self.lock:
+            for n, item in enumerate(files):
+                source = str(item.get("originalSource") or "")
+                staged = source.removeprefix(origin + FILES_PATH)
+                if staged != source and not self.staged.get(staged):
+                    errors.append(
+                        user_error(
+                            ["files", str(n), "originalSource"],
+                            "File URL is invalid: nothing was uploaded to it",
+                            "INVALID",
+                        )
+                    )
+                    continue
+                if not source.startswith(("https://", origin)):
+                    errors.append(
+                        user_error(
+                            ["files", str(n), "originalSource"], "File URL is invalid", "INVALID"
+                        )
+                    )
+                    continue
+                file_id = gid("MediaImage", self._next)
+                self._next += 1
+                self.files[file_id] = source
+                made.append(
+                    {
+                        "__typename": "MediaImage",
+                        "id": file_id,
+                        "alt": item.get("alt"),
+                        "fileStatus": "READY",
+                        "createdAt": self.shop.now(),
+                        "image": {"url": source},
+                    }
+                )
+        return {"files": None if errors else made, "userErrors": errors}
 
     def run_mutation(
         self,

@@ -614,7 +614,10 @@ class Shop:
             product.handle = self._free_handle(data["handle"])
             self.handles[product.handle] = product.number
         if data.get("files") is not None:
-            product.files = [str(f.get("originalSource") or "") for f in data["files"]]
+            # A file of the shop's Files by its id, or a new one from a URL.
+            product.files = [
+                str(f.get("id") or f.get("originalSource") or "") for f in data["files"]
+            ]
         if data.get("productOptions") is not None:
             product.options = [
                 (o.get("name") or "", [v.get("name") or "" for v in o.get("values") or []])
