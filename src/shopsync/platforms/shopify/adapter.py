@@ -1053,6 +1053,27 @@ def _graphql_error(errors: Any, response: ApiResponse) -> Exception:
     messages = "; ".join(str(e.get("message")) for e in items[:3] if isinstance(e, dict))
     trace = f" [request id {response.request_id}]" if response.request_id else ""
     if code == "ACCESS_DENIED":
+        needed = sorted(
+            {
+                scope
+                for e in items
+                if isinstance(e, dict)
+                for scope in re.findall(
+                    r"`([a-z_]+)`",
+                    str(_dict(e.get("extensions")).get("requiredAccess") or e.get("message")),
+                )
+            }
+        )
+        if needed:
+            names = " and ".join(needed)
+            return ScopeError(
+                f"The Shopify app lacks the {names} access scope{'s' if len(needed) > 1 else ''} "
+                f"this needs (Shopify denied access: {messages}).{trace}",
+                hint=f"Add {names} to the app's Admin API access scopes (Shopify admin: Settings "
+                "→ Apps and sales channels → Develop apps → the app → Configuration), install "
+                "the app again and use its new access token; the README's Shopify section lists "
+                "every scope shopsync uses.",
+            )
         return ScopeError(
             f"Shopify denied access: {messages}.{trace}",
             hint="Grant the app the scopes in the README's Shopify section.",

@@ -77,6 +77,25 @@ SHOPIFY_SCOPES: tuple[str, ...] = (
     "write_files",
 )
 """What a token of the demo app is granted (what shopsync's README asks for, and reads)."""
+FIELD_SCOPES: dict[str, str] = {
+    "productSet": "write_products",
+    "productDelete": "write_products",
+    "bulkOperationRunMutation": "write_products",  # the bulk mutation served is productSet
+    "bulkOperationRunQuery": "read_products",  # the bulk query served reads variants
+    "fileCreate": "write_files",
+    "inventorySetQuantities": "write_inventory",
+    "inventoryAdjustQuantities": "write_inventory",
+    "products": "read_products",
+    "product": "read_products",
+    "productVariants": "read_products",
+    "productVariant": "read_products",
+    "inventoryItem": "read_inventory",
+    "orders": "read_orders",
+    "order": "read_orders",
+    "locations": "read_locations",
+    "location": "read_locations",
+}
+"""The access scope each root field needs (a ``write_`` scope grants its ``read_``)."""
 SINGLE_QUERY_MAX_COST = 1000
 BUCKET_SECONDS = 20
 """Shopify's bucket holds twenty seconds of its restore rate."""
@@ -132,6 +151,46 @@ class CostBucket:
         with self._lock:
             self._available = self.maximum
             self._last = self._clock()
+
+
+def _has_scope(scopes: frozenset[str], needed: str) -> bool:
+    return needed in scopes or (
+        needed.startswith("read_") and "write_" + needed.removeprefix("read_") in scopes
+    )
+
+
+def _denied(operation: Any, scopes: frozenset[str]) -> list[dict[str, Any]]:
+    """Shopify's ``ACCESS_DENIED`` error for each root field the token's scopes do not
+    reach (GraphQL answers 200, the field null)."""
+    errors = []
+    for selection in operation.selection_set.selections:
+        if not isinstance(selection, FieldNode):
+            continue
+        needed = FIELD_SCOPES.get(selection.name.value)
+        if needed is None or _has_scope(scopes, needed):
+            continue
+        name = selection.name.value
+        errors.append(
+            {
+                "message": f"Access denied for {name} field. Required access: `{needed}` "
+                "access scope.",
+                "locations": [
+                    {
+                        "line": selection.loc.start_token.line,
+                        "column": selection.loc.start_token.column,
+                    }
+                ]
+                if selection.loc
+                else [],
+                "extensions": {
+                    "code": "ACCESS_DENIED",
+                    "documentation": "https://shopify.dev/api/usage/access-scopes",
+                    "requiredAccess": f"`{needed}` access scope.",
+                },
+                "path": [selection.alias.value if selection.alias else name],
+            }
+        )
+    return errors
 
 
 def _errors_reply(status: int, message: str, headers: list[tuple[str, str]] | None = None) -> Reply:
@@ -306,6 +365,11 @@ class ShopifyApp(DialectApp):
             return Reply.json(200, {"errors": [{"message": "No operation to run."}]}).response()
         mutation = operation.operation is OperationType.MUTATION
         request.state.write = mutation
+        denied = _denied(operation, info.scopes)
+        if denied:
+            return Reply.json(
+                200, {"errors": denied, "data": {e["path"][0]: None for e in denied}}
+            ).response()
         cost = query_cost(schema, document, operation, variables)
         if cost > SINGLE_QUERY_MAX_COST:
             return Reply.json(
