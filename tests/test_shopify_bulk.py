@@ -254,3 +254,29 @@ def test_a_large_bulk_batch_adopts_products_the_shop_has_through_a_bulk_query(
     ]
     assert _fields(handle).get("productVariants", 0) == lookups
     assert set(made_elsewhere) <= set(skus)
+
+
+def test_a_lines_user_error_comes_back_to_its_item(
+    shopify_sandbox, shopify_platform, tmp_path: Path
+) -> None:
+    handle = shopify_sandbox()
+    platform = shopify_platform(handle, SHOPSYNC_BULK="always")
+    target = target_for(platform, tmp_path)
+    catalog = tmp_path / "catalog.csv"
+    skus = write_catalog(catalog, 20)
+    upload(target, catalog, tmp_path)
+    shop = handle.app.shop  # type: ignore[attr-defined]
+    [gone] = [n for n, p in shop.products.items() if p.variants[0].sku == "SH-00007"]
+    with shop.lock:
+        del shop.products[gone]  # deleted in the admin since
+    write_catalog(catalog, 20, price="11.00")
+    report = upload(target, catalog, tmp_path)
+    # Its line answered PRODUCT_DOES_NOT_EXIST: the engine made it again (a follow-up).
+    counts = report.counts
+    assert (counts["updated"], counts["created"], counts["failed"]) == (19, 1, 0)
+    bulk = handle.app.bulk  # type: ignore[attr-defined]
+    [update] = [op for op in bulk.operations.values() if op.objects == 20 and op.number > 1]
+    answer = json.loads(update.lines[7])
+    assert answer["data"]["productSet"]["userErrors"][0]["code"] == "PRODUCT_DOES_NOT_EXIST"
+    assert products_per_sku(handle) == dict.fromkeys(skus, 1)
+    assert {p.variants[0].price for p in shop.products.values()} == {"11.00"}
