@@ -280,3 +280,27 @@ def test_a_lines_user_error_comes_back_to_its_item(
     assert answer["data"]["productSet"]["userErrors"][0]["code"] == "PRODUCT_DOES_NOT_EXIST"
     assert products_per_sku(handle) == dict.fromkeys(skus, 1)
     assert {p.variants[0].price for p in shop.products.values()} == {"11.00"}
+
+
+def test_an_operation_that_fails_midway_is_finished_by_the_next_run(
+    shopify_sandbox, shopify_platform, tmp_path: Path
+) -> None:
+    handle = shopify_sandbox()
+    bulk = handle.app.bulk  # type: ignore[attr-defined]
+    bulk.fail_after = 5
+    platform = shopify_platform(handle, SHOPSYNC_BULK="always")
+    target = target_for(platform, tmp_path)
+    catalog = tmp_path / "catalog.csv"
+    skus = write_catalog(catalog, 20)
+    first = upload(target, catalog, tmp_path)
+    # Five lines answered (partialDataUrl): created; the other fifteen: no answer, failed.
+    assert (first.counts["created"], first.counts["failed"]) == (5, 15)
+    bulk.fail_after = None
+    second = upload(target, catalog, tmp_path)
+    assert (second.counts["created"], second.counts["unchanged"]) == (15, 5)
+    assert products_per_sku(handle) == dict.fromkeys(skus, 1)
+    assert [op.status for op in sorted(bulk.operations.values(), key=lambda op: op.number)] == [
+        "FAILED",
+        "COMPLETED",
+    ]
+    assert platform._bulk.journal._load() == {}  # nothing left to poll

@@ -169,8 +169,12 @@ class BulkWriter:
                     return {}
                 entry = self._submit(key, positions, variables)
             operation = self._wait(str(entry.operation_id))
-            answers = self._answers(operation)
-            self.journal.drop(key)
+            try:
+                answers = self._answers(operation)
+            finally:
+                # Done with, either way: an operation that failed is not polled again (the
+                # next run looks up what it did and submits the rest).
+                self.journal.drop(key)
         return {entry.positions[n]: answer for n, answer in answers.items()}
 
     # -- submitting ----------------------------------------------------------------------

@@ -62,6 +62,7 @@ class Operation:
     error_code: str | None = None
     objects: int = 0
     url: str | None = None
+    partial_url: str | None = None
     lines: list[str] = field(default_factory=list)
 
 
@@ -94,6 +95,9 @@ class BulkOperations:
         self.schema_for = schema_for
         self.sleep = sleep
         self.lines_per_second: float | None = None
+        self.fail_after: int | None = None
+        """A bulk mutation fails (``INTERNAL_SERVER_ERROR``) after this many lines, its
+        answers so far at ``partialDataUrl``, as Shopify's may."""
         self.lock = threading.Lock()
         self.reset()
 
@@ -348,7 +352,7 @@ class BulkOperations:
             "rootObjectCount": str(operation.objects),
             "fileSize": None if operation.url is None else str(sum(map(len, operation.lines))),
             "url": operation.url,
-            "partialDataUrl": None,
+            "partialDataUrl": operation.partial_url,
         }
 
     # -- running -------------------------------------------------------------------------
@@ -364,17 +368,27 @@ class BulkOperations:
         document = parse(mutation)
         with self.lock:
             operation.status = "RUNNING"
-        lines = content.decode("utf-8").splitlines()
-        for number, line in enumerate(lines):
-            if not line.strip():
-                continue
-            if self.lines_per_second:
-                self.sleep(1.0 / self.lines_per_second)
-            answer = _execute_line(schema, document, self.shop, context, line)
-            answer["__lineNumber"] = number
+        try:
+            lines = content.decode("utf-8").splitlines()
+            for number, line in enumerate(lines):
+                if not line.strip():
+                    continue
+                if self.lines_per_second:
+                    self.sleep(1.0 / self.lines_per_second)
+                if self.fail_after is not None and operation.objects >= self.fail_after:
+                    self._fail(operation, context)
+                    return
+                answer = _execute_line(schema, document, self.shop, context, line)
+                answer["__lineNumber"] = number
+                with self.lock:
+                    operation.lines.append(json.dumps(answer, separators=(",", ":")) + "\n")
+                    operation.objects += 1
+        except Exception:  # as on Shopify: the operation fails, what it did stays done
             with self.lock:
-                operation.lines.append(json.dumps(answer, separators=(",", ":")) + "\n")
-                operation.objects += 1
+                operation.status = "FAILED"
+                operation.error_code = "INTERNAL_SERVER_ERROR"
+                operation.completed_at = self.shop.now()
+            raise
         self._complete(operation, context)
 
     def _run_query(
@@ -388,6 +402,16 @@ class BulkOperations:
                 operation.lines.append(json.dumps(node, separators=(",", ":")) + "\n")
                 operation.objects += 1
         self._complete(operation, context)
+
+    def _fail(self, operation: Operation, context: dict[str, Any]) -> None:
+        """The operation ``FAILED``, what it answered so far at its ``partialDataUrl``."""
+        key = f"results/{uuid.uuid4()}/bulk-{operation.number}-partial.jsonl"
+        with self.lock:
+            self.staged[key] = "".join(operation.lines).encode("utf-8")
+            operation.partial_url = context["origin"] + FILES_PATH + key
+            operation.status = "FAILED"
+            operation.error_code = "INTERNAL_SERVER_ERROR"
+            operation.completed_at = self.shop.now()
 
     def _complete(self, operation: Operation, context: dict[str, Any]) -> None:
         """The result file written, the operation ``COMPLETED`` (no lines: no file)."""
