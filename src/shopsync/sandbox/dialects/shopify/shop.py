@@ -244,7 +244,7 @@ class Shop:
             "tags": list(product.tags),
             "createdAt": product.created_at,
             "updatedAt": product.updated_at,
-            "totalInventory": sum(self._available(v.number) for v in product.variants),
+            "totalInventory": lambda info: sum(self._available(v.number) for v in product.variants),
             "options": lambda info, first=None: [
                 {
                     "id": gid("ProductOption", product.number * 10 + n),
@@ -342,7 +342,8 @@ class Shop:
         }
 
     def _available(self, item: int) -> int:
-        return sum(q for (i, _), q in self.stock.items() if i == item)
+        # By location, not over every count: a bulk operation builds one per line.
+        return sum(self.stock.get((item, location.number), 0) for location in self.locations)
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -502,9 +503,9 @@ class Shop:
                     "userErrors": [{"field": ["id"], "message": "Product does not exist"}],
                 }
             self.handles.pop(product.handle, None)
-            gone = {v.number for v in product.variants}
-            for key in [k for k in self.stock if k[0] in gone]:
-                del self.stock[key]
+            for variant in product.variants:
+                for location in self.locations:
+                    self.stock.pop((variant.number, location.number), None)
             return {
                 "deletedProductId": gid("Product", product.number),
                 "productDeleteOperation": None,
@@ -659,8 +660,9 @@ class Shop:
                 self.stock[(variant.number, location.number)] = int(quantity["quantity"])
             kept.append(variant)
         gone = {v.number for v in product.variants} - {v.number for v in kept}
-        for key in [k for k in self.stock if k[0] in gone]:
-            del self.stock[key]
+        for number in gone:
+            for location in self.locations:
+                self.stock.pop((number, location.number), None)
         product.variants = kept
 
     def _free_handle(self, text: str) -> str:
