@@ -14,8 +14,13 @@ What it declares, and why (see :class:`~shopsync.platforms.base.Capabilities`):
 * Stock: set, compare-and-set and deltas, at one location (the ``location`` setting or
   the shop's primary one). From 2026-04 the inventory mutations carry
   ``@idempotent(key:)``, so a lost answer is resent under the same key.
-* Bulk operations (``bulkOperationRunMutation``) are not used yet: every write is
-  synchronous (``async_writes`` is false).
+* Large changes go as bulk operations (``capabilities.bulk``, the ``bulk`` and
+  ``bulk_threshold`` settings): a batch of more than :data:`MAX_BATCH` items is one
+  ``bulkOperationRunMutation`` of productSet, settled by its key across crashes
+  (:mod:`~shopsync.platforms.shopify.bulk`). From the engine's side every write still
+  returns its results (``async_writes`` is false): the adapter polls.
+* Local images are files of the shop's Files (staged upload, ``fileCreate``), named by
+  id; removal is ``productDelete``.
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ update does not carry (the engine sends only the changed ones) from what Shopify
 
 Field by field (the catalog's name → Shopify's): title → ``title``; description →
 ``descriptionHtml``; brand → ``vendor``; category → ``productType``; status →
-``status`` (ACTIVE/DRAFT); images → ``files`` (``IMAGE`` by URL); attributes →
+``status`` (ACTIVE/DRAFT); images → ``files`` (a URL as ``originalSource``, an uploaded
+file by its id); attributes →
 ``metafields`` in the ``shopsync`` namespace; sku, price, barcode, weight_kg, stock →
 the variant (``sku``, ``price``, ``barcode``, ``inventoryItem.measurement.weight``,
 ``inventoryQuantities`` at the configured location). ``currency`` is the shop's own on
