@@ -49,7 +49,7 @@ def test_every_document_the_adapter_sends_validates_against_shopifys_schema(
         for label, document in documents.all_documents(version, MAX_BATCH)
     }
     assert {label: found for label, found in problems.items() if found} == {}
-    assert len(problems) == 2 * MAX_BATCH + 14
+    assert len(problems) == 3 * MAX_BATCH + 22
 
 
 def test_settings_from_the_environment_give_the_shops_origin(tmp_path: Path) -> None:

@@ -58,6 +58,7 @@ def test_killed_shopify_uploads_leave_every_product_exactly_once(
         "SHOPSYNC_DATA_DIR": str(tmp_path / "data"),
         "SHOPSYNC_WORKERS": "4",
         "SHOPSYNC_BATCH_SIZE": "10",
+        "SHOPSYNC_BULK": "never",  # productSet's path (the bulk one: test_shopify_bulk.py)
         "HOME": str(tmp_path),
     }
     kills = 0

@@ -101,6 +101,10 @@ class ContractServer:
             sku: stock for sku, (_, stock, _) in self.sandbox.store.stocks_by_skus(skus).items()
         }
 
+    def sell_behind(self, shop: Shop, sku: str, stock: int) -> None:
+        """Set ``sku``'s count on the platform as an order would, behind shopsync's back."""
+        self.sandbox.store.update_stocks(_stock_change(shop, sku, stock))
+
     def writes(self) -> int:
         """Write requests the server has answered (or dropped) so far."""
         return int(self.sandbox.stats()["write_requests"])
@@ -522,7 +526,7 @@ class PlatformContract:
             return
         # An order sold one of CT-001 since the upload: the compare-and-set must not
         # overwrite a count shopsync did not see.
-        shop.sandbox.store.update_stocks(_stock_change(shop, shop.sku(1), 4))
+        shop.server.sell_behind(shop, shop.sku(1), 4)
         report = shop.stock({shop.sku(0): 7, shop.sku(1): 9}, cas=True)
         assert report.counts["updated"] == 1
         assert report.counts["failed"] == 1

@@ -96,6 +96,15 @@ PLATFORM_OPTIONS: tuple[Callable[[F], F], ...] = (
     ),
 )
 
+BULK_OPTION = _option(
+    "--bulk/--no-bulk",
+    "bulk",
+    help="Send the change as the platform's bulk operations (--bulk), or never (--no-bulk); "
+    "default: the `bulk` setting (Shopify: auto, by the size of the change).",
+)
+"""``upload --bulk/--no-bulk``: the platform's ``bulk`` setting for this run (a platform
+without a bulk path has no such setting, and says so)."""
+
 
 def platform_options(function: F) -> F:
     """Add the platform flags (``--profile``, ``--base-url``, ``--rate``, ...) to a command."""

@@ -25,7 +25,7 @@ from shopsync.cli.catalog import (
     user_mapping,
 )
 from shopsync.cli.main import AppContext, echo_json, note_changes
-from shopsync.cli.options import platform_options, settings_from_context
+from shopsync.cli.options import BULK_OPTION, platform_options, settings_from_context
 from shopsync.errors import ExitCode
 
 if TYPE_CHECKING:
@@ -287,6 +287,7 @@ def plan_command(
 @MAX_DELETE_OPTION
 @VERIFY_OPTION
 @VERIFY_TIMEOUT_OPTION
+@BULK_OPTION
 @click.option("--strict", is_flag=True, help="Send nothing if any row is invalid.")
 @_path_option(
     "--rejects", "Rejected input rows go here (default: DATA_DIR/runs/RUN/rejects.csv, if any)."

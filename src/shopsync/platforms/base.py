@@ -52,6 +52,21 @@ RemovalKind = Literal["archive", "delete"]
 
 
 @dataclass(frozen=True)
+class BulkWrites:
+    """A platform's bulk path (:attr:`Capabilities.bulk`): a batch of more than
+    ``max_batch_size`` items (or any batch, where ``threshold`` is 0) is written as one
+    bulk operation, which the adapter settles by the batch's key when a run that was
+    killed left it pending: it polls the operation it submitted rather than submit again,
+    so the engine does not look such a batch up before sending it again."""
+
+    batch_size: int
+    """Items per bulk batch, at most."""
+    threshold: int
+    """A run sends bulk batches once this many creates and updates are planned (0: every
+    batch goes in bulk); a smaller change goes as usual batches."""
+
+
+@dataclass(frozen=True)
 class Capabilities:
     """What a platform can do, as its adapter declares it; the core picks its path by these.
 
@@ -88,11 +103,18 @@ class Capabilities:
     images: ImageLimits | None = None
     """Local image files can be uploaded (:meth:`Platform.upload_image`), within these
     limits; None: the platform takes image URLs only."""
+    bulk: BulkWrites | None = None
+    """Large changes go as bulk operations (see :class:`BulkWrites`); None: never."""
 
     @property
     def keys_guaranteed(self) -> bool:
         """True only where a resend under the same key is known to apply nothing twice."""
         return self.idempotency_keys == "honoured"
+
+    def settles_by_key(self, items: int) -> bool:
+        """Whether a batch of ``items`` goes in bulk, so its adapter settles a resend of it
+        by its key (:class:`BulkWrites`)."""
+        return self.bulk is not None and (items > self.max_batch_size or not self.bulk.threshold)
 
 
 class ItemCode(str, Enum):

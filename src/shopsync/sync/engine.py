@@ -368,6 +368,12 @@ class Engine:
                     self.on_outcome(outcome)
 
     def _batches(self, changes: Iterable[Change]) -> Iterator[_Batch]:
+        # A platform with a bulk path (capabilities.bulk): the changes are held until
+        # there are `threshold` of them, then go in bulk batches; a change that stays
+        # smaller goes in the usual batches once the input ends.
+        bulk = self.capabilities.bulk
+        undecided = bulk is not None and bulk.threshold > 0
+        size = bulk.batch_size if bulk is not None and not undecided else self.batch_size
         creates: list[Change] = []
         updates: list[Change] = []
         for change in changes:
@@ -389,11 +395,27 @@ class Engine:
                 with self._lock:
                     self._resumed.pop(change.sku, None)  # sent again now, counted then
             (creates if change.kind == "create" else updates).append(change)
-            if len(creates) + len(updates) >= self.batch_size:
+            if undecided:
+                assert bulk is not None
+                if len(creates) + len(updates) < bulk.threshold:
+                    continue
+                undecided, size = False, bulk.batch_size
+            if len(creates) + len(updates) >= size:
                 yield self._batch(creates, updates)
                 creates, updates = [], []
-        if creates or updates:
-            yield self._batch(creates, updates)
+        yield from self._last_batches(creates, updates, self.batch_size if undecided else size)
+
+    def _last_batches(
+        self, creates: list[Change], updates: list[Change], size: int
+    ) -> Iterator[_Batch]:
+        """What the input's end leaves, in batches of ``size``: one batch, or, for a bulk
+        platform's change that stayed under its threshold, the usual batches."""
+        changes = creates + updates
+        for start in range(0, len(changes), size):
+            part = changes[start : start + size]
+            yield self._batch(
+                [c for c in part if c.kind == "create"], [c for c in part if c.kind != "create"]
+            )
 
     def _batch(
         self,
@@ -449,7 +471,10 @@ class Engine:
             len(batch.updates),
         )
         found: dict[int, ItemResult] = {}  # creates found on the platform, by position
-        if outcome_unknown and self._reconciles_by_lookup():
+        # A bulk batch is settled by its adapter, by its key: looked up now, while its
+        # operation may still be running, it would be sent twice.
+        settles = self.capabilities.settles_by_key(len(batch.creates) + len(batch.updates))
+        if outcome_unknown and self._reconciles_by_lookup() and not settles:
             try:
                 found = self._look_up(batch, range(len(batch.creates)), batch.key)
             except ShopsyncError as error:

@@ -14,29 +14,39 @@ What it declares, and why (see :class:`~shopsync.platforms.base.Capabilities`):
 * Stock: set, compare-and-set and deltas, at one location (the ``location`` setting or
   the shop's primary one). From 2026-04 the inventory mutations carry
   ``@idempotent(key:)``, so a lost answer is resent under the same key.
-* Bulk operations (``bulkOperationRunMutation``) are not used yet: every write is
-  synchronous (``async_writes`` is false).
+* Large changes go as bulk operations (``capabilities.bulk``, the ``bulk`` and
+  ``bulk_threshold`` settings): a batch of more than :data:`MAX_BATCH` items is one
+  ``bulkOperationRunMutation`` of productSet, settled by its key across crashes
+  (:mod:`~shopsync.platforms.shopify.bulk`). From the engine's side every write still
+  returns its results (``async_writes`` is false): the adapter polls.
+* Local images are files of the shop's Files (staged upload, ``fileCreate``), named by
+  id; removal is ``productDelete``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from shopsync.config import Setting, Settings, parse_text
+from shopsync.domain.images import MIB, ImageLimits
 from shopsync.domain.models import Product
-from shopsync.errors import APIError, ConfigError, PlatformError, ScopeError, UsageError
+from shopsync.errors import APIError, ConfigError, PlatformError, ScopeError
 from shopsync.http.auth import OAuthTokens
 from shopsync.http.client import ApiResponse, HttpClient
 from shopsync.platforms.base import (
     AuthStatus,
     BatchResult,
+    BulkWrites,
     Capabilities,
     ClientBacked,
     ErrorScope,
@@ -52,6 +62,7 @@ from shopsync.platforms.base import (
     derive_idempotency_key,
 )
 from shopsync.platforms.shopify import documents
+from shopsync.platforms.shopify.bulk import BulkJournal, BulkWriter, upload_form
 from shopsync.platforms.shopify.mapping import (
     PRODUCT_LEVEL,
     VARIANT_LEVEL,
@@ -66,6 +77,10 @@ from shopsync.platforms.shopify.wire import client_from_settings
 MAX_BATCH = 10
 """productSet mutations per request: 120 points, well under Shopify's 1,000 per query."""
 LOOKUP_CHUNK = 20
+ADOPT_CHUNK = 125
+"""SKUs per adoption lookup: twice as many variants, Shopify's 250 a page at most."""
+ADOPT_BY_EXPORT_FROM = 500
+"""Creates from which the adoption lookup is a bulk query of every variant instead."""
 LOOKUP_PAGE = 50
 ORDERS_PAGE = 25
 PRODUCTS_PAGE = 50
@@ -117,6 +132,36 @@ def parse_api_version(value: Any) -> str:
     return text
 
 
+IMAGE_LIMITS = ImageLimits(max_bytes=20 * MIB, max_width=4472, max_height=4472)
+"""What Shopify takes as a product image: 20 MB and 20 megapixels (4,472 px square)."""
+BULK_MODES = ("auto", "always", "never")
+BULK_THRESHOLD = 100
+"""Creates and updates from which a run goes in bulk (``bulk = auto``): where the bulk
+path's fixed cost (a staged upload, a submission, polls) is below what productSet costs
+those products at a standard plan's 100 points/s (benchmarks/shopify_bulk.py)."""
+BULK_BATCH = 10_000
+"""Products per bulk operation: about 5 MB of JSONL, far under Shopify's 100 MB a file."""
+
+
+def parse_bulk(value: Any) -> str:
+    """``auto``, ``always`` or ``never`` (``--bulk`` / ``--no-bulk`` give true / false)."""
+    if isinstance(value, bool):
+        return "always" if value else "never"
+    text = parse_text(value).lower()
+    text = {"true": "always", "on": "always", "false": "never", "off": "never"}.get(text, text)
+    if text not in BULK_MODES:
+        raise ValueError("must be auto, always or never")
+    return text
+
+
+def parse_count(value: Any) -> int:
+    """A whole number, at least 1."""
+    number = int(parse_text(str(value)))
+    if number < 1:
+        raise ValueError("must be at least 1")
+    return number
+
+
 SHOPIFY_SETTINGS: tuple[Setting, ...] = (
     Setting(
         "shop",
@@ -135,6 +180,18 @@ SHOPIFY_SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("api_version", parse_api_version, DEFAULT_VERSION, help="Admin API version"),
     Setting("location", parse_text, help="stock location, by name or gid (default: primary)"),
+    Setting(
+        "bulk",
+        parse_bulk,
+        "auto",
+        help="bulk operations: auto (from bulk_threshold changes), always or never",
+    ),
+    Setting(
+        "bulk_threshold",
+        parse_count,
+        BULK_THRESHOLD,
+        help="creates and updates from which `bulk = auto` uses bulk operations",
+    ),
 )
 
 
@@ -162,6 +219,11 @@ class ShopifyPlatform(ClientBacked):
         namespace: str,
         api_version: str = DEFAULT_VERSION,
         location: str | None = None,
+        bulk: str = "auto",
+        bulk_threshold: int = BULK_THRESHOLD,
+        bulk_batch_size: int = BULK_BATCH,
+        bulk_journal: Path | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.client = client
         self.namespace = namespace
@@ -177,7 +239,14 @@ class ShopifyPlatform(ClientBacked):
             stock_delta=True,
             async_writes=False,
             variants=True,
+            removal="delete",
+            images=IMAGE_LIMITS,
+            bulk=None
+            if bulk == "never"
+            else BulkWrites(bulk_batch_size, 0 if bulk == "always" else bulk_threshold),
         )
+        self.bulk_batch_size = bulk_batch_size
+        self._bulk = BulkWriter(client, self._graphql, BulkJournal(bulk_journal), sleep=sleep)
         self._path = f"/admin/api/{api_version}/graphql.json"
         self._location_setting = location
         self._location_id: str | None = None
@@ -194,12 +263,18 @@ class ShopifyPlatform(ClientBacked):
                 hint="Set access_token (SHOPSYNC_ACCESS_TOKEN), or client_id and client_secret "
                 "(SHOPSYNC_CLIENT_ID, SHOPSYNC_CLIENT_SECRET).",
             )
+        sleep = client_options.get("sleep", time.sleep)
+        disk = client_options.get("disk_cache", True)
         client = client_from_settings(settings, **client_options)
         return cls(
             client,
             namespace=f"{settings.profile}|{settings.base_url}",
             api_version=str(settings.get("api_version") or DEFAULT_VERSION),
             location=settings.get("location"),
+            bulk=str(settings.get("bulk") or "auto"),
+            bulk_threshold=int(settings.get("bulk_threshold") or BULK_THRESHOLD),
+            bulk_journal=_journal_path(settings) if disk else None,
+            sleep=sleep,
         )
 
     # -- the seam ------------------------------------------------------------------------
@@ -284,31 +359,65 @@ class ShopifyPlatform(ClientBacked):
         *,
         idempotency_key: str | None = None,
     ) -> BatchResult:
-        """Aliased ``productSet`` mutations, one per item; see :meth:`Platform.write_products`.
+        """Aliased ``productSet`` mutations, one per item; or, for a bulk batch (more than
+        :data:`MAX_BATCH` items, or any with ``bulk = always``), one bulk operation (see
+        :mod:`~shopsync.platforms.shopify.bulk`). See :meth:`Platform.write_products`.
 
-        ``idempotency_key`` is not sent (productSet takes none): an ambiguous failure is
-        raised as :class:`~shopsync.errors.AmbiguousWriteError` for the engine to reconcile.
+        ``idempotency_key`` is not sent (productSet takes none): an ambiguous failure of
+        the productSet path is raised as :class:`~shopsync.errors.AmbiguousWriteError` for
+        the engine to reconcile; the bulk path settles a resent batch by that key itself.
         """
         count = len(creates) + len(updates)
-        if count > MAX_BATCH:
-            raise ValueError(f"a batch holds at most {MAX_BATCH} items")
+        bulk = self.capabilities.settles_by_key(count)
+        most = self.bulk_batch_size if bulk else MAX_BATCH
+        if count > most:
+            raise ValueError(f"a batch holds at most {most} items")
         if not count:
             return BatchResult()
+        if bulk:
+            key = idempotency_key or derive_idempotency_key(
+                self.namespace, "bulk", [p.sku for p in creates] + [u.sku for u in updates]
+            )
+            return self._write_bulk(creates, updates, key)
         existing = self._existing(creates)
         sent = [p for p in creates if p.sku not in existing]
-        wants_stock = bool(sent) or any(
+        inputs, answered = self._set_inputs(sent, updates)
+        if inputs:
+            # Aliases stay by position; a position settled above is left out of the document.
+            positions = sorted(inputs)
+            variables: dict[str, Any] = {}
+            for k, n in enumerate(positions):
+                variables[f"p{k}"], variables[f"i{k}"] = inputs[n]
+            data, response = self._graphql(
+                documents.product_set(len(positions)),
+                variables,
+                cost=documents.PRODUCT_SET_COST * len(positions),
+                retry_ambiguous=False,
+            )
+            skus = [p.sku for p in sent] + [u.sku for u in updates]
+            for k, n in enumerate(positions):
+                answered[n] = _set_result(data.get(f"p{k}"), skus[n], response)
+        results = iter(answered[n] for n in sorted(answered))
+        created = [existing.get(p.sku) or next(results) for p in creates]
+        return BatchResult(created=created, updated=list(results))
+
+    def _set_inputs(
+        self, creates: Sequence[Product], updates: Sequence[ProductUpdate]
+    ) -> tuple[dict[int, tuple[dict[str, Any], dict[str, Any] | None]], dict[int, ItemResult]]:
+        """``(input, identifier)`` of productSet by position (creates, then updates), and
+        the items settled without a write (a product with variants no longer there)."""
+        wants_stock = bool(creates) or any(
             u.fields is None or bool({"stock", "variants"} & u.fields) for u in updates
         )
         location = self._location() if wants_stock else None
-        variables: dict[str, Any] = {}
-        for n, product in enumerate(sent):
-            variables[f"p{n}"] = product_input(product, location)
-            variables[f"i{n}"] = None
+        inputs: dict[int, tuple[dict[str, Any], dict[str, Any] | None]] = {}
+        for n, product in enumerate(creates):
+            inputs[n] = (product_input(product, location), None)
         answered: dict[int, ItemResult] = {}
-        for n, update in enumerate(updates, start=len(sent)):
+        for n, update in enumerate(updates, start=len(creates)):
             fields = update.fields if update.fields is not None else _ALL_FIELDS
             body = product_input(update.product, location, fields)
-            if update.product.variants and "variants" in body:
+            if _has_variants(update) and "variants" in body:
                 held = self._held_variants(update.product_id)
                 if held is None:
                     answered[n] = _failed(
@@ -320,29 +429,56 @@ class ShopifyPlatform(ClientBacked):
                         None,
                     )
                     continue
-                body = _complete_variants(body, update.product, held)
-            variables[f"p{n}"] = body
-            variables[f"i{n}"] = {"id": update.product_id}
-        if variables:
-            # Aliases stay by position; a position settled above is left out of the document.
-            positions = [n for n in range(len(sent) + len(updates)) if n not in answered]
-            renamed = {
-                f"{kind}{k}": variables[f"{kind}{n}"]
-                for k, n in enumerate(positions)
-                for kind in ("p", "i")
-            }
-            data, response = self._graphql(
-                documents.product_set(len(positions)),
-                renamed,
-                cost=documents.PRODUCT_SET_COST * len(positions),
-                retry_ambiguous=False,
+                body = _complete_variants(body, update, held)
+            inputs[n] = (body, {"id": update.product_id})
+        return inputs, answered
+
+    def _write_bulk(
+        self, creates: Sequence[Product], updates: Sequence[ProductUpdate], key: str
+    ) -> BatchResult:
+        """The batch as one bulk operation; a batch a killed run submitted is polled, not
+        submitted again (the bulk journal knows it by ``key``)."""
+        skus = [p.sku for p in creates] + [u.sku for u in updates]
+        settled: dict[int, ItemResult] = {}
+
+        def lines() -> tuple[list[int], list[dict[str, Any]]]:
+            existing = self._existing(creates)
+            fresh = [n for n, p in enumerate(creates) if p.sku not in existing]
+            settled.update(
+                {n: existing[creates[n].sku] for n in range(len(creates)) if n not in fresh}
             )
-            skus = [p.sku for p in sent] + [u.sku for u in updates]
-            for k, n in enumerate(positions):
-                answered[n] = _set_result(data.get(f"p{k}"), skus[n], response)
-        results = iter(answered[n] for n in sorted(answered))
-        created = [existing.get(p.sku) or next(results) for p in creates]
-        return BatchResult(created=created, updated=list(results))
+            inputs, answered = self._set_inputs([creates[n] for n in fresh], updates)
+            # _set_inputs numbers the fresh creates 0.., then the updates: back to the batch's.
+            batch_position = [*fresh, *range(len(creates), len(creates) + len(updates))]
+            settled.update({batch_position[n]: r for n, r in answered.items()})
+            positions = [batch_position[n] for n in sorted(inputs)]
+            variables = [
+                {"input": inputs[n][0], "identifier": inputs[n][1]} for n in sorted(inputs)
+            ]
+            return positions, variables
+
+        answers = self._bulk.run(key, lines)
+        for n, payload in answers.items():
+            settled[n] = _bulk_result(payload, skus[n])
+        unanswered = [n for n in range(len(creates)) if n not in settled]
+        if unanswered:  # resumed: creates adopted when the operation was submitted
+            existing = self._existing([creates[n] for n in unanswered])
+            settled.update(
+                {n: existing[creates[n].sku] for n in unanswered if creates[n].sku in existing}
+            )
+        results = [
+            settled.get(n)
+            or _failed(
+                skus[n],
+                ItemCode.UNKNOWN_OUTCOME,
+                "NO_ANSWER",
+                "Shopify's bulk operation gave no answer for this item; run again to settle it",
+                None,
+                None,
+            )
+            for n in range(len(skus))
+        ]
+        return BatchResult(created=results[: len(creates)], updated=results[len(creates) :])
 
     def _held_variants(self, product_id: str) -> _Held | None:
         """The options and variants (id, SKU, option values) Shopify holds for a product,
@@ -378,15 +514,27 @@ class ShopifyPlatform(ClientBacked):
         A SKU on two products already is refused, named, never guessed."""
         if not creates:
             return {}
-        skus = list(dict.fromkeys(p.sku for p in creates))
-        query = " OR ".join('sku:"' + sku.replace('"', '\\"') + '"' for sku in skus)
-        size = 2 * len(skus)
-        data, _ = self._graphql(documents.ADOPT_LOOKUP, {"q": query, "n": size}, cost=2 + size)
+        unique = list(dict.fromkeys(p.sku for p in creates))
         owners: dict[str, set[str]] = {}
-        for node in (data.get("productVariants") or {}).get("nodes") or []:
-            product = _dict(_dict(node).get("product"))
-            if node.get("sku") in skus and product.get("id"):
-                owners.setdefault(str(node["sku"]), set()).add(str(product["id"]))
+        if len(unique) >= ADOPT_BY_EXPORT_FROM:
+            # Many SKUs: one bulk query exports every variant's SKU, out of the cost bucket
+            # (lookups of 125 SKUs cost 252 points each: 20 s a thousand at 100 points/s).
+            wanted = set(unique)
+            for node in self._bulk.query(documents.VARIANT_SKUS):
+                product = _dict(node.get("product"))
+                if node.get("sku") in wanted and product.get("id"):
+                    owners.setdefault(str(node["sku"]), set()).add(str(product["id"]))
+            unique = []
+        for start in range(0, len(unique), ADOPT_CHUNK):
+            skus = unique[start : start + ADOPT_CHUNK]
+            wanted = set(skus)
+            query = " OR ".join('sku:"' + sku.replace('"', '\\"') + '"' for sku in skus)
+            size = 2 * len(skus)
+            data, _ = self._graphql(documents.ADOPT_LOOKUP, {"q": query, "n": size}, cost=2 + size)
+            for node in (data.get("productVariants") or {}).get("nodes") or []:
+                product = _dict(_dict(node).get("product"))
+                if node.get("sku") in wanted and product.get("id"):
+                    owners.setdefault(str(node["sku"]), set()).add(str(product["id"]))
         found: dict[str, ItemResult] = {}
         for sku, products in owners.items():
             if len(products) == 1:
@@ -449,19 +597,102 @@ class ShopifyPlatform(ClientBacked):
         return found
 
     def delete_products(self, product_ids: Sequence[str]) -> list[ItemResult]:
-        """Not served yet (``capabilities.removal`` is None, so ``--prune`` refuses first)."""
-        raise UsageError("Removing products from Shopify is not supported yet.")
+        """Aliased ``productDelete`` mutations, :data:`MAX_BATCH` a request; a product
+        already gone is :attr:`ItemCode.NOT_FOUND`. Shopify deletes (its orders keep
+        their lines), so ``capabilities.removal`` is ``delete``."""
+        results: list[ItemResult] = []
+        for start in range(0, len(product_ids), MAX_BATCH):
+            chunk = list(product_ids[start : start + MAX_BATCH])
+            data, response = self._graphql(
+                documents.product_delete(len(chunk)),
+                {f"d{n}": product_id for n, product_id in enumerate(chunk)},
+                cost=documents.PRODUCT_DELETE_COST * len(chunk),
+            )
+            for n, product_id in enumerate(chunk):
+                payload = _dict(data.get(f"d{n}"))
+                errors = [e for e in payload.get("userErrors") or [] if isinstance(e, dict)]
+                if payload.get("deletedProductId") and not errors:
+                    results.append(
+                        ItemResult(
+                            product_id,
+                            ok=True,
+                            product_id=product_id,
+                            http_status=response.status,
+                            request_id=response.request_id,
+                        )
+                    )
+                    continue
+                # productDelete's userErrors carry no code: a product Shopify does not
+                # hold is the error it gives for an id (the field named is the id).
+                error = errors[0] if errors else {}
+                gone = error.get("field") in (["id"], ["input", "id"])
+                result = _failed(
+                    product_id,
+                    ItemCode.NOT_FOUND if gone else ItemCode.ERROR,
+                    "PRODUCT_DOES_NOT_EXIST" if gone else "NOT_DELETED",
+                    str(error.get("message") or "Shopify deleted nothing"),
+                    response,
+                    None,
+                )
+                result.product_id = product_id
+                results.append(result)
+        return results
 
     def upload_image(
         self, content: bytes, *, filename: str, content_type: str, content_hash: str
     ) -> RemoteImage:
-        """Not offered yet (``capabilities.images`` is None, so the core never asks):
-        Shopify's way is ``stagedUploadsCreate``, an upload, then the file's URL in
-        ``productSet``'s ``files``; until that is built, images are https URLs."""
-        raise UsageError(
-            f"The Shopify adapter cannot upload the local image {filename!r} yet.",
-            hint="Give the image as an https:// URL in the file.",
+        """A local image as a file of the shop's Files: staged (``stagedUploadsCreate``,
+        ``IMAGE``), POSTed to the target, then ``fileCreate``; the file's id is what
+        products name it by (productSet ``files``), so each content is uploaded once."""
+        data, _ = self._graphql(
+            documents.STAGED_UPLOADS,
+            {
+                "input": [
+                    {
+                        "resource": "IMAGE",
+                        "filename": filename,
+                        "mimeType": content_type,
+                        "httpMethod": "POST",
+                        "fileSize": str(len(content)),
+                    }
+                ]
+            },
+            cost=11,
         )
+        payload = _dict(data.get("stagedUploadsCreate"))
+        targets = payload.get("stagedTargets") or []
+        if not targets:
+            errors = payload.get("userErrors") or [{"message": "no target"}]
+            raise APIError(
+                f"Shopify gave no upload target for {filename!r}: {errors[0].get('message')}",
+                code="STAGED_UPLOAD_REFUSED",
+            )
+        target = targets[0]
+        parameters = {str(p["name"]): str(p["value"]) for p in target.get("parameters") or []}
+        upload_form(self.client, str(target["url"]), parameters, filename, content, content_type)
+        data, _ = self._graphql(
+            documents.FILE_CREATE,
+            {
+                "files": [
+                    {
+                        "originalSource": str(target["resourceUrl"]),
+                        "contentType": "IMAGE",
+                        "filename": f"{content_hash[:12]}-{filename}",
+                    }
+                ]
+            },
+            cost=11,
+        )
+        created = _dict(data.get("fileCreate"))
+        files = created.get("files") or []
+        errors = created.get("userErrors") or []
+        if errors or not files or not _dict(files[0]).get("id"):
+            message = "; ".join(str(e.get("message")) for e in errors) or "no file"
+            raise APIError(
+                f"Shopify did not take the image {filename!r}: {message}",
+                code=str((errors[0] if errors else {}).get("code") or "FILE_REFUSED"),
+            )
+        return RemoteImage(image_id=str(files[0]["id"]))
 
     def iter_products(self, *, page_size: int = 100) -> Iterator[RemoteProduct]:
         """Every product (its first variant), page by page."""
@@ -735,6 +966,13 @@ class ShopifyPlatform(ClientBacked):
         )
 
 
+def _journal_path(settings: Settings) -> Path:
+    """Where the bulk journal of this profile and shop lives (beside the ledgers)."""
+    assert settings.base_url
+    digest = hashlib.sha256(settings.base_url.encode("utf-8")).hexdigest()[:16]
+    return settings.data_dir / "shopify-bulk" / f"{settings.profile}-{digest}.json"
+
+
 @dataclass(frozen=True)
 class _Held:
     """What Shopify holds of one product: its options and its variants' ids, SKUs, values."""
@@ -743,16 +981,35 @@ class _Held:
     variants: list[dict[str, Any]]
 
 
-def _complete_variants(body: dict[str, Any], product: Product, held: _Held) -> dict[str, Any]:
-    """``body`` with the whole variant list: the variants the update carries (new or
-    changed, matched to Shopify's by SKU) and, by id, every other variant Shopify holds,
-    so that productSet, which deletes what its list leaves out, keeps them."""
-    changed = {v["sku"]: v for v in body["variants"]}
+def _has_variants(update: ProductUpdate) -> bool:
+    """Whether the update is of a product with variants: it carries some, removes some, or
+    the ledger knew some (an update that only removes variants carries none)."""
+    return bool(update.product.variants or update.removed_variants or update.variants_before)
+
+
+def _complete_variants(body: dict[str, Any], update: ProductUpdate, held: _Held) -> dict[str, Any]:
+    """``body`` with the whole variant list productSet must be given, since it deletes what
+    the list leaves out: the variants the update carries (new or changed, matched to
+    Shopify's by SKU), every other variant Shopify holds (by id), except those the update
+    removes; and the options those variants use.
+
+    A changed variant whose count the file did not change is sent without
+    ``inventoryQuantities``, so a count that sales moved since the last run stays."""
+    product = update.product
+    given = {v["sku"]: v for v in body["variants"]} if product.variants else {}
+    before = {str(v.get("sku")): v for v in update.variants_before}
+    stocks = {v.sku: v.stock for v in product.variants}
+    removed = set(update.removed_variants) - set(given)
     complete: list[dict[str, Any]] = []
     for variant in held.variants:
-        given = changed.pop(str(variant.get("sku")), None)
-        if given is not None:
-            complete.append({**given, "id": variant["id"]})
+        sku = str(variant.get("sku"))
+        if sku in removed:
+            continue
+        sent = given.pop(sku, None)
+        if sent is not None:
+            if sku in before and before[sku].get("stock") == stocks.get(sku):
+                sent = {k: v for k, v in sent.items() if k != "inventoryQuantities"}
+            complete.append({**sent, "id": variant["id"]})
             continue
         complete.append(
             {
@@ -763,8 +1020,30 @@ def _complete_variants(body: dict[str, Any], product: Product, held: _Held) -> d
                 ],
             }
         )
-    complete.extend(changed.values())  # new variants
-    return {**body, "variants": complete, "productOptions": option_inputs(product, held.options)}
+    complete.extend(given.values())  # new variants
+    return {**body, "variants": complete, "productOptions": _used_options(complete, product, held)}
+
+
+def _used_options(
+    variants: list[dict[str, Any]], product: Product, held: _Held
+) -> list[dict[str, Any]]:
+    """``productOptions`` for ``variants``: Shopify's options and values in their order,
+    then the file's new ones, each value kept only while a variant uses it."""
+    used: dict[str, set[str]] = {}
+    for variant in variants:
+        for value in variant.get("optionValues") or []:
+            used.setdefault(str(value.get("optionName")), set()).add(str(value.get("name")))
+    merged: list[tuple[str, list[str]]] = [
+        (str(o["name"]), [str(v["name"]) for v in o["values"]])
+        for o in option_inputs(product, held.options)
+    ]
+    if not product.variants:  # an update that only removes: Shopify's options alone
+        merged = held.options
+    return [
+        {"name": name, "values": [{"name": v} for v in values if v in used[name]]}
+        for name, values in merged
+        if name in used
+    ]
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -779,6 +1058,27 @@ def _graphql_error(errors: Any, response: ApiResponse) -> Exception:
     messages = "; ".join(str(e.get("message")) for e in items[:3] if isinstance(e, dict))
     trace = f" [request id {response.request_id}]" if response.request_id else ""
     if code == "ACCESS_DENIED":
+        needed = sorted(
+            {
+                scope
+                for e in items
+                if isinstance(e, dict)
+                for scope in re.findall(
+                    r"`([a-z_]+)`",
+                    str(_dict(e.get("extensions")).get("requiredAccess") or e.get("message")),
+                )
+            }
+        )
+        if needed:
+            names = " and ".join(needed)
+            return ScopeError(
+                f"The Shopify app lacks the {names} access scope{'s' if len(needed) > 1 else ''} "
+                f"this needs (Shopify denied access: {messages}).{trace}",
+                hint=f"Add {names} to the app's Admin API access scopes (Shopify admin: Settings "
+                "→ Apps and sales channels → Develop apps → the app → Configuration), install "
+                "the app again and use its new access token; the README's Shopify section lists "
+                "every scope shopsync uses.",
+            )
         return ScopeError(
             f"Shopify denied access: {messages}.{trace}",
             hint="Grant the app the scopes in the README's Shopify section.",
@@ -811,7 +1111,23 @@ def _errors_by_position(errors: list[dict[str, Any]]) -> dict[int | None, list[d
     return found
 
 
-def _set_result(payload: Any, sku: str, response: ApiResponse) -> ItemResult:
+def _bulk_result(payload: Mapping[str, Any], sku: str) -> ItemResult:
+    """One line of a bulk operation's results as the item's result."""
+    errors = payload.get("errors")
+    if errors:
+        first = errors[0] if isinstance(errors, list) and errors else {}
+        return _failed(
+            sku,
+            ItemCode.INVALID,
+            "GRAPHQL_ERROR",
+            str(first.get("message") if isinstance(first, dict) else first),
+            None,
+            None,
+        )
+    return _set_result(payload, sku, None)
+
+
+def _set_result(payload: Any, sku: str, response: ApiResponse | None) -> ItemResult:
     if not isinstance(payload, dict):
         return _failed(
             sku,
@@ -840,8 +1156,8 @@ def _set_result(payload: Any, sku: str, response: ApiResponse) -> ItemResult:
         sku=sku,
         ok=True,
         product_id=str(product.get("id") or "") or None,
-        http_status=response.status,
-        request_id=response.request_id,
+        http_status=response.status if response else None,
+        request_id=response.request_id if response else None,
         item_code=ItemCode.OK,
     )
 

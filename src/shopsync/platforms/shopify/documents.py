@@ -34,6 +34,74 @@ def product_set(count: int) -> str:
     return f"mutation ShopsyncProductSet({params}) {{ {fields} }}"
 
 
+def bulk_product_set(name: str) -> str:
+    """The mutation a bulk operation runs once per JSONL line (``$input``, ``$identifier``),
+    named ``name`` so the operation can be told apart by its ``query``."""
+    return (
+        f"mutation {name}($input: ProductSetInput!, $identifier: ProductSetIdentifiers) "
+        "{ productSet(input: $input, identifier: $identifier, synchronous: true) "
+        f"{{ {_SET_RESULT} }} }}"
+    )
+
+
+BULK_RUN = (
+    "mutation ShopsyncBulkRun($mutation: String!, $path: String!) { "
+    "bulkOperationRunMutation(mutation: $mutation, stagedUploadPath: $path, "
+    "groupObjects: false) { bulkOperation { id status } userErrors { field message code } } }"
+)
+"""Start a bulk mutation (``groupObjects`` is required before 2026-01)."""
+
+STAGED_UPLOADS = (
+    "mutation ShopsyncStage($input: [StagedUploadInput!]!) { stagedUploadsCreate(input: $input) "
+    "{ stagedTargets { url resourceUrl parameters { name value } } userErrors { field message } } }"
+)
+
+FILE_CREATE = (
+    "mutation ShopsyncFileCreate($files: [FileCreateInput!]!) { fileCreate(files: $files) "
+    "{ files { id fileStatus } userErrors { field message code } } }"
+)
+"""A file of the shop's Files from a staged upload: its id is what productSet's ``files``
+take (``FileSetInput.id``), for as long as the file is kept, whatever product uses it."""
+
+_BULK_FIELDS = "id status errorCode objectCount url partialDataUrl query"
+CURRENT_BULK = (
+    "query ShopsyncCurrentBulk($type: BulkOperationType!) { "
+    f"currentBulkOperation(type: $type) {{ {_BULK_FIELDS} }} }}"
+)
+"""The app's newest bulk operation of a type on the shop (deprecated from 2026-01, still
+served)."""
+
+BULK_QUERY_RUN = (
+    "mutation ShopsyncBulkQuery($query: String!) { "
+    "bulkOperationRunQuery(query: $query, groupObjects: false) { bulkOperation { id status } "
+    "userErrors { field message code } } }"
+)
+VARIANT_SKUS = (
+    "query ShopsyncVariantSkus { productVariants { edges { node { sku product { id } } } } }"
+)
+"""The bulk query that exports every variant's SKU and product: the adoption lookup of a
+large batch, free of the cost bucket."""
+BULK_BY_ID = (
+    "query ShopsyncBulkById($id: ID!) { "
+    f"node(id: $id) {{ ... on BulkOperation {{ {_BULK_FIELDS} }} }} }}"
+)
+"""One bulk operation, by ``node(id:)`` (``bulkOperation(id:)`` is 2026-01+ only)."""
+
+PRODUCT_DELETE_COST = 11
+"""One aliased productDelete below: 10 for the mutation, 1 for its user errors."""
+
+
+def product_delete(count: int) -> str:
+    """``count`` aliased ``productDelete`` mutations (``d0`` ...), ids ``$d0`` ..."""
+    params = ", ".join(f"$d{n}: ID!" for n in range(count))
+    fields = " ".join(
+        f"d{n}: productDelete(input: {{id: $d{n}}}, synchronous: true) "
+        "{ deletedProductId userErrors { field message } }"
+        for n in range(count)
+    )
+    return f"mutation ShopsyncProductDelete({params}) {{ {fields} }}"
+
+
 VARIANT_FIELDS = (
     "sku price compareAtPrice barcode inventoryQuantity inventoryItem { id } "
     "product { id title descriptionHtml vendor productType status updatedAt }"
@@ -142,7 +210,16 @@ def all_documents(version: str, max_batch: int) -> Iterator[tuple[str, str]]:
     """``(label, document)`` for every document the adapter may send to ``version``."""
     for count in range(1, max_batch + 1):
         yield f"productSet x{count}", product_set(count)
+        yield f"productDelete x{count}", product_delete(count)
         yield f"stock counts x{count}", stock_counts(count)
+    yield "bulk productSet", bulk_product_set("shopsync_0123abcd_0123abcd")
+    yield "bulk run", BULK_RUN
+    yield "staged uploads", STAGED_UPLOADS
+    yield "file create", FILE_CREATE
+    yield "current bulk operation", CURRENT_BULK
+    yield "bulk query run", BULK_QUERY_RUN
+    yield "variant SKUs (a bulk query)", VARIANT_SKUS
+    yield "bulk operation by id", BULK_BY_ID
     yield "lookup", LOOKUP_SKUS
     yield "adopt lookup", ADOPT_LOOKUP
     yield "product variants", PRODUCT_VARIANTS

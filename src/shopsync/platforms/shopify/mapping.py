@@ -10,7 +10,8 @@ update does not carry (the engine sends only the changed ones) from what Shopify
 
 Field by field (the catalog's name → Shopify's): title → ``title``; description →
 ``descriptionHtml``; brand → ``vendor``; category → ``productType``; status →
-``status`` (ACTIVE/DRAFT); images → ``files`` (``IMAGE`` by URL); attributes →
+``status`` (ACTIVE/DRAFT); images → ``files`` (a URL as ``originalSource``, an uploaded
+file by its id); attributes →
 ``metafields`` in the ``shopsync`` namespace; sku, price, barcode, weight_kg, stock →
 the variant (``sku``, ``price``, ``barcode``, ``inventoryItem.measurement.weight``,
 ``inventoryQuantities`` at the configured location). ``currency`` is the shop's own on
@@ -71,7 +72,7 @@ def _product_level(product: Product, name: str) -> Any:  # noqa: PLR0911 - one p
         return product.status.upper()
     if name == "images":
         urls = list(dict.fromkeys([*product.images, *_variant_images(product)]))
-        return [{"originalSource": url, "contentType": "IMAGE"} for url in urls]
+        return [file_input(url) for url in urls]
     return [
         {
             "namespace": METAFIELD_NAMESPACE,
@@ -81,6 +82,14 @@ def _product_level(product: Product, name: str) -> Any:  # noqa: PLR0911 - one p
         }
         for key, value in product.attributes.items()
     ]
+
+
+def file_input(reference: str) -> dict[str, str]:
+    """A ``FileSetInput``: an uploaded image by its file id (``gid://shopify/MediaImage/N``,
+    what :meth:`ShopifyPlatform.upload_image` gives), a URL as the file's source."""
+    if reference.startswith("gid://shopify/"):
+        return {"id": reference}
+    return {"originalSource": reference, "contentType": "IMAGE"}
 
 
 def _variant_images(product: Product) -> list[str]:

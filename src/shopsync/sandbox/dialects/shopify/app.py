@@ -51,6 +51,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from shopsync.sandbox.config import SandboxConfig
 from shopsync.sandbox.dialect import DialectApp
+from shopsync.sandbox.dialects.shopify.bulk import FILES_PATH, UPLOAD_PATH, BulkOperations
 from shopsync.sandbox.dialects.shopify.schema import available_versions, load_schema, query_cost
 from shopsync.sandbox.dialects.shopify.shop import Shop
 from shopsync.sandbox.faults import Fault
@@ -73,8 +74,28 @@ SHOPIFY_SCOPES: tuple[str, ...] = (
     "write_inventory",
     "read_orders",
     "read_locations",
+    "write_files",
 )
 """What a token of the demo app is granted (what shopsync's README asks for, and reads)."""
+FIELD_SCOPES: dict[str, str] = {
+    "productSet": "write_products",
+    "productDelete": "write_products",
+    "bulkOperationRunMutation": "write_products",  # the bulk mutation served is productSet
+    "bulkOperationRunQuery": "read_products",  # the bulk query served reads variants
+    "fileCreate": "write_files",
+    "inventorySetQuantities": "write_inventory",
+    "inventoryAdjustQuantities": "write_inventory",
+    "products": "read_products",
+    "product": "read_products",
+    "productVariants": "read_products",
+    "productVariant": "read_products",
+    "inventoryItem": "read_inventory",
+    "orders": "read_orders",
+    "order": "read_orders",
+    "locations": "read_locations",
+    "location": "read_locations",
+}
+"""The access scope each root field needs (a ``write_`` scope grants its ``read_``)."""
 SINGLE_QUERY_MAX_COST = 1000
 BUCKET_SECONDS = 20
 """Shopify's bucket holds twenty seconds of its restore rate."""
@@ -132,6 +153,46 @@ class CostBucket:
             self._last = self._clock()
 
 
+def _has_scope(scopes: frozenset[str], needed: str) -> bool:
+    return needed in scopes or (
+        needed.startswith("read_") and "write_" + needed.removeprefix("read_") in scopes
+    )
+
+
+def _denied(operation: Any, scopes: frozenset[str]) -> list[dict[str, Any]]:
+    """Shopify's ``ACCESS_DENIED`` error for each root field the token's scopes do not
+    reach (GraphQL answers 200, the field null)."""
+    errors = []
+    for selection in operation.selection_set.selections:
+        if not isinstance(selection, FieldNode):
+            continue
+        needed = FIELD_SCOPES.get(selection.name.value)
+        if needed is None or _has_scope(scopes, needed):
+            continue
+        name = selection.name.value
+        errors.append(
+            {
+                "message": f"Access denied for {name} field. Required access: `{needed}` "
+                "access scope.",
+                "locations": [
+                    {
+                        "line": selection.loc.start_token.line,
+                        "column": selection.loc.start_token.column,
+                    }
+                ]
+                if selection.loc
+                else [],
+                "extensions": {
+                    "code": "ACCESS_DENIED",
+                    "documentation": "https://shopify.dev/api/usage/access-scopes",
+                    "requiredAccess": f"`{needed}` access scope.",
+                },
+                "path": [selection.alias.value if selection.alias else name],
+            }
+        )
+    return errors
+
+
 def _errors_reply(status: int, message: str, headers: list[tuple[str, str]] | None = None) -> Reply:
     # Shopify's answer outside GraphQL: {"errors": "<sentence>"}.
     return Reply.json(status, {"errors": message}, headers or [])
@@ -143,6 +204,7 @@ class ShopifyApp(DialectApp):
     def __init__(self, config: SandboxConfig) -> None:
         super().__init__(config, unique_skus=False)
         self.shop = Shop(self.store, config.clock)
+        self.bulk = BulkOperations(self.shop, load_schema)
         self.bucket = CostBucket(config.rate)
         self.throttle_status = 200
         """The HTTP status of a THROTTLED answer: 200 (GraphQL's usual) or 429."""
@@ -152,6 +214,8 @@ class ShopifyApp(DialectApp):
             routes=[
                 Route("/admin/oauth/access_token", self.token, methods=["POST"]),
                 Route("/admin/api/{version}/graphql.json", self.graphql, methods=["POST"]),
+                Route(UPLOAD_PATH, self.staged_upload, methods=["POST"]),
+                Route(FILES_PATH + "{key:path}", self.staged_file, methods=["GET"]),
                 Route("/_sandbox/stats", self.sandbox_stats, methods=["GET"]),
                 Route("/_sandbox/reset", self.sandbox_reset, methods=["POST"]),
             ],
@@ -170,6 +234,8 @@ class ShopifyApp(DialectApp):
         ctx = RequestContext(uuid.uuid4().hex, None if internal else self.faults.draw())
         scope.setdefault("state", {})["sandbox"] = ctx
         label = "POST /admin/oauth/access_token" if "oauth" in path else "POST /graphql.json"
+        if path.startswith("/_staged/"):
+            label = f"{scope['method']} /_staged"
         recorded = False
 
         def record(outcome: str) -> None:
@@ -299,6 +365,11 @@ class ShopifyApp(DialectApp):
             return Reply.json(200, {"errors": [{"message": "No operation to run."}]}).response()
         mutation = operation.operation is OperationType.MUTATION
         request.state.write = mutation
+        denied = _denied(operation, info.scopes)
+        if denied:
+            return Reply.json(
+                200, {"errors": denied, "data": {e["path"][0]: None for e in denied}}
+            ).response()
         cost = query_cost(schema, document, operation, variables)
         if cost > SINGLE_QUERY_MAX_COST:
             return Reply.json(
@@ -326,11 +397,15 @@ class ShopifyApp(DialectApp):
         delay = self.faults.latency()
         if delay > 0:
             await asyncio.sleep(delay)
-        root = self.shop.mutation_root() if mutation else self.shop.query_root()
+        if mutation:
+            root = self.shop.mutation_root() | self.bulk.mutation_fields()
+        else:
+            root = self.shop.query_root() | self.bulk.query_fields()
         context = {
             "version": version,
             "scopes": info.scopes,
             "shop": request.url.hostname or "sandbox",
+            "origin": str(request.base_url).rstrip("/"),
         }
         result = execute(  # every resolver is synchronous: never an awaitable
             schema,
@@ -374,6 +449,26 @@ class ShopifyApp(DialectApp):
             headers.append(("Retry-After", str(max(1, math.ceil(self.bucket.wait_for(cost))))))
         return Reply.json(self.throttle_status, body, headers).response()
 
+    # -- staged uploads (Shopify's are on its storage host) -------------------------------
+
+    async def staged_upload(self, request: Request) -> Response:
+        """``POST`` of a staged upload's form (its parameters, then ``file``)."""
+        status, message = self.bulk.store_upload(
+            request.headers.get("content-type", ""), await request.body()
+        )
+        if status >= 400:
+            return Response(
+                f"<Error><Message>{message}</Message></Error>", status, None, "text/xml"
+            )
+        return Response(f"<PostResponse><Key>{message}</Key></PostResponse>", 201, None, "text/xml")
+
+    async def staged_file(self, request: Request) -> Response:
+        """``GET`` of a stored file: a bulk operation's results, or an uploaded image."""
+        content = self.bulk.read_file(request.path_params["key"])
+        if content is None:
+            return Response("<Error><Code>NoSuchKey</Code></Error>", 404, None, "text/xml")
+        return Response(content, 200, None, "application/jsonl")
+
     # -- the sandbox's own endpoints -----------------------------------------------------
 
     def stats_snapshot(self) -> dict[str, Any]:
@@ -388,6 +483,9 @@ class ShopifyApp(DialectApp):
                     "graphql_fields": dict(sorted(self.fields.items())),
                     "cost_spent": self.cost_spent,
                     "idempotent_replays": self.shop.replays,
+                    "staged_uploads": self.bulk.uploads,
+                    "bulk_operations": self.bulk.submitted,
+                    "bulk_refused_in_progress": self.bulk.refused_in_progress,
                     "seed": self.config.seed,
                 }
             )
@@ -402,6 +500,7 @@ class ShopifyApp(DialectApp):
     def reset(self) -> None:
         """Empty the shop, zero the counters, fill the bucket (tokens stay valid)."""
         self.shop.reset()
+        self.bulk.reset()
         self.store.reset()
         self.stats.reset()
         self.bucket.reset()

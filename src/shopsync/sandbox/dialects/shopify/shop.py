@@ -216,6 +216,7 @@ class Shop:
         """The ``Mutation`` resolvers."""
         return {
             "productSet": self._product_set,
+            "productDelete": self._product_delete,
             "inventorySetQuantities": self._inventory_set,
             "inventoryAdjustQuantities": self._inventory_adjust,
         }
@@ -243,7 +244,7 @@ class Shop:
             "tags": list(product.tags),
             "createdAt": product.created_at,
             "updatedAt": product.updated_at,
-            "totalInventory": sum(self._available(v.number) for v in product.variants),
+            "totalInventory": lambda info: sum(self._available(v.number) for v in product.variants),
             "options": lambda info, first=None: [
                 {
                     "id": gid("ProductOption", product.number * 10 + n),
@@ -341,7 +342,8 @@ class Shop:
         }
 
     def _available(self, item: int) -> int:
-        return sum(q for (i, _), q in self.stock.items() if i == item)
+        # By location, not over every count: a bulk operation builds one per line.
+        return sum(self.stock.get((item, location.number), 0) for location in self.locations)
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -489,6 +491,27 @@ class Shop:
             self._apply(target, input, now)
             return _set_payload(self.product_obj(target), [])
 
+    def _product_delete(self, info: Info, input: Obj, synchronous: bool = True) -> Obj:
+        """``productDelete``: the product, its variants and their stock are gone."""
+        with self.lock:
+            number = parse_gid(input.get("id"), "Product")
+            product = self.products.pop(number, None) if number is not None else None
+            if product is None:
+                return {
+                    "deletedProductId": None,
+                    "productDeleteOperation": None,
+                    "userErrors": [{"field": ["id"], "message": "Product does not exist"}],
+                }
+            self.handles.pop(product.handle, None)
+            for variant in product.variants:
+                for location in self.locations:
+                    self.stock.pop((variant.number, location.number), None)
+            return {
+                "deletedProductId": gid("Product", product.number),
+                "productDeleteOperation": None,
+                "userErrors": [],
+            }
+
     def _check_set_input(self, data: Obj, target: Product | None) -> list[Obj]:  # noqa: PLR0912 - one check per rule
         errors: list[Obj] = []
         title = data.get("title")
@@ -592,7 +615,10 @@ class Shop:
             product.handle = self._free_handle(data["handle"])
             self.handles[product.handle] = product.number
         if data.get("files") is not None:
-            product.files = [str(f.get("originalSource") or "") for f in data["files"]]
+            # A file of the shop's Files by its id, or a new one from a URL.
+            product.files = [
+                str(f.get("id") or f.get("originalSource") or "") for f in data["files"]
+            ]
         if data.get("productOptions") is not None:
             product.options = [
                 (o.get("name") or "", [v.get("name") or "" for v in o.get("values") or []])
@@ -634,8 +660,9 @@ class Shop:
                 self.stock[(variant.number, location.number)] = int(quantity["quantity"])
             kept.append(variant)
         gone = {v.number for v in product.variants} - {v.number for v in kept}
-        for key in [k for k in self.stock if k[0] in gone]:
-            del self.stock[key]
+        for number in gone:
+            for location in self.locations:
+                self.stock.pop((number, location.number), None)
         product.variants = kept
 
     def _free_handle(self, text: str) -> str:
