@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
 LOCALE_DIR = Path("src") / "shopsync" / "locale"
@@ -17,9 +19,6 @@ LOCALE_DIR = Path("src") / "shopsync" / "locale"
 
 def compile_catalogs(root: Path) -> list[Path]:
     """Compile every ``LC_MESSAGES/*.po`` under ``root/src/shopsync/locale``; the ``.mo`` paths."""
-    from babel.messages.mofile import write_mo
-    from babel.messages.pofile import read_po
-
     written = []
     for po_path in sorted((root / LOCALE_DIR).glob("*/LC_MESSAGES/*.po")):
         with po_path.open("rb") as source:

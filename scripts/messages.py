@@ -4,7 +4,7 @@
     python scripts/messages.py update    # ...and merge it into every .po (new ones untranslated)
     python scripts/messages.py compile   # the .mo files, as the package build makes them
 
-The template holds every ``_()``, ``N_()``, ``ngettext()`` and ``Nn_()`` message of
+The template holds every ``_()``, ``N_()``, ``ngettext()`` and ``nN_()`` message of
 ``src/shopsync`` and every help text of the click command tree (docstrings and ``help=``,
 read from the commands themselves, as :func:`shopsync.cli.translate.translate_help`
 looks them up). No source locations are written, so edits elsewhere in a file leave the
@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "src" / "shopsync"
 LOCALE = SOURCE / "locale"
 TEMPLATE = LOCALE / "shopsync.pot"
-KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2), "Nn_": (1, 2)}
+KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2), "nN_": (1, 2)}
 
 
 def template() -> Catalog:
@@ -87,7 +87,7 @@ def main(command: str) -> None:
         from hatch_build import compile_catalogs  # noqa: PLC0415
 
         for path in compile_catalogs(ROOT):
-            print(path.relative_to(ROOT))  # noqa: T201
+            print(path.relative_to(ROOT))
     else:
         raise SystemExit(f"unknown command {command!r}: extract, update or compile")
 

@@ -8,6 +8,7 @@ import click
 
 from shopsync.cli.options import config_dir, platform_options, settings_from_context
 from shopsync.errors import ScopeError, UsageError
+from shopsync.i18n import N_, _
 
 KNOWN_SCOPES = ("products", "inventory", "orders")
 
@@ -27,9 +28,11 @@ def config_show(ctx: click.Context) -> None:
     """
     settings = settings_from_context(ctx)
     if settings.config_file is not None:
-        click.echo(f"Config file: {settings.config_file}")
+        click.echo(_("Config file: {config_file}").format(config_file=settings.config_file))
     else:
-        click.echo(f"Config file: none (looked for {config_dir() / 'config.toml'})")
+        click.echo(
+            _("Config file: none (looked for {path})").format(path=config_dir() / "config.toml")
+        )
     rows = settings.describe()
     name_width = max(len(name) for name, _, _ in rows)
     value_width = min(48, max(len(value) for _, value, _ in rows))
@@ -60,14 +63,22 @@ def auth_check(ctx: click.Context) -> None:
     settings = settings_from_context(ctx)
     with closing(connect(settings)) as platform:
         status = platform.check_auth()
-    click.echo(f"Credentials OK: client {status.client_id!r} got a token from {status.token_url}")
+    click.echo(
+        _("Credentials OK: client {client_id!r} got a token from {token_url}").format(
+            client_id=status.client_id, token_url=status.token_url
+        )
+    )
     if status.expires_in == float("inf"):
         # A signed platform (Taobao) has no token of its own to time.
-        click.echo("The platform does not say how long these credentials last.")
+        click.echo(_("The platform does not say how long these credentials last."))
     else:
-        click.echo(f"Token valid for {status.expires_in:.0f} s (cached for the next runs).")
+        click.echo(
+            _("Token valid for {expires_in:.0f} s (cached for the next runs).").format(
+                expires_in=status.expires_in
+            )
+        )
     if status.granted_scopes is None:
-        click.echo("The platform did not say which scopes the token carries.")
+        click.echo(_("The platform did not say which scopes the token carries."))
         return
     click.echo(f"Scopes: {' '.join(sorted(status.granted_scopes)) or '(none)'}")
     # An adapter whose platform names its scopes its own way says which it needs.
@@ -76,9 +87,10 @@ def auth_check(ctx: click.Context) -> None:
     missing = [scope for scope in wanted if scope not in status.granted_scopes]
     if missing:
         raise ScopeError(
-            f"The token lacks the scope(s) {', '.join(missing)}: commands that need them "
-            "will be refused.",
-            hint="Ask the shop's admin to grant them, or set `scope` in the profile.",
+            N_(
+                "The token lacks the scope(s) {names}: commands that need them will be refused."
+            ).format(names=", ".join(missing)),
+            hint=N_("Ask the shop's admin to grant them, or set `scope` in the profile."),
         )
 
 

@@ -15,7 +15,15 @@ import click
 
 from shopsync import __version__
 from shopsync.errors import ExitCode, ShopsyncError
-from shopsync.i18n import LANGUAGES, N_, _, choose_language, parse_language, set_language
+from shopsync.i18n import (
+    LANGUAGES,
+    N_,
+    _,
+    choose_language,
+    localized,
+    parse_language,
+    set_language,
+)
 
 
 @dataclass
@@ -68,12 +76,12 @@ def language_flag_of(args: Sequence[str]) -> str | None:
     if "--" in tokens:
         tokens = tokens[: tokens.index("--")]
     chosen = None
-    for index, token in enumerate(tokens):
+    for index, argument in enumerate(tokens):
         value = None
-        if token == "--lang" and index + 1 < len(tokens):
+        if argument == "--lang" and index + 1 < len(tokens):
             value = tokens[index + 1]
-        elif token.startswith("--lang="):
-            value = token.partition("=")[2]
+        elif argument.startswith("--lang="):
+            value = argument.partition("=")[2]
         if value is not None and parse_language(value):
             chosen = value
     return chosen
@@ -197,9 +205,9 @@ def _wants_traceback(ctx: click.Context) -> bool:
 def _report(ctx: click.Context, error: ShopsyncError) -> None:
     if _wants_traceback(ctx):
         _print_traceback()
-    click.echo(_("Error: {message}").format(message=error.message), err=True)
+    click.echo(_("Error: {message}").format(message=localized(error.message)), err=True)
     if error.hint:
-        click.echo(_("Hint: {hint}").format(hint=error.hint), err=True)
+        click.echo(_("Hint: {hint}").format(hint=localized(error.hint)), err=True)
 
 
 def _report_bug(ctx: click.Context, error: BaseException) -> str:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import click
 
-from shopsync.i18n import N_, Nn_, _, current_language, ngettext
+from shopsync.i18n import N_, _, current_language, ngettext, nN_
 
 CLICK_MESSAGES = (
     N_("Usage:"),
@@ -59,10 +59,10 @@ CLICK_MESSAGES = (
 """The words of click a user reads, marked for shopsync's catalog."""
 
 CLICK_COUNTED_MESSAGES = (
-    Nn_("Got unexpected extra argument ({args})", "Got unexpected extra arguments ({args})"),
-    Nn_("Did you mean {possibility}?", "(Did you mean one of: {possibilities}?)"),
-    Nn_("Option {name!r} requires an argument.", "Option {name!r} requires {nargs} arguments."),
-    Nn_("{value!r} is not {choice}.", "{value!r} is not one of {choices}."),
+    nN_("Got unexpected extra argument ({args})", "Got unexpected extra arguments ({args})", 2),
+    nN_("Did you mean {possibility}?", "(Did you mean one of: {possibilities}?)", 2),
+    nN_("Option {name!r} requires an argument.", "Option {name!r} requires {nargs} arguments.", 2),
+    nN_("{value!r} is not {choice}.", "{value!r} is not one of {choices}.", 2),
 )
 
 _CLICK_MODULES = (

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from shopsync.errors import UsageError
+from shopsync.i18n import N_
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 """Cell starts that spreadsheets run as formulas (OWASP)."""
@@ -126,8 +127,10 @@ def atomic_write(
         return
     if kind is not None and not stat.S_ISREG(kind):
         raise UsageError(
-            f"cannot write {path}: it is not a regular file, a character device or a FIFO.",
-            hint="Name a file to write, or - for standard output.",
+            N_(
+                "cannot write {path}: it is not a regular file, a character device or a FIFO."
+            ).format(path=path),
+            hint=N_("Name a file to write, or - for standard output."),
         )
     with _replacing(path, target, newline, mode, encoding) as handle:
         yield handle

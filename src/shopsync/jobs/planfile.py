@@ -22,6 +22,7 @@ from shopsync.domain.images import parse_local_ref
 from shopsync.domain.models import Product, SourceRow, product_digest
 from shopsync.domain.timefmt import now_rfc3339
 from shopsync.errors import InputError, PlanStale, UsageError
+from shopsync.i18n import N_
 from shopsync.io.writers import write_json
 from shopsync.platforms.base import Platform
 from shopsync.state.ledger import LedgerEntry
@@ -127,19 +128,21 @@ class PlanDocument:
             raw = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
             raise InputError(
-                f"Cannot read the plan file {path}: {error}.",
-                hint="Give the file `shopsync plan FILE... --out PLAN` wrote.",
+                N_("Cannot read the plan file {path}: {error}.").format(path=path, error=error),
+                hint=N_("Give the file `shopsync plan FILE... --out PLAN` wrote."),
             ) from error
         if not isinstance(raw, dict) or raw.get("format") != PLAN_FORMAT:
             raise InputError(
-                f"{path} is not a shopsync plan file.",
-                hint="Give the file `shopsync plan FILE... --out PLAN` wrote.",
+                N_("{path} is not a shopsync plan file.").format(path=path),
+                hint=N_("Give the file `shopsync plan FILE... --out PLAN` wrote."),
             )
         if raw.get("version") != PLAN_VERSION:
             raise InputError(
-                f"{path} is a plan file of version {raw.get('version')!r}; this shopsync "
-                f"reads version {PLAN_VERSION}.",
-                hint="Make the plan again with this version of shopsync.",
+                N_(
+                    "{path} is a plan file of version {found!r}; this shopsync reads "
+                    "version {version}."
+                ).format(path=path, found=raw.get("version"), version=PLAN_VERSION),
+                hint=N_("Make the plan again with this version of shopsync."),
             )
         return cls(
             target=dict(raw.get("target") or {}),
@@ -176,8 +179,8 @@ def check_target(document: PlanDocument, *, profile: str, platform: str, base_ur
             f"{name} {planned.get(name)!r} (here {here[name]!r})" for name in different
         )
         raise PlanStale(
-            f"The plan was made for another target: {shown}.",
-            hint="Apply it with the profile it was planned for, or make a new plan.",
+            N_("The plan was made for another target: {shown}.").format(shown=shown),
+            hint=N_("Apply it with the profile it was planned for, or make a new plan."),
         )
 
 
@@ -204,7 +207,7 @@ def check_unmoved(
         entry = entries.get(item["sku"])
         held = entry.content_hash if entry is not None else None
         if held != item.get("ledger_hash"):
-            moved.append(f"{item['sku']} (the ledger changed since the plan)")
+            moved.append(N_("{sku} (the ledger changed since the plan)").format(sku=item["sku"]))
     if not moved and platform is not None:
         moved = _moved_on_platform(document.changes, entries, platform)
     if moved:
@@ -226,12 +229,20 @@ def _moved_on_platform(
         found = remote.get(sku)
         if item["action"] == "create":
             if found is not None:
-                moved.append(f"{item['sku']} (now on the platform as {found.product_id})")
+                moved.append(
+                    N_("{sku} (now on the platform as {product_id})").format(
+                        sku=item["sku"], product_id=found.product_id
+                    )
+                )
             continue
         if entry is None:
             continue  # the ledger check has refused this already
         if found is None or found.product_id != entry.product_id:
-            moved.append(f"{item['sku']} (no longer on the platform as {entry.product_id})")
+            moved.append(
+                N_("{sku} (no longer on the platform as {product_id})").format(
+                    sku=item["sku"], product_id=entry.product_id
+                )
+            )
             continue
         known = entry.body
         if known.get("variants"):
@@ -243,7 +254,11 @@ def _moved_on_platform(
             if name not in _IGNORED_IN_DRIFT and name != "sku" and now.get(name) != known[name]
         )
         if changed:
-            moved.append(f"{item['sku']} ({', '.join(changed)} changed on the platform)")
+            moved.append(
+                N_("{sku} ({names} changed on the platform)").format(
+                    sku=item["sku"], names=", ".join(changed)
+                )
+            )
     return moved
 
 
@@ -264,9 +279,13 @@ def check_unmoved_on_platform(document: PlanDocument, platform: Platform) -> dic
 def _refuse(moved: Sequence[str]) -> None:
     shown = "; ".join(moved[:10]) + (f"; and {len(moved) - 10} more" if len(moved) > 10 else "")
     raise PlanStale(
-        f"The plan is out of date, nothing was applied. Moved since it was made: {shown}.",
-        hint="Make a new plan (shopsync plan FILE... --out PLAN), or apply with --replan "
-        "to plan again from the plan's files.",
+        N_(
+            "The plan is out of date, nothing was applied. Moved since it was made: {shown}."
+        ).format(shown=shown),
+        hint=N_(
+            "Make a new plan (shopsync plan FILE... --out PLAN), or apply "
+            "with --replan to plan again from the plan's files."
+        ),
     )
 
 
@@ -278,9 +297,11 @@ def check_appliable(document: PlanDocument) -> None:
         for body in bodies:
             if any(parse_local_ref(str(image)) for image in body.get("images") or []):
                 raise UsageError(
-                    f"The plan's product {item['sku']} has local image files, which apply "
-                    "cannot send yet.",
-                    hint="Upload such catalogs with `shopsync upload`, or use image URLs.",
+                    N_(
+                        "The plan's product {sku} has local image files, which apply "
+                        "cannot send yet."
+                    ).format(sku=item["sku"]),
+                    hint=N_("Upload such catalogs with `shopsync upload`, or use image URLs."),
                 )
 
 

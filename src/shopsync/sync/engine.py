@@ -45,6 +45,7 @@ from shopsync.errors import (
     ShopsyncError,
     UsageError,
 )
+from shopsync.i18n import N_
 from shopsync.platforms.base import (
     BatchResult,
     ItemCode,
@@ -131,8 +132,10 @@ class Engine:
             # The seam for feeds and bulk operations: such writes need polling for their
             # outcome, which no adapter needs yet and the engine does not do.
             raise UsageError(
-                f"The {platform.name} platform finishes writes asynchronously, which "
-                "uploads do not support yet."
+                N_(
+                    "The {name} platform finishes writes asynchronously, which "
+                    "uploads do not support yet."
+                ).format(name=platform.name)
             )
         self.batch_size = max(1, min(self.options.batch_size, self.capabilities.max_batch_size))
         self.on_outcome = on_outcome
@@ -626,7 +629,11 @@ def _failed(change: Change, item: ItemResult) -> ItemOutcome:
         change.row,
         change.product,
         item.code or "ERROR",
-        (f"{item.field}: " if item.field else "") + (item.message or "refused by the platform"),
+        N_("{field}: {message}").format(
+            field=item.field, message=item.message or N_("refused by the platform")
+        )
+        if item.field
+        else (item.message or N_("refused by the platform")),
     )
 
 
