@@ -710,8 +710,8 @@ def load_settings(
             continue
         if spec.name in values:
             raise ConfigError(
-                N_("Both {name} and {name}_env are set ({value}); set only one.").format(
-                    name=spec.name, value=sources[spec.name]
+                N_("Both {name} and {name}_env are set ({sources}); set only one.").format(
+                    name=spec.name, sources=sources[spec.name]
                 )
             )
         name = values[f"{spec.name}_env"]
@@ -732,8 +732,8 @@ def load_settings(
     ca_bundle = values.get("ca_bundle")
     if ca_bundle is not None and not ca_bundle.is_file():
         raise ConfigError(
-            N_("ca_bundle {ca_bundle} is not a file ({ca_bundle2}).").format(
-                ca_bundle=ca_bundle, ca_bundle2=sources["ca_bundle"]
+            N_("ca_bundle {ca_bundle} is not a file ({source}).").format(
+                ca_bundle=ca_bundle, source=sources["ca_bundle"]
             )
         )
 

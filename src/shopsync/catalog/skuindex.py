@@ -250,8 +250,8 @@ class SeenSkus:
         return ConfigError(
             N_(
                 "cannot keep the index of SKUs already read in a temporary file "
-                "in {place}: {value}."
-            ).format(place=place, value=getattr(error, "strerror", None) or error),
+                "in {place}: {reason}."
+            ).format(place=place, reason=getattr(error, "strerror", None) or error),
             hint=N_(
                 "Free some space there, or set TMPDIR to a directory with room "
                 "(it needs about 40 bytes per SKU past the first 131,072)."

@@ -104,8 +104,8 @@ def assemble(
                 FieldError(
                     option_columns.get(options[0], "handle") if options else "handle",
                     shown,
-                    N_("the same option values as line {value} of product {handle}").format(
-                        value=seen_values[values], handle=handle
+                    N_("the same option values as line {line} of product {handle}").format(
+                        line=seen_values[values], handle=handle
                     ),
                 )
             )
@@ -165,8 +165,8 @@ def _contradictions(
             yield FieldError(
                 option_columns.get(name, name),
                 _short(values[name]),
-                N_("is not one of the product's options on {where} ({value})").format(
-                    where=where, value=", ".join(options) or "none"
+                N_("is not one of the product's options on {where} ({options})").format(
+                    where=where, options=", ".join(options) or N_("none")
                 ),
             )
 

@@ -92,8 +92,8 @@ def detect_encoding(path: Path, override: str | None = None) -> Detected:
     with path.open("rb") as handle:
         sample = handle.read(_SAMPLE)
     if _looks_chinese(sample):
-        return Detected(N_("gb18030"), N_("not UTF-8; GB18030 with Chinese text"))
-    return Detected(N_("cp1252"), N_("not UTF-8 and not Chinese; Windows-1252"))
+        return Detected("gb18030", N_("not UTF-8; GB18030 with Chinese text"))
+    return Detected("cp1252", N_("not UTF-8 and not Chinese; Windows-1252"))
 
 
 def _is_utf8(path: Path) -> bool:
@@ -135,13 +135,13 @@ def decode_error(path: Path, detected: Detected, error: UnicodeDecodeError) -> I
     return InputError(
         N_(
             "{path}: the bytes at {where} are not valid {encoding} (chosen "
-            "because: {reason}): {reason2}."
+            "because: {reason}): {detail}."
         ).format(
             path=path,
             where=where,
             encoding=detected.encoding,
             reason=detected.reason,
-            reason2=error.reason,
+            detail=error.reason,
         ),
         hint=N_(
             "Name the file's encoding with --encoding, e.g. --encoding "

@@ -192,15 +192,23 @@ def parse_user_mapping(pairs: Iterable[str], fields: Iterable[str]) -> dict[str,
         if target.casefold().startswith(ATTRIBUTE_PREFIX) and "attributes" in known:
             attribute = target[len(ATTRIBUTE_PREFIX) :].strip()
             if not attribute:
-                raise UsageError(f"--map {pair!r}: name the attribute, e.g. --map attr:颜色=颜色.")
+                raise UsageError(
+                    N_("--map {pair!r}: name the attribute, e.g. --map attr:颜色=颜色.").format(
+                        pair=pair
+                    )
+                )
             mapping[ATTRIBUTE_PREFIX + attribute] = column
             continue
         if target not in known:
             raise UsageError(
-                N_("--map {pair!r}: {target!r} is not a field; fields are: {names}").format(
-                    pair=pair, target=target, names=", ".join(sorted(known))
-                )
-                + (N_(", or attr:NAME for an attribute.") if N_("attributes") in known else ".")
+                (
+                    N_(
+                        "--map {pair!r}: {target!r} is not a field; fields are: {names}, "
+                        "or attr:NAME for an attribute."
+                    )
+                    if "attributes" in known
+                    else N_("--map {pair!r}: {target!r} is not a field; fields are: {names}.")
+                ).format(pair=pair, target=target, names=", ".join(sorted(known)))
             )
         mapping[target] = column
     return mapping

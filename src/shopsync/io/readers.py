@@ -133,7 +133,7 @@ def open_file(path: Path, options: ReadOptions) -> OpenedFile:
         return OpenedFile(
             path=path,
             format=fmt,
-            detected=Detected(N_("binary"), N_("an Excel workbook")),
+            detected=Detected("binary", N_("an Excel workbook")),
             header=workbook.header,
             size=path.stat().st_size,
             workbook=workbook,

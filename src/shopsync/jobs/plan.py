@@ -193,10 +193,10 @@ def _warn_of_drift(
     if age_days > DRIFT_WARN_DAYS:
         result.warnings.append(
             N_(
-                "The ledger has not learned the platform's state for {int} days: "
+                "The ledger has not learned the platform's state for {days} days: "
                 "products edited on the platform since then are not in this "
                 "plan. Plan with --refresh to read them."
-            ).format(int=int(age_days))
+            ).format(days=int(age_days))
         )
 
 

@@ -94,8 +94,8 @@ def check_removals(
     if platform is not None and capabilities_of(platform).removal is None:
         raise UsageError(
             N_(
-                "The {value} platform cannot remove products, so --prune cannot be used with it."
-            ).format(value=platform_name or platform.name)
+                "The {name} platform cannot remove products, so --prune cannot be used with it."
+            ).format(name=platform_name or platform.name)
         )
 
 
