@@ -19,6 +19,7 @@ from pathlib import Path
 
 from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
+from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,6 +77,20 @@ def update() -> None:
         write(catalog, po_path)
 
 
+def compile_catalogs() -> list[Path]:
+    """Compile every ``.po`` to the ``.mo`` beside it, as ``hatch_build.py`` does in a build
+    (that hook needs hatchling, which a development environment may lack)."""
+    written = []
+    for po_path in sorted(LOCALE.glob("*/LC_MESSAGES/*.po")):
+        with po_path.open("rb") as stream:
+            catalog = read_po(stream, locale=po_path.parent.parent.name)
+        mo_path = po_path.with_suffix(".mo")
+        with mo_path.open("wb") as stream:
+            write_mo(stream, catalog)
+        written.append(mo_path)
+    return written
+
+
 def main(command: str) -> None:
     """Run ``extract``, ``update`` or ``compile``."""
     if command == "extract":
@@ -83,10 +98,7 @@ def main(command: str) -> None:
     elif command == "update":
         update()
     elif command == "compile":
-        sys.path.insert(0, str(ROOT))
-        from hatch_build import compile_catalogs  # noqa: PLC0415
-
-        for path in compile_catalogs(ROOT):
+        for path in compile_catalogs():
             print(path.relative_to(ROOT))
     else:
         raise SystemExit(f"unknown command {command!r}: extract, update or compile")
