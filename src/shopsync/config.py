@@ -220,7 +220,8 @@ def generic_only(platform: str) -> Sequence[Setting]:
     """The resolver :func:`load_settings` uses when given none: the generic platform only."""
     if platform != DEFAULT_PLATFORM:
         raise ConfigError(
-            f"Unknown platform {platform!r}.", hint=f"Known platforms: {DEFAULT_PLATFORM}."
+            N_("Unknown platform {platform!r}.").format(platform=platform),
+            hint=N_("Known platforms: {names}.").format(names=DEFAULT_PLATFORM),
         )
     return CLIENT_CREDENTIALS_SETTINGS
 
@@ -268,7 +269,7 @@ def check_url(url: str, *, what: str) -> str:
                 "{what} {url!r} uses plain http:// to a host that is not this "
                 "machine; credentials would travel unencrypted."
             ).format(what=what, url=url),
-            hint=f"Use https://{url[len('http://') :]}",
+            hint=N_("Use https://{rest}").format(rest=url[len("http://") :]),
         )
     if parts.username or parts.password:
         raise ConfigError(
@@ -558,7 +559,7 @@ def _select_profile(
         if profiles and sources["profile"] != SOURCE_DEFAULT:
             raise ConfigError(
                 N_("There is no profile {profile!r} in {path}.").format(profile=profile, path=path),
-                hint=f"Known profiles: {', '.join(sorted(profiles))}.",
+                hint=N_("Known profiles: {names}.").format(names=", ".join(sorted(profiles))),
             )
     if not isinstance(section, dict):
         raise ConfigError(
@@ -578,7 +579,7 @@ def _check_section_keys(
                 "{path}: unknown setting(s) in [profiles.{profile}] for the "
                 "{platform} platform: {names}."
             ).format(path=path, profile=profile, platform=platform, names=", ".join(unknown)),
-            hint=f"Known settings: {', '.join(known)}.",
+            hint=N_("Known settings: {names}.").format(names=", ".join(known)),
         )
 
 
@@ -701,7 +702,9 @@ def load_settings(
             N_("The {platform} platform has no setting(s) {names}.").format(
                 platform=platform, names=", ".join(unknown_flags)
             ),
-            hint=f"Known settings: {', '.join(spec.name for spec in specs)}.",
+            hint=N_("Known settings: {names}.").format(
+                names=", ".join(spec.name for spec in specs)
+            ),
         )
     values = _merge(specs, given, environ, section, file_label, sources)
 

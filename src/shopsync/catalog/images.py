@@ -140,7 +140,9 @@ class LocalImages:
         except FileNotFoundError:
             raise ImageProblem(self._not_found(written, path)) from None
         except OSError as error:
-            raise ImageProblem(f"cannot be read: {error.strerror or error}") from None
+            raise ImageProblem(
+                N_("cannot be read: {reason}").format(reason=error.strerror or error)
+            ) from None
         if path.is_dir():
             raise ImageProblem(N_("is a directory ({path}), not an image file").format(path=path))
         key = (str(path), stat.st_size, stat.st_mtime_ns)
@@ -236,7 +238,9 @@ class LocalImages:
                 while block := file.read(_BLOCK):
                     digest.update(block)
         except OSError as error:
-            raise ImageProblem(f"cannot be read: {error.strerror or error}") from None
+            raise ImageProblem(
+                N_("cannot be read: {reason}").format(reason=error.strerror or error)
+            ) from None
         return ImageFacts(kind, width, height, size, digest.hexdigest())
 
 

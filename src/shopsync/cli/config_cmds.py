@@ -38,10 +38,12 @@ def config_show(ctx: click.Context) -> None:
     value_width = min(48, max(len(value) for _, value, _ in rows))
     for name, value, source in rows:
         click.echo(f"  {name:<{name_width}}  {value:<{value_width}}  ({source})")
-    click.echo("Paths:")
-    click.echo(f"  token cache  {settings.token_cache_dir}")
-    click.echo(f"  ledger       {settings.ledger_dir()}")
-    click.echo(f"  audit log    {settings.audit_path}")
+    click.echo(_("Paths:"))
+    click.echo(
+        _("  token cache  {token_cache_dir}").format(token_cache_dir=settings.token_cache_dir)
+    )
+    click.echo(_("  ledger       {path}").format(path=settings.ledger_dir()))
+    click.echo(_("  audit log    {audit_path}").format(audit_path=settings.audit_path))
 
 
 @click.group("auth")

@@ -155,11 +155,18 @@ def fleet_status_command(ctx: click.Context, as_json: bool) -> None:
         click.echo(json.dumps(status, ensure_ascii=False, indent=2))
         return
     click.echo(f"Ledger: {status['ledger']}")
-    click.echo("Targets:" if status["targets"] else "Targets: none yet")
+    click.echo(_("Targets:") if status["targets"] else _("Targets: none yet"))
     for row in status["targets"]:
         click.echo(
-            f"  {row['target']}: {row['pending']} pending, {row['leased']} leased, "
-            f"{row['done']} done, {row['failed']} failed"
+            _(
+                "  {target}: {pending} pending, {leased} leased, {done} done, {failed} failed"
+            ).format(
+                target=row["target"],
+                pending=row["pending"],
+                leased=row["leased"],
+                done=row["done"],
+                failed=row["failed"],
+            )
         )
     click.echo(_("Runs:") if status["runs"] else _("Runs: none yet"))
     for run in status["runs"]:
@@ -192,8 +199,14 @@ def fleet_status_command(ctx: click.Context, as_json: bool) -> None:
     for key, state in status["limiters"].items():
         if state:
             click.echo(
-                f"Limit {key}: {state['rate']:g}/s of {state['max_rate']:g}/s"
-                + (f", paused {state['paused_for']:.1f} s" if state["paused_for"] else "")
+                _("Limit {key}: {rate:g}/s of {max_rate:g}/s").format(
+                    key=key, rate=state["rate"], max_rate=state["max_rate"]
+                )
+                + (
+                    _(", paused {paused_for:.1f} s").format(paused_for=state["paused_for"])
+                    if state["paused_for"]
+                    else ""
+                )
             )
 
 
@@ -351,10 +364,20 @@ def queue_upload(  # noqa: PLR0912, PLR0915 - the upload command's options, in o
     if wait:
         final = follow(app, target, run.run_id, on_progress=show)
         say(
-            f"Done: {final.created} created, {final.updated} updated, {final.failed} failed, "
-            f"{run.unchanged} unchanged, {run.rejected} rejected, in "
-            f"{time.monotonic() - started:.1f}s ({final.batches} batches, "
-            f"{final.attempts} claims)."
+            _(
+                "Done: {created} created, {updated} updated, {failed} failed, "
+                "{unchanged} unchanged, {rejected} rejected, in {seconds:.1f}s "
+                "({batches} batches, {attempts} claims)."
+            ).format(
+                created=final.created,
+                updated=final.updated,
+                failed=final.failed,
+                unchanged=run.unchanged,
+                rejected=run.rejected,
+                seconds=time.monotonic() - started,
+                batches=final.batches,
+                attempts=final.attempts,
+            )
         )
         counts.update(created=final.created, updated=final.updated, failed=final.failed)
         written = _write_failed(

@@ -78,8 +78,8 @@ def detect_encoding(path: Path, override: str | None = None) -> Detected:
             codecs.lookup(override)
         except LookupError:
             raise InputError(
-                f"unknown encoding {override!r}.",
-                hint="Try utf-8, utf-16, gb18030, cp1252 or latin-1.",
+                N_("unknown encoding {override!r}.").format(override=override),
+                hint=N_("Try utf-8, utf-16, gb18030, cp1252 or latin-1."),
             ) from None
         return Detected(override, "given with --encoding")
     with path.open("rb") as handle:

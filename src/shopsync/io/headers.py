@@ -187,7 +187,9 @@ def parse_user_mapping(pairs: Iterable[str], fields: Iterable[str]) -> dict[str,
         column = column.strip().strip("\"'")
         if not sep or not target or not column:
             raise UsageError(
-                f'--map {pair!r} is not FIELD=COLUMN, e.g. --map title="Product Name".'
+                N_('--map {pair!r} is not FIELD=COLUMN, e.g. --map title="Product Name".').format(
+                    pair=pair
+                )
             )
         if target.casefold().startswith(ATTRIBUTE_PREFIX) and "attributes" in known:
             attribute = target[len(ATTRIBUTE_PREFIX) :].strip()

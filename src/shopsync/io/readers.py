@@ -119,14 +119,16 @@ def format_for(path: Path, override: Format | None = None) -> Format:
 def open_file(path: Path, options: ReadOptions) -> OpenedFile:
     """Check that ``path`` is a readable catalog file and learn its shape (not its rows)."""
     if not path.exists():
-        raise InputError(f"{path}: no such file.")
+        raise InputError(N_("{path}: no such file.").format(path=path))
     if path.is_dir():
         raise InputError(N_("{path}: is a directory, not a file.").format(path=path))
     try:
         with path.open("rb") as handle:
             head = handle.read(4096)
     except OSError as error:
-        raise InputError(f"{path}: cannot be read: {error.strerror}.") from None
+        raise InputError(
+            N_("{path}: cannot be read: {strerror}.").format(path=path, strerror=error.strerror)
+        ) from None
     fmt = format_for(path, options.format)
     if fmt == "xlsx":
         workbook = open_workbook(path, options.sheet)
@@ -428,7 +430,13 @@ def _iter_jsonl(opened: OpenedFile) -> Iterator[SourceRow | RowError]:
             except json.JSONDecodeError as error:
                 yield RowError(
                     SourceRow(name, number, {"raw": stripped}),
-                    (FieldError("", _shorten(stripped), f"not valid JSON: {error.msg}"),),
+                    (
+                        FieldError(
+                            "",
+                            _shorten(stripped),
+                            N_("not valid JSON: {msg}").format(msg=error.msg),
+                        ),
+                    ),
                 )
                 continue
             yield _json_item(name, number, item)
@@ -495,7 +503,7 @@ def _to_products_array(opened: OpenedFile, scanner: _JsonScanner) -> None:
             N_("{path}: the JSON document is {kind}, not a list of products.").format(
                 path=opened.path, kind=_kind(value)
             ),
-            hint='Expected [ {...}, ... ] or {"products": [ {...}, ... ]}.',
+            hint=N_('Expected [ {...}, ... ] or {"products": [ {...}, ... ]}.'),
         )
     scanner.expect("{")
     keys: list[str] = []

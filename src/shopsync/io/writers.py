@@ -120,7 +120,9 @@ def atomic_write(
     except FileNotFoundError:
         kind = None
     except OSError as error:
-        raise UsageError(f"cannot write {path}: {error.strerror}.") from None
+        raise UsageError(
+            N_("cannot write {path}: {strerror}.").format(path=path, strerror=error.strerror)
+        ) from None
     if kind is not None and (stat.S_ISCHR(kind) or stat.S_ISFIFO(kind)):
         with _straight_into(path, target, newline, encoding) as handle:
             yield handle
@@ -145,7 +147,9 @@ def _replacing(
         directory.mkdir(parents=True, exist_ok=True)
         fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     except OSError as error:
-        raise UsageError(f"cannot write {path}: {error.strerror}.") from None
+        raise UsageError(
+            N_("cannot write {path}: {strerror}.").format(path=path, strerror=error.strerror)
+        ) from None
     try:
         with os.fdopen(fd, "w", encoding=encoding, newline=newline) as handle:
             yield handle
@@ -168,7 +172,9 @@ def _straight_into(
     try:
         fd = os.open(target, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
     except OSError as error:
-        raise UsageError(f"cannot write {path}: {error.strerror}.") from None
+        raise UsageError(
+            N_("cannot write {path}: {strerror}.").format(path=path, strerror=error.strerror)
+        ) from None
     with os.fdopen(fd, "w", encoding=encoding, newline=newline) as handle:
         yield handle
 

@@ -212,7 +212,7 @@ class StockJob(RunJob):
                     "The {name} platform has no compare-and-set for stock, so --cas "
                     "cannot be honoured."
                 ).format(name=name),
-                hint="Run without --cas.",
+                hint=N_("Run without --cas."),
             )
         if self.stock_file.mode == "delta" and not caps.stock_delta:
             raise UsageError(

@@ -64,7 +64,7 @@ def adapter_class(name: str) -> Any:
         module_name, class_name = REGISTRY[name]
     except KeyError:
         raise ConfigError(
-            f"Unknown platform {name!r}.",
+            N_("Unknown platform {name!r}.").format(name=name),
             hint=N_(
                 "Known platforms: {names}. Set `platform` in the profile, "
                 "SHOPSYNC_PLATFORM or --platform."
