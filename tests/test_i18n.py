@@ -6,6 +6,7 @@ does, with file, line and column (as the file names it) kept as they are.
 
 from __future__ import annotations
 
+import ast
 import csv
 import io
 import os
@@ -467,3 +468,41 @@ def test_the_installed_entry_point_speaks_chinese(workdir: Path) -> None:
         check=False,
     )
     assert "商品.csv:3: 商品编码: is required" in english.stdout
+
+
+def _format_calls(tree: ast.AST) -> Iterator[tuple[int, list[str], set[str] | None]]:
+    """``_("...").format(a=...)`` calls: line, the message texts, the keywords (None: **)."""
+    for node in ast.walk(tree):
+        if not (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "format"
+            and isinstance(node.func.value, ast.Call)
+            and isinstance(node.func.value.func, ast.Name)
+            and node.func.value.func.id in ("_", "N_", "nN_", "ngettext")
+        ):
+            continue
+        texts = [
+            arg.value
+            for arg in node.func.value.args
+            if isinstance(arg, ast.Constant) and isinstance(arg.value, str)
+        ]
+        names = {keyword.arg for keyword in node.keywords}
+        yield node.lineno, texts, None if None in names else {n for n in names if n}
+
+
+def test_every_marked_message_is_given_the_fields_it_names() -> None:
+    """A placeholder without its field would fail only when the message is made."""
+    missing = []
+    for path in sorted((ROOT / "src" / "shopsync").rglob("*.py")):
+        for line, texts, given in _format_calls(ast.parse(path.read_text(encoding="utf-8"))):
+            if given is None:
+                continue
+            wanted = {
+                name.partition("!")[0].partition(".")[0].partition("[")[0]
+                for text in texts
+                for name in _placeholders(text)
+            }
+            if wanted - given:
+                missing.append((path.name, line, sorted(wanted - given)))
+    assert missing == []
