@@ -12,6 +12,7 @@ translations of the click messages a user meets (:data:`CLICK_MESSAGES`).
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Iterator
 
 import click
@@ -80,10 +81,10 @@ _MSGID = "_shopsync_msgids"
 
 def install_click_messages() -> None:
     """Make click translate its own messages with shopsync's catalog (idempotent)."""
-    import importlib  # noqa: PLC0415
-
     for name in _CLICK_MODULES:
-        module = importlib.import_module(f"click.{name}")
+        module = sys.modules.get(f"click.{name}")  # all loaded by `import click`
+        if module is None:
+            continue
         if hasattr(module, "_"):
             module._ = _  # type: ignore[attr-defined]
         if hasattr(module, "ngettext"):
@@ -94,6 +95,8 @@ def help_msgid(text: str | None) -> str | None:
     """The catalog's msgid for a help text as click holds it (its part before ``\\f``)."""
     if not text:
         return None
+    if "\n" not in text and "\f" not in text:  # most option help: no cleandoc needed
+        return text.strip() or None
     return inspect.cleandoc(text).partition("\f")[0].strip() or None
 
 
@@ -125,10 +128,15 @@ def _short_help(text: str) -> str:
 
 
 def translate_help(root: click.Command) -> None:
-    """Set the help texts of ``root``'s tree in the current language."""
+    """Set the help texts of ``root``'s tree in the current language.
+
+    Free in English until the tree was once translated: its texts are the msgids.
+    """
     chinese = current_language() == "zh"
+    if not chinese and _MSGID not in vars(root):
+        return
     for command in _commands(root):
-        originals: dict[str, str | None] = getattr(command, _MSGID, None) or {
+        originals: dict[str, str | None] = vars(command).get(_MSGID) or {
             "help": help_msgid(command.help),
             "short_help": help_msgid(command.short_help),
         }
@@ -143,7 +151,7 @@ def translate_help(root: click.Command) -> None:
         for param in command.params:
             if not isinstance(param, click.Option):
                 continue
-            msgid = getattr(param, _MSGID, None) or help_msgid(param.help)
+            msgid = vars(param).get(_MSGID) or help_msgid(param.help)
             if msgid is not None:
                 setattr(param, _MSGID, msgid)
                 param.help = _(msgid)
