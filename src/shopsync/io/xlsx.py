@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from shopsync.errors import InputError
-from shopsync.i18n import N_
+from shopsync.i18n import N_, nN_
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls")
 MAX_UNCOMPRESSED = 2 << 30
@@ -341,7 +341,10 @@ def _scan_sheet(path: Path, sheet: str, member: str) -> list[str]:
                 "{count} without a saved result, read as empty ({listed}); open "
                 "the workbook in Excel and save it to compute them."
             ).format(
-                count=_count(empty_count, "formula"), listed=_listed(empty_formulas, empty_count)
+                count=nN_("{count:,} formula", "{count:,} formulas", empty_count).format(
+                    count=empty_count
+                ),
+                listed=_listed(empty_formulas, empty_count),
             )
         )
     if merged:
@@ -350,20 +353,21 @@ def _scan_sheet(path: Path, sheet: str, member: str) -> list[str]:
                 "{count} ({listed}): only the first cell of each holds the "
                 "value, the others are read as empty."
             ).format(
-                count=_count(len(merged), "merged range"),
+                count=nN_("{count:,} merged range", "{count:,} merged ranges", len(merged)).format(
+                    count=len(merged)
+                ),
                 listed=_listed(merged[:_MAX_REPORTED], len(merged)),
             )
         )
     return warnings
 
 
-def _count(number: int, noun: str) -> str:
-    return f"{number:,} {noun}{'' if number == 1 else 's'}"
-
-
 def _listed(shown: list[str], total: int) -> str:
-    more = f" and {total - len(shown):,} more" if total > len(shown) else ""
-    return ", ".join(shown) + more
+    if total > len(shown):
+        return N_("{shown} and {more:,} more").format(
+            shown=", ".join(shown), more=total - len(shown)
+        )
+    return ", ".join(shown)
 
 
 def _column(letters: bytes) -> int:
