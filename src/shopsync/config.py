@@ -38,7 +38,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from shopsync.errors import ConfigError
-from shopsync.i18n import N_
+from shopsync.i18n import N_, join_messages
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -396,9 +396,12 @@ class Settings:
                 )
             missing.append(spec)
         if missing:
-            ways = "; ".join(
-                f"{spec.name}: {spec.env}"
-                + ("" if spec.secret or spec.name not in _FLAG_NAMES else f" or {spec.flag}")
+            ways = join_messages(
+                N_("{name}: {env}").format(name=spec.name, env=spec.env)
+                if spec.secret or spec.name not in _FLAG_NAMES
+                else N_("{name}: {env} or {flag}").format(
+                    name=spec.name, env=spec.env, flag=spec.flag
+                )
                 for spec in missing
             )
             names = ", ".join(spec.name for spec in missing)
