@@ -506,3 +506,11 @@ def test_every_marked_message_is_given_the_fields_it_names() -> None:
             if wanted - given:
                 missing.append((path.name, line, sorted(wanted - given)))
     assert missing == []
+
+
+def test_help_follows_the_language_of_each_run_in_one_process(workdir: Path) -> None:
+    """click keeps a command's --help option once made; a later run in another language
+    (a test session, an embedding program) must not see the first one's words."""
+    assert "Show this message and exit." in run(["upload", "--help"], LANG="C")[1]
+    assert "显示本帮助并退出。" in run(["upload", "--help"], LANG="zh_CN.UTF-8")[1]
+    assert "Show this message and exit." in run(["upload", "--help"], LANG="C")[1]

@@ -141,6 +141,8 @@ def translate_help(root: click.Command) -> None:
             "short_help": help_msgid(command.short_help),
         }
         setattr(command, _MSGID, originals)
+        if vars(command).get("_help_option") is not None:
+            command._help_option = None  # click keeps --help's option once made: make it anew
         for attribute, msgid in originals.items():
             if msgid is not None:
                 setattr(command, attribute, _(msgid))
