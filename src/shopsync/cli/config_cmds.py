@@ -115,29 +115,40 @@ def auth_shopee(ctx: click.Context, code: str | None, redirect: str) -> None:
     settings = settings_from_context(ctx)
     if settings.platform != "shopee":
         raise UsageError(
-            f"`shopsync auth shopee` is for a Shopee profile; this one's platform is "
-            f"{settings.platform}.",
-            hint="Add --platform shopee, or choose a Shopee profile with --profile.",
+            N_(
+                "`shopsync auth shopee` is for a Shopee profile; this one's platform is {platform}."
+            ).format(platform=settings.platform),
+            hint=N_("Add --platform shopee, or choose a Shopee profile with --profile."),
         )
     from shopsync.platforms import connect  # noqa: PLC0415 - requests loads only when needed
     from shopsync.platforms.shopee import ShopeePlatform, authorisation_url  # noqa: PLC0415
 
     if code is None:
-        click.echo("Open this link as the seller and authorise the app (it is valid 5 minutes):")
+        click.echo(_("Open this link as the seller and authorise the app (it is valid 5 minutes):"))
         click.echo(f"  {authorisation_url(settings, redirect)}")
         click.echo(
-            "Shopee then opens the redirect page with ?code=...&shop_id=... in its address: set "
-            "shop_id to that shop id and run `shopsync auth shopee --code CODE`."
+            _(
+                "Shopee then opens the redirect page with ?code=...&shop_id=... "
+                "in its address: set shop_id to that shop id and run `shopsync "
+                "auth shopee --code CODE`."
+            )
         )
         return
     with closing(connect(settings)) as platform:
         assert isinstance(platform, ShopeePlatform)
         status = platform.exchange_code(code)
         saved = platform.token_path
-    click.echo(f"Shop {settings.get('shop_id')} authorised: tokens saved to {saved} (mode 0600).")
     click.echo(
-        f"The access token is valid for {status.expires_in:.0f} s; the refresh token renews "
-        "it, and each renewal's new refresh token is saved the same way."
+        _("Shop {shop_id} authorised: tokens saved to {saved} (mode 0600).").format(
+            shop_id=settings.get("shop_id"), saved=saved
+        )
+    )
+    click.echo(
+        _(
+            "The access token is valid for {expires_in:.0f} s; the refresh "
+            "token renews it, and each renewal's new refresh token is saved "
+            "the same way."
+        ).format(expires_in=status.expires_in)
     )
 
 

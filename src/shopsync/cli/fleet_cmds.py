@@ -16,7 +16,7 @@ import click
 from shopsync.cli.main import AppContext
 from shopsync.cli.options import config_dir, platform_flags, platform_options
 from shopsync.errors import ExitCode, UsageError
-from shopsync.i18n import _, nN_
+from shopsync.i18n import N_, _, localized, nN_
 
 if TYPE_CHECKING:
     from shopsync.config import Settings
@@ -276,9 +276,11 @@ def queue_upload(  # noqa: PLR0912, PLR0915 - the upload command's options, in o
 
     if failed is not None and not wait:
         raise UsageError(
-            "--failed with --queue needs --wait: the refused items are known once the "
-            "workers have sent them.",
-            hint="Add --wait, or read them later with `shopsync fleet status`.",
+            N_(
+                "--failed with --queue needs --wait: the refused items are known "
+                "once the workers have sent them."
+            ),
+            hint=N_("Add --wait, or read them later with `shopsync fleet status`."),
         )
     for option, named in (("--failed", failed), ("--report", report), ("--rejects", rejects)):
         if named is not None:
@@ -343,7 +345,7 @@ def queue_upload(  # noqa: PLR0912, PLR0915 - the upload command's options, in o
             else:
                 rejects_file.discard()
     for error in run.first_errors:
-        click.echo(f"{error.row.file}:{error.row.line}: {error.message}", err=True)
+        click.echo(f"{error.row.file}:{error.row.line}: {localized(error.message)}", err=True)
     say(
         _(
             "Queued {batches} batches ({items} products) as run {run_id}; "
@@ -425,7 +427,12 @@ def _write_failed(target: FleetTarget, run_id: str, path: Path, *, named: bool) 
         writer.add({**item.cells, "error_code": item.code, "error_message": item.message})
     writer.close()
     if refused:
-        click.echo(f"Refused by the platform: {len(refused)} rows, in {path}", err=True)
+        click.echo(
+            _("Refused by the platform: {count} rows, in {path}").format(
+                count=len(refused), path=path
+            ),
+            err=True,
+        )
     return path
 
 
