@@ -113,7 +113,7 @@ def _refuse_control(value: str) -> str:
     # A SKU names the product in the ledger, in files and in requests; a tab or a line
     # break in one is a broken cell, not a code any platform takes.
     if _CONTROL.search(value):
-        raise ValueError("must not hold control characters (tabs, line breaks)")
+        raise ValueError(N_("must not hold control characters (tabs, line breaks)"))
     return value
 
 
