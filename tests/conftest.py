@@ -7,6 +7,7 @@ free loopback port in a background thread: tests talk to it over real sockets.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from typing import Any
@@ -14,7 +15,14 @@ from typing import Any
 import pytest
 import requests
 
+from shopsync.i18n import set_language
 from shopsync.sandbox import SandboxConfig, SandboxHandle, running_sandbox
+
+# The suite asserts English messages, whatever the machine's locale: no variable that
+# would choose Chinese reaches the code under test (tests/test_i18n.py sets them itself).
+for _name in ("SHOPSYNC_LANG", "LC_ALL", "LC_MESSAGES", "LANG"):
+    if os.environ.get(_name, "").lower().startswith("zh") or _name == "SHOPSYNC_LANG":
+        os.environ.pop(_name, None)
 
 
 class SandboxApi:
@@ -45,6 +53,14 @@ class SandboxApi:
 
     def close(self) -> None:
         self.session.close()
+
+
+@pytest.fixture(autouse=True)
+def _english_messages() -> Iterator[None]:
+    """Each test starts in English; a test that ran the CLI with ``--lang zh`` leaves none."""
+    set_language("en")
+    yield
+    set_language("en")
 
 
 @pytest.fixture(autouse=True)

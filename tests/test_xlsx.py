@@ -132,13 +132,13 @@ def test_sheet_by_name_or_number_and_an_unknown_one(runner: CliRunner, tmp_path:
     )
     first = runner.invoke(cli, ["validate", str(path)])
     assert first.exit_code == 0, first.output
-    assert first.stdout == "1 rows: 1 valid, 0 invalid in 1 file.\n"
+    assert first.stdout == "1 row: 1 valid, 0 invalid in 1 file.\n"
     for sheet in ("Two", "2"):
         second = runner.invoke(cli, ["validate", str(path), "--sheet", sheet, "--rejects", "r.csv"])
         assert second.exit_code == 3
         assert second.stdout.splitlines() == [
             f"{path}[Two]:2: price: must be greater than 0 (value: '0')",
-            "1 rows: 0 valid, 1 invalid in 1 file.",
+            "1 row: 0 valid, 1 invalid in 1 file.",
             "Rejected rows written to r.csv (1), as CSV (rows from a workbook too).",
         ]
     missing = runner.invoke(cli, ["validate", str(path), "--sheet", "Three"])

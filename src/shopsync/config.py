@@ -38,6 +38,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from shopsync.errors import ConfigError
+from shopsync.i18n import N_, join_messages
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -55,35 +56,35 @@ SOURCE_DERIVED = "derived"
 
 def parse_text(value: Any) -> str:
     if not isinstance(value, str):
-        raise ValueError("expected a string")
+        raise ValueError(N_("expected a string"))
     text: str = value.strip()
     if not text:
-        raise ValueError("must not be empty")
+        raise ValueError(N_("must not be empty"))
     return text
 
 
 def parse_positive_float(value: Any) -> float:
     if isinstance(value, bool):
-        raise ValueError("expected a number")
+        raise ValueError(N_("expected a number"))
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise ValueError("expected a number") from None
+        raise ValueError(N_("expected a number")) from None
     if not number > 0 or number == float("inf"):
-        raise ValueError("must be a number greater than 0")
+        raise ValueError(N_("must be a number greater than 0"))
     return number
 
 
 def int_between(low: int, high: int) -> Callable[[Any], int]:
     def parse(value: Any) -> int:
         if isinstance(value, (bool, float)):
-            raise ValueError("expected a whole number")
+            raise ValueError(N_("expected a whole number"))
         try:
             number = int(str(value).strip())
         except ValueError:
-            raise ValueError("expected a whole number") from None
+            raise ValueError(N_("expected a whole number")) from None
         if not low <= number <= high:
-            raise ValueError(f"must be between {low} and {high}")
+            raise ValueError(N_("must be between {low} and {high}").format(low=low, high=high))
         return number
 
     return parse
@@ -97,7 +98,9 @@ def _service_url(*schemes: str) -> Callable[[Any], str]:
     def parse(value: Any) -> str:
         url = parse_text(value)
         if urlsplit(url).scheme not in schemes:
-            raise ValueError(f"must be a {' or '.join(s + '://' for s in schemes)} URL")
+            raise ValueError(
+                N_("must be a {names} URL").format(names=" or ".join(s + "://" for s in schemes))
+            )
         return url
 
     return parse
@@ -115,7 +118,7 @@ def hide_password(url: str) -> str:
 def parse_env_name(value: Any) -> str:
     name = parse_text(value)
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-        raise ValueError("must be the name of an environment variable, e.g. SHOP_SECRET")
+        raise ValueError(N_("must be the name of an environment variable, e.g. SHOP_SECRET"))
     return name
 
 
@@ -123,7 +126,7 @@ def parse_platform_name(value: Any) -> str:
     """A platform name as the registry spells it (``generic``, ``shopify``): checked there."""
     name = parse_text(value).lower()
     if not re.fullmatch(r"[a-z][a-z0-9_-]*", name):
-        raise ValueError("must be a platform name such as generic")
+        raise ValueError(N_("must be a platform name such as generic"))
     return name
 
 
@@ -217,7 +220,8 @@ def generic_only(platform: str) -> Sequence[Setting]:
     """The resolver :func:`load_settings` uses when given none: the generic platform only."""
     if platform != DEFAULT_PLATFORM:
         raise ConfigError(
-            f"Unknown platform {platform!r}.", hint=f"Known platforms: {DEFAULT_PLATFORM}."
+            N_("Unknown platform {platform!r}.").format(platform=platform),
+            hint=N_("Known platforms: {names}.").format(names=DEFAULT_PLATFORM),
         )
     return CLIENT_CREDENTIALS_SETTINGS
 
@@ -256,15 +260,23 @@ def check_url(url: str, *, what: str) -> str:
     """
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ConfigError(f"{what} {url!r} is not an absolute http(s) URL.")
+        raise ConfigError(
+            N_("{what} {url!r} is not an absolute http(s) URL.").format(what=what, url=url)
+        )
     if parts.scheme == "http" and not is_loopback_host(parts.hostname):
         raise ConfigError(
-            f"{what} {url!r} uses plain http:// to a host that is not this machine; "
-            "credentials would travel unencrypted.",
-            hint=f"Use https://{url[len('http://') :]}",
+            N_(
+                "{what} {url!r} uses plain http:// to a host that is not this "
+                "machine; credentials would travel unencrypted."
+            ).format(what=what, url=url),
+            hint=N_("Use https://{rest}").format(rest=url[len("http://") :]),
         )
     if parts.username or parts.password:
-        raise ConfigError(f"{what} must not contain credentials; use client_id/client_secret.")
+        raise ConfigError(
+            N_("{what} must not contain credentials; use client_id/client_secret.").format(
+                what=what
+            )
+        )
     return url.rstrip("/")
 
 
@@ -377,20 +389,29 @@ class Settings:
             named = self.get(indirection) if spec.secret else None
             if named:
                 raise ConfigError(
-                    f"{indirection} names the environment variable {named}, which is not set.",
-                    hint=f"export {named}=... or set {spec.env}",
+                    N_(
+                        "{indirection} names the environment variable {named}, which is not set."
+                    ).format(indirection=indirection, named=named),
+                    hint=N_("export {named}=... or set {env}").format(named=named, env=spec.env),
                 )
             missing.append(spec)
         if missing:
-            ways = "; ".join(
-                f"{spec.name}: {spec.env}"
-                + ("" if spec.secret or spec.name not in _FLAG_NAMES else f" or {spec.flag}")
+            ways = join_messages(
+                N_("{name}: {env}").format(name=spec.name, env=spec.env)
+                if spec.secret or spec.name not in _FLAG_NAMES
+                else N_("{name}: {env} or {flag}").format(
+                    name=spec.name, env=spec.env, flag=spec.flag
+                )
                 for spec in missing
             )
             names = ", ".join(spec.name for spec in missing)
             raise ConfigError(
-                f"Missing setting(s) for profile {self.profile!r}: {names}.",
-                hint=f"Set them in the config file's [profiles.{self.profile}] section, or {ways}.",
+                N_("Missing setting(s) for profile {profile!r}: {names}.").format(
+                    profile=self.profile, names=names
+                ),
+                hint=N_(
+                    "Set them in the config file's [profiles.{profile}] section, or {ways}."
+                ).format(profile=self.profile, ways=ways),
             )
 
     def describe(self) -> list[tuple[str, str, str]]:
@@ -443,11 +464,17 @@ def _read_config_file(path: Path) -> dict[str, Any]:
     try:
         raw = path.read_bytes()
     except OSError as error:
-        raise ConfigError(f"Cannot read the config file {path}: {error.strerror}.") from None
+        raise ConfigError(
+            N_("Cannot read the config file {path}: {strerror}.").format(
+                path=path, strerror=error.strerror
+            )
+        ) from None
     try:
         return tomllib.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise ConfigError(f"The config file {path} is not valid TOML: {error}.") from None
+        raise ConfigError(
+            N_("The config file {path} is not valid TOML: {error}.").format(path=path, error=error)
+        ) from None
 
 
 def _secret_names(section: Mapping[str, Any], platform_settings: PlatformSettings) -> set[str]:
@@ -475,9 +502,13 @@ def _check_permissions(
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
         raise ConfigError(
-            f"The config file {path} holds a secret and is readable by group or "
-            f"others (mode {mode:04o}). Fix it with: chmod 600 {path}",
-            hint=f"chmod 600 {path}   (or move the secret to an environment variable)",
+            N_(
+                "The config file {path} holds a secret and is readable by group "
+                "or others (mode {mode:04o}). Fix it with: chmod 600 {path}"
+            ).format(path=path, mode=mode),
+            hint=N_("chmod 600 {path}   (or move the secret to an environment variable)").format(
+                path=path
+            ),
         )
 
 
@@ -501,7 +532,7 @@ def _locate_file(
         _check_permissions(path, document, platform_settings)
         return path, document, path
     if explicit is not None:
-        raise ConfigError(f"The config file {path} does not exist.")
+        raise ConfigError(N_("The config file {path} does not exist.").format(path=path))
     return path, {}, None
 
 
@@ -514,7 +545,9 @@ def _select_profile(
 ) -> tuple[str, dict[str, Any]]:
     profiles = document.get("profiles", {})
     if not isinstance(profiles, dict):
-        raise ConfigError(f"{path}: 'profiles' must be a table of [profiles.NAME] sections.")
+        raise ConfigError(
+            N_("{path}: 'profiles' must be a table of [profiles.NAME] sections.").format(path=path)
+        )
     if "profile" in given:
         profile, sources["profile"] = str(given.pop("profile")), "flag --profile"
     elif environ.get("SHOPSYNC_PROFILE"):
@@ -528,11 +561,13 @@ def _select_profile(
         section = {}
         if profiles and sources["profile"] != SOURCE_DEFAULT:
             raise ConfigError(
-                f"There is no profile {profile!r} in {path}.",
-                hint=f"Known profiles: {', '.join(sorted(profiles))}.",
+                N_("There is no profile {profile!r} in {path}.").format(profile=profile, path=path),
+                hint=N_("Known profiles: {names}.").format(names=", ".join(sorted(profiles))),
             )
     if not isinstance(section, dict):
-        raise ConfigError(f"{path}: [profiles.{profile}] must be a table.")
+        raise ConfigError(
+            N_("{path}: [profiles.{profile}] must be a table.").format(path=path, profile=profile)
+        )
     return profile, section
 
 
@@ -543,9 +578,11 @@ def _check_section_keys(
     unknown = sorted(set(section) - set(known))
     if unknown:
         raise ConfigError(
-            f"{path}: unknown setting(s) in [profiles.{profile}] for the {platform} platform: "
-            f"{', '.join(unknown)}.",
-            hint=f"Known settings: {', '.join(known)}.",
+            N_(
+                "{path}: unknown setting(s) in [profiles.{profile}] for the "
+                "{platform} platform: {names}."
+            ).format(path=path, profile=profile, platform=platform, names=", ".join(unknown)),
+            hint=N_("Known settings: {names}.").format(names=", ".join(known)),
         )
 
 
@@ -665,8 +702,12 @@ def load_settings(
     unknown_flags = sorted(set(given) - {spec.name for spec in specs})
     if unknown_flags:
         raise ConfigError(
-            f"The {platform} platform has no setting(s) {', '.join(unknown_flags)}.",
-            hint=f"Known settings: {', '.join(spec.name for spec in specs)}.",
+            N_("The {platform} platform has no setting(s) {names}.").format(
+                platform=platform, names=", ".join(unknown_flags)
+            ),
+            hint=N_("Known settings: {names}.").format(
+                names=", ".join(spec.name for spec in specs)
+            ),
         )
     values = _merge(specs, given, environ, section, file_label, sources)
 
@@ -675,8 +716,9 @@ def load_settings(
             continue
         if spec.name in values:
             raise ConfigError(
-                f"Both {spec.name} and {spec.name}_env are set ({sources[spec.name]}); "
-                "set only one."
+                N_("Both {name} and {name}_env are set ({sources}); set only one.").format(
+                    name=spec.name, sources=sources[spec.name]
+                )
             )
         name = values[f"{spec.name}_env"]
         secret = _env_value(environ, name)
@@ -695,7 +737,11 @@ def load_settings(
 
     ca_bundle = values.get("ca_bundle")
     if ca_bundle is not None and not ca_bundle.is_file():
-        raise ConfigError(f"ca_bundle {ca_bundle} is not a file ({sources['ca_bundle']}).")
+        raise ConfigError(
+            N_("ca_bundle {ca_bundle} is not a file ({source}).").format(
+                ca_bundle=ca_bundle, source=sources["ca_bundle"]
+            )
+        )
 
     if "data_dir" not in values:
         values["data_dir"], sources["data_dir"] = default_data_dir(config_dir, environ)

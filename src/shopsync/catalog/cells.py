@@ -13,34 +13,36 @@ from pydantic_core import ErrorDetails
 
 from shopsync.domain.models import SCIENTIFIC, SCIENTIFIC_MESSAGE, FieldError, SourceRow
 from shopsync.domain.prices import AmountError, read_amount
+from shopsync.i18n import N_, Message
 from shopsync.io.writers import GUARDED_STARTS
 
 _MESSAGES: dict[str, str] = {
-    "missing": "is required",
-    "string_too_short": "must not be empty",
-    "string_too_long": "is longer than {max_length} characters",
-    "greater_than": "must be greater than {gt}",
-    "greater_than_equal": "must be {ge} or more",
-    "decimal_max_places": "has more than {decimal_places} decimal places",
-    "decimal_parsing": "is not a number",
-    "decimal_type": "is not a number",
-    "int_parsing": "is not a whole number",
-    "int_from_float": "is not a whole number",
-    "int_type": "is not a whole number",
-    "finite_number": "is not a finite number",
-    "literal_error": "must be one of {expected}",
-    "too_long": "has more than {max_length} entries",
-    "string_type": "must be text",
-    "list_type": "must be a list (or one cell separated by |)",
-    "dict_type": "must be an object of names to values",
+    "missing": N_("is required"),
+    "string_too_short": N_("must not be empty"),
+    "string_too_long": N_("is longer than {max_length} characters"),
+    "greater_than": N_("must be greater than {gt}"),
+    "greater_than_equal": N_("must be {ge} or more"),
+    "decimal_max_places": N_("has more than {decimal_places} decimal places"),
+    "decimal_parsing": N_("is not a number"),
+    "decimal_type": N_("is not a number"),
+    "int_parsing": N_("is not a whole number"),
+    "int_from_float": N_("is not a whole number"),
+    "int_type": N_("is not a whole number"),
+    "finite_number": N_("is not a finite number"),
+    "literal_error": N_("must be one of {expected}"),
+    "too_long": N_("has more than {max_length} entries"),
+    "string_type": N_("must be text"),
+    "list_type": N_("must be a list (or one cell separated by |)"),
+    "dict_type": N_("must be an object of names to values"),
 }
 
 
 _FIELD_MESSAGES: dict[tuple[str, str], str] = {
-    ("currency", "string_pattern_mismatch"): "must be a three-letter ISO 4217 code such as "
-    "CNY or EUR",
-    ("images", "image_value"): "image {input!r} is not a URL or a file name",
-    ("images", "too_long"): "has more than {max_length} images",
+    ("currency", "string_pattern_mismatch"): N_(
+        "must be a three-letter ISO 4217 code such as CNY or EUR"
+    ),
+    ("images", "image_value"): N_("image {input!r} is not a URL or a file name"),
+    ("images", "too_long"): N_("has more than {max_length} images"),
 }
 
 
@@ -102,10 +104,17 @@ def read_amounts(data: dict[str, Any], *, decimal_comma: bool) -> None:
         ):
             data[name] = Unreadable(
                 value,
-                f"is ambiguous: with this file's decimal comma it is {amount.number}, which "
-                f"has more than {_PRICE_DECIMALS} decimal places, and {amount.other_reading} "
-                f"only if the comma groups thousands; write {amount.other_reading} or "
-                f"{amount.other_reading.lstrip('+-')[:-3]}.{amount.other_reading[-3:]},00",
+                N_(
+                    "is ambiguous: with this file's decimal comma it is {number}, which "
+                    "has more than {decimals} decimal places, and {other} "
+                    "only if the comma groups thousands; write {other} or {written}"
+                ).format(
+                    number=amount.number,
+                    decimals=_PRICE_DECIMALS,
+                    other=amount.other_reading,
+                    written=f"{amount.other_reading.lstrip('+-')[:-3]}."
+                    f"{amount.other_reading[-3:]},00",
+                ),
             )
             continue
         if amount.currency is not None and name in _PRICE_FIELDS:
@@ -115,8 +124,10 @@ def read_amounts(data: dict[str, Any], *, decimal_comma: bool) -> None:
             elif given.__class__ is str and given.strip().upper() != amount.currency:
                 data[name] = Unreadable(
                     value,
-                    f"is written in {amount.currency}, but the row's currency is "
-                    f"{given.strip()}; make them agree, or write the price without a sign",
+                    N_(
+                        "is written in {currency}, but the row's currency is "
+                        "{given}; make them agree, or write the price without a sign"
+                    ).format(currency=amount.currency, given=given.strip()),
                 )
                 continue
         data[name] = amount.number
@@ -184,7 +195,9 @@ def describe(error: ErrorDetails) -> str:
     field_name = str(error["loc"][0]) if error["loc"] else ""
     context = error.get("ctx", {})
     if kind == "value_error" and "error" in context:
-        return str(context["error"])
+        reason = context["error"]
+        given = reason.args[0] if getattr(reason, "args", None) else None
+        return given if isinstance(given, Message) else str(reason)
     if field_name == "sku" and SCIENTIFIC.match(str(error.get("input", ""))):
         return SCIENTIFIC_MESSAGE
     template = _FIELD_MESSAGES.get((field_name, kind)) or _MESSAGES.get(kind)
@@ -211,8 +224,10 @@ def row_errors(
             FieldError(
                 column,
                 label,
-                f"this is a totals row ({label}), not a product; delete it from the sheet, "
-                "or end the data above it",
+                N_(
+                    "this is a totals row ({label}), not a product; delete it from the sheet, "
+                    "or end the data above it"
+                ).format(label=label),
             ),
         )
     return tuple(_field_errors(error, sources, data))

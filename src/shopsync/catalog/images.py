@@ -39,6 +39,7 @@ from shopsync.domain.images import (
     parse_local_ref,
 )
 from shopsync.domain.models import FieldError, Product
+from shopsync.i18n import N_
 
 _BLOCK = 1024 * 1024
 _REMEMBERED = 4096
@@ -155,11 +156,13 @@ class LocalImages:
 
     def _check_one(self, written: str, input_path: Path) -> tuple[Path, ImageFacts]:
         if parse_local_ref(written) is not None:
-            raise ImageProblem("is a checked reference, not a file name")
+            raise ImageProblem(N_("is a checked reference, not a file name"))
         if self.limits is None:
             raise ImageProblem(
-                f"names a local file, but the {self.platform or 'target'} platform takes "
-                "image URLs only; upload it elsewhere and give its https:// URL"
+                N_(
+                    "names a local file, but the {platform} platform takes image URLs "
+                    "only; upload it elsewhere and give its https:// URL"
+                ).format(platform=self.platform or N_("target"))
             )
         path = self.locate(written, input_path)
         try:
@@ -167,9 +170,11 @@ class LocalImages:
         except FileNotFoundError:
             raise ImageProblem(self._not_found(written, path)) from None
         except OSError as error:
-            raise ImageProblem(f"cannot be read: {error.strerror or error}") from None
+            raise ImageProblem(
+                N_("cannot be read: {reason}").format(reason=error.strerror or error)
+            ) from None
         if path.is_dir():
-            raise ImageProblem(f"is a directory ({path}), not an image file")
+            raise ImageProblem(N_("is a directory ({path}), not an image file").format(path=path))
         key = (str(path), stat.st_size, stat.st_mtime_ns)
         known = self._checked.get(key)
         if known is None:
@@ -205,9 +210,11 @@ class LocalImages:
 
     def _not_found(self, written: str, path: Path) -> str:
         if self.images_from is not None and "/" not in written.replace("\\", "/"):
-            return f"was not found in --images-from {self.images_from}"
-        hint = "" if self.images_from is not None else "; for bare names, --images-from DIR"
-        return f"was not found (looked for {path}{hint})"
+            return N_("was not found in --images-from {images_from}").format(
+                images_from=self.images_from
+            )
+        hint = "" if self.images_from is not None else N_("; for bare names, --images-from DIR")
+        return N_("was not found (looked for {path}{hint})").format(path=path, hint=hint)
 
     def _read(self, path: Path, size: int) -> ImageFacts:
         limits = self.limits
@@ -218,37 +225,52 @@ class LocalImages:
                 kind = sniff_type(head)
                 if kind is None:
                     raise ImageProblem(
-                        "is not a JPEG, PNG, GIF or WebP image (its content says so, "
-                        "whatever its name)"
+                        N_(
+                            "is not a JPEG, PNG, GIF or WebP image (its content says so, "
+                            "whatever its name)"
+                        )
                     )
                 width, height = dimensions(kind, head, file)
                 platform = f"the {self.platform} platform" if self.platform else "the platform"
                 if kind not in limits.content_types:
                     taken = ", ".join(sorted(_TYPE_NAMES[t] for t in limits.content_types))
                     raise ImageProblem(
-                        f"is a {_TYPE_NAMES[kind]} image, which {platform} does not take "
-                        f"(it takes {taken})"
+                        N_(
+                            "is a {kind} image, which {platform} does not take (it takes {taken})"
+                        ).format(kind=_TYPE_NAMES[kind], platform=platform, taken=taken)
                     )
                 if size > limits.max_bytes:
                     raise ImageProblem(
-                        f"is {size / _MIB:.1f} MiB; {platform} takes at most "
-                        f"{limits.max_bytes / _MIB:g} MiB"
+                        N_("is {size:.1f} MiB; {platform} takes at most {most:g} MiB").format(
+                            size=size / _MIB, platform=platform, most=limits.max_bytes / _MIB
+                        )
                     )
                 if not (
                     limits.min_width <= width <= limits.max_width
                     and limits.min_height <= height <= limits.max_height
                 ):
                     raise ImageProblem(
-                        f"is {width}×{height} pixels; {platform} takes "
-                        f"{limits.min_width}×{limits.min_height} to "
-                        f"{limits.max_width}×{limits.max_height}"
+                        N_(
+                            "is {width}×{height} pixels; {platform} takes "
+                            "{min_width}×{min_height} to {max_width}×{max_height}"
+                        ).format(
+                            width=width,
+                            height=height,
+                            platform=platform,
+                            min_width=limits.min_width,
+                            min_height=limits.min_height,
+                            max_width=limits.max_width,
+                            max_height=limits.max_height,
+                        )
                     )
                 file.seek(0)
                 digest = hashlib.sha256()
                 while block := file.read(_BLOCK):
                     digest.update(block)
         except OSError as error:
-            raise ImageProblem(f"cannot be read: {error.strerror or error}") from None
+            raise ImageProblem(
+                N_("cannot be read: {reason}").format(reason=error.strerror or error)
+            ) from None
         return ImageFacts(kind, width, height, size, digest.hexdigest())
 
 
@@ -291,7 +313,9 @@ def dimensions(kind: str, head: bytes, file: BinaryIO) -> tuple[int, int]:
             return _jpeg_size(file)
     except (struct.error, IndexError):
         pass
-    raise ImageProblem(f"is a damaged {_TYPE_NAMES[kind]} image (its header is cut short)")
+    raise ImageProblem(
+        N_("is a damaged {kind} image (its header is cut short)").format(kind=_TYPE_NAMES[kind])
+    )
 
 
 def _webp_size(head: bytes) -> tuple[int, int]:

@@ -36,6 +36,7 @@ from pydantic import ValidationError
 from shopsync.catalog.cells import cells_to_data, constraint_errors, row_errors
 from shopsync.domain.models import FieldError, Product, RowError, SkuRecord, SourceRow
 from shopsync.errors import ShopsyncError
+from shopsync.i18n import N_
 from shopsync.io.readers import CsvChunk, csv_records
 
 if TYPE_CHECKING:
@@ -177,8 +178,8 @@ class CheckPool:
             return chunk, item.result()
         except BrokenProcessPool:
             raise ShopsyncError(
-                "A validation worker process stopped unexpectedly (out of memory?).",
-                hint="Run the command again with --jobs 1.",
+                N_("A validation worker process stopped unexpectedly (out of memory?)."),
+                hint=N_("Run the command again with --jobs 1."),
             ) from None
 
     def close(self) -> None:

@@ -36,6 +36,7 @@ from shopsync.domain.models import (
     Warning_,
 )
 from shopsync.errors import InputError, UsageError
+from shopsync.i18n import N_, localized
 from shopsync.io.headers import (
     OPTION_PREFIX,
     PRODUCT_SCHEMA,
@@ -110,7 +111,7 @@ class RecordReader(Generic[RecordT]):
 
     schema: ClassVar[RecordSchema]
     model: ClassVar[type[SkuRecord]]
-    noun: ClassVar[str] = "record"
+    noun: ClassVar[str] = N_("record")
 
     def __init__(
         self,
@@ -178,7 +179,9 @@ class RecordReader(Generic[RecordT]):
         try:
             columns = self.header_map.resolve_header(opened.header)
         except InputError as error:
-            raise InputError(f"{opened.path}: {error.message}") from None
+            raise InputError(
+                N_("{path}: {message}").format(path=opened.path, message=error.message)
+            ) from None
         used = [(index, column) for index, column in enumerate(columns) if self._accepts(column)]
         missing = self.header_map.missing_required([column for _, column in used])
         refused = [column for column in columns if not self._accepts(column)]
@@ -188,10 +191,12 @@ class RecordReader(Generic[RecordT]):
             raise self._refused_error(opened, refused[0], missing)
         if missing:
             raise InputError(
-                f"{opened.path}: no column for {', '.join(missing)} "
-                f"(the columns are: {', '.join(opened.header)}).",
-                hint="Rename the column, or name it with --map, e.g. "
-                f'--map {missing[0].split("/")[0]}="Your Column".',
+                N_("{path}: no column for {names} (the columns are: {columns}).").format(
+                    path=opened.path, names=", ".join(missing), columns=", ".join(opened.header)
+                ),
+                hint=N_(
+                    'Rename the column, or name it with --map, e.g. --map {field}="Your Column".'
+                ).format(field=missing[0].split("/")[0]),
             )
         plan.tabular = True
         grouped = any(column.kind == "field" and column.target == "handle" for _, column in used)
@@ -230,8 +235,11 @@ class RecordReader(Generic[RecordT]):
             self.warnings.append(
                 Warning_(
                     plan.opened.name,
-                    f"column {name!r} belongs to variants and is ignored: the file has no "
-                    "handle column (handle, parent_sku, 款号...) grouping rows into products.",
+                    N_(
+                        "column {name!r} belongs to variants and is ignored: the file "
+                        "has no handle column (handle, parent_sku, 款号...) grouping rows "
+                        "into products."
+                    ).format(name=name),
                 )
             )
 
@@ -242,8 +250,12 @@ class RecordReader(Generic[RecordT]):
     def _refused_error(self, opened: OpenedFile, column: Column, missing: list[str]) -> InputError:
         """The error for a file whose column for a required field :meth:`_accepts` refused."""
         return InputError(
-            f"{opened.path}: the column {column.name!r} ({column.target}) is not used by "
-            f"this run, and no other column gives {', '.join(missing)}."
+            N_(
+                "{path}: the column {name!r} ({target}) is not used by this run, "
+                "and no other column gives {names}."
+            ).format(
+                path=opened.path, name=column.name, target=column.target, names=", ".join(missing)
+            )
         )
 
     def _warn_unknown(self, plan: _FilePlan, name: str) -> None:
@@ -251,16 +263,20 @@ class RecordReader(Generic[RecordT]):
             return
         plan.warned.add(name)
         keep = (
-            f"to keep it as an attribute, name it 'attr:{name}' or pass "
-            f"--map attr:{name}={name}; or "
+            N_(
+                "to keep it as an attribute, name it 'attr:{name}' or pass --map "
+                "attr:{name}={name}; or "
+            ).format(name=name)
             if self.schema.allow_attributes
             else ""
         )
         self.warnings.append(
             Warning_(
                 plan.opened.name,
-                f"column {name!r} is not a {self.noun} field and is ignored; "
-                f"{keep}map it with --map FIELD={name}.",
+                N_(
+                    "column {name!r} is not a {noun} field and is ignored; {keep}map "
+                    "it with --map FIELD={name}."
+                ).format(name=name, noun=self.noun, keep=keep),
             )
         )
 
@@ -393,8 +409,9 @@ class RecordReader(Generic[RecordT]):
                         FieldError(
                             plan.column_of_field.get("handle", "handle"),
                             handle,
-                            f"not used: this product's first row (line {first.row.line}) "
-                            "is refused",
+                            N_(
+                                "not used: this product's first row (line {line}) is refused"
+                            ).format(line=first.row.line),
                         ),
                     ),
                 )
@@ -414,8 +431,9 @@ class RecordReader(Generic[RecordT]):
                         FieldError(
                             plan.column_of_field.get("handle", "handle"),
                             handle,
-                            f"not used: this product's first row (line {first.row.line}) "
-                            "is refused",
+                            N_(
+                                "not used: this product's first row (line {line}) is refused"
+                            ).format(line=first.row.line),
                         ),
                     ),
                 )
@@ -549,7 +567,9 @@ class RecordReader(Generic[RecordT]):
         """The error for ``row``, whose SKU was first seen at ``first`` (file index, line)."""
         column = self._plans[file_index].column_of_field.get("sku", "sku")
         where = f"{self._plans[first[0]].opened.name}:{first[1]}"
-        message = f"duplicate SKU: already at {where}; this later row is not used"
+        message = N_("duplicate SKU: already at {where}; this later row is not used").format(
+            where=where
+        )
         return RowError(row, (FieldError(column, sku, message),))
 
     def _validate(self, plan: _FilePlan, row: SourceRow) -> ValidRow[RecordT] | RowError:
@@ -628,7 +648,7 @@ class Catalog(RecordReader[Product]):
 
     schema = PRODUCT_SCHEMA
     model = Product
-    noun = "product"
+    noun = N_("product")
 
     def __init__(
         self,
@@ -755,10 +775,12 @@ def check_output_path(path: Path, option: str) -> None:
     """
     directory = path.parent if str(path.parent) else Path()
     if not directory.is_dir():
-        what = "is not a directory" if directory.exists() else "does not exist"
+        what = N_("is not a directory") if directory.exists() else N_("does not exist")
         raise UsageError(
-            f"cannot write {option} {path}: the directory {directory} {what}.",
-            hint="Create the directory first, or name a file in an existing one.",
+            N_("cannot write {option} {path}: the directory {directory} {what}.").format(
+                option=option, path=path, directory=directory, what=what
+            ),
+            hint=N_("Create the directory first, or name a file in an existing one."),
         )
 
 
@@ -823,7 +845,7 @@ class RejectsFile:
                 else name
             )
             cells[shared] = value
-        cells["error"] = f"{rejected.row.file}:{rejected.row.line}: {rejected.message}"
+        cells["error"] = f"{rejected.row.file}:{rejected.row.line}: {localized(rejected.message)}"
         self._writer.add(cells)
 
     @property

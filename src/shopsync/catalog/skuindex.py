@@ -39,6 +39,7 @@ from pathlib import Path
 from types import TracebackType
 
 from shopsync.errors import ConfigError
+from shopsync.i18n import N_
 
 _LINE_BITS = 40
 _LINE_MASK = (1 << _LINE_BITS) - 1
@@ -247,10 +248,14 @@ class SeenSkus:
     def _disk_error(self, error: BaseException) -> ConfigError:
         place = self._directory or self._spill_dir or Path(tempfile.gettempdir())
         return ConfigError(
-            f"cannot keep the index of SKUs already read in a temporary file in {place}: "
-            f"{getattr(error, 'strerror', None) or error}.",
-            hint="Free some space there, or set TMPDIR to a directory with room "
-            "(it needs about 40 bytes per SKU past the first 131,072).",
+            N_(
+                "cannot keep the index of SKUs already read in a temporary file "
+                "in {place}: {reason}."
+            ).format(place=place, reason=getattr(error, "strerror", None) or error),
+            hint=N_(
+                "Free some space there, or set TMPDIR to a directory with room "
+                "(it needs about 40 bytes per SKU past the first 131,072)."
+            ),
         )
 
     def _spill(self) -> None:

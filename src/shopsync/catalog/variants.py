@@ -32,6 +32,7 @@ from typing import Any
 
 from shopsync.domain.models import FieldError, RowError, SourceRow
 from shopsync.errors import ConfigError
+from shopsync.i18n import N_
 
 MEMORY_ROWS = 20_000
 """Rows of incomplete products kept in memory at most; the rest wait on disk."""
@@ -103,7 +104,9 @@ def assemble(
                 FieldError(
                     option_columns.get(options[0], "handle") if options else "handle",
                     shown,
-                    f"the same option values as line {seen_values[values]} of product {handle}",
+                    N_("the same option values as line {line} of product {handle}").format(
+                        line=seen_values[values], handle=handle
+                    ),
                 )
             )
         if problems:
@@ -133,15 +136,19 @@ def _contradictions(
             yield FieldError(
                 columns.get(name, name),
                 _short(value),
-                f"is empty on {where}, this product's first row, where product-level "
-                "values come from",
+                N_(
+                    "is empty on {where}, this product's first row, where "
+                    "product-level values come from"
+                ).format(where=where),
             )
         elif first.product[name] != value:
             yield FieldError(
                 columns.get(name, name),
                 _short(value),
-                f"differs from {where} ({_short(first.product[name])!r}), this product's "
-                "first row, where product-level values come from",
+                N_(
+                    "differs from {where} ({short!r}), this product's first row, "
+                    "where product-level values come from"
+                ).format(where=where, short=_short(first.product[name])),
             )
     values = later.variant["option_values"]
     for name in options:
@@ -149,14 +156,18 @@ def _contradictions(
             yield FieldError(
                 option_columns.get(name, name),
                 "",
-                f"has no value, but the product's options ({where}) include {name!r}",
+                N_("has no value, but the product's options ({where}) include {name!r}").format(
+                    where=where, name=name
+                ),
             )
     for name in values:
         if name not in options:
             yield FieldError(
                 option_columns.get(name, name),
                 _short(values[name]),
-                f"is not one of the product's options on {where} ({', '.join(options) or 'none'})",
+                N_("is not one of the product's options on {where} ({options})").format(
+                    where=where, options=", ".join(options) or N_("none")
+                ),
             )
 
 
@@ -244,9 +255,13 @@ class GroupBuffer:
                 self._db.execute("CREATE INDEX waiting_handle ON waiting (handle)")
             except (OSError, sqlite3.Error) as error:
                 raise ConfigError(
-                    f"cannot keep the rows of scattered products in a temporary file: {error}",
-                    hint="Free space in the temporary directory (TMPDIR), or sort the file "
-                    "by its handle column.",
+                    N_(
+                        "cannot keep the rows of scattered products in a temporary file: {error}"
+                    ).format(error=error),
+                    hint=N_(
+                        "Free space in the temporary directory (TMPDIR), or sort the "
+                        "file by its handle column."
+                    ),
                 ) from None
         return self._db
 

@@ -19,6 +19,7 @@ from shopsync.cli.sync import (
     _run_output,
     open_target,
 )
+from shopsync.i18n import _
 
 
 @click.command("apply")
@@ -152,7 +153,7 @@ def products_get_command(ctx: click.Context, sku: str, sandbox: bool, fmt: str) 
         assert target.platform is not None  # need_platform=True
         found = target.platform.lookup_skus([sku]).get(sku)
     if found is None:
-        click.echo(f"No product has the SKU {sku!r} on the platform.", err=True)
+        click.echo(_("No product has the SKU {sku!r} on the platform.").format(sku=sku), err=True)
         ctx.exit(1)
     show_products(Output(quiet=app.quiet, verbose=app.verbose), [found], fmt)
 

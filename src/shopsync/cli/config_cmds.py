@@ -8,6 +8,7 @@ import click
 
 from shopsync.cli.options import config_dir, platform_options, settings_from_context
 from shopsync.errors import ScopeError, UsageError
+from shopsync.i18n import N_, _
 
 KNOWN_SCOPES = ("products", "inventory", "orders")
 
@@ -27,18 +28,22 @@ def config_show(ctx: click.Context) -> None:
     """
     settings = settings_from_context(ctx)
     if settings.config_file is not None:
-        click.echo(f"Config file: {settings.config_file}")
+        click.echo(_("Config file: {config_file}").format(config_file=settings.config_file))
     else:
-        click.echo(f"Config file: none (looked for {config_dir() / 'config.toml'})")
+        click.echo(
+            _("Config file: none (looked for {path})").format(path=config_dir() / "config.toml")
+        )
     rows = settings.describe()
     name_width = max(len(name) for name, _, _ in rows)
     value_width = min(48, max(len(value) for _, value, _ in rows))
     for name, value, source in rows:
         click.echo(f"  {name:<{name_width}}  {value:<{value_width}}  ({source})")
-    click.echo("Paths:")
-    click.echo(f"  token cache  {settings.token_cache_dir}")
-    click.echo(f"  ledger       {settings.ledger_dir()}")
-    click.echo(f"  audit log    {settings.audit_path}")
+    click.echo(_("Paths:"))
+    click.echo(
+        _("  token cache  {token_cache_dir}").format(token_cache_dir=settings.token_cache_dir)
+    )
+    click.echo(_("  ledger       {path}").format(path=settings.ledger_dir()))
+    click.echo(_("  audit log    {audit_path}").format(audit_path=settings.audit_path))
 
 
 @click.group("auth")
@@ -60,14 +65,22 @@ def auth_check(ctx: click.Context) -> None:
     settings = settings_from_context(ctx)
     with closing(connect(settings)) as platform:
         status = platform.check_auth()
-    click.echo(f"Credentials OK: client {status.client_id!r} got a token from {status.token_url}")
+    click.echo(
+        _("Credentials OK: client {client_id!r} got a token from {token_url}").format(
+            client_id=status.client_id, token_url=status.token_url
+        )
+    )
     if status.expires_in == float("inf"):
         # A signed platform (Taobao) has no token of its own to time.
-        click.echo("The platform does not say how long these credentials last.")
+        click.echo(_("The platform does not say how long these credentials last."))
     else:
-        click.echo(f"Token valid for {status.expires_in:.0f} s (cached for the next runs).")
+        click.echo(
+            _("Token valid for {expires_in:.0f} s (cached for the next runs).").format(
+                expires_in=status.expires_in
+            )
+        )
     if status.granted_scopes is None:
-        click.echo("The platform did not say which scopes the token carries.")
+        click.echo(_("The platform did not say which scopes the token carries."))
         return
     click.echo(f"Scopes: {' '.join(sorted(status.granted_scopes)) or '(none)'}")
     # An adapter whose platform names its scopes its own way says which it needs.
@@ -76,9 +89,10 @@ def auth_check(ctx: click.Context) -> None:
     missing = [scope for scope in wanted if scope not in status.granted_scopes]
     if missing:
         raise ScopeError(
-            f"The token lacks the scope(s) {', '.join(missing)}: commands that need them "
-            "will be refused.",
-            hint="Ask the shop's admin to grant them, or set `scope` in the profile.",
+            N_(
+                "The token lacks the scope(s) {names}: commands that need them will be refused."
+            ).format(names=", ".join(missing)),
+            hint=N_("Ask the shop's admin to grant them, or set `scope` in the profile."),
         )
 
 
@@ -101,29 +115,40 @@ def auth_shopee(ctx: click.Context, code: str | None, redirect: str) -> None:
     settings = settings_from_context(ctx)
     if settings.platform != "shopee":
         raise UsageError(
-            f"`shopsync auth shopee` is for a Shopee profile; this one's platform is "
-            f"{settings.platform}.",
-            hint="Add --platform shopee, or choose a Shopee profile with --profile.",
+            N_(
+                "`shopsync auth shopee` is for a Shopee profile; this one's platform is {platform}."
+            ).format(platform=settings.platform),
+            hint=N_("Add --platform shopee, or choose a Shopee profile with --profile."),
         )
     from shopsync.platforms import connect  # noqa: PLC0415 - requests loads only when needed
     from shopsync.platforms.shopee import ShopeePlatform, authorisation_url  # noqa: PLC0415
 
     if code is None:
-        click.echo("Open this link as the seller and authorise the app (it is valid 5 minutes):")
+        click.echo(_("Open this link as the seller and authorise the app (it is valid 5 minutes):"))
         click.echo(f"  {authorisation_url(settings, redirect)}")
         click.echo(
-            "Shopee then opens the redirect page with ?code=...&shop_id=... in its address: set "
-            "shop_id to that shop id and run `shopsync auth shopee --code CODE`."
+            _(
+                "Shopee then opens the redirect page with ?code=...&shop_id=... "
+                "in its address: set shop_id to that shop id and run `shopsync "
+                "auth shopee --code CODE`."
+            )
         )
         return
     with closing(connect(settings)) as platform:
         assert isinstance(platform, ShopeePlatform)
         status = platform.exchange_code(code)
         saved = platform.token_path
-    click.echo(f"Shop {settings.get('shop_id')} authorised: tokens saved to {saved} (mode 0600).")
     click.echo(
-        f"The access token is valid for {status.expires_in:.0f} s; the refresh token renews "
-        "it, and each renewal's new refresh token is saved the same way."
+        _("Shop {shop_id} authorised: tokens saved to {saved} (mode 0600).").format(
+            shop_id=settings.get("shop_id"), saved=saved
+        )
+    )
+    click.echo(
+        _(
+            "The access token is valid for {expires_in:.0f} s; the refresh "
+            "token renews it, and each renewal's new refresh token is saved "
+            "the same way."
+        ).format(expires_in=status.expires_in)
     )
 
 

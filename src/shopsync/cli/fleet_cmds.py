@@ -16,6 +16,7 @@ import click
 from shopsync.cli.main import AppContext
 from shopsync.cli.options import config_dir, platform_flags, platform_options
 from shopsync.errors import ExitCode, UsageError
+from shopsync.i18n import N_, _, localized, nN_
 
 if TYPE_CHECKING:
     from shopsync.config import Settings
@@ -32,8 +33,11 @@ def require_fleet_extra() -> None:
     missing = [name for name in _FLEET_MODULES if importlib.util.find_spec(name) is None]
     if missing:
         raise UsageError(
-            f"fleet mode needs {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'}"
-            " not installed.",
+            nN_(
+                "fleet mode needs {names}, which is not installed.",
+                "fleet mode needs {names}, which are not installed.",
+                len(missing),
+            ).format(names=", ".join(missing)),
             hint="pip install 'shopsync[fleet]'",
         )
 
@@ -151,30 +155,58 @@ def fleet_status_command(ctx: click.Context, as_json: bool) -> None:
         click.echo(json.dumps(status, ensure_ascii=False, indent=2))
         return
     click.echo(f"Ledger: {status['ledger']}")
-    click.echo("Targets:" if status["targets"] else "Targets: none yet")
+    click.echo(_("Targets:") if status["targets"] else _("Targets: none yet"))
     for row in status["targets"]:
         click.echo(
-            f"  {row['target']}: {row['pending']} pending, {row['leased']} leased, "
-            f"{row['done']} done, {row['failed']} failed"
+            _(
+                "  {target}: {pending} pending, {leased} leased, {done} done, {failed} failed"
+            ).format(
+                target=row["target"],
+                pending=row["pending"],
+                leased=row["leased"],
+                done=row["done"],
+                failed=row["failed"],
+            )
         )
-    click.echo("Runs:" if status["runs"] else "Runs: none yet")
+    click.echo(_("Runs:") if status["runs"] else _("Runs: none yet"))
     for run in status["runs"]:
         click.echo(
-            f"  {run['run_id']} {run['profile']}: {run['settled_batches']} of "
-            f"{run['batches']} batches settled, {run['items']} products queued, "
-            f"{run['unchanged']} unchanged, {run['rejected']} rejected"
+            _(
+                "  {run_id} {profile}: {settled_batches} of {batches} batches "
+                "settled, {items} products queued, {unchanged} unchanged, "
+                "{rejected} rejected"
+            ).format(
+                run_id=run["run_id"],
+                profile=run["profile"],
+                settled_batches=run["settled_batches"],
+                batches=run["batches"],
+                items=run["items"],
+                unchanged=run["unchanged"],
+                rejected=run["rejected"],
+            )
         )
-    click.echo("Workers seen in the last hour:" if status["workers"] else "Workers: none seen")
+    click.echo(
+        _("Workers seen in the last hour:") if status["workers"] else _("Workers: none seen")
+    )
     for worker in status["workers"]:
         click.echo(
-            f"  {worker['name']}: {worker['batches']} batches, last seen "
-            f"{worker['seconds_since_seen']:g} s ago"
+            _("  {name}: {batches} batches, last seen {seconds_since_seen:g} s ago").format(
+                name=worker["name"],
+                batches=worker["batches"],
+                seconds_since_seen=worker["seconds_since_seen"],
+            )
         )
     for key, state in status["limiters"].items():
         if state:
             click.echo(
-                f"Limit {key}: {state['rate']:g}/s of {state['max_rate']:g}/s"
-                + (f", paused {state['paused_for']:.1f} s" if state["paused_for"] else "")
+                _("Limit {key}: {rate:g}/s of {max_rate:g}/s").format(
+                    key=key, rate=state["rate"], max_rate=state["max_rate"]
+                )
+                + (
+                    _(", paused {paused_for:.1f} s").format(paused_for=state["paused_for"])
+                    if state["paused_for"]
+                    else ""
+                )
             )
 
 
@@ -196,9 +228,17 @@ def ledger_migrate_command(ctx: click.Context) -> None:
     applied = migrate(target.ledger_url)
     where = display_url(target.ledger_url)
     if applied:
-        click.echo(f"Applied migration(s) {', '.join(map(str, applied))} to {where}.")
+        click.echo(
+            _("Applied migration(s) {names} to {where}.").format(
+                names=", ".join(map(str, applied)), where=where
+            )
+        )
     else:
-        click.echo(f"{where} is at schema version {LATEST_VERSION} already; nothing to do.")
+        click.echo(
+            _("{where} is at schema version {version} already; nothing to do.").format(
+                where=where, version=LATEST_VERSION
+            )
+        )
 
 
 def queue_upload(  # noqa: PLR0912, PLR0915 - the upload command's options, in one place
@@ -236,9 +276,11 @@ def queue_upload(  # noqa: PLR0912, PLR0915 - the upload command's options, in o
 
     if failed is not None and not wait:
         raise UsageError(
-            "--failed with --queue needs --wait: the refused items are known once the "
-            "workers have sent them.",
-            hint="Add --wait, or read them later with `shopsync fleet status`.",
+            N_(
+                "--failed with --queue needs --wait: the refused items are known "
+                "once the workers have sent them."
+            ),
+            hint=N_("Add --wait, or read them later with `shopsync fleet status`."),
         )
     for option, named in (("--failed", failed), ("--report", report), ("--rejects", rejects)):
         if named is not None:
@@ -265,16 +307,29 @@ def queue_upload(  # noqa: PLR0912, PLR0915 - the upload command's options, in o
             return
         last_shown[0] = now
         click.echo(
-            f"{progress.items_settled} of {progress.items} products in settled batches "
-            f"({progress.done + progress.failed_batches} of {progress.batches} batches, "
-            f"{progress.leased} being sent), {now - started:.0f}s",
+            _(
+                "{items_settled} of {items} products in settled batches ({finished} "
+                "of {batches} batches, {leased} being sent), {seconds:.0f}s"
+            ).format(
+                items_settled=progress.items_settled,
+                items=progress.items,
+                finished=progress.done + progress.failed_batches,
+                batches=progress.batches,
+                leased=progress.leased,
+                seconds=now - started,
+            ),
             err=True,
         )
 
     if wait:
         earlier = requeue_pending(app, target)
         if earlier:
-            click.echo(f"Waiting for {len(earlier)} batches of an earlier run first.", err=True)
+            click.echo(
+                _("Waiting for {count} batches of an earlier run first.").format(
+                    count=len(earlier)
+                ),
+                err=True,
+            )
             follow(app, target, earlier, on_progress=show)
     platform = connect(settings)  # for its batch size and --refresh: nothing is sent
     rejects_file = RejectsFile(rejects, catalog.header_map) if rejects else None
@@ -290,10 +345,18 @@ def queue_upload(  # noqa: PLR0912, PLR0915 - the upload command's options, in o
             else:
                 rejects_file.discard()
     for error in run.first_errors:
-        click.echo(f"{error.row.file}:{error.row.line}: {error.message}", err=True)
+        click.echo(f"{error.row.file}:{error.row.line}: {localized(error.message)}", err=True)
     say(
-        f"Queued {run.batches} batches ({run.items} products) as run {run.run_id}; "
-        f"{run.unchanged} unchanged, {run.rejected} rejected."
+        _(
+            "Queued {batches} batches ({items} products) as run {run_id}; "
+            "{unchanged} unchanged, {rejected} rejected."
+        ).format(
+            batches=run.batches,
+            items=run.items,
+            run_id=run.run_id,
+            unchanged=run.unchanged,
+            rejected=run.rejected,
+        )
     )
     code = ExitCode.INPUT_REJECTED if run.rejected else ExitCode.OK
     counts = {"queued": run.items, "unchanged": run.unchanged, "rejected": run.rejected}
@@ -303,10 +366,20 @@ def queue_upload(  # noqa: PLR0912, PLR0915 - the upload command's options, in o
     if wait:
         final = follow(app, target, run.run_id, on_progress=show)
         say(
-            f"Done: {final.created} created, {final.updated} updated, {final.failed} failed, "
-            f"{run.unchanged} unchanged, {run.rejected} rejected, in "
-            f"{time.monotonic() - started:.1f}s ({final.batches} batches, "
-            f"{final.attempts} claims)."
+            _(
+                "Done: {created} created, {updated} updated, {failed} failed, "
+                "{unchanged} unchanged, {rejected} rejected, in {seconds:.1f}s "
+                "({batches} batches, {attempts} claims)."
+            ).format(
+                created=final.created,
+                updated=final.updated,
+                failed=final.failed,
+                unchanged=run.unchanged,
+                rejected=run.rejected,
+                seconds=time.monotonic() - started,
+                batches=final.batches,
+                attempts=final.attempts,
+            )
         )
         counts.update(created=final.created, updated=final.updated, failed=final.failed)
         written = _write_failed(
@@ -354,7 +427,12 @@ def _write_failed(target: FleetTarget, run_id: str, path: Path, *, named: bool) 
         writer.add({**item.cells, "error_code": item.code, "error_message": item.message})
     writer.close()
     if refused:
-        click.echo(f"Refused by the platform: {len(refused)} rows, in {path}", err=True)
+        click.echo(
+            _("Refused by the platform: {count} rows, in {path}").format(
+                count=len(refused), path=path
+            ),
+            err=True,
+        )
     return path
 
 

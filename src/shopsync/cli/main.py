@@ -15,6 +15,15 @@ import click
 
 from shopsync import __version__
 from shopsync.errors import ExitCode, ShopsyncError
+from shopsync.i18n import (
+    LANGUAGES,
+    N_,
+    _,
+    choose_language,
+    localized,
+    parse_language,
+    set_language,
+)
 
 
 @dataclass
@@ -60,6 +69,24 @@ def output_modes_of(args: Sequence[str]) -> OutputModes:
     return OutputModes(detailed_exitcode="--detailed-exitcode" in tokens, json=as_json)
 
 
+def language_flag_of(args: Sequence[str]) -> str | None:
+    """The last valid ``--lang`` value of a command line, read before click parses it: the
+    help texts must be in the run's language before click builds any of them."""
+    tokens = list(args)
+    if "--" in tokens:
+        tokens = tokens[: tokens.index("--")]
+    chosen = None
+    for index, argument in enumerate(tokens):
+        value = None
+        if argument == "--lang" and index + 1 < len(tokens):
+            value = tokens[index + 1]
+        elif argument.startswith("--lang="):
+            value = argument.partition("=")[2]
+        if value is not None and parse_language(value):
+            chosen = value
+    return chosen
+
+
 def note_changes(ctx: click.Context, has_changes: bool) -> None:
     """Tell the exit-code mapping whether the command found changes (``--detailed-exitcode``)."""
     ctx.meta[_CHANGES_KEY] = has_changes
@@ -80,6 +107,16 @@ class ShopsyncGroup(click.Group):
         """Register ``cmd``, giving it (and its subcommands) the global flags too."""
         add_global_options(cmd)
         super().add_command(cmd, name)
+
+    def main(self, args: Sequence[str] | None = None, *pargs: Any, **kwargs: Any) -> Any:
+        """Choose the run's language (``--lang``, then the environment), then run."""
+        from shopsync.cli.translate import install_click_messages, translate_help  # noqa: PLC0415
+
+        given = sys.argv[1:] if args is None else args
+        set_language(choose_language(language_flag_of(given), os.environ))
+        install_click_messages()
+        translate_help(self)
+        return super().main(args, *pargs, **kwargs)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         ctx.meta[_MODES_KEY] = output_modes_of(args)
@@ -114,8 +151,9 @@ class ShopsyncGroup(click.Group):
             _report(ctx, failure)
             error, message, code = failure, failure.message, int(failure.exit_code)
         except KeyboardInterrupt as failure:
-            click.echo("Interrupted.", err=True)
-            error, message, code = failure, "Interrupted.", int(ExitCode.INTERRUPTED)
+            message = _("Interrupted.")
+            click.echo(message, err=True)
+            error, code = failure, int(ExitCode.INTERRUPTED)
         except Exception as failure:
             message = _report_bug(ctx, failure)
             error, code = failure, int(ExitCode.INTERNAL)
@@ -167,9 +205,9 @@ def _wants_traceback(ctx: click.Context) -> bool:
 def _report(ctx: click.Context, error: ShopsyncError) -> None:
     if _wants_traceback(ctx):
         _print_traceback()
-    click.echo(f"Error: {error.message}", err=True)
+    click.echo(_("Error: {message}").format(message=localized(error.message)), err=True)
     if error.hint:
-        click.echo(f"Hint: {error.hint}", err=True)
+        click.echo(_("Hint: {hint}").format(hint=localized(error.hint)), err=True)
 
 
 def _report_bug(ctx: click.Context, error: BaseException) -> str:
@@ -179,11 +217,11 @@ def _report_bug(ctx: click.Context, error: BaseException) -> str:
     # and a traceback may show local values; --traceback is the deliberate way to see one.
     from shopsync.http.redact import redact_text  # noqa: PLC0415 - only on this rare path
 
-    message = f"Internal error: {type(error).__name__}: {redact_text(str(error))}"
-    click.echo(
-        f"{message}\nThis is a bug in shopsync. Run again with --traceback and report the output.",
-        err=True,
+    message = _("Internal error: {kind}: {detail}").format(
+        kind=type(error).__name__, detail=redact_text(str(error))
     )
+    bug = _("This is a bug in shopsync. Run again with --traceback and report the output.")
+    click.echo(f"{message}\n{bug}", err=True)
     return message
 
 
@@ -214,10 +252,16 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
     root.propagate = False
 
 
-_VERBOSE_HELP = "More detail on stderr: batches, answers, retries, waits (-vv: the HTTP exchange)."
-_QUIET_HELP = "Print only errors and the final summary."
-_TRACEBACK_HELP = "Show a traceback when something fails."
-_CONTRADICTION = "--verbose and --quiet contradict each other; choose one."
+_VERBOSE_HELP = N_(
+    "More detail on stderr: batches, answers, retries, waits (-vv: the HTTP exchange)."
+)
+_QUIET_HELP = N_("Print only errors and the final summary.")
+_TRACEBACK_HELP = N_("Show a traceback when something fails.")
+_LANG_HELP = N_(
+    "Language of messages: zh (Simplified Chinese) or en "
+    "[env SHOPSYNC_LANG, else LC_ALL, LC_MESSAGES, LANG]."
+)
+_CONTRADICTION = N_("--verbose and --quiet contradict each other; choose one.")
 
 
 def _global_flag(ctx: click.Context, param: click.Parameter, value: Any) -> None:
@@ -232,7 +276,7 @@ def _global_flag(ctx: click.Context, param: click.Parameter, value: Any) -> None
     else:
         app.traceback = True
     if app.verbose and app.quiet:
-        raise click.UsageError(_CONTRADICTION, ctx=ctx)
+        raise click.UsageError(_(_CONTRADICTION), ctx=ctx)
     _configure_logging(app.verbose, app.quiet)
 
 
@@ -242,6 +286,8 @@ def _global_options() -> list[click.Option]:
         click.Option(["-v", "--verbose"], count=True, help=_VERBOSE_HELP, **common),
         click.Option(["-q", "--quiet"], is_flag=True, help=_QUIET_HELP, **common),
         click.Option(["--traceback"], is_flag=True, help=_TRACEBACK_HELP, **common),
+        # Read before parsing (ShopsyncGroup.main); here it is checked and shown in help.
+        click.Option(["--lang"], type=click.Choice(LANGUAGES), expose_value=False, help=_LANG_HELP),
     ]
 
 
@@ -265,6 +311,7 @@ def add_global_options(command: click.Command) -> None:
 @click.option("-v", "--verbose", count=True, help=_VERBOSE_HELP)
 @click.option("-q", "--quiet", is_flag=True, help=_QUIET_HELP)
 @click.option("--traceback", "show_traceback", is_flag=True, help=_TRACEBACK_HELP)
+@click.option("--lang", type=click.Choice(LANGUAGES), expose_value=False, help=_LANG_HELP)
 @click.pass_context
 def cli(ctx: click.Context, verbose: int, quiet: bool, show_traceback: bool) -> None:
     """Put a product catalog kept in CSV/TSV/JSON files onto a shop platform.
@@ -275,7 +322,7 @@ def cli(ctx: click.Context, verbose: int, quiet: bool, show_traceback: bool) -> 
       shopsync upload products.csv --sandbox
     """
     if verbose and quiet:
-        raise click.UsageError(_CONTRADICTION)
+        raise click.UsageError(_(_CONTRADICTION))
     ctx.obj = AppContext(verbose=verbose, quiet=quiet, traceback=show_traceback)
     _configure_logging(verbose, quiet)
 

@@ -15,6 +15,7 @@ import click
 from shopsync.cli.main import AppContext
 from shopsync.cli.options import platform_options
 from shopsync.cli.sync import SANDBOX_OPTION, open_target
+from shopsync.i18n import _, localized
 
 if TYPE_CHECKING:
     from shopsync.config import Settings
@@ -105,7 +106,7 @@ def orders_command(
     since = parse_since(since_text) if since_text else None
     interval = parse_duration(interval_text, what="--interval")
     if interval <= 0:
-        raise click.BadParameter("must be more than 0 seconds.", param_hint="--interval")
+        raise click.BadParameter(_("must be more than 0 seconds."), param_hint="--interval")
     ttl = parse_duration(cache_ttl, what="--cache-ttl")
     sandbox_options = {
         "orders": SANDBOX_ORDERS,
@@ -174,7 +175,11 @@ def _watch(
     printer = OrderEventPrinter(output, fmt)
 
     def failed(error: ShopsyncError, delay: float) -> None:
-        output.warn(f"{error.message} Polling again in {delay:g}s.")
+        output.warn(
+            _("{message} Polling again in {delay:g}s.").format(
+                message=localized(error.message), delay=delay
+            )
+        )
 
     show_watch_start(output, settings.base_url or "the platform", interval)
     try:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from shopsync.i18n import _
 from shopsync.sandbox.config import SandboxConfig
 from shopsync.sandbox.dialects import DEFAULT_DIALECT, known_dialects, load_dialect
 
@@ -226,13 +227,19 @@ def serve_command(
     )
 
     def ready(base_url: str) -> None:
-        click.echo(f"shopsync sandbox serving the platform API at {base_url}")
+        click.echo(
+            _("shopsync sandbox serving the platform API at {base_url}").format(base_url=base_url)
+        )
         click.echo(f"  client id:     {client_id}")
         click.echo(f"  client secret: {client_secret}")
-        click.echo(f"  shop:          {db if db is not None else 'in memory (gone on exit)'}")
+        click.echo(
+            _("  shop:          {shop}").format(
+                shop=db if db is not None else _("in memory (gone on exit)")
+            )
+        )
         click.echo(f"  dialect:       {dialect}")
         click.echo(f"  try:           {load_dialect(dialect).try_command(base_url, config)}")
-        click.echo("Press Ctrl-C to stop.")
+        click.echo(_("Press Ctrl-C to stop."))
 
     serve(config, on_ready=ready)
 
@@ -267,7 +274,7 @@ def reset_command(ctx: click.Context) -> None:
         finally:
             store.close()
     shutil.rmtree(settings.data_dir / "ledger" / "sandbox-embedded", ignore_errors=True)
-    click.echo(f"The sandbox shop in {shop.parent} is empty.")
+    click.echo(_("The sandbox shop in {parent} is empty.").format(parent=shop.parent))
 
 
 COMMANDS = [sandbox_group]

@@ -27,6 +27,7 @@ from shopsync.cli.catalog import (
 from shopsync.cli.main import AppContext, echo_json, note_changes
 from shopsync.cli.options import BULK_OPTION, platform_options, settings_from_context
 from shopsync.errors import ExitCode
+from shopsync.i18n import _
 
 if TYPE_CHECKING:
     from shopsync.config import Settings
@@ -341,8 +342,10 @@ def upload_command(
         unsupported = (sandbox, succeeded, metrics_file, prune)
         if not queue or any(unsupported):
             raise click.UsageError(
-                "--wait goes with --queue, and --queue with none of --sandbox (the embedded "
-                "sandbox lives in one process), --succeeded, --metrics-file, --prune (yet)."
+                _(
+                    "--wait goes with --queue, and --queue with none of --sandbox (the embedded "
+                    "sandbox lives in one process), --succeeded, --metrics-file, --prune (yet)."
+                )
             )
         queue_upload(
             ctx,
@@ -572,7 +575,10 @@ def audit_command(
                 f"{record.get('outcome')}{detail}"
             )
     if not found and not as_json:
-        click.echo(f"No audit records in {settings.audit_path} match.", err=True)
+        click.echo(
+            _("No audit records in {audit_path} match.").format(audit_path=settings.audit_path),
+            err=True,
+        )
 
 
 COMMANDS = [plan_command, upload_command, stock_command, audit_command]

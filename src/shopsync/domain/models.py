@@ -45,6 +45,7 @@ from pydantic_core import PydanticCustomError
 
 from shopsync.domain.digest import compact_json, hash_text
 from shopsync.domain.images import is_url
+from shopsync.i18n import N_, join_messages
 
 if TYPE_CHECKING:  # typing.Self is 3.11+; annotations are not evaluated at run time
     from typing_extensions import Self
@@ -55,7 +56,7 @@ SKU_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 
 SCIENTIFIC = re.compile(r"^[0-9](?:\.[0-9]+)?[eE]\+?[0-9]+$")
 """``6.92019E+12``: how Excel shows a long number (a 13-digit EAN) in a General cell."""
-SCIENTIFIC_MESSAGE = (
+SCIENTIFIC_MESSAGE = N_(
     "is in scientific notation, as Excel shows a long number, and its last digits are "
     "lost; format the column as text in Excel (设置单元格格式为文本), type the codes "
     "again, and export once more"
@@ -112,7 +113,7 @@ def _refuse_control(value: str) -> str:
     # A SKU names the product in the ledger, in files and in requests; a tab or a line
     # break in one is a broken cell, not a code any platform takes.
     if _CONTROL.search(value):
-        raise ValueError("must not hold control characters (tabs, line breaks)")
+        raise ValueError(N_("must not hold control characters (tabs, line breaks)"))
     return value
 
 
@@ -318,13 +319,13 @@ class Product(SkuRecord):
     def _variants_agree(self) -> Self:
         if not self.variants:
             if self.options:
-                raise ValueError("options are given but no variants")
+                raise ValueError(N_("options are given but no variants"))
             return self
         if self.handle is None:
-            raise ValueError("a product with variants needs a handle")
+            raise ValueError(N_("a product with variants needs a handle"))
         problems = variant_problems(self.options, self.variants)
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError(join_messages(problems))
         return self
 
     @property
@@ -476,25 +477,36 @@ def variant_problems(options: Sequence[str], variants: Sequence[Variant]) -> lis
     """
     problems: list[str] = []
     if len(set(options)) != len(options):
-        problems.append(f"options {list(options)} name one option twice")
+        problems.append(N_("options {options} name one option twice").format(options=list(options)))
     wanted = set(options)
     by_values: dict[tuple[str, ...], str] = {}
     skus: set[str] = set()
     for variant in variants:
         missing = [name for name in options if name not in variant.option_values]
         if missing:
-            problems.append(f"variant {variant.sku} has no value for {', '.join(missing)}")
+            problems.append(
+                N_("variant {sku} has no value for {options}").format(
+                    sku=variant.sku, options=", ".join(missing)
+                )
+            )
         extra = [name for name in variant.option_values if name not in wanted]
         if extra:
-            problems.append(f"variant {variant.sku} has values for unknown options {extra}")
+            problems.append(
+                N_("variant {sku} has values for unknown options {options}").format(
+                    sku=variant.sku, options=extra
+                )
+            )
         if variant.sku in skus:
-            problems.append(f"SKU {variant.sku} is used by two variants")
+            problems.append(N_("SKU {sku} is used by two variants").format(sku=variant.sku))
         skus.add(variant.sku)
         values = variant.option_key(options)
         if not missing and values in by_values:
             problems.append(
-                f"variants {by_values[values]} and {variant.sku} have the same option values "
-                f"{' / '.join(values) or '(none)'}"
+                N_("variants {first} and {second} have the same option values {values}").format(
+                    first=by_values[values],
+                    second=variant.sku,
+                    values=" / ".join(values) or N_("(none)"),
+                )
             )
         by_values.setdefault(values, variant.sku)
     return problems
@@ -519,7 +531,7 @@ class StockLine(SkuRecord):
     @model_validator(mode="after")
     def _one_of_stock_or_delta(self) -> StockLine:
         if (self.stock is None) == (self.delta is None):
-            raise ValueError("give either a stock count or a delta, not both or neither")
+            raise ValueError(N_("give either a stock count or a delta, not both or neither"))
         return self
 
 
@@ -568,8 +580,10 @@ class RowError:
     @property
     def message(self) -> str:
         """All reasons in one line, as written to the rejects file's ``error`` column."""
-        return "; ".join(
-            f"{error.column}: {error.message}" if error.column else error.message
+        return join_messages(
+            N_("{column}: {message}").format(column=error.column, message=error.message)
+            if error.column
+            else error.message
             for error in self.errors
         )
 

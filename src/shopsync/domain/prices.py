@@ -24,6 +24,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from shopsync.i18n import N_
+
 _PREFIXES: dict[str, str] = {
     "US$": "USD",
     "HK$": "HKD",
@@ -110,7 +112,11 @@ def read_amount(text: str, *, decimal_comma: bool) -> Amount | None:
     if suffix and (suffix["word"] or _code(suffix["code"])):
         named = _SUFFIXES[suffix["word"]] if suffix["word"] else _code(suffix["code"])
         if currency is not None and named != currency:
-            raise AmountError(f"names two currencies ({currency} and {named})")
+            raise AmountError(
+                N_("names two currencies ({first} and {second})").format(
+                    first=currency, second=named
+                )
+            )
         currency = named
         value = value[: suffix.start()]
     if not sign:

@@ -47,6 +47,7 @@ import requests
 from shopsync.errors import AuthError, ScopeError, ShopsyncError
 from shopsync.http.redact import redact_text, redacting_logger, register_secret
 from shopsync.http.stats import ClientStats
+from shopsync.i18n import N_
 
 log = redacting_logger(__name__)
 
@@ -441,11 +442,15 @@ class OAuthTokens:
         self._answered(answer)
         value = answer.get("access_token")
         if not isinstance(value, str) or not value:
-            raise AuthError("The token endpoint answered without an access_token.")
+            raise AuthError(N_("The token endpoint answered without an access_token."))
         register_secret(value)
         token_type = str(answer.get("token_type", "Bearer"))
         if token_type.lower() != "bearer":
-            raise AuthError(f"The token endpoint issued a {token_type!r} token; only Bearer works.")
+            raise AuthError(
+                N_("The token endpoint issued a {token_type!r} token; only Bearer works.").format(
+                    token_type=token_type
+                )
+            )
         try:
             lifetime = float(answer.get("expires_in", 3600))
         except (TypeError, ValueError):
@@ -634,17 +639,25 @@ def bearer_refusal(response: requests.Response, what: str) -> ShopsyncError | No
         if bearer_challenge(response, "error") == "invalid_token":
             return TokenRejected(f"{what}: the access token was rejected (invalid_token).")
         return AuthError(
-            f"{what}: the platform refused the credentials (HTTP 401).",
-            hint="Run `shopsync auth check`.",
+            N_("{what}: the platform refused the credentials (HTTP 401).").format(what=what),
+            hint=N_("Run `shopsync auth check`."),
         )
     if status == 403:
         if bearer_challenge(response, "error") == "insufficient_scope":
             needed = bearer_challenge(response, "scope")
-            need = f" the scope {needed!r}" if needed else " a scope"
             return ScopeError(
-                f"{what}: the credentials work, but the token lacks{need} this needs "
-                "(insufficient_scope).",
-                hint="Ask the shop's admin to grant the scope to this client, or set `scope`.",
+                (
+                    N_(
+                        "{what}: the credentials work, but the token lacks the scope "
+                        "{needed!r} this needs (insufficient_scope)."
+                    )
+                    if needed
+                    else N_(
+                        "{what}: the credentials work, but the token lacks a scope this "
+                        "needs (insufficient_scope)."
+                    )
+                ).format(what=what, needed=needed),
+                hint=N_("Ask the shop's admin to grant the scope to this client, or set `scope`."),
             )
-        return AuthError(f"{what}: the platform forbids this (HTTP 403).")
+        return AuthError(N_("{what}: the platform forbids this (HTTP 403).").format(what=what))
     return None

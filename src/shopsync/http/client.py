@@ -39,6 +39,7 @@ from shopsync.http.retry import (
 from shopsync.http.stats import ClientStats
 from shopsync.http.transport import Transport
 from shopsync.http.wire import Wire
+from shopsync.i18n import N_
 
 if TYPE_CHECKING:
     from shopsync.config import Settings
@@ -176,7 +177,7 @@ class HttpClient:
             except ValueError:
                 body = None
             if not isinstance(body, dict):
-                raise AuthError("The token endpoint answered with something other than JSON.")
+                raise AuthError(N_("The token endpoint answered with something other than JSON."))
             return body
 
         return self.retry.call(attempt, what=what)
@@ -397,7 +398,7 @@ def _not_the_platform(
     if not retry_ambiguous:
         return AmbiguousWriteError(redact_text(sentence), hint=hint)
     return RetriableAPIError(
-        "not the platform's answer (request may have been applied)",
+        N_("not the platform's answer (request may have been applied)"),
         AmbiguousWriteError(redact_text(sentence), hint=hint),
         ambiguous=True,
     )

@@ -39,6 +39,7 @@ from shopsync.errors import (
 )
 from shopsync.http.redact import redact_text, redacting_logger
 from shopsync.http.stats import ClientStats
+from shopsync.i18n import N_
 
 if TYPE_CHECKING:
     from shopsync.config import Settings
@@ -114,21 +115,29 @@ def classify_exception(  # noqa: PLR0911 - one decision table, one return per ve
     if isinstance(error, requests.exceptions.SSLError):
         # A certificate problem does not fix itself in a second.
         return TransportError(
-            f"{what}: TLS verification failed: {text}",
-            hint="If the platform uses a private CA, pass its bundle with --ca-bundle.",
+            N_("{what}: TLS verification failed: {text}").format(what=what, text=text),
+            hint=N_("If the platform uses a private CA, pass its bundle with --ca-bundle."),
         )
     if isinstance(error, requests.exceptions.ConnectTimeout):
         return RetriableAPIError(
-            "connect timeout",
-            TransportError(f"{what}: could not connect to {_host(error)}: connect timeout."),
+            N_("connect timeout"),
+            TransportError(
+                N_("{what}: could not connect to {host}: connect timeout.").format(
+                    what=what, host=_host(error)
+                )
+            ),
         )
     if isinstance(error, requests.exceptions.ConnectionError) and _never_sent(error):
         return RetriableAPIError(
-            "connection failed",
+            N_("connection failed"),
             TransportError(
-                f"{what}: could not connect to {_host(error)}: {_connect_reason(error)}.",
-                hint="Check that the platform is up and that base_url is right; "
-                "the rows not sent are left for the next run.",
+                N_("{what}: could not connect to {host}: {connect_reason}.").format(
+                    what=what, host=_host(error), connect_reason=_connect_reason(error)
+                ),
+                hint=N_(
+                    "Check that the platform is up and that base_url is right; the "
+                    "rows not sent are left for the next run."
+                ),
             ),
         )
     if isinstance(
@@ -144,10 +153,13 @@ def classify_exception(  # noqa: PLR0911 - one decision table, one return per ve
         )
         if not retry_ambiguous:
             return AmbiguousWriteError(
-                f"{what}: {kind} after the request was sent; it may or may not have been applied."
+                N_(
+                    "{what}: {kind} after the request was sent; it may or may not "
+                    "have been applied."
+                ).format(what=what, kind=kind)
             )
         return RetriableAPIError(
-            f"{kind} (request may have been applied)",
+            N_("{kind} (request may have been applied)").format(kind=kind),
             TransportError(f"{what}: {kind}: {text}"),
             ambiguous=True,
         )
@@ -354,9 +366,11 @@ class RetryPolicy:
                 if self.stats is not None:
                     self.stats.add("retry_budget_exhausted")
                 final = PlatformError(
-                    f"{final.message} Not retried: the retry budget is spent "
-                    "(most recent requests failed, so the platform looks down).",
-                    hint="Try again later.",
+                    N_(
+                        "{message} Not retried: the retry budget is spent (most recent "
+                        "requests failed, so the platform looks down)."
+                    ).format(message=final.message),
+                    hint=N_("Try again later."),
                 )
             raise final from error.__cause__
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shopsync.errors import InputError
+from shopsync.i18n import N_
 
 _BOMS: tuple[tuple[bytes, str], ...] = (
     # UTF-32 first: its little-endian BOM begins with UTF-16's.
@@ -54,16 +55,20 @@ def sniff_binary(path: Path, head: bytes) -> None:
     """Refuse files that are not text at all, with a message that says what they are."""
     if head.startswith(b"PK\x03\x04"):
         raise InputError(
-            f"{path}: this is an Excel workbook (.xlsx) or another zip file, not CSV text.",
-            hint="In Excel, use File > Save As > 'CSV UTF-8 (Comma delimited)'.",
+            N_(
+                "{path}: this is an Excel workbook (.xlsx) or another zip file, not CSV text."
+            ).format(path=path),
+            hint=N_("In Excel, use File > Save As > 'CSV UTF-8 (Comma delimited)'."),
         )
     if head.startswith(b"\xd0\xcf\x11\xe0"):
         raise InputError(
-            f"{path}: this is an old Excel workbook (.xls), not CSV text.",
-            hint="In Excel, use File > Save As > 'CSV UTF-8 (Comma delimited)'.",
+            N_("{path}: this is an old Excel workbook (.xls), not CSV text.").format(path=path),
+            hint=N_("In Excel, use File > Save As > 'CSV UTF-8 (Comma delimited)'."),
         )
     if head.startswith(b"%PDF"):
-        raise InputError(f"{path}: this is a PDF document, not a catalog file.")
+        raise InputError(
+            N_("{path}: this is a PDF document, not a catalog file.").format(path=path)
+        )
 
 
 def detect_encoding(path: Path, override: str | None = None) -> Detected:
@@ -73,8 +78,8 @@ def detect_encoding(path: Path, override: str | None = None) -> Detected:
             codecs.lookup(override)
         except LookupError:
             raise InputError(
-                f"unknown encoding {override!r}.",
-                hint="Try utf-8, utf-16, gb18030, cp1252 or latin-1.",
+                N_("unknown encoding {override!r}.").format(override=override),
+                hint=N_("Try utf-8, utf-16, gb18030, cp1252 or latin-1."),
             ) from None
         return Detected(override, "given with --encoding")
     with path.open("rb") as handle:
@@ -87,8 +92,8 @@ def detect_encoding(path: Path, override: str | None = None) -> Detected:
     with path.open("rb") as handle:
         sample = handle.read(_SAMPLE)
     if _looks_chinese(sample):
-        return Detected("gb18030", "not UTF-8; GB18030 with Chinese text")
-    return Detected("cp1252", "not UTF-8 and not Chinese; Windows-1252")
+        return Detected("gb18030", N_("not UTF-8; GB18030 with Chinese text"))
+    return Detected("cp1252", N_("not UTF-8 and not Chinese; Windows-1252"))
 
 
 def _is_utf8(path: Path) -> bool:
@@ -128,10 +133,21 @@ def decode_error(path: Path, detected: Detected, error: UnicodeDecodeError) -> I
     offset, line = _locate_bad_bytes(path, detected.encoding)
     where = f"byte offset {offset}" + (f" (line {line})" if line else "")
     return InputError(
-        f"{path}: the bytes at {where} are not valid {detected.encoding} "
-        f"(chosen because: {detected.reason}): {error.reason}.",
-        hint="Name the file's encoding with --encoding, e.g. --encoding gb18030 or "
-        "--encoding cp1252, or save it from Excel as 'CSV UTF-8'.",
+        N_(
+            "{path}: the bytes at {where} are not valid {encoding} (chosen "
+            "because: {reason}): {detail}."
+        ).format(
+            path=path,
+            where=where,
+            encoding=detected.encoding,
+            reason=detected.reason,
+            detail=error.reason,
+        ),
+        hint=N_(
+            "Name the file's encoding with --encoding, e.g. --encoding "
+            "gb18030 or --encoding cp1252, or save it from Excel as 'CSV "
+            "UTF-8'."
+        ),
     )
 
 

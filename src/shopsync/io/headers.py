@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from shopsync.errors import InputError, UsageError
+from shopsync.i18n import N_
 
 ATTRIBUTE_PREFIX = "attr:"
 OPTION_PREFIX = "option:"
@@ -186,19 +187,30 @@ def parse_user_mapping(pairs: Iterable[str], fields: Iterable[str]) -> dict[str,
         column = column.strip().strip("\"'")
         if not sep or not target or not column:
             raise UsageError(
-                f'--map {pair!r} is not FIELD=COLUMN, e.g. --map title="Product Name".'
+                N_('--map {pair!r} is not FIELD=COLUMN, e.g. --map title="Product Name".').format(
+                    pair=pair
+                )
             )
         if target.casefold().startswith(ATTRIBUTE_PREFIX) and "attributes" in known:
             attribute = target[len(ATTRIBUTE_PREFIX) :].strip()
             if not attribute:
-                raise UsageError(f"--map {pair!r}: name the attribute, e.g. --map attr:颜色=颜色.")
+                raise UsageError(
+                    N_("--map {pair!r}: name the attribute, e.g. --map attr:颜色=颜色.").format(
+                        pair=pair
+                    )
+                )
             mapping[ATTRIBUTE_PREFIX + attribute] = column
             continue
         if target not in known:
             raise UsageError(
-                f"--map {pair!r}: {target!r} is not a field; "
-                f"fields are: {', '.join(sorted(known))}"
-                + (", or attr:NAME for an attribute." if "attributes" in known else ".")
+                (
+                    N_(
+                        "--map {pair!r}: {target!r} is not a field; fields are: {names}, "
+                        "or attr:NAME for an attribute."
+                    )
+                    if "attributes" in known
+                    else N_("--map {pair!r}: {target!r} is not a field; fields are: {names}.")
+                ).format(pair=pair, target=target, names=", ".join(sorted(known)))
             )
         mapping[target] = column
     return mapping
@@ -308,9 +320,10 @@ class HeaderMap:
                 continue
             if column.target in seen:
                 raise InputError(
-                    f"columns {seen[column.target]!r} and {column.name!r} both mean "
-                    f"{column.target!r}; rename one, or choose with --map "
-                    f"{column.target}=COLUMN."
+                    N_(
+                        "columns {first!r} and {name!r} both mean {target!r}; rename "
+                        "one, or choose with --map {target}=COLUMN."
+                    ).format(first=seen[column.target], name=column.name, target=column.target)
                 )
             seen[column.target] = column.name
         return columns

@@ -24,6 +24,7 @@ from typing import IO, Any, BinaryIO, Literal, cast
 
 from shopsync.domain.models import FieldError, RowError, SourceRow
 from shopsync.errors import InputError
+from shopsync.i18n import N_
 from shopsync.io.encoding import Detected, decode_error, detect_encoding, open_text, sniff_binary
 from shopsync.io.xlsx import Workbook, iter_sheet, open_workbook
 
@@ -101,48 +102,54 @@ def format_for(path: Path, override: Format | None = None) -> Format:
     suffix = path.suffix.lower()
     if suffix in (".gz", ".zip", ".ods", ".xlsb"):
         raise InputError(
-            f"{path}: {suffix} files cannot be read directly.",
-            hint="Export the sheet as CSV (in Excel: File > Save As > 'CSV UTF-8').",
+            N_("{path}: {suffix} files cannot be read directly.").format(path=path, suffix=suffix),
+            hint=N_("Export the sheet as CSV (in Excel: File > Save As > 'CSV UTF-8')."),
         )
     try:
         return _EXTENSIONS[suffix]
     except KeyError:
         raise InputError(
-            f"{path}: cannot tell the format from the extension {suffix or '(none)'!r}.",
-            hint="Name it .csv, .tsv, .json, .jsonl or .xlsx, or pass --format.",
+            N_("{path}: cannot tell the format from the extension {suffix!r}.").format(
+                path=path, suffix=suffix or "(none)"
+            ),
+            hint=N_("Name it .csv, .tsv, .json, .jsonl or .xlsx, or pass --format."),
         ) from None
 
 
 def open_file(path: Path, options: ReadOptions) -> OpenedFile:
     """Check that ``path`` is a readable catalog file and learn its shape (not its rows)."""
     if not path.exists():
-        raise InputError(f"{path}: no such file.")
+        raise InputError(N_("{path}: no such file.").format(path=path))
     if path.is_dir():
-        raise InputError(f"{path}: is a directory, not a file.")
+        raise InputError(N_("{path}: is a directory, not a file.").format(path=path))
     try:
         with path.open("rb") as handle:
             head = handle.read(4096)
     except OSError as error:
-        raise InputError(f"{path}: cannot be read: {error.strerror}.") from None
+        raise InputError(
+            N_("{path}: cannot be read: {strerror}.").format(path=path, strerror=error.strerror)
+        ) from None
     fmt = format_for(path, options.format)
     if fmt == "xlsx":
         workbook = open_workbook(path, options.sheet)
         return OpenedFile(
             path=path,
             format=fmt,
-            detected=Detected("binary", "an Excel workbook"),
+            detected=Detected("binary", N_("an Excel workbook")),
             header=workbook.header,
             size=path.stat().st_size,
             workbook=workbook,
         )
     sniff_binary(path, head)
     if not head.strip(b" \t\r\n\xef\xbb\xbf\xff\xfe\x00"):
-        raise InputError(f"{path}: the file is empty.")
+        raise InputError(N_("{path}: the file is empty.").format(path=path))
     detected = detect_encoding(path, options.encoding)
     if b"\x00" in head and "16" not in detected.encoding and "32" not in detected.encoding:
         raise InputError(
-            f"{path}: this is a binary file (it contains NUL bytes), not a catalog.",
-            hint="If it is UTF-16 text without a byte-order mark, pass --encoding utf-16-le.",
+            N_("{path}: this is a binary file (it contains NUL bytes), not a catalog.").format(
+                path=path
+            ),
+            hint=N_("If it is UTF-16 text without a byte-order mark, pass --encoding utf-16-le."),
         )
     opened = OpenedFile(path=path, format=fmt, detected=detected, size=path.stat().st_size)
     if fmt in ("csv", "tsv"):
@@ -157,7 +164,9 @@ def open_file(path: Path, options: ReadOptions) -> OpenedFile:
                 raise decode_error(path, detected, error) from None
             except _JsonSyntaxError as error:
                 raise InputError(
-                    f"{path}: invalid JSON at line {error.line}: {error.message}."
+                    N_("{path}: invalid JSON at line {line}: {message}.").format(
+                        path=path, line=error.line, message=error.message
+                    )
                 ) from None
     return opened
 
@@ -169,11 +178,13 @@ def _read_header(opened: OpenedFile, options: ReadOptions) -> None:
         except UnicodeDecodeError as error:
             raise decode_error(opened.path, opened.detected, error) from None
         if first is None:
-            raise InputError(f"{opened.path}: the file is empty.")
+            raise InputError(N_("{path}: the file is empty.").format(path=opened.path))
         delimiter = "\t" if opened.format == "tsv" else options.delimiter or _sniff_delimiter(first)
         header = next(csv.reader([first], delimiter=delimiter), [])
         if not any(cell.strip() for cell in header):
-            raise InputError(f"{opened.path}: the first line holds no column names.")
+            raise InputError(
+                N_("{path}: the first line holds no column names.").format(path=opened.path)
+            )
         # A header and no rows is not an error: it is an empty delta (nothing to do),
         # which the commands report as a notice (RecordReader.empty_files).
     opened.delimiter = delimiter
@@ -242,7 +253,11 @@ def iter_rows(
 def _file_failure(opened: OpenedFile, line: int | None, message: str) -> RowError:
     return RowError(
         SourceRow(opened.name, line or 0, {}),
-        (FieldError("", "", f"{message} The rest of the file was not read."),),
+        (
+            FieldError(
+                "", "", N_("{message} The rest of the file was not read.").format(message=message)
+            ),
+        ),
     )
 
 
@@ -278,8 +293,10 @@ def _iter_workbook(opened: OpenedFile, workbook: Workbook) -> Iterator[SourceRow
                     FieldError(
                         "",
                         "",
-                        f"the row has a value in column {beyond[-1] + 1} but the header "
-                        f"names {width} columns",
+                        N_(
+                            "the row has a value in column {number} but the header names "
+                            "{width} columns"
+                        ).format(number=beyond[-1] + 1, width=width),
                     ),
                 ),
             )
@@ -339,8 +356,10 @@ def csv_records(
                     FieldError(
                         "",
                         "",
-                        f"the row has {len(values)} cells but the header names {width} "
-                        "columns (an unquoted delimiter in a value?)",
+                        N_(
+                            "the row has {count} cells but the header names {width} columns "
+                            "(an unquoted delimiter in a value?)"
+                        ).format(count=len(values), width=width),
                     ),
                 ),
             )
@@ -411,7 +430,13 @@ def _iter_jsonl(opened: OpenedFile) -> Iterator[SourceRow | RowError]:
             except json.JSONDecodeError as error:
                 yield RowError(
                     SourceRow(name, number, {"raw": stripped}),
-                    (FieldError("", _shorten(stripped), f"not valid JSON: {error.msg}"),),
+                    (
+                        FieldError(
+                            "",
+                            _shorten(stripped),
+                            N_("not valid JSON: {msg}").format(msg=error.msg),
+                        ),
+                    ),
                 )
                 continue
             yield _json_item(name, number, item)
@@ -422,7 +447,13 @@ def _json_item(name: str, line: int, item: Any) -> SourceRow | RowError:
         return SourceRow(name, line, item)
     return RowError(
         SourceRow(name, line, {"raw": json.dumps(item, default=str)}),
-        (FieldError("", _shorten(str(item)), f"expected a product object, found {_kind(item)}"),),
+        (
+            FieldError(
+                "",
+                _shorten(str(item)),
+                N_("expected a product object, found {kind}").format(kind=_kind(item)),
+            ),
+        ),
     )
 
 
@@ -448,7 +479,11 @@ def _iter_json(opened: OpenedFile) -> Iterator[SourceRow | RowError]:
             yield from _json_products(opened, scanner)
         except _JsonSyntaxError as error:
             yield _file_failure(
-                opened, error.line, f"invalid JSON at line {error.line}: {error.message}."
+                opened,
+                error.line,
+                N_("invalid JSON at line {line}: {message}.").format(
+                    line=error.line, message=error.message
+                ),
             )
 
 
@@ -465,8 +500,10 @@ def _to_products_array(opened: OpenedFile, scanner: _JsonScanner) -> None:
     if first != "{":
         value = scanner.value()
         raise InputError(
-            f"{opened.path}: the JSON document is {_kind(value)}, not a list of products.",
-            hint='Expected [ {...}, ... ] or {"products": [ {...}, ... ]}.',
+            N_("{path}: the JSON document is {kind}, not a list of products.").format(
+                path=opened.path, kind=_kind(value)
+            ),
+            hint=N_('Expected [ {...}, ... ] or {"products": [ {...}, ... ]}.'),
         )
     scanner.expect("{")
     keys: list[str] = []
@@ -480,9 +517,12 @@ def _to_products_array(opened: OpenedFile, scanner: _JsonScanner) -> None:
             return
         scanner.value()  # another key's value: skip it
     raise InputError(
-        f"{opened.path}: the JSON object holds no list of products "
-        f"(keys: {', '.join(keys) or 'none'}).",
-        hint=f"Put the products in a list under one of: {', '.join(_JSON_LIST_KEYS)}.",
+        N_("{path}: the JSON object holds no list of products (keys: {keys}).").format(
+            path=opened.path, keys=", ".join(keys) or N_("none")
+        ),
+        hint=N_("Put the products in a list under one of: {names}.").format(
+            names=", ".join(_JSON_LIST_KEYS)
+        ),
     )
 
 
@@ -565,8 +605,10 @@ class _JsonScanner:
         """Consume ``char`` or fail with the line where something else stood."""
         found = self.peek()
         if found != char:
-            shown = repr(found) if found else "the end of the file"
-            raise _JsonSyntaxError(f"expected {char!r} but found {shown}", self._line)
+            shown = repr(found) if found else N_("the end of the file")
+            raise _JsonSyntaxError(
+                N_("expected {char!r} but found {shown}").format(char=char, shown=shown), self._line
+            )
         self._advance(self._pos + 1)
 
     def value(self) -> Any:

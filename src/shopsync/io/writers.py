@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from shopsync.errors import UsageError
+from shopsync.i18n import N_
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 """Cell starts that spreadsheets run as formulas (OWASP)."""
@@ -119,15 +120,19 @@ def atomic_write(
     except FileNotFoundError:
         kind = None
     except OSError as error:
-        raise UsageError(f"cannot write {path}: {error.strerror}.") from None
+        raise UsageError(
+            N_("cannot write {path}: {strerror}.").format(path=path, strerror=error.strerror)
+        ) from None
     if kind is not None and (stat.S_ISCHR(kind) or stat.S_ISFIFO(kind)):
         with _straight_into(path, target, newline, encoding) as handle:
             yield handle
         return
     if kind is not None and not stat.S_ISREG(kind):
         raise UsageError(
-            f"cannot write {path}: it is not a regular file, a character device or a FIFO.",
-            hint="Name a file to write, or - for standard output.",
+            N_(
+                "cannot write {path}: it is not a regular file, a character device or a FIFO."
+            ).format(path=path),
+            hint=N_("Name a file to write, or - for standard output."),
         )
     with _replacing(path, target, newline, mode, encoding) as handle:
         yield handle
@@ -142,7 +147,9 @@ def _replacing(
         directory.mkdir(parents=True, exist_ok=True)
         fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     except OSError as error:
-        raise UsageError(f"cannot write {path}: {error.strerror}.") from None
+        raise UsageError(
+            N_("cannot write {path}: {strerror}.").format(path=path, strerror=error.strerror)
+        ) from None
     try:
         with os.fdopen(fd, "w", encoding=encoding, newline=newline) as handle:
             yield handle
@@ -165,7 +172,9 @@ def _straight_into(
     try:
         fd = os.open(target, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
     except OSError as error:
-        raise UsageError(f"cannot write {path}: {error.strerror}.") from None
+        raise UsageError(
+            N_("cannot write {path}: {strerror}.").format(path=path, strerror=error.strerror)
+        ) from None
     with os.fdopen(fd, "w", encoding=encoding, newline=newline) as handle:
         yield handle
 

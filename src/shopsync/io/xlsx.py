@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from shopsync.errors import InputError
+from shopsync.i18n import N_, nN_
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls")
 MAX_UNCOMPRESSED = 2 << 30
@@ -111,7 +112,7 @@ def open_workbook(path: Path, sheet: str | None) -> Workbook:
     book = _load(path)
     names = list(book.sheet_names)
     if not names:
-        raise InputError(f"{path}: the workbook has no sheets.")
+        raise InputError(N_("{path}: the workbook has no sheets.").format(path=path))
     index = _sheet_index(path, names, sheet)
     warnings: list[str] = []
     values = 0
@@ -132,11 +133,13 @@ def open_workbook(path: Path, sheet: str | None) -> Workbook:
             )
             if first is None:
                 raise InputError(
-                    f"{name}: the sheet has a header ({', '.join(header[:6])}) but no rows."
+                    N_("{name}: the sheet has a header ({names}) but no rows.").format(
+                        name=name, names=", ".join(header[:6])
+                    )
                 )
             loaded = itertools.chain([first], rows)
             return Workbook(path, names[index], header, row_number, warnings, loaded, streamed)
-    raise InputError(f"{name}: the sheet is empty.")
+    raise InputError(N_("{name}: the sheet is empty.").format(name=name))
 
 
 def iter_sheet(workbook: Workbook) -> Iterator[tuple[int, list[str]]]:
@@ -203,15 +206,15 @@ def _unreadable(path: Path, error: Exception) -> InputError:
     if "password" in text.lower() or "encrypt" in text.lower():
         return _protected(path)
     return InputError(
-        f"{path}: cannot be read as an Excel workbook ({text}).",
-        hint="Open it in Excel and save it again as .xlsx, or as 'CSV UTF-8'.",
+        N_("{path}: cannot be read as an Excel workbook ({text}).").format(path=path, text=text),
+        hint=N_("Open it in Excel and save it again as .xlsx, or as 'CSV UTF-8'."),
     )
 
 
 def _protected(path: Path) -> InputError:
     return InputError(
-        f"{path}: the workbook is password-protected (encrypted).",
-        hint="In Excel, remove the password (File > Info > Protect Workbook), save, and retry.",
+        N_("{path}: the workbook is password-protected (encrypted).").format(path=path),
+        hint=N_("In Excel, remove the password (File > Info > Protect Workbook), save, and retry."),
     )
 
 
@@ -223,8 +226,10 @@ def _sheet_index(path: Path, names: Sequence[str], sheet: str | None) -> int:
     if sheet.isdigit() and 1 <= int(sheet) <= len(names):
         return int(sheet) - 1
     raise InputError(
-        f"{path}: no sheet {sheet!r} (the sheets are: {', '.join(names)}).",
-        hint="Pass --sheet with a sheet's name or its number, 1 for the first.",
+        N_("{path}: no sheet {sheet!r} (the sheets are: {names}).").format(
+            path=path, sheet=sheet, names=", ".join(names)
+        ),
+        hint=N_("Pass --sheet with a sheet's name or its number, 1 for the first."),
     )
 
 
@@ -252,24 +257,30 @@ def _check_container(path: Path) -> list[str | None]:
         if "EncryptedPackage".encode("utf-16-le") in head:
             raise _protected(path)
         raise InputError(
-            f"{path}: this is an old-style Excel file (.xls), not {path.suffix}.",
-            hint="Rename it to .xls, or save it again in Excel as .xlsx.",
+            N_("{path}: this is an old-style Excel file (.xls), not {suffix}.").format(
+                path=path, suffix=path.suffix
+            ),
+            hint=N_("Rename it to .xls, or save it again in Excel as .xlsx."),
         )
     if not head.startswith(b"PK"):
-        kind = "text (CSV?)" if _looks_like_text(head) else "not a zip archive"
+        kind = N_("text (CSV?)") if _looks_like_text(head) else N_("not a zip archive")
         raise InputError(
-            f"{path}: this is not an Excel workbook: the file is {kind}.",
-            hint="If it is CSV text, name it .csv.",
+            N_("{path}: this is not an Excel workbook: the file is {kind}.").format(
+                path=path, kind=kind
+            ),
+            hint=N_("If it is CSV text, name it .csv."),
         )
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as error:
-        raise InputError(f"{path}: the workbook is damaged ({error}).") from None
+        raise InputError(
+            N_("{path}: the workbook is damaged ({error}).").format(path=path, error=error)
+        ) from None
     with archive:
         members = archive.infolist()
         total = sum(member.file_size for member in members)
         if total > MAX_UNCOMPRESSED:
-            raise _bomb(path, f"its parts expand to {total:,} bytes")
+            raise _bomb(path, N_("its parts expand to {total:,} bytes").format(total=total))
         for member in members:
             if member.flag_bits & 0x1:
                 raise _protected(path)
@@ -281,9 +292,11 @@ def _check_container(path: Path) -> list[str | None]:
                 with archive.open(member) as part:
                     if _DOCTYPE.search(part.read(1 << 14)):
                         raise InputError(
-                            f"{path}: {member.filename} declares a document type "
-                            "(possible entity expansion); it is not read.",
-                            hint="A workbook saved by Excel never has one: save it again.",
+                            N_(
+                                "{path}: {filename} declares a document type (possible entity "
+                                "expansion); it is not read."
+                            ).format(path=path, filename=member.filename),
+                            hint=N_("A workbook saved by Excel never has one: save it again."),
                         )
         return _sheet_members(archive)
 
@@ -298,8 +311,10 @@ def _looks_like_text(head: bytes) -> bool:
 
 def _bomb(path: Path, what: str) -> InputError:
     return InputError(
-        f"{path}: {what}, far beyond any real workbook; it is not read (a zip bomb?).",
-        hint="Export the sheet as 'CSV UTF-8' if the file is genuine.",
+        N_("{path}: {what}, far beyond any real workbook; it is not read (a zip bomb?).").format(
+            path=path, what=what
+        ),
+        hint=N_("Export the sheet as 'CSV UTF-8' if the file is genuine."),
     )
 
 
@@ -346,9 +361,11 @@ def _scan_sheet(path: Path, sheet: str, member: str) -> tuple[list[str], int]:
             columns = _column(dimension.group(3)) - _column(dimension.group(1)) + 1
             if rows * columns > MAX_CELLS:
                 raise InputError(
-                    f"{path}[{sheet}]: the sheet spans {rows:,} rows by {columns:,} columns, "
-                    "more cells than shopsync reads from one sheet.",
-                    hint="Delete the empty rows and columns past the data, or export as CSV.",
+                    N_(
+                        "{path}[{sheet}]: the sheet spans {rows:,} rows by {columns:,} "
+                        "columns, more cells than shopsync reads from one sheet."
+                    ).format(path=path, sheet=sheet, rows=rows, columns=columns),
+                    hint=N_("Delete the empty rows and columns past the data, or export as CSV."),
                 )
         buffer = head
         while True:
@@ -375,26 +392,37 @@ def _scan_sheet(path: Path, sheet: str, member: str) -> tuple[list[str], int]:
     warnings: list[str] = []
     if empty_count:
         warnings.append(
-            f"{_count(empty_count, 'formula')} without a saved result, read as empty "
-            f"({_listed(empty_formulas, empty_count)}); open the workbook in Excel and "
-            "save it to compute them."
+            N_(
+                "{count} without a saved result, read as empty ({listed}); open "
+                "the workbook in Excel and save it to compute them."
+            ).format(
+                count=nN_("{count:,} formula", "{count:,} formulas", empty_count).format(
+                    count=empty_count
+                ),
+                listed=_listed(empty_formulas, empty_count),
+            )
         )
     if merged:
         warnings.append(
-            f"{_count(len(merged), 'merged range')} "
-            f"({_listed(merged[:_MAX_REPORTED], len(merged))}): only the first cell of each "
-            "holds the value, the others are read as empty."
+            N_(
+                "{count} ({listed}): only the first cell of each holds the "
+                "value, the others are read as empty."
+            ).format(
+                count=nN_("{count:,} merged range", "{count:,} merged ranges", len(merged)).format(
+                    count=len(merged)
+                ),
+                listed=_listed(merged[:_MAX_REPORTED], len(merged)),
+            )
         )
     return warnings, values
 
 
-def _count(number: int, noun: str) -> str:
-    return f"{number:,} {noun}{'' if number == 1 else 's'}"
-
-
 def _listed(shown: list[str], total: int) -> str:
-    more = f" and {total - len(shown):,} more" if total > len(shown) else ""
-    return ", ".join(shown) + more
+    if total > len(shown):
+        return N_("{shown} and {more:,} more").format(
+            shown=", ".join(shown), more=total - len(shown)
+        )
+    return ", ".join(shown)
 
 
 def _column(letters: bytes) -> int:

@@ -15,6 +15,7 @@ from shopsync.catalog.records import RecordReader, RejectsFile, check_output_pat
 from shopsync.domain.models import RecordT, RowError, SourceRow, ValidRow
 from shopsync.domain.timefmt import now_rfc3339
 from shopsync.errors import ExitCode, ShopsyncError
+from shopsync.i18n import localized
 from shopsync.io.writers import SpooledRowsWriter, write_json
 from shopsync.platforms.base import Capabilities, Platform, capabilities_of
 from shopsync.state.audit import AuditLog
@@ -312,7 +313,8 @@ class RunJob:
                 assert self._failed is not None
                 cells = failed_cells(outcome)
                 cells["error_code"] = outcome.code or ""
-                cells["error_message"] = outcome.message or ""
+                # The one human column of the failed file: in the run's language.
+                cells["error_message"] = localized(outcome.message) if outcome.message else ""
                 self._failed.add(cells)
             elif self._succeeded is not None:
                 self._succeeded.add(

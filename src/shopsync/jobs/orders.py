@@ -44,6 +44,7 @@ from shopsync.errors import (
     ShopsyncError,
     UsageError,
 )
+from shopsync.i18n import N_
 from shopsync.platforms.base import ErrorScope, OrderLine, RemoteOrder, error_scope_of
 
 if TYPE_CHECKING:
@@ -94,8 +95,8 @@ def parse_duration(text: str, *, what: str = "--interval") -> float:
             )
     if seconds is None or not math.isfinite(seconds) or seconds < 0:
         raise UsageError(
-            f"{what} {text!r} is not a duration.",
-            hint="Use seconds (45), or a number with s, m, h, d or w (30s, 2m, 1h30m).",
+            N_("{what} {text!r} is not a duration.").format(what=what, text=text),
+            hint=N_("Use seconds (45), or a number with s, m, h, d or w (30s, 2m, 1h30m)."),
         )
     return seconds
 
@@ -124,9 +125,11 @@ def parse_since(text: str) -> Since:
     elif _DURATION_RE.fullmatch(value.lower()):
         return timedelta(seconds=parse_duration(value, what="--since"))
     raise UsageError(
-        f"--since {text!r} is neither a time nor a duration.",
-        hint="Use RFC 3339 (2024-05-01T08:00:00Z), a date (2024-05-01), or a duration "
-        "back from now (30m, 2h, 3d, 1w).",
+        N_("--since {text!r} is neither a time nor a duration.").format(text=text),
+        hint=N_(
+            "Use RFC 3339 (2024-05-01T08:00:00Z), a date (2024-05-01), or a "
+            "duration back from now (30m, 2h, 3d, 1w)."
+        ),
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from shopsync.catalog.records import Catalog, RejectsFile, check_output_path
 from shopsync.domain.models import RowError
 from shopsync.errors import UsageError
+from shopsync.i18n import N_
 from shopsync.jobs.base import (
     JobOptions,
     Outputs,
@@ -202,9 +203,11 @@ def _warn_of_drift(
     age_days = ((time.time() if now is None else now) - as_of) / 86400
     if age_days > DRIFT_WARN_DAYS:
         result.warnings.append(
-            f"The ledger has not learned the platform's state for {int(age_days)} days: "
-            "products edited on the platform since then are not in this plan. Plan with "
-            "--refresh to read them."
+            N_(
+                "The ledger has not learned the platform's state for {days} days: "
+                "products edited on the platform since then are not in this "
+                "plan. Plan with --refresh to read them."
+            ).format(days=int(age_days))
         )
 
 

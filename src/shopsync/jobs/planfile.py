@@ -22,6 +22,7 @@ from shopsync.domain.images import parse_local_ref
 from shopsync.domain.models import Product, SourceRow, product_digest
 from shopsync.domain.timefmt import now_rfc3339
 from shopsync.errors import InputError, PlanStale, UsageError
+from shopsync.i18n import N_
 from shopsync.io.writers import write_json
 from shopsync.platforms.base import Platform
 from shopsync.state.ledger import LedgerEntry
@@ -143,19 +144,21 @@ class PlanDocument:
             raw = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
             raise InputError(
-                f"Cannot read the plan file {path}: {error}.",
-                hint="Give the file `shopsync plan FILE... --out PLAN` wrote.",
+                N_("Cannot read the plan file {path}: {error}.").format(path=path, error=error),
+                hint=N_("Give the file `shopsync plan FILE... --out PLAN` wrote."),
             ) from error
         if not isinstance(raw, dict) or raw.get("format") != PLAN_FORMAT:
             raise InputError(
-                f"{path} is not a shopsync plan file.",
-                hint="Give the file `shopsync plan FILE... --out PLAN` wrote.",
+                N_("{path} is not a shopsync plan file.").format(path=path),
+                hint=N_("Give the file `shopsync plan FILE... --out PLAN` wrote."),
             )
         if raw.get("version") != PLAN_VERSION:
             raise InputError(
-                f"{path} is a plan file of version {raw.get('version')!r}; this shopsync "
-                f"reads version {PLAN_VERSION}.",
-                hint="Make the plan again with this version of shopsync.",
+                N_(
+                    "{path} is a plan file of version {found!r}; this shopsync reads "
+                    "version {version}."
+                ).format(path=path, found=raw.get("version"), version=PLAN_VERSION),
+                hint=N_("Make the plan again with this version of shopsync."),
             )
         return cls(
             target=dict(raw.get("target") or {}),
@@ -192,8 +195,8 @@ def check_target(document: PlanDocument, *, profile: str, platform: str, base_ur
             f"{name} {planned.get(name)!r} (here {here[name]!r})" for name in different
         )
         raise PlanStale(
-            f"The plan was made for another target: {shown}.",
-            hint="Apply it with the profile it was planned for, or make a new plan.",
+            N_("The plan was made for another target: {shown}.").format(shown=shown),
+            hint=N_("Apply it with the profile it was planned for, or make a new plan."),
         )
 
 
@@ -220,7 +223,7 @@ def check_unmoved(
         entry = entries.get(item["sku"])
         held = entry.content_hash if entry is not None else None
         if held != item.get("ledger_hash"):
-            moved.append(f"{item['sku']} (the ledger changed since the plan)")
+            moved.append(N_("{sku} (the ledger changed since the plan)").format(sku=item["sku"]))
     if not moved and platform is not None:
         moved = _moved_on_platform(document.changes, entries, platform, ledger.image)
     if moved:
@@ -247,17 +250,29 @@ def _moved_on_platform(
         found = remote.get(sku)
         if item["action"] == "create":
             if found is not None:
-                moved.append(f"{item['sku']} (now on the platform as {found.product_id})")
+                moved.append(
+                    N_("{sku} (now on the platform as {product_id})").format(
+                        sku=item["sku"], product_id=found.product_id
+                    )
+                )
             continue
         if entry is None:
             continue  # the ledger check has refused this already
         if found is None or found.product_id != entry.product_id:
-            moved.append(f"{item['sku']} (no longer on the platform as {entry.product_id})")
+            moved.append(
+                N_("{sku} (no longer on the platform as {product_id})").format(
+                    sku=item["sku"], product_id=entry.product_id
+                )
+            )
             continue
         now = _normalized_remote_body(found.fields, sku)
         changed = _differences(entry.body, now, uploaded)
         if changed:
-            moved.append(f"{item['sku']} ({', '.join(changed)} changed on the platform)")
+            moved.append(
+                N_("{sku} ({names} changed on the platform)").format(
+                    sku=item["sku"], names=", ".join(changed)
+                )
+            )
     return moved
 
 
@@ -335,9 +350,13 @@ def check_unmoved_on_platform(document: PlanDocument, platform: Platform) -> dic
 def _refuse(moved: Sequence[str]) -> None:
     shown = "; ".join(moved[:10]) + (f"; and {len(moved) - 10} more" if len(moved) > 10 else "")
     raise PlanStale(
-        f"The plan is out of date, nothing was applied. Moved since it was made: {shown}.",
-        hint="Make a new plan (shopsync plan FILE... --out PLAN), or apply with --replan "
-        "to plan again from the plan's files.",
+        N_(
+            "The plan is out of date, nothing was applied. Moved since it was made: {shown}."
+        ).format(shown=shown),
+        hint=N_(
+            "Make a new plan (shopsync plan FILE... --out PLAN), or apply "
+            "with --replan to plan again from the plan's files."
+        ),
     )
 
 
@@ -360,10 +379,12 @@ def check_appliable(document: PlanDocument) -> None:
             path = files.get(ref)
             if path is None:
                 raise UsageError(
-                    f"The plan's product {item['sku']} has the local image {written!r}, "
-                    "but the plan does not say where its file is (a plan made by an "
-                    "older shopsync).",
-                    hint="Make the plan again (shopsync plan FILE... --out PLAN).",
+                    N_(
+                        "The plan's product {sku} has the local image {written}, but the "
+                        "plan does not say where its file is (a plan made by an older "
+                        "shopsync)."
+                    ).format(sku=item["sku"], written=repr(written)),
+                    hint=N_("Make the plan again (shopsync plan FILE... --out PLAN)."),
                 )
             held = file_digest(Path(path))
             if held is None:

@@ -42,6 +42,7 @@ from shopsync.errors import (
     InputError,
     UsageError,
 )
+from shopsync.i18n import N_
 from shopsync.io.headers import STOCK_SCHEMA, Column
 from shopsync.io.readers import OpenedFile, ReadOptions
 from shopsync.jobs.base import Outputs, RunJob, Target
@@ -96,10 +97,21 @@ class StockFile(RecordReader[StockLine]):
         other: StockMode = "set" if wanted == "delta" else "delta"
         needed = "delta" if wanted == "delta" else "stock"
         return InputError(
-            f"{opened.path}: the file has a {column.target} column ({column.name!r}) and no "
-            f"{needed} column, so --mode {wanted} has nothing to read.",
-            hint=f"Use --mode {other} to {'set counts' if other == 'set' else 'apply changes'} "
-            f"from the {column.target} column.",
+            N_(
+                "{path}: the file has a {target} column ({name!r}) and no "
+                "{needed} column, so --mode {wanted} has nothing to read."
+            ).format(
+                path=opened.path,
+                target=column.target,
+                name=column.name,
+                needed=needed,
+                wanted=wanted,
+            ),
+            hint=N_("Use --mode {other} to {action} from the {target} column.").format(
+                other=other,
+                action=N_("set counts") if other == "set" else N_("apply changes"),
+                target=column.target,
+            ),
         )
 
     def _mode_from_files(self) -> StockMode:
@@ -110,14 +122,16 @@ class StockFile(RecordReader[StockLine]):
             targets = {self.header_map.resolve(name).target for name in opened.header}
             if {"stock", "delta"} <= targets:
                 raise InputError(
-                    f"{opened.path} has both a stock and a delta column.",
-                    hint="Choose which to use with --mode set or --mode delta.",
+                    N_("{path} has both a stock and a delta column.").format(path=opened.path),
+                    hint=N_("Choose which to use with --mode set or --mode delta."),
                 )
             modes.add("delta" if "delta" in targets else "set")
         if len(modes) > 1:
             raise InputError(
-                "some files set counts (a stock column) and others change them (a delta "
-                "column); run them separately, or choose with --mode."
+                N_(
+                    "some files set counts (a stock column) and others change them "
+                    "(a delta column); run them separately, or choose with --mode."
+                )
             )
         return modes.pop() if modes else "set"
 
@@ -194,19 +208,23 @@ class StockJob(RunJob):
         caps, name = self.capabilities, self.platform.name
         if self.options.cas and not caps.stock_cas:
             raise UsageError(
-                f"The {name} platform has no compare-and-set for stock, so --cas cannot "
-                "be honoured.",
-                hint="Run without --cas.",
+                N_(
+                    "The {name} platform has no compare-and-set for stock, so --cas "
+                    "cannot be honoured."
+                ).format(name=name),
+                hint=N_("Run without --cas."),
             )
         if self.stock_file.mode == "delta" and not caps.stock_delta:
             raise UsageError(
-                f"The {name} platform cannot change stock by a delta.",
-                hint="Send the counts themselves: a stock column, with --mode set.",
+                N_("The {name} platform cannot change stock by a delta.").format(name=name),
+                hint=N_("Send the counts themselves: a stock column, with --mode set."),
             )
         if self.stock_file.mode == "set" and not caps.stock_set:
             raise UsageError(
-                f"The {name} platform cannot set stock counts, only change them.",
-                hint="Send changes: a delta column, with --mode delta.",
+                N_("The {name} platform cannot set stock counts, only change them.").format(
+                    name=name
+                ),
+                hint=N_("Send changes: a delta column, with --mode delta."),
             )
 
     def _current_counts(self) -> RunCounts:
@@ -442,16 +460,17 @@ class StockJob(RunJob):
         if kind is ItemCode.CONFLICT and change.stock is not None and item.stock == change.stock:
             # An earlier attempt of this very change was applied; its answer was lost.
             return ItemOutcome(change.sku, "updated", None, row, body)
-        message = item.message or "refused by the platform"
+        message = item.message or N_("refused by the platform")
         if kind is ItemCode.NOT_FOUND:
             message = _NOT_FOUND
         elif kind is ItemCode.CONFLICT:
-            message = (
-                f"the count on the platform is {item.stock}, not {change.expected} as shopsync "
-                "last set it: it moved since (orders?), so it was not overwritten. shopsync "
-                f"now knows {item.stock}: check it, then run again to set your count over it "
-                "(or drop --cas to overwrite whatever the platform holds)"
-            )
+            message = N_(
+                "the count on the platform is {stock}, not {expected} as "
+                "shopsync last set it: it moved since (orders?), so it was not "
+                "overwritten. shopsync now knows {stock}: check it, then run "
+                "again to set your count over it (or drop --cas to overwrite "
+                "whatever the platform holds)"
+            ).format(stock=item.stock, expected=change.expected)
         return ItemOutcome(change.sku, "failed", None, row, body, item.code or "ERROR", message)
 
     def _fail(self, batch: _StockBatch, code: str, message: str) -> None:
@@ -463,7 +482,14 @@ class StockJob(RunJob):
             )
 
 
-_NOT_FOUND = "no product with this SKU on the platform; stock updates never create products"
+_NOT_FOUND = N_("no product with this SKU on the platform; stock updates never create products")
+
+
+_UNKNOWN_DELTA = N_(
+    "The change was sent but no answer came back, and a delta cannot be safely repeated: "
+    "check the stock of this SKU on the platform, then correct it with a stock (set) file "
+    "if needed."
+)
 
 
 def _unknown(change: StockChange, detail: str | None, key: str) -> ItemResult:
@@ -472,10 +498,9 @@ def _unknown(change: StockChange, detail: str | None, key: str) -> ItemResult:
         sku=change.sku,
         ok=False,
         code=ItemCode.UNKNOWN_OUTCOME.name,
-        message=(detail + " " if detail else "")
-        + "The change was sent but no answer came back, and a delta cannot be safely "
-        "repeated: check the stock of this SKU on the platform, then correct it with a "
-        "stock (set) file if needed.",
+        message=(N_("{detail} {advice}") if detail else N_("{advice}")).format(
+            detail=detail, advice=_UNKNOWN_DELTA
+        ),
         idempotency_key=key,
         item_code=ItemCode.UNKNOWN_OUTCOME,
     )

@@ -15,6 +15,7 @@ from typing import Any
 from shopsync.catalog.records import Catalog, RejectsFile
 from shopsync.domain.models import RowError, ValidRow
 from shopsync.errors import RowsRejected, UsageError
+from shopsync.i18n import N_
 from shopsync.jobs.base import (
     JobOptions,
     Outputs,
@@ -94,8 +95,9 @@ class UploadJob(RunJob):
     def _check_can_remove(self) -> None:
         if capabilities_of(self.platform).removal is None:
             raise UsageError(
-                f"The {self.platform.name} platform cannot remove products, so --prune "
-                "cannot be used with it."
+                N_(
+                    "The {name} platform cannot remove products, so --prune cannot be used with it."
+                ).format(name=self.platform.name)
             )
 
     def _remove(self, ledger: LedgerStore, removals: list[Removal], audit: AuditLog | None) -> None:
@@ -164,11 +166,20 @@ def check_strict(catalog: Catalog, rejects: Path | None) -> None:
     if found.stats.invalid:
         first = found.errors[0]
         raise RowsRejected(
-            f"{found.stats.invalid} of {found.stats.rows} rows are invalid and --strict "
-            f"is set, so nothing was sent. First: {first.row.file}:{first.row.line}: "
-            f"{first.message}",
-            hint="Fix the rows (shopsync validate FILE --rejects rejects.csv lists them), "
-            "or drop --strict to send the valid rows.",
+            N_(
+                "{invalid} of {rows} rows are invalid and --strict is set, so "
+                "nothing was sent. First: {file}:{line}: {message}"
+            ).format(
+                invalid=found.stats.invalid,
+                rows=found.stats.rows,
+                file=first.row.file,
+                line=first.row.line,
+                message=first.message,
+            ),
+            hint=N_(
+                "Fix the rows (shopsync validate FILE --rejects rejects.csv "
+                "lists them), or drop --strict to send the valid rows."
+            ),
         )
 
 

@@ -23,6 +23,7 @@ from shopsync.config import Setting, Settings
 from shopsync.domain.digest import canonical_json
 from shopsync.errors import ConfigError
 from shopsync.http.redact import register_secret
+from shopsync.i18n import N_
 from shopsync.platforms.base import (
     AuthStatus,
     BatchResult,
@@ -63,9 +64,11 @@ def adapter_class(name: str) -> Any:
         module_name, class_name = REGISTRY[name]
     except KeyError:
         raise ConfigError(
-            f"Unknown platform {name!r}.",
-            hint=f"Known platforms: {', '.join(known_platforms())}. Set `platform` in the "
-            "profile, SHOPSYNC_PLATFORM or --platform.",
+            N_("Unknown platform {name!r}.").format(name=name),
+            hint=N_(
+                "Known platforms: {names}. Set `platform` in the profile, "
+                "SHOPSYNC_PLATFORM or --platform."
+            ).format(names=", ".join(known_platforms())),
         ) from None
     return getattr(importlib.import_module(module_name), class_name)
 

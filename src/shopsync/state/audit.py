@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from shopsync.errors import ConfigError
+from shopsync.i18n import N_
 
 
 # Not frozen, though never changed after construction: a frozen dataclass's __init__ sets
@@ -102,7 +103,11 @@ class AuditLog:
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as error:
-            raise ConfigError(f"cannot create {path.parent}: {error.strerror}.") from None
+            raise ConfigError(
+                N_("cannot create {parent}: {strerror}.").format(
+                    parent=path.parent, strerror=error.strerror
+                )
+            ) from None
 
     def append(self, records: Iterable[AuditRecord]) -> None:
         """Append ``records`` (fsynced within ``sync_interval`` seconds, or by close())."""

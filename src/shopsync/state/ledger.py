@@ -43,6 +43,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from shopsync.domain.models import product_digest, product_json
 from shopsync.errors import ConfigError, LockedError, ShopsyncError
+from shopsync.i18n import N_
 
 _FILE = "ledger.sqlite3"
 _DISKCACHE_FILE = "cache.db"
@@ -205,9 +206,10 @@ class Ledger:
         except (OSError, sqlite3.Error) as error:
             explained = self._explained(error) if isinstance(error, sqlite3.Error) else None
             raise explained or ConfigError(
-                f"cannot open the ledger in {directory}: "
-                f"{getattr(error, 'strerror', None) or error}.",
-                hint="Set SHOPSYNC_DATA_DIR to a writable directory.",
+                N_("cannot open the ledger in {directory}: {reason}.").format(
+                    directory=directory, reason=getattr(error, "strerror", None) or error
+                ),
+                hint=N_("Set SHOPSYNC_DATA_DIR to a writable directory."),
             ) from None
 
     def _explained(self, error: sqlite3.Error) -> ShopsyncError | None:
@@ -216,10 +218,15 @@ class Ledger:
         text = str(error)
         if code in (_SQLITE_BUSY, _SQLITE_LOCKED) or "locked" in text:
             return LockedError(
-                f"the ledger {self.path} is locked by another process: waited "
-                f"{_BUSY_TIMEOUT_S:g}s for it ({text}).",
-                hint="Another shopsync run, or a program that opened the ledger (an sqlite3 "
-                f"shell?), holds it; wait for it to finish, or find it with: fuser {self.path}",
+                N_(
+                    "the ledger {path} is locked by another process: waited "
+                    "{seconds:g}s for it ({text})."
+                ).format(path=self.path, seconds=_BUSY_TIMEOUT_S, text=text),
+                hint=N_(
+                    "Another shopsync run, or a program that opened the ledger (an "
+                    "sqlite3 shell?), holds it; wait for it to finish, or find it "
+                    "with: fuser {path}"
+                ).format(path=self.path),
             )
         if (
             code in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
@@ -227,10 +234,13 @@ class Ledger:
             or "not a database" in text
         ):
             return ConfigError(
-                f"the ledger {self.path} is damaged ({text}).",
-                hint=f"Move it aside (mv {self.path} {self.path}.damaged) and run again with "
-                "--refresh: shopsync rebuilds it from the products on the platform (which "
-                "stock delta files were applied is not on the platform: do not re-run them).",
+                N_("the ledger {path} is damaged ({text}).").format(path=self.path, text=text),
+                hint=N_(
+                    "Move it aside (mv {path} {path}.damaged) and run again with "
+                    "--refresh: shopsync rebuilds it from the products on the "
+                    "platform (which stock delta files were applied is not on the "
+                    "platform: do not re-run them)."
+                ).format(path=self.path),
             )
         return None
 
@@ -262,9 +272,11 @@ class Ledger:
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version > _FORMAT:
             raise ConfigError(
-                f"the ledger in {self.directory} was written by a newer shopsync "
-                f"(format {version}; this one knows {_FORMAT}).",
-                hint="Upgrade shopsync, or point SHOPSYNC_DATA_DIR at another directory.",
+                N_(
+                    "the ledger in {directory} was written by a newer shopsync "
+                    "(format {version}; this one knows {known})."
+                ).format(directory=self.directory, version=version, known=_FORMAT),
+                hint=N_("Upgrade shopsync, or point SHOPSYNC_DATA_DIR at another directory."),
             )
         if version < _FORMAT:
             with self._write() as db:

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from shopsync.errors import ConfigError, FleetError, LockedError, ShopsyncError
+from shopsync.i18n import N_
 from shopsync.state.ledger import LedgerEntry, PendingBatch
 
 if TYPE_CHECKING:
@@ -190,8 +191,10 @@ def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection[Any]:
     except psycopg.Error as error:
         reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
         raise FleetError(
-            f"cannot connect to the ledger database {display_url(url)}: {reason}.",
-            hint="Check ledger_url (SHOPSYNC_LEDGER_URL) and that PostgreSQL is running.",
+            N_("cannot connect to the ledger database {url}: {reason}.").format(
+                url=display_url(url), reason=reason
+            ),
+            hint=N_("Check ledger_url (SHOPSYNC_LEDGER_URL) and that PostgreSQL is running."),
         ) from None
 
 
@@ -240,17 +243,22 @@ def check_schema(db: psycopg.Connection[Any], url: str) -> None:
         raise _newer(url, version)
     if version < LATEST_VERSION:
         raise ConfigError(
-            f"the ledger database {display_url(url)} has schema version {version}; this "
-            f"shopsync needs version {LATEST_VERSION}.",
-            hint="Run `shopsync ledger migrate` once (any machine of the fleet will do).",
+            N_(
+                "the ledger database {url} has schema version {version}; "
+                "this shopsync needs version {needed}."
+            ).format(url=display_url(url), version=version, needed=LATEST_VERSION),
+            hint=N_("Run `shopsync ledger migrate` once (any machine of the fleet will do)."),
         )
 
 
 def _newer(url: str, version: int) -> ConfigError:
     return ConfigError(
-        f"the ledger database {display_url(url)} was migrated by a newer shopsync "
-        f"(schema version {version}; this one knows {LATEST_VERSION}).",
-        hint="Upgrade shopsync on this machine to the fleet's version.",
+        N_(
+            "the ledger database {url} was migrated by a newer "
+            "shopsync (schema version {version}; this one knows "
+            "{known})."
+        ).format(url=display_url(url), version=version, known=LATEST_VERSION),
+        hint=N_("Upgrade shopsync on this machine to the fleet's version."),
     )
 
 
@@ -608,9 +616,11 @@ class PgLedger:
             ).fetchone()
             if held is None:
                 raise LeaseLost(
-                    f"the lease on batch {key} of {self.target} is no longer {owner}'s; "
-                    "its results were not recorded.",
-                    hint="The batch's current holder sends it again with the same key.",
+                    N_(
+                        "the lease on batch {key} of {target} is no longer {owner}'s; "
+                        "its results were not recorded."
+                    ).format(key=key, target=self.target, owner=owner),
+                    hint=N_("The batch's current holder sends it again with the same key."),
                 )
             self._write_results(db, entries, stocks)
             self._write_failures(db, key, failures)
@@ -728,9 +738,13 @@ class TargetLock:
         if not row or not row[0]:
             db.close()
             raise LockedError(
-                f"another shopsync run holds the fleet lock for profile {self.profile!r}.",
-                hint="Wait for it to finish; this run changed nothing. The lock goes away "
-                "by itself when that process ends, even if it is killed.",
+                N_("another shopsync run holds the fleet lock for profile {profile!r}.").format(
+                    profile=self.profile
+                ),
+                hint=N_(
+                    "Wait for it to finish; this run changed nothing. The lock goes "
+                    "away by itself when that process ends, even if it is killed."
+                ),
             )
         self._db = db
 
@@ -817,10 +831,14 @@ class ClaimingLedger:
         ]
         if busy:
             raise LockedError(
-                f"{len(busy)} pending batches of profile {self.profile!r} are being sent by "
-                "fleet workers right now, so this run sent nothing.",
-                hint="Wait for them (`shopsync fleet status` shows them), or follow them "
-                "with `shopsync upload FILE --queue --wait`.",
+                N_(
+                    "{count} pending batches of profile {profile!r} are being sent "
+                    "by fleet workers right now, so this run sent nothing."
+                ).format(count=len(busy), profile=self.profile),
+                hint=N_(
+                    "Wait for them (`shopsync fleet status` shows them), or follow "
+                    "them with `shopsync upload FILE --queue --wait`."
+                ),
             )
         return [batch for batch in pending if batch.idempotency_key in self._held]
 
@@ -831,7 +849,9 @@ class ClaimingLedger:
             raise LeaseLost(
                 f"batch {key} of {self.ledger.target} was claimed by another process as it "
                 "began; this run did not send it.",
-                hint="Only one run may send to a target at a time; see `shopsync fleet status`.",
+                hint=N_(
+                    "Only one run may send to a target at a time; see `shopsync fleet status`."
+                ),
             )
 
     def record(

@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from shopsync.errors import ConfigError, LockedError
+from shopsync.i18n import N_
 
 
 def _try_lock(handle: IO[str]) -> bool:
@@ -57,7 +58,9 @@ class ProfileLock:
             handle = self.path.open("a+", encoding="utf-8")
         except OSError as error:
             raise ConfigError(
-                f"cannot create the lock file {self.path}: {error.strerror}."
+                N_("cannot create the lock file {path}: {strerror}.").format(
+                    path=self.path, strerror=error.strerror
+                )
             ) from None
         if not _try_lock(handle):
             holder = _read_holder(handle)
@@ -69,9 +72,13 @@ class ProfileLock:
                 else ""
             )
             raise LockedError(
-                f"another shopsync run holds the lock for profile {self.profile!r}{who}.",
-                hint="Wait for it to finish; this run changed nothing. The lock goes away "
-                "by itself when that process ends, even if it is killed.",
+                N_("another shopsync run holds the lock for profile {profile!r}{who}.").format(
+                    profile=self.profile, who=who
+                ),
+                hint=N_(
+                    "Wait for it to finish; this run changed nothing. The lock goes "
+                    "away by itself when that process ends, even if it is killed."
+                ),
             )
         handle.seek(0)
         handle.truncate()

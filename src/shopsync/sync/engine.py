@@ -46,6 +46,7 @@ from shopsync.errors import (
     ShopsyncError,
     UsageError,
 )
+from shopsync.i18n import N_
 from shopsync.platforms.base import (
     AcceptedWrite,
     BatchResult,
@@ -160,8 +161,10 @@ class Engine:
             # Writes applied later, and no way to learn whether they were: the engine
             # would have to guess their outcomes.
             raise UsageError(
-                f"The {platform.name} platform finishes writes asynchronously and its "
-                "adapter cannot confirm them, which uploads do not support."
+                N_(
+                    "The {name} platform finishes writes asynchronously and its "
+                    "adapter cannot confirm them, which uploads do not support."
+                ).format(name=platform.name)
             )
         self.clock = clock
         self.sleep = sleep
@@ -822,7 +825,11 @@ def _failed(change: Change, item: ItemResult) -> ItemOutcome:
         change.row,
         change.product,
         item.code or "ERROR",
-        (f"{item.field}: " if item.field else "") + (item.message or "refused by the platform"),
+        N_("{field}: {message}").format(
+            field=item.field, message=item.message or N_("refused by the platform")
+        )
+        if item.field
+        else (item.message or N_("refused by the platform")),
     )
 
 

@@ -31,6 +31,7 @@ from shopsync.catalog.images import sniff_type
 from shopsync.domain.images import parse_local_ref
 from shopsync.domain.models import Product
 from shopsync.errors import ShopsyncError
+from shopsync.i18n import N_
 from shopsync.platforms.base import ErrorScope, Platform, capabilities_of, error_scope_of
 from shopsync.state.store import LedgerStore
 
@@ -146,25 +147,34 @@ class ImageUploader:
         if not self.accepts:
             raise ImageFailed(
                 "IMAGE_NOT_SUPPORTED",
-                f"image {written!r}: the {self.platform.name} platform takes image URLs only",
+                N_("image {written!r}: the {name} platform takes image URLs only").format(
+                    written=written, name=self.platform.name
+                ),
             )
         if path is None:
             # A batch an earlier run left pending, whose file this run has not checked.
             raise ImageFailed(
                 "IMAGE_NOT_UPLOADED",
-                f"image {written!r} was not uploaded before the earlier run stopped; the "
-                "next upload of the file sends it",
+                N_(
+                    "image {written!r} was not uploaded before the earlier run "
+                    "stopped; the next upload of the file sends it"
+                ).format(written=written),
             )
         try:
             content = Path(path).read_bytes()
         except OSError as error:
             raise ImageFailed(
-                "IMAGE_UNREADABLE", f"image {written!r} cannot be read: {error.strerror}"
+                "IMAGE_UNREADABLE",
+                N_("image {written!r} cannot be read: {strerror}").format(
+                    written=written, strerror=error.strerror
+                ),
             ) from None
         if hashlib.sha256(content).hexdigest() != digest:
             raise ImageFailed(
                 "IMAGE_CHANGED",
-                f"image {written!r} changed after it was checked; upload the file again",
+                N_("image {written!r} changed after it was checked; upload the file again").format(
+                    written=written
+                ),
             )
         content_type = sniff_type(content[:32]) or "application/octet-stream"
         try:

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from shopsync.domain.digest import hash_text
 from shopsync.domain.models import FieldError, Product, RowError, SourceRow, ValidRow
 from shopsync.errors import UsageError
+from shopsync.i18n import N_
 from shopsync.io.headers import HANDLE_WHEN_SKU_ELSEWHERE, PRODUCT_ALIASES, normalize
 from shopsync.platforms.base import (
     Capabilities,
@@ -54,10 +55,16 @@ def refuse_variants(
                 FieldError(
                     _handle_column(outcome.row),
                     str(product.handle),
-                    f"product {product.handle} has {len(product.variants)} variants "
-                    f"({', '.join(product.skus)}) and the {platform} platform takes none; "
-                    "give each variant its own row without a handle, or upload to a "
-                    "platform with variants",
+                    N_(
+                        "product {handle} has {count} variants ({names}) and the "
+                        "{platform} platform takes none; give each variant its own row "
+                        "without a handle, or upload to a platform with variants"
+                    ).format(
+                        handle=product.handle,
+                        count=len(product.variants),
+                        names=", ".join(product.skus),
+                        platform=platform,
+                    ),
                 ),
             ),
         )
@@ -179,9 +186,11 @@ class Planner:
         """
         if refresh_from is not None and not capabilities_of(refresh_from).lookup_by_sku:
             raise UsageError(
-                f"The {refresh_from.name} platform cannot look products up by SKU, so "
-                "--refresh cannot read their state back.",
-                hint="Drop --refresh: the ledger of earlier uploads decides what changed.",
+                N_(
+                    "The {name} platform cannot look products up by SKU, so "
+                    "--refresh cannot read their state back."
+                ).format(name=refresh_from.name),
+                hint=N_("Drop --refresh: the ledger of earlier uploads decides what changed."),
             )
         self.ledger = ledger
         self.force = force

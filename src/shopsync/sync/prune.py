@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from shopsync.domain.timefmt import now_rfc3339
 from shopsync.errors import DeleteLimitExceeded, RowsRejected, UsageError
+from shopsync.i18n import N_
 from shopsync.platforms.base import ItemCode, Platform, capabilities_of
 from shopsync.state.audit import AuditLog, AuditRecord
 from shopsync.state.store import LedgerStore
@@ -69,24 +70,32 @@ def check_removals(
         return
     if rejected:
         raise RowsRejected(
-            f"{rejected} input rows were rejected, so --prune removed nothing: the products "
-            "of rejected rows would look removed from the catalog.",
-            hint="Fix the rejected rows (see the rejects file), then run again.",
+            N_(
+                "{rejected} input rows were rejected, so --prune removed "
+                "nothing: the products of rejected rows would look removed from "
+                "the catalog."
+            ).format(rejected=rejected),
+            hint=N_("Fix the rejected rows (see the rejects file), then run again."),
         )
     limit = default_max_delete(managed) if max_delete is None else max_delete
     if len(removals) > limit:
         shown = ", ".join(removal.sku for removal in removals[:5])
         more = f" and {len(removals) - 5} more" if len(removals) > 5 else ""
         raise DeleteLimitExceeded(
-            f"--prune would remove {len(removals)} products ({shown}{more}), more than "
-            f"--max-delete allows ({limit}); nothing was removed.",
-            hint="Check that the catalog file is complete; if the removals are meant, "
-            f"pass --max-delete {len(removals)}.",
+            N_(
+                "--prune would remove {count} products ({shown}{more}), more "
+                "than --max-delete allows ({limit}); nothing was removed."
+            ).format(count=len(removals), shown=shown, more=more, limit=limit),
+            hint=N_(
+                "Check that the catalog file is complete; if the removals are "
+                "meant, pass --max-delete {count}."
+            ).format(count=len(removals)),
         )
     if platform is not None and capabilities_of(platform).removal is None:
         raise UsageError(
-            f"The {platform_name or platform.name} platform cannot remove products, so "
-            "--prune cannot be used with it."
+            N_(
+                "The {name} platform cannot remove products, so --prune cannot be used with it."
+            ).format(name=platform_name or platform.name)
         )
 
 

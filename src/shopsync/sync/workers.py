@@ -15,6 +15,7 @@ from typing import Generic, TypeVar
 
 from shopsync.errors import AuthError, Interrupted, PlatformError, ShopsyncError
 from shopsync.http.redact import redacting_logger
+from shopsync.i18n import N_
 from shopsync.platforms.base import ErrorScope, error_code_of, error_scope_of
 
 T = TypeVar("T")
@@ -115,9 +116,15 @@ def send_batches(
         raise error
     if stop.is_set():
         raise Interrupted(
-            "Interrupted: no new batches were sent"
-            + ("" if settled else "; some sent batches had no answer yet")
-            + ". The ledger is saved: run the same command again to resume.",
+            N_(
+                "Interrupted: no new batches were sent. The ledger is saved: run the same "
+                "command again to resume."
+            )
+            if settled
+            else N_(
+                "Interrupted: no new batches were sent; some sent batches had no answer yet. "
+                "The ledger is saved: run the same command again to resume."
+            ),
         )
 
 
@@ -200,7 +207,9 @@ class SendLoop(Generic[T]):
             log.exception("unexpected error while sending a batch")
             if self._fail_unexpected:
                 self._fail(batch, "INTERNAL", str(error))
-            self.set_fatal(PlatformError(f"unexpected error while sending: {error}"))
+            self.set_fatal(
+                PlatformError(N_("unexpected error while sending: {error}").format(error=error))
+            )
 
     def run(self, batches: Iterable[T]) -> None:
         """Send ``batches`` until done, stopped or failed (see :func:`send_batches`)."""

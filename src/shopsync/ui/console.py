@@ -17,6 +17,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from shopsync.i18n import N_, _, localized, ngettext
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Literal
@@ -30,7 +32,11 @@ if TYPE_CHECKING:
     from shopsync.platforms.base import RemoteOrder, RemoteProduct
     from shopsync.sync.report import RunCounts, RunReport
 
-_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
+_DELIMITER_NAMES = {
+    ",": N_("comma-separated"),
+    ";": N_("semicolon-separated"),
+    "\t": N_("tab-separated"),
+}
 
 
 class _Console(Console):
@@ -72,29 +78,48 @@ class Output:
 
     def warn(self, text: str) -> None:
         """A warning on stderr."""
-        self.err.print(Text(f"Warning: {text}", style="yellow"))
+        self.err.print(Text(_("Warning: {text}").format(text=localized(text)), style="yellow"))
 
     def notice(self, text: str) -> None:
         """A notice on stderr: worth knowing, not a problem (not with --quiet)."""
         if not self.quiet:
-            self.err.print(Text(f"Notice: {text}"))
+            self.err.print(Text(_("Notice: {text}").format(text=localized(text))))
 
 
 def show_empty_inputs(output: Output, empty: Sequence[OpenedFile], *, files: int) -> None:
     """Say which input files held no rows (an empty nightly export is not an error)."""
     for opened in empty:
-        below = " below its header" if opened.format in ("csv", "tsv") else ""
-        rest = "nothing to do" if len(empty) == files else "nothing to do for it"
-        output.notice(f"{opened.name} has no rows{below}: {rest}.")
+        below = opened.format in ("csv", "tsv")
+        if len(empty) == files:
+            text = (
+                _("{file} has no rows below its header: nothing to do.")
+                if below
+                else _("{file} has no rows: nothing to do.")
+            )
+        else:
+            text = (
+                _("{file} has no rows below its header: nothing to do for it.")
+                if below
+                else _("{file} has no rows: nothing to do for it.")
+            )
+        output.notice(text.format(file=opened.name))
 
 
 def describe_file(opened: OpenedFile) -> str:
     """``products.csv: CSV, utf-8 (valid UTF-8), comma-separated``, for --verbose."""
-    parts = [opened.format.upper(), f"{opened.detected.encoding} ({opened.detected.reason})"]
+    parts = [
+        opened.format.upper(),
+        f"{opened.detected.encoding} ({localized(opened.detected.reason)})",
+    ]
     if opened.delimiter:
-        parts.append(f"{_DELIMITER_NAMES.get(opened.delimiter, repr(opened.delimiter))}-separated")
+        named = _DELIMITER_NAMES.get(opened.delimiter)
+        parts.append(
+            _(named)
+            if named
+            else _("{delimiter}-separated").format(delimiter=repr(opened.delimiter))
+        )
     if opened.decimal_comma:
-        parts.append("decimal comma")
+        parts.append(_("decimal comma"))
     return f"{opened.name}: " + ", ".join(parts)
 
 
@@ -104,7 +129,7 @@ def show_validation(output: Output, report: ValidationReport) -> None:
         for opened in report.files:
             output.line(describe_file(opened))
     for warning in report.warnings:
-        output.warn(f"{warning.file}: {warning.message}")
+        output.warn(f"{warning.file}: {localized(warning.message)}")
     if report.errors and not output.quiet:
         if output.is_terminal:
             _error_table(output, report)
@@ -114,24 +139,35 @@ def show_validation(output: Output, report: ValidationReport) -> None:
                     output.line(text)
         if report.errors_dropped:
             output.line(
-                f"... and {report.errors_dropped} more rejected rows "
-                "(all of them are in --rejects and --json)."
+                ngettext(
+                    "... and {count} more rejected row (all of them are in --rejects and --json).",
+                    "... and {count} more rejected rows (all of them are in --rejects and --json).",
+                    report.errors_dropped,
+                ).format(count=report.errors_dropped)
             )
     stats = report.stats
+    counted = ngettext(
+        "{rows} row: {valid} valid, {invalid} invalid",
+        "{rows} rows: {valid} valid, {invalid} invalid",
+        stats.rows,
+    ).format(rows=stats.rows, valid=stats.valid, invalid=stats.invalid)
+    if stats.skipped:
+        counted += _(", {skipped} empty (skipped)").format(skipped=stats.skipped)
     output.line(
-        f"{stats.rows} rows: {stats.valid} valid, {stats.invalid} invalid"
-        + (f", {stats.skipped} empty (skipped)" if stats.skipped else "")
-        + f" in {len(report.files)} file{'s' if len(report.files) != 1 else ''}."
+        ngettext(
+            "{counted} in {files} file.", "{counted} in {files} files.", len(report.files)
+        ).format(counted=counted, files=len(report.files))
     )
     if report.rejects_path:
-        as_csv = (
-            ", as CSV (rows from a workbook too)"
-            if any(opened.format == "xlsx" for opened in report.files)
-            else ""
-        )
-        output.line(
-            f"Rejected rows written to {report.rejects_path} ({report.rejects_written}){as_csv}."
-        )
+        output.line(_rejects_line(report))
+
+
+def _rejects_line(report: ValidationReport) -> str:
+    if any(opened.format == "xlsx" for opened in report.files):
+        text = _("Rejected rows written to {path} ({count}), as CSV (rows from a workbook too).")
+    else:
+        text = _("Rejected rows written to {path} ({count}).")
+    return text.format(path=report.rejects_path, count=report.rejects_written)
 
 
 def error_lines(error: RowError) -> list[str]:
@@ -140,8 +176,12 @@ def error_lines(error: RowError) -> list[str]:
     for field_error in error.errors:
         location = f"{error.row.file}:{error.row.line}"
         column = f" {field_error.column}:" if field_error.column else ""
-        value = f" (value: {field_error.value!r})" if field_error.value else ""
-        lines.append(f"{location}:{column} {field_error.message}{value}")
+        value = (
+            _(" (value: {value})").format(value=repr(field_error.value))
+            if field_error.value
+            else ""
+        )
+        lines.append(f"{location}:{column} {localized(field_error.message)}{value}")
     return lines
 
 
@@ -155,23 +195,33 @@ def show_rejected_sample(
         for text in error_lines(error):
             output.line(text)
     if rejected > len(sample):
-        where = f" (all of them are in {rejects_path})" if rejects_path else ""
-        output.line(f"... and {rejected - len(sample)} more rejected rows{where}.")
+        more = rejected - len(sample)
+        if rejects_path:
+            text = ngettext(
+                "... and {count} more rejected row (all of them are in {path}).",
+                "... and {count} more rejected rows (all of them are in {path}).",
+                more,
+            )
+        else:
+            text = ngettext(
+                "... and {count} more rejected row.", "... and {count} more rejected rows.", more
+            )
+        output.line(text.format(count=more, path=rejects_path))
 
 
 def _error_table(output: Output, report: ValidationReport) -> None:
-    table = Table(title="Rejected rows", title_justify="left", show_lines=False)
-    table.add_column("Location", no_wrap=True)
-    table.add_column("Column", no_wrap=True)
-    table.add_column("Value", overflow="fold", max_width=30)
-    table.add_column("Problem", overflow="fold")
+    table = Table(title=_("Rejected rows"), title_justify="left", show_lines=False)
+    table.add_column(_("Location"), no_wrap=True)
+    table.add_column(_("Column"), no_wrap=True)
+    table.add_column(_("Value"), overflow="fold", max_width=30)
+    table.add_column(_("Problem"), overflow="fold")
     for error in report.errors:
         for field_error in error.errors:
             table.add_row(
                 f"{error.row.file}:{error.row.line}",
                 field_error.column,
                 Text(field_error.value),
-                Text(field_error.message),
+                Text(localized(field_error.message)),
             )
     output.out.print(table)
 
@@ -190,53 +240,97 @@ def show_plan(output: Output, result: PlanResult) -> None:
     counts = result.counts
     if not output.quiet:
         for change in result.creates:
-            output.line(f"+ create {change.sku}  ({change.row.file}:{change.row.line})")
+            output.line(
+                _("+ create {sku}  ({file}:{line})").format(
+                    sku=change.sku, file=change.row.file, line=change.row.line
+                )
+            )
         if counts.created > len(result.creates):
-            output.line(f"  ... and {counts.created - len(result.creates)} more to create")
+            more = counts.created - len(result.creates)
+            output.line(_("  ... and {count} more to create").format(count=more))
         for change in result.updates:
             product_id = change.entry.product_id if change.entry else "?"
             output.line(
-                f"~ update {change.sku} [{product_id}]  ({change.row.file}:{change.row.line})"
+                _("~ update {sku} [{product_id}]  ({file}:{line})").format(
+                    sku=change.sku,
+                    product_id=product_id,
+                    file=change.row.file,
+                    line=change.row.line,
+                )
             )
             for name, before, after in change.diff():
                 output.line(f"    {name}: {_short(before)!s} -> {_short(after)!s}")
         if counts.updated > len(result.updates):
-            output.line(f"  ... and {counts.updated - len(result.updates)} more to update")
+            more = counts.updated - len(result.updates)
+            output.line(_("  ... and {count} more to update").format(count=more))
         for error in result.rejected[:10]:
-            output.line(f"! rejected {error.row.file}:{error.row.line}: {error.message}")
+            output.line(
+                _("! rejected {file}:{line}: {message}").format(
+                    file=error.row.file, line=error.row.line, message=localized(error.message)
+                )
+            )
         for key, sku in result.kept_variants[:10]:
-            output.line(f"= keep variant {sku} of {key}: not in the file, left on the platform")
+            output.line(
+                _("= keep variant {sku} of {key}: not in the file, left on the platform").format(
+                    sku=sku, key=key
+                )
+            )
         for removal in result.deletes:
-            output.line(f"- remove {removal.sku} [{removal.product_id}]  (not in the catalog)")
+            output.line(
+                _("- remove {sku} [{product_id}]  (not in the catalog)").format(
+                    sku=removal.sku, product_id=removal.product_id
+                )
+            )
     for warning in result.warnings:
-        output.warn(warning)
-    removing = f"{len(result.deletes)} to remove, " if result.deletes else ""
+        output.warn(localized(warning))
+    removing = _("{count} to remove, ").format(count=len(result.deletes)) if result.deletes else ""
     output.line(
-        f"Plan: {counts.created} to create, {counts.updated} to update, {removing}"
-        f"{counts.unchanged} unchanged, {counts.rejected} rejected."
+        _(
+            "Plan: {created} to create, {updated} to update, {removing}"
+            "{unchanged} unchanged, {rejected} rejected."
+        ).format(
+            created=counts.created,
+            updated=counts.updated,
+            removing=removing,
+            unchanged=counts.unchanged,
+            rejected=counts.rejected,
+        )
     )
     if result.rejects_path:
-        output.line(f"Rejected rows written to {result.rejects_path}.")
+        output.line(_("Rejected rows written to {path}.").format(path=result.rejects_path))
     if result.plan_path:
-        output.line(f"Plan written to {result.plan_path}; apply it with: shopsync apply PLAN.")
+        output.line(
+            _("Plan written to {path}; apply it with: shopsync apply PLAN.").format(
+                path=result.plan_path
+            )
+        )
 
 
 # -- a run in progress -----------------------------------------------------------------
 
 
 def _done_text(counts: RunCounts) -> str:
-    return (
-        f"created {counts.created}, updated {counts.updated}, unchanged {counts.unchanged}, "
-        f"failed {counts.failed}, rejected {counts.rejected}"
+    return _(
+        "created {created}, updated {updated}, unchanged {unchanged}, "
+        "failed {failed}, rejected {rejected}"
+    ).format(
+        created=counts.created,
+        updated=counts.updated,
+        unchanged=counts.unchanged,
+        failed=counts.failed,
+        rejected=counts.rejected,
     )
 
 
 def _how_far(progress: Progress) -> str:
     """``250 of 5000 products, 5%``; while the count pass runs, ``250 products``."""
+    unit = _(progress.unit)
     if progress.planned is None:
-        return f"{progress.done} {progress.unit}"
+        return _("{done} {unit}").format(done=progress.done, unit=unit)
     share = 100 * progress.done // progress.planned if progress.planned else 100
-    return f"{progress.done} of {progress.planned} {progress.unit}, {min(share, 100)}%"
+    return _("{done} of {planned} {unit}, {share}%").format(
+        done=progress.done, planned=progress.planned, unit=unit, share=min(share, 100)
+    )
 
 
 def _rate(progress: Progress) -> float:
@@ -300,13 +394,21 @@ class RunView:
         """One progress line for logs: items done of items planned, time, speed, counts."""
         counts = progress.counts
         waiting = (
-            f", waiting {progress.throttled_for:.1f}s for the platform's rate limit"
+            _(", waiting {seconds:.1f}s for the platform's rate limit").format(
+                seconds=progress.throttled_for
+            )
             if progress.throttled_for > 0
             else ""
         )
-        return (
-            f"progress: {_how_far(progress)}, {_seconds(progress.elapsed)} elapsed"
-            f"{_eta(progress, ', ETA ')}, {_rate(progress):.0f}/s ({_done_text(counts)}){waiting}"
+        return _(
+            "progress: {how_far}, {elapsed} elapsed{eta}, {rate:.0f}/s ({done}){waiting}"
+        ).format(
+            how_far=_how_far(progress),
+            elapsed=_seconds(progress.elapsed),
+            eta=_eta(progress, _(", ETA ")),
+            rate=_rate(progress),
+            done=_done_text(counts),
+            waiting=waiting,
         )
 
     def _start_live(self) -> None:
@@ -335,20 +437,37 @@ class RunView:
         grid.add_row(
             ProgressBar(total=planned, completed=min(progress.done, planned or 0), width=40),
             Text(
-                f"{_how_far(progress)}  {_seconds(progress.elapsed)} elapsed"
-                f"{_eta(progress, '  ETA ')}  {_rate(progress):.0f} {progress.unit}/s"
+                _("{how_far}  {elapsed} elapsed{eta}  {rate:.0f} {unit}/s").format(
+                    how_far=_how_far(progress),
+                    elapsed=_seconds(progress.elapsed),
+                    eta=_eta(progress, _("  ETA ")),
+                    rate=_rate(progress),
+                    unit=_(progress.unit),
+                )
             ),
         )
         status = Text(
-            f"created {counts.created}  updated {counts.updated}  unchanged {counts.unchanged}  "
+            _("created {created}  updated {updated}  unchanged {unchanged}  ").format(
+                created=counts.created, updated=counts.updated, unchanged=counts.unchanged
+            )
         )
-        status.append(f"failed {counts.failed}", style="red" if counts.failed else "")
-        status.append(f"  rejected {counts.rejected}", style="yellow" if counts.rejected else "")
+        status.append(
+            _("failed {count}").format(count=counts.failed), style="red" if counts.failed else ""
+        )
+        status.append(
+            _("  rejected {count}").format(count=counts.rejected),
+            style="yellow" if counts.rejected else "",
+        )
         grid.add_row(Text(""), status)
         if progress.throttled_for > 0:
             grid.add_row(
                 Text(""),
-                Text(f"platform rate limit: waiting {progress.throttled_for:.1f}s", style="yellow"),
+                Text(
+                    _("platform rate limit: waiting {seconds:.1f}s").format(
+                        seconds=progress.throttled_for
+                    ),
+                    style="yellow",
+                ),
             )
         return grid
 
@@ -362,9 +481,15 @@ def show_run_summary(output: Output, report: RunReport, elapsed: float) -> None:
     )
     rate = done / elapsed if elapsed > 0 else 0.0
     if output.is_terminal and not output.quiet:
-        table = Table(title=f"Run {report.run_id}", title_justify="left")
-        for name in ("created", "updated", "unchanged", "failed", "rejected"):
-            table.add_column(name, justify="right")
+        table = Table(title=_("Run {run_id}").format(run_id=report.run_id), title_justify="left")
+        for heading in (
+            N_("created"),
+            N_("updated"),
+            N_("unchanged"),
+            N_("failed"),
+            N_("rejected"),
+        ):
+            table.add_column(_(heading), justify="right")
         table.add_row(
             *(
                 str(counts.get(name, 0))
@@ -372,44 +497,64 @@ def show_run_summary(output: Output, report: RunReport, elapsed: float) -> None:
             )
         )
         output.out.print(table)
+    numbers = {name: counts.get(name, 0) for name in _COUNT_NAMES}
     if report.command == "stock":
-        done_text = (
-            f"{counts.get('updated', 0)} counts changed, {counts.get('unchanged', 0)} unchanged, "
-            f"{counts.get('failed', 0)} failed, {counts.get('rejected', 0)} rejected"
-        )
-        unit = "SKUs"
+        done_text = _(
+            "{updated} counts changed, {unchanged} unchanged, {failed} failed, {rejected} rejected"
+        ).format(**numbers)
+        unit = _("SKUs")
     else:
-        done_text = (
-            f"{counts.get('created', 0)} created, {counts.get('updated', 0)} updated, "
-            f"{counts.get('unchanged', 0)} unchanged, {counts.get('failed', 0)} failed, "
-            f"{counts.get('rejected', 0)} rejected"
-        )
-        unit = "products"
+        done_text = _(
+            "{created} created, {updated} updated, {unchanged} unchanged, {failed} failed, "
+            "{rejected} rejected"
+        ).format(**numbers)
+        unit = _("products")
     if counts.get("skipped"):
-        done_text += f", {counts['skipped']} empty rows skipped"
+        done_text += _(", {count} empty rows skipped").format(count=counts["skipped"])
     if counts.get("removed"):
-        done_text += f", {counts['removed']} removed (--prune)"
+        done_text += _(", {count} removed (--prune)").format(count=counts["removed"])
     if counts.get("unconfirmed"):
-        done_text += f", {counts['unconfirmed']} accepted but not live (--verify)"
-    ended = "Done" if report.error is None else "Stopped"
+        done_text += _(", {count} accepted but not live (--verify)").format(
+            count=counts["unconfirmed"]
+        )
+    ended = (
+        _("Done in {elapsed} ({rate:.0f} {unit}/s)")
+        if report.error is None
+        else _("Stopped in {elapsed} ({rate:.0f} {unit}/s)")
+    ).format(elapsed=_seconds(elapsed), rate=rate, unit=unit)
     output.line(
-        f"{ended} in {_seconds(elapsed)} ({rate:.0f} {unit}/s): {done_text}; "
-        f"{traffic['requests']} requests, {traffic['retries']} retries, "
-        f"{traffic['throttled']} throttled."
+        _("{ended}: {done}; {requests} requests, {retries} retries, {throttled} throttled.").format(
+            ended=ended,
+            done=done_text,
+            requests=traffic["requests"],
+            retries=traffic["retries"],
+            throttled=traffic["throttled"],
+        )
     )
-    labels = {"rejects": "Rejected rows", "failed": "Refused rows", "succeeded": "Sent products"}
+    labels = {
+        "rejects": N_("Rejected rows written to {path}."),
+        "failed": N_("Refused rows written to {path}."),
+        "succeeded": N_("Sent products written to {path}."),
+    }
     for name, path in report.outputs.items():
-        output.line(f"{labels.get(name, name)} written to {path}.")
+        label = labels.get(name)
+        if label is None:
+            output.line(_("{name} written to {path}.").format(name=name, path=path))
+        else:
+            output.line(_(label).format(path=path))
+
+
+_COUNT_NAMES = ("created", "updated", "unchanged", "failed", "rejected")
 
 
 def _seconds(elapsed: float) -> str:
     """``0.04s``, ``2.5s``, ``1m05s``: enough digits to mean something at every scale."""
     if elapsed < 1:
-        return f"{elapsed:.2f}s"
+        return _("{seconds:.2f}s").format(seconds=elapsed)
     if elapsed < 60:
-        return f"{elapsed:.1f}s"
+        return _("{seconds:.1f}s").format(seconds=elapsed)
     minutes, seconds = divmod(round(elapsed), 60)
-    return f"{minutes}m{seconds:02d}s"
+    return _("{minutes}m{seconds:02d}s").format(minutes=minutes, seconds=seconds)
 
 
 # -- orders ----------------------------------------------------------------------------
@@ -457,7 +602,7 @@ def show_orders(output: Output, orders: Sequence[RemoteOrder], fmt: str) -> None
     elif output.is_terminal:
         table = Table(show_lines=False, box=None, header_style="bold")
         for name, justify in _ORDER_TABLE_COLUMNS:
-            table.add_column(name, justify=justify, no_wrap=name != "Buyer")
+            table.add_column(_(name), justify=justify, no_wrap=name != "Buyer")
         for order in orders:
             cells = _order_cells(order)
             table.add_row(*(Text(cell) for cell in cells))
@@ -546,12 +691,12 @@ def show_products(output: Output, products: Sequence[RemoteProduct], fmt: str) -
 
 
 _ORDER_TABLE_COLUMNS: tuple[tuple[str, Literal["left", "right"]], ...] = (
-    ("Order", "left"),
-    ("Status", "left"),
-    ("Updated", "left"),
-    ("Total", "right"),
-    ("Items", "right"),
-    ("Buyer", "left"),
+    (N_("Order"), "left"),
+    (N_("Status"), "left"),
+    (N_("Updated"), "left"),
+    (N_("Total"), "right"),
+    (N_("Items"), "right"),
+    (N_("Buyer"), "left"),
 )
 
 
@@ -559,9 +704,11 @@ def show_orders_summary(output: Output, count: int, *, cached_age: float | None)
     """``12 orders.`` on stderr, saying when the answer came from the cache (not --quiet)."""
     if output.quiet:
         return
-    text = f"{count} order{'s' if count != 1 else ''}."
+    text = ngettext("{count} order.", "{count} orders.", count).format(count=count)
     if cached_age is not None:
-        text += f" From the cache ({cached_age:.0f}s old; --no-cache to ask the platform)."
+        text += _(" From the cache ({age:.0f}s old; --no-cache to ask the platform).").format(
+            age=cached_age
+        )
     output.err.print(Text(text))
 
 
@@ -615,25 +762,39 @@ class OrderEventPrinter:
         order = event.order
         if event.kind == "new":
             order_id, status, _updated, total, items, buyer = _order_cells(order)
-            detail = f"{total}, {items} item{'s' if items != '1' else ''}"
+            detail = ngettext("{total}, {count} item", "{total}, {count} items", int(items))
+            detail = detail.format(total=total, count=items)
             detail += f", {buyer}" if buyer else ""
         else:
             order_id, status = order.order_id, order.status
-            detail = f"(was {event.previous_status})" if event.previous_status else ""
+            detail = (
+                _("(was {status})").format(status=event.previous_status)
+                if event.previous_status
+                else ""
+            )
         return f"{order.updated_at}  {event.kind:<6}  {order_id}  {status:<9}  {detail}".rstrip()
 
 
 def show_watch_start(output: Output, target: str, interval: float) -> None:
     """``Watching orders at TARGET every 30s; Ctrl-C to stop.`` on stderr (not --quiet)."""
     if not output.quiet:
-        output.err.print(Text(f"Watching orders at {target} every {interval:g}s; Ctrl-C to stop."))
+        output.err.print(
+            Text(
+                _("Watching orders at {target} every {interval:g}s; Ctrl-C to stop.").format(
+                    target=target, interval=interval
+                )
+            )
+        )
 
 
 def show_watch_stopped(output: Output, printer: OrderEventPrinter, polls: int) -> None:
     """The ``Stopped`` line on stderr: how many polls, new orders and status changes."""
     output.err.print(
         Text(
-            f"Stopped after {polls} poll{'s' if polls != 1 else ''}: "
-            f"{printer.counts['new']} new, {printer.counts['status']} status changes."
+            ngettext(
+                "Stopped after {polls} poll: {new} new, {status} status changes.",
+                "Stopped after {polls} polls: {new} new, {status} status changes.",
+                polls,
+            ).format(polls=polls, new=printer.counts["new"], status=printer.counts["status"])
         )
     )
