@@ -10,6 +10,7 @@ import sys
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -20,6 +21,7 @@ from medusa_marks import MEDUSA_TESTS
 
 from servers import wait_until
 from shopsync.cli import cli
+from shopsync.platforms.medusa.mapping import handle_for_sku
 
 pytestmark = MEDUSA_TESTS
 BATCH = "POST /admin/products/batch"
@@ -139,3 +141,51 @@ def test_sigkill_during_an_upload_then_a_rerun_leaves_every_sku_once(
     )
     assert final.returncode == 0
     assert "0 created, 0 updated, 30 unchanged" in final.stdout
+
+
+def test_local_image_files_go_to_the_file_module_once_per_content(
+    runner: CliRunner, fault_proxy: FaultProxy, medusa_server: MedusaServer, tmp_path: Path
+) -> None:
+    from test_local_images import png  # noqa: PLC0415 - the suite's own PNG maker
+
+    prefix = "IMG" + uuid.uuid4().hex[:6].upper()
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "mug.png").write_bytes(png(40, 30, seed=1))
+    (tmp_path / "photos" / "cup.png").write_bytes(png(30, 40, seed=2))
+    catalog = tmp_path / "catalog.csv"
+    rows = [["sku", "title", "price", "stock", "images"]]
+    # Three products share one photo; a fourth has its own and the shared one.
+    rows += [[f"{prefix}-{n}", f"Mug {n}", "10.00", "3", "photos/mug.png"] for n in range(3)]
+    rows.append([f"{prefix}-3", "Cup", "12.00", "2", "photos/cup.png|photos/mug.png"])
+    with catalog.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    env = _environment(fault_proxy, medusa_server, tmp_path)
+    first = runner.invoke(cli, ["upload", str(catalog)], env=env)
+    assert first.exit_code == 0, first.output
+    assert "4 created" in first.stdout
+    assert fault_proxy.forwarded["POST /admin/uploads"] == 2  # one per content
+    images = {}
+    for n in range(4):
+        answer = requests.get(
+            medusa_server.base_url + "/admin/products",
+            params={"handle": handle_for_sku(f"{prefix}-{n}"), "fields": "id,handle,*images"},
+            headers=medusa_server.admin_headers(),
+            timeout=30,
+        )
+        assert answer.status_code == 200, answer.text
+        (product,) = answer.json()["products"]
+        images[n] = [image["url"] for image in product["images"]]
+    assert images[0] == images[1] == images[2] and len(images[0]) == 1
+    assert images[0][0].endswith(".png") and images[3][1] == images[0][0]
+    assert len(set(images[3])) == 2
+    # The local file module names its default host in the URL; the file is served by
+    # this server at the same path.
+    served = requests.get(medusa_server.base_url + urlsplit(images[0][0]).path, timeout=30)
+    assert served.status_code == 200
+    assert served.content == (tmp_path / "photos" / "mug.png").read_bytes()
+
+    fault_proxy.clear()
+    again = runner.invoke(cli, ["upload", str(catalog)], env=env)
+    assert again.exit_code == 0, again.output
+    assert "4 unchanged" in again.stdout
+    assert sum(fault_proxy.forwarded.values()) == 0

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from shopsync.config import Setting, Settings, parse_text
+from shopsync.domain.images import ImageLimits
 from shopsync.domain.models import Product
 from shopsync.errors import AmbiguousWriteError, APIError, ConfigError, UsageError
 from shopsync.http.client import HttpClient
@@ -96,6 +97,13 @@ _ITEM_CODES: dict[str, ItemCode] = {
 }
 """This adapter's codes (and Medusa's error types) → the outcome the core decides by."""
 
+MEDUSA_IMAGE_LIMITS = ImageLimits(
+    content_types=frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"}),
+    max_bytes=10 * 1024 * 1024,
+)
+"""What shopsync uploads to Medusa's file module: the web image types, 10 MiB each (a
+limit of shopsync's: the admin API states none, and a storefront serves them as given)."""
+
 CAPABILITIES = Capabilities(
     max_batch_size=MAX_BATCH,
     # Seen on 2.21.2: a repeated request is applied again, whatever its key.
@@ -107,6 +115,9 @@ CAPABILITIES = Capabilities(
     stock_delta=False,
     async_writes=False,
     variants=True,
+    # POST /admin/uploads (multipart ``files``): the store's file module keeps the file
+    # and answers its URL, which product images name.
+    images=MEDUSA_IMAGE_LIMITS,
 )
 
 
@@ -447,9 +458,42 @@ class MedusaPlatform(ClientBacked):
     def upload_image(
         self, content: bytes, *, filename: str, content_type: str, content_hash: str
     ) -> RemoteImage:
-        """Not served yet: ``capabilities.images`` is None, so a local image file is a row
-        error at plan time ("takes image URLs only") and this is never reached."""
-        raise UsageError("Uploading image files to Medusa is not supported yet; use URLs.")
+        """Put one file in the store's file module (``POST /admin/uploads``, multipart
+        ``files``) and answer its URL, which the product's ``images`` then name.
+
+        Medusa has no lookup of uploaded files by content, so an answer lost after the
+        file was stored leaves that copy unused (a stray file, never a second product
+        image): the retry stores the content again and the ledger keeps the one answered.
+        """
+        boundary = "shopsync-" + content_hash[:32]
+        safe_name = filename.replace('"', "_").replace("\r", "_").replace("\n", "_")
+        body = b"".join(
+            (
+                f"--{boundary}\r\n".encode(),
+                b'Content-Disposition: form-data; name="files"; filename="',
+                safe_name.encode("utf-8"),
+                b'"\r\n',
+                f"Content-Type: {content_type}\r\n\r\n".encode(),
+                content,
+                f"\r\n--{boundary}--\r\n".encode(),
+            )
+        )
+        answer = _dict(
+            self.client.request(
+                "POST",
+                "/admin/uploads",
+                content=body,
+                content_type=f"multipart/form-data; boundary={boundary}",
+            ).body
+        )
+        files = answer.get("files") or []
+        if not files or not isinstance(files[0], dict) or not files[0].get("url"):
+            raise APIError(
+                f"Medusa answered an upload of {filename} without the file's URL.",
+                hint="Check that the store has a file module (medusa-config's modules).",
+            )
+        stored = files[0]
+        return RemoteImage(url=str(stored["url"]), image_id=str(stored.get("id") or "") or None)
 
     def delete_products(self, product_ids: Sequence[str]) -> list[ItemResult]:
         """Not served yet (``capabilities.removal`` is None, so ``--prune`` refuses first)."""
