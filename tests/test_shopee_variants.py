@@ -381,13 +381,24 @@ def test_an_image_shopee_does_not_take_is_a_row_error(
     assert _calls(shopee, "media_space/upload_image") == 0
 
 
-def test_a_variants_local_image_file_is_a_row_error_until_the_core_uploads_it(
+def test_variant_image_files_become_the_first_tiers_option_images_uploaded_once(
     shopee: SandboxHandle, seller: Seller
 ) -> None:
+    from test_local_images import png  # noqa: PLC0415
+
+    (seller.tmp_path / "red.png").write_bytes(png(20, 20, seed=1))
+    (seller.tmp_path / "blue.png").write_bytes(png(20, 20, seed=2))
     rows = variant_rows("TEE")
     for row in rows:
-        row["variant_image"] = "img/colour.png"
-    writes = shopee.stats()["write_requests"]
+        row["variant_image"] = "red.png" if "-RED-" in row["sku"] else "blue.png"
+        row["images"] = "red.png" if row["images"] else ""
     report = seller.upload(rows)
-    assert (report.counts["created"], report.counts["rejected"]) == (0, 6)
-    assert shopee.stats()["write_requests"] == writes  # no item left without its models
+    assert (report.exit_code, report.counts["created"]) == (0, 1)
+    # Two files (the product's own photo is the red one): two uploads, not six.
+    assert _calls(shopee, "media_space/upload_image") == 2
+    [item] = seller.items("TEE")
+    options = item.values["tier_variation"][0]["option_list"]
+    ids = [option["image"]["image_id"] for option in options]
+    assert len(set(ids)) == 2 and item.values["image_id_list"] == ids[:1]
+    assert seller.upload(rows).counts["unchanged"] == 1
+    assert _calls(shopee, "media_space/upload_image") == 2

@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from shopsync.domain.images import is_url, parse_local_ref
 from shopsync.domain.models import Product, Variant
 
 MAX_TIERS = 2
@@ -51,18 +50,6 @@ def variant_problems(product: Product) -> list[tuple[str, str, str]]:
             ("variants", str(len(product.variants)), f"Shopee takes at most {MAX_MODELS} variants")
         )
     images = [variant.image for variant in product.variants]
-    for image in images:
-        if image and not is_url(image) and parse_local_ref(image) is None:
-            # A local file the catalog did not check is one the engine will not upload.
-            problems.append(
-                (
-                    "variant_image",
-                    image,
-                    "must be a URL: this version uploads a variant's own image files "
-                    "for no platform yet",
-                )
-            )
-            break
     if any(images) and not all(images):
         missing = next(v.sku for v in product.variants if not v.image)
         problems.append(
