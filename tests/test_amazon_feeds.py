@@ -237,3 +237,34 @@ def test_a_run_killed_while_its_feed_is_in_flight_resumes_it(tmp_path: Path) -> 
         assert handle.stats()["feeds_created"] == 1
         assert _calls(handle, "getFeed") == before
         assert _calls(handle, "putListingsItem") == 0
+
+
+def test_a_stock_batch_at_the_threshold_is_one_feed_of_quantity_patches(
+    amazon: SandboxHandle, clock: Clock, tmp_path: Path
+) -> None:
+    from shopsync.platforms.base import StockChange  # noqa: PLC0415
+
+    with _adapter(amazon, clock, tmp_path) as adapter:
+        adapter.write_products([_product(f"QTY-{n}") for n in range(2)])  # two puts
+        adapter.write_products([_product("QTY-2")])
+        results = adapter.update_inventory(
+            [
+                StockChange("QTY-0", stock=7),
+                StockChange("QTY-1", delta=2),  # refused before anything is sent
+                StockChange("QTY-1", stock=8),
+                StockChange("QTY-2", stock=9),
+            ],
+            idempotency_key="stock-batch-1",
+        )
+        assert [(r.sku, r.ok, r.stock) for r in results] == [
+            ("QTY-0", True, 7), ("QTY-1", False, None), ("QTY-1", True, 8), ("QTY-2", True, 9),
+        ]  # fmt: skip
+        assert _calls(amazon, "patchListingsItem") == 0  # the three counts went in the feed
+        assert (_calls(amazon, "createFeedDocument"), _calls(amazon, "createFeed")) == (1, 1)
+        clock.now += 3600  # past the dialect's visibility delay
+        for sku, count in (("QTY-0", 7), ("QTY-1", 8), ("QTY-2", 9)):
+            remote = adapter.get_listing(sku)
+            assert remote is not None and remote.fields["stock"] == count
+        small = adapter.update_inventory([StockChange("QTY-0", stock=1)])
+        assert [r.ok for r in small] == [True]
+        assert _calls(amazon, "patchListingsItem") == 1  # below the threshold: a patch

@@ -893,8 +893,11 @@ class AmazonPlatform(ClientBacked):
     def update_inventory(
         self, changes: Sequence[StockChange], *, idempotency_key: str | None = None
     ) -> list[ItemResult]:
-        """A patch of ``fulfillment_availability`` per change (Amazon sets counts)."""
-        results: list[ItemResult] = []
+        """A patch of ``fulfillment_availability`` per change (Amazon sets counts); a
+        batch of at least ``feed_threshold`` counts as one ``JSON_LISTINGS_FEED`` of
+        those patches (``idempotency_key`` names it in the journal, as for listings)."""
+        results: list[ItemResult | None] = []
+        writes: list[tuple[int, StockChange, _Write]] = []
         for change in changes:
             if change.stock is None or change.expected is not None:
                 results.append(
@@ -918,11 +921,21 @@ class AmazonPlatform(ClientBacked):
                     }
                 ],
             }
-            result = self._submit("PATCH", change.sku, body, "patchListingsItem")
+            writes.append((len(results), change, _Write(change.sku, "PATCH", body)))
+            results.append(None)
+        if writes and len(writes) >= self.feed_threshold:
+            sent = self._send_feed([[write] for _, _, write in writes], idempotency_key)
+            answers = [answer[0] for answer in sent if isinstance(answer, list)]
+        else:
+            answers = [
+                self._submit("PATCH", change.sku, write.body, "patchListingsItem")
+                for _, change, write in writes
+            ]
+        for (position, change, _), result in zip(writes, answers, strict=True):
             if result.ok:
                 result.stock = change.stock
-            results.append(result)
-        return results
+            results[position] = result
+        return [result for result in results if result is not None]
 
     # -- orders --------------------------------------------------------------------------
 
