@@ -8,7 +8,7 @@ import click
 
 from shopsync.cli.options import config_dir, platform_options, settings_from_context
 from shopsync.errors import ScopeError, UsageError
-from shopsync.i18n import N_, _
+from shopsync.i18n import N_, Message, _
 
 KNOWN_SCOPES = ("products", "inventory", "orders")
 
@@ -33,7 +33,10 @@ def config_show(ctx: click.Context) -> None:
         click.echo(
             _("Config file: none (looked for {path})").format(path=config_dir() / "config.toml")
         )
-    rows = settings.describe()
+    # Labels (a source, "(not set)") in the run's language before the columns are measured;
+    # a value as it is, even one that reads like a label (a profile named "default").
+    rows = [(name, _label(value), _label(source)) for name, value, source in settings.describe()]
+
     name_width = max(len(name) for name, _, _ in rows)
     value_width = min(48, max(len(value) for _, value, _ in rows))
     for name, value, source in rows:
@@ -153,3 +156,8 @@ def auth_shopee(ctx: click.Context, code: str | None, redirect: str) -> None:
 
 
 COMMANDS = [config_group, auth_group]
+
+
+def _label(text: str) -> str:
+    """A marked label (:class:`Message`) in the run's language; other text as it is."""
+    return text.localized() if isinstance(text, Message) else text
