@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from contextlib import closing
 
 import click
@@ -38,9 +39,10 @@ def config_show(ctx: click.Context) -> None:
     rows = [(name, _label(value), _label(source)) for name, value, source in settings.describe()]
 
     name_width = max(len(name) for name, _, _ in rows)
-    value_width = min(48, max(len(value) for _, value, _ in rows))
+    value_width = min(48, max(_columns(value) for _, value, _ in rows))
     for name, value, source in rows:
-        click.echo(f"  {name:<{name_width}}  {value:<{value_width}}  ({source})")
+        padding = " " * max(0, value_width - _columns(value))
+        click.echo(f"  {name:<{name_width}}  {value}{padding}  ({source})")
     click.echo(_("Paths:"))
     click.echo(
         _("  token cache  {token_cache_dir}").format(token_cache_dir=settings.token_cache_dir)
@@ -156,6 +158,11 @@ def auth_shopee(ctx: click.Context, code: str | None, redirect: str) -> None:
 
 
 COMMANDS = [config_group, auth_group]
+
+
+def _columns(text: str) -> int:
+    """Terminal columns ``text`` takes: a wide character (汉字, full-width signs) two."""
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
 
 
 def _label(text: str) -> str:
