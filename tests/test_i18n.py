@@ -310,6 +310,18 @@ def test_a_platforms_plan_time_rules_are_told_in_chinese(
     assert "must be a Taobao category id (digits)" in english[1]
 
 
+def test_upload_warns_of_an_ignored_column_in_chinese(workdir: Path) -> None:
+    (workdir / "备注.csv").write_text(
+        "商品编码,商品名称,价格,库存,备注\nA-1,好商品,10.00,5,x\n", encoding="utf-8"
+    )
+    code, _out, err = run(["upload", "备注.csv", "--sandbox"], LANG="zh_CN.UTF-8")
+    assert code == 0
+    assert err.splitlines()[0] == (
+        "警告：备注.csv: 列 '备注' 不是商品字段，已忽略；如要保留为属性，请改名为 "
+        "'attr:备注' 或加 --map attr:备注=备注；或用 --map 字段=备注 指定对应字段。"
+    )
+
+
 def test_upload_to_the_sandbox_in_chinese(workdir: Path) -> None:
 
     code, out, _err = run(["upload", "商品.csv", "--sandbox"], LANG="zh_CN.UTF-8")
