@@ -658,7 +658,12 @@ def _merge(
                 values[spec.name] = spec.parse(raw)
             except ValueError as error:
                 shown = "***" if spec.secret else repr(raw)
-                raise ConfigError(f"{spec.name} from {label(spec)}: {shown} {error}.") from None
+                raise ConfigError(
+                    N_("{setting} from {source}: {value} {problem}.").format(
+                        setting=spec.name, source=label(spec), value=shown, problem=str(error)
+                    )
+                ) from None
+
             sources[spec.name] = label(spec)
             break
         else:

@@ -87,7 +87,10 @@ def auth_check(ctx: click.Context) -> None:
     if status.granted_scopes is None:
         click.echo(_("The platform did not say which scopes the token carries."))
         return
-    click.echo(f"Scopes: {' '.join(sorted(status.granted_scopes)) or '(none)'}")
+    click.echo(
+        _("Scopes: {scopes}").format(scopes=" ".join(sorted(status.granted_scopes)) or _("(none)"))
+    )
+
     # An adapter whose platform names its scopes its own way says which it needs.
     needed = getattr(platform, "required_scopes", KNOWN_SCOPES)
     wanted = settings.scope.split() if settings.scope else needed
