@@ -275,7 +275,55 @@ def test_validate_in_chinese_names_file_line_and_the_files_own_column(workdir: P
     ]
 
 
+def test_a_platforms_plan_time_rules_are_told_in_chinese(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Taobao's own rules, checked by validate without connecting (the profile's platform):
+    # a title of 31 Chinese characters is 62 as Taobao counts, and a category by name.
+    monkeypatch.setenv("SHOPSYNC_PLATFORM", "taobao")
+    (workdir / "淘宝.csv").write_text(
+        "商品编码,商品名称,价格,库存,attr:taobao:cid\n"
+        "A-1,好商品,10.00,5,50010850\n"
+        f"B-2,{'长' * 31},10.00,5,50010850\n"
+        "C-3,好商品,10.00,5,女装\n",
+        encoding="utf-8",
+    )
+    code, out, _err = run(["validate", "淘宝.csv", "--rejects", "拒收.csv"], LANG="zh_CN.UTF-8")
+    assert code == 3
+    assert out.splitlines() == [
+        "淘宝.csv:3: 商品名称: 按淘宝的算法是 62 个字符（一个汉字算两个），淘宝最多允许 60 个"
+        f"（值：'{'长' * 31}'）",
+        "淘宝.csv:4: attr:taobao:cid: 必须是淘宝类目 ID（纯数字）（值：'女装'）",
+        "共 3 行：有效 1 行，无效 2 行（1 个文件）。",
+        "拒收的行已写入 拒收.csv（2 行）。",
+    ]
+    with (workdir / "拒收.csv").open(encoding="utf-8-sig", newline="") as stream:
+        errors = [row["error"] for row in csv.DictReader(stream)]
+    assert errors == [
+        "淘宝.csv:3: 商品名称：按淘宝的算法是 62 个字符（一个汉字算两个），淘宝最多允许 60 个",
+        "淘宝.csv:4: attr:taobao:cid：必须是淘宝类目 ID（纯数字）",
+    ]
+    # English where the locale is not Chinese, and --json the same in both.
+    english = run(["validate", "淘宝.csv", "--json"], LANG="C")
+    chinese = run(["validate", "淘宝.csv", "--json"], LANG="zh_CN.UTF-8")
+    assert english == chinese
+    assert "must be a Taobao category id (digits)" in english[1]
+
+
+def test_upload_warns_of_an_ignored_column_in_chinese(workdir: Path) -> None:
+    (workdir / "备注.csv").write_text(
+        "商品编码,商品名称,价格,库存,备注\nA-1,好商品,10.00,5,x\n", encoding="utf-8"
+    )
+    code, _out, err = run(["upload", "备注.csv", "--sandbox"], LANG="zh_CN.UTF-8")
+    assert code == 0
+    assert err.splitlines()[0] == (
+        "警告：备注.csv: 列 '备注' 不是商品字段，已忽略；如要保留为属性，请改名为 "
+        "'attr:备注' 或加 --map attr:备注=备注；或用 --map 字段=备注 指定对应字段。"
+    )
+
+
 def test_upload_to_the_sandbox_in_chinese(workdir: Path) -> None:
+
     code, out, _err = run(["upload", "商品.csv", "--sandbox"], LANG="zh_CN.UTF-8")
     assert code == 3
     lines = out.splitlines()

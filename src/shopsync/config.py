@@ -50,7 +50,7 @@ ENV_PREFIX = "SHOPSYNC_"
 DEFAULT_PROFILE = "default"
 
 # Source labels, as `config show` prints them.
-SOURCE_DEFAULT = "default"
+SOURCE_DEFAULT = N_("default")
 SOURCE_DERIVED = "derived"
 
 
@@ -424,10 +424,11 @@ class Settings:
         rows = [("profile", self.profile, self.sources.get("profile", SOURCE_DEFAULT))]
         for spec in [*shared[:2], *own, *shared[2:]]:
             value = self.get(spec.name)
+            shown: str
             if spec.secret:
-                shown = "(not set)" if value is None else "*** (set)"
+                shown = N_("(not set)") if value is None else N_("*** (set)")
             elif value is None:
-                shown = "(not set)"
+                shown = N_("(not set)")
             elif spec.name.endswith("_url"):
                 shown = hide_password(str(value))
             else:
@@ -444,7 +445,21 @@ _FLAG_NAMES = frozenset(
 """Settings that commands take as flags (``cli/options.py``); adapters' own ones have none."""
 
 
+def _flag_label(flag: str) -> str:
+    """Where a setting came from, for ``config show``: a command-line flag."""
+    return N_("flag {flag}").format(flag=flag)
+
+
+def _environment_label(variable: str) -> str:
+    return N_("environment {variable}").format(variable=variable)
+
+
+def _derived_label(setting: str) -> str:
+    return N_("derived from {setting}").format(setting=setting)
+
+
 def _slug(name: str) -> str:
+
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "_"
 
 
@@ -455,9 +470,9 @@ def default_data_dir(config_dir: Path, environ: Mapping[str, str]) -> tuple[Path
         return Path(xdg) / "shopsync", "XDG_DATA_HOME"
     home = environ.get("HOME")
     if home and sys.platform not in ("darwin", "win32"):
-        return Path(home) / ".local" / "share" / "shopsync", "default (XDG)"
+        return Path(home) / ".local" / "share" / "shopsync", N_("default (XDG)")
     # macOS and Windows have no XDG data dir: keep data beside the config, in the app dir.
-    return config_dir / "data", "default (app dir)"
+    return config_dir / "data", N_("default (app dir)")
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:
@@ -549,11 +564,13 @@ def _select_profile(
             N_("{path}: 'profiles' must be a table of [profiles.NAME] sections.").format(path=path)
         )
     if "profile" in given:
-        profile, sources["profile"] = str(given.pop("profile")), "flag --profile"
+        profile, sources["profile"] = str(given.pop("profile")), _flag_label("--profile")
     elif environ.get("SHOPSYNC_PROFILE"):
-        profile, sources["profile"] = environ["SHOPSYNC_PROFILE"], "environment SHOPSYNC_PROFILE"
+        profile = environ["SHOPSYNC_PROFILE"]
+        sources["profile"] = _environment_label("SHOPSYNC_PROFILE")
     elif isinstance(document.get("default_profile"), str):
-        profile, sources["profile"] = document["default_profile"], f"config file {path}"
+        profile = document["default_profile"]
+        sources["profile"] = N_("config file {path}").format(path=path)
     else:
         profile, sources["profile"] = DEFAULT_PROFILE, SOURCE_DEFAULT
     section = profiles.get(profile)
@@ -605,11 +622,11 @@ def _merge(
 ) -> dict[str, Any]:
     """Each setting from the highest layer that has it: flag, environment, file, default."""
     layers: list[tuple[str, Callable[[Setting], Any], Callable[[Setting], str]]] = [
-        ("flag", lambda spec: given.get(spec.name), lambda spec: f"flag {spec.flag}"),
+        ("flag", lambda spec: given.get(spec.name), lambda spec: _flag_label(spec.flag)),
         (
             "environment",
             lambda spec: _env_value(environ, spec.env),
-            lambda spec: f"environment {spec.env}",
+            lambda spec: _environment_label(spec.env),
         ),
         ("file", lambda spec: section.get(spec.name), lambda spec: file_label),
     ]
@@ -641,7 +658,12 @@ def _merge(
                 values[spec.name] = spec.parse(raw)
             except ValueError as error:
                 shown = "***" if spec.secret else repr(raw)
-                raise ConfigError(f"{spec.name} from {label(spec)}: {shown} {error}.") from None
+                raise ConfigError(
+                    N_("{setting} from {source}: {value} {problem}.").format(
+                        setting=spec.name, source=label(spec), value=shown, problem=str(error)
+                    )
+                ) from None
+
             sources[spec.name] = label(spec)
             break
         else:
@@ -660,7 +682,7 @@ def _apply_implied(
             for name, value in spec.implies(values[spec.name]).items():
                 if name not in values:
                     values[name] = value
-                    sources[name] = f"{SOURCE_DERIVED} from {spec.name}"
+                    sources[name] = _derived_label(spec.name)
 
 
 def load_settings(
@@ -688,7 +710,7 @@ def load_settings(
         config_dir, environ, given, config_file, platform_settings
     )
     profile, section = _select_profile(path, document, environ, given, sources)
-    file_label = f"config file {path} [profiles.{profile}]"
+    file_label = N_("config file {path} [profiles.{profile}]").format(path=path, profile=profile)
     platform_spec = SHARED_SETTINGS[0]
     platform = _merge([platform_spec], given, environ, section, file_label, sources)["platform"]
     own = tuple(platform_settings(platform))
@@ -724,7 +746,9 @@ def load_settings(
         secret = _env_value(environ, name)
         if secret:
             values[spec.name] = secret
-            sources[spec.name] = f"environment {name} (named by {spec.name}_env)"
+            sources[spec.name] = N_("environment {variable} (named by {setting})").format(
+                variable=name, setting=f"{spec.name}_env"
+            )
 
     _apply_implied(specs, values, sources)
     for name in ("base_url", "token_url"):
@@ -733,7 +757,7 @@ def load_settings(
     declares_token_url = any(spec.name == "token_url" for spec in specs)
     if declares_token_url and "token_url" not in values and "base_url" in values:
         values["token_url"] = values["base_url"] + "/auth/token"
-        sources["token_url"] = f"{SOURCE_DERIVED} from base_url"
+        sources["token_url"] = _derived_label("base_url")
 
     ca_bundle = values.get("ca_bundle")
     if ca_bundle is not None and not ca_bundle.is_file():

@@ -120,7 +120,7 @@ class LocalImages:
                         variant.image,
                         input_path,
                         variant_column,
-                        f"variant {variant.sku}: ",
+                        variant.sku,
                         files,
                         errors,
                     )
@@ -137,18 +137,29 @@ class LocalImages:
         value: str,
         input_path: Path,
         column: str,
-        prefix: str,
+        variant_sku: str,
         files: dict[str, str],
         errors: list[FieldError],
     ) -> str:
         """``value`` as a checked reference (its file noted in ``files``), a URL as it
-        is, or ``value`` unchanged with why it was refused added to ``errors``."""
+        is, or ``value`` unchanged with why it was refused added to ``errors`` (naming
+        the variant by ``variant_sku``, empty for the product's own images)."""
+
         if is_url(value):
             return value
         try:
             path, facts = self._check_one(value, input_path)
         except ImageProblem as problem:
-            errors.append(FieldError(column, value, f"{prefix}image {value!r} {problem}"))
+            why = problem.args[0] if problem.args else str(problem)
+            message = (
+                N_("variant {sku}: image {value} {problem}").format(
+                    sku=variant_sku, value=repr(value), problem=why
+                )
+                if variant_sku
+                else N_("image {value} {problem}").format(value=repr(value), problem=why)
+            )
+            errors.append(FieldError(column, value, message))
+
             return value
         ref = local_ref(value, facts.digest)
         files[ref] = str(path)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import unicodedata
 from contextlib import closing
 
 import click
 
 from shopsync.cli.options import config_dir, platform_options, settings_from_context
 from shopsync.errors import ScopeError, UsageError
-from shopsync.i18n import N_, _
+from shopsync.i18n import N_, Message, _
 
 KNOWN_SCOPES = ("products", "inventory", "orders")
 
@@ -33,11 +34,15 @@ def config_show(ctx: click.Context) -> None:
         click.echo(
             _("Config file: none (looked for {path})").format(path=config_dir() / "config.toml")
         )
-    rows = settings.describe()
+    # Labels (a source, "(not set)") in the run's language before the columns are measured;
+    # a value as it is, even one that reads like a label (a profile named "default").
+    rows = [(name, _label(value), _label(source)) for name, value, source in settings.describe()]
+
     name_width = max(len(name) for name, _, _ in rows)
-    value_width = min(48, max(len(value) for _, value, _ in rows))
+    value_width = min(48, max(_columns(value) for _, value, _ in rows))
     for name, value, source in rows:
-        click.echo(f"  {name:<{name_width}}  {value:<{value_width}}  ({source})")
+        padding = " " * max(0, value_width - _columns(value))
+        click.echo(f"  {name:<{name_width}}  {value}{padding}  ({source})")
     click.echo(_("Paths:"))
     click.echo(
         _("  token cache  {token_cache_dir}").format(token_cache_dir=settings.token_cache_dir)
@@ -82,7 +87,10 @@ def auth_check(ctx: click.Context) -> None:
     if status.granted_scopes is None:
         click.echo(_("The platform did not say which scopes the token carries."))
         return
-    click.echo(f"Scopes: {' '.join(sorted(status.granted_scopes)) or '(none)'}")
+    click.echo(
+        _("Scopes: {scopes}").format(scopes=" ".join(sorted(status.granted_scopes)) or _("(none)"))
+    )
+
     # An adapter whose platform names its scopes its own way says which it needs.
     needed = getattr(platform, "required_scopes", KNOWN_SCOPES)
     wanted = settings.scope.split() if settings.scope else needed
@@ -153,3 +161,13 @@ def auth_shopee(ctx: click.Context, code: str | None, redirect: str) -> None:
 
 
 COMMANDS = [config_group, auth_group]
+
+
+def _columns(text: str) -> int:
+    """Terminal columns ``text`` takes: a wide character (汉字, full-width signs) two."""
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
+
+
+def _label(text: str) -> str:
+    """A marked label (:class:`Message`) in the run's language; other text as it is."""
+    return text.localized() if isinstance(text, Message) else text

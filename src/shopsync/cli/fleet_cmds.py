@@ -154,7 +154,8 @@ def fleet_status_command(ctx: click.Context, as_json: bool) -> None:
 
         click.echo(json.dumps(status, ensure_ascii=False, indent=2))
         return
-    click.echo(f"Ledger: {status['ledger']}")
+    click.echo(_("Ledger: {ledger}").format(ledger=status["ledger"]))
+
     click.echo(_("Targets:") if status["targets"] else _("Targets: none yet"))
     for row in status["targets"]:
         click.echo(

@@ -230,15 +230,19 @@ def serve_command(
         click.echo(
             _("shopsync sandbox serving the platform API at {base_url}").format(base_url=base_url)
         )
-        click.echo(f"  client id:     {client_id}")
-        click.echo(f"  client secret: {client_secret}")
+        click.echo(_("  client id:     {client_id}").format(client_id=client_id))
+        click.echo(_("  client secret: {client_secret}").format(client_secret=client_secret))
         click.echo(
             _("  shop:          {shop}").format(
                 shop=db if db is not None else _("in memory (gone on exit)")
             )
         )
-        click.echo(f"  dialect:       {dialect}")
-        click.echo(f"  try:           {load_dialect(dialect).try_command(base_url, config)}")
+        click.echo(_("  dialect:       {dialect}").format(dialect=dialect))
+        click.echo(
+            _("  try:           {command}").format(
+                command=load_dialect(dialect).try_command(base_url, config)
+            )
+        )
         click.echo(_("Press Ctrl-C to stop."))
 
     serve(config, on_ready=ready)
@@ -250,7 +254,11 @@ def _named_values(given: tuple[str, ...]) -> dict[str, str]:
     for text in given:
         name, sep, value = text.partition("=")
         if not sep or not name.strip():
-            raise click.BadParameter(f"{text!r} is not NAME=VALUE.", param_hint="--dialect-option")
+            raise click.BadParameter(
+                _("{text} is not NAME=VALUE.").format(text=repr(text)),
+                param_hint="--dialect-option",
+            )
+
         out[name.strip()] = value.strip()
     return out
 

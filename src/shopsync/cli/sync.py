@@ -27,7 +27,7 @@ from shopsync.cli.catalog import (
 from shopsync.cli.main import AppContext, echo_json, note_changes
 from shopsync.cli.options import BULK_OPTION, platform_options, settings_from_context
 from shopsync.errors import ExitCode
-from shopsync.i18n import _
+from shopsync.i18n import _, localized
 
 if TYPE_CHECKING:
     from shopsync.config import Settings
@@ -416,7 +416,8 @@ def _run_job(
     )
 
     for warning in warnings:
-        output.warn(f"{warning.file}: {warning.message}")
+        output.warn(f"{warning.file}: {localized(warning.message)}")
+
     started = time.monotonic()
     if not output.quiet:  # only a progress display needs the count pass
         job.count_planned()

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from shopsync.domain.models import Product, RowError, ValidRow
 from shopsync.errors import LockedError
 from shopsync.fleet.app import enqueue
+from shopsync.i18n import N_, nN_
 from shopsync.state.ledger_pg import PgLedger, TargetLock
 from shopsync.sync.engine import Engine, EngineOptions, _Batch, _request_of
 from shopsync.sync.planner import Planner
@@ -115,10 +116,17 @@ def queue_upload(
             pending = ledger.pending_batches()
             if pending:
                 raise LockedError(
-                    f"{len(pending)} batches of an earlier run for profile "
-                    f"{target.profile!r} are still pending, so nothing new was planned.",
-                    hint="Run again with --wait: it queues them again and waits for them "
-                    "first. `shopsync fleet status` shows them.",
+                    nN_(
+                        "{count} batch of an earlier run for profile {profile} is still "
+                        "pending, so nothing new was planned.",
+                        "{count} batches of an earlier run for profile {profile} are still "
+                        "pending, so nothing new was planned.",
+                        len(pending),
+                    ).format(count=len(pending), profile=repr(target.profile)),
+                    hint=N_(
+                        "Run again with --wait: it queues them again and waits for them "
+                        "first. `shopsync fleet status` shows them."
+                    ),
                 )
             ledger.start_run(run.run_id, profile=target.profile, limiter_key=target.limiter_key)
             engine = _QueueingEngine(

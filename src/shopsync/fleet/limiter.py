@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from shopsync.errors import FleetError
 from shopsync.http.ratelimit import RateLimiter, Sleep
+from shopsync.i18n import N_
 
 if TYPE_CHECKING:
     import redis
@@ -173,8 +174,8 @@ class SharedRateLimiter(RateLimiter):
             )
         except redis_module.RedisError as error:
             raise FleetError(
-                f"cannot reach the shared rate limiter: {error}.",
-                hint="Check limiter_url (SHOPSYNC_LIMITER_URL) and that Redis is running.",
+                N_("cannot reach the shared rate limiter: {error}.").format(error=error),
+                hint=N_("Check limiter_url (SHOPSYNC_LIMITER_URL) and that Redis is running."),
             ) from None
         wait, send_at, rate, paused_for = (float(value) for value in reply)
         return wait, send_at, rate, paused_for
@@ -242,7 +243,9 @@ def connect_redis(url: str) -> redis.Redis:
         client.ping()
     except redis_module.RedisError as error:
         raise FleetError(
-            f"cannot connect to Redis at {hide_password(url)}: {error}.",
-            hint="Check limiter_url and broker_url, and that Redis is running.",
+            N_("cannot connect to Redis at {url}: {error}.").format(
+                url=hide_password(url), error=error
+            ),
+            hint=N_("Check limiter_url and broker_url, and that Redis is running."),
         ) from None
     return client

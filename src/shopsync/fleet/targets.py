@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from shopsync.config import Settings, env_var
 from shopsync.errors import ConfigError
+from shopsync.i18n import N_, join_messages
 
 if TYPE_CHECKING:
     import redis
@@ -59,10 +60,20 @@ def fleet_target(settings: Settings, *, need_broker: bool = True) -> FleetTarget
     ]
     if missing:
         raise ConfigError(
-            f"fleet mode needs {' and '.join(missing)} (profile {settings.profile!r}).",
-            hint="Set "
-            + ", ".join(f"{env_var(name)} or {name} in the profile" for name in missing)
-            + "; see README, 'Many shops, many machines'.",
+            N_("fleet mode needs {settings} (profile {profile}).").format(
+                settings=" and ".join(missing), profile=repr(settings.profile)
+            ),
+            hint=N_("Set {settings}; see README, 'Many shops, many machines'.").format(
+                settings=join_messages(
+                    [
+                        N_("{variable} or {name} in the profile").format(
+                            variable=env_var(name), name=name
+                        )
+                        for name in missing
+                    ],
+                    ", ",
+                )
+            ),
         )
     for url in (settings.ledger_url, settings.broker_url, settings.limiter_url):
         if url:

@@ -164,7 +164,9 @@ def _check_can_prune(target: Target, capabilities: Capabilities | None, *, prune
     do: a plan of deletes that could never be applied."""
     if prune and capabilities is not None and capabilities.removal is None:
         raise UsageError(
-            f"The {target.name} platform cannot remove products, so --prune cannot be used with it."
+            N_(
+                "The {platform} platform cannot remove products, so --prune cannot be used with it."
+            ).format(platform=target.name)
         )
 
 

@@ -389,17 +389,25 @@ def check_appliable(document: PlanDocument) -> None:
             held = file_digest(Path(path))
             if held is None:
                 raise InputError(
-                    f"The image {written!r} of the plan's product {item['sku']} cannot be "
-                    f"read at {path}; nothing was applied.",
-                    hint="Apply the plan where its catalog's image files are (the same "
-                    "working directory as the plan was made in).",
+                    N_(
+                        "The image {image} of the plan's product {sku} cannot be "
+                        "read at {path}; nothing was applied."
+                    ).format(image=repr(written), sku=item["sku"], path=path),
+                    hint=N_(
+                        "Apply the plan where its catalog's image files are (the same "
+                        "working directory as the plan was made in)."
+                    ),
                 )
             if held != digest:
                 raise PlanStale(
-                    f"The plan is out of date, nothing was applied: the image {written!r} "
-                    f"of {item['sku']} ({path}) changed since the plan was made.",
-                    hint="Make a new plan (shopsync plan FILE... --out PLAN), or apply "
-                    "with --replan to plan again from the plan's files.",
+                    N_(
+                        "The plan is out of date, nothing was applied: the image {image} "
+                        "of {sku} ({path}) changed since the plan was made."
+                    ).format(image=repr(written), sku=item["sku"], path=path),
+                    hint=N_(
+                        "Make a new plan (shopsync plan FILE... --out PLAN), or apply "
+                        "with --replan to plan again from the plan's files."
+                    ),
                 )
 
 

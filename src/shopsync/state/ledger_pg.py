@@ -847,8 +847,10 @@ class ClaimingLedger:
         self.ledger.begin_batch(key, request)
         if not self._claim(key):
             raise LeaseLost(
-                f"batch {key} of {self.ledger.target} was claimed by another process as it "
-                "began; this run did not send it.",
+                N_(
+                    "batch {key} of {target} was claimed by another process as it "
+                    "began; this run did not send it."
+                ).format(key=key, target=self.ledger.target),
                 hint=N_(
                     "Only one run may send to a target at a time; see `shopsync fleet status`."
                 ),

@@ -63,6 +63,7 @@ from shopsync.http.client import ApiResponse, HttpClient
 from shopsync.http.ratelimit import BucketSpec, RateBuckets, RateLimiter
 from shopsync.http.redact import redacting_logger
 from shopsync.http.retry import full_jitter
+from shopsync.i18n import N_
 from shopsync.platforms.amazon.feeds import (
     MAX_MESSAGES,
     POLL_SECONDS,
@@ -475,15 +476,24 @@ class AmazonPlatform(ClientBacked):
         """
         problems: list[tuple[str, str]] = []
         if self.product_type_of(product) is None:
-            problems.append(("amazon:product_type", "is required on Amazon (or set product_type)"))
+            problems.append(
+                ("amazon:product_type", N_("is required on Amazon (or set product_type)"))
+            )
         if len(product.title) > MAX_TITLE:
-            problems.append(("title", f"must be at most {MAX_TITLE} characters on Amazon"))
+            problems.append(
+                (
+                    "title",
+                    N_("must be at most {limit} characters on Amazon").format(limit=MAX_TITLE),
+                )
+            )
         if product.barcode and (
             not product.barcode.isdigit() or len(product.barcode) not in (12, 13, 14)
         ):
-            problems.append(("barcode", "must be a UPC (12), EAN (13) or GTIN (14) of digits"))
+            problems.append(("barcode", N_("must be a UPC (12), EAN (13) or GTIN (14) of digits")))
         if len(product.images) > MAX_IMAGES:
-            problems.append(("images", f"Amazon takes at most {MAX_IMAGES} images"))
+            problems.append(
+                ("images", N_("Amazon takes at most {limit} images").format(limit=MAX_IMAGES))
+            )
         return problems
 
     # -- products ------------------------------------------------------------------------
@@ -802,12 +812,13 @@ class AmazonPlatform(ClientBacked):
         reason, code = found
         return ItemResult(
             sku=sku, ok=False, product_id=sku, code=code,
-            message=f"accepted, not live: {reason}", item_code=ItemCode.ACCEPTED,
+            message=N_("accepted, not live: {reason}").format(reason=reason),
+            item_code=ItemCode.ACCEPTED,
         )  # fmt: skip
 
     def delete_products(self, product_ids: Sequence[str]) -> list[ItemResult]:
         """Not served yet (``capabilities.removal`` is None, so ``--prune`` refuses first)."""
-        raise UsageError("Removing listings from Amazon is not supported yet.")
+        raise UsageError(N_("Removing listings from Amazon is not supported yet."))
 
     def lookup_skus(self, skus: Sequence[str]) -> dict[str, RemoteProduct]:
         """``searchListingsItems`` by SKU, 20 identifiers a call."""
@@ -884,8 +895,10 @@ class AmazonPlatform(ClientBacked):
     ) -> Any:
         """Amazon takes image URLs only (``media_location``): there is no upload here."""
         raise ConfigError(
-            f"Amazon takes images by URL; the local file {filename} cannot be uploaded.",
-            hint="Put the image on a public HTTPS URL and name that URL in the images column.",
+            N_("Amazon takes images by URL; the local file {filename} cannot be uploaded.").format(
+                filename=filename
+            ),
+            hint=N_("Put the image on a public HTTPS URL and name that URL in the images column."),
         )
 
     # -- inventory -----------------------------------------------------------------------
@@ -1086,26 +1099,30 @@ def _not_live(  # noqa: PLR0911 - one return per check, in order
     product = write.product
     remote = _remote(item) if item is not None else None
     if item is None or remote is None:
-        return "Amazon has no listing", "NOT_LIVE"
+        return N_("Amazon has no listing"), "NOT_LIVE"
     errors = [
         i for i in item.get("issues") or [] if isinstance(i, dict) and i.get("severity") == "ERROR"
     ]
     if errors:
         text = "; ".join(f"{i.get('code')} {i.get('message')}" for i in errors)
-        return f"Amazon reports {text}", ",".join(str(i.get("code")) for i in errors)
+        return N_("Amazon reports {issues}").format(issues=text), ",".join(
+            str(i.get("code")) for i in errors
+        )
     if write.fields == frozenset():
         return None
     summaries = [s for s in item.get("summaries") or [] if isinstance(s, dict)]
     if summaries and BUYABLE not in (summaries[0].get("status") or []):
-        return "Amazon holds the listing but it is not buyable", "NOT_LIVE"
+        return N_("Amazon holds the listing but it is not buyable"), "NOT_LIVE"
     sent = write.fields
     price = f"{product.price:.2f}"
     if (sent is None or sent & {"price", "currency"}) and remote.fields.get("price") != price:
-        return f"Amazon holds price {remote.fields.get('price')}, not {price}", "NOT_LIVE"
+        return N_("Amazon holds price {held}, not {sent}").format(
+            held=remote.fields.get("price"), sent=price
+        ), "NOT_LIVE"
     if (sent is None or "stock" in sent) and remote.fields.get("stock") != product.stock:
-        return f"Amazon holds quantity {remote.fields.get('stock')}, not {product.stock}", (
-            "NOT_LIVE"
-        )
+        return N_("Amazon holds quantity {held}, not {sent}").format(
+            held=remote.fields.get("stock"), sent=product.stock
+        ), ("NOT_LIVE")
     return None
 
 
@@ -1115,7 +1132,9 @@ def _combined(sku: str, key: str, results: Sequence[ItemResult]) -> ItemResult:
     for result in results:
         if not result.ok:
             if result.sku != sku:
-                result.message = f"{result.sku}: {result.message}"
+                result.message = N_("{sku}: {message}").format(
+                    sku=result.sku, message=result.message
+                )
             result.sku = sku
             return result
     if len(results) == 1 and results[0].sku == sku:
@@ -1133,7 +1152,10 @@ def _feed_result(sku: str, status: str, issues: Sequence[FeedIssue]) -> ItemResu
         # FATAL: "some, none, or all" applied. Failed here; the row plans again next run.
         return ItemResult(
             sku=sku, ok=False, code=f"FEED_{status}", item_code=ItemCode.ERROR,
-            message=f"Amazon ended the feed {status}: this listing may not have been applied.",
+            message=N_(
+                "Amazon ended the feed {status}: this listing may not have been applied."
+            ).format(status=status),
+
         )  # fmt: skip
     if issues:
         return ItemResult(

@@ -31,6 +31,7 @@ import requests
 from shopsync.errors import PlatformError
 from shopsync.http.client import HttpClient
 from shopsync.http.redact import redacting_logger
+from shopsync.i18n import N_
 
 log = redacting_logger(__name__)
 
@@ -208,9 +209,11 @@ class FeedSender:
             remaining = deadline - self.clock()
             if remaining <= 0:
                 raise PlatformError(
-                    f"Amazon has not finished feed {feed_id} (status {status}) within "
-                    f"{self.timeout:g} seconds; the next run checks it again.",
-                    hint="Run the same command again later: the feed is not sent twice.",
+                    N_(
+                        "Amazon has not finished feed {feed} (status {status}) within "
+                        "{seconds:g} seconds; the next run checks it again."
+                    ).format(feed=feed_id, status=status, seconds=self.timeout),
+                    hint=N_("Run the same command again later: the feed is not sent twice."),
                 )
             self.sleep(min(self.poll_seconds, remaining))
         result = answer.get("resultFeedDocumentId")
@@ -251,8 +254,10 @@ class FeedSender:
             raise PlatformError(f"The feed document {what} failed: {error}.") from error
         if response.status_code >= 300:
             raise PlatformError(
-                f"The feed document {what} failed: HTTP {response.status_code}.",
-                hint="The next run sends the batch again.",
+                N_("The feed document {what} failed: HTTP {status}.").format(
+                    what=what, status=response.status_code
+                ),
+                hint=N_("The next run sends the batch again."),
             )
         return response.content
 

@@ -21,10 +21,11 @@ from urllib.parse import urlsplit
 
 from shopsync.domain.images import parse_local_ref
 from shopsync.domain.models import Product, Variant
+from shopsync.i18n import N_
 
 SKU = re.compile(r"[A-Za-z0-9._-]{1,64}")
 """1 to 64 characters of ``A-Z a-z 0-9 . _ -``."""
-SKU_MESSAGE = "may hold only letters, digits, '.', '_' and '-' (1 to 64 characters, no spaces)"
+SKU_MESSAGE = N_("may hold only letters, digits, '.', '_' and '-' (1 to 64 characters, no spaces)")
 MAX_TEXT = 255
 MAX_DESCRIPTION = 20_000
 MAX_IMAGES = 20
@@ -49,21 +50,32 @@ def product_problems(product: Product) -> list[Problem]:
         if not SKU.fullmatch(product.sku):
             problems.append(("sku", SKU_MESSAGE))
         if _places(product.price) > PRICE_PLACES:
-            problems.append(("price", f"has more than {PRICE_PLACES} decimal places"))
+            problems.append(("price", _more_places()))
     if len(product.title) > MAX_TEXT:
-        problems.append(("title", f"is longer than {MAX_TEXT} characters"))
+        problems.append(("title", _longer(MAX_TEXT)))
     problems.extend(_image_problems(product.images))
     if product.description is not None and len(product.description) > MAX_DESCRIPTION:
-        problems.append(("description", f"is longer than {MAX_DESCRIPTION} characters"))
+        problems.append(("description", _longer(MAX_DESCRIPTION)))
     for name in ("category", "brand", "barcode"):
         value = getattr(product, name)
         if value is not None and len(value) > MAX_TEXT:
-            problems.append((name, f"is longer than {MAX_TEXT} characters"))
+            problems.append((name, _longer(MAX_TEXT)))
     if len(product.attributes) > MAX_ATTRIBUTES:
-        problems.append(("attributes", f"has more than {MAX_ATTRIBUTES} entries"))
+        problems.append(
+            ("attributes", N_("has more than {limit} entries").format(limit=MAX_ATTRIBUTES))
+        )
     for variant in product.variants:
         problems.extend(_variant_problems(variant))
     return problems
+
+
+def _longer(limit: int) -> str:
+    # The wording pydantic's max_length gave when these rules lived in the model.
+    return N_("is longer than {max_length} characters").format(max_length=limit)
+
+
+def _more_places() -> str:
+    return N_("has more than {decimal_places} decimal places").format(decimal_places=PRICE_PLACES)
 
 
 def _variant_problems(variant: Variant) -> list[Problem]:
@@ -74,11 +86,19 @@ def _variant_problems(variant: Variant) -> list[Problem]:
         price = getattr(variant, name)
         if price is not None and _places(price) > PRICE_PLACES:
             problems.append(
-                (name, str(price), f"has more than {PRICE_PLACES} decimal places ({variant.sku})")
+                (
+                    name,
+                    str(price),
+                    N_("{problem} ({sku})").format(problem=_more_places(), sku=variant.sku),
+                )
             )
     if variant.barcode is not None and len(variant.barcode) > MAX_TEXT:
         problems.append(
-            ("barcode", variant.barcode, f"is longer than {MAX_TEXT} characters ({variant.sku})")
+            (
+                "barcode",
+                variant.barcode,
+                N_("{problem} ({sku})").format(problem=_longer(MAX_TEXT), sku=variant.sku),
+            )
         )
     return problems
 
@@ -87,14 +107,22 @@ def _image_problems(images: list[str]) -> list[Problem]:
     if not images:
         return []
     if len(images) > MAX_IMAGES:
-        return [("images", f"has more than {MAX_IMAGES} images")]
+        return [("images", N_("has more than {limit} images").format(limit=MAX_IMAGES))]
     for url in images:
         if parse_local_ref(url) is not None:
             continue  # a checked local file: uploaded by this adapter, not a URL
         if not url.startswith("https://"):
-            return [("images", f"image {url!r} is not an absolute https:// URL")]
+            return [
+                ("images", N_("image {url} is not an absolute https:// URL").format(url=repr(url)))
+            ]
         if not _names_a_host(url):
-            return [("images", f"{url} is not an absolute https:// URL with a host name")]
+            return [
+                (
+                    "images",
+                    N_("{url} is not an absolute https:// URL with a host name").format(url=url),
+                )
+            ]
+
     return []
 
 

@@ -27,6 +27,7 @@ from shopsync.domain.models import Product
 from shopsync.errors import AmbiguousWriteError, APIError, ConfigError, UsageError
 from shopsync.http.client import HttpClient
 from shopsync.http.redact import redacting_logger
+from shopsync.i18n import N_
 from shopsync.platforms.base import (
     AuthStatus,
     BatchResult,
@@ -206,11 +207,12 @@ class MedusaPlatform(ClientBacked):
         missing = [name for name, value in found.items() if not value]
         if missing:
             raise ConfigError(
-                f"The Medusa store has no default {', '.join(missing)}, and the settings "
-                "name none.",
-                hint="Set "
-                + ", ".join(f"SHOPSYNC_{n.upper()}" for n in missing)
-                + " (ids from the Medusa admin), or give the store defaults.",
+                N_("The Medusa store has no default {missing}, and the settings name none.").format(
+                    missing=", ".join(missing)
+                ),
+                hint=N_(
+                    "Set {variables} (ids from the Medusa admin), or give the store defaults."
+                ).format(variables=", ".join(f"SHOPSYNC_{n.upper()}" for n in missing)),
             )
         return StoreDefaults(
             sales_channel=str(found["sales_channel"]),
@@ -489,15 +491,17 @@ class MedusaPlatform(ClientBacked):
         files = answer.get("files") or []
         if not files or not isinstance(files[0], dict) or not files[0].get("url"):
             raise APIError(
-                f"Medusa answered an upload of {filename} without the file's URL.",
-                hint="Check that the store has a file module (medusa-config's modules).",
+                N_("Medusa answered an upload of {filename} without the file's URL.").format(
+                    filename=filename
+                ),
+                hint=N_("Check that the store has a file module (medusa-config's modules)."),
             )
         stored = files[0]
         return RemoteImage(url=str(stored["url"]), image_id=str(stored.get("id") or "") or None)
 
     def delete_products(self, product_ids: Sequence[str]) -> list[ItemResult]:
         """Not served yet (``capabilities.removal`` is None, so ``--prune`` refuses first)."""
-        raise UsageError("Removing products from Medusa is not supported yet.")
+        raise UsageError(N_("Removing products from Medusa is not supported yet."))
 
     def lookup_skus(self, skus: Sequence[str]) -> dict[str, RemoteProduct]:
         """``GET /admin/product-variants?sku[]=…`` in chunks of 50 SKUs."""

@@ -28,6 +28,7 @@ from shopsync.http.retry import (
     parse_retry_after,
 )
 from shopsync.http.wire import RateSignal, Verdict
+from shopsync.i18n import N_
 
 RETRIABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 """Answers another attempt may fix; Medusa's own 4xx are about the request."""
@@ -70,9 +71,13 @@ class MedusaWire:
             return None
         if status in (401, 403):
             return AuthError(
-                f"{what}: Medusa refused the API key (HTTP {status}).",
-                hint="Check api_key (SHOPSYNC_API_KEY): a secret key (sk_…) from the "
-                "Medusa admin's Settings → Secret API Keys.",
+                N_("{call}: Medusa refused the API key (HTTP {status}).").format(
+                    call=what, status=status
+                ),
+                hint=N_(
+                    "Check api_key (SHOPSYNC_API_KEY): a secret key (sk_…) from the "
+                    "Medusa admin's Settings → Secret API Keys."
+                ),
             )
         if status in RETRIABLE_STATUSES:
             return RetriableAPIError(

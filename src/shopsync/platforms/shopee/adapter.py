@@ -55,6 +55,7 @@ from shopsync.http.auth import TokenRejected, private_dir
 from shopsync.http.client import ApiResponse, HttpClient
 from shopsync.http.redact import redacting_logger, register_secret
 from shopsync.http.retry import classify_exception, full_jitter
+from shopsync.i18n import N_
 from shopsync.platforms.base import (
     AuthStatus,
     BatchResult,
@@ -201,8 +202,10 @@ def authorisation_url(
     for name in ("partner_id", "partner_key"):
         if settings.get(name) is None:
             raise UsageError(
-                f"The Shopee authorisation link needs the {name} setting.",
-                hint=f"Set SHOPSYNC_{name.upper()} or {name} in the profile.",
+                N_("The Shopee authorisation link needs the {name} setting.").format(name=name),
+                hint=N_("Set {variable} or {name} in the profile.").format(
+                    variable=f"SHOPSYNC_{name.upper()}", name=name
+                ),
             )
     partner_id = int(settings.get("partner_id"))
     params = common_parameters(
@@ -384,7 +387,7 @@ class ShopeePlatform(ClientBacked):
                 raise classify_exception(error, what=what) from error
             verdict = self.client.wire.classify(response, what=what)
             if isinstance(verdict, APIError):
-                raise AuthError(verdict.message, hint="Run `shopsync auth shopee --code CODE`.")
+                raise AuthError(verdict.message, hint=N_("Run `shopsync auth shopee --code CODE`."))
             if verdict is not None:
                 raise verdict
             answer = response.json()
@@ -417,13 +420,20 @@ class ShopeePlatform(ClientBacked):
         """
         problems: list[ProductProblem] = []
         if len(product.title) > MAX_TITLE:
-            problems.append(("title", f"must be at most {MAX_TITLE} characters on Shopee"))
+            problems.append(
+                (
+                    "title",
+                    N_("must be at most {limit} characters on Shopee").format(limit=MAX_TITLE),
+                )
+            )
         if product.weight_kg is None or product.weight_kg <= 0:
-            problems.append(("weight_kg", "is required on Shopee (logistics price by weight)"))
+            problems.append(("weight_kg", N_("is required on Shopee (logistics price by weight)")))
         if not product.images:
-            problems.append(("images", "Shopee needs at least one image"))
+            problems.append(("images", N_("Shopee needs at least one image")))
         if self._category(product) is None:
-            problems.append(("category", "must be a Shopee leaf category id (or set category_id)"))
+            problems.append(
+                ("category", N_("must be a Shopee leaf category id (or set category_id)"))
+            )
         problems.extend(variant_problems(product))
         return problems
 
@@ -725,7 +735,7 @@ class ShopeePlatform(ClientBacked):
 
     def delete_products(self, product_ids: Sequence[str]) -> list[ItemResult]:
         """Not served yet (``capabilities.removal`` is None, so ``--prune`` refuses first)."""
-        raise UsageError("Removing products from Shopee is not supported yet.")
+        raise UsageError(N_("Removing products from Shopee is not supported yet."))
 
     def lookup_skus(self, skus: Sequence[str]) -> dict[str, RemoteProduct]:
         """Items by ``item_sku``, or by a model's SKU (the engine looks an item with models

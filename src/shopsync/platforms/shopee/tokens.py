@@ -33,6 +33,7 @@ import requests
 from shopsync.errors import AuthError
 from shopsync.http.auth import private_dir
 from shopsync.http.redact import register_secret
+from shopsync.i18n import N_
 from shopsync.platforms.shopee.signing import common_parameters
 
 TOKEN_PATH = "/api/v2/auth/token/get"  # noqa: S105 - a path, not a password
@@ -208,10 +209,13 @@ class ShopeeAuth:
                 answer = self._call(TOKEN_PATH, body)
             else:
                 raise AuthError(
-                    "There is no Shopee refresh token or authorisation code for shop "
-                    f"{self.shop_id}.",
-                    hint="Authorise the app in Shopee's console, then run `shopsync auth shopee "
-                    "--code CODE` (or set SHOPSYNC_REFRESH_TOKEN).",
+                    N_(
+                        "There is no Shopee refresh token or authorisation code for shop {shop}."
+                    ).format(shop=self.shop_id),
+                    hint=N_(
+                        "Authorise the app in Shopee's console, then run `shopsync auth shopee "
+                        "--code CODE` (or set SHOPSYNC_REFRESH_TOKEN)."
+                    ),
                 )
             new = self._tokens_of(answer)
             self.token_file.save(new)  # on disk before anything uses it
@@ -232,14 +236,15 @@ class ShopeeAuth:
 
     def _call(self, path: str, body: Mapping[str, Any]) -> Mapping[str, Any]:
         if self.call is None:
-            raise AuthError("No way to reach Shopee's token endpoints was configured.")
+            raise AuthError(N_("No way to reach Shopee's token endpoints was configured."))
         return self.call(path, body)
 
     def _tokens_of(self, answer: Mapping[str, Any]) -> ShopTokens:
         access = answer.get("access_token")
         refresh = answer.get("refresh_token")
         if not isinstance(access, str) or not access or not isinstance(refresh, str) or not refresh:
-            raise AuthError("Shopee's token endpoint answered without a token pair.")
+            raise AuthError(N_("Shopee's token endpoint answered without a token pair."))
+
         register_secret(access)
         register_secret(refresh)
         try:

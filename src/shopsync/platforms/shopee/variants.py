@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shopsync.domain.models import Product, Variant
+from shopsync.i18n import N_
 
 MAX_TIERS = 2
 """Variation levels an item may have ("up to two levels of specifications")."""
@@ -42,12 +43,18 @@ def variant_problems(product: Product) -> list[tuple[str, str, str]]:
             (
                 "options",
                 "|".join(product.options),
-                f"Shopee takes at most {MAX_TIERS} variation tiers (options)",
+                N_("Shopee takes at most {limit} variation tiers (options)").format(
+                    limit=MAX_TIERS
+                ),
             )
         )
     if len(product.variants) > MAX_MODELS:
         problems.append(
-            ("variants", str(len(product.variants)), f"Shopee takes at most {MAX_MODELS} variants")
+            (
+                "variants",
+                str(len(product.variants)),
+                N_("Shopee takes at most {limit} variants").format(limit=MAX_MODELS),
+            )
         )
     images = [variant.image for variant in product.variants]
     if any(images) and not all(images):
@@ -56,7 +63,7 @@ def variant_problems(product: Product) -> list[tuple[str, str, str]]:
             (
                 "variant_image",
                 missing,
-                "Shopee needs an image for every option of the first tier once one has one",
+                N_("Shopee needs an image for every option of the first tier once one has one"),
             )
         )
     first = product.options[0]
@@ -68,7 +75,9 @@ def variant_problems(product: Product) -> list[tuple[str, str, str]]:
                 (
                     "variant_image",
                     variant.image or "",
-                    f"Shopee keeps one image per {first} ({value}): its variants must agree",
+                    N_(
+                        "Shopee keeps one image per {option} ({value}): its variants must agree"
+                    ).format(option=first, value=value),
                 )
             )
             break

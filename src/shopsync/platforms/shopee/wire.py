@@ -22,6 +22,7 @@ from shopsync.http.auth import TokenRejected
 from shopsync.http.redact import redact_text
 from shopsync.http.retry import RetriableAPIError
 from shopsync.http.wire import RateSignal, Verdict
+from shopsync.i18n import N_
 
 THROTTLED = "error_too_many_request"
 TOKEN_REFUSALS = frozenset({"invalid_access_token", "invalid_acceess_token", "error_token"})
@@ -92,21 +93,27 @@ class ShopeeWire:
             return TokenRejected(f"{what}: Shopee refused the access token ({code}).")
         if "timestamp" in message.lower():
             return AuthError(
-                f"{what}: Shopee refused the call's timestamp ({code}: {message}). This "
-                "machine's clock is probably wrong: Shopee accepts a call only within 5 "
-                "minutes of its own time.",
-                hint="Set the clock right (enable NTP: `timedatectl set-ntp true`).",
+                N_(
+                    "{call}: Shopee refused the call's timestamp ({code}: {message}). This "
+                    "machine's clock is probably wrong: Shopee accepts a call only within 5 "
+                    "minutes of its own time."
+                ).format(call=what, code=code, message=message),
+                hint=N_("Set the clock right (enable NTP: `timedatectl set-ntp true`)."),
             )
         if code == "error_sign":
             return AuthError(
-                f"{what}: Shopee says the signature is wrong (error_sign).",
-                hint="Check partner_id and partner_key: the key of the live app differs "
-                "from the test app's.",
+                N_("{call}: Shopee says the signature is wrong (error_sign).").format(call=what),
+                hint=N_(
+                    "Check partner_id and partner_key: the key of the live app differs "
+                    "from the test app's."
+                ),
             )
         if code in ("error_auth", "error_permission", "error_shop"):
             return AuthError(
-                f"{what}: Shopee refused the authorisation ({code}: {redact_text(message)}).",
-                hint="Run `shopsync auth shopee --code CODE` with a new authorisation code.",
+                N_("{call}: Shopee refused the authorisation ({code}: {message}).").format(
+                    call=what, code=code, message=redact_text(message)
+                ),
+                hint=N_("Run `shopsync auth shopee --code CODE` with a new authorisation code."),
             )
         return envelope_error(body, what, status)
 

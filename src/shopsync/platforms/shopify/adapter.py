@@ -43,6 +43,7 @@ from shopsync.domain.models import Product
 from shopsync.errors import APIError, ConfigError, PlatformError, ScopeError
 from shopsync.http.auth import OAuthTokens
 from shopsync.http.client import ApiResponse, HttpClient
+from shopsync.i18n import N_, nN_
 from shopsync.platforms.base import (
     AuthStatus,
     BatchResult,
@@ -259,9 +260,13 @@ class ShopifyPlatform(ClientBacked):
         client_options.pop("trust_idempotency_keys", None)  # productSet has no keys to trust
         if not settings.get("access_token") and not (settings.client_id and settings.client_secret):
             raise ConfigError(
-                f"Profile {settings.profile!r} has no Shopify credentials.",
-                hint="Set access_token (SHOPSYNC_ACCESS_TOKEN), or client_id and client_secret "
-                "(SHOPSYNC_CLIENT_ID, SHOPSYNC_CLIENT_SECRET).",
+                N_("Profile {profile} has no Shopify credentials.").format(
+                    profile=repr(settings.profile)
+                ),
+                hint=N_(
+                    "Set access_token (SHOPSYNC_ACCESS_TOKEN), or client_id and client_secret "
+                    "(SHOPSYNC_CLIENT_ID, SHOPSYNC_CLIENT_SECRET)."
+                ),
             )
         sleep = client_options.get("sleep", time.sleep)
         disk = client_options.get("disk_cache", True)
@@ -341,10 +346,10 @@ class ShopifyPlatform(ClientBacked):
             found = data.get("location")
         if not isinstance(found, dict) or not found.get("id"):
             raise ConfigError(
-                f"The Shopify shop has no location {wanted!r}."
+                N_("The Shopify shop has no location {location}.").format(location=repr(wanted))
                 if wanted
-                else "The Shopify shop reported no primary location.",
-                hint="Set `location` to a location's name or gid (Settings → Locations).",
+                else N_("The Shopify shop reported no primary location."),
+                hint=N_("Set `location` to a location's name or gid (Settings → Locations)."),
             )
         with self._lock:
             self._location_id = str(found["id"])
@@ -585,11 +590,16 @@ class ShopifyPlatform(ClientBacked):
             for sku, products in owners.items():
                 if len(products) > 1:
                     raise PlatformError(
-                        f"The SKU {sku!r} is on {len(products)} Shopify products "
-                        f"({', '.join(sorted(products))}); shopsync cannot tell which one the "
-                        "file means.",
-                        hint="Give each product its own SKU in the Shopify admin (or remove "
-                        "the duplicate), then run again.",
+                        N_(
+                            "The SKU {sku} is on {count} Shopify products ({products}); "
+                            "shopsync cannot tell which one the file means."
+                        ).format(
+                            sku=repr(sku), count=len(products), products=", ".join(sorted(products))
+                        ),
+                        hint=N_(
+                            "Give each product its own SKU in the Shopify admin (or remove "
+                            "the duplicate), then run again."
+                        ),
                     )
                 found[sku] = next(iter(products.values()))
             with self._lock:
@@ -1072,16 +1082,23 @@ def _graphql_error(errors: Any, response: ApiResponse) -> Exception:
         if needed:
             names = " and ".join(needed)
             return ScopeError(
-                f"The Shopify app lacks the {names} access scope{'s' if len(needed) > 1 else ''} "
-                f"this needs (Shopify denied access: {messages}).{trace}",
-                hint=f"Add {names} to the app's Admin API access scopes (Shopify admin: Settings "
-                "→ Apps and sales channels → Develop apps → the app → Configuration), install "
-                "the app again and use its new access token; the README's Shopify section lists "
-                "every scope shopsync uses.",
+                nN_(
+                    "The Shopify app lacks the {names} access scope this needs "
+                    "(Shopify denied access: {messages}).{trace}",
+                    "The Shopify app lacks the {names} access scopes this needs "
+                    "(Shopify denied access: {messages}).{trace}",
+                    len(needed),
+                ).format(names=names, messages=messages, trace=trace),
+                hint=N_(
+                    "Add {names} to the app's Admin API access scopes (Shopify admin: Settings "
+                    "→ Apps and sales channels → Develop apps → the app → Configuration), install "
+                    "the app again and use its new access token; the README's Shopify section "
+                    "lists every scope shopsync uses."
+                ).format(names=names),
             )
         return ScopeError(
-            f"Shopify denied access: {messages}.{trace}",
-            hint="Grant the app the scopes in the README's Shopify section.",
+            N_("Shopify denied access: {messages}.{trace}").format(messages=messages, trace=trace),
+            hint=N_("Grant the app the scopes in the README's Shopify section."),
         )
     return APIError(
         f"Shopify refused the request ({code}): {messages}{trace}",

@@ -35,6 +35,7 @@ import requests
 from shopsync.errors import AmbiguousWriteError, APIError, PlatformError
 from shopsync.http.client import HttpClient
 from shopsync.http.retry import RetriableAPIError, classify_exception
+from shopsync.i18n import N_
 from shopsync.platforms.shopify import documents
 
 DONE = frozenset({"COMPLETED", "FAILED", "CANCELED", "EXPIRED"})
@@ -223,8 +224,8 @@ class BulkWriter:
             self.journal.put(key, entry)
             return entry
         raise PlatformError(
-            "Shopify kept another bulk mutation running, so this batch could not start.",
-            hint="Run again once the shop's other bulk operation has finished.",
+            N_("Shopify kept another bulk mutation running, so this batch could not start."),
+            hint=N_("Run again once the shop's other bulk operation has finished."),
         )
 
     def _stage(self, body: bytes, filename: str) -> str:
@@ -279,7 +280,7 @@ class BulkWriter:
                     return []
                 text = download(self.client, str(url))
                 return [json.loads(line) for line in text.splitlines() if line.strip()]
-        raise PlatformError("Shopify kept another bulk query running; run again later.")
+        raise PlatformError(N_("Shopify kept another bulk query running; run again later."))
 
     def _current(self, kind: str) -> dict[str, Any] | None:
         data, _ = self.graphql(documents.CURRENT_BULK, {"type": kind}, cost=2)
@@ -304,7 +305,11 @@ class BulkWriter:
             if operation.get("status") in DONE:
                 return operation
             if waited >= RUNNING_WAIT_MOST:
-                raise PlatformError(f"The bulk operation {operation_id} ran past 24 hours.")
+                raise PlatformError(
+                    N_("The bulk operation {operation} ran past 24 hours.").format(
+                        operation=operation_id
+                    )
+                )
             self.sleep(interval)
             waited += interval
             interval = min(POLL_MOST, interval * 2)
@@ -314,9 +319,12 @@ class BulkWriter:
         url = operation.get("url") or operation.get("partialDataUrl")
         if operation.get("status") != "COMPLETED" and not url:
             raise PlatformError(
-                f"Shopify's bulk operation {operation.get('id')} ended "
-                f"{operation.get('status')} ({operation.get('errorCode') or 'no code'}).",
-                hint="Run again: what it did is looked up, what it did not is sent again.",
+                N_("Shopify's bulk operation {operation} ended {status} ({code}).").format(
+                    operation=operation.get("id"),
+                    status=operation.get("status"),
+                    code=operation.get("errorCode") or N_("no code"),
+                ),
+                hint=N_("Run again: what it did is looked up, what it did not is sent again."),
             )
         if not url:
             return {}  # completed with no objects

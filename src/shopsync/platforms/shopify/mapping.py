@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from shopsync.domain.models import Product, Variant
+from shopsync.i18n import N_
 from shopsync.platforms.base import RemoteProduct
 
 DEFAULT_OPTION = "Title"
@@ -224,11 +225,26 @@ def constraint_errors(product: Product) -> list[tuple[str, str]]:
     """
     errors: list[tuple[str, str]] = []
     if len(product.options) > MAX_OPTIONS:
-        errors.append(("options", f"Shopify takes at most {MAX_OPTIONS} options per product"))
+        errors.append(
+            (
+                "options",
+                N_("Shopify takes at most {limit} options per product").format(limit=MAX_OPTIONS),
+            )
+        )
     if len(product.variants) > MAX_VARIANTS:
-        errors.append(("variants", f"Shopify takes at most {MAX_VARIANTS} variants per product"))
+        errors.append(
+            (
+                "variants",
+                N_("Shopify takes at most {limit} variants per product").format(limit=MAX_VARIANTS),
+            )
+        )
     if len(product.title) > MAX_TITLE:
-        errors.append(("title", f"Shopify takes titles of at most {MAX_TITLE} characters"))
+        errors.append(
+            (
+                "title",
+                N_("Shopify takes titles of at most {limit} characters").format(limit=MAX_TITLE),
+            )
+        )
     for url in product.images:
         path = urlsplit(url).path
         extension = path.rsplit(".", 1)[-1].lower() if "." in path.rsplit("/", 1)[-1] else ""
@@ -236,8 +252,9 @@ def constraint_errors(product: Product) -> list[tuple[str, str]]:
             errors.append(
                 (
                     "images",
-                    f"Shopify does not take .{extension} images ({url}); use one of "
-                    + ", ".join(sorted(IMAGE_TYPES)),
+                    N_(
+                        "Shopify does not take .{extension} images ({url}); use one of {types}"
+                    ).format(extension=extension, url=url, types=", ".join(sorted(IMAGE_TYPES))),
                 )
             )
     return errors

@@ -41,6 +41,7 @@ from shopsync.http.retry import RetriableAPIError, full_jitter
 from shopsync.http.retry import parse_retry_after as _parse_retry_after
 from shopsync.http.stats import ClientStats
 from shopsync.http.wire import RateSignal, Verdict
+from shopsync.i18n import N_
 
 TOKEN_HEADER = "X-Shopify-Access-Token"  # noqa: S105 - a header's name
 REQUEST_ID = "X-Request-Id"
@@ -147,8 +148,10 @@ class ShopifyWire:
             return TokenRejected(f"{what}: Shopify rejected the access token (HTTP 401).{trace}")
         if status == 403:
             return AuthError(
-                f"{what}: Shopify forbids this (HTTP 403): {detail}.{trace}",
-                hint="Check the app's access scopes (README, Shopify section).",
+                N_("{call}: Shopify forbids this (HTTP 403): {detail}.{trace}").format(
+                    call=what, detail=detail, trace=trace
+                ),
+                hint=N_("Check the app's access scopes (README, Shopify section)."),
             )
         if status == 429:
             return RetriableAPIError(
@@ -177,16 +180,20 @@ class ShopifyWire:
                 ambiguous=True,
             )
         if status in (402, 423):
-            state = "frozen (payment required)" if status == 402 else "locked"
+            state = N_("frozen (payment required)") if status == 402 else N_("locked")
             return PlatformError(
-                f"{what}: the Shopify shop is {state} (HTTP {status}).{trace}",
-                hint="The shop's owner must sort this out in the Shopify admin.",
+                N_("{call}: the Shopify shop is {state} (HTTP {status}).{trace}").format(
+                    call=what, state=state, status=status, trace=trace
+                ),
+                hint=N_("The shop's owner must sort this out in the Shopify admin."),
             )
         if status == 404:
             return APIError(
-                f"{what}: Shopify answered 404 ({detail}): no such shop or API version.{trace}",
+                N_(
+                    "{call}: Shopify answered 404 ({detail}): no such shop or API version.{trace}"
+                ).format(call=what, detail=detail, trace=trace),
                 status=status,
-                hint="Check the `shop` and `api_version` settings.",
+                hint=N_("Check the `shop` and `api_version` settings."),
             )
         return APIError(f"{what} failed: HTTP {status}: {detail}{trace}", status=status)
 

@@ -33,6 +33,7 @@ from shopsync.errors import AmbiguousWriteError, APIError, AuthError, PlatformEr
 from shopsync.http.client import HttpClient
 from shopsync.http.redact import redacting_logger
 from shopsync.http.retry import full_jitter
+from shopsync.i18n import N_
 from shopsync.platforms.base import (
     AuthStatus,
     BatchResult,
@@ -202,7 +203,7 @@ class TaobaoPlatform(ClientBacked):
 
     def delete_products(self, product_ids: Sequence[str]) -> list[ItemResult]:
         """Not served yet (``capabilities.removal`` is None, so ``--prune`` refuses first)."""
-        raise UsageError("Removing items from Taobao is not supported yet.")
+        raise UsageError(N_("Removing items from Taobao is not supported yet."))
 
     def check_product(self, product: Product) -> Sequence[tuple[str, str, str]]:
         """Taobao's own rules that ``product`` breaks (see :attr:`product_constraints`),
@@ -215,8 +216,10 @@ class TaobaoPlatform(ClientBacked):
                     (
                         f"attr:{name}",
                         "",
-                        f"Taobao needs the item's location (所在地): a {name} column, or the "
-                        f"{setting} setting for every item",
+                        N_(
+                            "Taobao needs the item's location (所在地): a {column} column, or "
+                            "the {setting} setting for every item"
+                        ).format(column=name, setting=setting),
                     )
                 )
         if not has_skus(product) or any(field == f"attr:{CID}" for field, _, _ in problems):
@@ -266,15 +269,24 @@ class TaobaoPlatform(ClientBacked):
         if prop is None:
             names = "、".join(p.name for p in props) or "none"
             raise UsageError(
-                f"Taobao's category {cid} has no sale property {option} (it has: {names}).",
-                hint="Name the option as the category does, or give its values as pid:vid.",
+                N_(
+                    "Taobao's category {cid} has no sale property {option} (it has: {names})."
+                ).format(cid=cid, option=option, names=names),
+                hint=N_("Name the option as the category does, or give its values as pid:vid."),
             )
         vid = prop.values.get(value)
         if vid is None:
             raise UsageError(
-                f"{value} is not a value of Taobao's property {prop.name} in category {cid} "
-                f"(it has: {'、'.join(prop.values) or 'none'}).",
-                hint="Use one of the category's values, or give the value as pid:vid.",
+                N_(
+                    "{value} is not a value of Taobao's property {property} in category {cid} "
+                    "(it has: {values})."
+                ).format(
+                    value=value,
+                    property=prop.name,
+                    cid=cid,
+                    values="、".join(prop.values) or N_("none"),
+                ),
+                hint=N_("Use one of the category's values, or give the value as pid:vid."),
             )
         return f"{prop.pid}:{vid}"
 
@@ -551,9 +563,11 @@ class TaobaoPlatform(ClientBacked):
             raise APIError(error.message, code="isv.invalid-parameter:img") from None
         kind = picture_type(data)
         if kind is None or len(data) > MAX_PICTURE_BYTES:
-            why = "not a JPEG, PNG or GIF image" if kind is None else "larger than 3 MB"
+            why = N_("not a JPEG, PNG or GIF image") if kind is None else N_("larger than 3 MB")
             raise APIError(
-                f"The image {source} is {why}; Taobao's picture space refuses it.",
+                N_("The image {source} is {why}; Taobao's picture space refuses it.").format(
+                    source=source, why=why
+                ),
                 code="isv.invalid-parameter:img",
             )
         return self._picture(data, kind, hashlib.sha256(data).hexdigest())
@@ -565,7 +579,9 @@ class TaobaoPlatform(ClientBacked):
         kind = picture_type(content)
         if kind is None:
             raise APIError(
-                f"The image {filename} is not a JPEG, PNG or GIF image; Taobao refuses it.",
+                N_(
+                    "The image {filename} is not a JPEG, PNG or GIF image; Taobao refuses it."
+                ).format(filename=filename),
                 code="isv.invalid-parameter:img",
             )
         return RemoteImage(url=self._picture(content, kind, content_hash))

@@ -24,6 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 from shopsync.domain.models import Product, Variant
+from shopsync.i18n import N_
 
 MAX_TITLE = 60
 """Taobao's limit on a title, counted as :func:`taobao_length` counts."""
@@ -75,25 +76,37 @@ def product_constraints(product: Product) -> list[tuple[str, str, str]]:
             (
                 "title",
                 product.title,
-                f"is {length} characters as Taobao counts them (a Chinese character counts "
-                f"two); Taobao allows at most {MAX_TITLE}",
+                N_(
+                    "is {length} characters as Taobao counts them (a Chinese character counts "
+                    "two); Taobao allows at most {limit}"
+                ).format(length=length, limit=MAX_TITLE),
             )
         )
     cid = _taobao_field(product, "cid")
     if not cid:
         problems.append(
-            (f"attr:{CID}", "", "Taobao needs the item's leaf category id (taobao:cid)")
+            (f"attr:{CID}", "", N_("Taobao needs the item's leaf category id (taobao:cid)"))
         )
     elif not cid.isdigit():
-        problems.append((f"attr:{CID}", cid, "must be a Taobao category id (digits)"))
+        problems.append((f"attr:{CID}", cid, N_("must be a Taobao category id (digits)")))
     if len(product.sku) > MAX_OUTER_ID:
         problems.append(
-            ("sku", product.sku, f"Taobao's outer_id holds at most {MAX_OUTER_ID} characters")
+            (
+                "sku",
+                product.sku,
+                N_("Taobao's outer_id holds at most {limit} characters").format(limit=MAX_OUTER_ID),
+            )
         )
     if product.description is not None and len(product.description) > MAX_DESC:
-        problems.append(("description", "", f"Taobao's desc holds at most {MAX_DESC} characters"))
+        problems.append(
+            (
+                "description",
+                "",
+                N_("Taobao's desc holds at most {limit} characters").format(limit=MAX_DESC),
+            )
+        )
     if product.stock > 999_999:
-        problems.append(("stock", str(product.stock), "Taobao's quantity is at most 999999"))
+        problems.append(("stock", str(product.stock), N_("Taobao's quantity is at most 999999")))
     if has_skus(product):
         for variant in product.variants:
             for name in product.options:
@@ -105,9 +118,11 @@ def product_constraints(product: Product) -> list[tuple[str, str, str]]:
                         (
                             f"option:{name}",
                             value,
-                            "Taobao names a SKU's option values by the category's property "
-                            "ids, pid:vid (taobao.itemprops.get), e.g. 1627207:28341, or by "
-                            "the value's name in the category (黑色)",
+                            N_(
+                                "Taobao names a SKU's option values by the category's property "
+                                "ids, pid:vid (taobao.itemprops.get), e.g. 1627207:28341, or by "
+                                "the value's name in the category (黑色)"
+                            ),
                         )
                     )
     return problems

@@ -20,16 +20,17 @@ from shopsync.errors import APIError, AuthError
 from shopsync.http.redact import redact_text
 from shopsync.http.retry import RetriableAPIError, parse_retry_after
 from shopsync.http.wire import RateSignal, Verdict
+from shopsync.i18n import N_
 
 CALL_LIMITED = 7
 """The code of a throttled call: TOP's only rate signal."""
 AUTH_CODES = {
-    24: "the request's signature is missing",
-    25: "the signature does not match: app_secret or sign_method is wrong",
-    26: "the seller's session key is missing",
-    27: "the seller's session key is not valid (expired or revoked)",
-    28: "the app key is missing",
-    29: "the app key is not known",
+    24: N_("the request's signature is missing"),
+    25: N_("the signature does not match: app_secret or sign_method is wrong"),
+    26: N_("the seller's session key is missing"),
+    27: N_("the seller's session key is not valid (expired or revoked)"),
+    28: N_("the app key is missing"),
+    29: N_("the app key is not known"),
 }
 """Codes that mean these credentials will not work, whatever is retried."""
 TIMESTAMP_CODES = frozenset({30, 31})
@@ -136,15 +137,21 @@ class TopWire:
             )
         if code in AUTH_CODES:
             return AuthError(
-                f"Taobao refused the credentials: {AUTH_CODES[code]} (TOP error {code}).",
-                hint="Check app_key, app_secret, sign_method and session "
-                "(a seller's session key expires; authorise the app again to get a new one).",
+                N_("Taobao refused the credentials: {reason} (TOP error {code}).").format(
+                    reason=AUTH_CODES[code], code=code
+                ),
+                hint=N_(
+                    "Check app_key, app_secret, sign_method and session "
+                    "(a seller's session key expires; authorise the app again to get a new one)."
+                ),
             )
         if code in TIMESTAMP_CODES:
             return AuthError(
-                f"Taobao refused the request's timestamp (TOP error {code}): this machine's "
-                "clock is more than 10 minutes off.",
-                hint="Set the clock right (NTP); TOP compares it with Beijing time.",
+                N_(
+                    "Taobao refused the request's timestamp (TOP error {code}): this machine's "
+                    "clock is more than 10 minutes off."
+                ).format(code=code),
+                hint=N_("Set the clock right (NTP); TOP compares it with Beijing time."),
             )
         if is_platform_failure(error):
             return RetriableAPIError(f"TOP {error.get('sub_code') or code}", top_error(error, what))

@@ -58,6 +58,7 @@ from shopsync.http.redact import redacting_logger
 from shopsync.http.retry import RetryPolicy, full_jitter
 from shopsync.http.stats import ClientStats
 from shopsync.http.transport import Transport
+from shopsync.i18n import N_
 from shopsync.platforms.base import (
     AuthStatus,
     BatchResult,
@@ -233,9 +234,11 @@ class WooCommercePlatform(ClientBacked):
             )
         elif user or password:
             raise UsageError(
-                "WooCommerce's media library needs both wp_username and "
-                "wp_application_password; only one is set.",
-                hint="Set both to upload local image files, or neither to use image URLs.",
+                N_(
+                    "WooCommerce's media library needs both wp_username and "
+                    "wp_application_password; only one is set."
+                ),
+                hint=N_("Set both to upload local image files, or neither to use image URLs."),
             )
         megabytes = int(settings.get("media_max_mb") or 2)
         return cls(
@@ -261,23 +264,29 @@ class WooCommercePlatform(ClientBacked):
         for sku in product.skus:
             if len(sku) > MAX_SKU:
                 problems.append(
-                    ("sku", sku, f"must be at most {MAX_SKU} characters on WooCommerce")
+                    (
+                        "sku",
+                        sku,
+                        N_("must be at most {limit} characters on WooCommerce").format(
+                            limit=MAX_SKU
+                        ),
+                    )
                 )
         if product.variants and product.handle:
             if len(product.handle) > MAX_SKU:
                 problems.append(
-                    ("handle", f"must be at most {MAX_SKU} characters on WooCommerce (it is the "
-                     "variable product's SKU)")
+                    ("handle", N_("must be at most {limit} characters on WooCommerce (it is the "
+                     "variable product's SKU)").format(limit=MAX_SKU))
                 )  # fmt: skip
             if product.handle in product.skus:
                 problems.append(
-                    ("handle", "must differ from every variant's SKU on WooCommerce (the "
-                     "variable product takes it as its SKU, and SKUs are unique)")
+                    ("handle", N_("must differ from every variant's SKU on WooCommerce (the "
+                     "variable product takes it as its SKU, and SKUs are unique)"))
                 )  # fmt: skip
         if product.category and not product.category.strip().isdigit():
             problems.append(
-                ("category", "must be a WooCommerce category id (a number, see Products > "
-                 "Categories)")
+                ("category", N_("must be a WooCommerce category id (a number, see Products > "
+                 "Categories)"))
             )  # fmt: skip
         return problems
 
@@ -558,18 +567,24 @@ class WooCommercePlatform(ClientBacked):
         (``images: [{id}]``: a URL would be sideloaded into the library again)."""
         if self.media is None:
             raise UsageError(
-                "Uploading image files to WooCommerce needs wp_username and "
-                "wp_application_password (the media library does not take REST API keys).",
-                hint="Set both, or give image URLs, which WooCommerce downloads itself.",
+                N_(
+                    "Uploading image files to WooCommerce needs wp_username and "
+                    "wp_application_password (the media library does not take REST API keys)."
+                ),
+                hint=N_("Set both, or give image URLs, which WooCommerce downloads itself."),
             )
         try:
             return self._upload(content, filename, content_type, content_hash)
         except AuthError as error:
             raise AuthError(
-                "WordPress refused the media library's credentials (wp_username and "
-                "wp_application_password).",
-                hint="Check the user and its application password (Users > Profile > "
-                "Application Passwords); the user needs the upload_files capability.",
+                N_(
+                    "WordPress refused the media library's credentials (wp_username and "
+                    "wp_application_password)."
+                ),
+                hint=N_(
+                    "Check the user and its application password (Users > Profile > "
+                    "Application Passwords); the user needs the upload_files capability."
+                ),
             ) from error
 
     def _upload(
@@ -613,7 +628,7 @@ class WooCommercePlatform(ClientBacked):
 
     def delete_products(self, product_ids: Sequence[str]) -> list[ItemResult]:
         """Not served yet (``capabilities.removal`` is None, so ``--prune`` refuses first)."""
-        raise UsageError("Removing products from WooCommerce is not supported yet.")
+        raise UsageError(N_("Removing products from WooCommerce is not supported yet."))
 
     def lookup_skus(self, skus: Sequence[str]) -> dict[str, RemoteProduct]:
         """Products by SKU: ``GET /products?sku=`` for each (SKUs are unique). A variant's

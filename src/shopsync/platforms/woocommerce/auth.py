@@ -22,6 +22,7 @@ import requests
 from requests.auth import HTTPBasicAuth
 
 from shopsync.errors import UsageError
+from shopsync.i18n import N_
 
 
 def oauth_encode(text: str) -> str:
@@ -117,10 +118,14 @@ class ApplicationPasswordAuth:
         split = urlsplit(base_url)
         if split.scheme.lower() != "https" and split.hostname not in LOOPBACK:
             raise UsageError(
-                "A WordPress application password is sent over HTTPS only, and base_url "
-                f"is {split.scheme}://{split.hostname}.",
-                hint="Use the site's https:// address, or leave wp_application_password "
-                "unset and give image URLs.",
+                N_(
+                    "A WordPress application password is sent over HTTPS only, and base_url "
+                    "is {address}."
+                ).format(address=f"{split.scheme}://{split.hostname}"),
+                hint=N_(
+                    "Use the site's https:// address, or leave wp_application_password "
+                    "unset and give image URLs."
+                ),
             )
         self.username = username
         self._basic = HTTPBasicAuth(username, password)

@@ -23,6 +23,7 @@ from shopsync.errors import AmbiguousWriteError, APIError, AuthError, PlatformEr
 from shopsync.http.redact import redact_text
 from shopsync.http.retry import RetriableAPIError, parse_retry_after
 from shopsync.http.wire import RateSignal, Verdict
+from shopsync.i18n import N_
 
 THROTTLE_PAUSE = 1.0
 """Seconds to wait after a 429 or 503 that names no ``Retry-After``."""
@@ -97,21 +98,32 @@ class WooCommerceWire:
         if status == 401:
             if "timestamp" in message.lower():
                 return AuthError(
-                    f"{what}: WooCommerce refused the request's timestamp. This machine's "
-                    "clock is probably wrong: signed requests are accepted within 15 minutes.",
-                    hint="Set the clock right (enable NTP: `timedatectl set-ntp true`).",
+                    N_(
+                        "{call}: WooCommerce refused the request's timestamp. This machine's "
+                        "clock is probably wrong: signed requests are accepted within 15 minutes."
+                    ).format(call=what),
+                    hint=N_("Set the clock right (enable NTP: `timedatectl set-ntp true`)."),
                 )
             return AuthError(
-                f"{what}: WooCommerce refused the REST API key ({code or 'HTTP 401'}: "
-                f"{redact_text(message) or 'no message'}).",
-                hint="Check consumer_key and consumer_secret (WooCommerce > Settings > "
-                "Advanced > REST API); the key needs Read/Write permissions.",
+                N_("{call}: WooCommerce refused the REST API key ({code}: {message}).").format(
+                    call=what,
+                    code=code or "HTTP 401",
+                    message=redact_text(message) or N_("no message"),
+                ),
+                hint=N_(
+                    "Check consumer_key and consumer_secret (WooCommerce > Settings > "
+                    "Advanced > REST API); the key needs Read/Write permissions."
+                ),
             )
         if code == "rest_no_route" and "/batch" not in what:
             return PlatformError(
-                f"{what}: the site has no such WooCommerce route ({message}).",
-                hint="base_url must be the WordPress site's address, with WooCommerce active "
-                "and permalinks other than 'Plain'.",
+                N_("{call}: the site has no such WooCommerce route ({message}).").format(
+                    call=what, message=message
+                ),
+                hint=N_(
+                    "base_url must be the WordPress site's address, with WooCommerce active "
+                    "and permalinks other than 'Plain'."
+                ),
             )
         return error
 
