@@ -97,7 +97,7 @@ class ShopeeWire:
                     "{call}: Shopee refused the call's timestamp ({code}: {message}). This "
                     "machine's clock is probably wrong: Shopee accepts a call only within 5 "
                     "minutes of its own time."
-                ).format(call=what, code=code, message=message),
+                ).format(call=what, code=code, message=redact_text(message)),
                 hint=N_("Set the clock right (enable NTP: `timedatectl set-ntp true`)."),
             )
         if code == "error_sign":
