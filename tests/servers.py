@@ -61,6 +61,21 @@ def wait_until(condition: Callable[[], bool], *, timeout: float, what: str) -> N
         time.sleep(0.02)
 
 
+def _running(pid: int) -> bool:
+    """Whether ``pid`` still runs. A process that has exited but is not reaped yet (a
+    zombie: our own child before ``wait``, or a daemon whose parent, PID 1 in a
+    container, never reaps) still answers signal 0, so its state is read as well."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state != "Z"
+
+
 def _stop_pid(pid: int, sig: signal.Signals = signal.SIGTERM) -> None:
     try:
         os.kill(pid, sig)
@@ -68,9 +83,7 @@ def _stop_pid(pid: int, sig: signal.Signals = signal.SIGTERM) -> None:
         return
     deadline = time.monotonic() + _STOP_TIMEOUT_S
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not _running(pid):
             return
         time.sleep(0.02)
     os.kill(pid, signal.SIGKILL)
