@@ -25,8 +25,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
+
+from sandbox_process import sandbox_stats, serving
 
 BUCKET_SECONDS = 20
 
@@ -52,27 +53,9 @@ def main() -> int:
         work = Path(scratch)
         catalog = work / "catalog.csv"
         write_catalog(catalog, args.products)
-        server = subprocess.Popen(
-            [
-                shopsync,
-                "sandbox",
-                "serve",
-                "--dialect",
-                "shopify",
-                "--port",
-                "0",
-                "--rate",
-                str(args.restore),
-                "--latency-ms",
-                str(args.latency_ms),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        try:
-            assert server.stdout is not None
-            base_url = server.stdout.readline().split(" at ")[-1].strip()
+        with serving(
+            shopsync, "shopify", "--rate", str(args.restore), "--latency-ms", str(args.latency_ms)
+        ) as base_url:
             env = {
                 **os.environ,
                 "SHOPSYNC_PLATFORM": "shopify",
@@ -92,11 +75,7 @@ def main() -> int:
                 text=True,
             )
             wall = time.monotonic() - started
-            with urllib.request.urlopen(f"{base_url}/_sandbox/stats") as answer:  # noqa: S310
-                stats = json.load(answer)
-        finally:
-            server.terminate()
-            server.wait(10)
+            stats = sandbox_stats(base_url)
     bucket = BUCKET_SECONDS * args.restore
     spent = float(stats.get("cost_spent") or 0)
     per_product = spent / args.products

@@ -25,10 +25,10 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
 from pathlib import Path
+
+from sandbox_process import sandbox_stats, serving
 
 _PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
@@ -67,32 +67,16 @@ def main() -> int:
         work = Path(scratch)
         catalog = work / "catalog.csv"
         write_catalog(catalog, args.items, args.images)
-        server = subprocess.Popen(
-            [
-                shopsync,
-                "sandbox",
-                "serve",
-                "--dialect",
-                "taobao",
-                "--port",
-                "0",
-                "--rate",
-                str(args.rate),
-                "--burst",
-                str(burst),
-                "--latency-ms",
-                str(args.latency_ms),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        try:
-            assert server.stdout is not None
-            base_url = server.stdout.readline().split(" at ")[-1].strip()
-            # The sandbox goes on writing to its stdout: read it away, or a full pipe
-            # would stop the server mid-run.
-            threading.Thread(target=server.stdout.read, daemon=True).start()
+        with serving(
+            shopsync,
+            "taobao",
+            "--rate",
+            str(args.rate),
+            "--burst",
+            str(burst),
+            "--latency-ms",
+            str(args.latency_ms),
+        ) as base_url:
             env = {
                 **{k: v for k, v in os.environ.items() if not k.startswith("SHOPSYNC_")},
                 "SHOPSYNC_PLATFORM": "taobao",
@@ -118,11 +102,7 @@ def main() -> int:
             )
             _, status, usage = os.wait4(process.pid, 0)
             wall = time.monotonic() - started
-            with urllib.request.urlopen(f"{base_url}/_sandbox/stats") as answer:  # noqa: S310
-                stats = json.load(answer)
-        finally:
-            server.terminate()
-            server.wait(10)
+            stats = sandbox_stats(base_url)
     calls = {
         method: sum(outcomes.values()) for method, outcomes in (stats.get("requests") or {}).items()
     }

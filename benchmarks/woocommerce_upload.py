@@ -29,8 +29,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
+
+from sandbox_process import sandbox_stats, serving
 
 SIZES = ("S", "M", "L", "XL")
 
@@ -62,20 +63,18 @@ def main() -> int:
         work = Path(scratch)
         catalog = work / "catalog.csv"
         write_catalog(catalog, args.products, variable)
-        server = subprocess.Popen(
-            [shopsync, "sandbox", "serve", "--dialect", "woocommerce", "--port", "0",
-             "--rate", str(args.rate), "--burst", str(max(1, int(args.rate))),
-             "--latency-ms", str(args.latency_ms),
-             # Access logs go to stdout, which is read for the address only: a full pipe
-             # would stall the server.
-             "--log-level", "warning"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )  # fmt: skip
-        try:
-            assert server.stdout is not None
-            base_url = server.stdout.readline().split(" at ")[-1].strip()
+        with serving(
+            shopsync,
+            "woocommerce",
+            "--rate",
+            str(args.rate),
+            "--burst",
+            str(max(1, int(args.rate))),
+            "--latency-ms",
+            str(args.latency_ms),
+            "--log-level",
+            "warning",
+        ) as base_url:
             env = {
                 **{k: v for k, v in os.environ.items() if not k.startswith("SHOPSYNC_")},
                 "SHOPSYNC_PLATFORM": "woocommerce",
@@ -96,11 +95,7 @@ def main() -> int:
                 text=True,
             )
             wall = time.monotonic() - started
-            with urllib.request.urlopen(f"{base_url}/_sandbox/stats") as answer:  # noqa: S310
-                stats = json.load(answer)
-        finally:
-            server.terminate()
-            server.wait(10)
+            stats = sandbox_stats(base_url)
     batch = args.batch_size or 100
     least_requests = math.ceil(args.products / batch) + variable
     least = least_requests / args.rate
