@@ -26,6 +26,7 @@ from shopsync.domain.images import ImageLimits
 from shopsync.domain.models import Product
 from shopsync.errors import AmbiguousWriteError, APIError, ConfigError, UsageError
 from shopsync.http.client import HttpClient
+from shopsync.http.multipart import multipart_form
 from shopsync.http.redact import redacting_logger
 from shopsync.i18n import N_
 from shopsync.platforms.base import (
@@ -467,25 +468,15 @@ class MedusaPlatform(ClientBacked):
         file was stored leaves that copy unused (a stray file, never a second product
         image): the retry stores the content again and the ledger keeps the one answered.
         """
-        boundary = "shopsync-" + content_hash[:32]
-        safe_name = filename.replace('"', "_").replace("\r", "_").replace("\n", "_")
-        body = b"".join(
-            (
-                f"--{boundary}\r\n".encode(),
-                b'Content-Disposition: form-data; name="files"; filename="',
-                safe_name.encode("utf-8"),
-                b'"\r\n',
-                f"Content-Type: {content_type}\r\n\r\n".encode(),
-                content,
-                f"\r\n--{boundary}--\r\n".encode(),
-            )
+        body, form = multipart_form(
+            "files", filename, content_type, content, boundary="shopsync-" + content_hash[:32]
         )
         answer = _dict(
             self.client.request(
                 "POST",
                 "/admin/uploads",
                 content=body,
-                content_type=f"multipart/form-data; boundary={boundary}",
+                content_type=form,
             ).body
         )
         files = answer.get("files") or []

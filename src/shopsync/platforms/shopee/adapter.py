@@ -35,7 +35,6 @@ import json
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -53,6 +52,7 @@ from shopsync.domain.timefmt import format_timestamp
 from shopsync.errors import APIError, AuthError, PlatformError, UsageError
 from shopsync.http.auth import TokenRejected, private_dir
 from shopsync.http.client import ApiResponse, HttpClient
+from shopsync.http.multipart import multipart_form
 from shopsync.http.redact import redacting_logger, register_secret
 from shopsync.http.retry import classify_exception, full_jitter
 from shopsync.i18n import N_
@@ -683,17 +683,8 @@ class ShopeePlatform(ClientBacked):
         known = self.images.get(digest)
         if known is not None:
             return known
-        boundary = uuid.uuid4().hex
         kind = "image/png" if data.startswith(b"\x89PNG") else "image/jpeg"
-        payload = (
-            (
-                f"--{boundary}\r\n"
-                'Content-Disposition: form-data; name="image"; filename="image"\r\n'
-                f"Content-Type: {kind}\r\n\r\n"
-            ).encode()
-            + data
-            + f"\r\n--{boundary}--\r\n".encode()
-        )
+        payload, form = multipart_form("image", "image", kind, data)
         what = "POST /api/v2/media_space/upload_image"
         url = self.client.base_url + API + "media_space/upload_image"
 
@@ -705,7 +696,7 @@ class ShopeePlatform(ClientBacked):
                     url,
                     timeout=(5.0, min(60.0, max(remaining, 0.001))),
                     auth=auth,
-                    headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+                    headers={"Content-Type": form},
                     content=payload,
                 )
             except requests.RequestException as error:

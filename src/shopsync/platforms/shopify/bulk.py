@@ -34,6 +34,7 @@ import requests
 
 from shopsync.errors import AmbiguousWriteError, APIError, PlatformError
 from shopsync.http.client import HttpClient
+from shopsync.http.multipart import multipart_form
 from shopsync.http.retry import RetriableAPIError, classify_exception
 from shopsync.i18n import N_
 from shopsync.platforms.shopify import documents
@@ -379,27 +380,14 @@ def upload_form(
     content_type: str,
 ) -> None:
     """POST a staged upload's form: its ``parameters`` in order, then ``file``."""
-    boundary = "shopsync-" + secrets.token_hex(12)
-    parts: list[bytes] = []
-    for name, value in parameters.items():
-        parts.append(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
-            f"{value}\r\n".encode()
-        )
-    parts.append(
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"'
-        f"\r\nContent-Type: {content_type}\r\n\r\n".encode()
-        + content
-        + b"\r\n"
-    )
-    parts.append(f"--{boundary}--\r\n".encode())
+    body, form = multipart_form("file", filename, content_type, content, fields=parameters)
     _storage_call(
         client,
         "POST",
         url,
         "The staged upload",
-        content=b"".join(parts),
-        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        content=body,
+        headers={"Content-Type": form},
     )
 
 

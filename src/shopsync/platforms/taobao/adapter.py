@@ -20,7 +20,6 @@ import hashlib
 import math
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
@@ -31,6 +30,7 @@ from shopsync.domain.models import Product, Variant
 from shopsync.domain.timefmt import format_timestamp
 from shopsync.errors import AmbiguousWriteError, APIError, AuthError, PlatformError, UsageError
 from shopsync.http.client import HttpClient
+from shopsync.http.multipart import multipart_form
 from shopsync.http.redact import redacting_logger
 from shopsync.http.retry import full_jitter
 from shopsync.i18n import N_
@@ -596,15 +596,8 @@ class TaobaoPlatform(ClientBacked):
         known = self.pictures.get(digest) if self.pictures is not None else None
         if known is not None:
             return known
-        boundary = uuid.uuid4().hex
-        body = (
-            (
-                f"--{boundary}\r\n"
-                f'Content-Disposition: form-data; name="img"; filename="image.{kind}"\r\n'
-                f"Content-Type: image/{'jpeg' if kind == 'jpg' else kind}\r\n\r\n"
-            ).encode()
-            + data
-            + f"\r\n--{boundary}--\r\n".encode()
+        body, form = multipart_form(
+            "img", f"image.{kind}", f"image/{'jpeg' if kind == 'jpg' else kind}", data
         )
         method = "taobao.picture.upload"
         query = {
@@ -618,7 +611,7 @@ class TaobaoPlatform(ClientBacked):
                 GATEWAY,
                 params=query,
                 content=body,
-                content_type=f"multipart/form-data; boundary={boundary}",
+                content_type=form,
             )
         except (APIError, AmbiguousWriteError) as error:
             error.message = error.message.replace(f"POST {GATEWAY}", method)

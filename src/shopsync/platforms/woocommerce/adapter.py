@@ -53,6 +53,7 @@ from shopsync.domain.models import Product, Variant
 from shopsync.domain.timefmt import format_timestamp, parse_timestamp
 from shopsync.errors import AmbiguousWriteError, APIError, AuthError, UsageError
 from shopsync.http.client import HttpClient
+from shopsync.http.multipart import multipart_form
 from shopsync.http.ratelimit import RateLimiter
 from shopsync.http.redact import redacting_logger
 from shopsync.http.retry import RetryPolicy, full_jitter
@@ -594,14 +595,16 @@ class WooCommercePlatform(ClientBacked):
         slug = "shopsync-" + content_hash[:32]
         found = self._media_by_slug(slug)
         if found is None:
-            boundary = "shopsync-" + content_hash[:24]
+            body, form = multipart_form(
+                "file", filename, content_type, content, boundary="shopsync-" + content_hash[:24]
+            )
             try:
                 response = self.media.request(
                     "POST",
                     MEDIA,
                     params={"slug": slug, "title": filename.rsplit(".", 1)[0]},
-                    content=_multipart(boundary, filename, content_type, content),
-                    content_type=f"multipart/form-data; boundary={boundary}",
+                    content=body,
+                    content_type=form,
                     retry_ambiguous=False,
                 )
             except AmbiguousWriteError:
@@ -840,17 +843,6 @@ def _stock_result(sku: str, sent: Mapping[str, Any], item: Any) -> ItemResult:
         item_code=ItemCode.NOT_FOUND if code in NOT_FOUND else ItemCode.INVALID,
         field="stock",
     )
-
-
-def _multipart(boundary: str, filename: str, content_type: str, content: bytes) -> bytes:
-    """A multipart/form-data body with the file as its ``file`` field (WordPress's form)."""
-    safe = filename.replace('"', "").replace("\r", "").replace("\n", "")
-    head = (
-        f"--{boundary}\r\n"
-        f'Content-Disposition: form-data; name="file"; filename="{safe}"\r\n'
-        f"Content-Type: {content_type}\r\n\r\n"
-    )
-    return head.encode("utf-8") + content + f"\r\n--{boundary}--\r\n".encode("ascii")
 
 
 def _padded(items: Any, length: int) -> list[Any]:
