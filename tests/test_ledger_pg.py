@@ -144,3 +144,32 @@ def test_fleet_urls_are_settings_whose_passwords_config_show_hides(tmp_path: Pat
             config_dir=tmp_path,
             environ={"HOME": str(tmp_path), "SHOPSYNC_LEDGER_URL": "mysql://h/db"},
         )
+
+
+def test_a_watched_lease_is_renewed_and_an_unwatched_one_is_not(
+    fresh_database: str,  # noqa: F811
+) -> None:
+    from servers import wait_until  # noqa: PLC0415
+    from shopsync.state.ledger_pg import LeaseRenewer  # noqa: PLC0415
+
+    migrate(fresh_database)
+
+    def lease_until(key: str) -> object:
+        with psycopg.connect(fresh_database, autocommit=True) as db:
+            row = db.execute("SELECT lease_until FROM shopsync_batch WHERE key = %s", (key,))
+            return row.fetchone()[0]  # type: ignore[index]
+
+    with PgLedger(fresh_database, target="t") as ledger:
+        for key in ("watched", "other"):
+            ledger.begin_batch(key, {"creates": []})
+            assert ledger.claim_batch(key, owner="w1", lease_seconds=1.5) is not None
+        first, other = lease_until("watched"), lease_until("other")
+        renewer = LeaseRenewer("w1", lease_seconds=1.5)
+        held = {"watched"}
+        renewer.watch(ledger, held)
+        try:
+            wait_until(lambda: lease_until("watched") > first, timeout=10, what="a renewal")
+            assert lease_until("other") == other
+            renewer.unwatch(held)
+        finally:
+            renewer.close()

@@ -28,7 +28,13 @@ from shopsync.errors import AuthError, ShopsyncError
 from shopsync.jobs.base import failed_cells
 from shopsync.state.audit import AuditLog
 from shopsync.state.ledger import LedgerEntry, PendingBatch
-from shopsync.state.ledger_pg import ClaimedBatch, ItemFailure, LeaseLost, PgLedger
+from shopsync.state.ledger_pg import (
+    ClaimedBatch,
+    ItemFailure,
+    LeaseLost,
+    LeaseRenewer,
+    PgLedger,
+)
 from shopsync.sync.engine import Engine, EngineOptions
 from shopsync.sync.report import ItemOutcome
 
@@ -192,11 +198,8 @@ class BatchRunner:
         # Each machine keeps the audit log of what it sent, as a single machine does.
         self._audits: dict[str, AuditLog] = {}
         self._redis: dict[str, redis.Redis] = {}
-        # Leases being sent under, renewed by one thread for the whole process: a thread
-        # per task would open a database connection per task (connections are per thread).
-        self._sending: dict[int, tuple[PgLedger, LeasedLedger]] = {}
-        self._renewer: threading.Thread | None = None
-        self._closing = threading.Event()
+        # Leases being sent under, renewed by one thread for the whole process.
+        self._renewer = LeaseRenewer(self.name, lease_seconds)
 
     def _open(self, profile: str) -> tuple[FleetTarget, PgLedger, Platform]:
         with self._lock:
@@ -260,7 +263,7 @@ class BatchRunner:
             options=EngineOptions(batch_size=target.settings.batch_size, workers=1),
             on_outcome=tally,
         )
-        self._start_renewing(ledger, view)
+        self._renewer.watch(ledger, view.held)
         try:
             # A first claim was never sent by anyone (a batch is sent only under a
             # claim); a later one may have been, so it is looked up first where the
@@ -295,8 +298,7 @@ class BatchRunner:
             self._give_back(ledger, view)
             return "retry"
         finally:
-            with self._lock:
-                del self._sending[id(view)]
+            self._renewer.unwatch(view.held)
         ledger.note_worker(self.name, hostname=socket.gethostname(), pid=os.getpid(), batches=1)
         return "done"
 
@@ -325,29 +327,9 @@ class BatchRunner:
                 failures=failures if batch == key else (),
             )
 
-    def _start_renewing(self, ledger: PgLedger, view: LeasedLedger) -> None:
-        with self._lock:
-            self._sending[id(view)] = (ledger, view)
-            if self._renewer is None:
-                self._renewer = threading.Thread(
-                    target=self._renew, name="shopsync-lease-renewal", daemon=True
-                )
-                self._renewer.start()
-
-    def _renew(self) -> None:
-        # A slow platform must not let a lease run out under a batch still being sent.
-        while not self._closing.wait(self.lease_seconds / 3):
-            with self._lock:
-                sending = list(self._sending.values())
-            for ledger, view in sending:
-                for held in list(view.held):
-                    ledger.extend_lease(held, owner=self.name, lease_seconds=self.lease_seconds)
-
     def close(self) -> None:
         """Close every ledger connection and platform client."""
-        self._closing.set()
-        if self._renewer is not None:
-            self._renewer.join()
+        self._renewer.close()
         with self._lock:
             for _, ledger, platform in self._targets.values():
                 ledger.close()

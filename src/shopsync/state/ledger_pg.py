@@ -762,6 +762,56 @@ class TargetLock:
         self.release()
 
 
+class LeaseRenewer:
+    """One thread that keeps leases alive while their batches are being sent.
+
+    A slow platform must not let a lease run out under a batch still in flight: every
+    third of ``lease_seconds`` each watched key is extended for ``owner``. Callers
+    :meth:`watch` a set of keys they hold on a ledger (the set may grow and shrink while
+    watched) and :meth:`unwatch` it when done. One thread per process, not per batch:
+    each thread would open a database connection of its own.
+    """
+
+    def __init__(self, owner: str, lease_seconds: float) -> None:
+        """Leases are ``owner``'s, extended by ``lease_seconds`` each time."""
+        self.owner = owner
+        self.lease_seconds = lease_seconds
+        self._lock = threading.Lock()
+        self._watched: dict[int, tuple[PgLedger, set[str]]] = {}
+        self._closing = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, ledger: PgLedger, keys: set[str]) -> None:
+        """Renew every key in ``keys`` (held on ``ledger``) until :meth:`unwatch`."""
+        with self._lock:
+            self._watched[id(keys)] = (ledger, keys)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="shopsync-lease-renewal", daemon=True
+                )
+                self._thread.start()
+
+    def unwatch(self, keys: set[str]) -> None:
+        """Stop renewing ``keys``."""
+        with self._lock:
+            self._watched.pop(id(keys), None)
+
+    def _run(self) -> None:
+        while not self._closing.wait(self.lease_seconds / 3):
+            with self._lock:
+                # list() of a set is one step under the GIL: a copy, never half a change.
+                watched = [(ledger, list(keys)) for ledger, keys in self._watched.values()]
+            for ledger, keys in watched:
+                for key in keys:
+                    ledger.extend_lease(key, owner=self.owner, lease_seconds=self.lease_seconds)
+
+    def close(self) -> None:
+        """Stop the thread (leases not given back run out by themselves)."""
+        self._closing.set()
+        if self._thread is not None:
+            self._thread.join()
+
+
 OWN_LEASE_SECONDS = 120.0
 """How long a single-machine run's claim on a batch lasts unless renewed (every third)."""
 
@@ -793,8 +843,7 @@ class ClaimingLedger:
         self.lease_seconds = lease_seconds
         self._held: set[str] = set()
         self._lock = threading.Lock()
-        self._closing = threading.Event()
-        self._renewer: threading.Thread | None = None
+        self._renewer = LeaseRenewer(owner, lease_seconds)
 
     def __getattr__(self, name: str) -> Any:
         # Reads and the ledger's other records (images, done keys, products) are the
@@ -808,20 +857,9 @@ class ClaimingLedger:
         if self.ledger.claim_batch(key, owner=self.owner, lease_seconds=self.lease_seconds):
             with self._lock:
                 self._held.add(key)
-                if self._renewer is None:
-                    self._renewer = threading.Thread(
-                        target=self._renew, name="shopsync-lease-renewal", daemon=True
-                    )
-                    self._renewer.start()
+            self._renewer.watch(self.ledger, self._held)
             return True
         return False
-
-    def _renew(self) -> None:
-        while not self._closing.wait(self.lease_seconds / 3):
-            with self._lock:
-                held = list(self._held)
-            for key in held:
-                self.ledger.extend_lease(key, owner=self.owner, lease_seconds=self.lease_seconds)
 
     def pending_batches(self) -> list[PendingBatch]:
         """The pending batches, each claimed for this run; refused if a worker holds one."""
@@ -882,9 +920,7 @@ class ClaimingLedger:
 
     def close(self) -> None:
         """Stop renewing, give back leases still held (their batches stay pending), close."""
-        self._closing.set()
-        if self._renewer is not None:
-            self._renewer.join()
+        self._renewer.close()
         with self._lock:
             held, self._held = list(self._held), set()
         for key in held:
