@@ -189,7 +189,9 @@ def _most_in_any_second(times: list[float]) -> int:
     return most
 
 
-def run(seconds: float, workers: int, scale: float = 1.0) -> dict[str, Any]:  # noqa: PLR0915
+def run(  # noqa: PLR0915 - one measurement, start to end, reads best in one piece
+    seconds: float, workers: int, scale: float = 1.0, logs: Path | None = None
+) -> dict[str, Any]:
     """One measurement; returns the figures as plain values."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     from shopsync.sandbox import SandboxConfig, running_sandbox  # noqa: PLC0415
@@ -298,6 +300,19 @@ def run(seconds: float, workers: int, scale: float = 1.0) -> dict[str, Any]:  # 
             for process in started:
                 _stop(process.pid)
                 process.wait()
+            if logs is not None:
+                logs.mkdir(parents=True, exist_ok=True)
+                for w in range(workers):
+                    shutil.copy(tmp / f"w{w}.log", logs / f"w{w}.log")
+        import psycopg  # noqa: PLC0415 - the fleet extra
+
+        with psycopg.connect(ledger) as db:
+            queued = {
+                target.split("|", 1)[1]: (first, last)
+                for target, first, last in db.execute(
+                    "SELECT target, min(at), max(at) FROM shopsync_batch GROUP BY target"
+                )
+            }
         per_shop = []
         every: list[float] = []
         for n, shop in enumerate(shops):
@@ -312,6 +327,12 @@ def run(seconds: float, workers: int, scale: float = 1.0) -> dict[str, Any]:  # 
                     "rate": shop["rate"],
                     "requests": len(api),
                     "first_to_last_request_s": round(own_span, 2),
+                    # Since the uploads started: when planning let the shop begin, and end.
+                    "first_request_at_s": round(min(api) - began, 2),
+                    "last_request_at_s": round(max(api) - began, 2),
+                    # When its planner queued its first and last batch.
+                    "queued_from_s": round(queued[shop["handle"].base_url][0] - began, 2),
+                    "queued_to_s": round(queued[shop["handle"].base_url][1] - began, 2),
                     # What a token bucket allows over that span: the burst, then the rate.
                     "of_its_ceiling": round(len(api) / (BURST + shop["rate"] * own_span), 3),
                     "most_in_one_second": _most_in_any_second(api),
@@ -344,6 +365,15 @@ def run(seconds: float, workers: int, scale: float = 1.0) -> dict[str, Any]:  # 
             "cpu_s_per_wall_s": round(sum(cpu.values()) / wall, 2),
             "cores": os.cpu_count(),
             "shops": per_shop,
+            # Each shop's API request times since the uploads started, for a closer look.
+            "request_times_s": {
+                f"shop{n}": [
+                    round(at - began, 3)
+                    for at, endpoint in shop["times"]
+                    if endpoint != "POST /auth/token"
+                ]
+                for n, shop in enumerate(shops)
+            },
         }
 
 
@@ -356,8 +386,9 @@ def main() -> None:
         "--scale", type=float, default=1.0, help="Multiply every shop's limit (default 1: 3..12/s)."
     )
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--logs", type=Path, help="Keep the workers' logs in this folder.")
     args = parser.parse_args()
-    result = run(args.seconds, args.workers, args.scale)
+    result = run(args.seconds, args.workers, args.scale, args.logs)
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:

@@ -105,16 +105,71 @@ def test_a_429_seen_by_one_machine_pauses_and_slows_every_machine(redis_url: str
     assert state["max_rate"] == 20.0 and state["rate"] == pytest.approx(10.0)
 
 
-def test_a_low_remaining_header_slows_the_shared_rate_once_per_cooldown(
+def test_a_low_remaining_header_caps_the_shared_rate_at_an_exact_reset(
     redis_url: str,  # noqa: F811
 ) -> None:
     key = bucket_name("generic", "http://shop.test", "low")
+    first = SharedRateLimiter(connect_redis(redis_url), key, 10.0, burst=1, cooldown=60)
+    second = SharedRateLimiter(connect_redis(redis_url), key, 10.0, burst=1, cooldown=60)
+    first.on_rate_headers(limit=100, remaining=50, reset=1.5)  # far from the wall: nothing
+    assert first.rate == pytest.approx(10.0)
+    # A whole-second Reset is rounded up: 98 short and "2 s" may be 49/s or 98/s.
+    first.on_rate_headers(limit=100, remaining=2, reset=2)
+    assert second.rate == pytest.approx(10.0)
+    # An exact one: 98 tokens short, full again in 19.6 s, so 5/s, less 10%.
+    first.on_rate_headers(limit=100, remaining=2, reset=19.6)
+    assert second.rate == pytest.approx(4.5)
+    # Empty: every machine waits one refill interval as well (a cap never raises).
+    second.on_rate_headers(limit=100, remaining=0, reset=20.0 - 0.0001)
+    assert first.rate == pytest.approx(4.5)
+    assert first.pause_remaining() == pytest.approx(1 / 5, abs=0.05)
+
+
+def test_an_empty_bucket_without_an_exact_reset_cuts_by_a_fifth_once_per_cooldown(
+    redis_url: str,  # noqa: F811
+) -> None:
+    key = bucket_name("generic", "http://shop.test", "bare")
     limiter = SharedRateLimiter(connect_redis(redis_url), key, 10.0, burst=1, cooldown=60)
-    limiter.on_rate_headers(limit=100, remaining=50, reset=1)  # far from the wall: nothing
+    limiter.on_rate_headers(limit=None, remaining=1, reset=None)  # low, not empty: nothing
     assert limiter.rate == pytest.approx(10.0)
-    limiter.on_rate_headers(limit=100, remaining=3, reset=1)
-    limiter.on_rate_headers(limit=100, remaining=2, reset=1)  # within the cooldown
+    limiter.on_rate_headers(limit=None, remaining=0, reset=None)
+    limiter.on_rate_headers(limit=None, remaining=0, reset=None)  # within the cooldown
     assert limiter.rate == pytest.approx(8.0)
+    assert limiter.pause_remaining() == pytest.approx(1 / 8, abs=0.05)
+
+
+@pytest.mark.slow
+def test_the_refill_is_measured_from_every_machines_answers(
+    redis_url: str,  # noqa: F811
+) -> None:
+    """Two machines share a platform bucket of 30 tokens refilled at 20/s and send 25/s
+    between them: each answer's Remaining, with both machines' answers counted, shows the
+    refill; once the bucket runs low the shared rate is set 3% under it."""
+    import time  # noqa: PLC0415 - Redis's clock is the limiter's: real time, one second
+
+    key = bucket_name("generic", "http://shop.test", "measured")
+    machines = [
+        SharedRateLimiter(connect_redis(redis_url), key, 25.0, burst=1, cooldown=60)
+        for _ in range(2)
+    ]
+    refill, tokens = 20.0, 30.0
+    started = last = time.monotonic()
+    answers = 0
+    while time.monotonic() - started < 1.3:
+        now = time.monotonic()
+        tokens = min(30.0, tokens + (now - last) * refill) - 1
+        last = now
+        machines[answers % 2].on_rate_headers(limit=None, remaining=int(tokens), reset=None)
+        answers += 1
+        time.sleep(1 / 25)
+    measured = machines[0].measured_refill
+    assert measured == pytest.approx(refill, rel=0.15)
+    # One machine alone would have counted half the answers and read about 7.5/s.
+    machines[1].on_rate_headers(limit=None, remaining=1, reset=None)
+    assert machines[0].rate == pytest.approx(measured * 0.97, rel=0.01)
+    machines[0].on_throttled(0.0)  # halved, and not raised again within its cooldown
+    machines[0].on_rate_headers(limit=None, remaining=1, reset=None)
+    assert machines[1].rate == pytest.approx(measured * 0.97 / 2, rel=0.01)
 
 
 def test_an_unreachable_limiter_is_a_fleet_error_naming_the_setting() -> None:

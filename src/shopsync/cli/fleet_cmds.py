@@ -88,7 +88,7 @@ def worker_command(ctx: click.Context, concurrency: int, name: str | None, lease
     require_fleet_extra()
     import socket  # noqa: PLC0415
 
-    from shopsync.fleet.app import QUEUE, make_app, set_runner  # noqa: PLC0415
+    from shopsync.fleet.app import QUEUE, enqueue, make_app, set_runner  # noqa: PLC0415
     from shopsync.fleet.runner import BatchRunner  # noqa: PLC0415
     from shopsync.fleet.targets import fleet_target  # noqa: PLC0415
     from shopsync.state.ledger_pg import PgLedger  # noqa: PLC0415
@@ -105,6 +105,7 @@ def worker_command(ctx: click.Context, concurrency: int, name: str | None, lease
     )
     set_runner(runner)
     app = make_app(base.broker_url)
+    runner.requeue = lambda profile, key, later: enqueue(app, profile, key, countdown=later)
     level = "WARNING" if app_context.quiet else ("DEBUG" if app_context.verbose > 1 else "INFO")
     try:
         app.worker_main(
@@ -202,6 +203,11 @@ def fleet_status_command(ctx: click.Context, as_json: bool) -> None:
             click.echo(
                 _("Limit {key}: {rate:g}/s of {max_rate:g}/s").format(
                     key=key, rate=state["rate"], max_rate=state["max_rate"]
+                )
+                + (
+                    _(", the shop refills {refill:g}/s").format(refill=state["measured_refill"])
+                    if state.get("measured_refill")
+                    else ""
                 )
                 + (
                     _(", paused {paused_for:.1f} s").format(paused_for=state["paused_for"])

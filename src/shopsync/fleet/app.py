@@ -53,14 +53,18 @@ def make_app(broker_url: str) -> Celery:
 
     @app.task(name=TASK, bind=True, max_retries=None)  # type: ignore[untyped-decorator]
     def run_batch(self: Any, target: str, key: str) -> str:
+        from shopsync.fleet.runner import BUSY_AFTER_S  # noqa: PLC0415 - it imports this
+
         if _runner is None:
             raise RuntimeError("no batch runner: start workers with `shopsync worker`")
-        later = _runner.defer_for(target)
+        later = _runner.defer_for(target, key)
         if later:
             raise self.retry(countdown=later)
         outcome = _runner.run(target, key)
         if outcome == "retry":
             raise self.retry(countdown=RETRY_AFTER_S)
+        if outcome == "busy":  # other threads send for the shop; likely this batch too
+            raise self.retry(countdown=BUSY_AFTER_S)
         if outcome == "refused":  # credentials: back off, leave it to other machines
             raise self.retry(countdown=min(60.0, RETRY_AFTER_S * (1 + self.request.retries)))
         return outcome
@@ -68,9 +72,12 @@ def make_app(broker_url: str) -> Celery:
     return app
 
 
-def enqueue(app: Celery, target: str, key: str) -> None:
-    """Queue batch ``key`` of ``target`` (a profile name): the message holds nothing else."""
-    app.send_task(TASK, args=[target, key], queue=QUEUE)
+def enqueue(app: Celery, target: str, key: str, *, countdown: float | None = None) -> None:
+    """Queue batch ``key`` of ``target`` (a profile name): the message holds nothing else.
+
+    ``countdown``: run it no sooner than this many seconds from now.
+    """
+    app.send_task(TASK, args=[target, key], queue=QUEUE, countdown=countdown)
 
 
 def queued_messages(app: Celery) -> int:

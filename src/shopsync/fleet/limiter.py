@@ -10,9 +10,10 @@ drift) do not matter, and the script runs atomically, so no two callers get one 
 
 It has the in-process limiter's interface (it is a subclass; the HTTP client cannot
 tell them apart) and is fed the same platform signals: a 429 pauses every machine until
-``Retry-After`` and halves the shared rate; ``RateLimit-Remaining`` running low slows
-it by a fifth (at most once per cooldown); each quiet second adds back a twentieth of
-the configured rate. The caller sleeps outside Redis, as with the local limiter.
+``Retry-After`` and halves the shared rate; ``RateLimit-Remaining`` running low sets it
+just under the platform's refill rate, measured from every machine's answers; each
+quiet second adds back a twentieth of the configured rate. The caller sleeps outside
+Redis, as with the local limiter.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ if TYPE_CHECKING:
 
 _KEY_PREFIX = "shopsync:limit:"
 
-# KEYS[1]: the bucket. ARGV: op, max_rate, burst, min_rate, step, cooldown, argument.
+# KEYS[1]: the bucket. ARGV: op, max_rate, burst, min_rate, step, cooldown, argument,
+# and for 'answer' the RateLimit Limit and Reset.
 # Returns {wait, send_at, rate, paused_for} as strings (Lua numbers would be truncated).
 # An idle shop's bucket is forgotten after a day (PEXPIRE): it would be full by then.
 _SCRIPT = """
@@ -43,13 +45,18 @@ local min_rate = tonumber(ARGV[4])
 local step = tonumber(ARGV[5])
 local cooldown = tonumber(ARGV[6])
 local arg = tonumber(ARGV[7])
-local v = redis.call('HMGET', KEYS[1], 'tat', 'rate', 'paused', 'changed', 'cut', 'hard')
+local v = redis.call('HMGET', KEYS[1], 'tat', 'rate', 'paused', 'changed', 'cut', 'hard',
+  'refill', 'w_at', 'w_rem', 'w_ans')
 local tat = tonumber(v[1]) or now
 local rate = math.min(tonumber(v[2]) or max_rate, max_rate)
 local paused = tonumber(v[3]) or 0
 local changed = tonumber(v[4]) or now
 local cut = tonumber(v[5]) or 0
 local hard = tonumber(v[6]) or 0
+local refill = tonumber(v[7])
+local w_at = tonumber(v[8])
+local w_rem = tonumber(v[9])
+local w_ans = tonumber(v[10]) or 0
 
 if rate < max_rate then
   local steps = math.floor(now - changed)
@@ -99,13 +106,50 @@ elseif op == 'throttled' then
     cut = now
     changed = math.max(changed, now)
   end
-elseif op == 'low' then
-  if now - cut >= cooldown then
-    slow_to(math.max(min_rate, rate * 0.8))
-    cut = now
+elseif op == 'answer' then
+  -- arg: RateLimit-Remaining; ARGV[8], ARGV[9]: its Limit and Reset (-1 if absent).
+  -- The platform's refill is measured as the local limiter does, with every machine's
+  -- answers counted: a window opens at one answer, and a second (and ten answers)
+  -- later the bucket gained remaining2 - remaining1 plus one token per answer.
+  local limit = tonumber(ARGV[8]) or -1
+  local reset = tonumber(ARGV[9]) or -1
+  if limit >= 0 and arg >= limit - 1 then
+    w_at = nil  -- a full bucket drops tokens it cannot hold: its refill is invisible
+  elseif w_at == nil then
+    w_at, w_rem, w_ans = now, arg, 0
+  else
+    w_ans = w_ans + 1
+    local elapsed = now - w_at
+    if elapsed >= 1 and w_ans >= 10 then
+      local measured = (arg - w_rem + w_ans) / elapsed
+      w_at, w_rem, w_ans = now, arg, 0
+      if measured > 0 then
+        if refill then refill = (refill + measured) / 2 else refill = measured end
+      end
+    end
   end
-  changed = math.max(changed, now)
-  if arg <= 0 then pause(1 / rate) end
+  if arg <= math.max(2, math.max(limit, 0) * 0.2) then
+    local estimate = nil
+    if refill then
+      -- 3% under the measured refill, the platform's bucket fills slowly back up. A
+      -- measurement outranks an earlier estimate, so it may raise the rate too, but
+      -- not within a 429's cooldown.
+      estimate = refill
+      local target = math.max(min_rate, math.min(max_rate, refill * 0.97))
+      if target < rate or now - hard >= cooldown then rate = target end
+    elseif limit > 0 and reset > 0 and limit > arg and reset ~= math.floor(reset) then
+      -- An exact Reset: the refill it implies, less 10% for the answers in flight. A
+      -- whole-second one is rounded up and bounds the refill from below only (a bucket
+      -- of 5 at 12/s reads 4/s), so it caps nothing.
+      estimate = (limit - arg) / reset
+      if estimate * 0.9 < rate then slow_to(math.max(min_rate, estimate * 0.9)) end
+    elseif arg <= 0 and now - cut >= cooldown then
+      slow_to(math.max(min_rate, rate * 0.8))
+      cut = now
+    end
+    changed = math.max(changed, now)  -- not raised while the platform's bucket is low
+    if arg <= 0 then pause(1 / (estimate or rate)) end
+  end
 elseif op == 'pause' then
   pause(arg)
 elseif op == 'cap' then
@@ -115,7 +159,9 @@ end
 
 redis.call('HSET', KEYS[1], 'tat', tostring(tat), 'rate', tostring(rate),
   'paused', tostring(paused), 'changed', tostring(changed), 'cut', tostring(cut),
-  'hard', tostring(hard), 'max_rate', tostring(max_rate), 'burst', tostring(burst))
+  'hard', tostring(hard), 'max_rate', tostring(max_rate), 'burst', tostring(burst),
+  'refill', refill and tostring(refill) or '', 'w_at', w_at and tostring(w_at) or '',
+  'w_rem', w_rem and tostring(w_rem) or '', 'w_ans', tostring(w_ans))
 redis.call('PEXPIRE', KEYS[1], 86400000)
 return {tostring(wait), tostring(send_at), tostring(rate), tostring(math.max(0, paused - now))}
 """
@@ -156,7 +202,9 @@ class SharedRateLimiter(RateLimiter):
         self.last_send_at = 0.0
         """Redis time of the last slot handed out (the tests count slots with it)."""
 
-    def _call(self, op: str, argument: float = 0.0) -> tuple[float, float, float, float]:
+    def _call(
+        self, op: str, argument: float = 0.0, *extra: float
+    ) -> tuple[float, float, float, float]:
         import redis as redis_module  # noqa: PLC0415 - the fleet extra
 
         try:
@@ -170,6 +218,7 @@ class SharedRateLimiter(RateLimiter):
                     repr(self._increase_step),
                     repr(self._cooldown),
                     repr(float(argument)),
+                    *(repr(float(value)) for value in extra),
                 ],
             )
         except redis_module.RedisError as error:
@@ -217,10 +266,31 @@ class SharedRateLimiter(RateLimiter):
     def on_rate_headers(
         self, *, limit: float | None, remaining: float | None, reset: float | None
     ) -> None:
-        """``RateLimit-Remaining`` low: slow every machine down before the wall."""
-        if remaining is None or remaining > max(2.0, (limit or 0) * 0.2):
+        """Every answer's bucket state, for the whole fleet: as the local limiter does.
+
+        The platform's refill rate is measured in Redis from all machines' answers
+        (each one spent a token). When ``RateLimit-Remaining`` runs low, the shared
+        rate is set just under the measured refill; before a measurement, an exact
+        (fractional) ``RateLimit-Reset`` caps it at ``(limit - remaining) / reset``
+        less 10%. A whole-second Reset is rounded up and says only that the refill is
+        at least that (a bucket of 5 refilled at 12/s reads 4/s), so it caps nothing.
+        With the bucket empty every machine waits one refill interval, and without
+        either figure the rate is cut by a fifth (once per cooldown).
+        """
+        if remaining is None:
             return
-        self._call("low", remaining)
+        self._call(
+            "answer",
+            remaining,
+            -1.0 if limit is None else limit,
+            -1.0 if reset is None else reset,
+        )
+
+    @property
+    def measured_refill(self) -> float | None:
+        """The platform's refill rate as measured from every machine's answers, if yet."""
+        value = self._redis.hget(self.key, "refill")
+        return float(value) if value else None
 
     def state(self) -> dict[str, float]:
         """The bucket as ``fleet status`` shows it: rate, configured rate, pause, backlog."""

@@ -20,11 +20,13 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from shopsync.errors import AuthError, ShopsyncError
+from shopsync.fleet.app import RETRY_AFTER_S
 from shopsync.jobs.base import failed_cells
 from shopsync.state.audit import AuditLog
 from shopsync.state.ledger import LedgerEntry, PendingBatch
@@ -52,13 +54,27 @@ LEASE_SECONDS = 60.0
 DEFER_AFTER_S = 0.5
 """A task whose shop has no slot for longer than this is put back for later, rather than
 hold one of the worker's threads asleep while other shops' batches wait behind it."""
+DRAIN_SECONDS = 10.0
+"""How long one thread goes on sending a shop's pending batches (while the shop has
+slots) before it hands the shop back to the queue, where other shops' tasks wait."""
+BUSY_AFTER_S = DRAIN_SECONDS
+"""A task whose shop another thread is sending for is put off this long: by then that
+thread has most likely sent its batch (the task then finds it done), or has stopped."""
+MAX_SENDERS = 8
+"""Threads of the whole fleet that send for one shop at once. The first sends while the
+shop's next slot is near; the others join only while slots go unused (a platform slow
+to answer leaves one thread unable to keep up with the shop's limit)."""
+REFUSED_AFTER_S = 30.0
+"""A batch taken by a drain whose credentials were refused is queued again this much later."""
+_IDLE_SLOT_S = 0.05
+"""A shop whose next slot is this near has slots going unused: another sender may join."""
 
 MAX_AUTH_CLAIMS = 30
 """Claims of one batch refused for credentials before it is settled as failed: other
 machines may hold the right ones (or the secret may be fixed meanwhile), but a fleet
 where none does must end the run. With the task's back-off, about half an hour."""
 
-BatchOutcome = Literal["done", "skipped", "lost", "retry", "refused"]
+BatchOutcome = Literal["done", "skipped", "lost", "retry", "refused", "busy"]
 
 
 class LeasedLedger:
@@ -177,6 +193,17 @@ class _Tally:
                 self.failures.append(failure)
 
 
+def _limiter(platform: Platform) -> Any:
+    """The platform client's rate limiter, if it has one."""
+    return getattr(getattr(platform, "client", None), "limiter", None)
+
+
+def _slot_wait(platform: Platform) -> float:
+    """How long the shop's next request would wait for its shared slot (0 if unknown)."""
+    peek = getattr(_limiter(platform), "peek", None)
+    return 0.0 if peek is None else max(0.0, float(peek()))
+
+
 class BatchRunner:
     """One worker process's runner: ledgers and platforms per target, shared by its threads.
 
@@ -189,10 +216,18 @@ class BatchRunner:
         *,
         name: str | None = None,
         lease_seconds: float = LEASE_SECONDS,
+        requeue: Callable[[str, str, float], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.load_settings = load_settings
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.lease_seconds = lease_seconds
+        self.requeue = requeue
+        """``(profile, key, countdown)``: queue a task for a batch again. A drain takes
+        batches whose own tasks may have gone by already; one it had to give back is
+        queued again through this (without it, ``upload --wait`` finds it stalled)."""
+        self.clock = clock
+        self._draining: set[str] = set()
         self._lock = threading.Lock()
         self._targets: dict[str, tuple[FleetTarget, PgLedger, Platform]] = {}
         # Each machine keeps the audit log of what it sent, as a single machine does.
@@ -221,20 +256,22 @@ class BatchRunner:
             self._audits[profile] = AuditLog(target.settings.audit_path)
             return target, ledger, platform
 
-    def defer_for(self, profile: str) -> float:
+    def defer_for(self, profile: str, key: str | None = None) -> float:
         """Seconds to put this task off by, if its shop's shared limit is booked ahead (or 0).
 
         Without it, a slow shop's tasks fill every thread of every worker with waiting
         while the fast shops' batches queue behind them: ten shops reached a third of
-        the sum of their limits. Only peeks: no slot is booked and then wasted.
+        the sum of their limits. Only peeks: no slot is booked and then wasted. A task
+        whose batch ``key`` is done or held already is not put off: it has nothing to
+        send, and goes on to find that out.
         """
-        _, _, platform = self._open(profile)
-        limiter = getattr(getattr(platform, "client", None), "limiter", None)
-        peek = getattr(limiter, "peek", None)
-        if peek is None:
+        _, ledger, platform = self._open(profile)
+        wait = _slot_wait(platform)
+        if wait <= DEFER_AFTER_S:
             return 0.0
-        wait = float(peek())
-        return wait if wait > DEFER_AFTER_S else 0.0
+        if key is not None and not ledger.is_claimable(key):
+            return 0.0
+        return wait
 
     def run(self, profile: str, key: str) -> BatchOutcome:
         """Send batch ``key`` of target ``profile`` if nobody has or holds it.
@@ -244,13 +281,123 @@ class BatchRunner:
         holder sends it again); ``retry``: the platform failed past every retry, the
         lease is given back and the task should be retried later; ``refused``: this
         machine's credentials were refused, the lease is given back and the task should
-        be retried later still (another machine may take it meanwhile).
+        be retried later still (another machine may take it meanwhile); ``busy``: other
+        threads are sending for the shop, and the task should be put off
+        (:data:`BUSY_AFTER_S`).
+
+        A thread sends for a shop holding one of its sending slots, and once its own
+        batch is done goes on with the shop's next pending batches for as long as the
+        shop has slots (:meth:`_drain`): a shop's batches then leave at its limit, not
+        at the pace its tasks come round in a queue shared with every other shop, and
+        no more threads wait on one shop than it can use.
         """
         target, ledger, platform = self._open(profile)
-        claimed = ledger.claim_batch(key, owner=self.name, lease_seconds=self.lease_seconds)
-        if claimed is None:
-            log.info("batch %s of %s: done or held elsewhere; nothing to do", key, profile)
-            return "skipped"
+        slot = self._take_slot(ledger, platform)
+        if slot is None:
+            return "busy" if ledger.is_claimable(key) else "skipped"
+        try:
+            sent = 0
+            claimed = ledger.claim_batch(key, owner=self.name, lease_seconds=self.lease_seconds)
+            if claimed is None:
+                log.info("batch %s of %s: done or held elsewhere", key, profile)
+                outcome: BatchOutcome = "skipped"
+            else:
+                outcome = self._send(profile, target, ledger, platform, claimed)
+                if outcome != "done":
+                    return outcome
+                sent = 1
+            # Drained even when the task's own batch was done already: the shop's other
+            # batches may be waiting on tasks put off until later.
+            sent += self._drain(profile, target, ledger, platform, first=slot == 0)
+        finally:
+            ledger.release_drain_slot(slot)
+        if sent:
+            ledger.note_worker(
+                self.name, hostname=socket.gethostname(), pid=os.getpid(), batches=sent
+            )
+        return outcome
+
+    def _take_slot(self, ledger: PgLedger, platform: Platform) -> int | None:
+        """One of the shop's sending slots for this thread, or None if it has senders enough.
+
+        Slot 0 whenever it is free; a further one only while the shop's slots go unused.
+        """
+        for slot in range(MAX_SENDERS):
+            if slot > 0 and _slot_wait(platform) > _IDLE_SLOT_S:
+                return None
+            if ledger.try_drain_slot(slot):
+                return slot
+        return None
+
+    def _drain(
+        self,
+        profile: str,
+        target: FleetTarget,
+        ledger: PgLedger,
+        platform: Platform,
+        *,
+        first: bool,
+    ) -> int:
+        """Send the shop's next pending batches while it has a slot soon; how many were sent.
+
+        The first sender waits for the shop's slots as they come (up to two of the
+        shop's intervals, at least :data:`DEFER_AFTER_S`); the others only while slots
+        go unused. After :data:`DRAIN_SECONDS`, or when the shop is busy with other
+        senders, the shop is handed back to the queue: a task for its next pending
+        batch goes to the back of it. The batches' own tasks find them done when they
+        come. A batch given back (the platform failed it, or refused these
+        credentials) is queued again, since its own task may be gone.
+        """
+        limiter = _limiter(platform)
+        rate = float(getattr(limiter, "max_rate", 0.0) or 0.0)
+        near = max(DEFER_AFTER_S, 2.0 / rate) if first and rate > 0 else _IDLE_SLOT_S
+        if first and limiter is None:
+            near = DEFER_AFTER_S
+        sent = 0
+        ends = self.clock() + DRAIN_SECONDS
+        while True:
+            wait = _slot_wait(platform)
+            if wait > near or self.clock() >= ends:
+                log.info(
+                    "%s: %d batches sent after the task's own; next slot in %.2f s%s",
+                    profile,
+                    sent,
+                    wait,
+                    "" if wait > near else "; time to let other shops go first",
+                )
+                if first:
+                    self._hand_back(profile, ledger, wait if wait > near else 0.0)
+                return sent
+            claimed = ledger.claim_next(owner=self.name, lease_seconds=self.lease_seconds)
+            if claimed is None:
+                return sent
+            outcome = self._send(profile, target, ledger, platform, claimed)
+            if outcome == "done":
+                sent += 1
+                continue
+            if outcome in ("retry", "refused") and self.requeue is not None:
+                later = RETRY_AFTER_S if outcome == "retry" else REFUSED_AFTER_S
+                self.requeue(profile, claimed.key, later)
+            return sent
+
+    def _hand_back(self, profile: str, ledger: PgLedger, later: float) -> None:
+        """Queue a task for the shop's next free pending batch, if it has one."""
+        if self.requeue is None:
+            return
+        pending = ledger.next_claimable()
+        if pending is not None:
+            self.requeue(profile, pending, later)
+
+    def _send(
+        self,
+        profile: str,
+        target: FleetTarget,
+        ledger: PgLedger,
+        platform: Platform,
+        claimed: ClaimedBatch,
+    ) -> BatchOutcome:
+        """Send one claimed batch and settle it under its lease (see :meth:`run`)."""
+        key = claimed.key
         view = LeasedLedger(ledger, claimed, self.name)
         tally = _Tally()
         engine = Engine(
@@ -299,7 +446,6 @@ class BatchRunner:
             return "retry"
         finally:
             self._renewer.unwatch(view.held)
-        ledger.note_worker(self.name, hostname=socket.gethostname(), pid=os.getpid(), batches=1)
         return "done"
 
     def _give_back(self, ledger: PgLedger, view: LeasedLedger) -> None:

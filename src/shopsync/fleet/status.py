@@ -186,7 +186,9 @@ def fleet_status(url: str, limiter: redis.Redis | None = None) -> dict[str, Any]
 
 def _bucket_state(client: redis.Redis, key: str) -> dict[str, float]:
     """A shop's shared bucket as stored: current and configured rate, pause left, backlog."""
-    stored = {k.decode(): float(v) for k, v in client.hgetall(key).items()}  # type: ignore[union-attr]
+    raw = client.hgetall(key)
+    # Fields the script has nothing for yet (no refill measured) are stored empty.
+    stored = {k.decode(): float(v) for k, v in raw.items() if v}  # type: ignore[union-attr]
     if not stored:
         return {}
     seconds, micros = client.time()
@@ -197,4 +199,6 @@ def _bucket_state(client: redis.Redis, key: str) -> dict[str, float]:
         "burst": stored.get("burst", 0.0),
         "paused_for": max(0.0, stored.get("paused", 0.0) - now),
         "booked_ahead_s": max(0.0, stored.get("tat", now) - now),
+        # The platform's refill as measured from every machine's answers (0: not yet).
+        "measured_refill": round(stored.get("refill", 0.0), 3),
     }

@@ -570,6 +570,84 @@ class PgLedger:
         request, at, attempts, run_id = row
         return ClaimedBatch(key, json.loads(request), at, attempts, run_id)
 
+    def claim_next(self, *, owner: str, lease_seconds: float) -> ClaimedBatch | None:
+        """Take the lease on this target's oldest free pending batch; None if there is none.
+
+        What a worker that has just sent a batch of a shop with slots to spare does next,
+        rather than wait for that batch's own task to reach it through the queue (the
+        task, when it comes, finds the batch done or leased and does nothing).
+        """
+        row = (
+            self._db()
+            .execute(
+                "UPDATE shopsync_batch AS b SET lease_owner = %s, "
+                "lease_until = now() + make_interval(secs => %s), attempts = b.attempts + 1 "
+                "FROM (SELECT target, key FROM shopsync_batch WHERE target = %s "
+                "AND state = 'pending' AND (lease_until IS NULL OR lease_until < now()) "
+                "ORDER BY at, key LIMIT 1 FOR UPDATE SKIP LOCKED) AS free "
+                "WHERE b.target = free.target AND b.key = free.key "
+                "RETURNING b.key, b.request, b.at, b.attempts, b.run_id",
+                (owner, lease_seconds, self.target),
+            )
+            .fetchone()
+        )
+        if row is None:
+            return None
+        key, request, at, attempts, run_id = row
+        return ClaimedBatch(key, json.loads(request), at, attempts, run_id)
+
+    def try_drain_slot(self, slot: int) -> bool:
+        """Take sending slot ``slot`` of this target for the calling thread; False if held.
+
+        A session advisory lock on the thread's own connection: the server lets it go
+        when that connection ends, so a worker killed mid-drain never leaves it behind.
+        """
+        row = (
+            self._db()
+            .execute(
+                "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))",
+                (self._drain_lock_name(slot),),
+            )
+            .fetchone()
+        )
+        return bool(row and row[0])
+
+    def release_drain_slot(self, slot: int) -> None:
+        """Let go of sending slot ``slot`` (taken by this thread with :meth:`try_drain_slot`)."""
+        self._db().execute(
+            "SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (self._drain_lock_name(slot),)
+        )
+
+    def _drain_lock_name(self, slot: int) -> str:
+        # Not the bare target: that one is the planner's TargetLock.
+        return f"shopsync-drain:{slot}|{self.target}"
+
+    def next_claimable(self) -> str | None:
+        """The key of this target's oldest pending batch with no live lease, if any."""
+        row = (
+            self._db()
+            .execute(
+                "SELECT key FROM shopsync_batch WHERE target = %s AND state = 'pending' "
+                "AND (lease_until IS NULL OR lease_until < now()) ORDER BY at, key LIMIT 1",
+                (self.target,),
+            )
+            .fetchone()
+        )
+        return None if row is None else str(row[0])
+
+    def is_claimable(self, key: str) -> bool:
+        """Whether batch ``key`` is pending with no live lease (a claim now could take it)."""
+        row = (
+            self._db()
+            .execute(
+                "SELECT 1 FROM shopsync_batch WHERE target = %s AND key = %s "
+                "AND state = 'pending' AND (lease_until IS NULL OR lease_until < now())",
+                (self.target, key),
+            )
+            .fetchone()
+        )
+        return row is not None
+
     def extend_lease(self, key: str, *, owner: str, lease_seconds: float) -> bool:
         """Push ``owner``'s lease on ``key`` out again; False if it is no longer ``owner``'s."""
         done = self._db().execute(
