@@ -74,7 +74,13 @@ def fleet(
     redis_url: str,  # noqa: F811
     fresh_database: str,  # noqa: F811
 ) -> Iterator[Fleet]:
+    import redis  # noqa: PLC0415
+
     migrate(fresh_database)
+    # The session's Redis is shared by this process's tests: an earlier test's workers,
+    # stopped, put the tasks they held back (tasks put off for later, mostly).
+    with redis.Redis.from_url(f"{redis_url}/0") as broker:
+        broker.flushdb()
     with running_sandbox(SandboxConfig(rate=RATE, burst=BURST, latency_ms=40)) as sandbox:
         # The sandbox counts each request as it answers: note when, by its own clock.
         times: list[tuple[float, str]] = []
