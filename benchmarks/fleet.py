@@ -23,14 +23,11 @@ import os
 import pwd
 import resource
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -39,111 +36,6 @@ SHOPSYNC = str(Path(PYTHON).with_name("shopsync"))
 RATES = [3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0]
 BURST = 5
 BATCH = 10
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _stop(pid: int, sig: int = signal.SIGTERM) -> None:
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        return
-    for _ in range(500):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.02)
-    os.kill(pid, signal.SIGKILL)
-
-
-@contextmanager
-def _redis(directory: Path) -> Iterator[str]:
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(directory),
-            "--logfile",
-            str(directory / "r.log"),
-        ]
-    )
-    try:
-        time.sleep(0.3)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        _stop(process.pid)
-        process.wait()
-
-
-@contextmanager
-def _postgres(directory: Path) -> Iterator[str]:
-    found = shutil.which("initdb") or next(
-        (str(p) for p in sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))), None
-    )
-    if found is None:
-        sys.exit("PostgreSQL (initdb) is not installed: apt-get install postgresql")
-    bin_dir = Path(found).parent
-    prefix: list[str] = []
-    if os.geteuid() == 0:
-        user = pwd.getpwnam("postgres")
-        os.chown(directory, user.pw_uid, user.pw_gid)
-        prefix = ["runuser", "-u", "postgres", "--"]
-    data, port = directory / "data", _free_port()
-    subprocess.run(
-        [
-            *prefix,
-            str(bin_dir / "initdb"),
-            "-D",
-            str(data),
-            "-U",
-            "postgres",
-            "-A",
-            "trust",
-            "--no-sync",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    options = (
-        f"-p {port} -k {directory} -c listen_addresses=127.0.0.1 -c fsync=off "
-        "-c max_connections=300"
-    )
-    subprocess.run(
-        [
-            *prefix,
-            str(bin_dir / "pg_ctl"),
-            "-D",
-            str(data),
-            "-o",
-            options,
-            "-l",
-            str(directory / "pg.log"),
-            "-w",
-            "start",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    pid = int((data / "postmaster.pid").read_text().split()[0])
-    try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        _stop(pid, signal.SIGINT)
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -193,18 +85,23 @@ def run(  # noqa: PLR0915 - one measurement, start to end, reads best in one pie
     seconds: float, workers: int, scale: float = 1.0, logs: Path | None = None
 ) -> dict[str, Any]:
     """One measurement; returns the figures as plain values."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root / "src"))
+    sys.path.insert(0, str(root / "tests"))
+    # The test suite's servers: free loopback ports, temporary directories, stopped by PID.
+    from servers import ServerUnavailable, running_postgres, running_redis  # noqa: PLC0415
     from shopsync.sandbox import SandboxConfig, running_sandbox  # noqa: PLC0415
     from shopsync.state.ledger_pg import migrate  # noqa: PLC0415
 
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="shopsync-fleet-")))
-        (tmp / "redis").mkdir()
-        # Its own directory under /tmp: the postgres user must be able to reach it.
-        pg_dir = Path(tempfile.mkdtemp(prefix="shopsync-fleet-pg-"))
-        stack.callback(shutil.rmtree, pg_dir, ignore_errors=True)
-        broker = stack.enter_context(_redis(tmp / "redis"))
-        ledger = stack.enter_context(_postgres(pg_dir))
+        try:
+            broker = stack.enter_context(running_redis()) + "/0"
+            # Ten planners and three workers of four threads, a connection per thread
+            # and target: more than the tests' 200.
+            ledger = stack.enter_context(running_postgres(max_connections=400)).url
+        except ServerUnavailable as missing:
+            sys.exit(f"{missing} is not installed: apt-get install redis-server postgresql")
         migrate(ledger)
         shops = []
         config = []
@@ -298,8 +195,13 @@ def run(  # noqa: PLR0915 - one measurement, start to end, reads best in one pie
             }
         finally:
             for process in started:
-                _stop(process.pid)
-                process.wait()
+                process.terminate()  # Celery's warm shutdown: the tasks in hand finish
+            for process in started:
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
             if logs is not None:
                 logs.mkdir(parents=True, exist_ok=True)
                 for w in range(workers):

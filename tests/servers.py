@@ -98,13 +98,17 @@ def _answers_ping(port: int) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    """``redis://127.0.0.1:PORT``: a Redis server of its own, without persistence."""
+@contextmanager
+def running_redis() -> Iterator[str]:
+    """``redis://127.0.0.1:PORT``: a Redis server of its own, without persistence, on a
+    free loopback port, stopped by PID on exit.
+
+    Raises :class:`ServerUnavailable` where ``redis-server`` cannot be found, RuntimeError
+    where it does not start. Used by the ``redis_url`` fixture and benchmarks/fleet.py.
+    """
     program = shutil.which("redis-server")
     if program is None:
-        missing_server("redis-server")
-        raise AssertionError  # pragma: no cover - missing_server never returns
+        raise ServerUnavailable("redis-server")
     with tempfile.TemporaryDirectory(prefix="shopsync-redis-") as directory:
         port = free_port()
         process = subprocess.Popen(
@@ -126,18 +130,30 @@ def redis_url() -> Iterator[str]:
             stdin=subprocess.DEVNULL,
         )
         try:
-            wait_until(
-                lambda: process.poll() is not None or _answers_ping(port),
-                timeout=_START_TIMEOUT_S,
-                what="redis-server answering PING",
-            )
+            deadline = time.monotonic() + _START_TIMEOUT_S
+            while process.poll() is None and not _answers_ping(port):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"redis-server did not answer within {_START_TIMEOUT_S} s")
+                time.sleep(0.02)
             if process.poll() is not None:
                 log = (Path(directory) / "redis.log").read_text(errors="replace")
-                pytest.fail(f"redis-server exited at start:\n{log}", pytrace=False)
+                raise RuntimeError(f"redis-server exited at start:\n{log}")
             yield f"redis://127.0.0.1:{port}"
         finally:
             _stop_pid(process.pid)
             process.wait()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """``redis://127.0.0.1:PORT``: a Redis server of its own, without persistence."""
+    try:
+        with running_redis() as url:
+            yield url
+    except ServerUnavailable as missing:
+        missing_server(str(missing))
+    except RuntimeError as error:
+        pytest.fail(str(error), pytrace=False)
 
 
 def _postgres_bin() -> Path | None:
@@ -217,11 +233,12 @@ def _postgres_user() -> pwd.struct_passwd | None:
 
 
 @contextmanager
-def running_postgres() -> Iterator[PostgresServer]:
+def running_postgres(*, max_connections: int = 200) -> Iterator[PostgresServer]:
     """A PostgreSQL cluster of its own on a free loopback port, stopped by PID on exit.
 
     Raises :class:`ServerUnavailable` where PostgreSQL cannot be had, RuntimeError where
-    it does not start. Used by the ``postgres_url`` fixture and by tests/medusa/harness.py.
+    it does not start. Used by the ``postgres_url`` fixture, tests/medusa/harness.py and
+    benchmarks/fleet.py.
     """
     bin_dir = _postgres_bin()
     if bin_dir is None:
@@ -255,7 +272,8 @@ def running_postgres() -> Iterator[PostgresServer]:
         )
         options = (
             f"-p {port} -k {directory} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+            "-c synchronous_commit=off -c full_page_writes=off "
+            f"-c max_connections={max_connections}"
         )
         subprocess.run(
             _as_postgres(
