@@ -551,24 +551,7 @@ class PgLedger:
         A batch whose lease ran out is pending and free again. Two workers claiming the
         same batch at once: one gets it, the other skips the locked row and gets None.
         """
-        row = (
-            self._db()
-            .execute(
-                "UPDATE shopsync_batch AS b SET lease_owner = %s, "
-                "lease_until = now() + make_interval(secs => %s), attempts = b.attempts + 1 "
-                "FROM (SELECT target, key FROM shopsync_batch WHERE target = %s AND key = %s "
-                "AND state = 'pending' AND (lease_until IS NULL OR lease_until < now()) "
-                "FOR UPDATE SKIP LOCKED) AS free "
-                "WHERE b.target = free.target AND b.key = free.key "
-                "RETURNING b.request, b.at, b.attempts, b.run_id",
-                (owner, lease_seconds, self.target, key),
-            )
-            .fetchone()
-        )
-        if row is None:
-            return None
-        request, at, attempts, run_id = row
-        return ClaimedBatch(key, json.loads(request), at, attempts, run_id)
+        return self._claim("AND key = %s", (key,), owner=owner, lease_seconds=lease_seconds)
 
     def claim_next(self, *, owner: str, lease_seconds: float) -> ClaimedBatch | None:
         """Take the lease on this target's oldest free pending batch; None if there is none.
@@ -577,17 +560,23 @@ class PgLedger:
         rather than wait for that batch's own task to reach it through the queue (the
         task, when it comes, finds the batch done or leased and does nothing).
         """
+        return self._claim("ORDER BY at, key LIMIT 1", (), owner=owner, lease_seconds=lease_seconds)
+
+    def _claim(
+        self, which: str, args: tuple[Any, ...], *, owner: str, lease_seconds: float
+    ) -> ClaimedBatch | None:
+        # ``which`` is one of the two fixed texts above, never input.
         row = (
             self._db()
             .execute(
-                "UPDATE shopsync_batch AS b SET lease_owner = %s, "
+                "UPDATE shopsync_batch AS b SET lease_owner = %s, "  # noqa: S608
                 "lease_until = now() + make_interval(secs => %s), attempts = b.attempts + 1 "
                 "FROM (SELECT target, key FROM shopsync_batch WHERE target = %s "
                 "AND state = 'pending' AND (lease_until IS NULL OR lease_until < now()) "
-                "ORDER BY at, key LIMIT 1 FOR UPDATE SKIP LOCKED) AS free "
+                f"{which} FOR UPDATE SKIP LOCKED) AS free "
                 "WHERE b.target = free.target AND b.key = free.key "
                 "RETURNING b.key, b.request, b.at, b.attempts, b.run_id",
-                (owner, lease_seconds, self.target),
+                (owner, lease_seconds, self.target, *args),
             )
             .fetchone()
         )
