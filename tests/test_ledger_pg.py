@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from servers import fresh_database, postgres_url  # noqa: F401
+from servers import fresh_database, postgres_url, wait_until  # noqa: F401
 from shopsync.config import load_settings
 from shopsync.errors import ConfigError, FleetError, LockedError
 from shopsync.state.ledger import LedgerEntry
@@ -110,6 +110,62 @@ def test_two_workers_claiming_at_once_get_the_batch_once(
         for thread in threads:
             thread.join()
         assert sorted(key for _, key in won) == sorted(f"k{n}" for n in range(20))
+
+
+def test_workers_taking_the_next_batch_take_the_oldest_free_one_each_once(
+    fresh_database: str,  # noqa: F811
+) -> None:
+    migrate(fresh_database)
+    with PgLedger(fresh_database, target="shop") as ledger:
+        for n in range(20):
+            ledger.begin_batch(f"k{n:02d}", {"n": n})
+        with PgLedger(fresh_database, target="other") as other:
+            other.begin_batch("elsewhere", {})  # another target's: never taken
+        assert ledger.claim_batch("k00", owner="w0", lease_seconds=60) is not None
+        first = ledger.claim_next(owner="w1", lease_seconds=60)
+        assert first is not None and first.key == "k01" and first.attempts == 1
+        won: list[str] = [first.key]
+        start = threading.Barrier(4)
+
+        def claim(owner: str) -> None:
+            start.wait()
+            while (claimed := ledger.claim_next(owner=owner, lease_seconds=60)) is not None:
+                won.append(claimed.key)
+
+        threads = [threading.Thread(target=claim, args=(f"w{i}",)) for i in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(won) == [f"k{n:02d}" for n in range(1, 20)]
+        assert ledger.claim_next(owner="w9", lease_seconds=60) is None
+        assert ledger.next_claimable() is None and not ledger.is_claimable("k05")
+        _expire(fresh_database, "k05")  # its worker died: free again, and the next
+        assert ledger.is_claimable("k05") and ledger.next_claimable() == "k05"
+        again = ledger.claim_next(owner="w9", lease_seconds=60)
+        assert again is not None and again.key == "k05" and again.attempts == 2
+
+
+def test_a_shops_sending_slots_are_one_connection_each_and_die_with_it(
+    fresh_database: str,  # noqa: F811
+) -> None:
+    migrate(fresh_database)
+    one, two = PgLedger(fresh_database, target="shop"), PgLedger(fresh_database, target="shop")
+    try:
+        assert one.try_drain_slot(0)
+        assert not two.try_drain_slot(0) and two.try_drain_slot(1)
+        with PgLedger(fresh_database, target="other") as other:
+            assert other.try_drain_slot(0)  # another shop's slot 0
+        one.close()  # the worker died: its connection, and its slot, are gone
+        # (once the server's backend for it has ended, a moment later)
+        wait_until(lambda: two.try_drain_slot(0), timeout=10, what="slot 0 let go")
+        two.release_drain_slot(0)
+        three = PgLedger(fresh_database, target="shop")
+        assert three.try_drain_slot(0)
+        three.close()
+    finally:
+        one.close()
+        two.close()
 
 
 def test_one_planner_per_target_across_connections(fresh_database: str) -> None:  # noqa: F811
