@@ -178,8 +178,27 @@ def test_sixteen_threads_never_exceed_the_rate_by_the_servers_clock(
 
     server.expect_request("/products").respond_with_handler(handler)
     rate, burst, total = 50.0, 5, 80
+    slots: list[float] = []
     with make_client(tmp_path, server, rate=rate, burst=burst) as client:
         client.token()
+        limiter = client.buckets.default
+        reserve, clock = limiter.reserve, limiter._clock
+        read = threading.local()
+
+        def clock_noted() -> float:
+            read.now = clock()
+            return read.now  # type: ignore[no-any-return]
+
+        def reserve_noted(cost: float = 1.0) -> float:
+            wait = reserve(cost)
+            with lock:
+                # The slot by the limiter's own reading of the clock, not a later one
+                # (a thread descheduled in between would note it late).
+                slots.append(read.now + wait)
+            return wait
+
+        limiter._clock = clock_noted
+        limiter.reserve = reserve_noted  # type: ignore[method-assign]
         counter = iter(range(total))
         counter_lock = threading.Lock()
 
@@ -195,14 +214,19 @@ def test_sixteen_threads_never_exceed_the_rate_by_the_servers_clock(
             thread.start()
         for thread in threads:
             thread.join()
-    assert len(arrivals) == total
+    assert len(arrivals) == total and len(slots) == total
     arrivals.sort()
-    # In any window of w seconds the server saw at most burst + rate * w requests
-    # (one more for scheduling noise: a late thread can land next to an on-time one).
-    for i, start in enumerate(arrivals):
-        for j in range(i, len(arrivals)):
-            window = arrivals[j] - start
-            assert j - i + 1 <= burst + rate * window + 1, (i, j, window)
+    slots.sort()
+    # The slots handed out: in any window of w seconds at most burst + rate * w.
+    for i, start in enumerate(slots):
+        for j in range(i, len(slots)):
+            assert j - i + 1 <= burst + rate * (slots[j] - start) + 1e-6, (i, j)
+    # And no request reached the server before its slot, by the server's own clock (the
+    # k-th arrival is at or after the k-th slot). A thread the machine runs late can
+    # still land beside an on-time one: that is the machine, not the limiter, so it is
+    # not asserted here, which kept this test from failing on a loaded machine.
+    for arrival, slot in zip(arrivals, slots, strict=True):
+        assert arrival >= slot - 0.002, (arrival, slot)
     assert arrivals[-1] - arrivals[0] >= (total - burst) / rate - 0.02
 
 
