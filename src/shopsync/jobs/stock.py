@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from shopsync.catalog.records import RecordReader, RejectsFile
+from shopsync.catalog.records import RecordReader, RejectsFile, rejected_cells
 from shopsync.domain.digest import canonical_json
 from shopsync.domain.models import SourceRow, StockLine, ValidRow
 from shopsync.domain.timefmt import now_rfc3339
@@ -149,13 +149,63 @@ class StockOptions:
 
 
 @dataclass
-class _StockBatch:
+class StockBatch:
+    """One batch of a stock file: its rows, the changes they make, its key."""
+
     index: int
     lines: list[ValidRow[StockLine]]
     changes: list[StockChange]
     key: str
     lasts: list[int | None]
     """The count shopsync last set for each change's SKU, when it knows one."""
+
+
+@dataclass(frozen=True)
+class StockRequest:
+    """A stock batch as the shared ledger keeps it for a fleet's worker (``stock --queue``).
+
+    In the ledger as ``{"stock": {"mode", "changes", "lasts", "rows"}}``: the changes as
+    sent, the count each replaces (for a safe resend), and each change's source row
+    (file, line, cells: for the failed file, which the worker cannot read). Never
+    credentials: the worker has its own.
+    """
+
+    mode: StockMode
+    changes: list[StockChange]
+    lasts: list[int | None]
+    rows: list[SourceRow | None]
+
+    def to_json(self) -> dict[str, Any]:
+        """The batch's ``request`` in the ledger."""
+        return {
+            "stock": {
+                "mode": self.mode,
+                "changes": [change.to_api() for change in self.changes],
+                "lasts": self.lasts,
+                "rows": [
+                    None
+                    if row is None
+                    else {"file": row.file, "line": row.line, "cells": rejected_cells(row)}
+                    for row in self.rows
+                ],
+            }
+        }
+
+    @classmethod
+    def from_json(cls, request: Mapping[str, Any]) -> StockRequest | None:
+        """The stock batch a ledger ``request`` holds, or None if it is a product batch."""
+        stock = request.get("stock") if isinstance(request, Mapping) else None
+        if not isinstance(stock, Mapping):
+            return None
+        return cls(
+            mode="delta" if stock["mode"] == "delta" else "set",
+            changes=[StockChange(**change) for change in stock["changes"]],
+            lasts=list(stock["lasts"]),
+            rows=[
+                None if row is None else SourceRow(row["file"], row["line"], dict(row["cells"]))
+                for row in stock["rows"]
+            ],
+        )
 
 
 def file_digest(paths: Sequence[Path]) -> str:
@@ -359,7 +409,7 @@ class StockJob(RunJob):
         """SKUs this run's lookup found on no product: reported, never sent."""
         self.counts = RunCounts()
         self._lock = threading.Lock()
-        self._sending: SendLoop[_StockBatch] = SendLoop(
+        self._sending: SendLoop[StockBatch] = SendLoop(
             self.platform,
             self._send,
             self._fail,
@@ -413,7 +463,7 @@ class StockJob(RunJob):
 
     def _batches(
         self, ledger: LedgerStore, rejects: RejectsFile, salt: str
-    ) -> Iterator[_StockBatch]:
+    ) -> Iterator[StockBatch]:
         lines: list[ValidRow[StockLine]] = []
         changes: list[StockChange] = []
         lasts: list[int | None] = []
@@ -459,7 +509,7 @@ class StockJob(RunJob):
         changes: list[StockChange],
         lasts: list[int | None],
         salt: str,
-    ) -> _StockBatch:
+    ) -> StockBatch:
         body = {"updates": [change.to_api() for change in changes]}
         if self.stock_file.mode == "delta":
             # The file and the batch's place in it: the same file re-run gives the same
@@ -473,7 +523,7 @@ class StockJob(RunJob):
                 [[c.sku, last] for c, last in zip(changes, lasts, strict=True)]
             )
         key = derive_idempotency_key(self.target.namespace, _OPERATION, body, batch_salt)
-        return _StockBatch(index, lines, changes, key, lasts)
+        return StockBatch(index, lines, changes, key, lasts)
 
     def _look_up_unknown(
         self, ledger: LedgerStore, skus: list[str], known: Mapping[str, int]
@@ -510,7 +560,7 @@ class StockJob(RunJob):
             )
         )
 
-    def _send(self, batch: _StockBatch) -> None:
+    def _send(self, batch: StockBatch) -> None:
         ledger = self._ledger
         assert ledger is not None
         if ledger.is_done(batch.key):
@@ -537,7 +587,7 @@ class StockJob(RunJob):
         for outcome in settled.outcomes:
             self._record_outcome(outcome)
 
-    def _fail(self, batch: _StockBatch, code: str, message: str) -> None:
+    def _fail(self, batch: StockBatch, code: str, message: str) -> None:
         with self._lock:
             self.counts.failed += len(batch.changes)
         for row, change in zip(batch.lines, batch.changes, strict=True):
