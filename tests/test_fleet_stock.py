@@ -210,6 +210,49 @@ def test_stock_queue_refuses_what_it_cannot_do(fleet: Fleet) -> None:  # noqa: F
     assert fleet.query("SELECT count(*) FROM shopsync_batch") == [(0,)]
 
 
+@pytest.mark.timeout(180)
+def test_a_plain_upload_on_the_shared_ledger_leaves_queued_stock_batches_to_the_workers(
+    fleet: Fleet,  # noqa: F811
+) -> None:
+    fleet.start_worker("w1")
+    _wait_for_workers(fleet, ["w1"])
+    _upload_products(fleet, 60)
+    stopped = fleet.workers.pop("w1")
+    stopped.terminate()
+    stopped.wait(timeout=30)
+    stock = fleet.tmp / "stock.csv"
+    stock.write_text(
+        "sku,stock\n" + "".join(f"{sku},{n + 500}\n" for n, sku in enumerate(SKUS[:60])),
+        encoding="utf-8",
+    )
+    code, out, err = _stock(fleet, stock)
+    assert code == 0 and "Queued 2 batches (60 counts)" in out, out + err
+
+    # An ordinary upload resumes the ledger's pending product batches; these are not
+    # its to send (its engine would settle them with nothing sent).
+    plain = subprocess.run(
+        [SHOPSYNC, "upload", str(fleet.tmp / "products.csv")],
+        env=fleet.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert plain.returncode == 0, plain.stdout + plain.stderr
+    assert fleet.query(
+        "SELECT state, attempts, count(*) FROM shopsync_batch "
+        "WHERE request LIKE '{\"stock\"%%' GROUP BY state, attempts"
+    ) == [("pending", 0, 2)]
+
+    fleet.start_worker("w2")
+    code, out, err = _stock(fleet, stock, "--wait")
+    assert code == 0, out + err
+    assert "Waiting for 2 batches of an earlier run first." in err
+    assert "Queued 0 batches (0 counts)" in out and "60 unchanged" in out
+    assert _counts(fleet, SKUS[:60]) == [n + 500 for n in range(60)]
+    assert _inventory_requests(fleet) == {"200": 2}
+
+
 def test_a_delta_batch_claimed_again_after_its_worker_died_is_applied_once(
     fleet: Fleet,  # noqa: F811
 ) -> None:

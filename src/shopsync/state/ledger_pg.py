@@ -942,8 +942,13 @@ class ClaimingLedger:
         return False
 
     def pending_batches(self) -> list[PendingBatch]:
-        """The pending batches, each claimed for this run; refused if a worker holds one."""
-        pending = self.ledger.pending_batches()
+        """The pending batches, each claimed for this run; refused if a worker holds one.
+
+        Stock batches queued by ``stock --queue`` (a request with a ``stock`` part) are
+        left to the fleet's workers: this run's engine resumes product batches only, and
+        would settle one as done with nothing sent.
+        """
+        pending = [batch for batch in self.ledger.pending_batches() if "stock" not in batch.request]
         busy = [
             batch.idempotency_key for batch in pending if not self._claim(batch.idempotency_key)
         ]
