@@ -1,4 +1,5 @@
-"""Fleet commands: ``worker``, ``fleet status``, ``ledger migrate``, and ``upload --queue``.
+"""Fleet commands: ``worker``, ``fleet status``, ``ledger migrate``, ``upload --queue``
+and ``stock --queue``.
 
 Everything here needs the ``fleet`` extra (celery, redis, psycopg), imported inside the
 commands so that ``shopsync --help`` and every single-machine command load none of it.
@@ -19,9 +20,15 @@ from shopsync.errors import ExitCode, UsageError
 from shopsync.i18n import N_, _, localized, nN_
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from celery import Celery
+
     from shopsync.config import Settings
     from shopsync.fleet.status import RunProgress
     from shopsync.fleet.targets import FleetTarget
+    from shopsync.jobs.stock import StockFile
+    from shopsync.state.ledger_pg import ItemFailure
 
 _FLEET_MODULES = ("celery", "redis", "psycopg")
 
@@ -274,7 +281,7 @@ def queue_upload(  # noqa: PLR0912, PLR0915 - the upload command's options, in o
     from shopsync.cli.catalog import open_catalog  # noqa: PLC0415
     from shopsync.domain.timefmt import now_rfc3339  # noqa: PLC0415
     from shopsync.fleet.app import make_app  # noqa: PLC0415
-    from shopsync.fleet.dispatch import follow, queue_upload, requeue_pending  # noqa: PLC0415
+    from shopsync.fleet.dispatch import follow, queue_upload  # noqa: PLC0415
     from shopsync.fleet.targets import fleet_target  # noqa: PLC0415
     from shopsync.io.writers import write_json  # noqa: PLC0415
     from shopsync.jobs.upload import check_strict  # noqa: PLC0415
@@ -302,42 +309,21 @@ def queue_upload(  # noqa: PLR0912, PLR0915 - the upload command's options, in o
     app = make_app(target.broker_url)
     started = time.monotonic()
     started_at = now_rfc3339()
-    last_shown = [0.0]
 
     def say(line: str) -> None:
         # With --json, stdout holds the JSON document alone.
         click.echo(line, err=as_json)
 
-    def show(progress: RunProgress) -> None:
-        now = time.monotonic()
-        if app_context.quiet or now - last_shown[0] < 2.0:
-            return
-        last_shown[0] = now
-        click.echo(
-            _(
-                "{items_settled} of {items} products in settled batches ({finished} "
-                "of {batches} batches, {leased} being sent), {seconds:.0f}s"
-            ).format(
-                items_settled=progress.items_settled,
-                items=progress.items,
-                finished=progress.done + progress.failed_batches,
-                batches=progress.batches,
-                leased=progress.leased,
-                seconds=now - started,
-            ),
-            err=True,
-        )
-
+    show = _progress_view(
+        app_context,
+        started,
+        N_(
+            "{items_settled} of {items} products in settled batches ({finished} "
+            "of {batches} batches, {leased} being sent), {seconds:.0f}s"
+        ),
+    )
     if wait:
-        earlier = requeue_pending(app, target)
-        if earlier:
-            click.echo(
-                _("Waiting for {count} batches of an earlier run first.").format(
-                    count=len(earlier)
-                ),
-                err=True,
-            )
-            follow(app, target, earlier, on_progress=show)
+        _follow_earlier(app, target, show)
     platform = connect(settings)  # for its batch size and --refresh: nothing is sent
     rejects_file = RejectsFile(rejects, catalog.header_map) if rejects else None
     try:
@@ -418,20 +404,74 @@ def queue_upload(  # noqa: PLR0912, PLR0915 - the upload command's options, in o
         ctx.exit(int(code))
 
 
-def _write_failed(target: FleetTarget, run_id: str, path: Path, *, named: bool) -> Path | None:
+def _progress_view(
+    app_context: AppContext, started: float, text: str
+) -> Callable[[RunProgress], None]:
+    """What ``--wait`` shows as a run goes (every 2 s at most, on stderr): ``text``
+    (an ``N_()`` message) filled in with the run's progress."""
+    last_shown = [0.0]
+
+    def show(progress: RunProgress) -> None:
+        now = time.monotonic()
+        if app_context.quiet or now - last_shown[0] < 2.0:
+            return
+        last_shown[0] = now
+        click.echo(
+            _(text).format(
+                items_settled=progress.items_settled,
+                items=progress.items,
+                finished=progress.done + progress.failed_batches,
+                batches=progress.batches,
+                leased=progress.leased,
+                seconds=now - started,
+            ),
+            err=True,
+        )
+
+    return show
+
+
+def _follow_earlier(app: Celery, target: FleetTarget, show: Callable[[RunProgress], None]) -> None:
+    """Queue an earlier run's pending batches again and wait for them (``--wait``)."""
+    from shopsync.fleet.dispatch import follow, requeue_pending  # noqa: PLC0415
+
+    earlier = requeue_pending(app, target)
+    if earlier:
+        click.echo(
+            _("Waiting for {count} batches of an earlier run first.").format(count=len(earlier)),
+            err=True,
+        )
+        follow(app, target, earlier, on_progress=show)
+
+
+def _write_failed(
+    target: FleetTarget,
+    run_id: str,
+    path: Path,
+    *,
+    named: bool,
+    planned: Sequence[ItemFailure] = (),
+    sent: bool = True,
+) -> Path | None:
     """The failed file of a queued run, from the shared ledger: where it was written, if
-    anything was refused (or the path was named: then even empty, as a plain run does)."""
+    anything was refused (or the path was named: then even empty, as a plain run does).
+    ``planned``: items refused while planning (a stock file's unknown SKUs), first;
+    ``sent`` False: the workers' are not all known yet (no ``--wait``), so none are read."""
     from shopsync.io.writers import SpooledRowsWriter  # noqa: PLC0415
     from shopsync.state.ledger_pg import PgLedger  # noqa: PLC0415
 
-    with PgLedger(target.ledger_url, target=target.namespace) as ledger:
-        refused = list(ledger.failures(run_id))
+    refused = list(planned)
+    if sent:
+        with PgLedger(target.ledger_url, target=target.namespace) as ledger:
+            refused += ledger.failures(run_id)
     if not refused and not named:
         return None
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     writer = SpooledRowsWriter(path, trailing=("error_code", "error_message"))
     for item in refused:
-        writer.add({**item.cells, "error_code": item.code, "error_message": item.message})
+        writer.add(
+            {**item.cells, "error_code": item.code, "error_message": localized(item.message)}
+        )
     writer.close()
     if refused:
         click.echo(
@@ -441,6 +481,154 @@ def _write_failed(target: FleetTarget, run_id: str, path: Path, *, named: bool) 
             err=True,
         )
     return path
+
+
+def queue_stock(  # noqa: PLR0915 - the stock command's options, in one place
+    ctx: click.Context,
+    stock_file: StockFile,
+    files: tuple[Path, ...],
+    *,
+    wait: bool,
+    cas: bool,
+    force: bool,
+    rejects: Path | None,
+    failed: Path | None = None,
+    report: Path | None = None,
+    as_json: bool = False,
+) -> None:
+    """``stock FILES --queue [--wait]``: plan into the shared ledger, queue, and follow.
+
+    Planned as a lone ``stock`` run would send it (the same batches and keys, SKUs no
+    product has looked up and refused); with ``--wait`` it ends as that run does: the
+    refused items in the failed file, ``--report``, ``--json``, and its exit code.
+    """
+    require_fleet_extra()
+    import json  # noqa: PLC0415
+
+    from shopsync.catalog.records import check_output_path  # noqa: PLC0415
+    from shopsync.domain.timefmt import now_rfc3339  # noqa: PLC0415
+    from shopsync.fleet.app import enqueue, make_app  # noqa: PLC0415
+    from shopsync.fleet.dispatch import QueueingStockJob, follow  # noqa: PLC0415
+    from shopsync.fleet.targets import fleet_target  # noqa: PLC0415
+    from shopsync.io.writers import write_json  # noqa: PLC0415
+    from shopsync.jobs.base import exit_code_for  # noqa: PLC0415
+    from shopsync.jobs.stock import StockOptions  # noqa: PLC0415
+    from shopsync.platforms import connect  # noqa: PLC0415
+    from shopsync.sync.report import RunCounts, RunReport  # noqa: PLC0415
+
+    if failed is not None and not wait:
+        raise UsageError(
+            N_(
+                "--failed with --queue needs --wait: the refused items are known "
+                "once the workers have sent them."
+            ),
+            hint=N_("Add --wait, or read them later with `shopsync fleet status`."),
+        )
+    for option, named in (("--failed", failed), ("--report", report), ("--rejects", rejects)):
+        if named is not None:
+            check_output_path(named, option)
+    app_context: AppContext = ctx.find_object(AppContext) or AppContext()
+    settings = _settings(ctx)
+    settings.require_credentials()
+    target = fleet_target(settings)
+    app = make_app(target.broker_url)
+    started = time.monotonic()
+    started_at = now_rfc3339()
+
+    def say(line: str) -> None:
+        # With --json, stdout holds the JSON document alone.
+        click.echo(line, err=as_json)
+
+    show = _progress_view(
+        app_context,
+        started,
+        N_(
+            "{items_settled} of {items} counts in settled batches ({finished} "
+            "of {batches} batches, {leased} being sent), {seconds:.0f}s"
+        ),
+    )
+    if wait:
+        _follow_earlier(app, target, show)
+    # For its capabilities, batch size and the lookup of SKUs the ledger has not seen:
+    # no inventory request is sent from here.
+    platform = connect(settings)
+    try:
+        job = QueueingStockJob(
+            stock_file,
+            target,
+            platform,
+            lambda key: enqueue(app, target.profile, key),
+            options=StockOptions(cas=cas, force=force, batch_size=settings.batch_size),
+            rejects=rejects,
+        )
+        planned = job.run()
+    finally:
+        platform.close()
+    for error in job.rejected_sample[:5]:
+        click.echo(f"{error.row.file}:{error.row.line}: {localized(error.message)}", err=True)
+    counts = RunCounts(**planned.counts)
+    say(
+        _(
+            "Queued {batches} batches ({items} counts) as run {run_id}; "
+            "{unchanged} unchanged, {unknown} unknown SKUs, {rejected} rejected."
+        ).format(
+            batches=job.queued_batches,
+            items=job.queued_items,
+            run_id=job.run_id,
+            unchanged=counts.unchanged,
+            unknown=len(job.refused),
+            rejected=counts.rejected,
+        )
+    )
+    outputs = {name: path for name, path in planned.outputs.items() if name == "rejects"}
+    if wait:
+        final = follow(app, target, job.run_id, on_progress=show)
+        counts.updated = final.updated
+        counts.failed += final.failed
+        say(
+            _(
+                "Done: {updated} updated, {failed} failed, {unchanged} unchanged, "
+                "{rejected} rejected, in {seconds:.1f}s ({batches} batches, {attempts} claims)."
+            ).format(
+                updated=counts.updated,
+                failed=counts.failed,
+                unchanged=counts.unchanged,
+                rejected=counts.rejected,
+                seconds=time.monotonic() - started,
+                batches=final.batches,
+                attempts=final.attempts,
+            )
+        )
+    # Unknown SKUs are known once planned: their failed file is written with or
+    # without --wait (with it, the workers' refused items too).
+    written = _write_failed(
+        target,
+        job.run_id,
+        failed or settings.data_dir / "runs" / job.run_id / "failed.csv",
+        named=failed is not None,
+        planned=job.refused,
+        sent=wait,
+    )
+    if written is not None:
+        outputs["failed"] = str(written)
+    code = exit_code_for(counts)
+    document = RunReport(
+        run_id=job.run_id,
+        command="stock --queue" + (" --wait" if wait else ""),
+        profile=target.profile,
+        started_at=started_at,
+        finished_at=now_rfc3339(),
+        counts={"queued": job.queued_items, **counts.as_dict()},
+        files=[str(path) for path in files],
+        outputs=outputs,
+        exit_code=int(code),
+    ).to_json()
+    if report is not None:
+        write_json(report, document)
+    if as_json:
+        click.echo(json.dumps(document, ensure_ascii=False))
+    if code:
+        ctx.exit(int(code))
 
 
 COMMANDS = [worker_command, fleet_group, ledger_group]

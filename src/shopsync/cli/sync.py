@@ -465,6 +465,14 @@ def _run_job(
 @_path_option("--report", "Write a JSON report of the run (counts, traffic, exit code).")
 @_path_option("--metrics-file", "Write Prometheus metrics of the run (textfile collector).")
 @JSON_SUMMARY_OPTION
+@click.option(
+    "--queue",
+    is_flag=True,
+    help="Fleet mode: plan into the shared ledger and queue the batches for `shopsync worker`s.",
+)
+@click.option(
+    "--wait", is_flag=True, help="With --queue: follow the run until every batch is done."
+)
 @click.pass_context
 def stock_command(
     ctx: click.Context,
@@ -478,6 +486,8 @@ def stock_command(
     report: Path | None,
     metrics_file: Path | None,
     as_json: bool,
+    queue: bool,
+    wait: bool,
 ) -> None:
     """Sync stock counts from FILES (columns sku and stock, or sku and delta).
 
@@ -496,6 +506,29 @@ def stock_command(
         user_mapping(ctx, STOCK_SCHEMA.aliases),
         mode=mode,  # type: ignore[arg-type] # click.Choice guarantees the literal
     )
+    if queue or wait:
+        from shopsync.cli.fleet_cmds import queue_stock  # noqa: PLC0415 - the fleet extra
+
+        if not queue or sandbox or metrics_file:
+            raise click.UsageError(
+                _(
+                    "--wait goes with --queue, and --queue with none of --sandbox (the "
+                    "embedded sandbox lives in one process), --metrics-file (yet)."
+                )
+            )
+        queue_stock(
+            ctx,
+            stock_file,
+            files,
+            wait=wait,
+            cas=cas,
+            force=force,
+            rejects=rejects,
+            failed=failed,
+            report=report,
+            as_json=as_json,
+        )
+        return
     with open_target(ctx, sandbox=sandbox, need_platform=True) as (settings, target):
         job = StockJob(
             stock_file,

@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from shopsync.errors import AuthError, ShopsyncError
 from shopsync.fleet.app import RETRY_AFTER_S
 from shopsync.jobs.base import failed_cells
+from shopsync.jobs.stock import StockRequest, StockSender
+from shopsync.platforms.base import ErrorScope, error_code_of, error_scope_of
 from shopsync.state.audit import AuditLog
 from shopsync.state.ledger import LedgerEntry, PendingBatch
 from shopsync.state.ledger_pg import (
@@ -191,6 +193,11 @@ class _Tally:
             )
             with self.lock:
                 self.failures.append(failure)
+
+
+def _batch_only(platform: Platform, error: ShopsyncError) -> bool:
+    """Whether ``error`` refuses one batch as a whole (not the run: an outage, credentials)."""
+    return error_scope_of(platform, error) is ErrorScope.BATCH
 
 
 def _limiter(platform: Platform) -> Any:
@@ -398,6 +405,9 @@ class BatchRunner:
     ) -> BatchOutcome:
         """Send one claimed batch and settle it under its lease (see :meth:`run`)."""
         key = claimed.key
+        stock = StockRequest.from_json(claimed.request)
+        if stock is not None:
+            return self._send_stock(profile, target, ledger, platform, claimed, stock)
         view = LeasedLedger(ledger, claimed, self.name)
         tally = _Tally()
         engine = Engine(
@@ -447,6 +457,121 @@ class BatchRunner:
         finally:
             self._renewer.unwatch(view.held)
         return "done"
+
+    def _send_stock(
+        self,
+        profile: str,
+        target: FleetTarget,
+        ledger: PgLedger,
+        platform: Platform,
+        claimed: ClaimedBatch,
+        stock: StockRequest,
+    ) -> BatchOutcome:
+        """Send a claimed stock batch (``stock --queue``) and settle it under its lease
+        (:meth:`_stock_leased`); what went wrong is answered as for a product batch."""
+        key = claimed.key
+        held = {key}
+        self._renewer.watch(ledger, held)
+        try:
+            self._stock_leased(profile, target, ledger, platform, claimed, stock)
+        except LeaseLost as error:
+            log.warning("stock batch %s of %s: %s", key, profile, error.message)
+            return "lost"
+        except AuthError as error:
+            # As for a product batch: another machine's credentials may work, up to
+            # MAX_AUTH_CLAIMS claims.
+            if claimed.attempts >= MAX_AUTH_CLAIMS:
+                log.error("stock batch %s of %s: %s; failed", key, profile, error.message)
+                self._fail_stock(ledger, key, stock, error)
+                return "done"
+            log.warning("stock batch %s of %s: %s; given back", key, profile, error.message)
+            ledger.release_lease(key, owner=self.name)
+            return "refused"
+        except ShopsyncError as error:
+            log.warning("stock batch %s of %s failed for now: %s", key, profile, error.message)
+            ledger.release_lease(key, owner=self.name)
+            return "retry"
+        finally:
+            self._renewer.unwatch(held)
+        return "done"
+
+    def _stock_leased(
+        self,
+        profile: str,
+        target: FleetTarget,
+        ledger: PgLedger,
+        platform: Platform,
+        claimed: ClaimedBatch,
+        stock: StockRequest,
+    ) -> None:
+        """Send ``stock`` by the stock job's own rules (:class:`StockSender`) and settle
+        it in one transaction: the counts, the refused items, for a delta its key done."""
+        key = claimed.key
+        if stock.mode == "delta" and ledger.is_done(key):
+            # Applied under this key already: a delta is never applied twice.
+            ledger.record_leased(key, owner=self.name, entries={})
+            return
+        sender = StockSender(platform, target.namespace, stock.mode)
+        changes = list(stock.changes)
+        try:
+            # A later claim may follow a send whose answer nobody read (its worker
+            # died): then only what is safe to repeat goes again.
+            results = sender.send(changes, stock.lasts, key, outcome_unknown=claimed.attempts > 1)
+        except ShopsyncError as error:
+            if isinstance(error, AuthError) or not _batch_only(platform, error):
+                raise
+            # Refused as a whole (as the single machine's send loop settles it): its
+            # items fail, and the batch with them.
+            self._fail_stock(ledger, key, stock, error)
+            return
+        settled = sender.settle(
+            stock.rows,
+            changes,
+            results,
+            key=key,
+            run_id=claimed.run_id or "fleet",
+            profile=target.profile,
+        )
+        tally = _Tally()
+        for outcome in settled.outcomes:
+            tally(outcome)
+        ledger.record_leased(
+            key,
+            owner=self.name,
+            entries={},
+            stocks=settled.stocks,
+            failures=tally.failures,
+            updated=settled.updated,
+            mark_done=stock.mode == "delta",
+        )
+        audit = self._audits.get(profile)
+        if audit is not None:
+            audit.append(settled.audit)
+
+    def _fail_stock(
+        self,
+        ledger: PgLedger,
+        key: str,
+        stock: StockRequest,
+        error: ShopsyncError,
+    ) -> None:
+        """Settle a stock batch as failed, each of its items refused with ``error``."""
+        tally = _Tally()
+        for row, change in zip(stock.rows, stock.changes, strict=True):
+            tally(
+                ItemOutcome(
+                    change.sku,
+                    "failed",
+                    None,
+                    row,
+                    change.to_api(),
+                    error_code_of(error),
+                    error.message,
+                )
+            )
+        ledger.record_leased(
+            key, owner=self.name, entries={}, state="failed", failures=tally.failures
+        )
 
     def _give_back(self, ledger: PgLedger, view: LeasedLedger) -> None:
         for held in view.held:

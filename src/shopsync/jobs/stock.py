@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from shopsync.catalog.records import RecordReader, RejectsFile
+from shopsync.catalog.records import RecordReader, RejectsFile, rejected_cells
 from shopsync.domain.digest import canonical_json
 from shopsync.domain.models import SourceRow, StockLine, ValidRow
 from shopsync.domain.timefmt import now_rfc3339
@@ -49,6 +49,7 @@ from shopsync.jobs.base import Outputs, RunJob, Target
 from shopsync.platforms.base import (
     ItemCode,
     ItemResult,
+    Platform,
     StockChange,
     capabilities_of,
     derive_idempotency_key,
@@ -148,13 +149,63 @@ class StockOptions:
 
 
 @dataclass
-class _StockBatch:
+class StockBatch:
+    """One batch of a stock file: its rows, the changes they make, its key."""
+
     index: int
     lines: list[ValidRow[StockLine]]
     changes: list[StockChange]
     key: str
     lasts: list[int | None]
     """The count shopsync last set for each change's SKU, when it knows one."""
+
+
+@dataclass(frozen=True)
+class StockRequest:
+    """A stock batch as the shared ledger keeps it for a fleet's worker (``stock --queue``).
+
+    In the ledger as ``{"stock": {"mode", "changes", "lasts", "rows"}}``: the changes as
+    sent, the count each replaces (for a safe resend), and each change's source row
+    (file, line, cells: for the failed file, which the worker cannot read). Never
+    credentials: the worker has its own.
+    """
+
+    mode: StockMode
+    changes: list[StockChange]
+    lasts: list[int | None]
+    rows: list[SourceRow | None]
+
+    def to_json(self) -> dict[str, Any]:
+        """The batch's ``request`` in the ledger."""
+        return {
+            "stock": {
+                "mode": self.mode,
+                "changes": [change.to_api() for change in self.changes],
+                "lasts": self.lasts,
+                "rows": [
+                    None
+                    if row is None
+                    else {"file": row.file, "line": row.line, "cells": rejected_cells(row)}
+                    for row in self.rows
+                ],
+            }
+        }
+
+    @classmethod
+    def from_json(cls, request: Mapping[str, Any]) -> StockRequest | None:
+        """The stock batch a ledger ``request`` holds, or None if it is a product batch."""
+        stock = request.get("stock") if isinstance(request, Mapping) else None
+        if not isinstance(stock, Mapping):
+            return None
+        return cls(
+            mode="delta" if stock["mode"] == "delta" else "set",
+            changes=[StockChange(**change) for change in stock["changes"]],
+            lasts=list(stock["lasts"]),
+            rows=[
+                None if row is None else SourceRow(row["file"], row["line"], dict(row["cells"]))
+                for row in stock["rows"]
+            ],
+        )
 
 
 def file_digest(paths: Sequence[Path]) -> str:
@@ -165,6 +216,173 @@ def file_digest(paths: Sequence[Path]) -> str:
             while chunk := handle.read(1 << 20):
                 digest.update(chunk)
     return digest.hexdigest()
+
+
+@dataclass
+class SettledBatch:
+    """What one sent stock batch comes to: for the ledger, the audit log and the counts."""
+
+    stocks: dict[str, int]
+    """The count the platform now holds, as far as shopsync knows, per SKU."""
+    outcomes: list[ItemOutcome]
+    audit: list[AuditRecord]
+    updated: int
+    failed: int
+
+
+class StockSender:
+    """Sends one stock batch and reads its answer: the single machine's :class:`StockJob`
+    and a fleet's worker (``stock --queue``) share it, so a batch goes out and is settled
+    by the same rules wherever it is sent."""
+
+    def __init__(self, platform: Platform, namespace: str, mode: StockMode) -> None:
+        """``namespace`` keeps the keys of resends apart per target, as the batch's own are."""
+        self.platform = platform
+        self.namespace = namespace
+        self.mode = mode
+        self.capabilities = capabilities_of(platform)
+
+    def send(
+        self,
+        changes: list[StockChange],
+        lasts: Sequence[int | None],
+        key: str,
+        *,
+        outcome_unknown: bool = False,
+    ) -> list[ItemResult]:
+        """Send one batch's ``changes`` with ``key``; after a lost answer, send again only
+        what is safe to repeat. ``changes`` is left as what was sent last, for the outcomes.
+
+        ``outcome_unknown``: the batch may have been sent before (a fleet worker died
+        holding it), so even the first send is only what is safe to repeat.
+        """
+        first_key = key
+        results: list[ItemResult | None] = [None] * len(changes)
+        todo = list(range(len(changes)))
+        if outcome_unknown and not self.capabilities.keys_guaranteed:
+            todo = self.safe_to_resend(changes, lasts, todo, results, key)
+            # What goes now may differ from what went then (a delta made a CAS): a body
+            # of its own needs a key of its own.
+            key = derive_idempotency_key(self.namespace, _OPERATION + ":resent", f"{key}:claimed")
+        for attempt in range(_MAX_RESENDS + 1):
+            if not todo:
+                break
+            try:
+                answered = self.platform.update_inventory(
+                    [changes[i] for i in todo], idempotency_key=key
+                )
+            except AmbiguousWriteError as error:
+                if attempt == _MAX_RESENDS:
+                    for i in todo:
+                        results[i] = _unknown(changes[i], error.message, key)
+                    break
+                todo = self.safe_to_resend(changes, lasts, todo, results, key)
+                key = derive_idempotency_key(
+                    self.namespace, _OPERATION + ":resent", f"{first_key}:{attempt}"
+                )
+                continue
+            for i, item in zip(todo, answered, strict=True):
+                results[i] = item
+            break
+        return [
+            r if r is not None else _unknown(c, None, key)
+            for r, c in zip(results, changes, strict=True)
+        ]
+
+    def safe_to_resend(
+        self,
+        changes: list[StockChange],
+        lasts: Sequence[int | None],
+        todo: list[int],
+        results: list[ItemResult | None],
+        key: str,
+    ) -> list[int]:
+        """Of ``todo``, what may go again; a delta becomes a CAS from the count before, or
+        is settled as unknown (``results``) where keys may be ignored."""
+        if self.capabilities.keys_guaranteed:
+            return todo
+        again = []
+        for i in todo:
+            change = changes[i]
+            if change.delta is None:
+                again.append(i)  # setting a count twice sets it once
+                continue
+            before = change.expected if change.expected is not None else lasts[i]
+            if self.capabilities.stock_cas and before is not None:
+                # Applied already: the platform holds before + delta and answers a
+                # conflict with exactly that (counted as applied); not applied: it is now.
+                changes[i] = StockChange(change.sku, stock=before + change.delta, expected=before)
+                again.append(i)
+            else:
+                results[i] = _unknown(change, None, key)
+        return again
+
+    def outcome(self, row: SourceRow | None, change: StockChange, item: ItemResult) -> ItemOutcome:
+        body: dict[str, Any] = change.to_api()
+        if item.ok:
+            return ItemOutcome(change.sku, "updated", None, row, body)
+        kind = item.outcome
+        if kind is ItemCode.CONFLICT and change.stock is not None and item.stock == change.stock:
+            # An earlier attempt of this very change was applied; its answer was lost.
+            return ItemOutcome(change.sku, "updated", None, row, body)
+        message = item.message or N_("refused by the platform")
+        if kind is ItemCode.NOT_FOUND:
+            message = _NOT_FOUND
+        elif kind is ItemCode.CONFLICT:
+            message = N_(
+                "the count on the platform is {stock}, not {expected} as "
+                "shopsync last set it: it moved since (orders?), so it was not "
+                "overwritten. shopsync now knows {stock}: check it, then run "
+                "again to set your count over it (or drop --cas to overwrite "
+                "whatever the platform holds)"
+            ).format(stock=item.stock, expected=change.expected)
+        return ItemOutcome(change.sku, "failed", None, row, body, item.code or "ERROR", message)
+
+    def settle(
+        self,
+        rows: Sequence[SourceRow | None],
+        changes: Sequence[StockChange],
+        results: Sequence[ItemResult],
+        *,
+        key: str,
+        run_id: str,
+        profile: str,
+    ) -> SettledBatch:
+        """The outcome of each change (``changes`` as sent last), the counts to record
+        and the audit records of a batch sent with ``key``."""
+        settled = SettledBatch({}, [], [], 0, 0)
+        for row, change, item in zip(rows, changes, results, strict=True):
+            outcome = self.outcome(row, change, item)
+            if outcome.action != "failed" and item.stock is not None:
+                settled.stocks[change.sku] = item.stock
+            elif outcome.action != "failed" and change.stock is not None:
+                settled.stocks[change.sku] = change.stock
+            elif item.outcome is ItemCode.CONFLICT and item.stock is not None:
+                # What the platform holds is now the count shopsync knows: the next run
+                # compares against it, so a conflict clears once it has been seen.
+                settled.stocks[change.sku] = item.stock
+            settled.outcomes.append(outcome)
+            if outcome.action == "failed":
+                settled.failed += 1
+            else:
+                settled.updated += 1
+            settled.audit.append(
+                AuditRecord(
+                    time=now_rfc3339(),
+                    run_id=run_id,
+                    profile=profile,
+                    action=f"stock.{self.mode}",
+                    sku=change.sku,
+                    product_id=None,
+                    http_status=item.http_status,
+                    request_id=item.request_id,
+                    idempotency_key=key,
+                    outcome="ok" if outcome.action != "failed" else "error",
+                    code=item.code,
+                    message=item.message,
+                )
+            )
+        return settled
 
 
 class StockJob(RunJob):
@@ -185,12 +403,13 @@ class StockJob(RunJob):
         self.options = options
         self.capabilities = capabilities_of(self.platform)
         self._check_capabilities()
+        self.sender = StockSender(self.platform, target.namespace, stock_file.mode)
         self.batch_size = max(1, min(options.batch_size, self.capabilities.max_batch_size))
         self._unknown_skus: set[str] = set()
         """SKUs this run's lookup found on no product: reported, never sent."""
         self.counts = RunCounts()
         self._lock = threading.Lock()
-        self._sending: SendLoop[_StockBatch] = SendLoop(
+        self._sending: SendLoop[StockBatch] = SendLoop(
             self.platform,
             self._send,
             self._fail,
@@ -234,16 +453,17 @@ class StockJob(RunJob):
     def _execute(self, ledger: LedgerStore, rejects: RejectsFile, audit: AuditLog | None) -> None:
         self._ledger = ledger
         self._audit = audit
-        salt_base = (
-            file_digest([opened.path for opened in self.stock_file.files])
-            if self.stock_file.mode == "delta"
-            else ""
-        )
-        self._sending.run(self._batches(ledger, rejects, salt_base))
+        self._sending.run(self._batches(ledger, rejects, self._salt()))
+
+    def _salt(self) -> str:
+        """What a delta file's keys derive from: its content (a set file's: nothing)."""
+        if self.stock_file.mode != "delta":
+            return ""
+        return file_digest([opened.path for opened in self.stock_file.files])
 
     def _batches(
         self, ledger: LedgerStore, rejects: RejectsFile, salt: str
-    ) -> Iterator[_StockBatch]:
+    ) -> Iterator[StockBatch]:
         lines: list[ValidRow[StockLine]] = []
         changes: list[StockChange] = []
         lasts: list[int | None] = []
@@ -289,7 +509,7 @@ class StockJob(RunJob):
         changes: list[StockChange],
         lasts: list[int | None],
         salt: str,
-    ) -> _StockBatch:
+    ) -> StockBatch:
         body = {"updates": [change.to_api() for change in changes]}
         if self.stock_file.mode == "delta":
             # The file and the batch's place in it: the same file re-run gives the same
@@ -303,7 +523,7 @@ class StockJob(RunJob):
                 [[c.sku, last] for c, last in zip(changes, lasts, strict=True)]
             )
         key = derive_idempotency_key(self.target.namespace, _OPERATION, body, batch_salt)
-        return _StockBatch(index, lines, changes, key, lasts)
+        return StockBatch(index, lines, changes, key, lasts)
 
     def _look_up_unknown(
         self, ledger: LedgerStore, skus: list[str], known: Mapping[str, int]
@@ -340,140 +560,34 @@ class StockJob(RunJob):
             )
         )
 
-    def _send(self, batch: _StockBatch) -> None:
+    def _send(self, batch: StockBatch) -> None:
         ledger = self._ledger
         assert ledger is not None
         if ledger.is_done(batch.key):
             with self._lock:
                 self.counts.unchanged += len(batch.changes)
             return
-        results = self._update(batch)
-        stocks: dict[str, int] = {}
-        outcomes: list[ItemOutcome] = []
-        audit: list[AuditRecord] = []
-        for row, change, item in zip(batch.lines, batch.changes, results, strict=True):
-            outcome = self._outcome(row.row, change, item)
-            if outcome.action != "failed" and item.stock is not None:
-                stocks[change.sku] = item.stock
-            elif outcome.action != "failed" and change.stock is not None:
-                stocks[change.sku] = change.stock
-            elif item.outcome is ItemCode.CONFLICT and item.stock is not None:
-                # What the platform holds is now the count shopsync knows: the next run
-                # compares against it, so a conflict clears once it has been seen.
-                stocks[change.sku] = item.stock
-            outcomes.append(outcome)
-            audit.append(
-                AuditRecord(
-                    time=now_rfc3339(),
-                    run_id=self.run_id,
-                    profile=self.target.profile,
-                    action=f"stock.{self.stock_file.mode}",
-                    sku=change.sku,
-                    product_id=None,
-                    http_status=item.http_status,
-                    request_id=item.request_id,
-                    idempotency_key=batch.key,
-                    outcome="ok" if outcome.action != "failed" else "error",
-                    code=item.code,
-                    message=item.message,
-                )
-            )
-        ledger.record({}, stocks=stocks)
+        results = self.sender.send(batch.changes, batch.lasts, batch.key)
+        settled = self.sender.settle(
+            [row.row for row in batch.lines],
+            batch.changes,
+            results,
+            key=batch.key,
+            run_id=self.run_id,
+            profile=self.target.profile,
+        )
+        ledger.record({}, stocks=settled.stocks)
         if self.stock_file.mode == "delta":
             ledger.mark_done(batch.key)
         if self._audit is not None:
-            self._audit.append(audit)
+            self._audit.append(settled.audit)
         with self._lock:
-            for outcome in outcomes:
-                if outcome.action == "failed":
-                    self.counts.failed += 1
-                else:
-                    self.counts.updated += 1
-        for outcome in outcomes:
+            self.counts.failed += settled.failed
+            self.counts.updated += settled.updated
+        for outcome in settled.outcomes:
             self._record_outcome(outcome)
 
-    def _update(self, batch: _StockBatch) -> list[ItemResult]:
-        """Send ``batch``; after a lost answer, send again only what is safe to repeat."""
-        changes = list(batch.changes)
-        key = batch.key
-        results: list[ItemResult | None] = [None] * len(changes)
-        todo = list(range(len(changes)))
-        for attempt in range(_MAX_RESENDS + 1):
-            try:
-                answered = self.platform.update_inventory(
-                    [changes[i] for i in todo], idempotency_key=key
-                )
-            except AmbiguousWriteError as error:
-                if attempt == _MAX_RESENDS:
-                    for i in todo:
-                        results[i] = _unknown(changes[i], error.message, key)
-                    break
-                todo = self._safe_to_resend(changes, batch.lasts, todo, results, key)
-                key = derive_idempotency_key(
-                    self.target.namespace, _OPERATION + ":resent", f"{batch.key}:{attempt}"
-                )
-                if not todo:
-                    break
-                continue
-            for i, item in zip(todo, answered, strict=True):
-                results[i] = item
-            break
-        batch.changes[:] = changes  # what was sent last, for the outcomes
-        return [
-            r if r is not None else _unknown(c, None, key)
-            for r, c in zip(results, changes, strict=True)
-        ]
-
-    def _safe_to_resend(
-        self,
-        changes: list[StockChange],
-        lasts: list[int | None],
-        todo: list[int],
-        results: list[ItemResult | None],
-        key: str,
-    ) -> list[int]:
-        """Of ``todo``, what may go again; a delta becomes a CAS from the count before, or
-        is settled as unknown (``results``) where keys may be ignored."""
-        if self.capabilities.keys_guaranteed:
-            return todo
-        again = []
-        for i in todo:
-            change = changes[i]
-            if change.delta is None:
-                again.append(i)  # setting a count twice sets it once
-                continue
-            before = change.expected if change.expected is not None else lasts[i]
-            if self.capabilities.stock_cas and before is not None:
-                # Applied already: the platform holds before + delta and answers a
-                # conflict with exactly that (counted as applied); not applied: it is now.
-                changes[i] = StockChange(change.sku, stock=before + change.delta, expected=before)
-                again.append(i)
-            else:
-                results[i] = _unknown(change, None, key)
-        return again
-
-    def _outcome(self, row: SourceRow, change: StockChange, item: ItemResult) -> ItemOutcome:
-        body: dict[str, Any] = change.to_api()
-        if item.ok:
-            return ItemOutcome(change.sku, "updated", None, row, body)
-        kind = item.outcome
-        if kind is ItemCode.CONFLICT and change.stock is not None and item.stock == change.stock:
-            # An earlier attempt of this very change was applied; its answer was lost.
-            return ItemOutcome(change.sku, "updated", None, row, body)
-        message = item.message or N_("refused by the platform")
-        if kind is ItemCode.NOT_FOUND:
-            message = _NOT_FOUND
-        elif kind is ItemCode.CONFLICT:
-            message = N_(
-                "the count on the platform is {stock}, not {expected} as "
-                "shopsync last set it: it moved since (orders?), so it was not "
-                "overwritten. shopsync now knows {stock}: check it, then run "
-                "again to set your count over it (or drop --cas to overwrite "
-                "whatever the platform holds)"
-            ).format(stock=item.stock, expected=change.expected)
-        return ItemOutcome(change.sku, "failed", None, row, body, item.code or "ERROR", message)
-
-    def _fail(self, batch: _StockBatch, code: str, message: str) -> None:
+    def _fail(self, batch: StockBatch, code: str, message: str) -> None:
         with self._lock:
             self.counts.failed += len(batch.changes)
         for row, change in zip(batch.lines, batch.changes, strict=True):

@@ -395,6 +395,7 @@ class PgLedger:
         entries: Mapping[str, LedgerEntry],
         *,
         owner: str | None,
+        updated: int = 0,
     ) -> None:
         outcomes = [entry.outcome for entry in entries.values()]
         db.execute(
@@ -405,7 +406,7 @@ class PgLedger:
                 state,
                 owner,
                 outcomes.count("created"),
-                outcomes.count("updated"),
+                outcomes.count("updated") + updated,
                 self.target,
                 key,
             ),
@@ -664,11 +665,17 @@ class PgLedger:
         stocks: Mapping[str, int] | None = None,
         state: str = "done",
         failures: Sequence[ItemFailure] = (),
+        updated: int = 0,
+        mark_done: bool = False,
     ) -> None:
         """Record batch ``key``'s results and settle it, only while ``owner`` holds its lease.
 
         ``failures``, the items the platform refused, are kept with the batch in the same
         transaction, so whoever sees the batch settled sees its refused items too.
+        ``updated`` counts items updated that have no ``entries`` (a stock batch's);
+        ``mark_done`` remembers ``key`` as applied for good (:meth:`is_done`), as a
+        delta stock batch must be: in the same transaction, so it is applied once even
+        if the worker dies right after.
 
         One transaction: the batch row is locked and its lease checked first, so a lease
         that ran out (another worker may hold the batch now) records nothing and raises
@@ -691,7 +698,13 @@ class PgLedger:
                 )
             self._write_results(db, entries, stocks)
             self._write_failures(db, key, failures)
-            self._settle(db, key, state, entries, owner=owner)
+            if mark_done:
+                db.execute(
+                    "INSERT INTO shopsync_done VALUES (%s, %s, %s) "
+                    "ON CONFLICT (target, key) DO UPDATE SET at = EXCLUDED.at",
+                    (self.target, key, time.time()),
+                )
+            self._settle(db, key, state, entries, owner=owner, updated=updated)
 
     def _write_failures(
         self, db: psycopg.Connection[Any], key: str, failures: Sequence[ItemFailure]
@@ -929,8 +942,13 @@ class ClaimingLedger:
         return False
 
     def pending_batches(self) -> list[PendingBatch]:
-        """The pending batches, each claimed for this run; refused if a worker holds one."""
-        pending = self.ledger.pending_batches()
+        """The pending batches, each claimed for this run; refused if a worker holds one.
+
+        Stock batches queued by ``stock --queue`` (a request with a ``stock`` part) are
+        left to the fleet's workers: this run's engine resumes product batches only, and
+        would settle one as done with nothing sent.
+        """
+        pending = [batch for batch in self.ledger.pending_batches() if "stock" not in batch.request]
         busy = [
             batch.idempotency_key for batch in pending if not self._claim(batch.idempotency_key)
         ]
