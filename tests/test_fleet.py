@@ -420,9 +420,19 @@ def test_fleet_status_shows_targets_runs_workers_and_the_shared_limit(fleet: Fle
 
     fleet.start_worker("w1")
     _wait_for_workers(fleet, ["w1"])
-    upload = fleet.upload(_catalog(fleet.tmp / "products.csv", 100), "--wait")
+    metrics = fleet.tmp / "upload.prom"
+    upload = fleet.upload(
+        _catalog(fleet.tmp / "products.csv", 100), "--wait", "--metrics-file", str(metrics)
+    )
     out, err = upload.communicate(timeout=90)
     assert upload.returncode == 0, out + err
+    # The metrics of a plain `upload`, without the requests (the workers sent them).
+    written = metrics.read_text(encoding="utf-8")
+    assert 'shopsync_last_run_items{command="upload",profile="shop",outcome="created"} 100' in (
+        written
+    )
+    assert 'shopsync_last_run_exit_code{command="upload",profile="shop"} 0' in written
+    assert "shopsync_last_run_requests" not in written
     shown = subprocess.run(
         [SHOPSYNC, "fleet", "status", "--json"],
         env=fleet.env,

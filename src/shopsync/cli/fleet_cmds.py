@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -255,7 +255,7 @@ def ledger_migrate_command(ctx: click.Context) -> None:
         )
 
 
-def queue_upload(  # noqa: PLR0912, PLR0915 - the upload command's options, in one place
+def queue_upload(  # noqa: PLR0915 - the upload command's options, in one place
     ctx: click.Context,
     files: tuple[Path, ...],
     *,
@@ -267,6 +267,7 @@ def queue_upload(  # noqa: PLR0912, PLR0915 - the upload command's options, in o
     failed: Path | None = None,
     report: Path | None = None,
     as_json: bool = False,
+    metrics: Path | None = None,
 ) -> None:
     """``upload FILES --queue [--wait]``: plan into the shared ledger, queue, and follow.
 
@@ -275,30 +276,18 @@ def queue_upload(  # noqa: PLR0912, PLR0915 - the upload command's options, in o
     ``--json`` give the run's counts and exit code.
     """
     require_fleet_extra()
-    import json  # noqa: PLC0415
 
-    from shopsync.catalog.records import RejectsFile, check_output_path  # noqa: PLC0415
+    from shopsync.catalog.records import RejectsFile  # noqa: PLC0415
     from shopsync.cli.catalog import open_catalog  # noqa: PLC0415
     from shopsync.domain.timefmt import now_rfc3339  # noqa: PLC0415
     from shopsync.fleet.app import make_app  # noqa: PLC0415
     from shopsync.fleet.dispatch import follow, queue_upload  # noqa: PLC0415
     from shopsync.fleet.targets import fleet_target  # noqa: PLC0415
-    from shopsync.io.writers import write_json  # noqa: PLC0415
     from shopsync.jobs.upload import check_strict  # noqa: PLC0415
     from shopsync.platforms import connect  # noqa: PLC0415
     from shopsync.sync.report import RunReport  # noqa: PLC0415
 
-    if failed is not None and not wait:
-        raise UsageError(
-            N_(
-                "--failed with --queue needs --wait: the refused items are known "
-                "once the workers have sent them."
-            ),
-            hint=N_("Add --wait, or read them later with `shopsync fleet status`."),
-        )
-    for option, named in (("--failed", failed), ("--report", report), ("--rejects", rejects)):
-        if named is not None:
-            check_output_path(named, option)
+    _check_outputs(wait=wait, failed=failed, report=report, rejects=rejects, metrics=metrics)
     app_context: AppContext = ctx.find_object(AppContext) or AppContext()
     settings = _settings(ctx)
     settings.require_credentials()
@@ -396,12 +385,15 @@ def queue_upload(  # noqa: PLR0912, PLR0915 - the upload command's options, in o
         outputs=outputs,
         exit_code=int(code),
     ).to_json()
-    if report is not None:
-        write_json(report, document)
-    if as_json:
-        click.echo(json.dumps(document, ensure_ascii=False))
-    if code:
-        ctx.exit(int(code))
+    _finish(
+        ctx,
+        document,
+        report=report,
+        as_json=as_json,
+        metrics=metrics,
+        command="upload",
+        duration=time.monotonic() - started,
+    )
 
 
 def _progress_view(
@@ -483,7 +475,7 @@ def _write_failed(
     return path
 
 
-def queue_stock(  # noqa: PLR0915 - the stock command's options, in one place
+def queue_stock(
     ctx: click.Context,
     stock_file: StockFile,
     files: tuple[Path, ...],
@@ -495,6 +487,7 @@ def queue_stock(  # noqa: PLR0915 - the stock command's options, in one place
     failed: Path | None = None,
     report: Path | None = None,
     as_json: bool = False,
+    metrics: Path | None = None,
 ) -> None:
     """``stock FILES --queue [--wait]``: plan into the shared ledger, queue, and follow.
 
@@ -503,30 +496,17 @@ def queue_stock(  # noqa: PLR0915 - the stock command's options, in one place
     refused items in the failed file, ``--report``, ``--json``, and its exit code.
     """
     require_fleet_extra()
-    import json  # noqa: PLC0415
 
-    from shopsync.catalog.records import check_output_path  # noqa: PLC0415
     from shopsync.domain.timefmt import now_rfc3339  # noqa: PLC0415
     from shopsync.fleet.app import enqueue, make_app  # noqa: PLC0415
     from shopsync.fleet.dispatch import QueueingStockJob, follow  # noqa: PLC0415
     from shopsync.fleet.targets import fleet_target  # noqa: PLC0415
-    from shopsync.io.writers import write_json  # noqa: PLC0415
     from shopsync.jobs.base import exit_code_for  # noqa: PLC0415
     from shopsync.jobs.stock import StockOptions  # noqa: PLC0415
     from shopsync.platforms import connect  # noqa: PLC0415
     from shopsync.sync.report import RunCounts, RunReport  # noqa: PLC0415
 
-    if failed is not None and not wait:
-        raise UsageError(
-            N_(
-                "--failed with --queue needs --wait: the refused items are known "
-                "once the workers have sent them."
-            ),
-            hint=N_("Add --wait, or read them later with `shopsync fleet status`."),
-        )
-    for option, named in (("--failed", failed), ("--report", report), ("--rejects", rejects)):
-        if named is not None:
-            check_output_path(named, option)
+    _check_outputs(wait=wait, failed=failed, report=report, rejects=rejects, metrics=metrics)
     app_context: AppContext = ctx.find_object(AppContext) or AppContext()
     settings = _settings(ctx)
     settings.require_credentials()
@@ -623,12 +603,89 @@ def queue_stock(  # noqa: PLR0915 - the stock command's options, in one place
         outputs=outputs,
         exit_code=int(code),
     ).to_json()
+    _finish(
+        ctx,
+        document,
+        report=report,
+        as_json=as_json,
+        metrics=metrics,
+        command="stock",
+        duration=time.monotonic() - started,
+    )
+
+
+def _check_outputs(
+    *,
+    wait: bool,
+    failed: Path | None,
+    report: Path | None,
+    rejects: Path | None,
+    metrics: Path | None,
+) -> None:
+    """Refuse, before anything is planned, outputs a queued run cannot write."""
+    from shopsync.catalog.records import check_output_path  # noqa: PLC0415
+
+    if failed is not None and not wait:
+        raise UsageError(
+            N_(
+                "--failed with --queue needs --wait: the refused items are known "
+                "once the workers have sent them."
+            ),
+            hint=N_("Add --wait, or read them later with `shopsync fleet status`."),
+        )
+    if metrics is not None and not wait:
+        raise UsageError(
+            N_(
+                "--metrics-file with --queue needs --wait: the run's outcome is known "
+                "once the workers have sent it."
+            ),
+            hint=N_("Add --wait."),
+        )
+    for option, named in (
+        ("--failed", failed),
+        ("--report", report),
+        ("--rejects", rejects),
+        ("--metrics-file", metrics),
+    ):
+        if named is not None:
+            check_output_path(named, option)
+
+
+def _finish(
+    ctx: click.Context,
+    document: dict[str, Any],
+    *,
+    report: Path | None,
+    as_json: bool,
+    metrics: Path | None,
+    command: str,
+    duration: float,
+) -> None:
+    """End a queued run: its report, JSON, metrics (as a plain ``command`` run's, so the
+    same alerts watch it) and exit code."""
+    import json  # noqa: PLC0415
+
+    from shopsync.io.writers import write_json  # noqa: PLC0415
+    from shopsync.state.metrics import write_metrics  # noqa: PLC0415
+
+    code = int(document["exit_code"])
     if report is not None:
         write_json(report, document)
+    if metrics is not None:
+        write_metrics(
+            metrics,
+            command=command,
+            profile=str(document["profile"]),
+            succeeded=code == 0,
+            exit_code=code,
+            duration=duration,
+            items={k: v for k, v in document["counts"].items() if k != "queued"},
+            traffic=None,  # sent by the workers, on their machines
+        )
     if as_json:
         click.echo(json.dumps(document, ensure_ascii=False))
     if code:
-        ctx.exit(int(code))
+        ctx.exit(code)
 
 
 COMMANDS = [worker_command, fleet_group, ledger_group]

@@ -339,12 +339,12 @@ def upload_command(
     if queue or wait:
         from shopsync.cli.fleet_cmds import queue_upload  # noqa: PLC0415 - the fleet extra
 
-        unsupported = (sandbox, succeeded, metrics_file, prune)
+        unsupported = (sandbox, succeeded, prune)
         if not queue or any(unsupported):
             raise click.UsageError(
                 _(
                     "--wait goes with --queue, and --queue with none of --sandbox (the embedded "
-                    "sandbox lives in one process), --succeeded, --metrics-file, --prune (yet)."
+                    "sandbox lives in one process), --succeeded, --prune (yet)."
                 )
             )
         queue_upload(
@@ -358,6 +358,7 @@ def upload_command(
             failed=failed,
             report=report,
             as_json=as_json,
+            metrics=metrics_file,
         )
         return
     from shopsync.jobs.base import Outputs  # noqa: PLC0415
@@ -509,11 +510,11 @@ def stock_command(
     if queue or wait:
         from shopsync.cli.fleet_cmds import queue_stock  # noqa: PLC0415 - the fleet extra
 
-        if not queue or sandbox or metrics_file:
+        if not queue or sandbox:
             raise click.UsageError(
                 _(
-                    "--wait goes with --queue, and --queue with none of --sandbox (the "
-                    "embedded sandbox lives in one process), --metrics-file (yet)."
+                    "--wait goes with --queue, and --queue does not go with --sandbox (the "
+                    "embedded sandbox lives in one process)."
                 )
             )
         queue_stock(
@@ -527,6 +528,7 @@ def stock_command(
             failed=failed,
             report=report,
             as_json=as_json,
+            metrics=metrics_file,
         )
         return
     with open_target(ctx, sandbox=sandbox, need_platform=True) as (settings, target):

@@ -62,10 +62,14 @@ def write_metrics(
     exit_code: int,
     duration: float,
     items: Mapping[str, int],
-    traffic: Mapping[str, int],
+    traffic: Mapping[str, int] | None,
     now: float | None = None,
 ) -> None:
-    """Write the metrics of one finished run to ``path`` in Prometheus text format 0.0.4."""
+    """Write the metrics of one finished run to ``path`` in Prometheus text format 0.0.4.
+
+    ``traffic`` None: the run's requests were sent elsewhere (a fleet's workers), so the
+    request, retry and 429 figures are left out rather than written as 0.
+    """
     now = time.time() if now is None else now
     labels = {"command": command, "profile": profile}
     last_success = now if succeeded else previous_success(path, labels)
@@ -107,23 +111,24 @@ def write_metrics(
         "Items of the last run, by outcome.",
         [({"outcome": name}, float(count)) for name, count in sorted(items.items())],
     )
-    metric(
-        "shopsync_last_run_requests",
-        "gauge",
-        "API requests the last run sent.",
-        [({}, float(traffic.get("requests", 0)))],
-    )
-    metric(
-        "shopsync_last_run_retries",
-        "gauge",
-        "Requests the last run repeated.",
-        [({}, float(traffic.get("retries", 0)))],
-    )
-    metric(
-        "shopsync_last_run_throttled",
-        "gauge",
-        "429 answers the last run got.",
-        [({}, float(traffic.get("throttled", 0)))],
-    )
+    if traffic is not None:
+        metric(
+            "shopsync_last_run_requests",
+            "gauge",
+            "API requests the last run sent.",
+            [({}, float(traffic.get("requests", 0)))],
+        )
+        metric(
+            "shopsync_last_run_retries",
+            "gauge",
+            "Requests the last run repeated.",
+            [({}, float(traffic.get("retries", 0)))],
+        )
+        metric(
+            "shopsync_last_run_throttled",
+            "gauge",
+            "429 answers the last run got.",
+            [({}, float(traffic.get("throttled", 0)))],
+        )
     with atomic_write(path, mode=0o644) as handle:
         handle.write("\n".join(lines) + "\n")
