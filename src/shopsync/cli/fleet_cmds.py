@@ -16,11 +16,12 @@ import click
 
 from shopsync.cli.main import AppContext
 from shopsync.cli.options import config_dir, platform_flags, platform_options
+from shopsync.cli.sync import _run_output
 from shopsync.errors import ExitCode, UsageError
 from shopsync.i18n import N_, _, localized, nN_
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Sequence
 
     from celery import Celery
 
@@ -281,14 +282,13 @@ def queue_upload(  # noqa: PLR0915 - the upload command's options, in one place
     from shopsync.cli.catalog import open_catalog  # noqa: PLC0415
     from shopsync.domain.timefmt import now_rfc3339  # noqa: PLC0415
     from shopsync.fleet.app import make_app  # noqa: PLC0415
-    from shopsync.fleet.dispatch import follow, queue_upload  # noqa: PLC0415
+    from shopsync.fleet.dispatch import queue_upload  # noqa: PLC0415
     from shopsync.fleet.targets import fleet_target  # noqa: PLC0415
     from shopsync.jobs.upload import check_strict  # noqa: PLC0415
     from shopsync.platforms import connect  # noqa: PLC0415
     from shopsync.sync.report import RunReport  # noqa: PLC0415
 
     _check_outputs(wait=wait, failed=failed, report=report, rejects=rejects, metrics=metrics)
-    app_context: AppContext = ctx.find_object(AppContext) or AppContext()
     settings = _settings(ctx)
     settings.require_credentials()
     target = fleet_target(settings)
@@ -303,16 +303,8 @@ def queue_upload(  # noqa: PLR0915 - the upload command's options, in one place
         # With --json, stdout holds the JSON document alone.
         click.echo(line, err=as_json)
 
-    show = _progress_view(
-        app_context,
-        started,
-        N_(
-            "{items_settled} of {items} products in settled batches ({finished} "
-            "of {batches} batches, {leased} being sent), {seconds:.0f}s"
-        ),
-    )
     if wait:
-        _follow_earlier(app, target, show)
+        _follow_earlier(app, target, _run_output(ctx, as_json), "products")
     platform = connect(settings)  # for its batch size and --refresh: nothing is sent
     rejects_file = RejectsFile(rejects, catalog.header_map) if rejects else None
     try:
@@ -346,7 +338,15 @@ def queue_upload(  # noqa: PLR0915 - the upload command's options, in one place
     if rejects_file is not None and rejects_file.count:
         outputs["rejects"] = str(rejects)
     if wait:
-        final = follow(app, target, run.run_id, on_progress=show)
+        final = _follow(
+            app,
+            target,
+            run.run_id,
+            _run_output(ctx, as_json),
+            "products",
+            unchanged=run.unchanged,
+            rejected=run.rejected,
+        )
         say(
             _(
                 "Done: {created} created, {updated} updated, {failed} failed, "
@@ -396,36 +396,55 @@ def queue_upload(  # noqa: PLR0915 - the upload command's options, in one place
     )
 
 
-def _progress_view(
-    app_context: AppContext, started: float, text: str
-) -> Callable[[RunProgress], None]:
-    """What ``--wait`` shows as a run goes (every 2 s at most, on stderr): ``text``
-    (an ``N_()`` message) filled in with the run's progress."""
-    last_shown = [0.0]
+def _follow(
+    app: Celery,
+    target: FleetTarget,
+    keys_or_run: str | list[str],
+    output: Any,
+    unit: str,
+    *,
+    unchanged: int = 0,
+    rejected: int = 0,
+) -> RunProgress:
+    """Wait for a queued run (``--wait``) with a plain run's progress view: live on a
+    terminal, a line every few seconds elsewhere, nothing with ``--quiet``. Items are the
+    settled batches' (whoever sent them), with what planning found unchanged or invalid."""
+    from shopsync.fleet.dispatch import follow  # noqa: PLC0415
+    from shopsync.jobs.base import Progress  # noqa: PLC0415
+    from shopsync.sync.report import RunCounts  # noqa: PLC0415
+    from shopsync.ui.console import RunView  # noqa: PLC0415
 
-    def show(progress: RunProgress) -> None:
-        now = time.monotonic()
-        if app_context.quiet or now - last_shown[0] < 2.0:
-            return
-        last_shown[0] = now
-        click.echo(
-            _(text).format(
-                items_settled=progress.items_settled,
-                items=progress.items,
-                finished=progress.done + progress.failed_batches,
-                batches=progress.batches,
-                leased=progress.leased,
-                seconds=now - started,
+    started = time.monotonic()
+    latest: list[RunProgress] = []
+
+    def progress() -> Progress:
+        seen = latest[-1] if latest else None
+        return Progress(
+            counts=RunCounts(
+                created=seen.created if seen else 0,
+                updated=seen.updated if seen else 0,
+                failed=seen.failed if seen else 0,
+                unchanged=unchanged,
+                rejected=rejected,
             ),
-            err=True,
+            bytes_read=0,
+            bytes_total=0,
+            elapsed=time.monotonic() - started,
+            throttled_for=0.0,
+            planned=(seen.items if seen else 0) + unchanged + rejected,
+            unit=unit,
         )
 
-    return show
+    def seen_now(now: RunProgress) -> None:
+        latest[:] = [now]
+
+    with RunView(output, progress):
+        return follow(app, target, keys_or_run, on_progress=seen_now)
 
 
-def _follow_earlier(app: Celery, target: FleetTarget, show: Callable[[RunProgress], None]) -> None:
+def _follow_earlier(app: Celery, target: FleetTarget, output: Any, unit: str) -> None:
     """Queue an earlier run's pending batches again and wait for them (``--wait``)."""
-    from shopsync.fleet.dispatch import follow, requeue_pending  # noqa: PLC0415
+    from shopsync.fleet.dispatch import requeue_pending  # noqa: PLC0415
 
     earlier = requeue_pending(app, target)
     if earlier:
@@ -433,7 +452,7 @@ def _follow_earlier(app: Celery, target: FleetTarget, show: Callable[[RunProgres
             _("Waiting for {count} batches of an earlier run first.").format(count=len(earlier)),
             err=True,
         )
-        follow(app, target, earlier, on_progress=show)
+        _follow(app, target, earlier, output, unit)
 
 
 def _write_failed(
@@ -499,7 +518,7 @@ def queue_stock(
 
     from shopsync.domain.timefmt import now_rfc3339  # noqa: PLC0415
     from shopsync.fleet.app import enqueue, make_app  # noqa: PLC0415
-    from shopsync.fleet.dispatch import QueueingStockJob, follow  # noqa: PLC0415
+    from shopsync.fleet.dispatch import QueueingStockJob  # noqa: PLC0415
     from shopsync.fleet.targets import fleet_target  # noqa: PLC0415
     from shopsync.jobs.base import exit_code_for  # noqa: PLC0415
     from shopsync.jobs.stock import StockOptions  # noqa: PLC0415
@@ -507,7 +526,6 @@ def queue_stock(
     from shopsync.sync.report import RunCounts, RunReport  # noqa: PLC0415
 
     _check_outputs(wait=wait, failed=failed, report=report, rejects=rejects, metrics=metrics)
-    app_context: AppContext = ctx.find_object(AppContext) or AppContext()
     settings = _settings(ctx)
     settings.require_credentials()
     target = fleet_target(settings)
@@ -519,16 +537,8 @@ def queue_stock(
         # With --json, stdout holds the JSON document alone.
         click.echo(line, err=as_json)
 
-    show = _progress_view(
-        app_context,
-        started,
-        N_(
-            "{items_settled} of {items} counts in settled batches ({finished} "
-            "of {batches} batches, {leased} being sent), {seconds:.0f}s"
-        ),
-    )
     if wait:
-        _follow_earlier(app, target, show)
+        _follow_earlier(app, target, _run_output(ctx, as_json), "counts")
     # For its capabilities, batch size and the lookup of SKUs the ledger has not seen:
     # no inventory request is sent from here.
     platform = connect(settings)
@@ -562,7 +572,15 @@ def queue_stock(
     )
     outputs = {name: path for name, path in planned.outputs.items() if name == "rejects"}
     if wait:
-        final = follow(app, target, job.run_id, on_progress=show)
+        final = _follow(
+            app,
+            target,
+            job.run_id,
+            _run_output(ctx, as_json),
+            "counts",
+            unchanged=counts.unchanged,
+            rejected=counts.rejected,
+        )
         counts.updated = final.updated
         counts.failed += final.failed
         say(
