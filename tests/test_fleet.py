@@ -420,12 +420,27 @@ def test_fleet_status_shows_targets_runs_workers_and_the_shared_limit(fleet: Fle
 
     fleet.start_worker("w1")
     _wait_for_workers(fleet, ["w1"])
-    metrics = fleet.tmp / "upload.prom"
+    metrics, succeeded = fleet.tmp / "upload.prom", fleet.tmp / "succeeded.csv"
     upload = fleet.upload(
-        _catalog(fleet.tmp / "products.csv", 100), "--wait", "--metrics-file", str(metrics)
+        _catalog(fleet.tmp / "products.csv", 100),
+        "--wait",
+        "--metrics-file",
+        str(metrics),
+        "--succeeded",
+        str(succeeded),
     )
     out, err = upload.communicate(timeout=90)
     assert upload.returncode == 0, out + err
+    # The succeeded file of a plain run: each product once, with the shop's own id.
+    import csv  # noqa: PLC0415
+
+    with succeeded.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["sku"] for row in rows] == [f"F-{n:05d}" for n in range(100)]
+    assert {row["action"] for row in rows} == {"created"}
+    for row in rows:
+        product = fleet.sandbox.store.product_by_sku(row["sku"])
+        assert product is not None and row["product_id"] == product.product_id
     # The metrics of a plain `upload`, without the requests (the workers sent them).
     written = metrics.read_text(encoding="utf-8")
     assert 'shopsync_last_run_items{command="upload",profile="shop",outcome="created"} 100' in (

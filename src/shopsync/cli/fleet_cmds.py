@@ -269,6 +269,7 @@ def queue_upload(  # noqa: PLR0915 - the upload command's options, in one place
     report: Path | None = None,
     as_json: bool = False,
     metrics: Path | None = None,
+    succeeded: Path | None = None,
 ) -> None:
     """``upload FILES --queue [--wait]``: plan into the shared ledger, queue, and follow.
 
@@ -288,7 +289,14 @@ def queue_upload(  # noqa: PLR0915 - the upload command's options, in one place
     from shopsync.platforms import connect  # noqa: PLC0415
     from shopsync.sync.report import RunReport  # noqa: PLC0415
 
-    _check_outputs(wait=wait, failed=failed, report=report, rejects=rejects, metrics=metrics)
+    _check_outputs(
+        wait=wait,
+        failed=failed,
+        report=report,
+        rejects=rejects,
+        metrics=metrics,
+        succeeded=succeeded,
+    )
     settings = _settings(ctx)
     settings.require_credentials()
     target = fleet_target(settings)
@@ -372,6 +380,9 @@ def queue_upload(  # noqa: PLR0915 - the upload command's options, in one place
         )
         if written is not None:
             outputs["failed"] = str(written)
+        if succeeded is not None:
+            _write_succeeded(target, run.run_id, succeeded)
+            outputs["succeeded"] = str(succeeded)
         if final.failed:
             code = ExitCode.ITEMS_FAILED
     document = RunReport(
@@ -453,6 +464,31 @@ def _follow_earlier(app: Celery, target: FleetTarget, output: Any, unit: str) ->
             err=True,
         )
         _follow(app, target, earlier, output, unit)
+
+
+def _write_succeeded(target: FleetTarget, run_id: str, path: Path) -> int:
+    """A queued run's succeeded file, as a plain run writes it (``sku``, ``product_id``,
+    ``action``), from the shared ledger; how many rows it holds."""
+    from shopsync.io.writers import SpooledRowsWriter  # noqa: PLC0415
+    from shopsync.state.ledger_pg import PgLedger  # noqa: PLC0415
+
+    with PgLedger(target.ledger_url, target=target.namespace) as ledger:
+        refused = {failure.sku for failure in ledger.failures(run_id)}
+        settled = [(sku, kind) for sku, kind in ledger.settled_skus(run_id) if sku not in refused]
+        products = ledger.get_many([sku for sku, kind in settled if kind == "product"])
+    writer = SpooledRowsWriter(path)
+    for sku, kind in settled:
+        entry = products.get(sku) if kind == "product" else None
+        writer.add(
+            {
+                "sku": sku,
+                # A stock change names no product, as in a plain `stock` run.
+                "product_id": entry.product_id if entry else None,
+                "action": entry.outcome if entry else "updated",
+            }
+        )
+    writer.close()
+    return len(settled)
 
 
 def _write_failed(
@@ -639,6 +675,7 @@ def _check_outputs(
     report: Path | None,
     rejects: Path | None,
     metrics: Path | None,
+    succeeded: Path | None = None,
 ) -> None:
     """Refuse, before anything is planned, outputs a queued run cannot write."""
     from shopsync.catalog.records import check_output_path  # noqa: PLC0415
@@ -650,6 +687,14 @@ def _check_outputs(
                 "once the workers have sent them."
             ),
             hint=N_("Add --wait, or read them later with `shopsync fleet status`."),
+        )
+    if succeeded is not None and not wait:
+        raise UsageError(
+            N_(
+                "--succeeded with --queue needs --wait: what went through is known "
+                "once the workers have sent it."
+            ),
+            hint=N_("Add --wait."),
         )
     if metrics is not None and not wait:
         raise UsageError(
@@ -664,6 +709,7 @@ def _check_outputs(
         ("--report", report),
         ("--rejects", rejects),
         ("--metrics-file", metrics),
+        ("--succeeded", succeeded),
     ):
         if named is not None:
             check_output_path(named, option)

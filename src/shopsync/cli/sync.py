@@ -339,12 +339,11 @@ def upload_command(
     if queue or wait:
         from shopsync.cli.fleet_cmds import queue_upload  # noqa: PLC0415 - the fleet extra
 
-        unsupported = (sandbox, succeeded, prune)
-        if not queue or any(unsupported):
+        if not queue or sandbox or prune:
             raise click.UsageError(
                 _(
-                    "--wait goes with --queue, and --queue with none of --sandbox (the embedded "
-                    "sandbox lives in one process), --succeeded, --prune (yet)."
+                    "--wait goes with --queue, and --queue with neither --sandbox (the "
+                    "embedded sandbox lives in one process) nor --prune (yet)."
                 )
             )
         queue_upload(
@@ -359,6 +358,7 @@ def upload_command(
             report=report,
             as_json=as_json,
             metrics=metrics_file,
+            succeeded=succeeded,
         )
         return
     from shopsync.jobs.base import Outputs  # noqa: PLC0415

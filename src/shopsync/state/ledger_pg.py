@@ -740,6 +740,30 @@ class PgLedger:
                 (self.target, key, self.target, key),
             )
 
+    def settled_skus(self, run_id: str) -> list[tuple[str, str]]:
+        """``(sku, kind)`` of every item in run ``run_id``'s done batches, in the order the
+        batches were settled, each SKU once: ``kind`` is ``product`` or ``stock``.
+
+        With :meth:`failures` (the items refused) and the product records, what the
+        run's ``--succeeded`` file holds, whichever workers sent the batches.
+        """
+        rows = self._db().execute(
+            "SELECT request FROM shopsync_batch WHERE target = %s AND run_id = %s "
+            "AND state = 'done' ORDER BY finished_at, at, key",
+            (self.target, run_id),
+        )
+        seen: dict[str, str] = {}
+        for (text,) in rows.fetchall():
+            request = json.loads(text)
+            if "stock" in request:
+                for change in request["stock"]["changes"]:
+                    seen.setdefault(change["sku"], "stock")
+                continue
+            for part in ("creates", "updates"):
+                for item in request.get(part, ()):
+                    seen.setdefault(item["body"]["sku"], "product")
+        return list(seen.items())
+
     def failures(self, run_id: str) -> Iterator[ItemFailure]:
         """The items refused in run ``run_id``'s batches, in the order they were noted."""
         rows = self._db().execute(
