@@ -741,15 +741,16 @@ class PgLedger:
             )
 
     def settled_skus(self, run_id: str) -> list[tuple[str, str]]:
-        """``(sku, kind)`` of every item in run ``run_id``'s done batches, in the order the
-        batches were settled, each SKU once: ``kind`` is ``product`` or ``stock``.
+        """``(sku, kind)`` of every item in run ``run_id``'s done batches, in the order they
+        were planned (the file's, whichever batch was sent first), each SKU once:
+        ``kind`` is ``product`` or ``stock``.
 
         With :meth:`failures` (the items refused) and the product records, what the
         run's ``--succeeded`` file holds, whichever workers sent the batches.
         """
         rows = self._db().execute(
             "SELECT request FROM shopsync_batch WHERE target = %s AND run_id = %s "
-            "AND state = 'done' ORDER BY finished_at, at, key",
+            "AND state = 'done' ORDER BY at, key",
             (self.target, run_id),
         )
         seen: dict[str, str] = {}
