@@ -306,7 +306,7 @@ def test_a_thread_goes_on_with_the_shops_next_batches_while_it_has_slots(
     fleet: Fleet,
 ) -> None:
     keys = _single_batches(fleet, 4)
-    requeued: list[tuple[str, str, float]] = []
+    requeued: list[tuple[str, str, float, bool]] = []
     runner = _runner(fleet, name="a", requeue=lambda *task: requeued.append(task))
     try:
         assert runner.run("shop", keys[1]) == "done"  # its own, then the other three
@@ -328,7 +328,7 @@ def test_after_its_time_slice_a_thread_hands_the_shop_back_to_the_queue(
     from shopsync.fleet.runner import DRAIN_SECONDS  # noqa: PLC0415
 
     keys = _single_batches(fleet, 5)
-    requeued: list[tuple[str, str, float]] = []
+    requeued: list[tuple[str, str, float, bool]] = []
     # Each look at the clock is 0.4 of the slice later: its own batch and two more.
     ticks = itertools.count(step=DRAIN_SECONDS * 0.4)
     runner = _runner(
@@ -341,9 +341,9 @@ def test_after_its_time_slice_a_thread_hands_the_shop_back_to_the_queue(
     assert fleet.sandbox.stats()["requests"]["POST /products/batch"] == {"200": 3}
     pending = fleet.query("SELECT key FROM shopsync_batch WHERE state = 'pending' ORDER BY key")
     assert pending == [(keys[3],), (keys[4],)]
-    # A task for the oldest one goes to the back of the queue, at once; the others
-    # still have their own tasks.
-    assert requeued == [("shop", keys[3], 0.0)]
+    # A task for the oldest one is queued at once, in the lane of runs' first batches;
+    # the others still have their own tasks.
+    assert requeued == [("shop", keys[3], 0.0, True)]
 
 
 def test_a_task_whose_shop_another_thread_sends_for_is_put_off(fleet: Fleet) -> None:
@@ -385,7 +385,11 @@ def test_task_messages_carry_the_profile_and_batch_key_only(
     out, err = first.communicate(timeout=60)
     assert first.returncode == 0, out + err
     assert "Queued 3 batches (120 products)" in out
-    queued = redis.Redis.from_url(f"{redis_url}/0").lrange("shopsync", 0, -1)
+    broker = redis.Redis.from_url(f"{redis_url}/0")
+    # The run's first batch is queued ahead of the others: on Redis, a list per priority.
+    first, rest = broker.lrange("shopsync", 0, -1), broker.lrange("shopsync\x06\x163", 0, -1)
+    assert (len(first), len(rest)) == (1, 2)
+    queued = first + rest
     keys = {row[0] for row in fleet.query("SELECT key FROM shopsync_batch")}
     assert len(queued) == 3 and len(keys) == 3
     for raw in queued:

@@ -113,7 +113,9 @@ def worker_command(ctx: click.Context, concurrency: int, name: str | None, lease
     )
     set_runner(runner)
     app = make_app(base.broker_url)
-    runner.requeue = lambda profile, key, later: enqueue(app, profile, key, countdown=later)
+    runner.requeue = lambda profile, key, later, ahead: enqueue(
+        app, profile, key, countdown=later, first=ahead
+    )
     level = "WARNING" if app_context.quiet else ("DEBUG" if app_context.verbose > 1 else "INFO")
     try:
         app.worker_main(
@@ -583,7 +585,7 @@ def queue_stock(
             stock_file,
             target,
             platform,
-            lambda key: enqueue(app, target.profile, key),
+            lambda key, first: enqueue(app, target.profile, key, first=first),
             options=StockOptions(cas=cas, force=force, batch_size=settings.batch_size),
             rejects=rejects,
         )

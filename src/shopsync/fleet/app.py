@@ -72,12 +72,28 @@ def make_app(broker_url: str) -> Celery:
     return app
 
 
-def enqueue(app: Celery, target: str, key: str, *, countdown: float | None = None) -> None:
+FIRST_PRIORITY = 0
+"""A run's first batch: taken before every other task (on Redis, 0 is the highest)."""
+PRIORITY = 5
+"""Every other task. Each shop's first task then reaches a worker at once, however many
+batches other shops queued before it, and its thread drains the shop from there."""
+
+
+def enqueue(
+    app: Celery, target: str, key: str, *, countdown: float | None = None, first: bool = False
+) -> None:
     """Queue batch ``key`` of ``target`` (a profile name): the message holds nothing else.
 
-    ``countdown``: run it no sooner than this many seconds from now.
+    ``countdown``: run it no sooner than this many seconds from now. ``first``: the first
+    batch of a run, queued ahead of the others (:data:`FIRST_PRIORITY`).
     """
-    app.send_task(TASK, args=[target, key], queue=QUEUE, countdown=countdown)
+    app.send_task(
+        TASK,
+        args=[target, key],
+        queue=QUEUE,
+        countdown=countdown,
+        priority=FIRST_PRIORITY if first else PRIORITY,
+    )
 
 
 def queued_messages(app: Celery) -> int:

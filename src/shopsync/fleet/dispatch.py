@@ -66,7 +66,7 @@ class _QueueingEngine(Engine):
         platform: Platform,
         ledger: PgLedger,
         *,
-        queue: Callable[[str], None],
+        queue: Callable[[str, bool], None],
         **options: Any,
     ) -> None:
         super().__init__(platform, ledger, **options)
@@ -85,7 +85,9 @@ class _QueueingEngine(Engine):
             run_id=self.run_id,
             items=items,
         )
-        self._queue(batch.key)
+        with self._lock:
+            first = self.queued_batches == 0
+        self._queue(batch.key, first)
         with self._lock:
             self.queued_batches += 1
             self.queued_items += items
@@ -129,7 +131,7 @@ def queue_upload(
             engine = _QueueingEngine(
                 platform,
                 ledger,
-                queue=lambda key: enqueue(app, target.profile, key),
+                queue=lambda key, first: enqueue(app, target.profile, key, first=first),
                 namespace=target.namespace,
                 run_id=run.run_id,
                 profile=target.profile,
@@ -190,13 +192,14 @@ class QueueingStockJob(StockJob):
         stock_file: StockFile,
         target: FleetTarget,
         platform: Platform,
-        queue: Callable[[str], None],
+        queue: Callable[[str, bool], None],
         *,
         options: StockOptions,
         rejects: Path | None = None,
         run_id: str | None = None,
     ) -> None:
-        """``queue`` puts a task for a batch key on the broker; nothing is sent here."""
+        """``queue(key, first)`` puts a task for a batch key on the broker (``first``: the
+        run's first batch, queued ahead); nothing is sent here."""
         settings = target.settings
         super().__init__(
             stock_file,
@@ -252,7 +255,7 @@ class QueueingStockJob(StockJob):
         ledger.begin_batch(
             batch.key, request.to_json(), run_id=self.run_id, items=len(batch.changes)
         )
-        self._queue(batch.key)
+        self._queue(batch.key, self.queued_batches == 0)
         self.queued_batches += 1
         self.queued_items += len(batch.changes)
 

@@ -223,18 +223,18 @@ class BatchRunner:
         *,
         name: str | None = None,
         lease_seconds: float = LEASE_SECONDS,
-        requeue: Callable[[str, str, float], None] | None = None,
+        requeue: Callable[[str, str, float, bool], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.load_settings = load_settings
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.lease_seconds = lease_seconds
         self.requeue = requeue
-        """``(profile, key, countdown)``: queue a task for a batch again. A drain takes
-        batches whose own tasks may have gone by already; one it had to give back is
-        queued again through this (without it, ``upload --wait`` finds it stalled)."""
+        """``(profile, key, countdown, ahead)``: queue a task for a batch again (``ahead``:
+        in the lane of runs' first batches). A drain takes batches whose own tasks may
+        have gone by already; one it had to give back is queued again through this
+        (without it, ``upload --wait`` finds it stalled), and so is the shop it hands back."""
         self.clock = clock
-        self._draining: set[str] = set()
         self._lock = threading.Lock()
         self._targets: dict[str, tuple[FleetTarget, PgLedger, Platform]] = {}
         # Each machine keeps the audit log of what it sent, as a single machine does.
@@ -351,7 +351,8 @@ class BatchRunner:
         shop's intervals, at least :data:`DEFER_AFTER_S`); the others only while slots
         go unused. After :data:`DRAIN_SECONDS`, or when the shop is busy with other
         senders, the shop is handed back to the queue: a task for its next pending
-        batch goes to the back of it. The batches' own tasks find them done when they
+        batch goes behind the shops waiting to start (:meth:`_hand_back`). The
+        batches' own tasks find them done when they
         come. A batch given back (the platform failed it, or refused these
         credentials) is queued again, since its own task may be gone.
         """
@@ -384,16 +385,18 @@ class BatchRunner:
                 continue
             if outcome in ("retry", "refused") and self.requeue is not None:
                 later = RETRY_AFTER_S if outcome == "retry" else REFUSED_AFTER_S
-                self.requeue(profile, claimed.key, later)
+                self.requeue(profile, claimed.key, later, False)
             return sent
 
     def _hand_back(self, profile: str, ledger: PgLedger, later: float) -> None:
-        """Queue a task for the shop's next free pending batch, if it has one."""
+        """Queue a task for the shop's next free pending batch, if it has one: in the lane
+        of runs' first batches, behind the shops waiting to start but ahead of the tasks
+        put off while the shop was drained (behind those, the shop would stand idle)."""
         if self.requeue is None:
             return
         pending = ledger.next_claimable()
         if pending is not None:
-            self.requeue(profile, pending, later)
+            self.requeue(profile, pending, later, True)
 
     def _send(
         self,
