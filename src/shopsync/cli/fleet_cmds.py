@@ -185,7 +185,7 @@ def fleet_status_command(ctx: click.Context, as_json: bool) -> None:
         click.echo(
             _(
                 "  {run_id} {profile}: {settled_batches} of {batches} batches "
-                "settled, {items} products queued, {unchanged} unchanged, "
+                "settled, {items} items queued, {unchanged} unchanged, "
                 "{rejected} rejected"
             ).format(
                 run_id=run["run_id"],
