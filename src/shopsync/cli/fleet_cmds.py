@@ -289,7 +289,6 @@ def queue_upload(  # noqa: PLR0915 - the upload command's options, in one place
     from shopsync.fleet.targets import fleet_target  # noqa: PLC0415
     from shopsync.jobs.upload import check_strict  # noqa: PLC0415
     from shopsync.platforms import connect  # noqa: PLC0415
-    from shopsync.sync.report import RunReport  # noqa: PLC0415
 
     _check_outputs(
         wait=wait,
@@ -387,24 +386,20 @@ def queue_upload(  # noqa: PLR0915 - the upload command's options, in one place
             outputs["succeeded"] = str(succeeded)
         if final.failed:
             code = ExitCode.ITEMS_FAILED
-    document = RunReport(
-        run_id=run.run_id,
-        command="upload --queue" + (" --wait" if wait else ""),
-        profile=target.profile,
-        started_at=started_at,
-        finished_at=now_rfc3339(),
-        counts=counts,
-        files=[str(path) for path in files],
-        outputs=outputs,
-        exit_code=int(code),
-    ).to_json()
     _finish(
         ctx,
-        document,
+        command="upload",
+        wait=wait,
+        run_id=run.run_id,
+        profile=target.profile,
+        started_at=started_at,
+        counts=counts,
+        files=files,
+        outputs=outputs,
+        code=int(code),
         report=report,
         as_json=as_json,
         metrics=metrics,
-        command="upload",
         duration=time.monotonic() - started,
     )
 
@@ -561,7 +556,7 @@ def queue_stock(
     from shopsync.jobs.base import exit_code_for  # noqa: PLC0415
     from shopsync.jobs.stock import StockOptions  # noqa: PLC0415
     from shopsync.platforms import connect  # noqa: PLC0415
-    from shopsync.sync.report import RunCounts, RunReport  # noqa: PLC0415
+    from shopsync.sync.report import RunCounts  # noqa: PLC0415
 
     _check_outputs(wait=wait, failed=failed, report=report, rejects=rejects, metrics=metrics)
     settings = _settings(ctx)
@@ -648,24 +643,20 @@ def queue_stock(
     if written is not None:
         outputs["failed"] = str(written)
     code = exit_code_for(counts)
-    document = RunReport(
-        run_id=job.run_id,
-        command="stock --queue" + (" --wait" if wait else ""),
-        profile=target.profile,
-        started_at=started_at,
-        finished_at=now_rfc3339(),
-        counts={"queued": job.queued_items, **counts.as_dict()},
-        files=[str(path) for path in files],
-        outputs=outputs,
-        exit_code=int(code),
-    ).to_json()
     _finish(
         ctx,
-        document,
+        command="stock",
+        wait=wait,
+        run_id=job.run_id,
+        profile=target.profile,
+        started_at=started_at,
+        counts={"queued": job.queued_items, **counts.as_dict()},
+        files=files,
+        outputs=outputs,
+        code=int(code),
         report=report,
         as_json=as_json,
         metrics=metrics,
-        command="stock",
         duration=time.monotonic() - started,
     )
 
@@ -719,33 +710,52 @@ def _check_outputs(
 
 def _finish(
     ctx: click.Context,
-    document: dict[str, Any],
     *,
+    command: str,
+    wait: bool,
+    run_id: str,
+    profile: str,
+    started_at: str,
+    counts: dict[str, int],
+    files: tuple[Path, ...],
+    outputs: dict[str, str],
+    code: int,
     report: Path | None,
     as_json: bool,
     metrics: Path | None,
-    command: str,
     duration: float,
 ) -> None:
-    """End a queued run: its report, JSON, metrics (as a plain ``command`` run's, so the
-    same alerts watch it) and exit code."""
+    """End a queued ``command`` run (``upload``, ``stock``): its report (``--report``,
+    ``--json``), its metrics (as a plain run's, so the same alerts watch it) and exit code."""
     import json  # noqa: PLC0415
 
+    from shopsync.domain.timefmt import now_rfc3339  # noqa: PLC0415
     from shopsync.io.writers import write_json  # noqa: PLC0415
     from shopsync.state.metrics import write_metrics  # noqa: PLC0415
+    from shopsync.sync.report import RunReport  # noqa: PLC0415
 
-    code = int(document["exit_code"])
+    document = RunReport(
+        run_id=run_id,
+        command=f"{command} --queue" + (" --wait" if wait else ""),
+        profile=profile,
+        started_at=started_at,
+        finished_at=now_rfc3339(),
+        counts=counts,
+        files=[str(path) for path in files],
+        outputs=outputs,
+        exit_code=code,
+    ).to_json()
     if report is not None:
         write_json(report, document)
     if metrics is not None:
         write_metrics(
             metrics,
             command=command,
-            profile=str(document["profile"]),
+            profile=profile,
             succeeded=code == 0,
             exit_code=code,
             duration=duration,
-            items={k: v for k, v in document["counts"].items() if k != "queued"},
+            items={name: value for name, value in counts.items() if name != "queued"},
             traffic=None,  # sent by the workers, on their machines
         )
     if as_json:
