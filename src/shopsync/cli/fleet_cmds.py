@@ -308,10 +308,6 @@ def queue_upload(  # noqa: PLR0915 - the upload command's options, in one place
     started = time.monotonic()
     started_at = now_rfc3339()
 
-    def say(line: str) -> None:
-        # With --json, stdout holds the JSON document alone.
-        click.echo(line, err=as_json)
-
     if wait:
         _follow_earlier(app, target, _run_output(ctx, as_json), "products")
     platform = connect(settings)  # for its batch size and --refresh: nothing is sent
@@ -329,7 +325,8 @@ def queue_upload(  # noqa: PLR0915 - the upload command's options, in one place
                 rejects_file.discard()
     for error in run.first_errors:
         click.echo(f"{error.row.file}:{error.row.line}: {localized(error.message)}", err=True)
-    say(
+    _say(
+        as_json,
         _(
             "Queued {batches} batches ({items} products) as run {run_id}; "
             "{unchanged} unchanged, {rejected} rejected."
@@ -339,7 +336,7 @@ def queue_upload(  # noqa: PLR0915 - the upload command's options, in one place
             run_id=run.run_id,
             unchanged=run.unchanged,
             rejected=run.rejected,
-        )
+        ),
     )
     code = ExitCode.INPUT_REJECTED if run.rejected else ExitCode.OK
     counts = {"queued": run.items, "unchanged": run.unchanged, "rejected": run.rejected}
@@ -356,7 +353,8 @@ def queue_upload(  # noqa: PLR0915 - the upload command's options, in one place
             unchanged=run.unchanged,
             rejected=run.rejected,
         )
-        say(
+        _say(
+            as_json,
             _(
                 "Done: {created} created, {updated} updated, {failed} failed, "
                 "{unchanged} unchanged, {rejected} rejected, in {seconds:.1f}s "
@@ -370,7 +368,7 @@ def queue_upload(  # noqa: PLR0915 - the upload command's options, in one place
                 seconds=time.monotonic() - started,
                 batches=final.batches,
                 attempts=final.attempts,
-            )
+            ),
         )
         counts.update(created=final.created, updated=final.updated, failed=final.failed)
         written = _write_failed(
@@ -402,6 +400,12 @@ def queue_upload(  # noqa: PLR0915 - the upload command's options, in one place
         metrics=metrics,
         duration=time.monotonic() - started,
     )
+
+
+def _say(as_json: bool, line: str) -> None:
+    """A line of a queued run's own output: stdout, or stderr with ``--json`` (stdout then
+    holds the JSON document alone)."""
+    click.echo(line, err=as_json)
 
 
 def _follow(
@@ -463,9 +467,9 @@ def _follow_earlier(app: Celery, target: FleetTarget, output: Any, unit: str) ->
         _follow(app, target, earlier, output, unit)
 
 
-def _write_succeeded(target: FleetTarget, run_id: str, path: Path) -> int:
+def _write_succeeded(target: FleetTarget, run_id: str, path: Path) -> None:
     """A queued run's succeeded file, as a plain run writes it (``sku``, ``product_id``,
-    ``action``), from the shared ledger; how many rows it holds."""
+    ``action``), from the shared ledger."""
     from shopsync.io.writers import SpooledRowsWriter  # noqa: PLC0415
     from shopsync.state.ledger_pg import PgLedger  # noqa: PLC0415
 
@@ -485,7 +489,6 @@ def _write_succeeded(target: FleetTarget, run_id: str, path: Path) -> int:
             }
         )
     writer.close()
-    return len(settled)
 
 
 def _write_failed(
@@ -566,10 +569,6 @@ def queue_stock(
     started = time.monotonic()
     started_at = now_rfc3339()
 
-    def say(line: str) -> None:
-        # With --json, stdout holds the JSON document alone.
-        click.echo(line, err=as_json)
-
     if wait:
         _follow_earlier(app, target, _run_output(ctx, as_json), "counts")
     # For its capabilities, batch size and the lookup of SKUs the ledger has not seen:
@@ -590,7 +589,8 @@ def queue_stock(
     for error in job.rejected_sample[:5]:
         click.echo(f"{error.row.file}:{error.row.line}: {localized(error.message)}", err=True)
     counts = RunCounts(**planned.counts)
-    say(
+    _say(
+        as_json,
         _(
             "Queued {batches} batches ({items} counts) as run {run_id}; "
             "{unchanged} unchanged, {unknown} unknown SKUs, {rejected} rejected."
@@ -601,7 +601,7 @@ def queue_stock(
             unchanged=counts.unchanged,
             unknown=len(job.refused),
             rejected=counts.rejected,
-        )
+        ),
     )
     outputs = {name: path for name, path in planned.outputs.items() if name == "rejects"}
     if wait:
@@ -616,7 +616,8 @@ def queue_stock(
         )
         counts.updated = final.updated
         counts.failed += final.failed
-        say(
+        _say(
+            as_json,
             _(
                 "Done: {updated} updated, {failed} failed, {unchanged} unchanged, "
                 "{rejected} rejected, in {seconds:.1f}s ({batches} batches, {attempts} claims)."
@@ -628,7 +629,7 @@ def queue_stock(
                 seconds=time.monotonic() - started,
                 batches=final.batches,
                 attempts=final.attempts,
-            )
+            ),
         )
     # Unknown SKUs are known once planned: their failed file is written with or
     # without --wait (with it, the workers' refused items too).

@@ -181,6 +181,14 @@ MAX_DELETE_OPTION = click.option(
 )
 
 
+QUEUE_OPTION = click.option(
+    "--queue",
+    is_flag=True,
+    help="Fleet mode: plan into the shared ledger and queue the batches for `shopsync worker`s.",
+)
+WAIT_OPTION = click.option(
+    "--wait", is_flag=True, help="With --queue: follow the run until every batch is done."
+)
 JSON_SUMMARY_OPTION = click.option(
     "--json",
     "as_json",
@@ -300,14 +308,8 @@ def plan_command(
 @_path_option("--report", "Write a JSON report of the run (counts, traffic, exit code).")
 @_path_option("--metrics-file", "Write Prometheus metrics of the run (textfile collector).")
 @JSON_SUMMARY_OPTION
-@click.option(
-    "--queue",
-    is_flag=True,
-    help="Fleet mode: plan into the shared ledger and queue the batches for `shopsync worker`s.",
-)
-@click.option(
-    "--wait", is_flag=True, help="With --queue: follow the run until every batch is done."
-)
+@QUEUE_OPTION
+@WAIT_OPTION
 @click.pass_context
 def upload_command(
     ctx: click.Context,
@@ -466,14 +468,8 @@ def _run_job(
 @_path_option("--report", "Write a JSON report of the run (counts, traffic, exit code).")
 @_path_option("--metrics-file", "Write Prometheus metrics of the run (textfile collector).")
 @JSON_SUMMARY_OPTION
-@click.option(
-    "--queue",
-    is_flag=True,
-    help="Fleet mode: plan into the shared ledger and queue the batches for `shopsync worker`s.",
-)
-@click.option(
-    "--wait", is_flag=True, help="With --queue: follow the run until every batch is done."
-)
+@QUEUE_OPTION
+@WAIT_OPTION
 @click.pass_context
 def stock_command(
     ctx: click.Context,

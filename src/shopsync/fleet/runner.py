@@ -352,15 +352,15 @@ class BatchRunner:
         go unused. After :data:`DRAIN_SECONDS`, or when the shop is busy with other
         senders, the shop is handed back to the queue: a task for its next pending
         batch goes behind the shops waiting to start (:meth:`_hand_back`). The
-        batches' own tasks find them done when they
-        come. A batch given back (the platform failed it, or refused these
-        credentials) is queued again, since its own task may be gone.
+        batches' own tasks find them done when they come. A batch given back (the
+        platform failed it, or refused these credentials) is queued again, since its
+        own task may be gone.
         """
-        limiter = _limiter(platform)
-        rate = float(getattr(limiter, "max_rate", 0.0) or 0.0)
-        near = max(DEFER_AFTER_S, 2.0 / rate) if first and rate > 0 else _IDLE_SLOT_S
-        if first and limiter is None:
-            near = DEFER_AFTER_S
+        rate = float(getattr(_limiter(platform), "max_rate", 0.0) or 0.0)
+        if not first:
+            near = _IDLE_SLOT_S
+        else:
+            near = max(DEFER_AFTER_S, 2.0 / rate) if rate > 0 else DEFER_AFTER_S
         sent = 0
         ends = self.clock() + DRAIN_SECONDS
         while True:

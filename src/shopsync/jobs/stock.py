@@ -318,6 +318,7 @@ class StockSender:
         return again
 
     def outcome(self, row: SourceRow | None, change: StockChange, item: ItemResult) -> ItemOutcome:
+        """What the platform's answer ``item`` to ``change`` (from ``row``) comes to."""
         body: dict[str, Any] = change.to_api()
         if item.ok:
             return ItemOutcome(change.sku, "updated", None, row, body)
@@ -401,9 +402,9 @@ class StockJob(RunJob):
         super().__init__(stock_file, target, outputs, command="stock", run_id=run_id)
         self.stock_file = stock_file
         self.options = options
-        self.capabilities = capabilities_of(self.platform)
-        self._check_capabilities()
         self.sender = StockSender(self.platform, target.namespace, stock_file.mode)
+        self.capabilities = self.sender.capabilities
+        self._check_capabilities()
         self.batch_size = max(1, min(options.batch_size, self.capabilities.max_batch_size))
         self._unknown_skus: set[str] = set()
         """SKUs this run's lookup found on no product: reported, never sent."""
