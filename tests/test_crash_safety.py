@@ -60,16 +60,22 @@ def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
 
 def _remote_products(base_url: str) -> list[dict[str, Any]]:
     session = requests.Session()
+    token: str | None = None
     for _ in range(20):  # the sandbox injects faults into these reads too
-        answer = session.post(
-            f"{base_url}/auth/token",
-            data={"grant_type": "client_credentials"},
-            auth=("demo-client", "demo-secret"),
-            timeout=5,
-        )
+        try:
+            answer = session.post(
+                f"{base_url}/auth/token",
+                data={"grant_type": "client_credentials"},
+                auth=("demo-client", "demo-secret"),
+                timeout=5,
+            )
+        except requests.ConnectionError:  # a reset, as for the pages below
+            continue
         if answer.status_code == 200:
+            token = answer.json()["access_token"]
             break
-    session.headers["Authorization"] = f"Bearer {answer.json()['access_token']}"
+    assert token is not None, "no token in 20 tries"
+    session.headers["Authorization"] = f"Bearer {token}"
     items: list[dict[str, Any]] = []
     cursor: str | None = None
     while True:
